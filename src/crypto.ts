@@ -1,0 +1,68 @@
+/**
+ * Token ids, accessors and their keyed hash.
+ *
+ * Ids and accessors come from nanoid, which draws from the CSPRNG (`crypto.getRandomValues`). Token ids are
+ * stored only as HMAC-SHA-256 under a per-store secret: a copy of the storage alone does not yield usable tokens,
+ * and without the secret the hashes cannot be checked against guesses offline.
+ */
+import {
+  createHmac,
+  createSecretKey,
+  randomBytes,
+  timingSafeEqual,
+  type KeyObject,
+} from 'node:crypto'
+
+import { nanoid } from 'nanoid'
+
+import type { Accessor, HashedTokenId, TokenId } from './types.js'
+
+/** Prefix of service token ids, as in Vault (`hvs.`), so a leaked token is recognisable to secret scanners. */
+export const SERVICE_TOKEN_PREFIX = 'hvs.'
+
+/** Random characters in a token id: 32 × 6 bits = 192 bits from the CSPRNG. */
+const TOKEN_ID_LENGTH = 32
+
+/** Random characters in an accessor: 24 × 6 bits = 144 bits, the length of Vault's accessors. */
+const ACCESSOR_LENGTH = 24
+
+/** Bytes of a generated per-store HMAC secret. */
+const SECRET_BYTES = 32
+
+/** A new random token id. */
+export function newTokenId(): TokenId {
+  return (SERVICE_TOKEN_PREFIX + nanoid(TOKEN_ID_LENGTH)) as TokenId
+}
+
+/** A new random accessor. */
+export function newAccessor(): Accessor {
+  return nanoid(ACCESSOR_LENGTH)
+}
+
+/** A new random HMAC secret, for a store whose tokens live no longer than the process (the in-memory default). */
+export function newSecret(): Uint8Array {
+  return randomBytes(SECRET_BYTES)
+}
+
+/** Computes the keyed hashes of token ids under one secret. */
+export class TokenHasher {
+  readonly #key: KeyObject
+
+  constructor(secret: string | Uint8Array) {
+    this.#key = createSecretKey(typeof secret === 'string' ? Buffer.from(secret, 'utf8') : secret)
+  }
+
+  /** HMAC-SHA-256 of the token id, base64url: what storage keys the token by. */
+  hash(id: string): HashedTokenId {
+    return createHmac('sha256', this.#key).update(id).digest('base64url') as HashedTokenId
+  }
+}
+
+/** Compares two strings in time that depends only on their lengths, for comparisons that touch secrets. */
+export function constantTimeEqual(a: string, b: string): boolean {
+  const left = Buffer.from(a, 'utf8')
+  const right = Buffer.from(b, 'utf8')
+  // Compare equal-length buffers so the running time does not reveal where they differ.
+  const same = timingSafeEqual(left.length === right.length ? left : right, right)
+  return same && left.length === right.length
+}

@@ -1,0 +1,72 @@
+/**
+ * The one error class tokentree throws, and its closed set of codes.
+ *
+ * @packageDocumentation
+ */
+
+/**
+ * Why an operation failed. The set is closed and each code is stable: match on it, never on the message.
+ *
+ * - `invalid_token`: the token is unknown, expired, revoked, used up, or has a revoked or expired ancestor.
+ *   HTTP 403, as Vault answers a bad token.
+ * - `permission_denied`: the calling token may not do this (policy escalation, an orphan, a custom id or a period
+ *   without `root`, a limited-use parent creating a child). HTTP 403.
+ * - `invalid_request`: malformed input (a bad duration, a fractional `numUses`, policies that are not strings...).
+ *   HTTP 400.
+ * - `not_renewable`: the token cannot be renewed (created non-renewable, never expires, or at its max TTL).
+ *   HTTP 400.
+ * - `conflict`: the id or accessor already exists. HTTP 409.
+ * - `storage_unavailable`: the storage backend failed; the operation may be retried. HTTP 503.
+ */
+export type TokenStoreErrorCode =
+  | 'invalid_token'
+  | 'permission_denied'
+  | 'invalid_request'
+  | 'not_renewable'
+  | 'conflict'
+  | 'storage_unavailable'
+
+/**
+ * The error every tokentree operation rejects with. Its `code` is stable; its message names the field, the rule and
+ * what was received, but never a token id or a hash of one.
+ *
+ * @example Telling a bad token from an outage
+ * ```ts
+ * try {
+ *   await store.authenticate(token)
+ * } catch (err) {
+ *   if (err instanceof TokenStoreError && err.code === 'invalid_token') return deny()
+ *   throw err
+ * }
+ * ```
+ */
+export class TokenStoreError extends Error {
+  override readonly name = 'TokenStoreError'
+
+  /**
+   * @param code - The stable error code.
+   * @param message - What went wrong, without secrets.
+   * @param options - `cause`: the underlying error (for `storage_unavailable`, the driver's error).
+   */
+  constructor(
+    readonly code: TokenStoreErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options)
+  }
+}
+
+/** Describes a received value for an error message without echoing it (it may be a secret). */
+export function describeValue(value: unknown): string {
+  if (value === null) return 'null'
+  if (Array.isArray(value)) return 'an array'
+  if (typeof value === 'number') return Number.isFinite(value) ? String(value) : `${value}`
+  if (typeof value === 'string') return `a string of length ${value.length}`
+  return typeof value
+}
+
+/** Shorthand for the most common error: malformed input. */
+export function invalidRequest(message: string): TokenStoreError {
+  return new TokenStoreError('invalid_request', message)
+}

@@ -1,0 +1,344 @@
+/**
+ * Option types and their validation: caller input → checked internal request. Pure: no storage, no clock.
+ *
+ * Every check happens before anything is written, so bad input changes nothing.
+ */
+import { parseDuration } from './duration.js'
+import { describeValue, invalidRequest } from './errors.js'
+import { parsePolicies } from './policies.js'
+import type { Storage } from './storage/storage.js'
+import type { Duration, Seconds, UnixMillis } from './types.js'
+
+/** Options of `new TokenStore()`. */
+export interface TokenStoreOptions {
+  /**
+   * Where tokens are kept.
+   * @default a new `MemoryStorage`
+   */
+  readonly storage?: Storage
+  /**
+   * The current time in milliseconds since the epoch. Inject a virtual clock in tests.
+   * @default Date.now
+   */
+  readonly clock?: () => UnixMillis
+  /**
+   * TTL of tokens created without one (Vault's `default_lease_ttl`). A number is seconds.
+   * @default '768h' (32 days, Vault's default)
+   */
+  readonly defaultTtl?: Duration
+  /**
+   * Longest lifetime of a non-periodic token, from creation, renewals included (Vault's `max_lease_ttl`).
+   * @default '768h'
+   */
+  readonly maxTtl?: Duration
+  /**
+   * Key of the HMAC under which token ids are stored: at least 32 bytes. Every process sharing one storage must use
+   * the same secret, and changing it invalidates every stored token.
+   * @default 32 random bytes, which suits storage that lives no longer than the process (`MemoryStorage`)
+   */
+  readonly secret?: string | Uint8Array
+}
+
+/** Options of `TokenStore.create()`. Names are Vault's `auth/token/create` fields in camelCase. */
+export interface CreateTokenOptions {
+  /**
+   * The calling token: the new token becomes its child and Vault's child rules apply. Without it, the host issues
+   * the token itself, as an auth method would: an orphan carrying exactly the policies given.
+   */
+  readonly parent?: string
+  /** A custom token id. With `parent`, only a `root` parent may set one. Must not contain `.`. */
+  readonly id?: string
+  /** Policy names. With `parent`, defaults to the parent's and must be a subset of them unless it holds `root`. */
+  readonly policies?: readonly string[]
+  /** String → string metadata, passed to audit consumers. At most 64 keys. */
+  readonly metadata?: Readonly<Record<string, string>>
+  /** With a `root` parent: create an orphan instead of a child. */
+  readonly noParent?: boolean
+  /** The token's TTL. Absent or `0`: the store's `defaultTtl`, or no expiry for a `root` token. */
+  readonly ttl?: Duration
+  /** Hard limit on the token's lifetime, renewals included. `0`: none. */
+  readonly explicitMaxTtl?: Duration
+  /** Makes the token periodic: each renewal resets its TTL to this. With `parent`, needs a `root` parent. */
+  readonly period?: Duration
+  /** A name for humans; stored as `token-<name>`, as Vault does. @default 'token' */
+  readonly displayName?: string
+  /** How many `authenticate` calls the token allows; `0` is unlimited. @default 0 */
+  readonly numUses?: number
+  /** Whether `renew` may extend the token. @default true */
+  readonly renewable?: boolean
+  /** Leave out the `default` policy. @default false */
+  readonly noDefaultPolicy?: boolean
+  /**
+   * The source path, for prefix revocation: e.g. `auth/github/login`. Only without `parent` (a child's path is
+   * `auth/token/create`). @default 'auth/token/create-orphan'
+   */
+  readonly path?: string
+}
+
+/** Options of `TokenStore.createRoot()`. */
+export interface CreateRootOptions {
+  /** A custom token id, e.g. a well-known one for a dev server. Must not contain `.`. */
+  readonly id?: string
+  /** String → string metadata. */
+  readonly metadata?: Readonly<Record<string, string>>
+  /** A name for humans. @default 'root' */
+  readonly displayName?: string
+}
+
+/** A checked `create` request, durations in seconds. */
+export interface CreateRequest {
+  readonly parent: string | null
+  readonly id: string | null
+  /** `null` when none were given (a child then inherits its parent's). */
+  readonly policies: string[] | null
+  readonly metadata: Readonly<Record<string, string>>
+  readonly noParent: boolean
+  readonly ttl: Seconds
+  readonly explicitMaxTtl: Seconds
+  readonly period: Seconds
+  readonly displayName: string
+  readonly numUses: number
+  readonly renewable: boolean
+  readonly noDefaultPolicy: boolean
+  readonly path: string | null
+}
+
+/** Checked store options. */
+export interface StoreSettings {
+  readonly defaultTtl: Seconds
+  readonly maxTtl: Seconds
+}
+
+/** Longest token id accepted. Longer input is not hashed at all: it cannot be a token, and hashing it costs. */
+export const MAX_TOKEN_LENGTH = 256
+
+/** Shortest accepted HMAC secret, in bytes. */
+const MIN_SECRET_BYTES = 32
+
+/** Vault's defaults for `default_lease_ttl` and `max_lease_ttl`: 768 hours. */
+const VAULT_DEFAULT_TTL: Seconds = 768 * 60 * 60
+
+/** Vault's limits on metadata. */
+const MAX_METADATA_KEYS = 64
+const MAX_METADATA_KEY_LENGTH = 128
+const MAX_METADATA_VALUE_LENGTH = 512
+
+const MAX_DISPLAY_NAME_LENGTH = 256
+
+/** Characters Vault replaces with `-` in display names. */
+const DISPLAY_NAME_UNSAFE = /[^a-zA-Z0-9-]/g
+
+/** A source path: slash-separated segments of URL-safe characters (`auth/github/login`). */
+const PATH_PATTERN = /^[A-Za-z0-9._~:@-]+(?:\/[A-Za-z0-9._~:@-]+)*$/
+const MAX_PATH_LENGTH = 512
+
+/** A custom token id: printable ASCII without `.`, which Vault reserves for its own prefixes (`hvs.`, `s.`). */
+const CUSTOM_ID_PATTERN = /^[\x21-\x2d\x2f-\x7e]+$/
+
+const STORE_OPTION_KEYS = new Set(['storage', 'clock', 'defaultTtl', 'maxTtl', 'secret'])
+const CREATE_OPTION_KEYS = new Set([
+  'parent',
+  'id',
+  'policies',
+  'metadata',
+  'noParent',
+  'ttl',
+  'explicitMaxTtl',
+  'period',
+  'displayName',
+  'numUses',
+  'renewable',
+  'noDefaultPolicy',
+  'path',
+])
+const ROOT_OPTION_KEYS = new Set(['id', 'metadata', 'displayName'])
+
+/** Shared by every token created without metadata. */
+const NO_METADATA: Readonly<Record<string, string>> = Object.freeze({})
+
+/** Checks the store's options. */
+export function normalizeStoreOptions(options: TokenStoreOptions): StoreSettings {
+  checkKeys(options, STORE_OPTION_KEYS, 'TokenStore options')
+  const maxTtl =
+    options.maxTtl === undefined ? VAULT_DEFAULT_TTL : parseDuration(options.maxTtl, 'maxTtl')
+  const defaultTtl =
+    options.defaultTtl === undefined
+      ? Math.min(VAULT_DEFAULT_TTL, maxTtl)
+      : parseDuration(options.defaultTtl, 'defaultTtl')
+  if (maxTtl === 0) throw invalidRequest('Expected `maxTtl` to be positive, got 0')
+  if (defaultTtl === 0) throw invalidRequest('Expected `defaultTtl` to be positive, got 0')
+  if (defaultTtl > maxTtl) {
+    throw invalidRequest(
+      `Expected \`defaultTtl\` to be at most \`maxTtl\` (${maxTtl}s), got ${defaultTtl}s`,
+    )
+  }
+  if (options.clock !== undefined && typeof options.clock !== 'function') {
+    throw invalidRequest(`Expected \`clock\` to be a function, got ${describeValue(options.clock)}`)
+  }
+  if (options.secret !== undefined) checkSecret(options.secret)
+  return { defaultTtl, maxTtl }
+}
+
+/** Checks `create` options. */
+export function normalizeCreateOptions(options: CreateTokenOptions): CreateRequest {
+  checkKeys(options, CREATE_OPTION_KEYS, 'create options')
+  const numUses = options.numUses ?? 0
+  if (!Number.isSafeInteger(numUses) || numUses < 0) {
+    throw invalidRequest(
+      `Expected \`numUses\` to be a non-negative integer, got ${describeValue(numUses)}`,
+    )
+  }
+  const policies = options.policies === undefined ? [] : parsePolicies(options.policies)
+  return {
+    parent: options.parent === undefined ? null : checkString(options.parent, 'parent'),
+    id: options.id === undefined ? null : checkCustomId(options.id),
+    policies: policies.length === 0 ? null : policies,
+    metadata: normalizeMetadata(options.metadata),
+    noParent: checkBoolean(options.noParent, 'noParent', false),
+    ttl: parseDuration(options.ttl ?? 0, 'ttl'),
+    explicitMaxTtl: parseDuration(options.explicitMaxTtl ?? 0, 'explicitMaxTtl'),
+    period: parseDuration(options.period ?? 0, 'period'),
+    displayName: normalizeDisplayName(options.displayName),
+    numUses,
+    renewable: checkBoolean(options.renewable, 'renewable', true),
+    noDefaultPolicy: checkBoolean(options.noDefaultPolicy, 'noDefaultPolicy', false),
+    path: options.path === undefined ? null : normalizePath(options.path, 'path'),
+  }
+}
+
+/** Checks `createRoot` options. */
+export function normalizeRootOptions(options: CreateRootOptions): {
+  id: string | null
+  metadata: Readonly<Record<string, string>>
+  displayName: string
+} {
+  checkKeys(options, ROOT_OPTION_KEYS, 'createRoot options')
+  const displayName =
+    options.displayName === undefined ? 'root' : checkString(options.displayName, 'displayName')
+  if (displayName.length > MAX_DISPLAY_NAME_LENGTH) {
+    throw invalidRequest(
+      `Expected \`displayName\` to be at most ${MAX_DISPLAY_NAME_LENGTH} characters`,
+    )
+  }
+  return {
+    id: options.id === undefined ? null : checkCustomId(options.id),
+    metadata: normalizeMetadata(options.metadata),
+    displayName,
+  }
+}
+
+/**
+ * A source path or prefix without leading or trailing `/`.
+ *
+ * @throws {@link TokenStoreError} `invalid_request` unless it is slash-separated URL-safe segments.
+ */
+export function normalizePath(value: unknown, field: string): string {
+  const path = checkString(value, field).replace(/\/+$/, '')
+  if (path.length > MAX_PATH_LENGTH || !PATH_PATTERN.test(path)) {
+    throw invalidRequest(
+      `Expected \`${field}\` to be a path such as 'auth/github/login', got ${describeValue(value)}`,
+    )
+  }
+  return path
+}
+
+/** Checks a caller-supplied token id or accessor argument. */
+export function checkString(value: unknown, field: string): string {
+  if (typeof value !== 'string') {
+    throw invalidRequest(`Expected \`${field}\` to be a string, got ${describeValue(value)}`)
+  }
+  return value
+}
+
+function checkCustomId(value: unknown): string {
+  const id = checkString(value, 'id')
+  if (id.length > MAX_TOKEN_LENGTH || !CUSTOM_ID_PATTERN.test(id)) {
+    throw invalidRequest(
+      `Expected \`id\` to be 1 to ${MAX_TOKEN_LENGTH} printable ASCII characters without '.', got ${describeValue(value)}`,
+    )
+  }
+  return id
+}
+
+function checkBoolean(value: unknown, field: string, fallback: boolean): boolean {
+  if (value === undefined) return fallback
+  if (typeof value !== 'boolean') {
+    throw invalidRequest(`Expected \`${field}\` to be a boolean, got ${describeValue(value)}`)
+  }
+  return value
+}
+
+function checkSecret(secret: unknown): void {
+  const bytes =
+    typeof secret === 'string'
+      ? Buffer.byteLength(secret, 'utf8')
+      : secret instanceof Uint8Array
+        ? secret.byteLength
+        : -1
+  if (bytes < MIN_SECRET_BYTES) {
+    throw invalidRequest(
+      `Expected \`secret\` to be a string or Uint8Array of at least ${MIN_SECRET_BYTES} bytes, got ${
+        bytes < 0 ? describeValue(secret) : `${bytes} bytes`
+      }`,
+    )
+  }
+}
+
+function checkKeys(options: unknown, allowed: ReadonlySet<string>, what: string): void {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw invalidRequest(`Expected ${what} to be an object, got ${describeValue(options)}`)
+  }
+  for (const key of Object.keys(options)) {
+    if (!allowed.has(key)) throw invalidRequest(`Unknown option \`${key.slice(0, 64)}\` in ${what}`)
+  }
+}
+
+function normalizeMetadata(value: unknown): Readonly<Record<string, string>> {
+  if (value === undefined) return NO_METADATA
+  if (!isPlainObject(value)) {
+    throw invalidRequest(
+      `Expected \`metadata\` to be an object of strings, got ${describeValue(value)}`,
+    )
+  }
+  const entries = Object.entries(value)
+  if (entries.length > MAX_METADATA_KEYS) {
+    throw invalidRequest(
+      `Expected \`metadata\` to have at most ${MAX_METADATA_KEYS} keys, got ${entries.length}`,
+    )
+  }
+  if (entries.length === 0) return NO_METADATA
+  for (const [key, item] of entries) {
+    if (key.length === 0 || key.length > MAX_METADATA_KEY_LENGTH) {
+      throw invalidRequest(
+        `Expected \`metadata\` keys to be 1 to ${MAX_METADATA_KEY_LENGTH} characters`,
+      )
+    }
+    if (typeof item !== 'string' || item.length > MAX_METADATA_VALUE_LENGTH) {
+      throw invalidRequest(
+        `Expected \`metadata\` values to be strings of at most ${MAX_METADATA_VALUE_LENGTH} characters, got ${describeValue(item)}`,
+      )
+    }
+  }
+  // fromEntries defines own properties, so a '__proto__' key stays a plain key and pollutes nothing.
+  return Object.freeze(Object.fromEntries(entries) as Record<string, string>)
+}
+
+function normalizeDisplayName(value: unknown): string {
+  if (value === undefined) return 'token'
+  const name = checkString(value, 'displayName')
+  if (name.length > MAX_DISPLAY_NAME_LENGTH) {
+    throw invalidRequest(
+      `Expected \`displayName\` to be at most ${MAX_DISPLAY_NAME_LENGTH} characters, got ${name.length}`,
+    )
+  }
+  if (name === '') return 'token'
+  // Vault's rule: prefix, replace unsafe characters, drop one trailing '-'.
+  const full = `token-${name}`.replace(DISPLAY_NAME_UNSAFE, '-')
+  return full.endsWith('-') ? full.slice(0, -1) : full
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null) return false
+  const proto: unknown = Object.getPrototypeOf(value)
+  return proto === Object.prototype || proto === null
+}
