@@ -58,8 +58,9 @@ function parseDurationString(text: string, field: string): Seconds {
   if (COMPOUND_DURATION.test(text)) {
     for (const [segment] of text.matchAll(DURATION_SEGMENT)) millis += ms(segment as ms.StringValue)
   } else if (text.length <= 100) {
-    // Long forms such as '2 days' or '1.5 hours'; ms returns undefined (or NaN) for anything else.
-    millis = (ms(text as ms.StringValue) as number | undefined) ?? Number.NaN
+    // Long forms such as '2 days' or '1.5 hours'. ms returns undefined for anything else, though typed `number`.
+    const parsed: unknown = ms(text as ms.StringValue)
+    millis = typeof parsed === 'number' ? parsed : Number.NaN
   } else {
     millis = Number.NaN
   }

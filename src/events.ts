@@ -4,7 +4,7 @@
  * @packageDocumentation
  */
 import type { TokenStoreErrorCode } from './errors.js'
-import type { Accessor, RevokeReason } from './types.js'
+import type { Accessor, LeaseId, RevokeReason } from './types.js'
 
 /** The public `TokenStore` methods that emit an `audit` event, named as the methods are. */
 export type AuditOperation =
@@ -20,6 +20,10 @@ export type AuditOperation =
   | 'revokeAccessor'
   | 'revokePrefix'
   | 'revokeExpired'
+  | 'createLease'
+  | 'lookupLease'
+  | 'renewLease'
+  | 'revokeLease'
 
 /** One operation on the store, successful or not: the raw material for the host's audit log. */
 export interface AuditEvent {
@@ -52,8 +56,32 @@ export interface TokenRevokedEvent {
   readonly time: Date
 }
 
-/** Payload of the `revoked` event. */
-export type RevokedEvent = TokenRevokedEvent
+/**
+ * A lease was revoked: the host should now destroy the secret it describes. Emitted once per lease, after the
+ * deletion was written, before the revoking call settles.
+ */
+export interface LeaseRevokedEvent {
+  /** What was revoked. */
+  readonly kind: 'lease'
+  /** The lease id. */
+  readonly leaseId: LeaseId
+  /** The secret's path. */
+  readonly path: string
+  /** The `data` given to `createLease`: what the host needs to destroy the secret. */
+  readonly data: unknown
+  /** The accessor of the token the lease was issued under. */
+  readonly accessor: Accessor
+  /**
+   * Why: the token's reason when the lease went with its token; `expired` when the lease itself expired;
+   * `explicit` for `revokeLease`; `prefix` for a `revokePrefix` match.
+   */
+  readonly reason: RevokeReason
+  /** When it was revoked, by the store's clock. */
+  readonly time: Date
+}
+
+/** Payload of the `revoked` event: a token or a lease, told apart by `kind`. */
+export type RevokedEvent = TokenRevokedEvent | LeaseRevokedEvent
 
 /**
  * The events of a `TokenStore`, for eventemitter3's typed `on`/`once`/`off`.
@@ -64,8 +92,14 @@ export type RevokedEvent = TokenRevokedEvent
 export interface TokenStoreEvents {
   /** Every public operation, once, when it settles. */
   audit: [event: AuditEvent]
-  /** Every revoked token, once. */
+  /**
+   * Every revoked token and lease, once: those this store revoked, and, when the storage is shared and supports
+   * `subscribe`, those other instances revoked.
+   */
   revoked: [event: RevokedEvent]
-  /** A listener of another event threw or rejected. Without an `error` listener, the error becomes a process warning. */
+  /**
+   * A listener of another event threw or rejected, or a background task (the expiry sweep, the subscription to
+   * other instances' revocations) failed. Without an `error` listener, the error becomes a process warning.
+   */
   error: [error: unknown]
 }

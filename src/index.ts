@@ -6,11 +6,20 @@
 export { TokenStore, type AccessorAuth } from './token-store.js'
 export { TokenStoreError, type TokenStoreErrorCode } from './errors.js'
 export { MemoryStorage } from './storage/memory.js'
-export type { InsertResult, RenewUpdate, Storage } from './storage/storage.js'
+export type {
+  InsertLeaseResult,
+  InsertResult,
+  RenewUpdate,
+  RevocationNotice,
+  Storage,
+} from './storage/storage.js'
+export type { CreateLeaseOptions, LeaseGrant, LeaseInfo } from './lease.js'
+export type { Timers } from './expiration.js'
 export type { CreateRootOptions, CreateTokenOptions, TokenStoreOptions } from './options.js'
 export type {
   AuditEvent,
   AuditOperation,
+  LeaseRevokedEvent,
   RevokedEvent,
   TokenRevokedEvent,
   TokenStoreEvents,
@@ -19,6 +28,8 @@ export type {
   Accessor,
   Duration,
   HashedTokenId,
+  LeaseId,
+  LeaseRecord,
   RevokeReason,
   Seconds,
   TokenAuth,

@@ -6,6 +6,7 @@
 import { parseDuration } from './duration.js'
 import { describeValue, invalidRequest } from './errors.js'
 import { parsePolicies } from './policies.js'
+import type { Timers } from './expiration.js'
 import type { Storage } from './storage/storage.js'
 import type { Duration, Seconds, UnixMillis } from './types.js'
 
@@ -37,6 +38,13 @@ export interface TokenStoreOptions {
    * @default 32 random bytes, which suits storage that lives no longer than the process (`MemoryStorage`)
    */
   readonly secret?: string | Uint8Array
+  /**
+   * The timers of the expiration manager, which revokes expired tokens and leases on its own. Pass a virtual
+   * clock's timers in tests (`tokentree/testing` does), or `false` to sweep only when `revokeExpired()` is called.
+   * Expired tokens are refused either way; the sweep is what deletes them and emits their `revoked` events.
+   * @default Node's timers, unref'd
+   */
+  readonly timers?: Timers | false
 }
 
 /** Options of `TokenStore.create()`. Names are Vault's `auth/token/create` fields in camelCase. */
@@ -135,7 +143,7 @@ const MAX_PATH_LENGTH = 512
 /** A custom token id: printable ASCII without `.`, which Vault reserves for its own prefixes (`hvs.`, `s.`). */
 const CUSTOM_ID_PATTERN = /^[\x21-\x2d\x2f-\x7e]+$/
 
-const STORE_OPTION_KEYS = new Set(['storage', 'clock', 'defaultTtl', 'maxTtl', 'secret'])
+const STORE_OPTION_KEYS = new Set(['storage', 'clock', 'defaultTtl', 'maxTtl', 'secret', 'timers'])
 const CREATE_OPTION_KEYS = new Set([
   'parent',
   'id',
@@ -176,6 +184,19 @@ export function normalizeStoreOptions(options: TokenStoreOptions): StoreSettings
     throw invalidRequest(`Expected \`clock\` to be a function, got ${describeValue(options.clock)}`)
   }
   if (options.secret !== undefined) checkSecret(options.secret)
+  const timers: unknown = options.timers
+  if (
+    timers !== undefined &&
+    timers !== false &&
+    (typeof timers !== 'object' ||
+      timers === null ||
+      typeof (timers as Timers).setTimeout !== 'function' ||
+      typeof (timers as Timers).clearTimeout !== 'function')
+  ) {
+    throw invalidRequest(
+      `Expected \`timers\` to be false or an object with setTimeout and clearTimeout, got ${describeValue(timers)}`,
+    )
+  }
   return { defaultTtl, maxTtl }
 }
 

@@ -4,10 +4,20 @@
  */
 import { EventEmitter } from 'eventemitter3'
 
+import { planChild, planOrphan } from './creation-rules.js'
 import { TokenHasher, newAccessor, newSecret, newTokenId } from './crypto.js'
 import { parseDuration } from './duration.js'
-import { TokenStoreError } from './errors.js'
+import { emitIsolated } from './emit.js'
+import { TokenStoreError, invalidRequest } from './errors.js'
 import type { AuditEvent, AuditOperation, RevokedEvent, TokenStoreEvents } from './events.js'
+import { ExpiryScheduler, REAL_TIMERS } from './expiration.js'
+import {
+  newLeaseId,
+  normalizeLeaseOptions,
+  type CreateLeaseOptions,
+  type LeaseGrant,
+  type LeaseInfo,
+} from './lease.js'
 import {
   MAX_TOKEN_LENGTH,
   checkString,
@@ -15,28 +25,28 @@ import {
   normalizePath,
   normalizeRootOptions,
   normalizeStoreOptions,
-  type CreateRequest,
   type CreateRootOptions,
   type CreateTokenOptions,
   type StoreSettings,
   type TokenStoreOptions,
 } from './options.js'
+import { ROOT_POLICY, intern, isRoot } from './policies.js'
+import { toAuth, toDetails, toInfo, toLeaseGrant, toLeaseInfo } from './results.js'
 import {
-  DEFAULT_POLICY,
-  ROOT_POLICY,
-  finalizePolicies,
-  intern,
-  isRoot,
-  missingPolicies,
-} from './policies.js'
-import { finishRevocation, revokeTrees } from './revoke.js'
+  finishRevocation,
+  revokeTrees,
+  type RevocationCount,
+  type RevocationSink,
+} from './revoke.js'
 import { MemoryStorage } from './storage/memory.js'
-import type { Storage } from './storage/storage.js'
+import type { RevocationNotice, Storage } from './storage/storage.js'
 import { creationTtl, renewalTtl } from './ttl.js'
 import type {
   Accessor,
   Duration,
   HashedTokenId,
+  LeaseId,
+  LeaseRecord,
   RevokeReason,
   TokenAuth,
   TokenDetails,
@@ -50,32 +60,40 @@ export type AccessorAuth = Omit<TokenAuth, 'clientToken'>
 
 /** Path of tokens created by `createRoot`, as Vault's bootstrap root token. */
 const ROOT_TOKEN_PATH = 'auth/token/root'
-/** Path of children created with a parent token. */
-const CHILD_TOKEN_PATH = 'auth/token/create'
-/** Path of tokens the host issues itself, unless it names another (`auth/github/login`). */
-const ORPHAN_TOKEN_PATH = 'auth/token/create-orphan'
-/** How many expired tokens one storage call lists during a sweep. */
+/** How many expired tokens or leases one storage call lists during a sweep. */
 const SWEEP_BATCH = 1000
-/** Attempts at drawing an accessor that is not taken (a clash needs a 144-bit collision). */
-const ACCESSOR_ATTEMPTS = 3
+/** Attempts at drawing an accessor or lease id that is not taken (a clash needs a 144-bit collision). */
+const ID_ATTEMPTS = 3
+/** Longest lease id accepted as an argument: a path plus a suffix. */
+const MAX_LEASE_ID_LENGTH = 1024
 
 /** The accessor of the token an operation acted on, filled in as soon as it is known. */
 interface AuditContext {
   accessor: Accessor | null
 }
 
-/** eventemitter3's stored listener; see `#emitSafely`. */
-interface StoredListener {
-  fn: (...args: unknown[]) => unknown
-  context: unknown
-  once: boolean
-}
+/** A new token's fields that `#insert` does not derive itself. */
+type NewTokenFields = Pick<
+  TokenRecord,
+  | 'parent'
+  | 'policies'
+  | 'path'
+  | 'metadata'
+  | 'displayName'
+  | 'numUses'
+  | 'ttl'
+  | 'explicitMaxTtl'
+  | 'period'
+  | 'renewable'
+>
 
 /**
  * A Vault-style token store: opaque tokens with policies, metadata, use limits and TTLs, organised in trees so that
- * revoking a token revokes everything issued under it.
+ * revoking a token revokes everything issued under it, including the leases (secrets) issued under them.
  *
- * Events: `audit` for every operation, `revoked` for every revoked token (see {@link TokenStoreEvents}).
+ * Events: `audit` for every operation, `revoked` for every revoked token and lease, `error` for a failing listener
+ * or background task (see {@link TokenStoreEvents}). Expired tokens and leases are revoked on their own by a timer
+ * aimed at the next expiry; call {@link TokenStore.close} when done with the store.
  *
  * @example Issue, use and revoke a token tree
  * ```ts
@@ -87,6 +105,7 @@ interface StoredListener {
  * const job = await store.create({ parent: ci.clientToken, numUses: 1 })
  * await store.authenticate(job.clientToken) // ok, and the token is gone
  * await store.revoke(ci.clientToken) // ci and everything under it
+ * await store.close()
  * ```
  */
 export class TokenStore extends EventEmitter<TokenStoreEvents> {
@@ -94,6 +113,9 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
   readonly #clock: () => UnixMillis
   readonly #hasher: TokenHasher
   readonly #settings: StoreSettings
+  readonly #scheduler: ExpiryScheduler | null
+  readonly #subscription: Promise<(() => Promise<void>) | null>
+  #closed = false
 
   /**
    * @throws {@link TokenStoreError} `invalid_request` when an option is malformed.
@@ -104,6 +126,20 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
     this.#storage = options.storage ?? new MemoryStorage()
     this.#clock = options.clock ?? Date.now
     this.#hasher = new TokenHasher(options.secret ?? newSecret())
+    const timers = options.timers ?? REAL_TIMERS
+    this.#scheduler =
+      timers === false
+        ? null
+        : new ExpiryScheduler(
+            timers,
+            this.#clock,
+            () => this.#sweep(),
+            (error) => {
+              this.#backgroundFailed(error)
+            },
+          )
+    this.#subscription = this.#subscribe()
+    if (this.#scheduler !== null && options.storage !== undefined) this.#aimAtStoredExpiry()
   }
 
   /** The storage this store keeps its tokens in. */
@@ -120,8 +156,7 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
   async createRoot(options: CreateRootOptions = {}): Promise<TokenAuth> {
     return this.#audited('createRoot', async (audit) => {
       const request = normalizeRootOptions(options)
-      const now = this.#clock()
-      return this.#insert(audit, request.id, now, {
+      const fields: NewTokenFields = {
         parent: null,
         policies: intern([ROOT_POLICY]),
         path: ROOT_TOKEN_PATH,
@@ -132,8 +167,8 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
         explicitMaxTtl: 0,
         period: 0,
         renewable: false,
-        warnings: [],
-      })
+      }
+      return this.#insert(audit, request.id, this.#clock(), fields, [])
     })
   }
 
@@ -154,9 +189,13 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
       const now = this.#clock()
       const parent = request.parent === null ? null : await this.#liveParent(request.parent, now)
       const plan = parent === null ? planOrphan(request) : planChild(request, parent)
-      const root = isRoot(plan.policies)
       const { ttl, warnings } = creationTtl(
-        { ttl: request.ttl, explicitMaxTtl: request.explicitMaxTtl, period: request.period, root },
+        {
+          ttl: request.ttl,
+          explicitMaxTtl: request.explicitMaxTtl,
+          period: request.period,
+          root: isRoot(plan.policies),
+        },
         this.#settings,
       )
       if (ttl === 0 && parent !== null && parent.expiresAt !== null) {
@@ -165,7 +204,7 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
           'An expiring root token cannot create a non-expiring root token',
         )
       }
-      return this.#insert(audit, request.id, now, {
+      const fields: NewTokenFields = {
         parent: plan.orphan || parent === null ? null : parent.id,
         policies: plan.policies,
         path: plan.path,
@@ -177,8 +216,8 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
         period: request.period,
         // A token that never expires has nothing to renew.
         renewable: ttl > 0 && request.renewable,
-        warnings,
-      })
+      }
+      return this.#insert(audit, request.id, now, fields, warnings)
     })
   }
 
@@ -207,10 +246,11 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
    */
   async lookupAccessor(accessor: Accessor): Promise<TokenDetails | null> {
     return this.#audited('lookupAccessor', async (audit) => {
-      const record = await this.#liveByAccessor(checkString(accessor, 'accessor'))
+      const now = this.#clock()
+      const record = await this.#liveByAccessor(checkString(accessor, 'accessor'), now)
       if (record === null) return null
       audit.accessor = record.accessor
-      return toDetails(record, this.#clock())
+      return toDetails(record, now)
     })
   }
 
@@ -229,7 +269,7 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
       const record = id === null ? null : await this.#storage.useToken(id, now)
       if (record === null) throw invalidToken()
       audit.accessor = record.accessor
-      if (record.revoking !== null) await this.#finish(record)
+      if (record.revoking !== null) await this.#finish(record, now)
       return toInfo(record, token, now)
     })
   }
@@ -251,7 +291,7 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
       const record = id === null ? null : await this.#storage.getLiveToken(id, now)
       if (record === null) throw invalidToken()
       audit.accessor = record.accessor
-      const { renewed, warnings } = await this.#renewRecord(record, seconds, now)
+      const { renewed, warnings } = await this.#renewToken(record, seconds, now)
       return toAuth(renewed, token, warnings)
     })
   }
@@ -264,18 +304,19 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
   async renewAccessor(accessor: Accessor, increment?: Duration): Promise<AccessorAuth> {
     return this.#audited('renewAccessor', async (audit) => {
       const seconds = increment === undefined ? 0 : parseDuration(increment, 'increment')
-      const record = await this.#liveByAccessor(checkString(accessor, 'accessor'))
+      const now = this.#clock()
+      const record = await this.#liveByAccessor(checkString(accessor, 'accessor'), now)
       if (record === null) throw invalidToken()
       audit.accessor = record.accessor
-      const { renewed, warnings } = await this.#renewRecord(record, seconds, this.#clock())
+      const { renewed, warnings } = await this.#renewToken(record, seconds, now)
       const { clientToken, ...auth } = toAuth(renewed, '', warnings)
       return auth
     })
   }
 
   /**
-   * Revokes a token and its whole subtree. The subtree is unusable from the first storage write; tokens are
-   * deleted children first. An unknown token is a no-op, as in Vault.
+   * Revokes a token, its whole subtree, and every lease issued under them. The subtree is unusable from the first
+   * storage write; tokens are deleted children first. An unknown token is a no-op, as in Vault.
    *
    * @throws {@link TokenStoreError} `invalid_request` when `token` is not a string.
    */
@@ -289,8 +330,8 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
   }
 
   /**
-   * Revokes a token but not its children: its direct children become orphans and keep working. An unknown token is
-   * a no-op.
+   * Revokes a token and its leases but not its children: its direct children become orphans and keep working. An
+   * unknown token is a no-op.
    *
    * @throws {@link TokenStoreError} `invalid_request` when `token` is not a string.
    */
@@ -300,12 +341,12 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
       if (record === null) return
       audit.accessor = record.accessor
       const marked = await this.#storage.markRevoking(record.id, 'orphan')
-      if (marked !== null) await this.#finish(marked)
+      if (marked !== null) await this.#finish(marked, this.#clock())
     })
   }
 
   /**
-   * Revokes the token with this accessor, and its subtree. An unknown accessor is a no-op.
+   * Revokes the token with this accessor, its subtree and their leases. An unknown accessor is a no-op.
    *
    * @throws {@link TokenStoreError} `invalid_request` when `accessor` is not a string.
    */
@@ -319,73 +360,171 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
   }
 
   /**
-   * Revokes every token whose source path is `prefix` or lies below it (`auth/github` matches
-   * `auth/github/login`, not `auth/github-old/login`), with their subtrees: Vault's break-glass procedure.
+   * Vault's break-glass procedure: revokes every token whose source path is `prefix` or lies below it
+   * (`auth/github` matches `auth/github/login`, not `auth/github-old/login`), with their subtrees and leases, and
+   * every lease whose id lies below `prefix` (`aws` revokes every AWS lease).
    *
-   * @returns How many tokens were revoked, descendants included.
+   * @returns How many tokens and leases were revoked, descendants included.
    * @throws {@link TokenStoreError} `invalid_request` when `prefix` is not a path.
    */
   async revokePrefix(prefix: string): Promise<number> {
     return this.#audited('revokePrefix', async () => {
       const path = normalizePath(prefix, 'prefix')
-      const ids = await this.#storage.findByPathPrefix(path)
-      return this.#revokeTrees(ids, 'prefix')
+      const now = this.#clock()
+      const tokens = await this.#storage.findByPathPrefix(path)
+      const count = await revokeTrees(this.#storage, tokens, 'prefix', now, this.#sink)
+      for (const leaseId of await this.#storage.findLeasesByPrefix(path)) {
+        if (await this.#deleteLease(leaseId, 'prefix', now)) count.leases += 1
+      }
+      return count.tokens + count.leases
     })
   }
 
   /**
-   * Revokes every token that has expired, with its subtree, and finishes revocations that were cut off half-way.
+   * Revokes every token and lease that has expired, with their subtrees and leases, and finishes revocations that
+   * were cut off half-way. The expiration manager calls this on its own; call it by hand when `timers` is `false`.
    *
-   * @returns How many tokens expired on their own (their revoked descendants are not counted).
+   * @returns How many tokens and leases expired on their own (descendants revoked with them are not counted).
    */
   async revokeExpired(): Promise<number> {
-    return this.#audited('revokeExpired', async () => {
-      for (const id of await this.#storage.listRevoking(Number.MAX_SAFE_INTEGER)) {
-        const record = await this.#storage.getToken(id)
-        if (record?.revoking != null) await this.#finish(record)
-      }
-      let expired = 0
-      for (;;) {
-        const ids = await this.#storage.listExpired(this.#clock(), SWEEP_BATCH)
-        if (ids.length === 0) return expired
-        for (const id of ids) {
-          const before = await this.#storage.getToken(id)
-          if (before === null) continue
-          const marked = await this.#storage.markRevoking(id, 'expired')
-          if (marked !== null && (await this.#finish(marked)) > 0) expired += 1
+    return this.#audited('revokeExpired', async () => this.#revokeExpired())
+  }
+
+  /**
+   * Records that the host issued a secret (say, an AWS key) under a live token, so that revoking the token, any
+   * way, revokes the lease and tells the host through a `revoked` event carrying the lease's `data`. Does not use
+   * one of the token's uses.
+   *
+   * @throws {@link TokenStoreError} `invalid_token` when the token is not live (a token is gone after its last
+   * use); `invalid_request` for malformed options.
+   */
+  async createLease(token: string, options: CreateLeaseOptions): Promise<LeaseGrant> {
+    return this.#audited('createLease', async (audit) => {
+      const request = normalizeLeaseOptions(options)
+      const id = this.#hashToken(token)
+      const now = this.#clock()
+      const owner = id === null ? null : await this.#storage.getLiveToken(id, now)
+      if (owner === null) throw invalidToken()
+      audit.accessor = owner.accessor
+      const { ttl, warnings } = creationTtl(
+        { ttl: request.ttl, explicitMaxTtl: 0, period: 0, root: false },
+        this.#settings,
+      )
+      for (let attempt = 1; ; attempt++) {
+        const lease: LeaseRecord = {
+          id: newLeaseId(request.path),
+          token: owner.id,
+          accessor: owner.accessor,
+          path: request.path,
+          data: request.data,
+          issueTime: now,
+          ttl,
+          expiresAt: now + ttl * 1000,
+          renewable: request.renewable,
+          lastRenewalTime: null,
+        }
+        const result = await this.#storage.insertLease(lease, now)
+        switch (result) {
+          case 'inserted':
+            this.#scheduler?.expiresAt(lease.expiresAt)
+            return toLeaseGrant(lease, warnings)
+          case 'token_gone':
+            throw invalidToken()
+          case 'id_exists':
+            if (attempt >= ID_ATTEMPTS)
+              throw new TokenStoreError('conflict', 'Could not draw an unused lease id')
         }
       }
     })
+  }
+
+  /**
+   * Looks a lease up. Resolves to `null` when it is unknown, expired, or its token is no longer live. Never
+   * returns the lease's `data`.
+   *
+   * @throws {@link TokenStoreError} `invalid_request` when `leaseId` is not a string.
+   */
+  async lookupLease(leaseId: LeaseId): Promise<LeaseInfo | null> {
+    return this.#audited('lookupLease', async (audit) => {
+      const now = this.#clock()
+      const lease = await this.#liveLease(leaseId, now)
+      if (lease === null) return null
+      audit.accessor = lease.accessor
+      return toLeaseInfo(lease, now)
+    })
+  }
+
+  /**
+   * Renews a lease: its new expiry is now + `increment` (or, without one, the TTL granted last), capped by the
+   * store's `maxTtl` from its issue time.
+   *
+   * @throws {@link TokenStoreError} `invalid_request` when the lease is unknown, expired, or its token is gone, or
+   * for a malformed increment; `not_renewable` when it was issued non-renewable or is past its max TTL.
+   */
+  async renewLease(leaseId: LeaseId, increment?: Duration): Promise<LeaseGrant> {
+    return this.#audited('renewLease', async (audit) => {
+      const seconds = increment === undefined ? 0 : parseDuration(increment, 'increment')
+      const now = this.#clock()
+      const lease = await this.#liveLease(leaseId, now)
+      if (lease === null) throw leaseNotFound()
+      audit.accessor = lease.accessor
+      if (!lease.renewable)
+        throw new TokenStoreError('not_renewable', 'The lease was issued non-renewable')
+      const { ttl, warnings } = renewalTtl(
+        { ttl: lease.ttl, period: 0, explicitMaxTtl: 0, creationTime: lease.issueTime },
+        seconds,
+        now,
+        this.#settings,
+      )
+      const update = { expiresAt: now + ttl * 1000, ttl, lastRenewalTime: now }
+      const renewed = await this.#storage.renewLease(lease.id, now, update)
+      if (renewed === null) throw leaseNotFound()
+      return toLeaseGrant(renewed, warnings)
+    })
+  }
+
+  /**
+   * Revokes one lease, emitting its `revoked` event with reason `explicit`. An unknown lease is a no-op.
+   *
+   * @throws {@link TokenStoreError} `invalid_request` when `leaseId` is not a string.
+   */
+  async revokeLease(leaseId: LeaseId): Promise<void> {
+    await this.#audited('revokeLease', async () => {
+      const id = checkString(leaseId, 'leaseId')
+      if (id.length <= MAX_LEASE_ID_LENGTH) await this.#deleteLease(id, 'explicit', this.#clock())
+    })
+  }
+
+  /**
+   * Stops the expiration manager's timer and the subscription to other instances' revocations, and waits for a
+   * sweep in progress. Tokens stay in storage; a storage passed in the options is not closed (close it yourself).
+   * Calling it again is a no-op.
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    await this.#scheduler?.close()
+    const unsubscribe = await this.#subscription
+    await unsubscribe?.()
   }
 
   async #insert(
     audit: AuditContext,
     customId: string | null,
     now: UnixMillis,
-    fields: Omit<
-      TokenRecord,
-      | 'id'
-      | 'accessor'
-      | 'creationTime'
-      | 'creationTtl'
-      | 'expiresAt'
-      | 'lastRenewalTime'
-      | 'revoking'
-    > & {
-      warnings: string[]
-    },
+    fields: NewTokenFields,
+    warnings: readonly string[],
   ): Promise<TokenAuth> {
-    const { warnings, ...rest } = fields
     const token = customId ?? newTokenId()
     const id = this.#hasher.hash(token)
     for (let attempt = 1; ; attempt++) {
       const record: TokenRecord = {
-        ...rest,
+        ...fields,
         id,
         accessor: newAccessor(),
         creationTime: now,
-        creationTtl: rest.ttl,
-        expiresAt: rest.ttl > 0 ? now + rest.ttl * 1000 : null,
+        creationTtl: fields.ttl,
+        expiresAt: fields.ttl > 0 ? now + fields.ttl * 1000 : null,
         lastRenewalTime: null,
         revoking: null,
       }
@@ -393,20 +532,20 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
       switch (result) {
         case 'inserted':
           audit.accessor = record.accessor
+          if (record.expiresAt !== null) this.#scheduler?.expiresAt(record.expiresAt)
           return toAuth(record, token, warnings)
         case 'id_exists':
           throw new TokenStoreError('conflict', 'A token with this id already exists')
         case 'parent_gone':
           throw invalidToken('The parent token was revoked while the child was being created')
         case 'accessor_exists':
-          if (attempt >= ACCESSOR_ATTEMPTS) {
+          if (attempt >= ID_ATTEMPTS)
             throw new TokenStoreError('conflict', 'Could not draw an unused accessor')
-          }
       }
     }
   }
 
-  async #renewRecord(
+  async #renewToken(
     record: TokenRecord,
     increment: number,
     now: UnixMillis,
@@ -414,8 +553,9 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
     if (record.expiresAt === null) {
       throw new TokenStoreError('not_renewable', 'The token never expires, so it cannot be renewed')
     }
-    if (!record.renewable)
+    if (!record.renewable) {
       throw new TokenStoreError('not_renewable', 'The token was created non-renewable')
+    }
     const { ttl, warnings } = renewalTtl(record, increment, now, this.#settings)
     const renewed = await this.#storage.renewToken(record.id, now, {
       expiresAt: now + ttl * 1000,
@@ -434,9 +574,18 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
     return parent
   }
 
-  async #liveByAccessor(accessor: Accessor): Promise<TokenRecord | null> {
+  async #liveByAccessor(accessor: Accessor, now: UnixMillis): Promise<TokenRecord | null> {
     const stored = await this.#storage.getTokenByAccessor(accessor)
-    return stored === null ? null : this.#storage.getLiveToken(stored.id, this.#clock())
+    return stored === null ? null : this.#storage.getLiveToken(stored.id, now)
+  }
+
+  /** The lease if it is unexpired and its token live. */
+  async #liveLease(leaseId: unknown, now: UnixMillis): Promise<LeaseRecord | null> {
+    const id = checkString(leaseId, 'leaseId')
+    if (id.length > MAX_LEASE_ID_LENGTH) return null
+    const lease = await this.#storage.getLease(id)
+    if (lease === null || now >= lease.expiresAt) return null
+    return (await this.#storage.getLiveToken(lease.token, now)) === null ? null : lease
   }
 
   /** The stored record of a token, live or not, for revocation. */
@@ -451,23 +600,100 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
     return text.length === 0 || text.length > MAX_TOKEN_LENGTH ? null : this.#hasher.hash(text)
   }
 
-  #revokeTrees(ids: readonly HashedTokenId[], reason: RevokeReason): Promise<number> {
-    return revokeTrees(this.#storage, ids, reason, this.#onRevoked)
+  #revokeTrees(ids: readonly HashedTokenId[], reason: RevokeReason): Promise<RevocationCount> {
+    return revokeTrees(this.#storage, ids, reason, this.#clock(), this.#sink)
   }
 
-  #finish(record: TokenRecord): Promise<number> {
-    return finishRevocation(this.#storage, record, this.#onRevoked)
+  #finish(record: TokenRecord, now: UnixMillis): Promise<RevocationCount> {
+    return finishRevocation(this.#storage, record, now, this.#sink)
   }
 
-  readonly #onRevoked = (record: TokenRecord, reason: RevokeReason): void => {
-    const event: RevokedEvent = {
-      kind: 'token',
-      accessor: record.accessor,
-      path: record.path,
-      reason,
-      time: new Date(this.#clock()),
+  async #deleteLease(leaseId: LeaseId, reason: RevokeReason, now: UnixMillis): Promise<boolean> {
+    const lease = await this.#storage.deleteLease(leaseId, reason, now)
+    if (lease !== null) this.#sink.lease(lease, reason)
+    return lease !== null
+  }
+
+  /** Finishes cut-off revocations, then revokes what expired. Counts what expired on its own. */
+  async #revokeExpired(): Promise<number> {
+    for (const id of await this.#storage.listRevoking(Number.MAX_SAFE_INTEGER)) {
+      const record = await this.#storage.getToken(id)
+      if (record?.revoking != null) await this.#finish(record, this.#clock())
     }
-    this.#emitSafely('revoked', event)
+    let expired = 0
+    for (;;) {
+      const now = this.#clock()
+      const tokens = await this.#storage.listExpiredTokens(now, SWEEP_BATCH)
+      const leases = await this.#storage.listExpiredLeases(now, SWEEP_BATCH)
+      if (tokens.length === 0 && leases.length === 0) return expired
+      for (const id of tokens) {
+        const marked = await this.#storage.markRevoking(id, 'expired')
+        if (marked !== null && (await this.#finish(marked, now)).tokens > 0) expired += 1
+      }
+      for (const id of leases) {
+        if (await this.#deleteLease(id, 'expired', now)) expired += 1
+      }
+    }
+  }
+
+  /** The expiration manager's sweep: revoke what is due, then report when the next thing expires. */
+  async #sweep(): Promise<UnixMillis | null> {
+    await this.revokeExpired()
+    return this.#storage.nextExpiry()
+  }
+
+  /** A shared storage may already hold expiring tokens: aim the timer at the first. */
+  #aimAtStoredExpiry(): void {
+    this.#storage.nextExpiry().then(
+      (next) => {
+        if (next !== null) this.#scheduler?.expiresAt(next)
+      },
+      (error: unknown) => {
+        this.#backgroundFailed(error)
+      },
+    )
+  }
+
+  /** Re-emits other instances' revocations as `revoked` events, when the storage is shared. */
+  async #subscribe(): Promise<(() => Promise<void>) | null> {
+    if (this.#storage.subscribe === undefined) return null
+    try {
+      return await this.#storage.subscribe((notice) => {
+        this.#emitRevoked(fromNotice(notice))
+      })
+    } catch (error) {
+      this.#backgroundFailed(error)
+      return null
+    }
+  }
+
+  readonly #sink: RevocationSink = {
+    token: (record, reason) => {
+      this.#emitRevoked({
+        kind: 'token',
+        accessor: record.accessor,
+        path: record.path,
+        reason,
+        time: new Date(this.#clock()),
+      })
+    },
+    lease: (lease, reason) => {
+      this.#emitRevoked({
+        kind: 'lease',
+        leaseId: lease.id,
+        path: lease.path,
+        data: lease.data,
+        accessor: lease.accessor,
+        reason,
+        time: new Date(this.#clock()),
+      })
+    },
+  }
+
+  #emitRevoked(event: RevokedEvent): void {
+    emitIsolated(this, 'revoked', event, (error) => {
+      this.#backgroundFailed(error)
+    })
   }
 
   /** Runs an operation, emits its `audit` event, and turns any foreign error into `storage_unavailable`. */
@@ -503,38 +729,13 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
       error === undefined
         ? { operation, outcome: 'ok', accessor, time: new Date(started) }
         : { operation, outcome: 'error', accessor, code: error.code, time: new Date(started) }
-    this.#emitSafely('audit', event)
+    emitIsolated(this, 'audit', event, (failure) => {
+      this.#backgroundFailed(failure)
+    })
   }
 
-  /**
-   * Calls each listener in its own try/catch, so one that throws (or rejects) neither reaches the store's caller
-   * nor keeps the listeners after it from running. eventemitter3's `emit` stops at the first throw, so this walks
-   * its listener table (`_events`, stable across eventemitter3 v1–v5) itself, removing `once` listeners first as
-   * `emit` does.
-   */
-  #emitSafely(event: 'audit' | 'revoked', payload: AuditEvent | RevokedEvent): void {
-    const key = EventEmitter.prefixed ? `${EventEmitter.prefixed}${event}` : event
-    const table = (
-      this as unknown as { _events: Record<string, StoredListener | StoredListener[] | undefined> }
-    )._events
-    const stored = table[key]
-    if (stored === undefined) return
-    const listeners = Array.isArray(stored) ? [...stored] : [stored]
-    for (const listener of listeners) {
-      if (listener.once) this.removeListener(event, listener.fn, listener.context, true)
-      try {
-        const result = listener.fn.call(listener.context, payload)
-        if (isPromiseLike(result))
-          result.then(undefined, (error: unknown) => {
-            this.#listenerFailed(error)
-          })
-      } catch (error) {
-        this.#listenerFailed(error)
-      }
-    }
-  }
-
-  #listenerFailed(error: unknown): void {
+  /** A listener or background task failed: tell `error` listeners, or else the process, never the caller. */
+  #backgroundFailed(error: unknown): void {
     if (this.listenerCount('error') > 0) {
       try {
         this.emit('error', error)
@@ -545,69 +746,13 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
     }
     process.emitWarning(
       error instanceof Error ? error : new Error(String(error)),
-      'TokenStoreListenerError',
+      'TokenStoreWarning',
     )
   }
 }
 
-/** How a new token relates to its parent and what it carries. */
-interface CreationPlan {
-  readonly policies: readonly string[]
-  readonly orphan: boolean
-  readonly path: string
-}
-
-/** A token the host issues itself: an orphan with exactly the policies given, at the path given. */
-function planOrphan(request: CreateRequest): CreationPlan {
-  return {
-    policies: finalizePolicies(request.policies ?? [], !request.noDefaultPolicy),
-    orphan: true,
-    path: request.path ?? ORPHAN_TOKEN_PATH,
-  }
-}
-
-/** A token created with a parent token: Vault's child rules (`handleCreateCommon`). */
-function planChild(request: CreateRequest, parent: TokenRecord): CreationPlan {
-  if (request.path !== null) {
-    throw new TokenStoreError(
-      'invalid_request',
-      `\`path\` is for tokens without a parent; a child's path is '${CHILD_TOKEN_PATH}'`,
-    )
-  }
-  if (parent.numUses > 0) {
-    throw new TokenStoreError('permission_denied', 'A limited-use token cannot create child tokens')
-  }
-  const privileged = isRoot(parent.policies)
-  if (!privileged) {
-    if (request.id !== null) denied('Only a root parent may set a custom token id')
-    if (request.noParent) denied('Only a root parent may create an orphan token')
-    if (request.period > 0) denied('Only a root parent may create a periodic token')
-  }
-  let policies: readonly string[]
-  if (request.policies === null) {
-    // Inherit the parent's list as it is: `default` is not added to it.
-    policies = finalizePolicies(parent.policies, false)
-  } else if (privileged) {
-    policies = finalizePolicies(request.policies, true)
-  } else {
-    // `default` is not exempt from the subset check; it is added afterwards only if the parent has it.
-    const missing = missingPolicies(request.policies, parent.policies)
-    if (missing.length > 0) {
-      denied(
-        `Child policies must be a subset of the parent's; the parent lacks ${missing.map((p) => `'${p}'`).join(', ')}`,
-      )
-    }
-    policies = finalizePolicies(request.policies, parent.policies.includes(DEFAULT_POLICY))
-  }
-  if (request.noDefaultPolicy && policies.includes(DEFAULT_POLICY)) {
-    policies = intern(policies.filter((name) => name !== DEFAULT_POLICY))
-  }
-  if (isRoot(policies) && !privileged) denied('Only a root parent may create a root token')
-  return { policies, orphan: request.noParent, path: CHILD_TOKEN_PATH }
-}
-
-function denied(message: string): never {
-  throw new TokenStoreError('permission_denied', message)
+function fromNotice(notice: RevocationNotice): RevokedEvent {
+  return { ...notice, time: new Date(notice.time) }
 }
 
 function invalidToken(
@@ -616,49 +761,6 @@ function invalidToken(
   return new TokenStoreError('invalid_token', message)
 }
 
-function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
-  return (
-    typeof value === 'object' &&
-    value !== null &&
-    typeof (value as { then?: unknown }).then === 'function'
-  )
-}
-
-function toAuth(record: TokenRecord, clientToken: string, warnings: readonly string[]): TokenAuth {
-  const auth: TokenAuth = {
-    clientToken,
-    accessor: record.accessor,
-    policies: record.policies,
-    metadata: record.metadata,
-    leaseDuration: record.ttl,
-    renewable: record.renewable,
-    orphan: record.parent === null,
-    numUses: record.numUses,
-  }
-  return warnings.length > 0 ? { ...auth, warnings } : auth
-}
-
-function toDetails(record: TokenRecord, now: UnixMillis): TokenDetails {
-  return {
-    accessor: record.accessor,
-    policies: record.policies,
-    path: record.path,
-    metadata: record.metadata,
-    displayName: record.displayName,
-    numUses: record.numUses,
-    orphan: record.parent === null,
-    creationTime: new Date(record.creationTime),
-    creationTtl: record.creationTtl,
-    expireTime: record.expiresAt === null ? null : new Date(record.expiresAt),
-    ttl: record.expiresAt === null ? 0 : Math.max(0, Math.floor((record.expiresAt - now) / 1000)),
-    explicitMaxTtl: record.explicitMaxTtl,
-    period: record.period,
-    renewable: record.renewable,
-    issueTime: new Date(record.creationTime),
-    lastRenewalTime: record.lastRenewalTime === null ? null : new Date(record.lastRenewalTime),
-  }
-}
-
-function toInfo(record: TokenRecord, id: string, now: UnixMillis): TokenInfo {
-  return { id, ...toDetails(record, now) }
+function leaseNotFound(): TokenStoreError {
+  return invalidRequest('The lease is unknown, expired, or its token was revoked')
 }

@@ -51,7 +51,7 @@ export function creationTtl(request: TtlRequest, limits: TtlLimits): GrantedTtl 
  * @throws {@link TokenStoreError} `not_renewable` when the token is past its maximum lifetime.
  */
 export function renewalTtl(
-  record: TokenRecord,
+  record: Pick<TokenRecord, 'ttl' | 'period' | 'explicitMaxTtl' | 'creationTime'>,
   increment: Seconds,
   now: UnixMillis,
   limits: TtlLimits,

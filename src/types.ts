@@ -90,6 +90,36 @@ export interface TokenRecord {
   readonly revoking: RevokeReason | null
 }
 
+/** A lease's id: its path, `/`, and a random suffix, as in Vault (`aws/creds/deploy/Yq2v…`). */
+export type LeaseId = string
+
+/**
+ * The stored form of a lease: a record that the host handed out a secret under a token, so that revoking the
+ * token tells the host to destroy the secret. A plain, JSON-safe object.
+ */
+export interface LeaseRecord {
+  /** The lease id. */
+  readonly id: LeaseId
+  /** The hashed id of the token the lease was issued under. */
+  readonly token: HashedTokenId
+  /** That token's accessor, for events. */
+  readonly accessor: Accessor
+  /** The secret's path, e.g. `aws/creds/deploy`. */
+  readonly path: string
+  /** Host data returned in the lease's `revoked` event (e.g. the key id to delete). JSON-safe. */
+  readonly data: unknown
+  /** When the lease was issued. */
+  readonly issueTime: UnixMillis
+  /** The TTL granted by the latest issue or renewal. @remarks Seconds. */
+  readonly ttl: Seconds
+  /** When the lease expires. */
+  readonly expiresAt: UnixMillis
+  /** Whether `renewLease` may extend it. */
+  readonly renewable: boolean
+  /** When the lease was last renewed, or `null` if never. */
+  readonly lastRenewalTime: UnixMillis | null
+}
+
 /**
  * What `create`, `createRoot` and `renew` return: the client token and the lease granted to it, shaped like the
  * `auth` block of Vault's responses.

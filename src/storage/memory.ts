@@ -6,9 +6,17 @@
  */
 /* eslint-disable @typescript-eslint/require-await -- the methods are async so that the contract's promises hold
    (a throw becomes a rejection) although nothing in memory needs awaiting */
-import type { Accessor, HashedTokenId, RevokeReason, TokenRecord, UnixMillis } from '../types.js'
+import type {
+  Accessor,
+  HashedTokenId,
+  LeaseId,
+  LeaseRecord,
+  RevokeReason,
+  TokenRecord,
+  UnixMillis,
+} from '../types.js'
 import { ExpiryHeap } from './expiry-heap.js'
-import type { InsertResult, RenewUpdate, Storage } from './storage.js'
+import type { InsertLeaseResult, InsertResult, RenewUpdate, Storage } from './storage.js'
 
 /** Whether the token itself (not its ancestors) is usable at `now`. */
 export function isSelfLive(record: TokenRecord, now: UnixMillis): boolean {
@@ -32,6 +40,9 @@ export class MemoryStorage implements Storage {
   readonly #byPath = new Map<string, Set<HashedTokenId>>()
   readonly #revoking = new Set<HashedTokenId>()
   readonly #expiry = new ExpiryHeap<HashedTokenId>()
+  readonly #leases = new Map<LeaseId, LeaseRecord>()
+  readonly #leasesByToken = new Map<HashedTokenId, Set<LeaseId>>()
+  readonly #leaseExpiry = new ExpiryHeap<LeaseId>()
 
   /** How many tokens are stored, live or not. */
   get size(): number {
@@ -42,8 +53,7 @@ export class MemoryStorage implements Storage {
     if (this.#tokens.has(record.id)) return 'id_exists'
     if (this.#byAccessor.has(record.accessor)) return 'accessor_exists'
     if (record.parent !== null) {
-      const parent = this.#tokens.get(record.parent)
-      if (parent === undefined || parent.revoking !== null) return 'parent_gone'
+      if (!this.#lineageIntact(record.parent)) return 'parent_gone'
       addToIndex(this.#children, record.parent, record.id)
     }
     this.#tokens.set(record.id, record)
@@ -138,30 +148,15 @@ export class MemoryStorage implements Storage {
     return found
   }
 
-  async listExpired(now: UnixMillis, limit: number): Promise<HashedTokenId[]> {
-    const expired = new Map<HashedTokenId, UnixMillis>()
-    const heap = this.#expiry
-    while (expired.size < limit) {
-      const time = heap.peekTime()
-      const id = heap.peekId()
-      if (time === undefined || id === undefined || time > now) break
-      heap.pop()
-      if (this.#tokens.get(id)?.expiresAt === time) expired.set(id, time)
-    }
-    // Listing changes nothing: put the live entries back until deleteToken or a renewal makes them stale.
-    for (const [id, time] of expired) heap.push(time, id)
-    return [...expired.keys()]
+  async listExpiredTokens(now: UnixMillis, limit: number): Promise<HashedTokenId[]> {
+    return listDue(this.#expiry, now, limit, (id) => this.#tokens.get(id)?.expiresAt)
   }
 
   async nextExpiry(): Promise<UnixMillis | null> {
-    const heap = this.#expiry
-    for (;;) {
-      const time = heap.peekTime()
-      const id = heap.peekId()
-      if (time === undefined || id === undefined) return null
-      if (this.#tokens.get(id)?.expiresAt === time) return time
-      heap.pop()
-    }
+    const token = nextDue(this.#expiry, (id) => this.#tokens.get(id)?.expiresAt)
+    const lease = nextDue(this.#leaseExpiry, (id) => this.#leases.get(id)?.expiresAt)
+    if (token === null) return lease
+    return lease === null ? token : Math.min(token, lease)
   }
 
   async listRevoking(limit: number): Promise<HashedTokenId[]> {
@@ -171,6 +166,62 @@ export class MemoryStorage implements Storage {
       ids.push(id)
     }
     return ids
+  }
+
+  async insertLease(lease: LeaseRecord, now: UnixMillis): Promise<InsertLeaseResult> {
+    if (this.#leases.has(lease.id)) return 'id_exists'
+    if (this.#live(lease.token, now) === null) return 'token_gone'
+    this.#leases.set(lease.id, lease)
+    addToIndex(this.#leasesByToken, lease.token, lease.id)
+    this.#leaseExpiry.push(lease.expiresAt, lease.id)
+    return 'inserted'
+  }
+
+  async getLease(id: LeaseId): Promise<LeaseRecord | null> {
+    return this.#leases.get(id) ?? null
+  }
+
+  async renewLease(id: LeaseId, now: UnixMillis, update: RenewUpdate): Promise<LeaseRecord | null> {
+    const lease = this.#leases.get(id)
+    if (lease === undefined || now >= lease.expiresAt || this.#live(lease.token, now) === null)
+      return null
+    const renewed: LeaseRecord = { ...lease, ...update }
+    this.#leases.set(id, renewed)
+    this.#leaseExpiry.push(update.expiresAt, id)
+    return renewed
+  }
+
+  async deleteLease(id: LeaseId): Promise<LeaseRecord | null> {
+    const lease = this.#leases.get(id)
+    if (lease === undefined) return null
+    this.#leases.delete(id)
+    removeFromIndex(this.#leasesByToken, lease.token, id)
+    return lease
+  }
+
+  async listLeases(token: HashedTokenId): Promise<LeaseId[]> {
+    const ids = this.#leasesByToken.get(token)
+    return ids === undefined ? [] : [...ids]
+  }
+
+  async findLeasesByPrefix(prefix: string): Promise<LeaseId[]> {
+    const below = `${prefix}/`
+    return [...this.#leases.keys()].filter((id) => id.startsWith(below))
+  }
+
+  async listExpiredLeases(now: UnixMillis, limit: number): Promise<LeaseId[]> {
+    return listDue(this.#leaseExpiry, now, limit, (id) => this.#leases.get(id)?.expiresAt)
+  }
+
+  /** Whether the token and every ancestor exist and none is being revoked (expiry aside). */
+  #lineageIntact(id: HashedTokenId): boolean {
+    let current: HashedTokenId | null = id
+    while (current !== null) {
+      const record = this.#tokens.get(current)
+      if (record === undefined || record.revoking !== null) return false
+      current = record.parent
+    }
+    return true
   }
 
   /** The record if it and every ancestor are live at `now`. Walks up with a loop: trees may be very deep. */
@@ -184,6 +235,43 @@ export class MemoryStorage implements Storage {
       parentId = ancestor.parent
     }
     return record
+  }
+}
+
+/**
+ * Up to `limit` ids whose heap time is at or before `now` and still current (`currentTime(id)` equals it). Stale
+ * entries (deleted or renewed since) are dropped for good; current ones are put back, since listing changes
+ * nothing: they leave the heap only once deletion or a renewal makes them stale.
+ */
+function listDue<Id>(
+  heap: ExpiryHeap<Id>,
+  now: UnixMillis,
+  limit: number,
+  currentTime: (id: Id) => UnixMillis | null | undefined,
+): Id[] {
+  const due = new Map<Id, UnixMillis>()
+  while (due.size < limit) {
+    const time = heap.peekTime()
+    const id = heap.peekId()
+    if (time === undefined || id === undefined || time > now) break
+    heap.pop()
+    if (currentTime(id) === time) due.set(id, time)
+  }
+  for (const [id, time] of due) heap.push(time, id)
+  return [...due.keys()]
+}
+
+/** The earliest current time in the heap, dropping stale entries on the way. */
+function nextDue<Id>(
+  heap: ExpiryHeap<Id>,
+  currentTime: (id: Id) => UnixMillis | null | undefined,
+): UnixMillis | null {
+  for (;;) {
+    const time = heap.peekTime()
+    const id = heap.peekId()
+    if (time === undefined || id === undefined) return null
+    if (currentTime(id) === time) return time
+    heap.pop()
   }
 }
 

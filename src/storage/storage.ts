@@ -12,6 +12,8 @@
 import type {
   Accessor,
   HashedTokenId,
+  LeaseId,
+  LeaseRecord,
   RevokeReason,
   Seconds,
   TokenRecord,
@@ -26,8 +28,17 @@ export type InsertResult =
   | 'id_exists'
   /** A token with this accessor exists; nothing was written. */
   | 'accessor_exists'
-  /** `record.parent` is missing or being revoked; nothing was written. */
+  /** `record.parent` or one of its ancestors is missing or being revoked; nothing was written. */
   | 'parent_gone'
+
+/** The outcome of {@link Storage.insertLease}. */
+export type InsertLeaseResult =
+  /** The lease and its indexes were written. */
+  | 'inserted'
+  /** A lease with this id exists; nothing was written. */
+  | 'id_exists'
+  /** The lease's token is not live; nothing was written. */
+  | 'token_gone'
 
 /** The fields a renewal changes. */
 export interface RenewUpdate {
@@ -46,8 +57,8 @@ export interface RenewUpdate {
 export interface Storage {
   /**
    * Atomically inserts a token with its indexes (accessor, parent → children, path, expiry). Fails without writing
-   * anything when the id or accessor exists or when `record.parent` is set but missing or being revoked, so no
-   * child can be attached to a tree that a revocation has already walked.
+   * anything when the id or accessor exists, or when `record.parent` is set and it or any ancestor is missing or
+   * being revoked, so no child can be attached to a tree that a revocation is walking.
    */
   insertToken(record: TokenRecord): Promise<InsertResult>
 
@@ -85,22 +96,80 @@ export interface Storage {
 
   /**
    * Deletes the token and its index entries. Resolves to the deleted record, or `null` when it was already gone,
-   * so that of two concurrent deletions exactly one reports the token.
+   * so that of two concurrent deletions exactly one reports the token. A shared adapter publishes a
+   * {@link RevocationNotice} for it (with `reason` and `now`) in the same atomic step.
    */
-  deleteToken(id: HashedTokenId): Promise<TokenRecord | null>
+  deleteToken(id: HashedTokenId, reason: RevokeReason, now: UnixMillis): Promise<TokenRecord | null>
 
   /** Hashed ids of tokens whose path is `prefix` or starts with `prefix + '/'` (`prefix` has no trailing `/`). */
   findByPathPrefix(prefix: string): Promise<HashedTokenId[]>
 
   /** Up to `limit` hashed ids of tokens that expired at or before `now`, soonest first. Changes nothing. */
-  listExpired(now: UnixMillis, limit: number): Promise<HashedTokenId[]>
+  listExpiredTokens(now: UnixMillis, limit: number): Promise<HashedTokenId[]>
 
-  /** When the next token expires, or `null` when no stored token expires. */
+  /** When the next token or lease expires, or `null` when nothing stored expires. */
   nextExpiry(): Promise<UnixMillis | null>
+
+  /**
+   * Atomically inserts a lease with its indexes (token → leases, path, expiry), only if its token is live at `now`,
+   * so that no lease can attach to a token that is being revoked.
+   */
+  insertLease(lease: LeaseRecord, now: UnixMillis): Promise<InsertLeaseResult>
+
+  /** The stored lease, expired or not, or `null` when missing. */
+  getLease(id: LeaseId): Promise<LeaseRecord | null>
+
+  /**
+   * Atomically applies a renewal to a lease that is unexpired at `now` and whose token is live at `now`. Resolves
+   * to the updated lease, or `null`.
+   */
+  renewLease(id: LeaseId, now: UnixMillis, update: RenewUpdate): Promise<LeaseRecord | null>
+
+  /**
+   * Deletes a lease and its index entries. Resolves to the deleted lease, or `null` when it was already gone. A
+   * shared adapter publishes a {@link RevocationNotice} for it in the same atomic step.
+   */
+  deleteLease(id: LeaseId, reason: RevokeReason, now: UnixMillis): Promise<LeaseRecord | null>
+
+  /** Ids of the leases issued under a token (empty when none). */
+  listLeases(token: HashedTokenId): Promise<LeaseId[]>
+
+  /** Ids of leases whose id starts with `prefix + '/'` (`prefix` has no trailing `/`). */
+  findLeasesByPrefix(prefix: string): Promise<LeaseId[]>
+
+  /** Up to `limit` ids of leases that expired at or before `now`, soonest first. Changes nothing. */
+  listExpiredLeases(now: UnixMillis, limit: number): Promise<LeaseId[]>
 
   /** Up to `limit` hashed ids of tokens marked as being revoked: revocations cut off half-way, to be finished. */
   listRevoking(limit: number): Promise<HashedTokenId[]>
 
+  /**
+   * For storage shared by several processes: calls `listener` for every revocation that another instance of the
+   * adapter wrote, exactly once each and in order, including those written while this subscriber was disconnected
+   * (adapters number their notices and catch up from a log). Resolves once listening, to a function that stops.
+   * `TokenStore` subscribes on construction, re-emits each notice as a `revoked` event, and stops on `close()`.
+   */
+  subscribe?(listener: (notice: RevocationNotice) => void): Promise<() => Promise<void>>
+
   /** Releases connections or timers the adapter holds. */
   close?(): Promise<void>
 }
+
+/** A revocation written by one instance of a shared storage, as delivered to the others. */
+export type RevocationNotice =
+  | {
+      readonly kind: 'token'
+      readonly accessor: Accessor
+      readonly path: string
+      readonly reason: RevokeReason
+      readonly time: UnixMillis
+    }
+  | {
+      readonly kind: 'lease'
+      readonly leaseId: LeaseId
+      readonly accessor: Accessor
+      readonly path: string
+      readonly data: unknown
+      readonly reason: RevokeReason
+      readonly time: UnixMillis
+    }

@@ -1,0 +1,118 @@
+/**
+ * Leases: records of secrets the host issued under a token. Option checks and the public result types.
+ */
+import { nanoid } from 'nanoid'
+
+import { parseDuration } from './duration.js'
+import { describeValue, invalidRequest } from './errors.js'
+import { normalizePath } from './options.js'
+import type { Duration, LeaseId, Seconds } from './types.js'
+
+/** Options of `TokenStore.createLease()`. */
+export interface CreateLeaseOptions {
+  /** The secret's path, e.g. `aws/creds/deploy`: the lease id starts with it, for `revokePrefix`. */
+  readonly path: string
+  /** The lease's TTL. Absent or `0`: the store's `defaultTtl`. Capped by `maxTtl`. */
+  readonly ttl?: Duration
+  /** Whether `renewLease` may extend it. @default true */
+  readonly renewable?: boolean
+  /**
+   * JSON-safe data handed back in the lease's `revoked` event, so the host can destroy the secret (say, the id of
+   * an AWS key). It is kept in storage and never returned by `lookupLease`. At most 64 KiB as JSON.
+   */
+  readonly data?: unknown
+}
+
+/** What `createLease` and `renewLease` return, shaped like the lease fields of a Vault secret response. */
+export interface LeaseGrant {
+  /** The lease id: `<path>/<random suffix>`. */
+  readonly leaseId: LeaseId
+  /** Seconds until the lease expires. @remarks Seconds. */
+  readonly leaseDuration: Seconds
+  /** Whether the lease can be renewed. */
+  readonly renewable: boolean
+  /** Present when the request was granted in part, e.g. a TTL shortened to the max TTL. */
+  readonly warnings?: readonly string[]
+}
+
+/** What `lookupLease` returns, shaped like Vault's `sys/leases/lookup`. Never the lease's `data`. */
+export interface LeaseInfo {
+  readonly leaseId: LeaseId
+  /** The secret's path. */
+  readonly path: string
+  /** The TTL granted by the latest issue or renewal. @remarks Seconds. */
+  readonly leaseDuration: Seconds
+  /** Seconds left. @remarks Seconds. */
+  readonly ttl: Seconds
+  readonly expireTime: Date
+  readonly renewable: boolean
+  readonly issueTime: Date
+  readonly lastRenewalTime: Date | null
+}
+
+/** A checked `createLease` request. */
+export interface LeaseRequest {
+  readonly path: string
+  readonly ttl: Seconds
+  readonly renewable: boolean
+  readonly data: unknown
+}
+
+/** Random characters after the path in a lease id: 24 × 6 bits, as long as Vault's. */
+const LEASE_SUFFIX_LENGTH = 24
+
+/** Largest `data` accepted, as JSON. */
+const MAX_LEASE_DATA_BYTES = 64 * 1024
+
+const LEASE_OPTION_KEYS = new Set(['path', 'ttl', 'renewable', 'data'])
+
+/** A new lease id under `path`. */
+export function newLeaseId(path: string): LeaseId {
+  return `${path}/${nanoid(LEASE_SUFFIX_LENGTH)}`
+}
+
+/**
+ * Checks `createLease` options. `data` is copied through JSON, so later changes to the caller's object do not
+ * reach the store, and every adapter stores the same thing.
+ */
+export function normalizeLeaseOptions(options: CreateLeaseOptions): LeaseRequest {
+  if (typeof options !== 'object' || (options as unknown) === null || Array.isArray(options)) {
+    throw invalidRequest(`Expected lease options to be an object, got ${describeValue(options)}`)
+  }
+  for (const key of Object.keys(options)) {
+    if (!LEASE_OPTION_KEYS.has(key)) {
+      throw invalidRequest(`Unknown option \`${key.slice(0, 64)}\` in lease options`)
+    }
+  }
+  const renewable = options.renewable ?? true
+  if (typeof renewable !== 'boolean') {
+    throw invalidRequest(`Expected \`renewable\` to be a boolean, got ${describeValue(renewable)}`)
+  }
+  return {
+    path: normalizePath(options.path, 'path'),
+    ttl: parseDuration(options.ttl ?? 0, 'ttl'),
+    renewable,
+    data: copyJson(options.data),
+  }
+}
+
+function copyJson(data: unknown): unknown {
+  if (data === undefined) return null
+  let json: string | undefined
+  try {
+    json = JSON.stringify(data)
+  } catch {
+    json = undefined
+  }
+  if (json === undefined) {
+    throw invalidRequest(
+      `Expected lease \`data\` to be JSON-serializable, got ${describeValue(data)}`,
+    )
+  }
+  if (Buffer.byteLength(json, 'utf8') > MAX_LEASE_DATA_BYTES) {
+    throw invalidRequest(
+      `Expected lease \`data\` to be at most ${MAX_LEASE_DATA_BYTES} bytes as JSON`,
+    )
+  }
+  return JSON.parse(json) as unknown
+}
