@@ -6,9 +6,9 @@ import { defineConfig } from 'tsdown';
  */
 const entry = {
   index: 'src/index.ts',
-  // testing: 'src/testing/index.ts',
-  // express: 'src/http/express.ts',
-  // koa: 'src/http/koa.ts',
+  testing: 'src/testing/index.ts',
+  express: 'src/http/express.ts',
+  koa: 'src/http/koa.ts',
   // redis: 'src/storage/redis/index.ts',
   // postgres: 'src/storage/postgres/index.ts',
 };

@@ -30,30 +30,42 @@ const DIGITS = /^\d+$/
  * @throws {@link TokenStoreError} `invalid_request` when the value is not a non-negative duration of at most 100 years.
  */
 export function parseDuration(value: Duration, field: string): Seconds {
-  let seconds: number
+  return Math.floor(parseDurationMillis(value, field) / 1000)
+}
+
+/**
+ * Parses a duration as {@link parseDuration} does, to milliseconds, keeping fractions of a second (`'500ms'`).
+ *
+ * @throws {@link TokenStoreError} `invalid_request` as {@link parseDuration}.
+ */
+export function parseDurationMillis(value: Duration, field: string): number {
+  let millis: number
   if (typeof value === 'number') {
     if (!Number.isSafeInteger(value) || value < 0) {
       throw invalidRequest(
         `Expected \`${field}\` to be a non-negative whole number of seconds, got ${describeValue(value)}`,
       )
     }
-    seconds = value
+    millis = value * 1000
   } else if (typeof value === 'string') {
-    seconds = parseDurationString(value.trim(), field)
+    millis = parseDurationString(value.trim(), field)
   } else {
     throw invalidRequest(
       `Expected \`${field}\` to be seconds or a duration string, got ${describeValue(value)}`,
     )
   }
-  if (seconds > MAX_DURATION_SECONDS) {
-    throw invalidRequest(`Expected \`${field}\` to be at most 100 years, got ${seconds} seconds`)
+  if (millis > MAX_DURATION_SECONDS * 1000) {
+    throw invalidRequest(
+      `Expected \`${field}\` to be at most 100 years, got ${Math.floor(millis / 1000)} seconds`,
+    )
   }
-  return seconds
+  return millis
 }
 
-function parseDurationString(text: string, field: string): Seconds {
+/** Milliseconds in a duration string. */
+function parseDurationString(text: string, field: string): number {
   if (text === '') return 0
-  if (DIGITS.test(text)) return Number(text)
+  if (DIGITS.test(text)) return Number(text) * 1000
   let millis = 0
   if (COMPOUND_DURATION.test(text)) {
     for (const [segment] of text.matchAll(DURATION_SEGMENT)) millis += ms(segment as ms.StringValue)
@@ -69,5 +81,5 @@ function parseDurationString(text: string, field: string): Seconds {
       `Expected \`${field}\` to be seconds or a duration such as '30m' or '1h30m', got ${describeValue(text)}`,
     )
   }
-  return Math.floor(millis / 1000)
+  return millis
 }

@@ -1,0 +1,7 @@
+/**
+ * `tokentree/testing`: fixtures for testing apps that use tokentree, and for testing storage adapters.
+ *
+ * @packageDocumentation
+ */
+export { ManualClock } from './manual-clock.js'
+export { createTestStore, type TestStore, type TestStoreOptions } from './create-test-store.js'
