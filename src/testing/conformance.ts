@@ -1,0 +1,1300 @@
+/**
+ * The storage conformance suite: every {@link Storage} method's contract, as tests that any adapter (ours or a
+ * third party's) runs with its own test runner.
+ *
+ * Runner-agnostic in the manner of keyv's `storageTestSuite`: pass the runner's `test` and `describe` (node:test,
+ * Vitest and Jest all fit). Assertions use `node:assert/strict`, whose `AssertionError` every runner reports.
+ *
+ * @packageDocumentation
+ */
+import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
+
+import type { RevocationNotice, Storage } from '../storage/storage.js'
+import type { HashedTokenId, LeaseRecord, TokenRecord, UnixMillis } from '../types.js'
+
+/**
+ * The two functions of a test runner that the suite needs. node:test's `test`/`describe`, Vitest's and Jest's
+ * `test`/`describe` (or `it`/`describe`) all fit.
+ */
+export interface ConformanceRunner {
+  /** Registers one test. The suite's test functions take no arguments and return a promise. */
+  readonly test: (name: string, fn: () => Promise<void>) => unknown
+  /** Registers a group of tests. */
+  readonly describe: (name: string, fn: () => void) => unknown
+}
+
+/** Options of {@link runStorageConformance}. */
+export interface ConformanceOptions {
+  /**
+   * Title of the outermost `describe`.
+   *
+   * @default 'Storage conformance'
+   */
+  readonly name?: string
+  /**
+   * How many calls the concurrency tests start at once (use counting runs this many `useToken` calls on a token
+   * with a tenth as many uses).
+   *
+   * @default 200
+   */
+  readonly concurrency?: number
+  /**
+   * How long, in milliseconds, the subscription tests wait for a notice to arrive at the second instance.
+   *
+   * @default 5000
+   */
+  readonly noticeTimeout?: number
+}
+
+/** What the suite calls to get a storage: one new adapter instance per call, all on the same backend. */
+export type StorageFactory = () => Promise<Storage> | Storage
+
+/** A time far from any real clock, shared by most tests: records expire an hour after it. */
+const NOW: UnixMillis = 2_000_000_000_000
+/** One hour in milliseconds. */
+const HOUR = 3_600_000
+
+/**
+ * Registers the conformance suite: one test per rule of the {@link Storage} contract, including atomicity under
+ * concurrent calls, liveness through every ancestor, leases, and (for storages with `subscribe`) revocation
+ * notices delivered to a second instance once each, in order, with catch-up after a pause.
+ *
+ * `makeStorage` is called once per test (twice for the subscription tests, which need two instances of the
+ * adapter on one backend); the suite calls `close()` on each instance it made when the test ends. Every test uses
+ * fresh random ids and paths and tolerates records left by other tests, so all the tests (and several test files)
+ * may share one backend.
+ *
+ * @example node:test
+ * ```ts
+ * import { describe, test } from 'node:test'
+ * import { runStorageConformance } from 'tokentree/testing'
+ * import { MyStorage } from '../src/my-storage.js'
+ *
+ * runStorageConformance({ test, describe }, () => new MyStorage({ url: process.env.MY_URL }))
+ * ```
+ */
+export function runStorageConformance(
+  runner: ConformanceRunner,
+  makeStorage: StorageFactory,
+  options: ConformanceOptions = {},
+): void {
+  const { test, describe } = runner
+  const concurrency = options.concurrency ?? 200
+  const noticeTimeout = options.noticeTimeout ?? 5000
+
+  /** Runs `fn` on a fresh storage instance and closes it afterwards. */
+  const withStorage =
+    (fn: (storage: Storage) => Promise<void>): (() => Promise<void>) =>
+    async () => {
+      const storage = await makeStorage()
+      try {
+        await fn(storage)
+      } finally {
+        await storage.close?.()
+      }
+    }
+
+  /** Runs `fn` on two instances of the adapter on one backend. */
+  const withTwo =
+    (fn: (a: Storage, b: Storage) => Promise<void>): (() => Promise<void>) =>
+    async () => {
+      const a = await makeStorage()
+      try {
+        const b = await makeStorage()
+        try {
+          await fn(a, b)
+        } finally {
+          await b.close?.()
+        }
+      } finally {
+        await a.close?.()
+      }
+    }
+
+  describe(options.name ?? 'Storage conformance', () => {
+    describe('insertToken() / getToken() / getTokenByAccessor()', () => {
+      test(
+        'stores the record as given and finds it by hashed id and by accessor',
+        withStorage(async (s) => {
+          const record = token({
+            policies: ['default', 'deploy'],
+            metadata: { user: 'ci', team: 'ops' },
+            displayName: 'token-ci',
+            numUses: 3,
+            ttl: 60,
+            creationTtl: 60,
+            explicitMaxTtl: 600,
+            period: 0,
+            renewable: true,
+            lastRenewalTime: NOW - 5,
+          })
+          assert.equal(await s.insertToken(record), 'inserted')
+          assert.deepEqual(await s.getToken(record.id), record)
+          assert.deepEqual(await s.getTokenByAccessor(record.accessor), record)
+        }),
+      )
+
+      test(
+        'keeps a record with empty lists, no expiry and a revoking mark',
+        withStorage(async (s) => {
+          const record = token({ policies: [], metadata: {}, expiresAt: null, ttl: 0 })
+          assert.equal(await s.insertToken(record), 'inserted')
+          assert.deepEqual(await s.getToken(record.id), record)
+          const marked = token({ revoking: 'explicit' })
+          assert.equal(await s.insertToken(marked), 'inserted')
+          assert.deepEqual(await s.getToken(marked.id), marked)
+          assert.ok((await s.listRevoking(100_000)).includes(marked.id))
+        }),
+      )
+
+      test(
+        'resolves to null for an unknown id or accessor',
+        withStorage(async (s) => {
+          assert.equal(await s.getToken(hashedId()), null)
+          assert.equal(await s.getTokenByAccessor(randomString(24)), null)
+        }),
+      )
+
+      test(
+        'refuses a taken id (id_exists) and writes nothing',
+        withStorage(async (s) => {
+          const first = token()
+          assert.equal(await s.insertToken(first), 'inserted')
+          const again = token({ id: first.id, path: `${first.path}-again` })
+          assert.equal(await s.insertToken(again), 'id_exists')
+          assert.deepEqual(await s.getToken(first.id), first)
+          assert.equal(await s.getTokenByAccessor(again.accessor), null)
+          assert.deepEqual(await s.findByPathPrefix(again.path), [])
+        }),
+      )
+
+      test(
+        'refuses a taken accessor (accessor_exists) and writes nothing',
+        withStorage(async (s) => {
+          const first = token()
+          assert.equal(await s.insertToken(first), 'inserted')
+          const parent = token()
+          assert.equal(await s.insertToken(parent), 'inserted')
+          const again = token({ accessor: first.accessor, parent: parent.id })
+          assert.equal(await s.insertToken(again), 'accessor_exists')
+          assert.equal(await s.getToken(again.id), null)
+          assert.deepEqual(await s.getTokenByAccessor(first.accessor), first)
+          assert.deepEqual(await s.listChildren(parent.id), [])
+        }),
+      )
+
+      test(
+        'checks the id before the accessor and both before the parent',
+        withStorage(async (s) => {
+          const first = token()
+          await s.insertToken(first)
+          const missingParent = hashedId()
+          assert.equal(
+            await s.insertToken(token({ id: first.id, accessor: first.accessor })),
+            'id_exists',
+          )
+          assert.equal(
+            await s.insertToken(token({ id: first.id, parent: missingParent })),
+            'id_exists',
+          )
+          assert.equal(
+            await s.insertToken(token({ accessor: first.accessor, parent: missingParent })),
+            'accessor_exists',
+          )
+        }),
+      )
+
+      test(
+        'indexes a child under its parent',
+        withStorage(async (s) => {
+          const parent = token()
+          await s.insertToken(parent)
+          const a = token({ parent: parent.id })
+          const b = token({ parent: parent.id })
+          assert.equal(await s.insertToken(a), 'inserted')
+          assert.equal(await s.insertToken(b), 'inserted')
+          assert.deepEqual(sorted(await s.listChildren(parent.id)), sorted([a.id, b.id]))
+          assert.deepEqual(await s.listChildren(a.id), [])
+        }),
+      )
+
+      test(
+        'refuses a child of a missing parent (parent_gone) and writes nothing',
+        withStorage(async (s) => {
+          const missing = hashedId()
+          const child = token({ parent: missing })
+          assert.equal(await s.insertToken(child), 'parent_gone')
+          assert.equal(await s.getToken(child.id), null)
+          assert.equal(await s.getTokenByAccessor(child.accessor), null)
+          assert.deepEqual(await s.listChildren(missing), [])
+          assert.deepEqual(await s.findByPathPrefix(child.path), [])
+        }),
+      )
+
+      test(
+        'refuses a child when the parent or any ancestor is revoking or missing',
+        withStorage(async (s) => {
+          const [root, , leaf] = await chain3(s)
+          await s.markRevoking(root.id, 'explicit')
+          const underLeaf = token({ parent: leaf.id })
+          assert.equal(await s.insertToken(underLeaf), 'parent_gone')
+          assert.equal(await s.getToken(underLeaf.id), null)
+          assert.deepEqual(await s.listChildren(leaf.id), [])
+
+          const [top, middle, bottom] = await chain3(s)
+          await s.markRevoking(bottom.id, 'explicit')
+          assert.equal(await s.insertToken(token({ parent: bottom.id })), 'parent_gone')
+          assert.equal(await s.insertToken(token({ parent: middle.id })), 'inserted')
+          // A deleted grandparent breaks the lineage too.
+          await s.deleteToken(top.id, 'explicit', NOW)
+          assert.equal(await s.insertToken(token({ parent: middle.id })), 'parent_gone')
+        }),
+      )
+
+      test(
+        'accepts a child of an expired parent (only missing or revoking ancestors refuse)',
+        withStorage(async (s) => {
+          const parent = token({ expiresAt: NOW - HOUR })
+          await s.insertToken(parent)
+          const child = token({ parent: parent.id })
+          assert.equal(await s.insertToken(child), 'inserted')
+          assert.equal(await s.getLiveToken(child.id, NOW), null)
+        }),
+      )
+    })
+
+    describe('getLiveToken()', () => {
+      test(
+        'returns a live token unchanged and never uses a use',
+        withStorage(async (s) => {
+          const record = token({ numUses: 2 })
+          await s.insertToken(record)
+          assert.deepEqual(await s.getLiveToken(record.id, NOW), record)
+          assert.deepEqual(await s.getLiveToken(record.id, NOW), record)
+          assert.deepEqual(await s.getToken(record.id), record)
+        }),
+      )
+
+      test(
+        'is null from the instant of expiry (now >= expiresAt), live just before',
+        withStorage(async (s) => {
+          const record = token({ expiresAt: NOW + 1000 })
+          await s.insertToken(record)
+          assert.deepEqual(await s.getLiveToken(record.id, NOW + 999), record)
+          assert.equal(await s.getLiveToken(record.id, NOW + 1000), null)
+          assert.equal(await s.getLiveToken(record.id, NOW + 5000), null)
+          assert.deepEqual(await s.getToken(record.id), record)
+        }),
+      )
+
+      test(
+        'treats expiresAt null as never expiring',
+        withStorage(async (s) => {
+          const record = token({ expiresAt: null, ttl: 0, creationTtl: 0 })
+          await s.insertToken(record)
+          assert.deepEqual(await s.getLiveToken(record.id, Number.MAX_SAFE_INTEGER), record)
+        }),
+      )
+
+      test(
+        'is null for an unknown or revoking token (getToken still returns the latter)',
+        withStorage(async (s) => {
+          assert.equal(await s.getLiveToken(hashedId(), NOW), null)
+          const record = token()
+          await s.insertToken(record)
+          await s.markRevoking(record.id, 'explicit')
+          assert.equal(await s.getLiveToken(record.id, NOW), null)
+          assert.equal((await s.getToken(record.id))?.revoking, 'explicit')
+        }),
+      )
+
+      test(
+        'is null when any ancestor is expired, revoking or missing',
+        withStorage(async (s) => {
+          const expiring = await chain3(s, (i) => (i === 0 ? { expiresAt: NOW + 10 } : {}))
+          const leaf = expiring[2]
+          assert.deepEqual(await s.getLiveToken(leaf.id, NOW), leaf)
+          assert.equal(await s.getLiveToken(leaf.id, NOW + 10), null)
+
+          const revoking = await chain3(s)
+          await s.markRevoking(revoking[1].id, 'explicit')
+          assert.equal(await s.getLiveToken(revoking[2].id, NOW), null)
+          assert.deepEqual(await s.getLiveToken(revoking[0].id, NOW), revoking[0])
+
+          const missing = await chain3(s)
+          await s.deleteToken(missing[0].id, 'explicit', NOW)
+          assert.equal(await s.getLiveToken(missing[2].id, NOW), null)
+          assert.equal(await s.getLiveToken(missing[1].id, NOW), null)
+        }),
+      )
+
+      test(
+        'walks a deep chain: a mark on the top reaches the bottom',
+        withStorage(async (s) => {
+          const tokens = await chain(s, 60)
+          const [top, bottom] = [tokens[0], tokens[59]]
+          assert.ok(top && bottom)
+          assert.deepEqual(await s.getLiveToken(bottom.id, NOW), bottom)
+          await s.markRevoking(top.id, 'explicit')
+          assert.equal(await s.getLiveToken(bottom.id, NOW), null)
+          assert.equal(await s.useToken(bottom.id, NOW), null)
+        }),
+      )
+    })
+
+    describe('useToken()', () => {
+      test(
+        'returns an unlimited token (numUses 0) unchanged, every time',
+        withStorage(async (s) => {
+          const record = token({ numUses: 0 })
+          await s.insertToken(record)
+          for (let i = 0; i < 3; i++) assert.deepEqual(await s.useToken(record.id, NOW), record)
+          assert.deepEqual(await s.getToken(record.id), record)
+        }),
+      )
+
+      test(
+        'counts down, and the last use marks the token uses_exhausted',
+        withStorage(async (s) => {
+          const record = token({ numUses: 3 })
+          await s.insertToken(record)
+          assert.deepEqual(await s.useToken(record.id, NOW), { ...record, numUses: 2 })
+          assert.deepEqual(await s.useToken(record.id, NOW), { ...record, numUses: 1 })
+          const last = { ...record, numUses: 0, revoking: 'uses_exhausted' as const }
+          assert.deepEqual(await s.useToken(record.id, NOW), last)
+          assert.equal(await s.useToken(record.id, NOW), null)
+          assert.equal(await s.getLiveToken(record.id, NOW), null)
+          assert.deepEqual(await s.getToken(record.id), last)
+          assert.ok((await s.listRevoking(100_000)).includes(record.id))
+        }),
+      )
+
+      test(
+        'is null and changes nothing for a token that is not live',
+        withStorage(async (s) => {
+          assert.equal(await s.useToken(hashedId(), NOW), null)
+          const expired = token({ numUses: 2, expiresAt: NOW })
+          await s.insertToken(expired)
+          assert.equal(await s.useToken(expired.id, NOW), null)
+          assert.deepEqual(await s.getToken(expired.id), expired)
+
+          const [parent, child] = await chain2(s, (i) => (i === 1 ? { numUses: 2 } : {}))
+          await s.markRevoking(parent.id, 'explicit')
+          assert.equal(await s.useToken(child.id, NOW), null)
+          assert.deepEqual(await s.getToken(child.id), child)
+        }),
+      )
+
+      test(
+        `exactly numUses of ${concurrency} concurrent calls succeed`,
+        withStorage(async (s) => {
+          const uses = Math.max(1, Math.floor(concurrency / 10))
+          const record = token({ numUses: uses })
+          await s.insertToken(record)
+          const results = await Promise.all(
+            Array.from({ length: concurrency }, () => s.useToken(record.id, NOW)),
+          )
+          const succeeded = results.filter((r): r is TokenRecord => r !== null)
+          assert.equal(succeeded.length, uses)
+          // Each remaining count was handed out exactly once.
+          assert.deepEqual(
+            succeeded.map((r) => r.numUses).sort((a, b) => a - b),
+            Array.from({ length: uses }, (_, i) => i),
+          )
+          assert.equal(succeeded.filter((r) => r.revoking === 'uses_exhausted').length, 1)
+          const after = await s.getToken(record.id)
+          assert.ok(after)
+          assert.equal(after.numUses, 0)
+          assert.equal(after.revoking, 'uses_exhausted')
+        }),
+      )
+    })
+
+    describe('renewToken()', () => {
+      test(
+        'applies the update to a live token and moves its expiry',
+        withStorage(async (s) => {
+          const base = randomBase()
+          const record = token({ expiresAt: base + 100, ttl: 60 })
+          await s.insertToken(record)
+          const update = { expiresAt: base + HOUR, ttl: 3600, lastRenewalTime: base + 50 }
+          const renewed = await s.renewToken(record.id, base + 50, update)
+          assert.deepEqual(renewed, { ...record, ...update })
+          assert.deepEqual(await s.getToken(record.id), { ...record, ...update })
+          // The expiry index follows: not expired at the old time, expired at the new one.
+          assert.ok(!(await s.listExpiredTokens(base + 200, 100_000)).includes(record.id))
+          assert.ok((await s.listExpiredTokens(base + HOUR, 100_000)).includes(record.id))
+          assert.deepEqual(await s.getLiveToken(record.id, base + 200), { ...record, ...update })
+        }),
+      )
+
+      test(
+        'is null and changes nothing for a token that is not live',
+        withStorage(async (s) => {
+          const update = { expiresAt: NOW + 2 * HOUR, ttl: 7200, lastRenewalTime: NOW }
+          assert.equal(await s.renewToken(hashedId(), NOW, update), null)
+
+          const expired = token({ expiresAt: NOW })
+          await s.insertToken(expired)
+          assert.equal(await s.renewToken(expired.id, NOW, update), null)
+          assert.deepEqual(await s.getToken(expired.id), expired)
+
+          const revoking = token()
+          await s.insertToken(revoking)
+          const marked = await s.markRevoking(revoking.id, 'explicit')
+          assert.equal(await s.renewToken(revoking.id, NOW, update), null)
+          assert.deepEqual(await s.getToken(revoking.id), marked)
+
+          const [parent, child] = await chain2(s)
+          await s.markRevoking(parent.id, 'explicit')
+          assert.equal(await s.renewToken(child.id, NOW, update), null)
+          assert.deepEqual(await s.getToken(child.id), child)
+        }),
+      )
+    })
+
+    describe('markRevoking() / listRevoking()', () => {
+      test(
+        'marks a token, keeps it stored, and lists it as revoking',
+        withStorage(async (s) => {
+          const record = token()
+          await s.insertToken(record)
+          const marked = await s.markRevoking(record.id, 'prefix')
+          assert.deepEqual(marked, { ...record, revoking: 'prefix' })
+          assert.deepEqual(await s.getToken(record.id), marked)
+          assert.deepEqual(await s.getTokenByAccessor(record.accessor), marked)
+          assert.ok((await s.listRevoking(100_000)).includes(record.id))
+        }),
+      )
+
+      test(
+        'keeps the reason of an earlier mark',
+        withStorage(async (s) => {
+          const record = token()
+          await s.insertToken(record)
+          await s.markRevoking(record.id, 'expired')
+          assert.deepEqual(await s.markRevoking(record.id, 'explicit'), {
+            ...record,
+            revoking: 'expired',
+          })
+          assert.equal((await s.getToken(record.id))?.revoking, 'expired')
+        }),
+      )
+
+      test(
+        'is null for an unknown token',
+        withStorage(async (s) => {
+          assert.equal(await s.markRevoking(hashedId(), 'explicit'), null)
+        }),
+      )
+
+      test(
+        'listRevoking honours limit, changes nothing, and forgets deleted tokens',
+        withStorage(async (s) => {
+          const records = [token(), token(), token()] as const
+          for (const r of records) {
+            await s.insertToken(r)
+            await s.markRevoking(r.id, 'explicit')
+          }
+          assert.equal((await s.listRevoking(2)).length, 2)
+          assert.deepEqual(await s.listRevoking(0), [])
+          const all = await s.listRevoking(100_000)
+          for (const r of records) assert.ok(all.includes(r.id))
+          assert.deepEqual(sorted(await s.listRevoking(100_000)), sorted(all))
+          for (const r of records) assert.equal((await s.getToken(r.id))?.revoking, 'explicit')
+          await s.deleteToken(records[0].id, 'explicit', NOW)
+          assert.ok(!(await s.listRevoking(100_000)).includes(records[0].id))
+        }),
+      )
+    })
+
+    describe('listChildren() / orphanChildren()', () => {
+      test(
+        'lists direct children only, and nothing for an unknown token',
+        withStorage(async (s) => {
+          const [root, child, grandchild] = await chain3(s)
+          assert.deepEqual(await s.listChildren(root.id), [child.id])
+          assert.deepEqual(await s.listChildren(child.id), [grandchild.id])
+          assert.deepEqual(await s.listChildren(hashedId()), [])
+        }),
+      )
+
+      test(
+        'orphanChildren re-parents direct children only and counts them',
+        withStorage(async (s) => {
+          const parent = token()
+          await s.insertToken(parent)
+          const a = token({ parent: parent.id })
+          const b = token({ parent: parent.id })
+          await s.insertToken(a)
+          await s.insertToken(b)
+          const grandchild = token({ parent: a.id })
+          await s.insertToken(grandchild)
+          await s.markRevoking(parent.id, 'orphan')
+          assert.equal(await s.getLiveToken(a.id, NOW), null)
+
+          assert.equal(await s.orphanChildren(parent.id), 2)
+          assert.deepEqual(await s.listChildren(parent.id), [])
+          assert.deepEqual(await s.getToken(a.id), { ...a, parent: null })
+          assert.deepEqual(await s.getToken(b.id), { ...b, parent: null })
+          assert.deepEqual(await s.getToken(grandchild.id), grandchild)
+          assert.deepEqual(await s.listChildren(a.id), [grandchild.id])
+          // The orphans no longer depend on the revoking parent.
+          assert.deepEqual(await s.getLiveToken(a.id, NOW), { ...a, parent: null })
+          assert.deepEqual(await s.getLiveToken(grandchild.id, NOW), grandchild)
+          assert.equal(await s.orphanChildren(parent.id), 0)
+          assert.equal(await s.orphanChildren(hashedId()), 0)
+        }),
+      )
+    })
+
+    describe('deleteToken()', () => {
+      test(
+        'removes the record and every index entry, and resolves to it once',
+        withStorage(async (s) => {
+          const base = randomBase()
+          const parent = token()
+          await s.insertToken(parent)
+          const record = token({ parent: parent.id, expiresAt: base + 10 })
+          await s.insertToken(record)
+          await s.markRevoking(record.id, 'explicit')
+          const marked = await s.getToken(record.id)
+          assert.deepEqual(await s.deleteToken(record.id, 'explicit', base), marked)
+          assert.equal(await s.getToken(record.id), null)
+          assert.equal(await s.getTokenByAccessor(record.accessor), null)
+          assert.deepEqual(await s.listChildren(parent.id), [])
+          assert.deepEqual(await s.findByPathPrefix(record.path), [])
+          assert.ok(!(await s.listExpiredTokens(base + 20, 100_000)).includes(record.id))
+          assert.ok(!(await s.listRevoking(100_000)).includes(record.id))
+          assert.equal(await s.deleteToken(record.id, 'explicit', base), null)
+          // Its accessor is free again.
+          assert.equal(await s.insertToken(token({ accessor: record.accessor })), 'inserted')
+        }),
+      )
+
+      test(
+        'leaves the children of a deleted token listed under it, and unusable',
+        withStorage(async (s) => {
+          const [parent, child, grandchild] = await chain3(s)
+          await s.deleteToken(parent.id, 'explicit', NOW)
+          assert.deepEqual(await s.listChildren(parent.id), [child.id])
+          assert.deepEqual(await s.getToken(child.id), child)
+          assert.equal(await s.getLiveToken(child.id, NOW), null)
+          assert.equal(await s.useToken(grandchild.id, NOW), null)
+          assert.equal(await s.insertToken(token({ parent: child.id })), 'parent_gone')
+        }),
+      )
+
+      test(
+        'reports the token to exactly one of many concurrent deletions',
+        withStorage(async (s) => {
+          const record = token()
+          await s.insertToken(record)
+          const results = await Promise.all(
+            Array.from({ length: 20 }, () => s.deleteToken(record.id, 'explicit', NOW)),
+          )
+          const reported = results.filter((r) => r !== null)
+          assert.equal(reported.length, 1)
+          assert.deepEqual(reported[0], record)
+        }),
+      )
+    })
+
+    describe('findByPathPrefix()', () => {
+      test(
+        'finds the path itself and paths below it, not siblings sharing a string prefix',
+        withStorage(async (s) => {
+          const root = `conformance-${randomString(10)}`
+          const at = token({ path: `${root}/github` })
+          const below = token({ path: `${root}/github/login` })
+          const deeper = token({ path: `${root}/github/login/x` })
+          const sibling = token({ path: `${root}/github-old/login` })
+          const other = token({ path: `${root}/gitlab/login` })
+          for (const r of [at, below, deeper, sibling, other]) await s.insertToken(r)
+          assert.deepEqual(
+            sorted(await s.findByPathPrefix(`${root}/github`)),
+            sorted([at.id, below.id, deeper.id]),
+          )
+          assert.deepEqual(await s.findByPathPrefix(`${root}/github/login/x`), [deeper.id])
+          assert.deepEqual(
+            sorted(await s.findByPathPrefix(root)),
+            sorted([at.id, below.id, deeper.id, sibling.id, other.id]),
+          )
+          assert.deepEqual(await s.findByPathPrefix(`${root}/git`), [])
+          assert.deepEqual(await s.findByPathPrefix(`${root}/none`), [])
+        }),
+      )
+
+      test(
+        'lists several tokens on one path, and includes revoking ones',
+        withStorage(async (s) => {
+          const path = `conformance-${randomString(10)}/login`
+          const a = token({ path })
+          const b = token({ path })
+          await s.insertToken(a)
+          await s.insertToken(b)
+          await s.markRevoking(a.id, 'explicit')
+          assert.deepEqual(sorted(await s.findByPathPrefix(path)), sorted([a.id, b.id]))
+        }),
+      )
+    })
+
+    describe('listExpiredTokens() / listExpiredLeases() / nextExpiry()', () => {
+      test(
+        'listExpiredTokens lists what expired at or before now, soonest first, and changes nothing',
+        withStorage(async (s) => {
+          const base = randomBase()
+          const third = token({ expiresAt: base + 3 })
+          const first = token({ expiresAt: base + 1 })
+          const second = token({ expiresAt: base + 2 })
+          const later = token({ expiresAt: base + 1000 })
+          const never = token({ expiresAt: null, ttl: 0 })
+          for (const r of [third, first, second, later, never]) await s.insertToken(r)
+          const mine = new Set<string>([first.id, second.id, third.id, later.id, never.id])
+
+          const all = await s.listExpiredTokens(base + 3, 100_000)
+          assert.deepEqual(
+            all.filter((id) => mine.has(id)),
+            [first.id, second.id, third.id],
+          )
+          await assertSoonestFirst(
+            all,
+            async (id) => (await s.getToken(id as HashedTokenId))?.expiresAt ?? null,
+            base + 3,
+          )
+          // Nothing changed: the same list again, records untouched.
+          assert.deepEqual(
+            (await s.listExpiredTokens(base + 3, 100_000)).filter((id) => mine.has(id)),
+            [first.id, second.id, third.id],
+          )
+          assert.deepEqual(await s.getToken(first.id), first)
+          assert.deepEqual(
+            (await s.listExpiredTokens(base + 2, 100_000)).filter((id) => mine.has(id)),
+            [first.id, second.id],
+          )
+          // With a limit, the soonest ones.
+          const two = await s.listExpiredTokens(base + 3, 2)
+          assert.equal(two.length, 2)
+          const expiryOf = async (id: string): Promise<number> =>
+            (await s.getToken(id as HashedTokenId))?.expiresAt ?? Infinity
+          const third3 = all[2]
+          if (third3 !== undefined) {
+            const cut = await expiryOf(third3)
+            for (const id of two) assert.ok((await expiryOf(id)) <= cut)
+          }
+          assert.deepEqual(await s.listExpiredTokens(base + 3, 0), [])
+        }),
+      )
+
+      test(
+        'listExpiredLeases lists what expired at or before now, soonest first, and changes nothing',
+        withStorage(async (s) => {
+          const base = randomBase()
+          const owner = token({ expiresAt: null, ttl: 0 })
+          await s.insertToken(owner)
+          const second = lease(owner, { expiresAt: base + 2 })
+          const first = lease(owner, { expiresAt: base + 1 })
+          const later = lease(owner, { expiresAt: base + 1000 })
+          for (const l of [second, first, later])
+            assert.equal(await s.insertLease(l, base), 'inserted')
+          const mine = new Set([first.id, second.id, later.id])
+          const all = await s.listExpiredLeases(base + 2, 100_000)
+          assert.deepEqual(
+            all.filter((id) => mine.has(id)),
+            [first.id, second.id],
+          )
+          await assertSoonestFirst(
+            all,
+            async (id) => (await s.getLease(id))?.expiresAt ?? null,
+            base + 2,
+          )
+          assert.deepEqual(await s.getLease(first.id), first)
+          assert.equal((await s.listExpiredLeases(base + 2, 1)).length, 1)
+          assert.deepEqual(await s.listExpiredLeases(base + 2, 0), [])
+          await s.deleteLease(first.id, 'expired', base + 2)
+          assert.ok(!(await s.listExpiredLeases(base + 2, 100_000)).includes(first.id))
+        }),
+      )
+
+      test(
+        'nextExpiry covers tokens and leases and follows renewals and deletions',
+        withStorage(async (s) => {
+          // Far in the past, so nothing another test stores expires sooner.
+          const base = 1_000 + Math.floor(Math.random() * 1_000_000_000)
+          const record = token({ expiresAt: base + 10 })
+          await s.insertToken(record)
+          const next = await s.nextExpiry()
+          assert.ok(next !== null && next <= base + 10)
+
+          const owner = token({ expiresAt: null, ttl: 0 })
+          await s.insertToken(owner)
+          const early = lease(owner, { expiresAt: base + 5 })
+          assert.equal(await s.insertLease(early, base), 'inserted')
+          const withLease = await s.nextExpiry()
+          assert.ok(withLease !== null && withLease <= base + 5)
+
+          await s.deleteLease(early.id, 'explicit', base)
+          assert.notEqual(await s.nextExpiry(), base + 5)
+          await s.renewToken(record.id, base, {
+            expiresAt: base + 50,
+            ttl: 1,
+            lastRenewalTime: base,
+          })
+          const renewed = await s.nextExpiry()
+          assert.ok(renewed !== null && renewed !== base + 10 && renewed <= base + 50)
+          await s.deleteToken(record.id, 'explicit', base)
+          assert.notEqual(await s.nextExpiry(), base + 50)
+        }),
+      )
+    })
+
+    describe('leases', () => {
+      test(
+        'insertLease stores a lease under a live token, without using a use',
+        withStorage(async (s) => {
+          const owner = token({ numUses: 2 })
+          await s.insertToken(owner)
+          const l = lease(owner, { data: { keyId: 'AKIA1', nested: { list: [1, 'two', null] } } })
+          assert.equal(await s.insertLease(l, NOW), 'inserted')
+          assert.deepEqual(await s.getLease(l.id), l)
+          assert.deepEqual(await s.listLeases(owner.id), [l.id])
+          assert.equal((await s.getToken(owner.id))?.numUses, 2)
+          assert.equal(await s.getLease(`${l.id}-missing`), null)
+          assert.deepEqual(await s.listLeases(hashedId()), [])
+        }),
+      )
+
+      test(
+        'insertLease keeps data of any JSON shape, including null and empty containers',
+        withStorage(async (s) => {
+          const owner = token()
+          await s.insertToken(owner)
+          for (const data of [null, [], {}, 'text', 42, { a: [] }]) {
+            const l = lease(owner, { data })
+            assert.equal(await s.insertLease(l, NOW), 'inserted')
+            assert.deepEqual(await s.getLease(l.id), l)
+          }
+        }),
+      )
+
+      test(
+        'insertLease refuses a taken id (id_exists)',
+        withStorage(async (s) => {
+          const owner = token()
+          await s.insertToken(owner)
+          const l = lease(owner)
+          await s.insertLease(l, NOW)
+          const other = token()
+          await s.insertToken(other)
+          const again = { ...lease(other), id: l.id }
+          assert.equal(await s.insertLease(again, NOW), 'id_exists')
+          assert.deepEqual(await s.getLease(l.id), l)
+          assert.deepEqual(await s.listLeases(other.id), [])
+        }),
+      )
+
+      test(
+        'insertLease refuses a token that is not live (token_gone) and writes nothing',
+        withStorage(async (s) => {
+          const cases: TokenRecord[] = []
+          const missing = token()
+          cases.push(missing)
+          const expired = token({ expiresAt: NOW })
+          await s.insertToken(expired)
+          cases.push(expired)
+          const revoking = token()
+          await s.insertToken(revoking)
+          await s.markRevoking(revoking.id, 'explicit')
+          cases.push(revoking)
+          const [parent, child] = await chain2(s)
+          await s.markRevoking(parent.id, 'explicit')
+          cases.push(child)
+          const used = token({ numUses: 1 })
+          await s.insertToken(used)
+          await s.useToken(used.id, NOW)
+          cases.push(used)
+          for (const owner of cases) {
+            const l = lease(owner)
+            assert.equal(await s.insertLease(l, NOW), 'token_gone')
+            assert.equal(await s.getLease(l.id), null)
+            assert.deepEqual(await s.listLeases(owner.id), [])
+            assert.deepEqual(await s.findLeasesByPrefix(l.path), [])
+          }
+        }),
+      )
+
+      test(
+        'renewLease applies the update to an unexpired lease of a live token',
+        withStorage(async (s) => {
+          const base = randomBase()
+          const owner = token({ expiresAt: null, ttl: 0 })
+          await s.insertToken(owner)
+          const l = lease(owner, { expiresAt: base + 100, issueTime: base })
+          await s.insertLease(l, base)
+          const update = { expiresAt: base + HOUR, ttl: 3600, lastRenewalTime: base + 10 }
+          assert.deepEqual(await s.renewLease(l.id, base + 10, update), { ...l, ...update })
+          assert.deepEqual(await s.getLease(l.id), { ...l, ...update })
+          assert.ok(!(await s.listExpiredLeases(base + 200, 100_000)).includes(l.id))
+          assert.ok((await s.listExpiredLeases(base + HOUR, 100_000)).includes(l.id))
+        }),
+      )
+
+      test(
+        'renewLease is null and changes nothing for an expired lease, a dead token or an unknown id',
+        withStorage(async (s) => {
+          const update = { expiresAt: NOW + 2 * HOUR, ttl: 7200, lastRenewalTime: NOW }
+          assert.equal(await s.renewLease(`conformance/${randomString(8)}/x`, NOW, update), null)
+
+          const owner = token()
+          await s.insertToken(owner)
+          const expiring = lease(owner, { expiresAt: NOW + 100 })
+          await s.insertLease(expiring, NOW)
+          assert.equal(await s.renewLease(expiring.id, NOW + 100, update), null)
+          assert.deepEqual(await s.getLease(expiring.id), expiring)
+
+          const [parent, child] = await chain2(s)
+          const l = lease(child)
+          await s.insertLease(l, NOW)
+          await s.markRevoking(parent.id, 'explicit')
+          assert.equal(await s.renewLease(l.id, NOW, update), null)
+          assert.deepEqual(await s.getLease(l.id), l)
+        }),
+      )
+
+      test(
+        'deleteLease removes the lease and its index entries, and resolves to it once',
+        withStorage(async (s) => {
+          const owner = token()
+          await s.insertToken(owner)
+          const l = lease(owner)
+          const kept = lease(owner, { path: l.path })
+          await s.insertLease(l, NOW)
+          await s.insertLease(kept, NOW)
+          assert.deepEqual(await s.deleteLease(l.id, 'explicit', NOW), l)
+          assert.equal(await s.getLease(l.id), null)
+          assert.deepEqual(await s.listLeases(owner.id), [kept.id])
+          assert.deepEqual(await s.findLeasesByPrefix(l.path), [kept.id])
+          assert.equal(await s.deleteLease(l.id, 'explicit', NOW), null)
+          const results = await Promise.all(
+            Array.from({ length: 20 }, () => s.deleteLease(kept.id, 'explicit', NOW)),
+          )
+          assert.equal(results.filter((r) => r !== null).length, 1)
+          assert.deepEqual(await s.listLeases(owner.id), [])
+        }),
+      )
+
+      test(
+        'findLeasesByPrefix matches whole path segments',
+        withStorage(async (s) => {
+          const root = `conformance-${randomString(10)}`
+          const owner = token()
+          await s.insertToken(owner)
+          const deploy = lease(owner, { path: `${root}/aws/creds/deploy` })
+          const read = lease(owner, { path: `${root}/aws/creds/read` })
+          const other = lease(owner, { path: `${root}/aws2/creds/deploy` })
+          for (const l of [deploy, read, other]) await s.insertLease(l, NOW)
+          assert.deepEqual(
+            sorted(await s.findLeasesByPrefix(`${root}/aws`)),
+            sorted([deploy.id, read.id]),
+          )
+          assert.deepEqual(await s.findLeasesByPrefix(`${root}/aws/creds/deploy`), [deploy.id])
+          assert.deepEqual(await s.findLeasesByPrefix(deploy.id), [])
+          assert.deepEqual(
+            sorted(await s.findLeasesByPrefix(root)),
+            sorted([deploy.id, read.id, other.id]),
+          )
+          assert.deepEqual(await s.findLeasesByPrefix(`${root}/aw`), [])
+        }),
+      )
+    })
+
+    describe('atomicity under concurrency', () => {
+      test(
+        'insertToken racing markRevoking of an ancestor: refused, or listed as a child',
+        withStorage(async (s) => {
+          const rounds = Math.max(10, Math.floor(concurrency / 4))
+          await Promise.all(
+            Array.from({ length: rounds }, async () => {
+              const [root, parent] = await chain2(s)
+              const child = token({ parent: parent.id })
+              const [result] = await Promise.all([
+                s.insertToken(child),
+                s.markRevoking(root.id, 'explicit'),
+              ])
+              const children = await s.listChildren(parent.id)
+              if (result === 'inserted') {
+                assert.deepEqual(children, [child.id])
+              } else {
+                assert.equal(result, 'parent_gone')
+                assert.deepEqual(children, [])
+                assert.equal(await s.getToken(child.id), null)
+              }
+              // Either way, nothing under the mark is usable.
+              assert.equal(await s.getLiveToken(child.id, NOW), null)
+            }),
+          )
+        }),
+      )
+
+      test(
+        'insertLease racing markRevoking of an ancestor: refused, or listed under the token',
+        withStorage(async (s) => {
+          const rounds = Math.max(10, Math.floor(concurrency / 4))
+          await Promise.all(
+            Array.from({ length: rounds }, async () => {
+              const [root, owner] = await chain2(s)
+              const l = lease(owner)
+              const [result] = await Promise.all([
+                s.insertLease(l, NOW),
+                s.markRevoking(root.id, 'explicit'),
+              ])
+              const leases = await s.listLeases(owner.id)
+              if (result === 'inserted') assert.deepEqual(leases, [l.id])
+              else {
+                assert.equal(result, 'token_gone')
+                assert.deepEqual(leases, [])
+              }
+            }),
+          )
+        }),
+      )
+
+      test(
+        'concurrent deletions of a subtree report each token exactly once',
+        withStorage(async (s) => {
+          const parent = token()
+          await s.insertToken(parent)
+          const children = Array.from({ length: 10 }, () => token({ parent: parent.id }))
+          for (const c of children) await s.insertToken(c)
+          const ids = [parent.id, ...children.map((c) => c.id)]
+          const results = await Promise.all(
+            [...ids, ...ids, ...ids].map((id) => s.deleteToken(id, 'parent', NOW)),
+          )
+          const reported = results.filter((r): r is TokenRecord => r !== null).map((r) => r.id)
+          assert.deepEqual(sorted(reported), sorted(ids))
+        }),
+      )
+
+      test(
+        'useToken racing renewToken never loses a use',
+        withStorage(async (s) => {
+          const record = token({ numUses: 10 })
+          await s.insertToken(record)
+          const update = { expiresAt: NOW + 2 * HOUR, ttl: 7200, lastRenewalTime: NOW }
+          await Promise.all(
+            Array.from({ length: 10 }, (_, i) =>
+              i % 2 === 0 ? s.useToken(record.id, NOW) : s.renewToken(record.id, NOW, update),
+            ),
+          )
+          const after = await s.getToken(record.id)
+          assert.ok(after)
+          assert.equal(after.numUses, 5)
+          assert.equal(after.expiresAt, NOW + 2 * HOUR)
+        }),
+      )
+    })
+
+    describe('subscribe() (storages shared by several instances)', () => {
+      test(
+        "a second instance receives the first one's deletions once each, in order, and not its own",
+        withTwo(async (a, b) => {
+          if (a.subscribe === undefined || b.subscribe === undefined) return
+          const inbox = new Inbox()
+          const own = new Inbox()
+          const stopB = await b.subscribe(inbox.push)
+          const stopA = await a.subscribe(own.push)
+          try {
+            const owner = token()
+            await a.insertToken(owner)
+            const l = lease(owner, { data: { keyId: randomString(8) } })
+            await a.insertLease(l, NOW)
+            const t1 = token()
+            const t2 = token()
+            await a.insertToken(t1)
+            await a.insertToken(t2)
+            await a.deleteToken(t1.id, 'explicit', NOW + 1)
+            await a.deleteLease(l.id, 'parent', NOW + 2)
+            await a.deleteToken(owner.id, 'parent', NOW + 3)
+            await a.deleteToken(t2.id, 'expired', NOW + 4)
+            await a.deleteToken(t2.id, 'expired', NOW + 5) // already gone: no notice
+            const mine = accessorsOf([t1, t2, owner])
+            const got = await inbox.waitFor(4, mine, noticeTimeout)
+            assert.deepEqual(got, [
+              tokenNotice(t1, 'explicit', NOW + 1),
+              leaseNotice(l, 'parent', NOW + 2),
+              tokenNotice(owner, 'parent', NOW + 3),
+              tokenNotice(t2, 'expired', NOW + 4),
+            ])
+            // b's own deletion reaches a, not b.
+            const t3 = token()
+            await b.insertToken(t3)
+            await b.deleteToken(t3.id, 'orphan', NOW + 6)
+            assert.deepEqual(await own.waitFor(1, accessorsOf([t3]), noticeTimeout), [
+              tokenNotice(t3, 'orphan', NOW + 6),
+            ])
+            await settle()
+            assert.equal(inbox.matching(mine).length, 4)
+            assert.deepEqual(inbox.matching(accessorsOf([t3])), [])
+            assert.deepEqual(own.matching(mine), [])
+          } finally {
+            await stopB()
+            await stopA()
+          }
+        }),
+      )
+
+      test(
+        'a resubscribing instance catches up on what was deleted while it was not listening',
+        withTwo(async (a, b) => {
+          if (b.subscribe === undefined) return
+          const inbox = new Inbox()
+          const tokens = Array.from({ length: 6 }, () => token())
+          for (const t of tokens) await a.insertToken(t)
+          const mine = accessorsOf(tokens)
+          const [t0, t1, t2, t3, t4, t5] = tokens as [
+            TokenRecord,
+            TokenRecord,
+            TokenRecord,
+            TokenRecord,
+            TokenRecord,
+            TokenRecord,
+          ]
+
+          let stop = await b.subscribe(inbox.push)
+          await a.deleteToken(t0.id, 'explicit', NOW)
+          assert.equal((await inbox.waitFor(1, mine, noticeTimeout)).length, 1)
+          await stop()
+
+          // Written while b is not listening.
+          await a.deleteToken(t1.id, 'explicit', NOW + 1)
+          await a.deleteToken(t2.id, 'prefix', NOW + 2)
+          await a.deleteToken(t3.id, 'expired', NOW + 3)
+          await settle()
+          assert.equal(inbox.matching(mine).length, 1)
+
+          stop = await b.subscribe(inbox.push)
+          try {
+            await a.deleteToken(t4.id, 'explicit', NOW + 4)
+            await Promise.all([
+              a.deleteToken(t5.id, 'parent', NOW + 5),
+              a.deleteToken(t5.id, 'parent', NOW + 5),
+            ])
+            const got = await inbox.waitFor(6, mine, noticeTimeout)
+            assert.deepEqual(got, [
+              tokenNotice(t0, 'explicit', NOW),
+              tokenNotice(t1, 'explicit', NOW + 1),
+              tokenNotice(t2, 'prefix', NOW + 2),
+              tokenNotice(t3, 'expired', NOW + 3),
+              tokenNotice(t4, 'explicit', NOW + 4),
+              tokenNotice(t5, 'parent', NOW + 5),
+            ])
+            await settle()
+            assert.equal(inbox.matching(mine).length, 6)
+          } finally {
+            await stop()
+          }
+        }),
+      )
+
+      test(
+        'a stopped subscription calls its listener no more',
+        withTwo(async (a, b) => {
+          if (b.subscribe === undefined) return
+          const inbox = new Inbox()
+          const stop = await b.subscribe(inbox.push)
+          await stop()
+          const t = token()
+          await a.insertToken(t)
+          await a.deleteToken(t.id, 'explicit', NOW)
+          await settle()
+          assert.deepEqual(inbox.matching(accessorsOf([t])), [])
+        }),
+      )
+    })
+  })
+}
+
+/** Collects notices and waits for them. */
+class Inbox {
+  readonly notices: RevocationNotice[] = []
+  readonly #waiters = new Set<() => void>()
+
+  readonly push = (notice: RevocationNotice): void => {
+    this.notices.push(notice)
+    for (const wake of this.#waiters) wake()
+  }
+
+  /** The notices about the given accessors, in arrival order. */
+  matching(accessors: ReadonlySet<string>): RevocationNotice[] {
+    return this.notices.filter((n) => accessors.has(n.accessor))
+  }
+
+  /** Waits until `count` notices about `accessors` arrived (or `timeout` ms passed), then returns them. */
+  async waitFor(
+    count: number,
+    accessors: ReadonlySet<string>,
+    timeout: number,
+  ): Promise<RevocationNotice[]> {
+    const deadline = Date.now() + timeout
+    while (this.matching(accessors).length < count && Date.now() < deadline) {
+      await new Promise<void>((resolve) => {
+        const wake = (): void => {
+          clearTimeout(timer)
+          this.#waiters.delete(wake)
+          resolve()
+        }
+        const timer = setTimeout(wake, Math.max(1, deadline - Date.now()))
+        this.#waiters.add(wake)
+      })
+    }
+    return this.matching(accessors)
+  }
+}
+
+/** Gives late (duplicate or unwanted) notices a chance to arrive before a test checks they did not. */
+function settle(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 150))
+}
+
+function accessorsOf(records: readonly { accessor: string }[]): Set<string> {
+  return new Set(records.map((r) => r.accessor))
+}
+
+function tokenNotice(
+  record: TokenRecord,
+  reason: RevocationNotice['reason'],
+  time: UnixMillis,
+): RevocationNotice {
+  return { kind: 'token', accessor: record.accessor, path: record.path, reason, time }
+}
+
+function leaseNotice(
+  l: LeaseRecord,
+  reason: RevocationNotice['reason'],
+  time: UnixMillis,
+): RevocationNotice {
+  return {
+    kind: 'lease',
+    leaseId: l.id,
+    accessor: l.accessor,
+    path: l.path,
+    data: l.data,
+    reason,
+    time,
+  }
+}
+
+/** Checks that `ids` come soonest first and all expired at or before `now`. */
+async function assertSoonestFirst(
+  ids: readonly string[],
+  expiryOf: (id: string) => Promise<UnixMillis | null>,
+  now: UnixMillis,
+): Promise<void> {
+  let previous = -Infinity
+  for (const id of ids) {
+    const at = await expiryOf(id)
+    // A record another test deleted meanwhile has no expiry to check.
+    if (at === null) continue
+    assert.ok(at <= now, 'listed a record that has not expired')
+    assert.ok(at >= previous, 'listed records out of expiry order')
+    previous = at
+  }
+}
+
+function randomString(length: number): string {
+  return randomBytes(length).toString('base64url').slice(0, length)
+}
+
+/** A random stand-in for an HMAC: 32 bytes, base64url, as `TokenStore` produces. */
+function hashedId(): HashedTokenId {
+  return randomBytes(32).toString('base64url') as HashedTokenId
+}
+
+/** A random time in the past of `NOW`, so that tests listing expired records see few of other tests' records. */
+function randomBase(): UnixMillis {
+  return 1_000_000_000_000 + Math.floor(Math.random() * 500_000_000_000)
+}
+
+function sorted<T extends string>(ids: readonly T[]): T[] {
+  return [...ids].sort()
+}
+
+/** A token record with random id, accessor and path, live at `NOW` for an hour, as overridden. */
+function token(overrides: Partial<TokenRecord> = {}): TokenRecord {
+  return {
+    id: hashedId(),
+    accessor: randomString(24),
+    parent: null,
+    policies: ['default'],
+    path: `conformance/${randomString(12)}/login`,
+    metadata: {},
+    displayName: 'token',
+    numUses: 0,
+    creationTime: NOW - 1000,
+    creationTtl: 3600,
+    ttl: 3600,
+    expiresAt: NOW + HOUR,
+    explicitMaxTtl: 0,
+    period: 0,
+    renewable: true,
+    lastRenewalTime: null,
+    revoking: null,
+    ...overrides,
+  }
+}
+
+/** A lease under `owner`, with a random path and id, as overridden. */
+function lease(owner: TokenRecord, overrides: Partial<LeaseRecord> = {}): LeaseRecord {
+  const path = overrides.path ?? `conformance/${randomString(12)}/creds`
+  return {
+    id: `${path}/${randomString(20)}`,
+    token: owner.id,
+    accessor: owner.accessor,
+    path,
+    data: { keyId: randomString(8) },
+    issueTime: NOW - 1000,
+    ttl: 3600,
+    expiresAt: NOW + HOUR,
+    renewable: true,
+    lastRenewalTime: null,
+    ...overrides,
+  }
+}
+
+/** Inserts a chain of three tokens; returns them top first. */
+async function chain3(
+  storage: Storage,
+  overrides: (index: number) => Partial<TokenRecord> = () => ({}),
+): Promise<[TokenRecord, TokenRecord, TokenRecord]> {
+  const [a, b, c] = await chain(storage, 3, overrides)
+  assert.ok(a && b && c)
+  return [a, b, c]
+}
+
+/** Inserts a parent and its child; returns them parent first. */
+async function chain2(
+  storage: Storage,
+  overrides: (index: number) => Partial<TokenRecord> = () => ({}),
+): Promise<[TokenRecord, TokenRecord]> {
+  const [a, b] = await chain(storage, 2, overrides)
+  assert.ok(a && b)
+  return [a, b]
+}
+
+/** Inserts a chain of `length` tokens, each the child of the one before; returns them top first. */
+async function chain(
+  storage: Storage,
+  length: number,
+  overrides: (index: number) => Partial<TokenRecord> = () => ({}),
+): Promise<TokenRecord[]> {
+  const records: TokenRecord[] = []
+  let parent: HashedTokenId | null = null
+  for (let i = 0; i < length; i++) {
+    const record = token({ ...overrides(i), parent })
+    assert.equal(await storage.insertToken(record), 'inserted')
+    records.push(record)
+    parent = record.id
+  }
+  return records
+}
