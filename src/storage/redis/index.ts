@@ -1,0 +1,587 @@
+/**
+ * `tokentree/redis`: a {@link Storage} on Redis, for services that run several instances over one set of tokens.
+ *
+ * @packageDocumentation
+ */
+import { randomUUID } from 'node:crypto'
+
+import { Redis, type RedisOptions } from 'ioredis'
+
+import { TokenStoreError } from '../../errors.js'
+import type {
+  Accessor,
+  HashedTokenId,
+  LeaseId,
+  LeaseRecord,
+  RevokeReason,
+  TokenRecord,
+  UnixMillis,
+} from '../../types.js'
+import type {
+  InsertLeaseResult,
+  InsertResult,
+  RenewUpdate,
+  RevocationNotice,
+  Storage,
+} from '../storage.js'
+import {
+  DELETE_LEASE,
+  DELETE_TOKEN,
+  FIND_BY_PATH_PREFIX,
+  GET_BY_ACCESSOR,
+  GET_LIVE_TOKEN,
+  INSERT_LEASE,
+  INSERT_TOKEN,
+  MARK_REVOKING,
+  ORPHAN_CHILDREN,
+  RENEW_LEASE,
+  RENEW_TOKEN,
+  USE_TOKEN,
+  type RedisScript,
+} from './scripts.js'
+
+export type { RedisScript } from './scripts.js'
+
+/** Key prefix used when none is given. */
+const DEFAULT_KEY_PREFIX = 'tokentree:'
+/** Notices kept in the stream for subscribers that were away (approximate, `XADD MAXLEN ~`). */
+const DEFAULT_NOTICE_LOG_LENGTH = 100_000
+/** How often a subscriber re-reads the stream even without a pub/sub wake-up, in milliseconds. */
+const DEFAULT_POLL_INTERVAL = 2000
+/** Notices read from the stream per XRANGE. */
+const NOTICE_BATCH = 500
+/** The token fields the scripts return, in order: `d p u e t l r`. */
+const TOKEN_FIELDS = ['d', 'p', 'u', 'e', 't', 'l', 'r'] as const
+
+/**
+ * Options of the client `RedisStorage` creates when it is not given one: fail fast while Redis is down (one
+ * reconnection attempt per command, a 2 s cap on any command), and keep reconnecting so that calls succeed again
+ * when it returns.
+ */
+const OWNED_CLIENT_OPTIONS: RedisConnectionOptions = {
+  maxRetriesPerRequest: 1,
+  commandTimeout: 2000,
+  retryStrategy: (attempt) => Math.min(attempt * 100, 1000),
+}
+
+/**
+ * ioredis options for the connection `RedisStorage` opens itself. `replyMapping` is left out: the storage reads
+ * replies in the default (RESP2) shape.
+ */
+export type RedisConnectionOptions = Omit<RedisOptions, 'replyMapping'>
+
+/** Options of {@link RedisStorage}. */
+export interface RedisStorageOptions {
+  /**
+   * An ioredis client to use, with the default reply shape (RESP2). The storage never closes it (close it yourself after `storage.close()`), and
+   * subscriptions open a `duplicate()` of it. Give it `maxRetriesPerRequest` and `commandTimeout` (or
+   * `enableOfflineQueue: false`) so that calls fail fast with `storage_unavailable` while Redis is down.
+   */
+  readonly client?: Redis
+  /**
+   * Where to connect when no `client` is given: a `redis://` URL or ioredis options. The storage owns that client
+   * and closes it in `close()`.
+   *
+   * @default 'redis://127.0.0.1:6379'
+   */
+  readonly connection?: string | RedisConnectionOptions
+  /**
+   * Prefix of every key the storage writes, so several stores (or tests) can share one Redis database.
+   *
+   * @default 'tokentree:'
+   */
+  readonly keyPrefix?: string
+  /**
+   * How many revocation notices the stream keeps (approximately) for subscribers that were disconnected. A
+   * subscriber away for longer than it takes to write this many misses the oldest ones.
+   *
+   * @default 100000
+   */
+  readonly noticeLogLength?: number
+  /**
+   * How often, in milliseconds, a subscriber re-reads the notice stream without a pub/sub wake-up: the safety net
+   * for a wake-up lost while its connection was re-established.
+   *
+   * @default 2000
+   */
+  readonly pollInterval?: number
+}
+
+/**
+ * Keeps tokens and leases in Redis. Every step the store needs atomically (insert with the ancestor check, use one
+ * use, renew, mark, delete with its notice) is one Lua script; expiry and prefixes are sorted sets. Revocations
+ * are published (pub/sub plus a capped stream with numbered entries), so `TokenStore` instances on other machines
+ * emit `revoked` for them too, catching up on what they missed while disconnected.
+ *
+ * Ids reach storage only as keyed hashes; no token id is ever written. Driver failures reject with
+ * `TokenStoreError('storage_unavailable')`.
+ *
+ * Needs Redis 6.2 or later, as a single server (or primary with replicas): the scripts walk ancestors through keys
+ * they discover, which Redis Cluster does not allow.
+ *
+ * @example Two instances sharing tokens
+ * ```ts
+ * import { TokenStore } from 'tokentree'
+ * import { RedisStorage } from 'tokentree/redis'
+ *
+ * const storage = new RedisStorage({ connection: process.env.REDIS_URL, keyPrefix: 'myapp:tokens:' })
+ * const store = new TokenStore({ storage, secret: process.env.TOKEN_SECRET })
+ * store.on('revoked', (event) => sessions.drop(event.accessor)) // fires for every instance's revocations
+ * // ...
+ * await store.close()
+ * await storage.close()
+ * ```
+ */
+export class RedisStorage implements Storage {
+  readonly #client: Redis
+  readonly #owned: boolean
+  readonly #prefix: string
+  readonly #noticeLogLength: string
+  readonly #pollInterval: number
+  /** Marks this instance's notices, so that its own subscriptions skip them. */
+  readonly #origin = randomUUID()
+  /** The number of the last notice a subscription of this instance read, kept across subscriptions. */
+  #cursor: number | null = null
+  readonly #subscriptions = new Set<() => Promise<void>>()
+
+  /**
+   * @throws {@link TokenStoreError} `invalid_request` for a malformed option.
+   */
+  constructor(options: RedisStorageOptions = {}) {
+    this.#prefix = options.keyPrefix ?? DEFAULT_KEY_PREFIX
+    const logLength = options.noticeLogLength ?? DEFAULT_NOTICE_LOG_LENGTH
+    if (!Number.isSafeInteger(logLength) || logLength < 1) {
+      throw new TokenStoreError(
+        'invalid_request',
+        `Expected \`noticeLogLength\` to be a positive integer, got ${logLength}`,
+      )
+    }
+    this.#noticeLogLength = String(logLength)
+    this.#pollInterval = options.pollInterval ?? DEFAULT_POLL_INTERVAL
+    if (options.client !== undefined) {
+      this.#client = options.client
+      this.#owned = false
+    } else {
+      const connection = options.connection ?? 'redis://127.0.0.1:6379'
+      this.#client =
+        typeof connection === 'string'
+          ? new Redis(connection, OWNED_CLIENT_OPTIONS)
+          : new Redis({ ...OWNED_CLIENT_OPTIONS, ...connection })
+      this.#owned = true
+      // Connection errors surface as rejected commands; without a listener ioredis would also log each one.
+      this.#client.on('error', () => undefined)
+    }
+  }
+
+  /** The key prefix this storage writes under. */
+  get keyPrefix(): string {
+    return this.#prefix
+  }
+
+  async insertToken(record: TokenRecord): Promise<InsertResult> {
+    return (await this.#eval('insertToken', INSERT_TOKEN, [
+      record.id,
+      record.accessor,
+      record.parent ?? '',
+      record.path,
+      orEmpty(record.expiresAt),
+      record.revoking ?? '',
+      JSON.stringify(record),
+      String(record.numUses),
+      String(record.ttl),
+      orEmpty(record.lastRenewalTime),
+    ])) as InsertResult
+  }
+
+  async getToken(id: HashedTokenId): Promise<TokenRecord | null> {
+    const fields = await this.#run('getToken', () =>
+      this.#client.hmget(this.#key('t:', id), ...TOKEN_FIELDS),
+    )
+    return toToken(fields)
+  }
+
+  async getTokenByAccessor(accessor: Accessor): Promise<TokenRecord | null> {
+    return toToken(await this.#eval('getTokenByAccessor', GET_BY_ACCESSOR, [accessor]))
+  }
+
+  async getLiveToken(id: HashedTokenId, now: UnixMillis): Promise<TokenRecord | null> {
+    return toToken(await this.#eval('getLiveToken', GET_LIVE_TOKEN, [id, String(now)]))
+  }
+
+  async useToken(id: HashedTokenId, now: UnixMillis): Promise<TokenRecord | null> {
+    return toToken(await this.#eval('useToken', USE_TOKEN, [id, String(now)]))
+  }
+
+  async renewToken(
+    id: HashedTokenId,
+    now: UnixMillis,
+    update: RenewUpdate,
+  ): Promise<TokenRecord | null> {
+    return toToken(
+      await this.#eval('renewToken', RENEW_TOKEN, [
+        id,
+        String(now),
+        String(update.expiresAt),
+        String(update.ttl),
+        String(update.lastRenewalTime),
+      ]),
+    )
+  }
+
+  async markRevoking(id: HashedTokenId, reason: RevokeReason): Promise<TokenRecord | null> {
+    return toToken(await this.#eval('markRevoking', MARK_REVOKING, [id, reason]))
+  }
+
+  async listChildren(id: HashedTokenId): Promise<HashedTokenId[]> {
+    return (await this.#run('listChildren', () =>
+      this.#client.smembers(this.#key('c:', id)),
+    )) as HashedTokenId[]
+  }
+
+  async orphanChildren(id: HashedTokenId): Promise<number> {
+    return Number(await this.#eval('orphanChildren', ORPHAN_CHILDREN, [id]))
+  }
+
+  async deleteToken(
+    id: HashedTokenId,
+    reason: RevokeReason,
+    now: UnixMillis,
+  ): Promise<TokenRecord | null> {
+    return toToken(
+      await this.#eval('deleteToken', DELETE_TOKEN, [
+        id,
+        reason,
+        String(now),
+        this.#origin,
+        this.#noticeLogLength,
+      ]),
+    )
+  }
+
+  async findByPathPrefix(prefix: string): Promise<HashedTokenId[]> {
+    return (await this.#eval('findByPathPrefix', FIND_BY_PATH_PREFIX, [prefix])) as HashedTokenId[]
+  }
+
+  async listExpiredTokens(now: UnixMillis, limit: number): Promise<HashedTokenId[]> {
+    return (await this.#listDue('listExpiredTokens', 'exp', now, limit)) as HashedTokenId[]
+  }
+
+  async nextExpiry(): Promise<UnixMillis | null> {
+    const results = await this.#run('nextExpiry', () =>
+      this.#client
+        .pipeline()
+        .zrange(this.#key('exp'), 0, '0', 'WITHSCORES')
+        .zrange(this.#key('lexp'), 0, '0', 'WITHSCORES')
+        .exec(),
+    )
+    let next: number | null = null
+    for (const [error, reply] of results ?? []) {
+      if (error) throw unavailable('nextExpiry', error)
+      const score = (reply as string[])[1]
+      if (score !== undefined) next = next === null ? Number(score) : Math.min(next, Number(score))
+    }
+    return next
+  }
+
+  async insertLease(lease: LeaseRecord, now: UnixMillis): Promise<InsertLeaseResult> {
+    return (await this.#eval('insertLease', INSERT_LEASE, [
+      lease.id,
+      lease.token,
+      String(lease.expiresAt),
+      JSON.stringify(lease),
+      String(lease.ttl),
+      orEmpty(lease.lastRenewalTime),
+      String(now),
+    ])) as InsertLeaseResult
+  }
+
+  async getLease(id: LeaseId): Promise<LeaseRecord | null> {
+    const fields = await this.#run('getLease', () =>
+      this.#client.hmget(this.#key('l:', id), 'd', 'e', 't', 'l'),
+    )
+    return toLease(fields)
+  }
+
+  async renewLease(id: LeaseId, now: UnixMillis, update: RenewUpdate): Promise<LeaseRecord | null> {
+    return toLease(
+      await this.#eval('renewLease', RENEW_LEASE, [
+        id,
+        String(now),
+        String(update.expiresAt),
+        String(update.ttl),
+        String(update.lastRenewalTime),
+      ]),
+    )
+  }
+
+  async deleteLease(
+    id: LeaseId,
+    reason: RevokeReason,
+    now: UnixMillis,
+  ): Promise<LeaseRecord | null> {
+    return toLease(
+      await this.#eval('deleteLease', DELETE_LEASE, [
+        id,
+        reason,
+        String(now),
+        this.#origin,
+        this.#noticeLogLength,
+      ]),
+    )
+  }
+
+  async listLeases(token: HashedTokenId): Promise<LeaseId[]> {
+    return this.#run('listLeases', () => this.#client.smembers(this.#key('tl:', token)))
+  }
+
+  async findLeasesByPrefix(prefix: string): Promise<LeaseId[]> {
+    return this.#run('findLeasesByPrefix', () =>
+      this.#client.zrangebylex(this.#key('lids'), `[${prefix}/`, `(${prefix}0`),
+    )
+  }
+
+  async listExpiredLeases(now: UnixMillis, limit: number): Promise<LeaseId[]> {
+    return this.#listDue('listExpiredLeases', 'lexp', now, limit)
+  }
+
+  async listRevoking(limit: number): Promise<HashedTokenId[]> {
+    if (!(limit >= 1)) return []
+    const stop = Math.min(Math.floor(limit), Number.MAX_SAFE_INTEGER) - 1
+    return (await this.#run('listRevoking', () =>
+      this.#client.zrange(this.#key('rv'), 0, String(stop)),
+    )) as HashedTokenId[]
+  }
+
+  /**
+   * Calls `listener` for each token or lease that another `RedisStorage` (same Redis, same key prefix) deletes,
+   * once each and in order. Listens on its own connection (a `duplicate()` of the client); after a disconnection,
+   * and when this instance subscribes again after stopping, it reads what it missed from the notice stream.
+   *
+   * @throws {@link TokenStoreError} `storage_unavailable` when Redis cannot be reached to start listening.
+   */
+  async subscribe(listener: (notice: RevocationNotice) => void): Promise<() => Promise<void>> {
+    const channel = this.#key('notices')
+    const subscriber = this.#client.duplicate({
+      enableOfflineQueue: true,
+      maxRetriesPerRequest: null,
+      lazyConnect: false,
+    })
+    subscriber.on('error', () => undefined)
+    let cursor = 0
+    let started = false
+    let stopped = false
+    let running = null as Promise<void> | null
+    /** Set when a wake-up arrives during a read: one more read follows. */
+    const pending = { again: false }
+
+    const readOnce = async (): Promise<void> => {
+      for (;;) {
+        const entries = await this.#client.xrange(
+          channel,
+          `(0-${cursor}`,
+          '+',
+          'COUNT',
+          NOTICE_BATCH,
+        )
+        for (const [entryId, fields] of entries) {
+          if (stopped) return
+          cursor = Number(entryId.slice(entryId.indexOf('-') + 1))
+          this.#cursor = cursor
+          const notice = toNotice(fields, this.#origin)
+          if (notice !== null) deliver(listener, notice)
+        }
+        if (entries.length < NOTICE_BATCH) return
+      }
+    }
+    /** Reads the stream from the cursor; calls made while a read runs coalesce into one more read. */
+    const pump = (): void => {
+      // Until the cursor is set, there is nothing to read from: the first read follows the set-up.
+      if (stopped || !started) return
+      if (running !== null) {
+        pending.again = true
+        return
+      }
+      const repeat = (): boolean => pending.again && !stopped
+      running = (async () => {
+        do {
+          pending.again = false
+          // A failed read (Redis down) is retried by the next wake-up or poll.
+          await readOnce().catch(() => undefined)
+        } while (repeat())
+      })().finally(() => {
+        running = null
+      })
+    }
+
+    try {
+      subscriber.on('message', pump)
+      subscriber.on('ready', pump)
+      await subscriber.subscribe(channel)
+      cursor = this.#cursor ?? Number((await this.#client.get(this.#key('seq'))) ?? 0)
+      this.#cursor ??= cursor
+      started = true
+    } catch (error) {
+      subscriber.disconnect()
+      throw unavailable('subscribe', error)
+    }
+    const poll = setInterval(pump, this.#pollInterval)
+    poll.unref()
+    pump()
+
+    const stop = async (): Promise<void> => {
+      if (stopped) return
+      stopped = true
+      this.#subscriptions.delete(stop)
+      clearInterval(poll)
+      subscriber.removeAllListeners('message')
+      subscriber.removeAllListeners('ready')
+      await running
+      await subscriber.quit().catch(() => {
+        subscriber.disconnect()
+      })
+    }
+    this.#subscriptions.add(stop)
+    return stop
+  }
+
+  /** Stops every subscription and, when the storage created its client, closes it. */
+  async close(): Promise<void> {
+    await Promise.all([...this.#subscriptions].map((stop) => stop()))
+    if (this.#owned && this.#client.status !== 'end') {
+      await this.#client.quit().catch(() => {
+        this.#client.disconnect()
+      })
+    }
+  }
+
+  #key(kind: string, id = ''): string {
+    return `${this.#prefix}${kind}${id}`
+  }
+
+  async #listDue(
+    operation: string,
+    kind: 'exp' | 'lexp',
+    now: UnixMillis,
+    limit: number,
+  ): Promise<string[]> {
+    if (!(limit >= 1)) return []
+    const count = Math.min(Math.floor(limit), Number.MAX_SAFE_INTEGER)
+    return this.#run(operation, () =>
+      this.#client.zrangebyscore(this.#key(kind), '-inf', String(now), 'LIMIT', 0, count),
+    )
+  }
+
+  /** Runs a script by SHA, loading it on first use (NOSCRIPT), as ioredis's own `defineCommand` does. */
+  async #eval(operation: string, script: RedisScript, args: string[]): Promise<unknown> {
+    return this.#run(operation, async () => {
+      try {
+        return await this.#client.evalsha(script.sha, 0, this.#prefix, ...args)
+      } catch (error) {
+        if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error
+        return await this.#client.eval(script.lua, 0, this.#prefix, ...args)
+      }
+    })
+  }
+
+  async #run<T>(operation: string, call: () => Promise<T>): Promise<T> {
+    try {
+      return await call()
+    } catch (error) {
+      throw unavailable(operation, error)
+    }
+  }
+}
+
+/** Wraps a driver failure, without the command's arguments (they hold hashed token ids). */
+function unavailable(operation: string, error: unknown): TokenStoreError {
+  if (error instanceof TokenStoreError) return error
+  const cause = error instanceof Error ? error : new Error(String(error))
+  if ('command' in cause) {
+    const command = (cause as { command?: { name?: unknown } }).command
+    Object.defineProperty(cause, 'command', { value: { name: command?.name }, enumerable: true })
+  }
+  return new TokenStoreError('storage_unavailable', `Redis failed during ${operation}`, { cause })
+}
+
+function deliver(listener: (notice: RevocationNotice) => void, notice: RevocationNotice): void {
+  try {
+    listener(notice)
+  } catch (error) {
+    // The listener's failure is its own; the subscription carries on.
+    process.emitWarning(
+      error instanceof Error ? error : new Error(String(error)),
+      'TokenStoreListenerError',
+    )
+  }
+}
+
+function orEmpty(value: number | null): string {
+  return value === null ? '' : String(value)
+}
+
+function orNull(value: string | null | undefined): string | null {
+  return value === '' || value === undefined ? null : value
+}
+
+/** Builds a token record from the fields `d p u e t l r` (the record JSON and the fields that change). */
+function toToken(reply: unknown): TokenRecord | null {
+  if (!Array.isArray(reply)) return null
+  const [d, p, u, e, t, l, r] = reply as (string | null)[]
+  if (d === null || d === undefined) return null
+  const base = JSON.parse(d) as TokenRecord
+  const expiresAt = orNull(e)
+  const lastRenewalTime = orNull(l)
+  return {
+    ...base,
+    parent: orNull(p) as HashedTokenId | null,
+    numUses: Number(u),
+    expiresAt: expiresAt === null ? null : Number(expiresAt),
+    ttl: Number(t),
+    lastRenewalTime: lastRenewalTime === null ? null : Number(lastRenewalTime),
+    revoking: orNull(r) as RevokeReason | null,
+  }
+}
+
+/** Builds a lease record from the fields `d e t l`. */
+function toLease(reply: unknown): LeaseRecord | null {
+  if (!Array.isArray(reply)) return null
+  const [d, e, t, l] = reply as (string | null)[]
+  if (d === null || d === undefined) return null
+  const base = JSON.parse(d) as LeaseRecord
+  const lastRenewalTime = orNull(l)
+  return {
+    ...base,
+    expiresAt: Number(e),
+    ttl: Number(t),
+    lastRenewalTime: lastRenewalTime === null ? null : Number(lastRenewalTime),
+  }
+}
+
+/** Builds a notice from a stream entry's fields, or `null` for one written by `origin` itself. */
+function toNotice(fields: string[], origin: string): RevocationNotice | null {
+  const map = new Map<string, string>()
+  for (let i = 0; i + 1 < fields.length; i += 2)
+    map.set(fields[i] as string, fields[i + 1] as string)
+  if (map.get('o') === origin) return null
+  const reason = map.get('r') as RevokeReason
+  const time = Number(map.get('t'))
+  if (map.get('k') === 'lease') {
+    const lease = JSON.parse(map.get('d') ?? 'null') as LeaseRecord
+    return {
+      kind: 'lease',
+      leaseId: lease.id,
+      accessor: lease.accessor,
+      path: lease.path,
+      data: lease.data,
+      reason,
+      time,
+    }
+  }
+  return {
+    kind: 'token',
+    accessor: map.get('a') ?? '',
+    path: map.get('pa') ?? '',
+    reason,
+    time,
+  }
+}
