@@ -117,7 +117,7 @@ async function main(): Promise<void> {
 /** Closes the store if this version of it has `close()` (it releases the expiry timer and storage). */
 async function closeStore(store: TokenStore): Promise<void> {
   if ('close' in store && typeof store.close === 'function') {
-    await (store.close as () => Promise<void>).call(store)
+    await store.close()
   }
 }
 

@@ -1,0 +1,148 @@
+/**
+ * `tokentree/express`: Express middleware over a {@link TokenStore}.
+ *
+ * - {@link tokenAuth} authenticates the request's token (one use) and puts its `TokenInfo` on `req.token`;
+ * - {@link requirePolicies} guards a route by policy;
+ * - {@link vaultRouter} serves Vault's `/v1/auth/token/*` API, so Vault clients (node-vault, hvac, the `vault`
+ *   CLI) can talk to the app.
+ *
+ * Express is an optional peer dependency; this module only imports its types.
+ *
+ * @packageDocumentation
+ */
+import type { RequestHandler, Response } from 'express'
+
+import type { TokenStore } from '../token-store.js'
+import type { TokenInfo } from '../types.js'
+import type { HttpResult } from './bearer.js'
+import { createPolicyCheck, createTokenGuard, type TokenAuthOptions } from './guard.js'
+import { handleVaultRequest, resolveApiOptions } from './vault-api/handlers.js'
+import { toApiRequest, writeResult } from './vault-api/node.js'
+import type { VaultApiOptions } from './vault-api/types.js'
+
+export {
+  DEFAULT_TOKEN_SOURCES,
+  HTTP_STATUS,
+  type HttpResult,
+  type TokenReadOptions,
+  type TokenSource,
+  type VaultErrorBody,
+} from './bearer.js'
+export type { TokenAuthOptions } from './guard.js'
+export {
+  defaultAuthorize,
+  type AuthorizeRequest,
+  type VaultApiOptions,
+  type VaultOperation,
+} from './vault-api/types.js'
+
+declare global {
+  // Express's own extension point for request properties (`Express.Request`), shared by v4 and v5 types.
+  // eslint-disable-next-line @typescript-eslint/no-namespace
+  namespace Express {
+    interface Request {
+      /**
+       * The token that authenticated this request, set by `tokenAuth()` from `tokentree/express`. Absent on
+       * routes without it, and when `tokenAuth({ optional: true })` found no token.
+       */
+      token?: TokenInfo
+    }
+  }
+}
+
+/**
+ * Authenticates each request's token and attaches its `TokenInfo` as `req.token`.
+ *
+ * The token is read from `X-Vault-Token`, `Authorization: Bearer …` or the `token` cookie (see `sources`), and
+ * `store.authenticate` is called once, so each request spends one use of a limited-use token. A request without
+ * a token gets 401 (with `WWW-Authenticate: Bearer`), a bad token 403, both with Vault's
+ * `{ "errors": [...] }` body, which never contains the token.
+ *
+ * @throws TypeError at once for malformed options.
+ * @example Protect a route
+ * ```ts
+ * import express from 'express'
+ * import { TokenStore } from 'tokentree'
+ * import { tokenAuth, requirePolicies } from 'tokentree/express'
+ *
+ * const store = new TokenStore()
+ * const app = express()
+ * app.get('/whoami', tokenAuth(store), (req, res) => {
+ *   res.json({ accessor: req.token?.accessor, policies: req.token?.policies })
+ * })
+ * app.post('/deploy', tokenAuth(store), requirePolicies('deploy'), (req, res) => res.sendStatus(204))
+ * ```
+ */
+export function tokenAuth(store: TokenStore, options: TokenAuthOptions = {}): RequestHandler {
+  const guard = createTokenGuard(store, options)
+  return (req, res, next) => {
+    guard(req.headers).then((outcome) => {
+      if (!outcome.ok) {
+        send(res, outcome.result)
+        return
+      }
+      if (outcome.token !== null) req.token = outcome.token
+      next()
+    }, next)
+  }
+}
+
+/**
+ * Lets a request through only if its token (from {@link tokenAuth}, which must run first) holds every named
+ * policy, or `root`. Otherwise answers 403 (401 when there is no token).
+ *
+ * @param policies - Policy names, compared trimmed and lower-cased as Vault stores them.
+ * @throws TypeError at once when no name is given.
+ * @example
+ * ```ts
+ * app.delete('/users/:id', tokenAuth(store), requirePolicies('admin'), handler)
+ * ```
+ */
+export function requirePolicies(...policies: string[]): RequestHandler {
+  const check = createPolicyCheck(policies)
+  return (req, res, next) => {
+    const refusal = check(req.token)
+    if (refusal === null) next()
+    else send(res, refusal)
+  }
+}
+
+/**
+ * Serves Vault's token API (`/v1/auth/token/*`, `/v1/sys/leases/revoke-prefix/:prefix`,
+ * `/v1/sys/revoke-prefix/:prefix`, `/v1/sys/health`) over the store, answering with Vault's JSON shapes and
+ * status codes. Requests outside the prefix pass through to `next()`.
+ *
+ * Mount it before any body parser (it reads and limits the body itself); if one ran already, its result is used.
+ *
+ * @throws TypeError at once for malformed options.
+ * @example Let Vault clients manage the app's tokens
+ * ```ts
+ * import express from 'express'
+ * import { TokenStore } from 'tokentree'
+ * import { vaultRouter } from 'tokentree/express'
+ *
+ * const store = new TokenStore()
+ * const app = express()
+ * app.use(vaultRouter(store)) // VAULT_ADDR=http://127.0.0.1:3000 vault token lookup
+ * app.listen(3000)
+ * ```
+ */
+export function vaultRouter(store: TokenStore, options: VaultApiOptions = {}): RequestHandler {
+  const resolved = resolveApiOptions(options)
+  return (req, res, next) => {
+    const parsed: unknown = req.body
+    toApiRequest(req, req.url, resolved, parsed)
+      .then(async (request) => {
+        if (request === null) {
+          next()
+          return
+        }
+        writeResult(res, await handleVaultRequest(store, request, resolved), request.method)
+      })
+      .catch(next)
+  }
+}
+
+function send(res: Response, result: HttpResult): void {
+  writeResult(res, result, res.req.method)
+}

@@ -1,0 +1,106 @@
+/**
+ * The framework-free half of the `tokenAuth` and `requirePolicies` middleware: turn request headers into a
+ * `TokenInfo` (one `authenticate` call) or into the 401/403 answer.
+ *
+ * @packageDocumentation
+ */
+import type { IncomingHttpHeaders } from 'node:http'
+
+import { TokenStoreError } from '../errors.js'
+import type { TokenStore } from '../token-store.js'
+import type { TokenInfo } from '../types.js'
+import {
+  MISSING_TOKEN_MESSAGE,
+  PERMISSION_DENIED_MESSAGE,
+  errorResult,
+  errorToResult,
+  readToken,
+  resolveReadOptions,
+  type HttpResult,
+  type TokenReadOptions,
+} from './bearer.js'
+
+/** Options of `tokenAuth()`. */
+export interface TokenAuthOptions extends TokenReadOptions {
+  /**
+   * Let requests without any token through, with no token attached. A token that is present but bad is still
+   * refused with 403.
+   * @default false
+   */
+  readonly optional?: boolean
+}
+
+/** The outcome of {@link authenticateHeaders}: the token (or `null` when optional and absent), or the refusal. */
+export type GuardOutcome =
+  | { readonly ok: true; readonly token: TokenInfo | null }
+  | { readonly ok: false; readonly result: HttpResult }
+
+/** A checked `tokenAuth` configuration. */
+export interface TokenGuard {
+  /** Authenticates the request carrying these headers: exactly one `authenticate` call when a token is present. */
+  (headers: IncomingHttpHeaders): Promise<GuardOutcome>
+}
+
+/**
+ * Builds the check behind `tokenAuth()`: reads the token, calls `store.authenticate` once (using one use), and
+ * answers 401 when there is no token and 403 when it is bad. The answers never contain the token.
+ *
+ * @throws TypeError at build time for malformed options.
+ */
+export function createTokenGuard(store: TokenStore, options: TokenAuthOptions = {}): TokenGuard {
+  const read = resolveReadOptions(options)
+  const optional = options.optional ?? false
+  const challenge = read.sources.includes('bearer') ? { 'www-authenticate': 'Bearer' } : undefined
+  return async (headers) => {
+    const token = readToken(headers, read)
+    if (token === null) {
+      if (optional) return { ok: true, token: null }
+      const result = errorResult(401, MISSING_TOKEN_MESSAGE)
+      return { ok: false, result: challenge ? { ...result, headers: challenge } : result }
+    }
+    try {
+      return { ok: true, token: await store.authenticate(token) }
+    } catch (error) {
+      return { ok: false, result: authFailure(error) }
+    }
+  }
+}
+
+/**
+ * The answer to a failed `authenticate`: Vault's 403 `permission denied` for a bad token (whatever the reason, so
+ * a client cannot probe which tokens exist), the status table's answer for anything else (503 for storage).
+ */
+export function authFailure(error: unknown): HttpResult {
+  if (
+    error instanceof TokenStoreError &&
+    (error.code === 'invalid_token' || error.code === 'invalid_request')
+  ) {
+    return errorResult(403, PERMISSION_DENIED_MESSAGE)
+  }
+  return errorToResult(error)
+}
+
+/**
+ * Builds the check behind `requirePolicies()`: the token must hold every named policy, or `root`. Names are
+ * compared as Vault stores them: trimmed and lower-cased.
+ *
+ * @throws TypeError at build time when no name is given or a name is not a non-empty string.
+ */
+export function createPolicyCheck(
+  policies: readonly string[],
+): (token: TokenInfo | null | undefined) => HttpResult | null {
+  if (policies.length === 0) throw new TypeError('Expected at least one policy name')
+  const required = policies.map((name) => {
+    const clean = typeof name === 'string' ? name.trim().toLowerCase() : ''
+    if (clean === '') throw new TypeError('Expected policy names to be non-empty strings')
+    return clean
+  })
+  return (token) => {
+    // No tokenAuth before this check (or an optional one that found no token): fail closed.
+    if (token == null) return errorResult(401, MISSING_TOKEN_MESSAGE)
+    if (token.policies.includes('root')) return null
+    return required.every((name) => token.policies.includes(name))
+      ? null
+      : errorResult(403, PERMISSION_DENIED_MESSAGE)
+  }
+}

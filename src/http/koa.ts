@@ -1,0 +1,163 @@
+/**
+ * `tokentree/koa`: Koa middleware over a {@link TokenStore}.
+ *
+ * - {@link tokenAuth} authenticates the request's token (one use) and puts its `TokenInfo` on `ctx.state.token`;
+ * - {@link requirePolicies} guards a route by policy;
+ * - {@link vaultRouter} serves Vault's `/v1/auth/token/*` API, so Vault clients can talk to the app.
+ *
+ * Koa is an optional peer dependency; this module only imports its types.
+ *
+ * @packageDocumentation
+ */
+import type { Context, Middleware } from 'koa'
+
+import type { TokenStore } from '../token-store.js'
+import type { TokenInfo } from '../types.js'
+import type { HttpResult } from './bearer.js'
+import { createPolicyCheck, createTokenGuard, type TokenAuthOptions } from './guard.js'
+import { handleVaultRequest, resolveApiOptions } from './vault-api/handlers.js'
+import { resultHeaders, toApiRequest } from './vault-api/node.js'
+import type { VaultApiOptions } from './vault-api/types.js'
+
+export {
+  DEFAULT_TOKEN_SOURCES,
+  HTTP_STATUS,
+  type HttpResult,
+  type TokenReadOptions,
+  type TokenSource,
+  type VaultErrorBody,
+} from './bearer.js'
+export type { TokenAuthOptions } from './guard.js'
+export {
+  defaultAuthorize,
+  type AuthorizeRequest,
+  type VaultApiOptions,
+  type VaultOperation,
+} from './vault-api/types.js'
+
+declare module 'koa' {
+  interface DefaultState {
+    /**
+     * The token that authenticated this request, set by `tokenAuth()` from `tokentree/koa`. Absent on routes
+     * without it, and when `tokenAuth({ optional: true })` found no token.
+     */
+    token?: TokenInfo
+  }
+}
+
+/** The state `tokenAuth()` guarantees to the middleware after it: `ctx.state.token` is set. */
+export interface TokenState {
+  /** The token that authenticated this request. */
+  token: TokenInfo
+}
+
+/**
+ * Authenticates each request's token and puts its `TokenInfo` on `ctx.state.token`.
+ *
+ * The token is read from `X-Vault-Token`, `Authorization: Bearer …` or the `token` cookie (see `sources`), and
+ * `store.authenticate` is called once, so each request spends one use of a limited-use token. A request without
+ * a token gets 401 (with `WWW-Authenticate: Bearer`), a bad token 403, both with Vault's
+ * `{ "errors": [...] }` body, which never contains the token. Typed as `Middleware<TokenState>`, so
+ * `app.use(tokenAuth(store))` gives the middleware after it a non-optional `ctx.state.token`.
+ *
+ * @throws TypeError at once for malformed options.
+ * @example Protect a route
+ * ```ts
+ * import Koa from 'koa'
+ * import { TokenStore } from 'tokentree'
+ * import { tokenAuth, requirePolicies } from 'tokentree/koa'
+ *
+ * const store = new TokenStore()
+ * const app = new Koa()
+ *   .use(tokenAuth(store))
+ *   .use(requirePolicies('reader'))
+ *   .use((ctx) => {
+ *     ctx.body = { accessor: ctx.state.token.accessor }
+ *   })
+ * ```
+ */
+export function tokenAuth(
+  store: TokenStore,
+  options?: TokenAuthOptions & { readonly optional?: false },
+): Middleware<TokenState>
+/**
+ * With `optional: true` (or options only known at run time), a request without a token passes with
+ * `ctx.state.token` unset.
+ */
+export function tokenAuth(
+  store: TokenStore,
+  options: TokenAuthOptions,
+): Middleware<Partial<TokenState>>
+export function tokenAuth(
+  store: TokenStore,
+  options: TokenAuthOptions = {},
+): Middleware<Partial<TokenState>> {
+  const guard = createTokenGuard(store, options)
+  return async (ctx, next) => {
+    const outcome = await guard(ctx.headers)
+    if (!outcome.ok) {
+      send(ctx, outcome.result)
+      return
+    }
+    if (outcome.token !== null) ctx.state.token = outcome.token
+    await next()
+  }
+}
+
+/**
+ * Lets a request through only if its token (from {@link tokenAuth}, which must run first) holds every named
+ * policy, or `root`. Otherwise answers 403 (401 when there is no token).
+ *
+ * @param policies - Policy names, compared trimmed and lower-cased as Vault stores them.
+ * @throws TypeError at once when no name is given.
+ * @example
+ * ```ts
+ * router.delete('/users/:id', tokenAuth(store), requirePolicies('admin'), handler)
+ * ```
+ */
+export function requirePolicies(...policies: string[]): Middleware {
+  const check = createPolicyCheck(policies)
+  return async (ctx, next) => {
+    const refusal = check(ctx.state.token)
+    if (refusal === null) await next()
+    else send(ctx, refusal)
+  }
+}
+
+/**
+ * Serves Vault's token API (`/v1/auth/token/*`, `/v1/sys/leases/revoke-prefix/:prefix`,
+ * `/v1/sys/revoke-prefix/:prefix`, `/v1/sys/health`) over the store, answering with Vault's JSON shapes and
+ * status codes. Requests outside the prefix pass through to `next()`.
+ *
+ * Mount it before any body parser (it reads and limits the body itself); if one ran already, its
+ * `ctx.request.body` is used.
+ *
+ * @throws TypeError at once for malformed options.
+ * @example
+ * ```ts
+ * import Koa from 'koa'
+ * import { TokenStore } from 'tokentree'
+ * import { vaultRouter } from 'tokentree/koa'
+ *
+ * const store = new TokenStore()
+ * new Koa().use(vaultRouter(store)).listen(3000)
+ * ```
+ */
+export function vaultRouter(store: TokenStore, options: VaultApiOptions = {}): Middleware {
+  const resolved = resolveApiOptions(options)
+  return async (ctx, next) => {
+    const parsed: unknown = 'body' in ctx.request ? ctx.request.body : undefined
+    const request = await toApiRequest(ctx.req, ctx.url, resolved, parsed)
+    if (request === null) {
+      await next()
+      return
+    }
+    send(ctx, await handleVaultRequest(store, request, resolved))
+  }
+}
+
+function send(ctx: Context, result: HttpResult): void {
+  ctx.status = result.status
+  ctx.set(resultHeaders(result))
+  ctx.body = result.body ?? null
+}

@@ -1,0 +1,180 @@
+/**
+ * The Vault-compatible API as one framework-free function: a parsed request in, a status and JSON body out. The
+ * Express and Koa routers and the dev server are thin adapters over {@link handleVaultRequest}.
+ *
+ * Order of checks, so that a bad request never changes the store: method and path (404/405), body size (413),
+ * JSON and field types (400), and only then the calling token (401/403, spending one use), the access rule
+ * (403), and the endpoint itself.
+ *
+ * @packageDocumentation
+ */
+import { invalidRequest } from '../../errors.js'
+import type { TokenStore } from '../../token-store.js'
+import {
+  MISSING_TOKEN_MESSAGE,
+  PERMISSION_DENIED_MESSAGE,
+  errorResult,
+  errorToResult,
+  readToken,
+  resolveReadOptions,
+  type HttpResult,
+  type TokenReadOptions,
+} from '../bearer.js'
+import { authFailure } from '../guard.js'
+import { DEFAULT_BODY_LIMIT, asObject, parseJsonObject } from './body.js'
+import { decodeFields, parseBool } from './fields.js'
+import type { LogicalOperation, Route } from './route.js'
+import { PARAM_ROUTES, health } from './sys-routes.js'
+import { CREATE_WITH_ROLE, TOKEN_ROUTES } from './token-routes.js'
+import {
+  defaultAuthorize,
+  type ApiRequest,
+  type AuthorizeRequest,
+  type VaultApiOptions,
+} from './types.js'
+
+/** Vault's clients send the token in a header; see {@link VaultApiOptions.token}. */
+const API_TOKEN_SOURCES: TokenReadOptions = { sources: ['x-vault-token', 'bearer'] }
+
+/** Base path of the token auth method's routes. */
+const TOKEN_BASE = 'auth/token/'
+
+/** Checked {@link VaultApiOptions}. */
+export interface ResolvedApiOptions {
+  /** Mount prefix without trailing `/` (`''` for the root). */
+  readonly prefix: string
+  /** Largest body, in bytes. */
+  readonly bodyLimit: number
+  /** Where to read the calling token. */
+  readonly token: Required<TokenReadOptions>
+  /** The access rule. */
+  readonly authorize: (request: AuthorizeRequest) => boolean | Promise<boolean>
+}
+
+/**
+ * Checks the API options once, when a router is built.
+ *
+ * @throws TypeError for a malformed prefix, body limit or token source.
+ */
+export function resolveApiOptions(options: VaultApiOptions = {}): ResolvedApiOptions {
+  const prefix = (options.prefix ?? '/v1').replace(/\/+$/, '')
+  if (prefix !== '' && !/^\/[A-Za-z0-9._~\-/]*$/.test(prefix)) {
+    throw new TypeError("Expected `prefix` to be a path such as '/v1'")
+  }
+  const bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT
+  if (!Number.isSafeInteger(bodyLimit) || bodyLimit < 0) {
+    throw new TypeError('Expected `bodyLimit` to be a non-negative integer')
+  }
+  return {
+    prefix,
+    bodyLimit,
+    token: resolveReadOptions(options.token ?? API_TOKEN_SOURCES),
+    authorize: options.authorize ?? defaultAuthorize,
+  }
+}
+
+/**
+ * Serves one request of the Vault-compatible API. Never rejects: every failure is an answer, with Vault's
+ * `{ "errors": [...] }` body and no token in it.
+ */
+export async function handleVaultRequest(
+  store: TokenStore,
+  request: ApiRequest,
+  options: ResolvedApiOptions,
+): Promise<HttpResult> {
+  try {
+    return await dispatch(store, request, options)
+  } catch (error) {
+    return errorToResult(error)
+  }
+}
+
+async function dispatch(
+  store: TokenStore,
+  request: ApiRequest,
+  options: ResolvedApiOptions,
+): Promise<HttpResult> {
+  const path = decodePath(request.path)
+  if (path === 'sys/health') {
+    if (request.method !== 'GET' && request.method !== 'HEAD') return methodNotAllowed()
+    return health(request.query, new Date())
+  }
+  const operation = logicalOperation(request.method, request.query)
+  const match = matchRoute(path)
+  if (operation === null) return methodNotAllowed()
+  if (match === null) return errorResult(404, 'unsupported path')
+  const { route, param } = match
+  if (!route.ops.includes(operation)) return methodNotAllowed()
+
+  let input: Record<string, unknown> = {}
+  if (operation === 'update') {
+    const { body } = request
+    if (body.kind === 'too_large') {
+      return { ...errorResult(413, 'request body too large'), headers: { connection: 'close' } }
+    }
+    input = body.kind === 'text' ? parseJsonObject(body.text) : asObject(body.value)
+  }
+  const fields = decodeFields(input, route.fields)
+
+  const callerToken = readToken(request.headers, options.token)
+  if (callerToken === null) return errorResult(401, MISSING_TOKEN_MESSAGE)
+  let caller
+  try {
+    caller = await store.authenticate(callerToken)
+  } catch (error) {
+    return authFailure(error)
+  }
+  if (route.rootOnly !== undefined && !caller.policies.includes('root')) {
+    return errorResult(403, route.rootOnly)
+  }
+  if (!(await options.authorize({ operation: route.operation, caller }))) {
+    return errorResult(403, PERMISSION_DENIED_MESSAGE)
+  }
+  return route.run({ store, fields, caller, callerToken, param, query: request.query })
+}
+
+/** Vault's operation for an HTTP method: `GET ?list=true` is LIST, since Node's HTTP parser refuses `LIST`. */
+function logicalOperation(method: string, query: URLSearchParams): LogicalOperation | null {
+  switch (method) {
+    case 'POST':
+    case 'PUT':
+      return 'update'
+    case 'LIST':
+      return 'list'
+    case 'GET': {
+      const list = query.get('list')
+      return list !== null && list !== '' && parseBool('list', list) ? 'list' : 'read'
+    }
+    default:
+      return null
+  }
+}
+
+function matchRoute(path: string): { route: Route; param: string } | null {
+  if (path.startsWith(TOKEN_BASE)) {
+    const name = path.slice(TOKEN_BASE.length)
+    const route = Object.hasOwn(TOKEN_ROUTES, name) ? TOKEN_ROUTES[name] : undefined
+    if (route !== undefined) return { route, param: '' }
+    if (name.startsWith('create/') && name.length > 'create/'.length) {
+      return { route: CREATE_WITH_ROLE, param: name.slice('create/'.length) }
+    }
+  }
+  for (const [base, route] of PARAM_ROUTES) {
+    if (path.startsWith(base) && path.length > base.length) {
+      return { route, param: path.slice(base.length) }
+    }
+  }
+  return null
+}
+
+function decodePath(path: string): string {
+  try {
+    return decodeURIComponent(path)
+  } catch {
+    throw invalidRequest('malformed URL path')
+  }
+}
+
+function methodNotAllowed(): HttpResult {
+  return errorResult(405, 'unsupported operation')
+}

@@ -1,0 +1,70 @@
+/**
+ * node:http glue shared by the adapters: turn an `IncomingMessage` into an {@link ApiRequest}, and write an
+ * {@link HttpResult} to a `ServerResponse`.
+ *
+ * @packageDocumentation
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http'
+
+import type { HttpResult } from '../bearer.js'
+import { readBody } from './body.js'
+import type { ResolvedApiOptions } from './handlers.js'
+import type { ApiRequest } from './types.js'
+
+/** Headers on every API answer: Vault's content type, and no caching of answers that may carry tokens. */
+const COMMON_HEADERS = { 'cache-control': 'no-store' } as const
+
+/**
+ * The path below `prefix` and the query of a request URL, or `null` when the URL is outside the prefix.
+ */
+export function splitUrl(
+  url: string,
+  prefix: string,
+): { path: string; query: URLSearchParams } | null {
+  const q = url.indexOf('?')
+  const pathname = q === -1 ? url : url.slice(0, q)
+  const base = `${prefix}/`
+  if (!pathname.startsWith(base)) return null
+  return {
+    path: pathname.slice(base.length),
+    query: new URLSearchParams(q === -1 ? '' : url.slice(q + 1)),
+  }
+}
+
+/**
+ * Builds the core's request from a node:http request, reading the body (within the limit) unless a body parser
+ * already did: pass what it produced as `parsedBody`. Resolves to `null` when the URL is outside the prefix.
+ */
+export async function toApiRequest(
+  request: IncomingMessage,
+  url: string,
+  options: ResolvedApiOptions,
+  parsedBody?: unknown,
+): Promise<ApiRequest | null> {
+  const parts = splitUrl(url, options.prefix)
+  if (parts === null) return null
+  const method = (request.method ?? 'GET').toUpperCase()
+  const body =
+    parsedBody !== undefined
+      ? ({ kind: 'parsed', value: parsedBody } as const)
+      : method === 'POST' || method === 'PUT'
+        ? await readBody(request, options.bodyLimit)
+        : ({ kind: 'text', text: '' } as const)
+  return { method, path: parts.path, query: parts.query, headers: request.headers, body }
+}
+
+/** The headers to send with an answer. */
+export function resultHeaders(result: HttpResult): Record<string, string> {
+  const headers: Record<string, string> = { ...COMMON_HEADERS, ...result.headers }
+  if (result.body !== undefined) headers['content-type'] = 'application/json'
+  return headers
+}
+
+/** Writes an answer with node:http (the dev server and Express). A HEAD request gets the headers only. */
+export function writeResult(response: ServerResponse, result: HttpResult, method: string): void {
+  const text = result.body === undefined ? undefined : JSON.stringify(result.body)
+  const headers = resultHeaders(result)
+  if (text !== undefined) headers['content-length'] = String(Buffer.byteLength(text))
+  response.writeHead(result.status, headers)
+  response.end(method === 'HEAD' ? undefined : text)
+}

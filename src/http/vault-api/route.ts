@@ -1,0 +1,74 @@
+/**
+ * The shape of one Vault API endpoint, and small helpers the endpoints share.
+ *
+ * @packageDocumentation
+ */
+import { TokenStoreError, invalidRequest } from '../../errors.js'
+import type { TokenStore } from '../../token-store.js'
+import type { TokenInfo } from '../../types.js'
+import type { HttpResult } from '../bearer.js'
+import type { DecodedFields, FieldSchema } from './fields.js'
+import type { VaultOperation } from './types.js'
+
+/** Vault's request operations, from the HTTP method (`GET ?list=true` and `LIST` are `list`). */
+export type LogicalOperation = 'read' | 'update' | 'list'
+
+/** What an authenticated endpoint gets. */
+export interface RouteContext<S extends FieldSchema> {
+  /** The store served. */
+  readonly store: TokenStore
+  /** The checked request fields. */
+  readonly fields: DecodedFields<S>
+  /** The calling token, after the use this request spent. */
+  readonly caller: TokenInfo
+  /** The calling token's id, as presented. */
+  readonly callerToken: string
+  /** The rest of the path after a parameterised route's base (the prefix of `sys/leases/revoke-prefix/…`). */
+  readonly param: string
+  /** The query string. */
+  readonly query: URLSearchParams
+}
+
+/** One authenticated endpoint. */
+export interface Route<S extends FieldSchema = FieldSchema> {
+  /** The name the `authorize` hook sees. */
+  readonly operation: VaultOperation
+  /** The operations it serves; others get 405. */
+  readonly ops: readonly LogicalOperation[]
+  /** The fields it accepts; others get 400. */
+  readonly fields: S
+  /** Vault's sudo-only endpoints: refused to non-root tokens whatever `authorize` says, with this message. */
+  readonly rootOnly?: string
+  /** Serves the request. Store errors it throws are answered from the status table. */
+  run(context: RouteContext<S>): Promise<HttpResult>
+}
+
+/** Declares a route, keeping its field types for `run`. */
+export function route<S extends FieldSchema>(definition: Route<S>): Route {
+  return definition
+}
+
+/**
+ * A required string field.
+ *
+ * @throws {@link TokenStoreError} `invalid_request` with Vault's message when it is absent or empty.
+ */
+export function required(value: string | undefined, message: string): string {
+  if (value === undefined || value === '') throw invalidRequest(message)
+  return value
+}
+
+/**
+ * Runs a store call about a token named in the request (not the caller). Vault answers an unknown target with
+ * 400, keeping 403 for a bad calling token, so `invalid_token` becomes `invalid_request` with Vault's message.
+ */
+export async function aboutTarget<T>(call: Promise<T>, message: string): Promise<T> {
+  try {
+    return await call
+  } catch (error) {
+    if (error instanceof TokenStoreError && error.code === 'invalid_token') {
+      throw invalidRequest(message)
+    }
+    throw error
+  }
+}

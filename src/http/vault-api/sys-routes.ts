@@ -1,0 +1,85 @@
+/**
+ * The `sys/*` endpoints Vault's clients use against a token store: health and revoke-prefix.
+ *
+ * @packageDocumentation
+ */
+import { invalidRequest } from '../../errors.js'
+import type { HttpResult } from '../bearer.js'
+import { parseBool } from './fields.js'
+import { NO_CONTENT } from './responses.js'
+import { route, type Route } from './route.js'
+
+/** The Vault version `sys/health` reports, so clients that check it see a current API. */
+const REPORTED_VERSION = '1.15.0+tokentree'
+
+/** `sys/health` status-code parameters and their defaults; only `activecode` applies to a dev server. */
+const HEALTH_CODE_PARAMS = [
+  'activecode',
+  'standbycode',
+  'drsecondarycode',
+  'performancestandbycode',
+  'sealedcode',
+  'uninitcode',
+] as const
+
+/** Most an HTTP status code can be. */
+const MAX_STATUS = 999
+
+/**
+ * `sys/health`, unauthenticated as in Vault: always initialized, unsealed and active. Honours `activecode` and
+ * rejects malformed `*code` or `*ok` parameters with 400, as Vault does.
+ */
+export function health(query: URLSearchParams, now: Date): HttpResult {
+  const codes = new Map<string, number>()
+  for (const name of HEALTH_CODE_PARAMS) {
+    const text = query.get(name)
+    if (text === null) continue
+    const code = Number(text)
+    if (!/^\d{3}$/.test(text) || code > MAX_STATUS)
+      throw invalidRequest(`bad value for ${name} parameter`)
+    codes.set(name, code)
+  }
+  for (const name of ['standbyok', 'perfstandbyok']) {
+    const text = query.get(name)
+    if (text !== null) parseBool(name, text)
+  }
+  return {
+    status: codes.get('activecode') ?? 200,
+    body: {
+      initialized: true,
+      sealed: false,
+      standby: false,
+      performance_standby: false,
+      replication_performance_mode: 'disabled',
+      replication_dr_mode: 'disabled',
+      server_time_utc: Math.floor(now.getTime() / 1000),
+      version: REPORTED_VERSION,
+      cluster_name: 'tokentree',
+      cluster_id: 'tokentree',
+    },
+  }
+}
+
+/**
+ * `sys/leases/revoke-prefix/:prefix` and the older `sys/revoke-prefix/:prefix` (which node-vault calls, sending
+ * the prefix again as `path_prefix`). Sudo-only in Vault, so root-only here. With `sync` (the default) the
+ * revocation is finished before the 204; `sync=false` answers 202, as Vault does, after the same work.
+ */
+const revokePrefix: Route = route({
+  operation: 'revoke-prefix',
+  ops: ['update'],
+  fields: { prefix: 'string', path_prefix: 'string', sync: 'bool' },
+  rootOnly: 'root or sudo privileges required to revoke by prefix',
+  async run({ store, fields, param, query }) {
+    const queried = query.get('sync')
+    const sync = fields.sync ?? (queried === null ? true : parseBool('sync', queried))
+    await store.revokePrefix(param)
+    return sync ? NO_CONTENT : { status: 202 }
+  },
+})
+
+/** Routes whose path continues with a parameter, by the base the parameter follows. */
+export const PARAM_ROUTES: ReadonlyMap<string, Route> = new Map([
+  ['sys/leases/revoke-prefix/', revokePrefix],
+  ['sys/revoke-prefix/', revokePrefix],
+])

@@ -1,0 +1,270 @@
+/**
+ * The `auth/token/*` endpoints of Vault's token auth method, over a `TokenStore`.
+ *
+ * Every one of them runs after the calling token was authenticated (one use spent), as Vault's request handling
+ * does before any handler, so even `lookup-self` costs a use.
+ *
+ * @packageDocumentation
+ */
+import { invalidRequest } from '../../errors.js'
+import type { CreateTokenOptions } from '../../options.js'
+import { PERMISSION_DENIED_MESSAGE, errorResult, type HttpResult } from '../bearer.js'
+import type { DecodedFields } from './fields.js'
+import { orphanPolicies } from './orphan.js'
+import { NO_CONTENT, authResult, envelope, lookupData } from './responses.js'
+import { aboutTarget, required, route, type Route } from './route.js'
+
+/** Fields of `create` and `create-orphan`, as Vault decodes them (`meta`; `metadata` is accepted as an alias). */
+const CREATE_FIELDS = {
+  id: 'string',
+  policies: 'policies',
+  meta: 'map',
+  metadata: 'map',
+  no_parent: 'bool',
+  no_default_policy: 'bool',
+  renewable: 'bool',
+  ttl: 'duration',
+  lease: 'duration',
+  explicit_max_ttl: 'duration',
+  period: 'duration',
+  display_name: 'string',
+  num_uses: 'int',
+  type: 'string',
+} as const
+
+const TOKEN_FIELD = { token: 'string' } as const
+const ACCESSOR_FIELD = { accessor: 'string' } as const
+const RENEW_FIELDS = { token: 'string', increment: 'duration' } as const
+const RENEW_ACCESSOR_FIELDS = { accessor: 'string', increment: 'duration' } as const
+const NO_FIELDS = {} as const
+
+/** Vault's messages for a missing target. */
+const MISSING_TOKEN_ID = 'missing token ID'
+const MISSING_ACCESSOR = 'missing accessor'
+const INVALID_ACCESSOR = 'invalid accessor'
+const TOKEN_NOT_FOUND = 'token not found'
+
+type CreateFields = DecodedFields<typeof CREATE_FIELDS>
+
+/** Mutable view of the store's create options, filled field by field. */
+type CreateOptionsDraft = { -readonly [K in keyof CreateTokenOptions]: CreateTokenOptions[K] }
+
+/**
+ * Maps Vault's create fields to the store's options (without `parent`).
+ *
+ * @throws {@link TokenStoreError} `invalid_request` for a batch or unknown token type, or both `meta` and `metadata`.
+ */
+function createOptions(fields: CreateFields): CreateOptionsDraft {
+  if (fields.type !== undefined && fields.type !== '' && fields.type !== 'service') {
+    throw invalidRequest(
+      fields.type === 'batch' ? 'batch tokens are not supported' : "invalid 'token_type' value",
+    )
+  }
+  if (fields.meta !== undefined && fields.metadata !== undefined) {
+    throw invalidRequest('send either `meta` or `metadata`, not both')
+  }
+  const options: CreateOptionsDraft = {}
+  const metadata = fields.meta ?? fields.metadata
+  const ttl = fields.ttl ?? fields.lease
+  if (fields.id !== undefined) options.id = fields.id
+  if (fields.policies !== undefined) options.policies = fields.policies
+  if (metadata !== undefined) options.metadata = metadata
+  if (fields.no_parent !== undefined) options.noParent = fields.no_parent
+  if (fields.no_default_policy !== undefined) options.noDefaultPolicy = fields.no_default_policy
+  if (fields.renewable !== undefined) options.renewable = fields.renewable
+  if (ttl !== undefined) options.ttl = ttl
+  if (fields.explicit_max_ttl !== undefined) options.explicitMaxTtl = fields.explicit_max_ttl
+  if (fields.period !== undefined) options.period = fields.period
+  if (fields.display_name !== undefined) options.displayName = fields.display_name
+  if (fields.num_uses !== undefined) options.numUses = fields.num_uses
+  return options
+}
+
+/** Whether a duration field asks for nothing (absent, `0` or `'0'`). */
+function isZero(value: number | string | undefined): boolean {
+  return value === undefined || value === 0 || value === '0' || value === ''
+}
+
+/** The `auth/token/*` routes, by path below `auth/token/`. */
+export const TOKEN_ROUTES: Readonly<Record<string, Route>> = {
+  create: route({
+    operation: 'create',
+    ops: ['update'],
+    fields: CREATE_FIELDS,
+    async run({ store, fields, callerToken }) {
+      // The calling token is the parent; the store applies Vault's child rules (no_parent, id and period need
+      // root, policies within the parent's, no children from a limited-use token).
+      return authResult(await store.create({ ...createOptions(fields), parent: callerToken }))
+    },
+  }),
+
+  'create-orphan': route({
+    operation: 'create-orphan',
+    ops: ['update'],
+    fields: CREATE_FIELDS,
+    async run({ store, fields, callerToken }) {
+      const { noParent, ...options } = createOptions(fields)
+      // Re-read the caller: after this request's use it may be used up, which the authenticate result cannot show.
+      const live = await store.lookup(callerToken)
+      if (live === null) return errorResult(403, PERMISSION_DENIED_MESSAGE)
+      const policies = orphanPolicies(live, {
+        policies: fields.policies,
+        noDefaultPolicy: fields.no_default_policy ?? false,
+        customId: fields.id !== undefined,
+        periodic: !isZero(fields.period),
+        noExpiry:
+          isZero(fields.ttl ?? fields.lease) &&
+          isZero(fields.period) &&
+          isZero(fields.explicit_max_ttl),
+      })
+      return authResult(
+        await store.create({
+          ...options,
+          policies,
+          noDefaultPolicy: !policies.includes('default'),
+        }),
+      )
+    },
+  }),
+
+  lookup: route({
+    operation: 'lookup',
+    ops: ['update'],
+    fields: TOKEN_FIELD,
+    async run({ store, fields }) {
+      const token = required(fields.token, MISSING_TOKEN_ID)
+      const info = await store.lookup(token)
+      if (info === null) return errorResult(403, 'bad token')
+      return envelope({ data: lookupData(info, token) })
+    },
+  }),
+
+  'lookup-self': route({
+    operation: 'lookup-self',
+    ops: ['read', 'update'],
+    fields: NO_FIELDS,
+    run({ caller, callerToken }) {
+      // The authenticate result is the lookup: no second read, and it shows the use this request spent.
+      return Promise.resolve(envelope({ data: lookupData(caller, callerToken) }))
+    },
+  }),
+
+  'lookup-accessor': route({
+    operation: 'lookup-accessor',
+    ops: ['update'],
+    fields: ACCESSOR_FIELD,
+    async run({ store, fields }) {
+      const details = await store.lookupAccessor(required(fields.accessor, MISSING_ACCESSOR))
+      if (details === null) throw invalidRequest(INVALID_ACCESSOR)
+      return envelope({ data: lookupData(details, '') })
+    },
+  }),
+
+  renew: route({
+    operation: 'renew',
+    ops: ['update'],
+    fields: RENEW_FIELDS,
+    async run({ store, fields }) {
+      const token = required(fields.token, MISSING_TOKEN_ID)
+      return authResult(await aboutTarget(store.renew(token, fields.increment), TOKEN_NOT_FOUND))
+    },
+  }),
+
+  'renew-self': route({
+    operation: 'renew-self',
+    ops: ['update'],
+    fields: { increment: 'duration' },
+    async run({ store, fields, callerToken }) {
+      return authResult(
+        await aboutTarget(store.renew(callerToken, fields.increment), TOKEN_NOT_FOUND),
+      )
+    },
+  }),
+
+  'renew-accessor': route({
+    operation: 'renew-accessor',
+    ops: ['update'],
+    fields: RENEW_ACCESSOR_FIELDS,
+    async run({ store, fields }) {
+      const accessor = required(fields.accessor, MISSING_ACCESSOR)
+      return authResult(
+        await aboutTarget(store.renewAccessor(accessor, fields.increment), INVALID_ACCESSOR),
+      )
+    },
+  }),
+
+  revoke: route({
+    operation: 'revoke',
+    ops: ['update'],
+    fields: TOKEN_FIELD,
+    async run({ store, fields }) {
+      await store.revoke(required(fields.token, MISSING_TOKEN_ID))
+      return NO_CONTENT
+    },
+  }),
+
+  'revoke-self': route({
+    operation: 'revoke-self',
+    ops: ['update'],
+    fields: NO_FIELDS,
+    async run({ store, callerToken }) {
+      await store.revoke(callerToken)
+      return NO_CONTENT
+    },
+  }),
+
+  'revoke-orphan': route({
+    operation: 'revoke-orphan',
+    ops: ['update'],
+    fields: TOKEN_FIELD,
+    rootOnly: 'root or sudo privileges required to revoke and orphan',
+    async run({ store, fields }) {
+      const token = required(fields.token, MISSING_TOKEN_ID)
+      if ((await store.lookup(token)) === null) throw invalidRequest('token to revoke not found')
+      await store.revokeOrphan(token)
+      return NO_CONTENT
+    },
+  }),
+
+  'revoke-accessor': route({
+    operation: 'revoke-accessor',
+    ops: ['update'],
+    fields: ACCESSOR_FIELD,
+    async run({ store, fields }) {
+      const accessor = required(fields.accessor, MISSING_ACCESSOR)
+      const known = (await store.lookupAccessor(accessor)) !== null
+      await store.revokeAccessor(accessor)
+      return known ? NO_CONTENT : envelope({}, ['No token found with this accessor'])
+    },
+  }),
+
+  accessors: route({
+    operation: 'list-accessors',
+    ops: ['list'],
+    fields: NO_FIELDS,
+    run(): Promise<HttpResult> {
+      // TokenStore has no way to enumerate tokens yet; say so rather than answer an empty list.
+      return Promise.resolve(errorResult(501, 'listing accessors is not supported by tokentree'))
+    },
+  }),
+
+  roles: route({
+    operation: 'list-roles',
+    ops: ['list'],
+    fields: NO_FIELDS,
+    run(): Promise<HttpResult> {
+      // tokentree has no token roles; Vault answers an empty LIST with 404 and no messages.
+      return Promise.resolve(errorResult(404))
+    },
+  }),
+}
+
+/** `auth/token/create/:role`: tokentree has no token roles, so every role is unknown, as Vault says. */
+export const CREATE_WITH_ROLE: Route = route({
+  operation: 'create',
+  ops: ['update'],
+  fields: CREATE_FIELDS,
+  run(): Promise<HttpResult> {
+    return Promise.reject(invalidRequest('unknown role'))
+  },
+})

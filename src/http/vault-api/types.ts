@@ -1,0 +1,114 @@
+/**
+ * Shapes shared by the framework-free Vault API core and its adapters.
+ *
+ * @packageDocumentation
+ */
+import type { IncomingHttpHeaders } from 'node:http'
+
+import type { TokenInfo } from '../../types.js'
+import type { TokenReadOptions } from '../bearer.js'
+
+/**
+ * An operation of the Vault-compatible API, named after its path below `auth/token/` (or `sys/`). What
+ * {@link VaultApiOptions.authorize} is asked about.
+ */
+export type VaultOperation =
+  | 'create'
+  | 'create-orphan'
+  | 'lookup'
+  | 'lookup-self'
+  | 'lookup-accessor'
+  | 'renew'
+  | 'renew-self'
+  | 'renew-accessor'
+  | 'revoke'
+  | 'revoke-self'
+  | 'revoke-orphan'
+  | 'revoke-accessor'
+  | 'list-accessors'
+  | 'list-roles'
+  | 'revoke-prefix'
+
+/** What an {@link VaultApiOptions.authorize} hook is asked. */
+export interface AuthorizeRequest {
+  /** The operation requested. */
+  readonly operation: VaultOperation
+  /** The calling token, already authenticated (one use spent, as Vault spends it even on a denied request). */
+  readonly caller: TokenInfo
+}
+
+/** Options of the Vault-compatible API (`vaultRouter()` and the dev server). */
+export interface VaultApiOptions {
+  /**
+   * Where the API is mounted: requests outside it are passed on (`next()`). Vault's clients call `/v1/...`.
+   * @default '/v1'
+   */
+  readonly prefix?: string
+  /**
+   * Largest accepted request body, in bytes. Vault's own limit is 32 MiB; token requests are a few hundred bytes.
+   * @default 65536
+   */
+  readonly bodyLimit?: number
+  /**
+   * Where the API reads the calling token. Vault reads `X-Vault-Token` and `Authorization: Bearer`; the cookie is
+   * left out by default because a cookie-authenticated JSON API invites cross-site request forgery.
+   * @default { sources: ['x-vault-token', 'bearer'] }
+   */
+  readonly token?: TokenReadOptions
+  /**
+   * The access rule, in place of Vault's ACL policies, consulted after authentication. Return `false` to answer
+   * 403. It cannot lift the rules that Vault keeps even for ACL holders: `revoke-orphan`, `revoke-prefix`,
+   * `no_parent`, a custom `id` and `period` need a `root` token, and the child-policy rules of `create` and
+   * `create-orphan` always apply.
+   * @default {@link defaultAuthorize}
+   */
+  readonly authorize?: (request: AuthorizeRequest) => boolean | Promise<boolean>
+}
+
+/** A request in framework-neutral form, as the adapters hand it to the core. */
+export interface ApiRequest {
+  /** The HTTP method, upper case. */
+  readonly method: string
+  /** The path below the mount prefix, without leading `/`, not yet URI-decoded: `auth/token/create`. */
+  readonly path: string
+  /** The query string, without `?`. */
+  readonly query: URLSearchParams
+  /** The request headers (lower-case names, as node:http gives them). */
+  readonly headers: IncomingHttpHeaders
+  /**
+   * The body: raw text to parse as JSON, an object a body parser already produced, or a size error the adapter
+   * hit while reading it.
+   */
+  readonly body: RequestBody
+}
+
+/** A request body as the adapter found it. */
+export type RequestBody =
+  | { readonly kind: 'text'; readonly text: string }
+  | { readonly kind: 'parsed'; readonly value: unknown }
+  | { readonly kind: 'too_large' }
+
+/**
+ * The access rule used when no `authorize` hook is given, standing in for Vault's ACLs:
+ *
+ * - `root` may do anything;
+ * - any valid token may act on itself (`*-self`), create children (`create`), create orphans within its own
+ *   policies (`create-orphan`), and look up, renew or revoke a token whose id it presents (holding an id already
+ *   gives every power over that token);
+ * - operations by accessor and `LIST auth/token/accessors` need `root`, since accessors are not secret (they
+ *   appear in audit logs) and would otherwise let any token revoke any other.
+ */
+export function defaultAuthorize(request: AuthorizeRequest): boolean {
+  if (request.caller.policies.includes('root')) return true
+  switch (request.operation) {
+    case 'lookup-accessor':
+    case 'renew-accessor':
+    case 'revoke-accessor':
+    case 'list-accessors':
+    case 'revoke-orphan':
+    case 'revoke-prefix':
+      return false
+    default:
+      return true
+  }
+}

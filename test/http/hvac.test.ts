@@ -1,0 +1,112 @@
+/**
+ * A second independent client: Python's hvac (Debian's `python3-hvac`) drives the same flow as the node-vault
+ * tests against the node:http host. Skipped, with the reason, when no Python with hvac is found; set
+ * `TOKENTREE_PYTHON` to choose the interpreter.
+ */
+import assert from 'node:assert/strict'
+import { spawn, spawnSync } from 'node:child_process'
+import { test } from 'node:test'
+
+import { TokenStore } from '../../src/index.js'
+import { createVaultServer } from '../../src/http/vault-api/server.js'
+import { listen } from './helpers/servers.js'
+
+/** The flow, in Python. argv: base URL, root token. Prints `hvac flow ok` at the end. */
+const SCRIPT = String.raw`
+import sys
+import hvac
+from hvac import exceptions
+
+url, root = sys.argv[1], sys.argv[2]
+
+def as_client(token):
+    return hvac.Client(url=url, token=token)
+
+c = as_client(root)
+assert c.is_authenticated()
+
+a = c.auth.token.create(policies=['app'], ttl='1h', meta={'team': 'a'})['auth']
+assert a['policies'] == ['app', 'default'], a['policies']
+assert a['lease_duration'] == 3600 and a['renewable'] is True and a['orphan'] is False
+
+data = as_client(a['client_token']).auth.token.lookup_self()['data']
+assert data['path'] == 'auth/token/create' and data['meta'] == {'team': 'a'}
+assert isinstance(data['creation_time'], int) and data['expire_time'].endswith('Z')
+
+b = as_client(a['client_token']).auth.token.create(ttl='10m')['auth']
+assert b['policies'] == ['app', 'default']
+assert c.auth.token.renew(b['client_token'], increment='2h')['auth']['lease_duration'] == 7200
+assert as_client(b['client_token']).auth.token.renew_self(increment=600)['auth']['lease_duration'] == 600
+
+c.auth.token.revoke(a['client_token'])
+assert not as_client(a['client_token']).is_authenticated()
+assert not as_client(b['client_token']).is_authenticated(), 'the child dies with its parent'
+
+p = c.auth.token.create(policies=['app'])['auth']
+k = as_client(p['client_token']).auth.token.create()['auth']
+try:
+    as_client(p['client_token']).auth.token.revoke_and_orphan_children(p['client_token'])
+    raise AssertionError('revoke-orphan needs root')
+except exceptions.Forbidden:
+    pass
+c.auth.token.revoke_and_orphan_children(p['client_token'])
+assert not as_client(p['client_token']).is_authenticated()
+assert as_client(k['client_token']).auth.token.lookup_self()['data']['orphan'] is True
+
+c.sys.revoke_prefix('auth/token/create')
+assert not as_client(k['client_token']).is_authenticated()
+assert c.is_authenticated()
+
+try:
+    as_client('hvs.bogus').auth.token.lookup_self()
+    raise AssertionError('a bogus token must be refused')
+except exceptions.Forbidden as error:
+    assert 'hvs.bogus' not in str(error)
+
+print('hvac flow ok')
+`
+
+/** The first interpreter that can import hvac, or why none could. */
+function findPython(): { python: string } | { skip: string } {
+  const candidates = [process.env.TOKENTREE_PYTHON, 'python3', '/usr/bin/python3'].filter(
+    (name): name is string => name !== undefined && name !== '',
+  )
+  for (const python of candidates) {
+    const probe = spawnSync(python, ['-c', 'import hvac'], { stdio: 'ignore' })
+    if (probe.status === 0) return { python }
+  }
+  return {
+    skip: `no Python with hvac found (tried ${candidates.join(', ')}); install it with: apt-get install -y python3-hvac`,
+  }
+}
+
+const found = findPython()
+if ('skip' in found) process.stdout.write(`# hvac test skipped: ${found.skip}\n`)
+
+test(
+  'hvac drives create, lookup-self, renew, revoke, revoke-orphan and revoke-prefix',
+  {
+    skip: 'skip' in found ? found.skip : false,
+    timeout: 60_000,
+  },
+  async () => {
+    assert.ok('python' in found)
+    const store = new TokenStore()
+    const root = await store.createRoot()
+    const server = await listen(createVaultServer(store))
+    try {
+      const child = spawn(found.python, ['-c', SCRIPT, server.url, root.clientToken], {
+        env: { ...process.env, NO_PROXY: '127.0.0.1,localhost', no_proxy: '127.0.0.1,localhost' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      })
+      let output = ''
+      child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()))
+      child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()))
+      const code = await new Promise<number | null>((resolve) => child.once('exit', resolve))
+      assert.equal(code, 0, output)
+      assert.match(output, /hvac flow ok/)
+    } finally {
+      await server.close()
+    }
+  },
+)
