@@ -24,6 +24,11 @@ export type AuditOperation =
   | 'lookupLease'
   | 'renewLease'
   | 'revokeLease'
+  | 'writeRole'
+  | 'readRole'
+  | 'listRoles'
+  | 'deleteRole'
+  | 'tidy'
 
 /** One operation on the store, successful or not: the raw material for the host's audit log. */
 export interface AuditEvent {

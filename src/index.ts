@@ -3,7 +3,8 @@
  *
  * @packageDocumentation
  */
-export { TokenStore, type AccessorAuth } from './token-store.js'
+export { TokenStore, type AccessorAuth, type TidyReport, type TokenRoles } from './token-store.js'
+export type { RoleTokenType, TokenRole, TokenRoleOptions, TokenType } from './roles.js'
 export { TokenStoreError, type TokenStoreErrorCode } from './errors.js'
 export { MemoryStorage } from './storage/memory.js'
 export type {
@@ -12,6 +13,7 @@ export type {
   RenewUpdate,
   RevocationNotice,
   Storage,
+  StorageTidyResult,
 } from './storage/storage.js'
 export type { CreateLeaseOptions, LeaseGrant, LeaseInfo } from './lease.js'
 export type { Timers } from './expiration.js'

@@ -6,6 +6,7 @@
 import { parseDuration } from './duration.js'
 import { describeValue, invalidRequest } from './errors.js'
 import { parsePolicies } from './policies.js'
+import { checkRoleName, type TokenType } from './roles.js'
 import type { Timers } from './expiration.js'
 import type { Storage } from './storage/storage.js'
 import type { Duration, Seconds, UnixMillis } from './types.js'
@@ -81,6 +82,16 @@ export interface CreateTokenOptions {
    * `auth/token/create`). @default 'auth/token/create-orphan'
    */
   readonly path?: string
+  /**
+   * Create the token against a role (`store.roles.write`): the role's lists, limits and type apply, and the path is
+   * `auth/token/create/<role>`.
+   */
+  readonly role?: string
+  /**
+   * `service` (stored, revocable, renewable) or `batch` (nothing stored: the token carries its own encrypted entry;
+   * not renewable, no children, stops working when it expires or its parent is revoked). @default 'service'
+   */
+  readonly type?: TokenType
 }
 
 /** Options of `TokenStore.createRoot()`. */
@@ -109,6 +120,9 @@ export interface CreateRequest {
   readonly renewable: boolean
   readonly noDefaultPolicy: boolean
   readonly path: string | null
+  readonly role: string | null
+  /** `null` when not given (a role may then choose). */
+  readonly type: TokenType | null
 }
 
 /** Checked store options. */
@@ -158,6 +172,8 @@ const CREATE_OPTION_KEYS = new Set([
   'renewable',
   'noDefaultPolicy',
   'path',
+  'role',
+  'type',
 ])
 const ROOT_OPTION_KEYS = new Set(['id', 'metadata', 'displayName'])
 
@@ -224,7 +240,18 @@ export function normalizeCreateOptions(options: CreateTokenOptions): CreateReque
     renewable: checkBoolean(options.renewable, 'renewable', true),
     noDefaultPolicy: checkBoolean(options.noDefaultPolicy, 'noDefaultPolicy', false),
     path: options.path === undefined ? null : normalizePath(options.path, 'path'),
+    role: options.role === undefined ? null : checkRoleName(options.role),
+    type: options.type === undefined ? null : checkTokenType(options.type),
   }
+}
+
+function checkTokenType(value: unknown): TokenType {
+  if (value !== 'service' && value !== 'batch') {
+    throw invalidRequest(
+      `Expected \`type\` to be 'service' or 'batch', got ${describeValue(value)}`,
+    )
+  }
+  return value
 }
 
 /** Checks `createRoot` options. */

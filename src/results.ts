@@ -1,6 +1,7 @@
 /**
  * Stored records → what the public methods return. Timestamps become `Date`s, the TTL left is computed at `now`.
  */
+import type { BatchEntry } from './batch.js'
 import type { LeaseGrant, LeaseInfo } from './lease.js'
 import type {
   LeaseRecord,
@@ -34,6 +35,8 @@ export function toAuth(
 export function toDetails(record: TokenRecord, now: UnixMillis): TokenDetails {
   return {
     accessor: record.accessor,
+    type: 'service',
+    role: record.role ?? null,
     policies: record.policies,
     path: record.path,
     metadata: record.metadata,
@@ -49,6 +52,31 @@ export function toDetails(record: TokenRecord, now: UnixMillis): TokenDetails {
     renewable: record.renewable,
     issueTime: new Date(record.creationTime),
     lastRenewalTime: record.lastRenewalTime === null ? null : new Date(record.lastRenewalTime),
+  }
+}
+
+/** What a batch token's entry says, at `now`. */
+export function batchInfo(entry: BatchEntry, id: string, now: UnixMillis): TokenInfo {
+  return {
+    id,
+    accessor: '',
+    type: 'batch',
+    role: null,
+    policies: entry.pol,
+    path: entry.path,
+    metadata: entry.m,
+    displayName: entry.dn,
+    numUses: 0,
+    orphan: entry.p === null,
+    creationTime: new Date(entry.c),
+    creationTtl: entry.ttl,
+    expireTime: new Date(entry.e),
+    ttl: secondsLeft(entry.e, now),
+    explicitMaxTtl: 0,
+    period: 0,
+    renewable: false,
+    issueTime: new Date(entry.c),
+    lastRenewalTime: null,
   }
 }
 

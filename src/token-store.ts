@@ -4,7 +4,8 @@
  */
 import { EventEmitter } from 'eventemitter3'
 
-import { planChild, planOrphan } from './creation-rules.js'
+import { BatchTokenCodec, MAX_BATCH_TOKEN_LENGTH, isBatchToken, type BatchEntry } from './batch.js'
+import { planCreation, type CreationPlan } from './creation-rules.js'
 import { TokenHasher, newAccessor, newSecret, newTokenId } from './crypto.js'
 import { parseDuration } from './duration.js'
 import { emitIsolated } from './emit.js'
@@ -31,7 +32,8 @@ import {
   type TokenStoreOptions,
 } from './options.js'
 import { ROOT_POLICY, intern, isRoot } from './policies.js'
-import { toAuth, toDetails, toInfo, toLeaseGrant, toLeaseInfo } from './results.js'
+import { batchInfo, toAuth, toDetails, toInfo, toLeaseGrant, toLeaseInfo } from './results.js'
+import { checkRoleName, normalizeRole, type TokenRole, type TokenRoleOptions } from './roles.js'
 import {
   finishRevocation,
   revokeTrees,
@@ -54,6 +56,36 @@ import type {
   TokenRecord,
   UnixMillis,
 } from './types.js'
+
+/** `store.roles`: token roles, kept in the store's storage (`auth/token/roles/:name`). */
+export interface TokenRoles {
+  /**
+   * Creates or replaces a role.
+   * @throws {@link TokenStoreError} `invalid_request` for a malformed name or option, or a storage without roles.
+   */
+  write(name: string, options?: TokenRoleOptions): Promise<TokenRole>
+  /** The role, or `null`. */
+  read(name: string): Promise<TokenRole | null>
+  /** Every role's name, sorted. */
+  list(): Promise<string[]>
+  /** Deletes a role; tokens created against it stay, but can no longer be renewed. Unknown names are a no-op. */
+  delete(name: string): Promise<void>
+}
+
+/** What `tidy()` repaired. */
+export interface TidyReport {
+  /** Index entries removed because their token or lease was gone. */
+  readonly indexEntriesRemoved: number
+  /** Children of vanished parents made orphans, as Vault's tidy does. */
+  readonly childrenOrphaned: number
+  /** Leases whose token was gone, revoked with their `revoked` events (reason `parent`). */
+  readonly leasesRevoked: number
+  /** Revocations cut off half-way, finished. */
+  readonly revocationsFinished: number
+}
+
+/** The storage methods roles need, once checked to be there. */
+type RoleStorage = Required<Pick<Storage, 'putRole' | 'getRole' | 'listRoles' | 'deleteRole'>>
 
 /** The result of `renewAccessor`: a renewal's lease, without the token id an accessor holder must not learn. */
 export type AccessorAuth = Omit<TokenAuth, 'clientToken'>
@@ -85,6 +117,7 @@ type NewTokenFields = Pick<
   | 'explicitMaxTtl'
   | 'period'
   | 'renewable'
+  | 'role'
 >
 
 /**
@@ -113,6 +146,7 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
   readonly #clock: () => UnixMillis
   readonly #hasher: TokenHasher
   readonly #settings: StoreSettings
+  readonly #batch: BatchTokenCodec
   readonly #scheduler: ExpiryScheduler | null
   readonly #subscription: Promise<(() => Promise<void>) | null>
   #closed = false
@@ -125,7 +159,9 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
     this.#settings = normalizeStoreOptions(options)
     this.#storage = options.storage ?? new MemoryStorage()
     this.#clock = options.clock ?? Date.now
-    this.#hasher = new TokenHasher(options.secret ?? newSecret())
+    const secret = options.secret ?? newSecret()
+    this.#hasher = new TokenHasher(secret)
+    this.#batch = new BatchTokenCodec(secret)
     const timers = options.timers ?? REAL_TIMERS
     this.#scheduler =
       timers === false
@@ -187,13 +223,14 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
     return this.#audited('create', async (audit) => {
       const request = normalizeCreateOptions(options)
       const now = this.#clock()
+      const role = request.role === null ? null : await this.#roleFor(request.role)
       const parent = request.parent === null ? null : await this.#liveParent(request.parent, now)
-      const plan = parent === null ? planOrphan(request) : planChild(request, parent)
+      const plan = planCreation(request, parent, role)
       const { ttl, warnings } = creationTtl(
         {
           ttl: request.ttl,
-          explicitMaxTtl: request.explicitMaxTtl,
-          period: request.period,
+          explicitMaxTtl: plan.explicitMaxTtl,
+          period: plan.period,
           root: isRoot(plan.policies),
         },
         this.#settings,
@@ -204,20 +241,24 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
           'An expiring root token cannot create a non-expiring root token',
         )
       }
+      const allWarnings = [...plan.warnings, ...warnings]
+      if (plan.type === 'batch')
+        return this.#sealBatch(plan, request.metadata, request.displayName, ttl, now, allWarnings)
       const fields: NewTokenFields = {
-        parent: plan.orphan || parent === null ? null : parent.id,
+        parent: plan.parent,
         policies: plan.policies,
         path: plan.path,
         metadata: request.metadata,
         displayName: request.displayName,
-        numUses: request.numUses,
+        numUses: plan.numUses,
         ttl,
-        explicitMaxTtl: request.explicitMaxTtl,
-        period: request.period,
+        explicitMaxTtl: plan.explicitMaxTtl,
+        period: plan.period,
         // A token that never expires has nothing to renew.
-        renewable: ttl > 0 && request.renewable,
+        renewable: ttl > 0 && plan.renewable,
+        ...(role === null ? {} : { role: role.name }),
       }
-      return this.#insert(audit, request.id, now, fields, warnings)
+      return this.#insert(audit, request.id, now, fields, allWarnings)
     })
   }
 
@@ -229,9 +270,13 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
    */
   async lookup(token: string): Promise<TokenInfo | null> {
     return this.#audited('lookup', async (audit) => {
+      const now = this.#clock()
+      if (isBatchToken(checkString(token, 'token'))) {
+        const entry = await this.#liveBatch(token, now)
+        return entry === null ? null : batchInfo(entry, token, now)
+      }
       const id = this.#hashToken(token)
       if (id === null) return null
-      const now = this.#clock()
       const record = await this.#storage.getLiveToken(id, now)
       if (record === null) return null
       audit.accessor = record.accessor
@@ -264,8 +309,14 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
    */
   async authenticate(token: string): Promise<TokenInfo> {
     return this.#audited('authenticate', async (audit) => {
-      const id = this.#hashToken(token)
       const now = this.#clock()
+      if (isBatchToken(checkString(token, 'token'))) {
+        // Batch tokens have no uses to count: authenticating one is validating it.
+        const entry = await this.#liveBatch(token, now)
+        if (entry === null) throw invalidToken()
+        return batchInfo(entry, token, now)
+      }
+      const id = this.#hashToken(token)
       const record = id === null ? null : await this.#storage.useToken(id, now)
       if (record === null) throw invalidToken()
       audit.accessor = record.accessor
@@ -286,6 +337,9 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
   async renew(token: string, increment?: Duration): Promise<TokenAuth> {
     return this.#audited('renew', async (audit) => {
       const seconds = increment === undefined ? 0 : parseDuration(increment, 'increment')
+      if (isBatchToken(checkString(token, 'token'))) {
+        throw new TokenStoreError('not_renewable', 'Batch tokens cannot be renewed')
+      }
       const id = this.#hashToken(token)
       const now = this.#clock()
       const record = id === null ? null : await this.#storage.getLiveToken(id, now)
@@ -401,10 +455,8 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
   async createLease(token: string, options: CreateLeaseOptions): Promise<LeaseGrant> {
     return this.#audited('createLease', async (audit) => {
       const request = normalizeLeaseOptions(options)
-      const id = this.#hashToken(token)
       const now = this.#clock()
-      const owner = id === null ? null : await this.#storage.getLiveToken(id, now)
-      if (owner === null) throw invalidToken()
+      const owner = await this.#leaseOwner(token, now)
       audit.accessor = owner.accessor
       const { ttl, warnings } = creationTtl(
         { ttl: request.ttl, explicitMaxTtl: 0, period: 0, root: false },
@@ -496,6 +548,64 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
   }
 
   /**
+   * Token roles, kept in the store's storage. `create({ role })` creates tokens against one.
+   *
+   * @example
+   * ```ts
+   * await store.roles.write('ci', { allowedPolicies: ['deploy'], orphan: true, tokenPeriod: '1h' })
+   * const { clientToken } = await store.create({ parent: admin, role: 'ci' })
+   * ```
+   */
+  readonly roles: TokenRoles = {
+    write: (name, options = {}) =>
+      this.#audited('writeRole', async () => {
+        const role = normalizeRole(checkRoleName(name), options)
+        await this.#roleStorage().putRole(role)
+        return role
+      }),
+    read: (name) =>
+      this.#audited('readRole', async () => this.#roleStorage().getRole(checkRoleName(name))),
+    list: () => this.#audited('listRoles', async () => this.#roleStorage().listRoles()),
+    delete: (name) =>
+      this.#audited('deleteRole', async () => {
+        await this.#roleStorage().deleteRole(checkRoleName(name))
+      }),
+  }
+
+  /**
+   * Repairs what a crash can leave behind, safely while the store serves: index entries whose token is gone are
+   * removed, children of vanished parents become orphans (as in Vault), leases whose token is gone are revoked
+   * with their events, and revocations cut off half-way are finished.
+   *
+   * @throws {@link TokenStoreError} `invalid_request` when the storage cannot tidy; `storage_unavailable`.
+   */
+  async tidy(): Promise<TidyReport> {
+    return this.#audited('tidy', async () => {
+      if (this.#storage.tidy === undefined)
+        throw invalidRequest('This storage does not support tidy()')
+      let revocationsFinished = 0
+      for (const id of await this.#storage.listRevoking(Number.MAX_SAFE_INTEGER)) {
+        const record = await this.#storage.getToken(id)
+        if (record?.revoking != null) {
+          await this.#finish(record, this.#clock())
+          revocationsFinished += 1
+        }
+      }
+      const result = await this.#storage.tidy()
+      let leasesRevoked = 0
+      for (const leaseId of result.danglingLeases) {
+        if (await this.#deleteLease(leaseId, 'parent', this.#clock())) leasesRevoked += 1
+      }
+      return {
+        indexEntriesRemoved: result.indexEntriesRemoved,
+        childrenOrphaned: result.childrenOrphaned,
+        leasesRevoked,
+        revocationsFinished,
+      }
+    })
+  }
+
+  /**
    * Stops the expiration manager's timer and the subscription to other instances' revocations, and waits for a
    * sweep in progress. Tokens stay in storage; a storage passed in the options is not closed (close it yourself).
    * Calling it again is a no-op.
@@ -556,7 +666,9 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
     if (!record.renewable) {
       throw new TokenStoreError('not_renewable', 'The token was created non-renewable')
     }
-    const { ttl, warnings } = renewalTtl(record, increment, now, this.#settings)
+    const limits =
+      record.role === undefined ? record : await this.#currentRoleLimits(record, record.role)
+    const { ttl, warnings } = renewalTtl(limits, increment, now, this.#settings)
     const renewed = await this.#storage.renewToken(record.id, now, {
       expiresAt: now + ttl * 1000,
       ttl,
@@ -568,10 +680,110 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
   }
 
   async #liveParent(parentToken: string, now: UnixMillis): Promise<TokenRecord> {
+    if (isBatchToken(checkString(parentToken, 'parent'))) {
+      throw new TokenStoreError('permission_denied', 'Batch tokens cannot create tokens')
+    }
     const id = this.#hashToken(parentToken, 'parent')
     const parent = id === null ? null : await this.#storage.getLiveToken(id, now)
     if (parent === null) throw invalidToken('The parent token is not valid')
     return parent
+  }
+
+  /** A new batch token: nothing is written; the token carries its entry, sealed. */
+  #sealBatch(
+    plan: CreationPlan,
+    metadata: Readonly<Record<string, string>>,
+    displayName: string,
+    ttl: number,
+    now: UnixMillis,
+    warnings: readonly string[],
+  ): TokenAuth {
+    const entry: BatchEntry = {
+      p: plan.parent,
+      pol: plan.policies,
+      path: plan.path,
+      m: metadata,
+      dn: displayName,
+      c: now,
+      ttl,
+      e: now + ttl * 1000,
+    }
+    const auth: TokenAuth = {
+      clientToken: this.#batch.seal(entry),
+      accessor: '',
+      policies: plan.policies,
+      metadata,
+      leaseDuration: ttl,
+      renewable: false,
+      orphan: plan.parent === null,
+      numUses: 0,
+    }
+    return warnings.length > 0 ? { ...auth, warnings } : auth
+  }
+
+  /** The entry of a batch token that is unexpired and whose parent, if any, is live at `now`. */
+  async #liveBatch(token: string, now: UnixMillis): Promise<BatchEntry | null> {
+    if (token.length > MAX_BATCH_TOKEN_LENGTH) return null
+    const entry = this.#batch.open(token)
+    if (entry === null || now >= entry.e) return null
+    if (entry.p !== null && (await this.#storage.getLiveToken(entry.p, now)) === null) return null
+    return entry
+  }
+
+  /** The token a lease hangs off: the token itself, or for a batch token its parent. */
+  async #leaseOwner(token: string, now: UnixMillis): Promise<TokenRecord> {
+    if (isBatchToken(checkString(token, 'token'))) {
+      const entry = await this.#liveBatch(token, now)
+      if (entry === null) throw invalidToken()
+      if (entry.p === null) {
+        throw invalidRequest(
+          'An orphan batch token cannot hold leases: nothing could revoke them with it',
+        )
+      }
+      const parent = await this.#storage.getLiveToken(entry.p, now)
+      if (parent === null) throw invalidToken()
+      return parent
+    }
+    const id = this.#hashToken(token)
+    const owner = id === null ? null : await this.#storage.getLiveToken(id, now)
+    if (owner === null) throw invalidToken()
+    return owner
+  }
+
+  /** Renewal re-reads the role: its current period and explicit max TTL apply; a deleted role ends renewals. */
+  async #currentRoleLimits(record: TokenRecord, name: string): Promise<TokenRecord> {
+    const role = await this.#roleStorage().getRole(name)
+    if (role === null) {
+      throw new TokenStoreError(
+        'not_renewable',
+        `The token's role '${name}' no longer exists, so it cannot be renewed`,
+      )
+    }
+    return {
+      ...record,
+      period: role.tokenPeriod > 0 ? role.tokenPeriod : record.period,
+      explicitMaxTtl:
+        role.tokenExplicitMaxTtl > 0 ? role.tokenExplicitMaxTtl : record.explicitMaxTtl,
+    }
+  }
+
+  async #roleFor(name: string): Promise<TokenRole> {
+    const role = await this.#roleStorage().getRole(name)
+    if (role === null) throw invalidRequest(`Unknown role '${name}'`)
+    return role
+  }
+
+  #roleStorage(): RoleStorage {
+    const storage = this.#storage
+    if (
+      storage.putRole === undefined ||
+      storage.getRole === undefined ||
+      storage.listRoles === undefined ||
+      storage.deleteRole === undefined
+    ) {
+      throw invalidRequest('This storage does not support roles')
+    }
+    return storage as Storage & RoleStorage
   }
 
   async #liveByAccessor(accessor: Accessor, now: UnixMillis): Promise<TokenRecord | null> {
@@ -590,6 +802,11 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
 
   /** The stored record of a token, live or not, for revocation. */
   async #storedToken(token: string): Promise<TokenRecord | null> {
+    if (isBatchToken(checkString(token, 'token'))) {
+      throw invalidRequest(
+        'Batch tokens cannot be revoked one by one: they expire, or go with their parent',
+      )
+    }
     const id = this.#hashToken(token)
     return id === null ? null : this.#storage.getToken(id)
   }

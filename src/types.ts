@@ -88,6 +88,8 @@ export interface TokenRecord {
    * under way (or was cut off and will be finished by the next revocation or sweep) for the reason given.
    */
   readonly revoking: RevokeReason | null
+  /** The role the token was created against; absent when none. Renewal re-reads it. */
+  readonly role?: string
 }
 
 /** A lease's id: its path, `/`, and a random suffix, as in Vault (`aws/creds/deploy/Yq2v…`). */
@@ -152,8 +154,12 @@ export interface TokenAuth {
  * the id. Shaped like the `data` block of Vault's `auth/token/lookup`.
  */
 export interface TokenDetails {
-  /** The token's accessor. */
+  /** The token's accessor; `''` for a batch token, which has none. */
   readonly accessor: Accessor
+  /** `service` for stored tokens, `batch` for tokens that carry their own entry. */
+  readonly type: 'service' | 'batch'
+  /** The role the token was created against, or `null`. */
+  readonly role: string | null
   /** The token's policies, sanitized. */
   readonly policies: readonly string[]
   /** The source path the token was created at. */

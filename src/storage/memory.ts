@@ -16,7 +16,14 @@ import type {
   UnixMillis,
 } from '../types.js'
 import { ExpiryHeap } from './expiry-heap.js'
-import type { InsertLeaseResult, InsertResult, RenewUpdate, Storage } from './storage.js'
+import type { TokenRole } from '../roles.js'
+import type {
+  InsertLeaseResult,
+  InsertResult,
+  RenewUpdate,
+  Storage,
+  StorageTidyResult,
+} from './storage.js'
 
 /** Whether the token itself (not its ancestors) is usable at `now`. */
 export function isSelfLive(record: TokenRecord, now: UnixMillis): boolean {
@@ -43,6 +50,7 @@ export class MemoryStorage implements Storage {
   readonly #leases = new Map<LeaseId, LeaseRecord>()
   readonly #leasesByToken = new Map<HashedTokenId, Set<LeaseId>>()
   readonly #leaseExpiry = new ExpiryHeap<LeaseId>()
+  readonly #roles = new Map<string, TokenRole>()
 
   /** How many tokens are stored, live or not. */
   get size(): number {
@@ -211,6 +219,74 @@ export class MemoryStorage implements Storage {
 
   async listExpiredLeases(now: UnixMillis, limit: number): Promise<LeaseId[]> {
     return listDue(this.#leaseExpiry, now, limit, (id) => this.#leases.get(id)?.expiresAt)
+  }
+
+  async putRole(role: TokenRole): Promise<void> {
+    this.#roles.set(role.name, role)
+  }
+
+  async getRole(name: string): Promise<TokenRole | null> {
+    return this.#roles.get(name) ?? null
+  }
+
+  async listRoles(): Promise<string[]> {
+    return [...this.#roles.keys()].sort()
+  }
+
+  async deleteRole(name: string): Promise<boolean> {
+    return this.#roles.delete(name)
+  }
+
+  async tidy(): Promise<StorageTidyResult> {
+    let indexEntriesRemoved = 0
+    let childrenOrphaned = 0
+    for (const [accessor, id] of this.#byAccessor) {
+      if (this.#tokens.get(id)?.accessor !== accessor) {
+        this.#byAccessor.delete(accessor)
+        indexEntriesRemoved += 1
+      }
+    }
+    for (const [path, ids] of this.#byPath) {
+      for (const id of ids) {
+        if (this.#tokens.get(id)?.path !== path) {
+          removeFromIndex(this.#byPath, path, id)
+          indexEntriesRemoved += 1
+        }
+      }
+    }
+    for (const id of this.#revoking) {
+      if (this.#tokens.get(id)?.revoking == null) {
+        this.#revoking.delete(id)
+        indexEntriesRemoved += 1
+      }
+    }
+    for (const [parentId, children] of this.#children) {
+      const parentExists = this.#tokens.has(parentId)
+      for (const childId of children) {
+        const child = this.#tokens.get(childId)
+        if (child?.parent !== parentId) {
+          removeFromIndex(this.#children, parentId, childId)
+          indexEntriesRemoved += 1
+        } else if (!parentExists) {
+          this.#tokens.set(childId, { ...child, parent: null })
+          removeFromIndex(this.#children, parentId, childId)
+          childrenOrphaned += 1
+        }
+      }
+    }
+    const danglingLeases: LeaseId[] = []
+    for (const [tokenId, leaseIds] of this.#leasesByToken) {
+      for (const leaseId of leaseIds) {
+        if (this.#leases.get(leaseId)?.token !== tokenId) {
+          removeFromIndex(this.#leasesByToken, tokenId, leaseId)
+          indexEntriesRemoved += 1
+        }
+      }
+    }
+    for (const lease of this.#leases.values()) {
+      if (!this.#tokens.has(lease.token)) danglingLeases.push(lease.id)
+    }
+    return { indexEntriesRemoved, childrenOrphaned, danglingLeases }
   }
 
   /** Whether the token and every ancestor exist and none is being revoked (expiry aside). */

@@ -19,6 +19,7 @@ import type {
   TokenRecord,
   UnixMillis,
 } from '../types.js'
+import type { TokenRole } from '../roles.js'
 
 /** The outcome of {@link Storage.insertToken}. */
 export type InsertResult =
@@ -143,6 +144,25 @@ export interface Storage {
   /** Up to `limit` hashed ids of tokens marked as being revoked: revocations cut off half-way, to be finished. */
   listRevoking(limit: number): Promise<HashedTokenId[]>
 
+  /** Stores a role, replacing any role of the same name. Needed for `store.roles` and `create({ role })`. */
+  putRole?(role: TokenRole): Promise<void>
+
+  /** The role with this name, or `null`. */
+  getRole?(name: string): Promise<TokenRole | null>
+
+  /** The names of every role, sorted. */
+  listRoles?(): Promise<string[]>
+
+  /** Deletes a role. Resolves to whether it existed. */
+  deleteRole?(name: string): Promise<boolean>
+
+  /**
+   * Repairs what a crash can leave behind, safely while the store serves: removes index entries whose token or
+   * lease is gone, makes children whose parent is gone orphans, and reports leases whose token is gone (the store
+   * revokes them, with events). Needed for `store.tidy()`.
+   */
+  tidy?(): Promise<StorageTidyResult>
+
   /**
    * For storage shared by several processes: calls `listener` for every revocation that another instance of the
    * adapter wrote, exactly once each and in order, including those written while this subscriber was disconnected
@@ -153,6 +173,16 @@ export interface Storage {
 
   /** Releases connections or timers the adapter holds. */
   close?(): Promise<void>
+}
+
+/** What {@link Storage.tidy} repaired, and the leases it found without a token. */
+export interface StorageTidyResult {
+  /** Index entries removed because their token or lease was gone. */
+  readonly indexEntriesRemoved: number
+  /** Children of vanished parents made orphans. */
+  readonly childrenOrphaned: number
+  /** Leases whose token is gone, for the store to revoke. */
+  readonly danglingLeases: readonly LeaseId[]
 }
 
 /** A revocation written by one instance of a shared storage, as delivered to the others. */

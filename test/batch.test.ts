@@ -1,0 +1,164 @@
+import assert from 'node:assert/strict'
+import { describe, test } from 'node:test'
+
+import { MemoryStorage, TokenStore, TokenStoreError } from 'tokentree'
+import { createTestStore } from 'tokentree/testing'
+
+function code(expected: TokenStoreError['code']) {
+  return (error: unknown) => error instanceof TokenStoreError && error.code === expected
+}
+
+async function setup() {
+  const { store, clock } = createTestStore({ defaultTtl: '1h' })
+  const root = (await store.createRoot()).clientToken
+  const parent = (await store.create({ parent: root, policies: ['app'] })).clientToken
+  return { store, clock, root, parent }
+}
+
+describe('batch tokens (Vault TestTokenStore_Batch*)', () => {
+  test('create({ type: batch }): nothing is written to storage; the token authenticates and looks up', async () => {
+    const memory = new MemoryStorage()
+    const store = new TokenStore({ storage: memory, timers: false })
+    const root = (await store.createRoot()).clientToken
+    const stored = memory.size
+    const batch = await store.create({
+      parent: root,
+      type: 'batch',
+      policies: ['app'],
+      metadata: { job: '7' },
+    })
+    assert.equal(memory.size, stored)
+    assert.match(batch.clientToken, /^hvb\./)
+    assert.equal(batch.renewable, false)
+    assert.equal(batch.accessor, '')
+    const info = await store.authenticate(batch.clientToken)
+    assert.equal(info.type, 'batch')
+    assert.deepEqual(info.policies, ['app', 'default'])
+    assert.deepEqual(info.metadata, { job: '7' })
+    assert.equal(info.orphan, false)
+    assert.equal(info.path, 'auth/token/create')
+    assert.deepEqual(await store.lookup(batch.clientToken), info)
+    await store.close()
+  })
+
+  test("the token's entry cannot be read: neither policies nor metadata appear in it", async () => {
+    const { store, root } = await setup()
+    const batch = await store.create({
+      parent: root,
+      type: 'batch',
+      policies: ['visible-policy'],
+      metadata: { user: 'alice' },
+    })
+    const body = Buffer.from(batch.clientToken.slice(4), 'base64url').toString('latin1')
+    assert.ok(!body.includes('visible-policy'))
+    assert.ok(!body.includes('alice'))
+  })
+
+  test('a forged or altered batch token is refused, as is one from a store with another secret', async () => {
+    const { store, root } = await setup()
+    const batch = (await store.create({ parent: root, type: 'batch', policies: ['app'] }))
+      .clientToken
+    const bytes = Buffer.from(batch.slice(4), 'base64url')
+    for (const index of [0, 12, Math.floor(bytes.length / 2), bytes.length - 1]) {
+      const altered = Buffer.from(bytes)
+      altered[index] = (altered[index] ?? 0) ^ 1
+      await assert.rejects(
+        store.authenticate(`hvb.${altered.toString('base64url')}`),
+        code('invalid_token'),
+      )
+    }
+    await assert.rejects(store.authenticate('hvb.'), code('invalid_token'))
+    await assert.rejects(store.authenticate('hvb.not-base64-!!'), code('invalid_token'))
+    const other = new TokenStore({
+      timers: false,
+      secret: 'another secret of at least thirty-two bytes',
+    })
+    const foreign = (await other.create({ type: 'batch' })).clientToken
+    await assert.rejects(store.authenticate(foreign), code('invalid_token'))
+    await other.close()
+  })
+
+  test('a batch token stops working when it expires, and when its parent is revoked', async () => {
+    const { store, clock, root } = await setup()
+    const parent = (await store.create({ parent: root, policies: ['app'] })).clientToken
+    const shortLived = (
+      await store.create({ parent: root, type: 'batch', policies: ['app'], ttl: '10m' })
+    ).clientToken
+    const child = (await store.create({ parent, type: 'batch' })).clientToken
+    await clock.advance('10m')
+    await assert.rejects(store.authenticate(shortLived), code('invalid_token'))
+    assert.equal(await store.lookup(shortLived), null)
+    assert.ok(await store.authenticate(child))
+    await store.revoke(parent)
+    await assert.rejects(store.authenticate(child), code('invalid_token'))
+  })
+
+  test("an orphan batch token survives its creator's revocation", async () => {
+    const { store, root } = await setup()
+    const orphan = (
+      await store.create({ parent: root, type: 'batch', policies: ['app'], noParent: true })
+    ).clientToken
+    await store.revoke(root)
+    assert.equal((await store.authenticate(orphan)).orphan, true)
+  })
+
+  test('not renewable, no children, no numUses, no custom id, no period, no explicit max, no root', async () => {
+    const { store, root, parent } = await setup()
+    const batch = (await store.create({ parent: root, type: 'batch', policies: ['app'] }))
+      .clientToken
+    await assert.rejects(store.renew(batch), code('not_renewable'))
+    await assert.rejects(store.create({ parent: batch }), code('permission_denied'))
+    await assert.rejects(
+      store.create({ parent: root, type: 'batch', numUses: 2 }),
+      code('invalid_request'),
+    )
+    await assert.rejects(
+      store.create({ parent: root, type: 'batch', id: 'custom' }),
+      code('invalid_request'),
+    )
+    await assert.rejects(
+      store.create({ parent: root, type: 'batch', period: 60 }),
+      code('invalid_request'),
+    )
+    await assert.rejects(
+      store.create({ parent: root, type: 'batch', explicitMaxTtl: 60 }),
+      code('invalid_request'),
+    )
+    await assert.rejects(
+      store.create({ parent: root, type: 'batch', policies: ['root'] }),
+      code('invalid_request'),
+    )
+    // A root parent's child inherits root unless given policies, and a batch token cannot be root.
+    await assert.rejects(store.create({ parent: root, type: 'batch' }), code('invalid_request'))
+    await assert.rejects(
+      store.create({ parent, type: 'batch', policies: ['other'] }),
+      code('permission_denied'),
+    )
+    await assert.rejects(store.create({ type: 'jwt' as never }), code('invalid_request'))
+  })
+
+  test('cannot be revoked one by one', async () => {
+    const { store, root } = await setup()
+    const batch = (await store.create({ parent: root, type: 'batch', policies: ['app'] }))
+      .clientToken
+    await assert.rejects(store.revoke(batch), code('invalid_request'))
+    await assert.rejects(store.revokeOrphan(batch), code('invalid_request'))
+    assert.ok(await store.authenticate(batch))
+  })
+
+  test('leases under a non-orphan batch token hang off its parent; an orphan batch token holds none', async () => {
+    const { store, root } = await setup()
+    const events: string[] = []
+    store.on('revoked', (event) => {
+      if (event.kind === 'lease') events.push(`${event.leaseId}:${event.reason}`)
+    })
+    const parent = await store.create({ parent: root, policies: ['app'] })
+    const batch = (await store.create({ parent: parent.clientToken, type: 'batch' })).clientToken
+    const lease = await store.createLease(batch, { path: 'db/creds' })
+    assert.ok(await store.lookupLease(lease.leaseId))
+    await store.revoke(parent.clientToken)
+    assert.deepEqual(events, [`${lease.leaseId}:explicit`])
+    const orphan = (await store.create({ type: 'batch' })).clientToken
+    await assert.rejects(store.createLease(orphan, { path: 'db/creds' }), code('invalid_request'))
+  })
+})
