@@ -135,7 +135,12 @@ export class MemoryStorage implements Storage {
     return children.size
   }
 
-  async deleteToken(id: HashedTokenId): Promise<TokenRecord | null> {
+  // `reason` and `now` are for shared adapters' notices; one process has nobody to notify.
+  async deleteToken(
+    id: HashedTokenId,
+    _reason?: RevokeReason,
+    _now?: UnixMillis,
+  ): Promise<TokenRecord | null> {
     const record = this.#tokens.get(id)
     if (record === undefined) return null
     this.#tokens.delete(id)
@@ -199,7 +204,11 @@ export class MemoryStorage implements Storage {
     return renewed
   }
 
-  async deleteLease(id: LeaseId): Promise<LeaseRecord | null> {
+  async deleteLease(
+    id: LeaseId,
+    _reason?: RevokeReason,
+    _now?: UnixMillis,
+  ): Promise<LeaseRecord | null> {
     const lease = this.#leases.get(id)
     if (lease === undefined) return null
     this.#leases.delete(id)
