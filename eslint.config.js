@@ -43,7 +43,11 @@ export default defineConfig(
       '@typescript-eslint/consistent-type-imports': 'error',
       'no-console': 'error',
       // `const { secret, ...rest } = x` is how a field is dropped from a copy.
-      '@typescript-eslint/no-unused-vars': ['error', { ignoreRestSiblings: true }],
+      // `_name` marks a parameter an implementation must accept but does not need.
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { ignoreRestSiblings: true, argsIgnorePattern: '^_' },
+      ],
     },
   },
   {
