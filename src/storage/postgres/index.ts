@@ -1,0 +1,625 @@
+/**
+ * `tokentree/postgres`: a {@link Storage} on PostgreSQL (over `pg`, or in-process over PGlite), for services that
+ * run several instances over one set of tokens.
+ *
+ * @packageDocumentation
+ */
+import { randomUUID } from 'node:crypto'
+
+import { TokenStoreError } from '../../errors.js'
+import type {
+  Accessor,
+  HashedTokenId,
+  LeaseId,
+  LeaseRecord,
+  RevokeReason,
+  TokenRecord,
+  UnixMillis,
+} from '../../types.js'
+import type {
+  InsertLeaseResult,
+  InsertResult,
+  RenewUpdate,
+  RevocationNotice,
+  Storage,
+} from '../storage.js'
+import {
+  CURRENT_NOTICE,
+  DEFAULT_SCHEMA,
+  DELETE_LEASE,
+  DELETE_TOKEN,
+  FIND_BY_PATH_PREFIX,
+  FIND_LEASES_BY_PREFIX,
+  GET_LEASE,
+  GET_LIVE_TOKEN,
+  GET_TOKEN,
+  GET_TOKEN_BY_ACCESSOR,
+  INSERT_LEASE,
+  INSERT_TOKEN,
+  LIST_CHILDREN,
+  LIST_EXPIRED_LEASES,
+  LIST_EXPIRED_TOKENS,
+  LIST_LEASES,
+  LIST_REVOKING,
+  MARK_REVOKING,
+  NEXT_EXPIRY,
+  ORPHAN_CHILDREN,
+  READ_NOTICES,
+  RENEW_LEASE,
+  RENEW_TOKEN,
+  USE_TOKEN,
+  checkSchema,
+  sql,
+  type SqlQueryable,
+} from './schema.js'
+
+export { migrate, type MigrateOptions, type SqlQueryable } from './schema.js'
+
+/** Notices kept in the log for instances that were away. */
+const DEFAULT_NOTICE_LOG_LENGTH = 100_000
+/** How often a subscriber re-reads the log without a notification, in milliseconds. */
+const DEFAULT_POLL_INTERVAL = 2000
+/** Notices read per query. */
+const NOTICE_BATCH = 500
+/** Delay before a lost LISTEN connection is opened again, in milliseconds. */
+const RELISTEN_DELAY = 500
+
+/** A connection checked out of a `pg.Pool` (a `PoolClient`), as the storage uses it to LISTEN. */
+export interface SqlListenConnection extends SqlQueryable {
+  /**
+   * Registers for `notification` (`{ channel, payload }`) and `error` events. Typed loosely so that pg's
+   * generic `on` fits; the storage passes only those two events.
+   */
+  on(event: 'notification' | 'error', listener: (...args: never[]) => void): unknown
+  /** Returns the connection to its pool (`true` or an error: destroys it). */
+  release(destroy?: boolean | Error): void
+}
+
+/**
+ * A database handle for {@link PostgresStorage}: a `pg.Pool`, a PGlite instance, or anything with the same
+ * `query`. How the storage listens for other instances' notices depends on what else it has: `connect()` (a
+ * `pg.Pool`: one connection is held for LISTEN), or `listen()` (PGlite); with neither, subscribers poll.
+ */
+export interface SqlDatabase extends SqlQueryable {
+  /** pg.Pool: checks a connection out, used to LISTEN. */
+  connect?(): Promise<SqlListenConnection>
+  /** PGlite: listens on a channel; resolves to the function that stops. */
+  listen?(channel: string, callback: (payload: string) => void): Promise<() => Promise<void>>
+}
+
+/** Options of {@link PostgresStorage}. */
+export interface PostgresStorageOptions {
+  /**
+   * The database: a `pg.Pool` (give it an `error` listener, as pg requires), a PGlite instance, or anything with
+   * a compatible `query`. The storage never closes it. Run {@link migrate} on it first.
+   */
+  readonly pool: SqlDatabase
+  /**
+   * The schema that {@link migrate} created the tables in.
+   *
+   * @default 'tokentree'
+   */
+  readonly schema?: string
+  /**
+   * How many revocation notices the log keeps for instances that were away.
+   *
+   * @default 100000
+   */
+  readonly noticeLogLength?: number
+  /**
+   * How often, in milliseconds, a subscriber re-reads the notice log without a notification: the safety net for
+   * one lost while its connection was re-established, and the only delivery when the database cannot LISTEN.
+   *
+   * @default 2000
+   */
+  readonly pollInterval?: number
+}
+
+/** The token columns every statement returns. */
+interface TokenRow {
+  record: TokenRecord
+  parent: string | null
+  num_uses: number
+  ttl: number
+  expires_at: number | null
+  last_renewal_time: number | null
+  revoking: string | null
+}
+
+/** The lease columns every statement returns. */
+interface LeaseRow {
+  record: LeaseRecord
+  expires_at: number
+  ttl: number
+  last_renewal_time: number | null
+}
+
+/**
+ * Keeps tokens and leases in PostgreSQL. Each step the store needs atomically is one SQL statement (recursive CTEs
+ * for the ancestor checks, row locks for use counting and for inserts racing a revocation), so it needs no
+ * transactions across round trips and runs unchanged on a `pg.Pool` and on PGlite, which serializes queries.
+ * Deletions log a numbered notice and `pg_notify` in the same statement, so `TokenStore` instances elsewhere emit
+ * `revoked` for them, catching up from the log after a disconnection.
+ *
+ * Run {@link migrate} once before use. Ids reach storage only as keyed hashes. Driver failures reject with
+ * `TokenStoreError('storage_unavailable')`.
+ *
+ * @example
+ * ```ts
+ * import pg from 'pg'
+ * import { TokenStore } from 'tokentree'
+ * import { PostgresStorage, migrate } from 'tokentree/postgres'
+ *
+ * const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL })
+ * pool.on('error', (error) => log.warn(error))
+ * await migrate(pool)
+ * const store = new TokenStore({ storage: new PostgresStorage({ pool }), secret: process.env.TOKEN_SECRET })
+ * ```
+ *
+ * @example In-process, with PGlite
+ * ```ts
+ * import { PGlite } from '@electric-sql/pglite'
+ * const db = await PGlite.create()
+ * await migrate(db)
+ * const storage = new PostgresStorage({ pool: db })
+ * ```
+ */
+export class PostgresStorage implements Storage {
+  readonly #db: SqlDatabase
+  readonly #schema: string
+  readonly #channel: string
+  readonly #noticeLogLength: number
+  readonly #pollInterval: number
+  readonly #sql = new Map<string, string>()
+  /** Marks this instance's notices, so that its own subscriptions skip them. */
+  readonly #origin = randomUUID()
+  /** The number of the last notice a subscription of this instance read, kept across subscriptions. */
+  #cursor: number | null = null
+  readonly #subscriptions = new Set<() => Promise<void>>()
+
+  /**
+   * @throws {@link TokenStoreError} `invalid_request` for a malformed option.
+   */
+  constructor(options: PostgresStorageOptions) {
+    this.#db = options.pool
+    this.#schema = checkSchema(options.schema ?? DEFAULT_SCHEMA)
+    this.#channel = `${this.#schema}_notices`
+    const logLength = options.noticeLogLength ?? DEFAULT_NOTICE_LOG_LENGTH
+    if (!Number.isSafeInteger(logLength) || logLength < 1) {
+      throw new TokenStoreError(
+        'invalid_request',
+        `Expected \`noticeLogLength\` to be a positive integer, got ${logLength}`,
+      )
+    }
+    this.#noticeLogLength = logLength
+    this.#pollInterval = options.pollInterval ?? DEFAULT_POLL_INTERVAL
+  }
+
+  /** The schema this storage reads and writes. */
+  get schema(): string {
+    return this.#schema
+  }
+
+  async insertToken(record: TokenRecord): Promise<InsertResult> {
+    const [flags] = await this.#query<{
+      inserted: boolean
+      intact: boolean
+      id_taken: boolean
+      accessor_taken: boolean
+    }>('insertToken', INSERT_TOKEN, [
+      record.id,
+      record.accessor,
+      record.parent,
+      record.path,
+      record.numUses,
+      record.ttl,
+      record.expiresAt,
+      record.lastRenewalTime,
+      record.revoking,
+      JSON.stringify(record),
+    ])
+    if (flags?.inserted === true) return 'inserted'
+    if (flags?.id_taken === true) return 'id_exists'
+    if (flags?.accessor_taken === true) return 'accessor_exists'
+    // Not inserted, yet nothing taken in this statement's snapshot: a conflict with a row committed meanwhile.
+    return flags?.intact === false ? 'parent_gone' : 'id_exists'
+  }
+
+  async getToken(id: HashedTokenId): Promise<TokenRecord | null> {
+    return toToken(await this.#query<TokenRow>('getToken', GET_TOKEN, [id]))
+  }
+
+  async getTokenByAccessor(accessor: Accessor): Promise<TokenRecord | null> {
+    return toToken(
+      await this.#query<TokenRow>('getTokenByAccessor', GET_TOKEN_BY_ACCESSOR, [accessor]),
+    )
+  }
+
+  async getLiveToken(id: HashedTokenId, now: UnixMillis): Promise<TokenRecord | null> {
+    return toToken(await this.#query<TokenRow>('getLiveToken', GET_LIVE_TOKEN, [id, now]))
+  }
+
+  async useToken(id: HashedTokenId, now: UnixMillis): Promise<TokenRecord | null> {
+    return toToken(await this.#query<TokenRow>('useToken', USE_TOKEN, [id, now]))
+  }
+
+  async renewToken(
+    id: HashedTokenId,
+    now: UnixMillis,
+    update: RenewUpdate,
+  ): Promise<TokenRecord | null> {
+    return toToken(
+      await this.#query<TokenRow>('renewToken', RENEW_TOKEN, [
+        id,
+        now,
+        update.expiresAt,
+        update.ttl,
+        update.lastRenewalTime,
+      ]),
+    )
+  }
+
+  async markRevoking(id: HashedTokenId, reason: RevokeReason): Promise<TokenRecord | null> {
+    return toToken(await this.#query<TokenRow>('markRevoking', MARK_REVOKING, [id, reason]))
+  }
+
+  async listChildren(id: HashedTokenId): Promise<HashedTokenId[]> {
+    return ids(await this.#query<{ id: HashedTokenId }>('listChildren', LIST_CHILDREN, [id]))
+  }
+
+  async orphanChildren(id: HashedTokenId): Promise<number> {
+    const result = await this.#run('orphanChildren', () =>
+      this.#db.query(this.#text(ORPHAN_CHILDREN), [id]),
+    )
+    return result.rowCount ?? result.affectedRows ?? 0
+  }
+
+  async deleteToken(
+    id: HashedTokenId,
+    reason: RevokeReason,
+    now: UnixMillis,
+  ): Promise<TokenRecord | null> {
+    return toToken(
+      await this.#query<TokenRow>('deleteToken', DELETE_TOKEN, [
+        id,
+        this.#origin,
+        reason,
+        now,
+        this.#noticeLogLength,
+        this.#channel,
+      ]),
+    )
+  }
+
+  async findByPathPrefix(prefix: string): Promise<HashedTokenId[]> {
+    return ids(
+      await this.#query<{ id: HashedTokenId }>('findByPathPrefix', FIND_BY_PATH_PREFIX, [
+        prefix,
+        `${prefix}/`,
+        `${prefix}0`,
+      ]),
+    )
+  }
+
+  async listExpiredTokens(now: UnixMillis, limit: number): Promise<HashedTokenId[]> {
+    if (!(limit >= 1)) return []
+    return ids(
+      await this.#query<{ id: HashedTokenId }>('listExpiredTokens', LIST_EXPIRED_TOKENS, [
+        now,
+        clampLimit(limit),
+      ]),
+    )
+  }
+
+  async nextExpiry(): Promise<UnixMillis | null> {
+    const [row] = await this.#query<{ next: number | null }>('nextExpiry', NEXT_EXPIRY, [])
+    return row?.next ?? null
+  }
+
+  async insertLease(lease: LeaseRecord, now: UnixMillis): Promise<InsertLeaseResult> {
+    const [flags] = await this.#query<{ inserted: boolean; id_taken: boolean }>(
+      'insertLease',
+      INSERT_LEASE,
+      [
+        lease.id,
+        lease.token,
+        now,
+        lease.expiresAt,
+        lease.ttl,
+        lease.lastRenewalTime,
+        JSON.stringify(lease),
+      ],
+    )
+    if (flags?.inserted === true) return 'inserted'
+    return flags?.id_taken === true ? 'id_exists' : 'token_gone'
+  }
+
+  async getLease(id: LeaseId): Promise<LeaseRecord | null> {
+    return toLease(await this.#query<LeaseRow>('getLease', GET_LEASE, [id]))
+  }
+
+  async renewLease(id: LeaseId, now: UnixMillis, update: RenewUpdate): Promise<LeaseRecord | null> {
+    return toLease(
+      await this.#query<LeaseRow>('renewLease', RENEW_LEASE, [
+        id,
+        now,
+        update.expiresAt,
+        update.ttl,
+        update.lastRenewalTime,
+      ]),
+    )
+  }
+
+  async deleteLease(
+    id: LeaseId,
+    reason: RevokeReason,
+    now: UnixMillis,
+  ): Promise<LeaseRecord | null> {
+    return toLease(
+      await this.#query<LeaseRow>('deleteLease', DELETE_LEASE, [
+        id,
+        this.#origin,
+        reason,
+        now,
+        this.#noticeLogLength,
+        this.#channel,
+      ]),
+    )
+  }
+
+  async listLeases(token: HashedTokenId): Promise<LeaseId[]> {
+    return ids(await this.#query<{ id: LeaseId }>('listLeases', LIST_LEASES, [token]))
+  }
+
+  async findLeasesByPrefix(prefix: string): Promise<LeaseId[]> {
+    return ids(
+      await this.#query<{ id: LeaseId }>('findLeasesByPrefix', FIND_LEASES_BY_PREFIX, [
+        `${prefix}/`,
+        `${prefix}0`,
+      ]),
+    )
+  }
+
+  async listExpiredLeases(now: UnixMillis, limit: number): Promise<LeaseId[]> {
+    if (!(limit >= 1)) return []
+    return ids(
+      await this.#query<{ id: LeaseId }>('listExpiredLeases', LIST_EXPIRED_LEASES, [
+        now,
+        clampLimit(limit),
+      ]),
+    )
+  }
+
+  async listRevoking(limit: number): Promise<HashedTokenId[]> {
+    if (!(limit >= 1)) return []
+    return ids(
+      await this.#query<{ id: HashedTokenId }>('listRevoking', LIST_REVOKING, [clampLimit(limit)]),
+    )
+  }
+
+  /**
+   * Calls `listener` for each token or lease that another `PostgresStorage` on the same database and schema
+   * deletes, once each and in order. Wakes on `LISTEN` (a connection held from a `pg.Pool`, or PGlite's
+   * `listen`), polls as a safety net, and reads the numbered notice log from the last number it saw, so what was
+   * written while it was disconnected (or before this instance subscribed again) is delivered too.
+   *
+   * @throws {@link TokenStoreError} `storage_unavailable` when the database cannot be reached to start listening.
+   */
+  async subscribe(listener: (notice: RevocationNotice) => void): Promise<() => Promise<void>> {
+    let cursor = 0
+    let started = false
+    let stopped = false
+    let running = null as Promise<void> | null
+    /** Set when a wake-up arrives during a read: one more read follows. */
+    const pending = { again: false }
+
+    const readOnce = async (): Promise<void> => {
+      for (;;) {
+        const { rows } = await this.#db.query(this.#text(READ_NOTICES), [cursor, NOTICE_BATCH])
+        for (const row of rows as { seq: number; origin: string; notice: RevocationNotice }[]) {
+          if (stopped) return
+          cursor = row.seq
+          this.#cursor = cursor
+          if (row.origin !== this.#origin) deliver(listener, row.notice)
+        }
+        if (rows.length < NOTICE_BATCH) return
+      }
+    }
+    /** Reads the log from the cursor; wake-ups during a read coalesce into one more read. */
+    const pump = (): void => {
+      if (stopped || !started) return
+      if (running !== null) {
+        pending.again = true
+        return
+      }
+      const repeat = (): boolean => pending.again && !stopped
+      running = (async () => {
+        do {
+          pending.again = false
+          // A failed read (database down) is retried by the next wake-up or poll.
+          await readOnce().catch(() => undefined)
+        } while (repeat())
+      })().finally(() => {
+        running = null
+      })
+    }
+
+    let unlisten: () => Promise<void>
+    try {
+      unlisten = await this.#listen(pump)
+      const [row] = (await this.#db.query(this.#text(CURRENT_NOTICE), [])).rows as {
+        seq: number
+      }[]
+      cursor = this.#cursor ?? row?.seq ?? 0
+      this.#cursor ??= cursor
+      started = true
+    } catch (error) {
+      throw unavailable('subscribe', error)
+    }
+    const poll = setInterval(pump, this.#pollInterval)
+    poll.unref()
+    pump()
+
+    const stop = async (): Promise<void> => {
+      if (stopped) return
+      stopped = true
+      this.#subscriptions.delete(stop)
+      clearInterval(poll)
+      await running
+      await unlisten().catch(() => undefined)
+    }
+    this.#subscriptions.add(stop)
+    return stop
+  }
+
+  /** Stops every subscription. The pool is the caller's to close. */
+  async close(): Promise<void> {
+    await Promise.all([...this.#subscriptions].map((stop) => stop()))
+  }
+
+  /**
+   * Starts listening on the notice channel, calling `wake` on each notification and after each reconnection.
+   * Resolves to the function that stops.
+   */
+  async #listen(wake: () => void): Promise<() => Promise<void>> {
+    const db = this.#db
+    if (db.listen !== undefined) {
+      return db.listen(this.#channel, wake)
+    }
+    if (db.connect === undefined) return () => Promise.resolve()
+    const connect = db.connect.bind(db)
+    const channel = this.#channel
+    let stopped = false
+    let connection: SqlListenConnection | null = null
+    let timer: NodeJS.Timeout | undefined
+
+    const open = async (): Promise<void> => {
+      const conn = await connect()
+      conn.on('notification', (message: { channel: string }) => {
+        if (message.channel === channel) wake()
+      })
+      conn.on('error', (error: Error) => {
+        // The server or the network dropped it: discard it and listen again on a new one.
+        if (connection === conn) connection = null
+        conn.release(error)
+        retry()
+      })
+      try {
+        await conn.query(`LISTEN ${channel}`)
+      } catch (error) {
+        conn.release(error instanceof Error ? error : true)
+        throw error
+      }
+      if (stopped) {
+        conn.release(true)
+        return
+      }
+      connection = conn
+      wake()
+    }
+    const retry = (): void => {
+      if (stopped || timer !== undefined) return
+      timer = setTimeout(() => {
+        timer = undefined
+        open().catch(retry)
+      }, RELISTEN_DELAY)
+      timer.unref()
+    }
+
+    await open()
+    return async () => {
+      stopped = true
+      clearTimeout(timer)
+      const conn = connection
+      connection = null
+      if (conn === null) return
+      try {
+        await conn.query(`UNLISTEN ${channel}`)
+        conn.release()
+      } catch (error) {
+        conn.release(error instanceof Error ? error : true)
+      }
+    }
+  }
+
+  /** The statement with this storage's schema, cached. */
+  #text(statement: string): string {
+    let text = this.#sql.get(statement)
+    if (text === undefined) {
+      text = sql(statement, this.#schema)
+      this.#sql.set(statement, text)
+    }
+    return text
+  }
+
+  async #query<Row>(operation: string, statement: string, params: unknown[]): Promise<Row[]> {
+    const result = await this.#run(operation, () => this.#db.query(this.#text(statement), params))
+    return result.rows as Row[]
+  }
+
+  async #run<T>(operation: string, call: () => Promise<T>): Promise<T> {
+    try {
+      return await call()
+    } catch (error) {
+      throw unavailable(operation, error)
+    }
+  }
+}
+
+/** Wraps a driver failure, without fields that may quote row values (pg's `detail`, `where`). */
+function unavailable(operation: string, error: unknown): TokenStoreError {
+  if (error instanceof TokenStoreError) return error
+  const cause = error instanceof Error ? error : new Error(String(error))
+  for (const field of ['detail', 'where', 'internalQuery']) {
+    if (field in cause) Object.defineProperty(cause, field, { value: undefined })
+  }
+  return new TokenStoreError('storage_unavailable', `PostgreSQL failed during ${operation}`, {
+    cause,
+  })
+}
+
+function deliver(listener: (notice: RevocationNotice) => void, notice: RevocationNotice): void {
+  try {
+    listener(notice)
+  } catch (error) {
+    // The listener's failure is its own; the subscription carries on.
+    process.emitWarning(
+      error instanceof Error ? error : new Error(String(error)),
+      'TokenStoreListenerError',
+    )
+  }
+}
+
+/** LIMIT takes a bigint: keep huge limits (`Number.MAX_SAFE_INTEGER`) whole. */
+function clampLimit(limit: number): number {
+  return Math.min(Math.floor(limit), Number.MAX_SAFE_INTEGER)
+}
+
+function ids<Id>(rows: { id: Id }[]): Id[] {
+  return rows.map((row) => row.id)
+}
+
+function toToken(rows: TokenRow[]): TokenRecord | null {
+  const row = rows[0]
+  if (row === undefined) return null
+  return {
+    ...row.record,
+    parent: row.parent as HashedTokenId | null,
+    numUses: row.num_uses,
+    ttl: row.ttl,
+    expiresAt: row.expires_at,
+    lastRenewalTime: row.last_renewal_time,
+    revoking: row.revoking as RevokeReason | null,
+  }
+}
+
+function toLease(rows: LeaseRow[]): LeaseRecord | null {
+  const row = rows[0]
+  if (row === undefined) return null
+  return {
+    ...row.record,
+    expiresAt: row.expires_at,
+    ttl: row.ttl,
+    lastRenewalTime: row.last_renewal_time,
+  }
+}

@@ -1,0 +1,384 @@
+/**
+ * The PostgreSQL schema of `PostgresStorage` and the SQL of each atomic step, as named constants.
+ *
+ * Every step of the {@link Storage} contract is one SQL statement, so it is atomic on its own (no transaction
+ * spans two round trips) and runs the same on a `pg.Pool` and on PGlite:
+ *
+ * - liveness walks the ancestors with a recursive CTE (`chain`);
+ * - use counting is one `UPDATE … WHERE num_uses > 0 … RETURNING`, whose row lock and re-check of the updated row
+ *   (READ COMMITTED's EvalPlanQual) let exactly `numUses` concurrent uses through;
+ * - inserting a token or a lease takes `FOR SHARE` locks on its ancestors before checking them, so a concurrent
+ *   `markRevoking` of an ancestor either commits first (and the insert is refused) or waits for the insert to
+ *   commit (and the revocation's walk then finds the new child);
+ * - a deletion appends its notice in the same statement, numbered from a one-row counter whose row lock is held
+ *   until commit: notices become visible in the order of their numbers, without gaps, so a reader that
+ *   remembers the last number it read never skips one that commits late (a `bigserial` would allow that);
+ *   `pg_notify` wakes the listeners at commit.
+ *
+ * SQL text uses `{schema}` where the (validated, lowercase) schema name goes.
+ *
+ * @packageDocumentation
+ */
+import { TokenStoreError } from '../../errors.js'
+
+/** The schema used when none is given. */
+export const DEFAULT_SCHEMA = 'tokentree'
+
+/** Valid schema names: lowercase identifiers that need no quoting (they also name the notification channel). */
+const SCHEMA_PATTERN = /^[a-z_][a-z0-9_]{0,50}$/
+
+/**
+ * The least a database client must offer: pg's `Pool`, `Client` and `PoolClient` and PGlite all have it. `query`
+ * runs one statement with `$n` parameters.
+ */
+export interface SqlQueryable {
+  /** Runs one statement with its parameters. */
+  query(
+    text: string,
+    params?: unknown[],
+  ): Promise<{ rows: unknown[]; rowCount?: number | null; affectedRows?: number }>
+  /** Runs a script of several statements (PGlite's `exec`); without it, `query(text)` is used (pg). */
+  exec?(text: string): Promise<unknown>
+}
+
+/** Options of {@link migrate}. */
+export interface MigrateOptions {
+  /**
+   * The schema to create the tables in: a lowercase SQL identifier. Use one per store (or per test).
+   *
+   * @default 'tokentree'
+   */
+  readonly schema?: string
+}
+
+/**
+ * Creates (or completes) the schema, tables and indexes `PostgresStorage` needs. Idempotent, and safe to run from
+ * several processes at once (it takes a transaction-level advisory lock). Run it at deploy time or on start-up,
+ * before the first `PostgresStorage` call; the storage never creates tables by itself.
+ *
+ * Creates, in the schema: `tokens` (one row per token, indexed by parent, path, expiry and revoking mark),
+ * `leases` (indexed by token and expiry), `notices` (the numbered revocation log) and `notice_seq` (its counter).
+ *
+ * @example
+ * ```ts
+ * import pg from 'pg'
+ * import { migrate, PostgresStorage } from 'tokentree/postgres'
+ *
+ * const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL })
+ * await migrate(pool, { schema: 'tokentree' })
+ * const storage = new PostgresStorage({ pool, schema: 'tokentree' })
+ * ```
+ *
+ * @throws {@link TokenStoreError} `invalid_request` for a malformed schema name; `storage_unavailable` when the
+ * database fails.
+ */
+export async function migrate(db: SqlQueryable, options: MigrateOptions = {}): Promise<void> {
+  const script = sql(MIGRATION, checkSchema(options.schema ?? DEFAULT_SCHEMA))
+  try {
+    if (db.exec !== undefined) await db.exec(script)
+    else await db.query(script)
+  } catch (cause) {
+    throw new TokenStoreError('storage_unavailable', 'PostgreSQL failed during migrate', { cause })
+  }
+}
+
+/** Checks a schema name, which is spliced into SQL text. */
+export function checkSchema(schema: string): string {
+  if (!SCHEMA_PATTERN.test(schema)) {
+    throw new TokenStoreError(
+      'invalid_request',
+      `Expected \`schema\` to be a lowercase SQL identifier (letters, digits, _), got a string of length ${schema.length}`,
+    )
+  }
+  return schema
+}
+
+/** Puts the schema name into SQL text. */
+export function sql(text: string, schema: string): string {
+  return text.replaceAll('{schema}', schema)
+}
+
+/**
+ * The migration, run as one transaction. Times are `double precision` (milliseconds), so that any JS number
+ * round-trips and both pg and PGlite return numbers; paths and lease ids use the "C" collation, so that prefix
+ * ranges (`>= 'a/' AND < 'a0'`) use their btree indexes.
+ */
+const MIGRATION = `
+BEGIN;
+SELECT pg_advisory_xact_lock(hashtext('tokentree.migrate.{schema}'));
+CREATE SCHEMA IF NOT EXISTS {schema};
+CREATE TABLE IF NOT EXISTS {schema}.tokens (
+  id text PRIMARY KEY,
+  accessor text NOT NULL UNIQUE,
+  parent text,
+  path text COLLATE "C" NOT NULL,
+  num_uses integer NOT NULL,
+  ttl double precision NOT NULL,
+  expires_at double precision,
+  last_renewal_time double precision,
+  revoking text,
+  record jsonb NOT NULL
+);
+CREATE INDEX IF NOT EXISTS tokens_parent ON {schema}.tokens (parent) WHERE parent IS NOT NULL;
+CREATE INDEX IF NOT EXISTS tokens_path ON {schema}.tokens (path);
+CREATE INDEX IF NOT EXISTS tokens_expires_at ON {schema}.tokens (expires_at) WHERE expires_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS tokens_revoking ON {schema}.tokens (id) WHERE revoking IS NOT NULL;
+CREATE TABLE IF NOT EXISTS {schema}.leases (
+  id text COLLATE "C" PRIMARY KEY,
+  token text NOT NULL,
+  expires_at double precision NOT NULL,
+  ttl double precision NOT NULL,
+  last_renewal_time double precision,
+  record jsonb NOT NULL
+);
+CREATE INDEX IF NOT EXISTS leases_token ON {schema}.leases (token);
+CREATE INDEX IF NOT EXISTS leases_expires_at ON {schema}.leases (expires_at);
+CREATE TABLE IF NOT EXISTS {schema}.notice_seq (
+  one boolean PRIMARY KEY DEFAULT true CHECK (one),
+  seq bigint NOT NULL
+);
+INSERT INTO {schema}.notice_seq (one, seq) VALUES (true, 0) ON CONFLICT DO NOTHING;
+CREATE TABLE IF NOT EXISTS {schema}.notices (
+  seq bigint PRIMARY KEY,
+  origin text NOT NULL,
+  notice jsonb NOT NULL
+);
+COMMIT;
+`
+
+/** The token columns every statement returns, from which a record is built. */
+const TOKEN_COLUMNS =
+  't.record, t.parent, t.num_uses, t.ttl, t.expires_at, t.last_renewal_time, t.revoking'
+
+/** The lease columns every statement returns. */
+const LEASE_COLUMNS = 'l.record, l.expires_at, l.ttl, l.last_renewal_time'
+
+/** The ancestor chain of token `$1` (itself included), with what liveness needs. */
+const CHAIN = `
+WITH RECURSIVE chain AS (
+  SELECT id, parent, expires_at, revoking FROM {schema}.tokens WHERE id = $1::text
+  UNION ALL
+  SELECT a.id, a.parent, a.expires_at, a.revoking
+  FROM {schema}.tokens a JOIN chain c ON a.id = c.parent
+)`
+
+/**
+ * Whether the chain reached a top (no ancestor missing) and no member (but the token itself, which the
+ * statements check on the row they lock) is revoking or expired at `$2`.
+ */
+const ANCESTORS_LIVE = `
+  EXISTS (SELECT 1 FROM chain WHERE parent IS NULL)
+  AND NOT EXISTS (
+    SELECT 1 FROM chain
+    WHERE id <> $1::text AND (revoking IS NOT NULL OR expires_at <= $2::float8)
+  )`
+
+/** The token row `t` itself is live at `$2`. */
+const SELF_LIVE = `t.revoking IS NULL AND (t.expires_at IS NULL OR t.expires_at > $2::float8)`
+
+/** getToken: `$1` id. */
+export const GET_TOKEN = `SELECT ${TOKEN_COLUMNS} FROM {schema}.tokens t WHERE t.id = $1::text`
+
+/** getTokenByAccessor: `$1` accessor. */
+export const GET_TOKEN_BY_ACCESSOR = `SELECT ${TOKEN_COLUMNS} FROM {schema}.tokens t WHERE t.accessor = $1::text`
+
+/** getLiveToken: `$1` id, `$2` now. */
+export const GET_LIVE_TOKEN = `${CHAIN}
+SELECT ${TOKEN_COLUMNS} FROM {schema}.tokens t
+WHERE t.id = $1::text AND ${SELF_LIVE} AND ${ANCESTORS_LIVE}`
+
+/**
+ * insertToken: `$1` id, `$2` accessor, `$3` parent, `$4` path, `$5` numUses, `$6` ttl, `$7` expiresAt, `$8`
+ * lastRenewalTime, `$9` revoking, `$10` record JSON. One row of flags: `inserted`, `intact` (no ancestor missing
+ * or revoking), `id_taken`, `accessor_taken`.
+ */
+export const INSERT_TOKEN = `
+WITH RECURSIVE chain AS (
+  SELECT id, parent FROM {schema}.tokens WHERE id = $3::text
+  UNION ALL
+  SELECT a.id, a.parent FROM {schema}.tokens a JOIN chain c ON a.id = c.parent
+),
+locked AS (
+  SELECT a.parent, a.revoking FROM {schema}.tokens a WHERE a.id IN (SELECT id FROM chain) FOR SHARE
+),
+ok AS (
+  SELECT $3::text IS NULL OR (
+    EXISTS (SELECT 1 FROM locked WHERE parent IS NULL)
+    AND NOT EXISTS (SELECT 1 FROM locked WHERE revoking IS NOT NULL)
+  ) AS intact
+),
+inserted AS (
+  INSERT INTO {schema}.tokens
+    (id, accessor, parent, path, num_uses, ttl, expires_at, last_renewal_time, revoking, record)
+  SELECT $1::text, $2::text, $3::text, $4::text, $5::integer, $6::float8, $7::float8, $8::float8, $9::text,
+    $10::jsonb
+  WHERE (SELECT intact FROM ok)
+  ON CONFLICT DO NOTHING
+  RETURNING 1
+)
+SELECT
+  EXISTS (SELECT 1 FROM inserted) AS inserted,
+  (SELECT intact FROM ok) AS intact,
+  EXISTS (SELECT 1 FROM {schema}.tokens WHERE id = $1::text) AS id_taken,
+  EXISTS (SELECT 1 FROM {schema}.tokens WHERE accessor = $2::text) AS accessor_taken`
+
+/**
+ * useToken: `$1` id, `$2` now. A limited token is decremented under its row lock (the last use sets `revoking`);
+ * an unlimited one is returned as read. No row when the token is not live.
+ */
+export const USE_TOKEN = `${CHAIN},
+ok AS (SELECT ${ANCESTORS_LIVE} AS live),
+used AS (
+  UPDATE {schema}.tokens t
+  SET num_uses = t.num_uses - 1,
+      revoking = CASE WHEN t.num_uses = 1 THEN 'uses_exhausted' ELSE t.revoking END
+  WHERE t.id = $1::text AND t.num_uses > 0 AND ${SELF_LIVE} AND (SELECT live FROM ok)
+  RETURNING ${TOKEN_COLUMNS}
+)
+SELECT * FROM used
+UNION ALL
+SELECT ${TOKEN_COLUMNS} FROM {schema}.tokens t
+WHERE t.id = $1::text AND t.num_uses = 0 AND ${SELF_LIVE} AND (SELECT live FROM ok)`
+
+/** renewToken: `$1` id, `$2` now, `$3` expiresAt, `$4` ttl, `$5` lastRenewalTime. */
+export const RENEW_TOKEN = `${CHAIN},
+ok AS (SELECT ${ANCESTORS_LIVE} AS live)
+UPDATE {schema}.tokens t
+SET expires_at = $3::float8, ttl = $4::float8, last_renewal_time = $5::float8
+WHERE t.id = $1::text AND ${SELF_LIVE} AND (SELECT live FROM ok)
+RETURNING ${TOKEN_COLUMNS}`
+
+/** markRevoking: `$1` id, `$2` reason (an earlier reason is kept). */
+export const MARK_REVOKING = `
+UPDATE {schema}.tokens t SET revoking = COALESCE(t.revoking, $2::text) WHERE t.id = $1::text
+RETURNING ${TOKEN_COLUMNS}`
+
+/** listChildren: `$1` id. */
+export const LIST_CHILDREN = `SELECT id FROM {schema}.tokens WHERE parent = $1::text`
+
+/** orphanChildren: `$1` id. */
+export const ORPHAN_CHILDREN = `UPDATE {schema}.tokens SET parent = NULL WHERE parent = $1::text`
+
+/**
+ * The notice of a deletion (`gone`), numbered and logged in the same statement: `$2` origin, `$5` log length,
+ * `$6` channel. `notice_json` is the notice as jsonb.
+ */
+function logNotice(noticeJson: string): string {
+  return `,
+counter AS (
+  UPDATE {schema}.notice_seq SET seq = seq + 1 WHERE EXISTS (SELECT 1 FROM gone) RETURNING seq
+),
+notice AS (
+  INSERT INTO {schema}.notices (seq, origin, notice)
+  SELECT counter.seq, $2::text, ${noticeJson} FROM counter, gone
+  RETURNING seq
+),
+pruned AS (
+  DELETE FROM {schema}.notices WHERE seq <= (SELECT seq FROM counter) - $5::bigint
+)`
+}
+
+/** deleteToken: `$1` id, `$2` origin, `$3` reason, `$4` now, `$5` log length, `$6` channel. */
+export const DELETE_TOKEN = `
+WITH gone AS (
+  DELETE FROM {schema}.tokens t WHERE t.id = $1::text RETURNING ${TOKEN_COLUMNS}, t.accessor, t.path
+)${logNotice(`jsonb_build_object('kind', 'token', 'accessor', gone.accessor, 'path', gone.path,
+    'reason', $3::text, 'time', $4::float8)`)}
+SELECT gone.*, pg_notify($6::text, COALESCE(notice.seq::text, '')) AS notified
+FROM gone LEFT JOIN notice ON true`
+
+/** findByPathPrefix: `$1` the path, `$2` path + '/', `$3` path + '0' (the character after '/'). */
+export const FIND_BY_PATH_PREFIX = `
+SELECT id FROM {schema}.tokens WHERE path = $1::text OR (path >= $2::text AND path < $3::text)`
+
+/** listExpiredTokens: `$1` now, `$2` limit. */
+export const LIST_EXPIRED_TOKENS = `
+SELECT id FROM {schema}.tokens WHERE expires_at <= $1::float8 ORDER BY expires_at, id LIMIT $2::bigint`
+
+/** nextExpiry. */
+export const NEXT_EXPIRY = `
+SELECT LEAST(
+  (SELECT min(expires_at) FROM {schema}.tokens),
+  (SELECT min(expires_at) FROM {schema}.leases)
+) AS next`
+
+/** listRevoking: `$1` limit. */
+export const LIST_REVOKING = `
+SELECT id FROM {schema}.tokens WHERE revoking IS NOT NULL LIMIT $1::bigint`
+
+/**
+ * insertLease: `$1` lease id, `$2` token id, `$3` now, `$4` expiresAt, `$5` ttl, `$6` lastRenewalTime, `$7`
+ * record JSON. Flags: `inserted`, `id_taken`.
+ */
+export const INSERT_LEASE = `
+WITH RECURSIVE chain AS (
+  SELECT id, parent FROM {schema}.tokens WHERE id = $2::text
+  UNION ALL
+  SELECT a.id, a.parent FROM {schema}.tokens a JOIN chain c ON a.id = c.parent
+),
+locked AS (
+  SELECT a.parent, a.revoking, a.expires_at
+  FROM {schema}.tokens a WHERE a.id IN (SELECT id FROM chain) FOR SHARE
+),
+ok AS (
+  SELECT EXISTS (SELECT 1 FROM locked WHERE parent IS NULL)
+    AND NOT EXISTS (SELECT 1 FROM locked WHERE revoking IS NOT NULL OR expires_at <= $3::float8) AS live
+),
+inserted AS (
+  INSERT INTO {schema}.leases (id, token, expires_at, ttl, last_renewal_time, record)
+  SELECT $1::text, $2::text, $4::float8, $5::float8, $6::float8, $7::jsonb
+  WHERE (SELECT live FROM ok)
+  ON CONFLICT DO NOTHING
+  RETURNING 1
+)
+SELECT
+  EXISTS (SELECT 1 FROM inserted) AS inserted,
+  EXISTS (SELECT 1 FROM {schema}.leases WHERE id = $1::text) AS id_taken`
+
+/** getLease: `$1` lease id. */
+export const GET_LEASE = `SELECT ${LEASE_COLUMNS} FROM {schema}.leases l WHERE l.id = $1::text`
+
+/** renewLease: `$1` lease id, `$2` now, `$3` expiresAt, `$4` ttl, `$5` lastRenewalTime. */
+export const RENEW_LEASE = `
+WITH RECURSIVE chain AS (
+  SELECT id, parent, expires_at, revoking FROM {schema}.tokens
+  WHERE id = (SELECT token FROM {schema}.leases WHERE id = $1::text)
+  UNION ALL
+  SELECT a.id, a.parent, a.expires_at, a.revoking
+  FROM {schema}.tokens a JOIN chain c ON a.id = c.parent
+)
+UPDATE {schema}.leases l
+SET expires_at = $3::float8, ttl = $4::float8, last_renewal_time = $5::float8
+WHERE l.id = $1::text AND l.expires_at > $2::float8
+  AND EXISTS (SELECT 1 FROM chain WHERE parent IS NULL)
+  AND NOT EXISTS (SELECT 1 FROM chain WHERE revoking IS NOT NULL OR expires_at <= $2::float8)
+RETURNING ${LEASE_COLUMNS}`
+
+/** deleteLease: `$1` lease id, `$2` origin, `$3` reason, `$4` now, `$5` log length, `$6` channel. */
+export const DELETE_LEASE = `
+WITH gone AS (
+  DELETE FROM {schema}.leases l WHERE l.id = $1::text RETURNING ${LEASE_COLUMNS}
+)${logNotice(`jsonb_build_object('kind', 'lease', 'leaseId', gone.record->'id',
+    'accessor', gone.record->'accessor', 'path', gone.record->'path', 'data', gone.record->'data',
+    'reason', $3::text, 'time', $4::float8)`)}
+SELECT gone.*, pg_notify($6::text, COALESCE(notice.seq::text, '')) AS notified
+FROM gone LEFT JOIN notice ON true`
+
+/** listLeases: `$1` token id. */
+export const LIST_LEASES = `SELECT id FROM {schema}.leases WHERE token = $1::text`
+
+/** findLeasesByPrefix: `$1` prefix + '/', `$2` prefix + '0'. */
+export const FIND_LEASES_BY_PREFIX = `
+SELECT id FROM {schema}.leases WHERE id >= $1::text AND id < $2::text`
+
+/** listExpiredLeases: `$1` now, `$2` limit. */
+export const LIST_EXPIRED_LEASES = `
+SELECT id FROM {schema}.leases WHERE expires_at <= $1::float8 ORDER BY expires_at, id LIMIT $2::bigint`
+
+/** The number of the latest notice. */
+export const CURRENT_NOTICE = `SELECT seq::float8 AS seq FROM {schema}.notice_seq`
+
+/** Notices after `$1`, oldest first, at most `$2`. */
+export const READ_NOTICES = `
+SELECT seq::float8 AS seq, origin, notice FROM {schema}.notices
+WHERE seq > $1::bigint ORDER BY seq LIMIT $2::bigint`
