@@ -1,13 +1,18 @@
 /**
  * PostgresStorage: the conformance suite against a real PostgreSQL, then what only a shared server can show.
  */
+import assert from 'node:assert/strict'
 import { after, describe, test } from 'node:test'
 
 import pg from 'pg'
 
+import { TokenStoreError } from '../../src/index.js'
 import { PostgresStorage, migrate } from '../../src/storage/postgres/index.js'
+import type { RevocationNotice } from '../../src/storage/storage.js'
 import { runStorageConformance } from '../../src/testing/conformance.js'
+import type { HashedTokenId, TokenRecord } from '../../src/types.js'
 import { DATABASE_URL, skipReason, uniqueSuffix } from './helpers/services.js'
+import { runSharedStorageTests } from './helpers/shared-storage-tests.js'
 
 const skip = await skipReason('PostgreSQL', DATABASE_URL, 5432)
 const SCHEMA = `tokentree_test_${uniqueSuffix()}`
@@ -17,14 +22,156 @@ if (skip !== null) {
 } else {
   const pool = new pg.Pool({ connectionString: DATABASE_URL, max: 20 })
   pool.on('error', () => undefined)
-  await migrate(pool, { schema: SCHEMA })
+  const schemas = new Set<string>()
+  const prepare = async (label: string): Promise<string> => {
+    const schema = `${SCHEMA}_${label}`
+    await migrate(pool, { schema })
+    schemas.add(schema)
+    return schema
+  }
+  const { hostname, port } = new URL(DATABASE_URL)
 
   after(async () => {
-    await pool.query(`DROP SCHEMA IF EXISTS ${SCHEMA} CASCADE`)
+    for (const schema of schemas) await pool.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)
     await pool.end()
   })
 
-  runStorageConformance({ test, describe }, () => new PostgresStorage({ pool, schema: SCHEMA }), {
-    name: 'PostgresStorage conformance',
+  const conformance = await prepare('conformance')
+  runStorageConformance(
+    { test, describe },
+    () => new PostgresStorage({ pool, schema: conformance }),
+    { name: 'PostgresStorage conformance' },
+  )
+
+  runSharedStorageTests({
+    name: 'postgres',
+    address: { host: hostname, port: Number(port || 5432) },
+    namespace: prepare,
+    storage: (schema) => new PostgresStorage({ pool, schema }),
+    storageVia: (proxyPort, schema) => {
+      const url = new URL(DATABASE_URL)
+      url.hostname = '127.0.0.1'
+      url.port = String(proxyPort)
+      const viaProxy = new pg.Pool({
+        connectionString: url.toString(),
+        connectionTimeoutMillis: 1000,
+        max: 4,
+      })
+      viaProxy.on('error', () => undefined)
+      const storage = new PostgresStorage({ pool: viaProxy, schema })
+      return {
+        storage,
+        close: async () => {
+          await storage.close()
+          await viaProxy.end()
+        },
+      }
+    },
+    countTokens: async (schema) => {
+      const { rows } = await pool.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM ${schema}.tokens`,
+      )
+      return rows[0]?.n ?? 0
+    },
+    dump: (schema) => dumpSchema(pool, schema),
   })
+
+  describe('PostgresStorage', () => {
+    test('migrate() is idempotent and safe to run concurrently', async () => {
+      const schema = `${SCHEMA}_migrate`
+      schemas.add(schema)
+      await Promise.all([
+        migrate(pool, { schema }),
+        migrate(pool, { schema }),
+        migrate(pool, { schema }),
+      ])
+      await migrate(pool, { schema })
+      const { rows } = await pool.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM information_schema.tables WHERE table_schema = $1`,
+        [schema],
+      )
+      assert.equal(rows[0]?.n, 4)
+    })
+
+    test('a subscriber whose LISTEN connection drops catches up on what it missed', async () => {
+      const schema = await prepare('reconnect')
+      const a = new PostgresStorage({ pool, schema })
+      const b = new PostgresStorage({ pool, schema, pollInterval: 60_000 })
+      const received: RevocationNotice[] = []
+      const stop = await b.subscribe((notice) => received.push(notice))
+      try {
+        const records = await insertTokens(a, 5)
+        await pool.query(
+          `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query = $1`,
+          [`LISTEN ${schema}_notices`],
+        )
+        for (const r of records) await a.deleteToken(r.id, 'explicit', 1)
+        const deadline = Date.now() + 5000
+        while (received.length < 5 && Date.now() < deadline) {
+          await new Promise((resolve) => setTimeout(resolve, 20))
+        }
+        assert.deepEqual(
+          received.map((n) => n.accessor),
+          records.map((r) => r.accessor),
+        )
+      } finally {
+        await stop()
+        await a.close()
+        await b.close()
+      }
+    })
+
+    test('a server on the wrong port: storage_unavailable', async () => {
+      const wrong = new pg.Pool({
+        host: '127.0.0.1',
+        port: 1,
+        user: 'postgres',
+        connectionTimeoutMillis: 500,
+      })
+      wrong.on('error', () => undefined)
+      const storage = new PostgresStorage({ pool: wrong, schema: conformance })
+      await assert.rejects(storage.getToken('x' as HashedTokenId), (error: unknown) => {
+        assert.ok(error instanceof TokenStoreError)
+        assert.equal(error.code, 'storage_unavailable')
+        return true
+      })
+      await wrong.end()
+    })
+  })
+}
+
+async function insertTokens(storage: PostgresStorage, count: number): Promise<TokenRecord[]> {
+  const records: TokenRecord[] = Array.from({ length: count }, (_, i) => ({
+    id: `hashed-${uniqueSuffix()}-${i}` as HashedTokenId,
+    accessor: `acc-${uniqueSuffix()}`,
+    parent: null,
+    policies: [],
+    path: 'auth/test',
+    metadata: {},
+    displayName: '',
+    numUses: 0,
+    creationTime: 0,
+    creationTtl: 0,
+    ttl: 0,
+    expiresAt: null,
+    explicitMaxTtl: 0,
+    period: 0,
+    renewable: false,
+    lastRenewalTime: null,
+    revoking: null,
+  }))
+  for (const r of records) await storage.insertToken(r)
+  return records
+}
+
+/** Every row of the schema's tables, as text. */
+async function dumpSchema(pool: pg.Pool, schema: string): Promise<string> {
+  const parts: string[] = []
+  for (const table of ['tokens', 'leases', 'notices', 'notice_seq']) {
+    const { rows } = await pool.query<{ row: string }>(
+      `SELECT t::text AS row FROM ${schema}.${table} t`,
+    )
+    parts.push(...rows.map((r) => r.row))
+  }
+  return parts.join('\n')
 }

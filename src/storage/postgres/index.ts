@@ -71,6 +71,9 @@ export interface SqlListenConnection extends SqlQueryable {
    * generic `on` fits; the storage passes only those two events.
    */
   on(event: 'notification' | 'error', listener: (...args: never[]) => void): unknown
+  /** Drops a listener added with `on`, before the connection goes back to its pool. */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- Node's EventEmitter signature, so that pg's PoolClient fits
+  removeListener(event: 'notification' | 'error', listener: (...args: any[]) => void): unknown
   /** Returns the connection to its pool (`true` or an error: destroys it). */
   release(destroy?: boolean | Error): void
 }
@@ -490,31 +493,39 @@ export class PostgresStorage implements Storage {
     const connect = db.connect.bind(db)
     const channel = this.#channel
     let stopped = false
-    let connection: SqlListenConnection | null = null
+    let connection: { conn: SqlListenConnection; detach: () => void } | null = null
     let timer: NodeJS.Timeout | undefined
 
     const open = async (): Promise<void> => {
       const conn = await connect()
-      conn.on('notification', (message: { channel: string }) => {
+      const onNotification = (message: { channel: string }): void => {
         if (message.channel === channel) wake()
-      })
-      conn.on('error', (error: Error) => {
+      }
+      const onError = (error: Error): void => {
         // The server or the network dropped it: discard it and listen again on a new one.
-        if (connection === conn) connection = null
+        if (connection?.conn === conn) connection = null
         conn.release(error)
         retry()
-      })
+      }
+      conn.on('notification', onNotification)
+      conn.on('error', onError)
+      const detach = (): void => {
+        conn.removeListener('notification', onNotification)
+        conn.removeListener('error', onError)
+      }
       try {
         await conn.query(`LISTEN ${channel}`)
       } catch (error) {
+        detach()
         conn.release(error instanceof Error ? error : true)
         throw error
       }
       if (stopped) {
+        detach()
         conn.release(true)
         return
       }
-      connection = conn
+      connection = { conn, detach }
       wake()
     }
     const retry = (): void => {
@@ -530,14 +541,16 @@ export class PostgresStorage implements Storage {
     return async () => {
       stopped = true
       clearTimeout(timer)
-      const conn = connection
+      const held = connection
       connection = null
-      if (conn === null) return
+      if (held === null) return
       try {
-        await conn.query(`UNLISTEN ${channel}`)
-        conn.release()
+        await held.conn.query(`UNLISTEN ${channel}`)
+        held.detach()
+        held.conn.release()
       } catch (error) {
-        conn.release(error instanceof Error ? error : true)
+        held.detach()
+        held.conn.release(error instanceof Error ? error : true)
       }
     }
   }

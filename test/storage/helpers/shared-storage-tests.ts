@@ -1,0 +1,319 @@
+/**
+ * Tests that only a storage shared by several processes can fail, run the same way on Redis and PostgreSQL:
+ * secrets at rest, an outage and recovery, use counting and revocation across processes, revocations cut off
+ * half-way (an injected error at each step, and a SIGKILL), and `revoked` events reaching another instance.
+ */
+import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
+import { describe, test } from 'node:test'
+
+import { TokenStore, TokenStoreError } from '../../../src/index.js'
+import type { Storage } from '../../../src/storage/storage.js'
+import type { RevokedEvent } from '../../../src/events.js'
+import { Worker } from './processes.js'
+import { TcpProxy } from './tcp-proxy.js'
+
+/** What the shared tests need to know about a backend. */
+export interface SharedBackend {
+  readonly name: 'redis' | 'postgres'
+  /** The target of the outage proxy. */
+  readonly address: { host: string; port: number }
+  /** Prepares a fresh namespace (key prefix or schema) for one test and returns its name. */
+  namespace(label: string): Promise<string>
+  /** A storage on the namespace. */
+  storage(namespace: string): Storage
+  /** A storage on the namespace that connects through `port` (the outage proxy), and how to close it. */
+  storageVia(port: number, namespace: string): { storage: Storage; close: () => Promise<void> }
+  /** How many tokens the namespace holds. */
+  countTokens(namespace: string): Promise<number>
+  /** Every key and value (or row) of the namespace, as text. */
+  dump(namespace: string): Promise<string>
+}
+
+/** Registers the shared-storage tests for one backend. */
+export function runSharedStorageTests(backend: SharedBackend): void {
+  const secret = randomBytes(32)
+  const workerEnv = (namespace: string): Record<string, string> => ({
+    TT_BACKEND: backend.name,
+    TT_NAMESPACE: namespace,
+    TT_SECRET: secret.toString('hex'),
+  })
+
+  /** Runs `fn` with a store (no timers) on a fresh namespace, closing both afterwards. */
+  const withStore = async (
+    label: string,
+    fn: (store: TokenStore, storage: Storage, namespace: string) => Promise<void>,
+  ): Promise<void> => {
+    const namespace = await backend.namespace(label)
+    const storage = backend.storage(namespace)
+    const store = new TokenStore({ storage, secret, timers: false })
+    try {
+      await fn(store, storage, namespace)
+    } finally {
+      await store.close()
+      await storage.close?.()
+    }
+  }
+
+  const withWorkers = async (
+    namespace: string,
+    count: number,
+    fn: (workers: Worker[]) => Promise<void>,
+  ): Promise<void> => {
+    const workers = Array.from({ length: count }, () => new Worker(workerEnv(namespace)))
+    try {
+      await Promise.all(workers.map((w) => w.ready))
+      await fn(workers)
+    } finally {
+      await Promise.all(workers.map((w) => w.stop()))
+    }
+  }
+
+  describe(`${backend.name}: shared by several processes`, () => {
+    test('keys, values and rows never contain a token id', async () => {
+      await withStore('secrets', async (store, _storage, namespace) => {
+        const root = await store.createRoot()
+        const child = await store.create({ parent: root.clientToken, policies: ['deploy'] })
+        const limited = await store.create({ policies: ['ci'], numUses: 3, path: 'auth/ci/login' })
+        const custom = await store.createRoot({ id: 'custom-root-token-id-0123456789' })
+        await store.authenticate(limited.clientToken)
+        await store.createLease(child.clientToken, { path: 'aws/creds/deploy', data: { k: 1 } })
+        const gone = await store.create({ parent: root.clientToken })
+        await store.revoke(gone.clientToken)
+        const text = await backend.dump(namespace)
+        assert.ok(text.includes(child.accessor), 'the dump holds the stored data')
+        for (const auth of [root, child, limited, custom, gone]) {
+          assert.ok(!text.includes(auth.clientToken), 'a token id was stored')
+          // Nor its random part alone (ids are `hvs.` + 32 characters).
+          assert.ok(!text.includes(auth.clientToken.slice(4)), 'a token id was stored')
+        }
+      })
+    })
+
+    test('storage down: storage_unavailable, fast; then it works again when storage returns', async () => {
+      const namespace = await backend.namespace('outage')
+      const proxy = new TcpProxy(backend.address)
+      await proxy.open()
+      const { storage, close } = backend.storageVia(proxy.port, namespace)
+      const store = new TokenStore({ storage, secret, timers: false })
+      try {
+        const auth = await store.create({ policies: ['x'] })
+        assert.ok(await store.lookup(auth.clientToken))
+        await proxy.cut()
+        for (const call of [
+          () => store.authenticate(auth.clientToken),
+          () => store.lookup(auth.clientToken),
+          () => store.create({ policies: ['x'] }),
+          () => store.revoke(auth.clientToken),
+        ]) {
+          const started = Date.now()
+          await assert.rejects(call(), (error: unknown) => {
+            assert.ok(error instanceof TokenStoreError)
+            assert.equal(error.code, 'storage_unavailable')
+            return true
+          })
+          assert.ok(Date.now() - started < 5000, 'a call waited too long while storage was down')
+        }
+        await proxy.open()
+        const deadline = Date.now() + 15_000
+        for (;;) {
+          try {
+            const info = await store.authenticate(auth.clientToken)
+            assert.equal(info.accessor, auth.accessor)
+            break
+          } catch (error) {
+            assert.ok(error instanceof TokenStoreError && error.code === 'storage_unavailable')
+            if (Date.now() > deadline) throw error
+            await new Promise((resolve) => setTimeout(resolve, 100))
+          }
+        }
+        assert.ok(await store.lookup(auth.clientToken))
+      } finally {
+        await store.close()
+        await close()
+        await proxy.cut()
+      }
+    })
+
+    test('4 processes, 1,000 concurrent authenticate calls on an N-use token: exactly N succeed', async () => {
+      await withStore('uses', async (store, _storage, namespace) => {
+        const uses = 37
+        const auth = await store.create({ policies: ['x'], numUses: uses })
+        await withWorkers(namespace, 4, async (workers) => {
+          const counts = await Promise.all(
+            workers.map((w) =>
+              w.send<Record<string, number>>({
+                op: 'authenticate',
+                token: auth.clientToken,
+                count: 250,
+              }),
+            ),
+          )
+          const total = (code: string): number => counts.reduce((sum, c) => sum + (c[code] ?? 0), 0)
+          assert.equal(total('ok'), uses)
+          assert.equal(total('invalid_token'), 1000 - uses)
+        })
+        assert.equal(await store.lookup(auth.clientToken), null)
+      })
+    })
+
+    test('a subtree revoked in one process is refused by every process', async () => {
+      await withStore('subtree', async (store, _storage, namespace) => {
+        const root = await store.createRoot()
+        const tree: string[] = [root.clientToken]
+        for (let i = 0; i < 3; i++) {
+          const child = await store.create({ parent: root.clientToken })
+          tree.push(child.clientToken)
+          for (let j = 0; j < 3; j++) {
+            tree.push((await store.create({ parent: child.clientToken })).clientToken)
+          }
+        }
+        const bystander = (await store.createRoot()).clientToken
+        await withWorkers(namespace, 4, async (workers) => {
+          for (const w of workers) {
+            assert.equal(await w.send({ op: 'usable', tokens: tree }), tree.length)
+          }
+          await (workers[0] as Worker).send({ op: 'revoke', token: root.clientToken })
+          const usable = await Promise.all(
+            workers.map((w) => w.send<number>({ op: 'usable', tokens: [...tree, bystander] })),
+          )
+          assert.deepEqual(usable, [1, 1, 1, 1])
+        })
+      })
+    })
+
+    test('a revocation cut off by a storage error at any step leaves nothing usable; revokeExpired() finishes it', async () => {
+      await withStore('inject', async (store, storage) => {
+        for (let step = 1; step < 200; step++) {
+          const root = await store.createRoot()
+          const tokens = [root]
+          for (let i = 0; i < 2; i++) {
+            const child = await store.create({ parent: root.clientToken })
+            tokens.push(child)
+            for (let j = 0; j < 2; j++)
+              tokens.push(await store.create({ parent: child.clientToken }))
+          }
+          const lease = await store.createLease((tokens[1] as (typeof tokens)[0]).clientToken, {
+            path: 'aws/creds/deploy',
+          })
+          const failing = new TokenStore({ storage: failAt(storage, step), secret, timers: false })
+          const finished = await failing.revoke(root.clientToken).then(
+            () => true,
+            (error: unknown) => {
+              assert.ok(error instanceof TokenStoreError)
+              assert.equal(error.code, 'storage_unavailable')
+              return false
+            },
+          )
+          await failing.close()
+          const top = await storage.getTokenByAccessor(root.accessor)
+          const marked = top === null || top.revoking !== null
+          for (const auth of tokens) {
+            const live = await store.lookup(auth.clientToken)
+            assert.equal(
+              live !== null,
+              !marked,
+              `step ${step}: a token is ${marked ? '' : 'not '}usable`,
+            )
+          }
+          if (marked) await store.revokeExpired()
+          else await store.revoke(root.clientToken)
+          for (const auth of tokens)
+            assert.equal(await storage.getTokenByAccessor(auth.accessor), null)
+          assert.equal(await storage.getLease(lease.leaseId), null)
+          if (finished) return
+        }
+        assert.fail('the revocation never completed')
+      })
+    })
+
+    test('a revocation cut off by SIGKILL leaves nothing usable; revokeExpired() finishes it', async () => {
+      await withStore('sigkill', async (store, _storage, namespace) => {
+        const root = await store.createRoot()
+        const tokens = [root.clientToken]
+        for (let i = 0; i < 20; i++) {
+          const child = await store.create({ parent: root.clientToken })
+          tokens.push(child.clientToken)
+          const grandchildren = await Promise.all(
+            Array.from({ length: 60 }, () => store.create({ parent: child.clientToken })),
+          )
+          tokens.push(...grandchildren.map((g) => g.clientToken))
+        }
+        const initial = await backend.countTokens(namespace)
+        assert.equal(initial, tokens.length)
+        const worker = new Worker(workerEnv(namespace))
+        await worker.ready
+        void worker.send({ op: 'revoke', token: root.clientToken }).catch(() => undefined)
+        while ((await backend.countTokens(namespace)) > initial * 0.9) {
+          await new Promise((resolve) => setTimeout(resolve, 2))
+        }
+        await worker.kill()
+        const left = await backend.countTokens(namespace)
+        assert.ok(left > 0 && left < initial, `cut off with ${left} of ${initial} left`)
+        const live = await Promise.all(tokens.map((t) => store.lookup(t)))
+        assert.equal(live.filter((info) => info !== null).length, 0)
+        await assert.rejects(store.authenticate(tokens.at(-1) as string), { code: 'invalid_token' })
+        await store.revokeExpired()
+        assert.equal(await backend.countTokens(namespace), 0)
+      })
+    })
+
+    test('revoked events reach a TokenStore on another storage instance', async () => {
+      await withStore('events', async (storeA, _storage, namespace) => {
+        const storageB = backend.storage(namespace)
+        const storeB = new TokenStore({ storage: storageB, secret, timers: false })
+        const events: RevokedEvent[] = []
+        storeB.on('revoked', (event) => events.push(event))
+        try {
+          // The subscription starts with the store; give it a moment to listen.
+          await new Promise((resolve) => setTimeout(resolve, 300))
+          const root = await storeA.createRoot()
+          const child = await storeA.create({ parent: root.clientToken })
+          const lease = await storeA.createLease(child.clientToken, {
+            path: 'db/creds/app',
+            data: { user: 'u1' },
+          })
+          await storeA.revoke(root.clientToken)
+          const deadline = Date.now() + 5000
+          while (events.length < 3 && Date.now() < deadline) {
+            await new Promise((resolve) => setTimeout(resolve, 20))
+          }
+          assert.deepEqual(
+            events.map((e) => [e.kind, e.accessor, e.reason]),
+            [
+              ['lease', child.accessor, 'parent'],
+              ['token', child.accessor, 'parent'],
+              ['token', root.accessor, 'explicit'],
+            ],
+          )
+          const first = events[0]
+          assert.ok(first?.kind === 'lease')
+          assert.equal(first.leaseId, lease.leaseId)
+          assert.deepEqual(first.data, { user: 'u1' })
+        } finally {
+          await storeB.close()
+          await storageB.close?.()
+        }
+      })
+    })
+  })
+}
+
+/** The storage, except that its `step`-th call (counting every method) fails as a dropped connection would. */
+function failAt(storage: Storage, step: number): Storage {
+  let calls = 0
+  return new Proxy(storage, {
+    get(target, property, receiver) {
+      const value: unknown = Reflect.get(target, property, receiver)
+      if (typeof value !== 'function') return value
+      const method = value as (...a: unknown[]) => unknown
+      // Private fields need the real instance as `this`.
+      if (property === 'subscribe' || property === 'close') return method.bind(target)
+      return (...args: unknown[]): unknown => {
+        calls += 1
+        if (calls === step) return Promise.reject(new Error('injected storage failure'))
+        return method.apply(target, args)
+      }
+    },
+  })
+}
