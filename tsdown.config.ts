@@ -9,8 +9,8 @@ const entry = {
   testing: 'src/testing/index.ts',
   express: 'src/http/express.ts',
   koa: 'src/http/koa.ts',
-  // redis: 'src/storage/redis/index.ts',
-  // postgres: 'src/storage/postgres/index.ts',
+  redis: 'src/storage/redis/index.ts',
+  postgres: 'src/storage/postgres/index.ts',
 };
 
 /**

@@ -181,7 +181,7 @@ export class PostgresStorage implements Storage {
   readonly #subscriptions = new Set<() => Promise<void>>()
 
   /**
-   * @throws {@link TokenStoreError} `invalid_request` for a malformed option.
+   * @throws `TokenStoreError` `invalid_request` for a malformed option.
    */
   constructor(options: PostgresStorageOptions) {
     this.#db = options.pool
@@ -406,7 +406,7 @@ export class PostgresStorage implements Storage {
    * `listen`), polls as a safety net, and reads the numbered notice log from the last number it saw, so what was
    * written while it was disconnected (or before this instance subscribed again) is delivered too.
    *
-   * @throws {@link TokenStoreError} `storage_unavailable` when the database cannot be reached to start listening.
+   * @throws `TokenStoreError` `storage_unavailable` when the database cannot be reached to start listening.
    */
   async subscribe(listener: (notice: RevocationNotice) => void): Promise<() => Promise<void>> {
     let cursor = 0

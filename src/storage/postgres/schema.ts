@@ -69,7 +69,7 @@ export interface MigrateOptions {
  * const storage = new PostgresStorage({ pool, schema: 'tokentree' })
  * ```
  *
- * @throws {@link TokenStoreError} `invalid_request` for a malformed schema name; `storage_unavailable` when the
+ * @throws `TokenStoreError` `invalid_request` for a malformed schema name; `storage_unavailable` when the
  * database fails.
  */
 export async function migrate(db: SqlQueryable, options: MigrateOptions = {}): Promise<void> {

@@ -145,7 +145,7 @@ export class RedisStorage implements Storage {
   readonly #subscriptions = new Set<() => Promise<void>>()
 
   /**
-   * @throws {@link TokenStoreError} `invalid_request` for a malformed option.
+   * @throws `TokenStoreError` `invalid_request` for a malformed option.
    */
   constructor(options: RedisStorageOptions = {}) {
     this.#prefix = options.keyPrefix ?? DEFAULT_KEY_PREFIX
@@ -357,7 +357,7 @@ export class RedisStorage implements Storage {
    * once each and in order. Listens on its own connection (a `duplicate()` of the client); after a disconnection,
    * and when this instance subscribes again after stopping, it reads what it missed from the notice stream.
    *
-   * @throws {@link TokenStoreError} `storage_unavailable` when Redis cannot be reached to start listening.
+   * @throws `TokenStoreError` `storage_unavailable` when Redis cannot be reached to start listening.
    */
   async subscribe(listener: (notice: RevocationNotice) => void): Promise<() => Promise<void>> {
     const channel = this.#key('notices')
