@@ -108,9 +108,9 @@ export function requirePolicies(...policies: string[]): RequestHandler {
 }
 
 /**
- * Serves Vault's token API (`/v1/auth/token/*`, `/v1/sys/leases/revoke-prefix/:prefix`,
- * `/v1/sys/revoke-prefix/:prefix`, `/v1/sys/health`) over the store, answering with Vault's JSON shapes and
- * status codes. Requests outside the prefix pass through to `next()`.
+ * Serves Vault's token API (`/v1/auth/token/*`, roles included, `/v1/sys/leases/{lookup,renew,revoke}`,
+ * `/v1/sys/leases/revoke-prefix/:prefix` and their older `sys/` paths, `/v1/sys/health`) over the store, answering
+ * with Vault's JSON shapes and status codes. Requests outside the prefix pass through to `next()`.
  *
  * Mount it before any body parser (it reads and limits the body itself); if one ran already, its result is used.
  *

@@ -125,9 +125,9 @@ export function requirePolicies(...policies: string[]): Middleware {
 }
 
 /**
- * Serves Vault's token API (`/v1/auth/token/*`, `/v1/sys/leases/revoke-prefix/:prefix`,
- * `/v1/sys/revoke-prefix/:prefix`, `/v1/sys/health`) over the store, answering with Vault's JSON shapes and
- * status codes. Requests outside the prefix pass through to `next()`.
+ * Serves Vault's token API (`/v1/auth/token/*`, roles included, `/v1/sys/leases/{lookup,renew,revoke}`,
+ * `/v1/sys/leases/revoke-prefix/:prefix` and their older `sys/` paths, `/v1/sys/health`) over the store, answering
+ * with Vault's JSON shapes and status codes. Requests outside the prefix pass through to `next()`.
  *
  * Mount it before any body parser (it reads and limits the body itself); if one ran already, its
  * `ctx.request.body` is used.
@@ -159,5 +159,12 @@ export function vaultRouter(store: TokenStore, options: VaultApiOptions = {}): M
 function send(ctx: Context, result: HttpResult): void {
   ctx.status = result.status
   ctx.set(resultHeaders(result))
-  ctx.body = result.body ?? null
+  if (result.body !== undefined || result.status === 204) {
+    ctx.body = result.body ?? null
+    return
+  }
+  // An empty answer that is not a 204 (`sync=false` revocations answer 202): Koa would turn a `null` body into a
+  // 204 and an unset one into the status text, so send an empty string, without the text type Koa gives it.
+  ctx.body = ''
+  ctx.remove('content-type')
 }

@@ -19,6 +19,11 @@ const MUTATING = new Set([
   'revokeOrphan',
   'revokeAccessor',
   'revokePrefix',
+  'writeRole',
+  'deleteRole',
+  'createLease',
+  'renewLease',
+  'revokeLease',
 ])
 
 const BODY_LIMIT = 1024
@@ -34,8 +39,10 @@ interface BadRequest {
   readonly as?: 'root' | 'user' | 'none' | 'bogus' | 'huge'
 }
 
-function batch(user: { token: string; accessor: string }): BadRequest[] {
+function batch(user: { token: string; accessor: string }, leaseId: string): BadRequest[] {
   const create = '/v1/auth/token/create'
+  const role = '/v1/auth/token/roles/deployer'
+  const lookupLease = '/v1/sys/leases/lookup'
   return [
     { name: 'malformed JSON', path: create, raw: '{"policies": ["a"', status: 400 },
     {
@@ -66,10 +73,118 @@ function batch(user: { token: string; accessor: string }): BadRequest[] {
     { name: 'policies not strings', path: create, body: { policies: ['a', 7] }, status: 400 },
     { name: 'metadata not strings', path: create, body: { meta: { a: 1 } }, status: 400 },
     { name: 'a boolean that is not one', path: create, body: { renewable: 'maybe' }, status: 400 },
-    { name: 'a batch token', path: create, body: { type: 'batch' }, status: 400 },
+    { name: 'an unknown token type', path: create, body: { type: 'weird' }, status: 400 },
+    { name: 'a root batch token', path: create, body: { type: 'batch' }, status: 400 },
+    {
+      name: 'a batch token with uses',
+      path: create,
+      body: { type: 'batch', policies: ['app'], num_uses: 2 },
+      status: 400,
+    },
     { name: 'a custom id with a dot', path: create, body: { id: 'a.b' }, status: 400 },
     { name: 'both meta and metadata', path: create, body: { meta: {}, metadata: {} }, status: 400 },
-    { name: 'a token role', path: `${create}/deployer`, body: {}, status: 400 },
+    { name: 'an unknown token role', path: `${create}/nope`, body: {}, status: 400 },
+    {
+      name: 'create against a role by a non-root token',
+      path: `${create}/deployer`,
+      body: {},
+      as: 'user',
+      status: 403,
+    },
+    { name: 'a role write by a non-root token', path: role, body: {}, as: 'user', status: 403 },
+    { name: 'a role read by a non-root token', path: role, method: 'GET', as: 'user', status: 403 },
+    {
+      name: 'a role delete by a non-root token',
+      path: role,
+      method: 'DELETE',
+      as: 'user',
+      status: 403,
+    },
+    {
+      name: 'a role list by a non-root token',
+      path: '/v1/auth/token/roles?list=true',
+      method: 'GET',
+      as: 'user',
+      status: 403,
+    },
+    {
+      name: 'an unknown role field',
+      path: role,
+      body: { bound_cidrs: ['10.0.0.0/8'] },
+      status: 400,
+    },
+    { name: 'a role flag of the wrong type', path: role, body: { orphan: 'maybe' }, status: 400 },
+    {
+      name: 'a role list of the wrong type',
+      path: role,
+      body: { allowed_policies: 7 },
+      status: 400,
+    },
+    { name: 'an unknown role token type', path: role, body: { token_type: 'weird' }, status: 400 },
+    { name: 'a negative role use limit', path: role, body: { token_num_uses: -1 }, status: 400 },
+    {
+      name: 'a role path suffix with ..',
+      path: role,
+      body: { path_suffix: 'a/../b' },
+      status: 400,
+    },
+    { name: 'an unparseable role period', path: role, body: { token_period: 'soon' }, status: 400 },
+    {
+      name: 'a malformed role name',
+      path: '/v1/auth/token/roles/bad%20name',
+      body: {},
+      status: 400,
+    },
+    { name: 'an unknown role', path: '/v1/auth/token/roles/nope', method: 'GET', status: 404 },
+    { name: 'a wrong method on a role', path: role, method: 'PATCH', body: {}, status: 405 },
+    { name: 'a lease lookup without an id', path: lookupLease, body: {}, status: 400 },
+    {
+      name: 'a lease lookup of an unknown lease',
+      path: lookupLease,
+      body: { lease_id: 'aws/creds/nope' },
+      status: 400,
+    },
+    { name: 'a lease id of the wrong type', path: lookupLease, body: { lease_id: 7 }, status: 400 },
+    { name: 'GET on a lease lookup', path: lookupLease, method: 'GET', status: 405 },
+    {
+      name: 'a lease list (unsupported)',
+      path: '/v1/sys/leases/lookup/aws?list=true',
+      method: 'GET',
+      status: 404,
+    },
+    {
+      name: 'a renewal of an unknown lease',
+      path: '/v1/sys/leases/renew',
+      body: { lease_id: 'aws/creds/nope' },
+      status: 400,
+    },
+    {
+      name: 'a lease renewal with a bad increment',
+      path: '/v1/sys/leases/renew',
+      body: { lease_id: leaseId, increment: 'forever' },
+      status: 400,
+    },
+    {
+      name: 'a lease revocation by a non-root token',
+      path: '/v1/sys/leases/revoke',
+      body: { lease_id: leaseId },
+      as: 'user',
+      status: 403,
+    },
+    {
+      name: 'a lease revocation by path by a non-root token',
+      path: `/v1/sys/revoke/${leaseId}`,
+      body: {},
+      as: 'user',
+      status: 403,
+    },
+    {
+      name: 'a lease revocation with a malformed sync flag',
+      path: '/v1/sys/leases/revoke?sync=maybe',
+      body: { lease_id: leaseId },
+      status: 400,
+    },
+    { name: 'a lease revocation without an id', path: '/v1/sys/revoke', body: {}, status: 400 },
     { name: 'no token', path: create, body: {}, as: 'none', status: 401 },
     { name: 'an unknown token', path: create, body: {}, as: 'bogus', status: 403 },
     { name: 'an overlong token', path: '/v1/auth/token/lookup-self', as: 'huge', status: 403 },
@@ -175,6 +290,8 @@ for (const [host, makeServer] of Object.entries(VAULT_HOSTS)) {
     const root = await store.createRoot()
     const created = await store.create({ policies: ['app'], ttl: '1h' })
     const user = { token: created.clientToken, accessor: created.accessor }
+    await store.roles.write('deployer', { allowedPolicies: ['deploy'] })
+    const lease = await store.createLease(user.token, { path: 'aws/creds/deploy', ttl: '1h' })
     const mutations: AuditEvent[] = []
     let revoked = 0
     store.on('audit', (event) => {
@@ -191,7 +308,7 @@ for (const [host, makeServer] of Object.entries(VAULT_HOSTS)) {
         bogus: 'hvs.bogus-token-value',
         huge: 'h'.repeat(8000),
       }
-      for (const bad of batch(user)) {
+      for (const bad of batch(user, lease.leaseId)) {
         const headers: Record<string, string> = {}
         if (bad.as !== 'none') headers['x-vault-token'] = tokens[bad.as ?? 'root']
         const res = await call(`${server.url}${bad.path}`, {
@@ -216,6 +333,9 @@ for (const [host, makeServer] of Object.entries(VAULT_HOSTS)) {
       assert.equal(revoked, 0)
       assert.equal((await store.lookup(user.token))?.ttl !== undefined, true)
       assert.notEqual(await store.lookup(root.clientToken), null)
+      assert.deepEqual(await store.roles.list(), ['deployer'])
+      assert.deepEqual((await store.roles.read('deployer'))?.allowedPolicies, ['deploy'])
+      assert.equal((await store.lookupLease(lease.leaseId))?.lastRenewalTime, null)
 
       const ok = await call(`${server.url}/v1/auth/token/create`, {
         token: root.clientToken,

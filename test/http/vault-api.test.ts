@@ -7,97 +7,17 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 
-import nodeVault from 'node-vault'
-
-import { TokenStore } from '../../src/index.js'
-import { VAULT_HOSTS, call, listen } from './helpers/servers.js'
-
-interface AuthBlock {
-  client_token: string
-  accessor: string
-  policies: string[]
-  token_policies: string[]
-  metadata: Record<string, string> | null
-  lease_duration: number
-  renewable: boolean
-  orphan: boolean
-  num_uses: number
-  token_type: string
-}
-
-interface LookupData {
-  id: string
-  accessor: string
-  policies: string[]
-  path: string
-  meta: Record<string, string> | null
-  display_name: string
-  num_uses: number
-  orphan: boolean
-  creation_time: number
-  creation_ttl: number
-  expire_time: string | null
-  explicit_max_ttl: number
-  ttl: number
-  issue_time: string
-  renewable: boolean
-  period?: number
-  last_renewal_time?: number
-  type: string
-}
-
-interface VaultClient {
-  tokenCreate(args: object): Promise<{ auth: AuthBlock }>
-  tokenCreateOrphan(args: object): Promise<{ auth: AuthBlock }>
-  tokenLookupSelf(): Promise<{ data: LookupData }>
-  tokenLookup(args: { token: string }): Promise<{ data: LookupData }>
-  tokenLookupAccessor(args: { accessor: string }): Promise<{ data: LookupData }>
-  tokenRenew(args: { token: string; increment?: string | number }): Promise<{ auth: AuthBlock }>
-  tokenRenewSelf(args?: { increment?: string | number }): Promise<{ auth: AuthBlock }>
-  tokenRevoke(args: { token: string }): Promise<unknown>
-  tokenRevokeSelf(): Promise<unknown>
-  tokenRevokeOrphan(args: { token: string }): Promise<unknown>
-  tokenRevokeAccessor(args: { accessor: string }): Promise<unknown>
-  revokePrefix(args: { path_prefix: string }): Promise<unknown>
-  health(): Promise<{ initialized: boolean; sealed: boolean; version: string }>
-  write(path: string, data: object): Promise<{ auth: AuthBlock }>
-  list(path: string): Promise<unknown>
-  token: string
-}
-
-/** node-vault is typed with `any`; this is the subset used, typed. */
-function client(endpoint: string, token: string): VaultClient {
-  const vault: unknown = nodeVault({ endpoint, token, noCustomHTTPVerbs: true })
-  return vault as VaultClient
-}
-
-/** The status of the error node-vault rejected with. */
-async function rejectsWith(
-  promise: Promise<unknown>,
-  status: number,
-  message?: string,
-): Promise<void> {
-  await assert.rejects(promise, (error: { response?: { statusCode: number; body: unknown } }) => {
-    assert.equal(error.response?.statusCode, status)
-    if (message !== undefined) assert.deepEqual(error.response.body, { errors: [message] })
-    return true
-  })
-}
+import type { TokenStore } from '../../src/index.js'
+import type { VaultApiOptions } from '../../src/http/vault-api/types.js'
+import { client, rejectsWith } from './helpers/node-vault.js'
+import { VAULT_HOSTS, call, withVaultApi } from './helpers/servers.js'
 
 for (const [host, makeServer] of Object.entries(VAULT_HOSTS)) {
   describe(`Vault API over ${host}, through node-vault`, () => {
-    async function withApi(
+    const withApi = (
       run: (endpoint: string, root: string, store: TokenStore) => Promise<void>,
-    ) {
-      const store = new TokenStore()
-      const root = await store.createRoot()
-      const server = await listen(makeServer(store))
-      try {
-        await run(server.url, root.clientToken, store)
-      } finally {
-        await server.close()
-      }
-    }
+      options?: VaultApiOptions,
+    ): Promise<void> => withVaultApi(makeServer, run, options)
 
     test('sys/health answers unauthenticated', async () => {
       await withApi(async (endpoint) => {

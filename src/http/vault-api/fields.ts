@@ -77,6 +77,18 @@ export function parseBool(name: string, value: unknown): boolean {
   throw invalidRequest(`Expected \`${name}\` to be a boolean, got ${describeValue(value)}`)
 }
 
+/**
+ * Vault's `sync` flag of revocations: the body's field, else the query parameter, else `true` (finish before
+ * answering).
+ *
+ * @throws {@link TokenStoreError} `invalid_request` for a malformed query value.
+ */
+export function syncRequested(field: boolean | undefined, query: URLSearchParams): boolean {
+  if (field !== undefined) return field
+  const queried = query.get('sync')
+  return queried === null ? true : parseBool('sync', queried)
+}
+
 function decodeValue(name: string, kind: FieldKind, value: unknown): unknown {
   switch (kind) {
     case 'string':

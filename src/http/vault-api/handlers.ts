@@ -24,6 +24,8 @@ import { authFailure } from '../guard.js'
 import { DEFAULT_BODY_LIMIT, asObject, parseJsonObject } from './body.js'
 import { decodeFields, parseBool } from './fields.js'
 import type { LogicalOperation, Route } from './route.js'
+import { LEASE_PARAM_ROUTES, LEASE_ROUTES } from './lease-routes.js'
+import { ROLE_PARAM_ROUTES, ROLE_ROUTES } from './role-routes.js'
 import { PARAM_ROUTES, health } from './sys-routes.js'
 import { CREATE_WITH_ROLE, TOKEN_ROUTES } from './token-routes.js'
 import {
@@ -38,6 +40,24 @@ const API_TOKEN_SOURCES: TokenReadOptions = { sources: ['x-vault-token', 'bearer
 
 /** Base path of the token auth method's routes. */
 const TOKEN_BASE = 'auth/token/'
+
+/** Every route with a fixed path, by its path below the mount prefix. */
+const EXACT_ROUTES: ReadonlyMap<string, Route> = new Map([
+  ...Object.entries(TOKEN_ROUTES).map(([name, route]) => [`${TOKEN_BASE}${name}`, route] as const),
+  ...ROLE_ROUTES,
+  ...LEASE_ROUTES,
+])
+
+/**
+ * Every route whose path ends with a parameter (a role name, a lease id or a prefix), by the base the parameter
+ * follows. No base is a prefix of another, so the order does not matter.
+ */
+const PARAM_BASES: ReadonlyMap<string, Route> = new Map([
+  [`${TOKEN_BASE}create/`, CREATE_WITH_ROLE],
+  ...ROLE_PARAM_ROUTES,
+  ...PARAM_ROUTES,
+  ...LEASE_PARAM_ROUTES,
+])
 
 /** Checked {@link VaultApiOptions}. */
 export interface ResolvedApiOptions {
@@ -127,10 +147,12 @@ async function dispatch(
   if (route.rootOnly !== undefined && !caller.policies.includes('root')) {
     return errorResult(403, route.rootOnly)
   }
-  if (!(await options.authorize({ operation: route.operation, caller }))) {
+  const subject = route.subject?.(fields, param) ?? {}
+  const named = route.operationFor?.[operation] ?? route.operation
+  if (!(await options.authorize({ ...subject, operation: named, caller }))) {
     return errorResult(403, PERMISSION_DENIED_MESSAGE)
   }
-  return route.run({ store, fields, caller, callerToken, param, query: request.query })
+  return route.run({ store, fields, caller, callerToken, param, query: request.query, operation })
 }
 
 /** Vault's operation for an HTTP method: `GET ?list=true` is LIST, since Node's HTTP parser refuses `LIST`. */
@@ -141,6 +163,8 @@ function logicalOperation(method: string, query: URLSearchParams): LogicalOperat
       return 'update'
     case 'LIST':
       return 'list'
+    case 'DELETE':
+      return 'delete'
     case 'GET': {
       const list = query.get('list')
       return list !== null && list !== '' && parseBool('list', list) ? 'list' : 'read'
@@ -151,15 +175,9 @@ function logicalOperation(method: string, query: URLSearchParams): LogicalOperat
 }
 
 function matchRoute(path: string): { route: Route; param: string } | null {
-  if (path.startsWith(TOKEN_BASE)) {
-    const name = path.slice(TOKEN_BASE.length)
-    const route = Object.hasOwn(TOKEN_ROUTES, name) ? TOKEN_ROUTES[name] : undefined
-    if (route !== undefined) return { route, param: '' }
-    if (name.startsWith('create/') && name.length > 'create/'.length) {
-      return { route: CREATE_WITH_ROLE, param: name.slice('create/'.length) }
-    }
-  }
-  for (const [base, route] of PARAM_ROUTES) {
+  const exact = EXACT_ROUTES.get(path)
+  if (exact !== undefined) return { route: exact, param: '' }
+  for (const [base, route] of PARAM_BASES) {
     if (path.startsWith(base) && path.length > base.length) {
       return { route, param: path.slice(base.length) }
     }

@@ -6,6 +6,7 @@
  */
 import { randomUUID } from 'node:crypto'
 
+import { isBatchToken } from '../../batch.js'
 import type { TokenAuth, TokenDetails } from '../../types.js'
 import type { HttpResult } from '../bearer.js'
 
@@ -19,7 +20,7 @@ export interface VaultAuthBlock {
   readonly lease_duration: number
   readonly renewable: boolean
   readonly entity_id: string
-  readonly token_type: 'service'
+  readonly token_type: 'service' | 'batch'
   readonly orphan: boolean
   readonly mfa_requirement: null
   readonly num_uses: number
@@ -28,23 +29,36 @@ export interface VaultAuthBlock {
 /** An `auth` result as the store returns it, with or without the token id (renew-accessor has none). */
 export type AuthLike = Omit<TokenAuth, 'clientToken'> & { readonly clientToken?: string }
 
-/** A 200 answer in Vault's envelope, with a `data` or an `auth` block and any warnings. */
-export function envelope(
-  fields: { data?: Record<string, unknown>; auth?: VaultAuthBlock },
-  warnings: readonly string[] = [],
-): HttpResult {
+/** The lease fields at the top of Vault's envelope, set when the answer is about a lease (`sys/leases/renew`). */
+export interface EnvelopeLease {
+  readonly lease_id: string
+  readonly renewable: boolean
+  readonly lease_duration: number
+}
+
+/** What goes in an {@link envelope}. */
+export interface EnvelopeFields {
+  readonly data?: Record<string, unknown>
+  readonly auth?: VaultAuthBlock
+  readonly lease?: EnvelopeLease
+  /** The mount that answered: `token` for `auth/token/*`, `system` for `sys/*`. @default 'token' */
+  readonly mountType?: 'token' | 'system'
+}
+
+/** A 200 answer in Vault's envelope, with a `data` or an `auth` block, lease fields and any warnings. */
+export function envelope(fields: EnvelopeFields, warnings: readonly string[] = []): HttpResult {
   return {
     status: 200,
     body: {
       request_id: randomUUID(),
-      lease_id: '',
-      renewable: false,
-      lease_duration: 0,
+      lease_id: fields.lease?.lease_id ?? '',
+      renewable: fields.lease?.renewable ?? false,
+      lease_duration: fields.lease?.lease_duration ?? 0,
       data: fields.data ?? null,
       wrap_info: null,
       warnings: warnings.length > 0 ? warnings : null,
       auth: fields.auth ?? null,
-      mount_type: 'token',
+      mount_type: fields.mountType ?? 'token',
     },
   }
 }
@@ -52,7 +66,11 @@ export function envelope(
 /** Vault's answer to a write with nothing to say (every revoke). */
 export const NO_CONTENT: HttpResult = Object.freeze({ status: 204 })
 
-/** The `auth` block for a store result. */
+/**
+ * The `auth` block for a store result. `token_type` comes from the token's prefix (`hvb.` for batch tokens), since
+ * a role may choose the type; a result without the token (renew-accessor) is a service token, as batch tokens have
+ * no accessor.
+ */
 export function authBlock(auth: AuthLike): VaultAuthBlock {
   return {
     client_token: auth.clientToken ?? '',
@@ -63,7 +81,8 @@ export function authBlock(auth: AuthLike): VaultAuthBlock {
     lease_duration: auth.leaseDuration,
     renewable: auth.renewable,
     entity_id: '',
-    token_type: 'service',
+    token_type:
+      auth.clientToken !== undefined && isBatchToken(auth.clientToken) ? 'batch' : 'service',
     orphan: auth.orphan,
     mfa_requirement: null,
     num_uses: auth.numUses,
@@ -77,7 +96,8 @@ export function authResult(auth: AuthLike): HttpResult {
 
 /**
  * The `data` block of `lookup`, `lookup-self` and `lookup-accessor` (`id` is `''` for the last, as in Vault).
- * `period` appears only for a periodic token and `last_renewal_time` only after a renewal, as Vault sends them.
+ * `period` appears only for a periodic token, `role` only for a token created against a role, and
+ * `last_renewal_time` only after a renewal, as Vault sends them. `type` is `service` or `batch`.
  */
 export function lookupData(details: TokenDetails, id: string): Record<string, unknown> {
   const data: Record<string, unknown> = {
@@ -97,8 +117,9 @@ export function lookupData(details: TokenDetails, id: string): Record<string, un
     issue_time: details.issueTime.toISOString(),
     renewable: details.renewable,
     entity_id: '',
-    type: 'service',
+    type: details.type,
   }
+  if (details.role !== null) data.role = details.role
   if (details.period > 0) data.period = details.period
   if (details.lastRenewalTime !== null) {
     data.last_renewal_time = unixSeconds(details.lastRenewalTime)

@@ -11,7 +11,15 @@ import type { DecodedFields, FieldSchema } from './fields.js'
 import type { VaultOperation } from './types.js'
 
 /** Vault's request operations, from the HTTP method (`GET ?list=true` and `LIST` are `list`). */
-export type LogicalOperation = 'read' | 'update' | 'list'
+export type LogicalOperation = 'read' | 'update' | 'list' | 'delete'
+
+/** What a request names besides the calling token, for the `authorize` hook. */
+export interface RouteSubject {
+  /** A role name. */
+  readonly role?: string
+  /** A lease id. */
+  readonly leaseId?: string
+}
 
 /** What an authenticated endpoint gets. */
 export interface RouteContext<S extends FieldSchema> {
@@ -27,18 +35,24 @@ export interface RouteContext<S extends FieldSchema> {
   readonly param: string
   /** The query string. */
   readonly query: URLSearchParams
+  /** The operation asked for, for routes that serve several. */
+  readonly operation: LogicalOperation
 }
 
 /** One authenticated endpoint. */
 export interface Route<S extends FieldSchema = FieldSchema> {
   /** The name the `authorize` hook sees. */
   readonly operation: VaultOperation
+  /** Other names for some of the operations it serves (`read-role` for a read of `auth/token/roles/:name`). */
+  readonly operationFor?: Partial<Readonly<Record<LogicalOperation, VaultOperation>>>
   /** The operations it serves; others get 405. */
   readonly ops: readonly LogicalOperation[]
   /** The fields it accepts; others get 400. */
   readonly fields: S
   /** Vault's sudo-only endpoints: refused to non-root tokens whatever `authorize` says, with this message. */
   readonly rootOnly?: string
+  /** What the request names, passed on to the `authorize` hook. */
+  subject?(fields: DecodedFields<S>, param: string): RouteSubject
   /** Serves the request. Store errors it throws are answered from the status table. */
   run(context: RouteContext<S>): Promise<HttpResult>
 }

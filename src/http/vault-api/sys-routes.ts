@@ -5,7 +5,7 @@
  */
 import { invalidRequest } from '../../errors.js'
 import type { HttpResult } from '../bearer.js'
-import { parseBool } from './fields.js'
+import { parseBool, syncRequested } from './fields.js'
 import { NO_CONTENT } from './responses.js'
 import { route, type Route } from './route.js'
 
@@ -71,8 +71,7 @@ const revokePrefix: Route = route({
   fields: { prefix: 'string', path_prefix: 'string', sync: 'bool' },
   rootOnly: 'root or sudo privileges required to revoke by prefix',
   async run({ store, fields, param, query }) {
-    const queried = query.get('sync')
-    const sync = fields.sync ?? (queried === null ? true : parseBool('sync', queried))
+    const sync = syncRequested(fields.sync, query)
     await store.revokePrefix(param)
     return sync ? NO_CONTENT : { status: 202 }
   },

@@ -6,7 +6,7 @@
  *
  * @packageDocumentation
  */
-import { invalidRequest } from '../../errors.js'
+import { TokenStoreError, invalidRequest } from '../../errors.js'
 import type { CreateTokenOptions } from '../../options.js'
 import { PERMISSION_DENIED_MESSAGE, errorResult, type HttpResult } from '../bearer.js'
 import type { DecodedFields } from './fields.js'
@@ -43,6 +43,7 @@ const MISSING_TOKEN_ID = 'missing token ID'
 const MISSING_ACCESSOR = 'missing accessor'
 const INVALID_ACCESSOR = 'invalid accessor'
 const TOKEN_NOT_FOUND = 'token not found'
+const BATCH_CANNOT_CREATE = 'Batch tokens cannot create tokens'
 
 type CreateFields = DecodedFields<typeof CREATE_FIELDS>
 
@@ -50,15 +51,15 @@ type CreateFields = DecodedFields<typeof CREATE_FIELDS>
 type CreateOptionsDraft = { -readonly [K in keyof CreateTokenOptions]: CreateTokenOptions[K] }
 
 /**
- * Maps Vault's create fields to the store's options (without `parent`).
+ * Maps Vault's create fields to the store's options (without `parent`). `type` is `service` or `batch`; absent or
+ * `''` leaves the choice to the store (and a role's `token_type`).
  *
- * @throws {@link TokenStoreError} `invalid_request` for a batch or unknown token type, or both `meta` and `metadata`.
+ * @throws {@link TokenStoreError} `invalid_request` for an unknown token type, or both `meta` and `metadata`.
  */
 function createOptions(fields: CreateFields): CreateOptionsDraft {
-  if (fields.type !== undefined && fields.type !== '' && fields.type !== 'service') {
-    throw invalidRequest(
-      fields.type === 'batch' ? 'batch tokens are not supported' : "invalid 'token_type' value",
-    )
+  const type = fields.type === undefined || fields.type === '' ? undefined : fields.type
+  if (type !== undefined && type !== 'service' && type !== 'batch') {
+    throw invalidRequest("invalid 'token_type' value")
   }
   if (fields.meta !== undefined && fields.metadata !== undefined) {
     throw invalidRequest('send either `meta` or `metadata`, not both')
@@ -77,6 +78,7 @@ function createOptions(fields: CreateFields): CreateOptionsDraft {
   if (fields.period !== undefined) options.period = fields.period
   if (fields.display_name !== undefined) options.displayName = fields.display_name
   if (fields.num_uses !== undefined) options.numUses = fields.num_uses
+  if (type !== undefined) options.type = type
   return options
 }
 
@@ -107,6 +109,8 @@ export const TOKEN_ROUTES: Readonly<Record<string, Route>> = {
       // Re-read the caller: after this request's use it may be used up, which the authenticate result cannot show.
       const live = await store.lookup(callerToken)
       if (live === null) return errorResult(403, PERMISSION_DENIED_MESSAGE)
+      // As `create` refuses a batch parent, so does `create-orphan`: batch tokens create no tokens at all.
+      if (live.type === 'batch') throw new TokenStoreError('permission_denied', BATCH_CANNOT_CREATE)
       const policies = orphanPolicies(live, {
         policies: fields.policies,
         noDefaultPolicy: fields.no_default_policy ?? false,
@@ -247,24 +251,20 @@ export const TOKEN_ROUTES: Readonly<Record<string, Route>> = {
       return Promise.resolve(errorResult(501, 'listing accessors is not supported by tokentree'))
     },
   }),
-
-  roles: route({
-    operation: 'list-roles',
-    ops: ['list'],
-    fields: NO_FIELDS,
-    run(): Promise<HttpResult> {
-      // tokentree has no token roles; Vault answers an empty LIST with 404 and no messages.
-      return Promise.resolve(errorResult(404))
-    },
-  }),
 }
 
-/** `auth/token/create/:role`: tokentree has no token roles, so every role is unknown, as Vault says. */
+/**
+ * `auth/token/create/:role_name`: a child of the calling token, created against the role. The store applies the
+ * role's rules (its policy lists, orphan flag, type, path suffix and limits); `no_parent` is ignored, as in Vault,
+ * since the role decides orphaning. Guarded as `create-with-role` (root only by default).
+ */
 export const CREATE_WITH_ROLE: Route = route({
-  operation: 'create',
+  operation: 'create-with-role',
   ops: ['update'],
   fields: CREATE_FIELDS,
-  run(): Promise<HttpResult> {
-    return Promise.reject(invalidRequest('unknown role'))
+  subject: (_fields, param) => ({ role: param }),
+  async run({ store, fields, callerToken, param }) {
+    const { noParent, ...options } = createOptions(fields)
+    return authResult(await store.create({ ...options, parent: callerToken, role: param }))
   },
 })

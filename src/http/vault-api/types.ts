@@ -9,8 +9,10 @@ import type { TokenInfo } from '../../types.js'
 import type { TokenReadOptions } from '../bearer.js'
 
 /**
- * An operation of the Vault-compatible API, named after its path below `auth/token/` (or `sys/`). What
- * {@link VaultApiOptions.authorize} is asked about.
+ * An operation of the Vault-compatible API, named after its path below `auth/token/` (or `sys/`), or, where one
+ * path serves several, after what it does: `read-role`, `write-role` and `delete-role` for
+ * `auth/token/roles/:name`, `create-with-role` for `auth/token/create/:name`, and `lookup-lease`, `renew-lease` and
+ * `revoke-lease` for `sys/leases/*`. What {@link VaultApiOptions.authorize} is asked about.
  */
 export type VaultOperation =
   | 'create'
@@ -27,6 +29,13 @@ export type VaultOperation =
   | 'revoke-accessor'
   | 'list-accessors'
   | 'list-roles'
+  | 'read-role'
+  | 'write-role'
+  | 'delete-role'
+  | 'create-with-role'
+  | 'lookup-lease'
+  | 'renew-lease'
+  | 'revoke-lease'
   | 'revoke-prefix'
 
 /** What an {@link VaultApiOptions.authorize} hook is asked. */
@@ -35,6 +44,10 @@ export interface AuthorizeRequest {
   readonly operation: VaultOperation
   /** The calling token, already authenticated (one use spent, as Vault spends it even on a denied request). */
   readonly caller: TokenInfo
+  /** The role named in the path, for `*-role` operations and `create-with-role` (`auth/token/create/:role`). */
+  readonly role?: string
+  /** The lease named in the request, for `lookup-lease`, `renew-lease` and `revoke-lease`. */
+  readonly leaseId?: string
 }
 
 /** Options of the Vault-compatible API (`vaultRouter()` and the dev server). */
@@ -59,7 +72,7 @@ export interface VaultApiOptions {
    * The access rule, in place of Vault's ACL policies, consulted after authentication. Return `false` to answer
    * 403. It cannot lift the rules that Vault keeps even for ACL holders: `revoke-orphan`, `revoke-prefix`,
    * `no_parent`, a custom `id` and `period` need a `root` token, and the child-policy rules of `create` and
-   * `create-orphan` always apply.
+   * `create-orphan` (and a role's rules for `create-with-role`) always apply.
    * @default {@link defaultAuthorize}
    */
   readonly authorize?: (request: AuthorizeRequest) => boolean | Promise<boolean>
@@ -95,8 +108,13 @@ export type RequestBody =
  * - any valid token may act on itself (`*-self`), create children (`create`), create orphans within its own
  *   policies (`create-orphan`), and look up, renew or revoke a token whose id it presents (holding an id already
  *   gives every power over that token);
+ * - any valid token may look up and renew a lease whose id it presents, as Vault's `default` policy grants
+ *   (`sys/leases/lookup`, `sys/leases/renew`); revoking a lease needs `root`, as it is not in that policy;
  * - operations by accessor and `LIST auth/token/accessors` need `root`, since accessors are not secret (they
- *   appear in audit logs) and would otherwise let any token revoke any other.
+ *   appear in audit logs) and would otherwise let any token revoke any other;
+ * - token roles (read, write, delete, list) and creating against a role need `root`: a role's allowed policies
+ *   are granted whatever the caller holds, so letting any token use any role would hand every role's policies
+ *   to every token. Allow chosen callers in `authorize`, which is told the role's name.
  */
 export function defaultAuthorize(request: AuthorizeRequest): boolean {
   if (request.caller.policies.includes('root')) return true
@@ -107,6 +125,12 @@ export function defaultAuthorize(request: AuthorizeRequest): boolean {
     case 'list-accessors':
     case 'revoke-orphan':
     case 'revoke-prefix':
+    case 'list-roles':
+    case 'read-role':
+    case 'write-role':
+    case 'delete-role':
+    case 'create-with-role':
+    case 'revoke-lease':
       return false
     default:
       return true

@@ -105,6 +105,24 @@ export function runMiddlewareSuite(name: string, makeApp: AppFactory): void {
     })
   })
 
+  test(`${name} tokenAuth() and requirePolicies(): a batch token works, from each source, until its parent goes`, async () => {
+    await withApp({ auth: {}, policies: ['app'] }, async (url, store) => {
+      const parent = await store.create({ policies: ['app'] })
+      const batch = await store.create({ parent: parent.clientToken, type: 'batch', ttl: '5m' })
+      const bearer = { authorization: `Bearer ${batch.clientToken}` }
+      const cookie = { cookie: `token=${encodeURIComponent(batch.clientToken)}` }
+      for (const headers of [{ 'x-vault-token': batch.clientToken }, bearer, cookie]) {
+        const res = await call(url, { headers })
+        assert.equal(res.status, 200)
+        assert.deepEqual(res.json, { accessor: '', policies: ['app', 'default'], numUses: 0 })
+      }
+      await store.revoke(parent.clientToken)
+      const gone = await call(url, { token: batch.clientToken })
+      assert.equal(gone.status, 403)
+      assert.ok(!gone.text.includes(batch.clientToken))
+    })
+  })
+
   test(`${name} tokenAuth(): sources and cookie name are configurable`, async () => {
     await withApp({ auth: { sources: ['cookie'], cookieName: 'sid' } }, async (url, store) => {
       const auth = await store.create({})

@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net'
 import express from 'express'
 import Koa from 'koa'
 
-import type { TokenStore } from '../../../src/index.js'
+import { TokenStore } from '../../../src/index.js'
 import { vaultRouter as expressVaultRouter } from '../../../src/http/express.js'
 import { vaultRouter as koaVaultRouter } from '../../../src/http/koa.js'
 import { createVaultServer } from '../../../src/http/vault-api/server.js'
@@ -40,10 +40,7 @@ export async function listen(target: Server | RequestListener): Promise<Running>
 }
 
 /** The hosts of the Vault API, by name. */
-export const VAULT_HOSTS: Record<
-  'node:http' | 'express' | 'koa',
-  (store: TokenStore, options?: VaultApiOptions) => Server | RequestListener
-> = {
+export const VAULT_HOSTS: Record<'node:http' | 'express' | 'koa', VaultHost> = {
   'node:http': (store, options) => createVaultServer(store, options),
   express: (store, options) => {
     const app = express()
@@ -65,6 +62,28 @@ export const VAULT_HOSTS: Record<
       void handle(req, res)
     }
   },
+}
+
+/** One host of the Vault API, as {@link VAULT_HOSTS} builds it. */
+export type VaultHost = (store: TokenStore, options?: VaultApiOptions) => Server | RequestListener
+
+/**
+ * Runs `run` against a fresh in-memory store with a root token, served by `host` on a free port, and stops the
+ * server afterwards.
+ */
+export async function withVaultApi(
+  host: VaultHost,
+  run: (endpoint: string, root: string, store: TokenStore) => Promise<void>,
+  options?: VaultApiOptions,
+): Promise<void> {
+  const store = new TokenStore()
+  const root = await store.createRoot()
+  const server = await listen(host(store, options))
+  try {
+    await run(server.url, root.clientToken, store)
+  } finally {
+    await server.close()
+  }
 }
 
 /** Every test's JSON answer, read once. */
