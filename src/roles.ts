@@ -128,9 +128,10 @@ export function normalizeRole(name: string, options: TokenRoleOptions): TokenRol
       `Expected \`pathSuffix\` to be path segments without '..', got ${describeValue(pathSuffix)}`,
     )
   }
-  if (pathSuffix.split('/').includes('..'))
+  if (pathSuffix.split('/').includes('..')) {
     throw invalidRequest('Expected `pathSuffix` not to contain ".."')
-  return {
+  }
+  const role: TokenRole = {
     name: checkRoleName(name),
     allowedPolicies: listOption(options.allowedPolicies, 'allowedPolicies'),
     disallowedPolicies: listOption(options.disallowedPolicies, 'disallowedPolicies'),
@@ -148,6 +149,24 @@ export function normalizeRole(name: string, options: TokenRoleOptions): TokenRol
       'tokenNoDefaultPolicy',
       false,
     ),
+  }
+  if (role.tokenType === 'batch') checkBatchRole(role)
+  return role
+}
+
+/**
+ * Vault's rules for a role that only issues batch tokens: what such a token cannot be, the role cannot promise.
+ * Its tokens must be orphans: a batch token cannot be revoked on its own, so a role's tokens would otherwise live
+ * and die with whichever parent created them.
+ */
+function checkBatchRole(role: TokenRole): void {
+  if (!role.orphan) throw invalidRequest("A role with `tokenType: 'batch'` must set `orphan: true`")
+  if (role.renewable)
+    throw invalidRequest("A role with `tokenType: 'batch'` must set `renewable: false`")
+  if (role.tokenPeriod > 0)
+    throw invalidRequest("A role with `tokenType: 'batch'` cannot set `tokenPeriod`")
+  if (role.tokenExplicitMaxTtl > 0) {
+    throw invalidRequest("A role with `tokenType: 'batch'` cannot set `tokenExplicitMaxTtl`")
   }
 }
 

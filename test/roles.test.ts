@@ -257,7 +257,17 @@ describe('create() against a role: parent, path and limits', () => {
 
   test('tokenType: batch roles issue batch tokens; a service role refuses a batch request', async () => {
     const { store, admin } = await setup()
-    await store.roles.write('batchy', { tokenType: 'batch' })
+    await store.roles.write('batchy', { tokenType: 'batch', orphan: true, renewable: false })
+    for (const unfit of [
+      {},
+      { orphan: true },
+      { orphan: true, renewable: false, tokenPeriod: 60 },
+    ]) {
+      await assert.rejects(
+        store.roles.write('unfit', { tokenType: 'batch', ...unfit }),
+        code('invalid_request'),
+      )
+    }
     await store.roles.write('default-batchy', { tokenType: 'default-batch' })
     await store.roles.write('servicey', { tokenType: 'service' })
     assert.match((await store.create({ parent: admin, role: 'batchy' })).clientToken, /^hvb\./)
