@@ -1,4 +1,4 @@
-import { defineConfig } from 'tsdown';
+import { defineConfig } from 'tsdown'
 
 /**
  * One line per public subpath: the key is the file name under dist/ and must match the
@@ -11,7 +11,7 @@ const entry = {
   koa: 'src/http/koa.ts',
   redis: 'src/storage/redis/index.ts',
   postgres: 'src/storage/postgres/index.ts',
-};
+}
 
 /**
  * nanoid@5 is ESM-only. Node >=20.19 can `require()` ESM unflagged (checked on 20.20), but
@@ -19,7 +19,7 @@ const entry = {
  * nanoid (one small file, no dependencies); the ESM build keeps it external so ESM consumers
  * share a single deduped copy. eventemitter3 and ms ship CJS and stay external in both builds.
  */
-const isNanoid = (id: string): boolean => id === 'nanoid' || id.startsWith('nanoid/');
+const isNanoid = (id: string): boolean => id === 'nanoid' || id.startsWith('nanoid/')
 
 export default defineConfig({
   entry,
@@ -43,4 +43,4 @@ export default defineConfig({
   sourcemap: false,
   // Keep package.json's exports map hand-written (reviewed, and checked by publint/attw).
   exports: false,
-});
+})
