@@ -1,0 +1,78 @@
+/**
+ * Shared pieces of the benchmarks: timing with warm-up and rounds, medians, and formatting.
+ */
+import { performance } from 'node:perf_hooks'
+
+/** One measured quantity of a scenario. */
+export interface Measurement {
+  /** Median over the measured rounds. */
+  readonly median: number
+  /** Every measured round, in order. */
+  readonly rounds: readonly number[]
+}
+
+/** One line of the results table. */
+export interface Row {
+  readonly scenario: string
+  readonly subject: string
+  readonly baseline: string
+  readonly ratio: string
+  readonly goal: string
+  readonly met: boolean
+}
+
+/** The median of a non-empty list. */
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b)
+  const middle = Math.floor(sorted.length / 2)
+  const upper = sorted[middle] ?? Number.NaN
+  return sorted.length % 2 === 1 ? upper : ((sorted[middle - 1] ?? upper) + upper) / 2
+}
+
+/** Milliseconds taken by `run`. */
+export async function timeMs(run: () => unknown): Promise<number> {
+  const start = performance.now()
+  await run()
+  return performance.now() - start
+}
+
+/**
+ * Runs `round` `warmup` times unmeasured, then `rounds` times measured, and returns the median of what each
+ * measured round returned (a duration, a rate: whatever the scenario measures).
+ */
+export async function measure(
+  round: () => Promise<number> | number,
+  options: { warmup: number; rounds: number },
+): Promise<Measurement> {
+  for (let i = 0; i < options.warmup; i++) await round()
+  const results: number[] = []
+  for (let i = 0; i < options.rounds; i++) results.push(await round())
+  return { median: median(results), rounds: results }
+}
+
+/** `1.23 µs` style, for per-operation costs given in milliseconds. */
+export function perOp(ms: number): string {
+  const us = ms * 1000
+  return us < 1 ? `${(us * 1000).toFixed(0)} ns/op` : `${us.toFixed(2)} µs/op`
+}
+
+/** Prints rows as a Markdown table (it reads fine in a terminal and pastes into the README). */
+export function printTable(rows: readonly Row[]): void {
+  const header = ['scenario', 'tokentree', 'baseline (same run)', 'ratio', 'goal', 'met']
+  const lines = rows.map((row) => [
+    row.scenario,
+    row.subject,
+    row.baseline,
+    row.ratio,
+    row.goal,
+    row.met ? 'yes' : 'NO',
+  ])
+  const widths = header.map((title, column) =>
+    Math.max(title.length, ...lines.map((line) => (line[column] ?? '').length)),
+  )
+  const format = (cells: readonly string[]): string =>
+    `| ${cells.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join(' | ')} |`
+  console.log(format(header))
+  console.log(`|${widths.map((width) => '-'.repeat(width + 2)).join('|')}|`)
+  for (const line of lines) console.log(format(line))
+}
