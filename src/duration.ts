@@ -22,6 +22,9 @@ const DURATION_SEGMENT = /(\d+(?:\.\d+)?)(ms|s|m|h|d|w)/g
 /** A string of digits only: seconds, as in Vault. */
 const DIGITS = /^\d+$/
 
+/** A bare number that is not all digits ('1.5', '-3', '.5'): Vault refuses it; `ms` would read milliseconds. */
+const BARE_NUMBER = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?$/i
+
 /**
  * Parses a duration to whole seconds (fractions of a second are dropped, as Vault does).
  *
@@ -67,7 +70,8 @@ function parseDurationString(text: string, field: string): number {
   if (text === '') return 0
   if (DIGITS.test(text)) return Number(text) * 1000
   let millis = 0
-  if (COMPOUND_DURATION.test(text)) {
+  if (BARE_NUMBER.test(text)) millis = Number.NaN
+  else if (COMPOUND_DURATION.test(text)) {
     for (const [segment] of text.matchAll(DURATION_SEGMENT)) millis += ms(segment as ms.StringValue)
   } else if (text.length <= 100) {
     // Long forms such as '2 days' or '1.5 hours'. ms returns undefined for anything else, though typed `number`.

@@ -3,6 +3,7 @@
  */
 import { nanoid } from 'nanoid'
 
+import { flat } from './crypto.js'
 import { parseDuration } from './duration.js'
 import { describeValue, invalidRequest } from './errors.js'
 import { normalizePath } from './options.js'
@@ -68,7 +69,7 @@ const LEASE_OPTION_KEYS = new Set(['path', 'ttl', 'renewable', 'data'])
 
 /** A new lease id under `path`. */
 export function newLeaseId(path: string): LeaseId {
-  return `${path}/${nanoid(LEASE_SUFFIX_LENGTH)}`
+  return flat(`${path}/${nanoid(LEASE_SUFFIX_LENGTH)}`)
 }
 
 /**

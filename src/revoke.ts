@@ -48,7 +48,8 @@ export async function revokeTrees(
 
 /**
  * Completes the revocation of a token already marked `revoking`: for `orphan`, its children are orphaned and it
- * alone is deleted; for any other reason, its subtree is deleted children first. Each token's leases go just
+ * alone is deleted (unless it or an ancestor is no longer live: then, as for any other reason, its whole subtree
+ * is deleted children first). Each token's leases go just
  * before it, with its reason. Safe to run again after an interruption, and concurrently: each token and lease is
  * reported by exactly one deletion.
  *
@@ -78,8 +79,9 @@ export async function finishRevocation(
       sink.token(deleted, ownReason)
     }
   }
-  if (reason === 'orphan') {
-    await storage.orphanChildren(record.id)
+  // Orphaning is refused when the token or an ancestor is no longer live: its children are unusable already, and
+  // must then go with it rather than come back to life as orphans.
+  if (reason === 'orphan' && (await storage.orphanChildren(record.id, now)) !== null) {
     await remove(record.id, reason)
     return count
   }

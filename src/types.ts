@@ -178,7 +178,7 @@ export interface TokenDetails {
   readonly creationTtl: Seconds
   /** When the token expires, or `null` if it never does. */
   readonly expireTime: Date | null
-  /** Seconds left before the token expires, rounded down; `0` if it never expires. @remarks Seconds. */
+  /** Seconds left before the token expires, rounded to the nearest second as Vault does; `0` if it never expires. @remarks Seconds. */
   readonly ttl: Seconds
   /** Hard limit on the token's lifetime from its creation; `0` for none. @remarks Seconds. */
   readonly explicitMaxTtl: Seconds

@@ -185,21 +185,15 @@ describe('revokeOrphan()', () => {
     assert.equal(memory.size, 1)
   })
 
-  test(
-    'revokeOrphan(): orphaning the children of an expired parent does not make them usable again',
-    {
-      todo: 'BUG: TokenStore.revokeOrphan (src/token-store.ts) orphans the children of a token that is not live (expired), which resurrects them',
-    },
-    async () => {
-      const { store, clock } = harness()
-      const parent = await store.create({ ttl: 60 })
-      const child = await store.create({ parent: parent.clientToken, ttl: 3600 })
-      clock.advance(60)
-      assert.equal(await isUsable(store, child.clientToken), false)
-      await store.revokeOrphan(parent.clientToken)
-      assert.equal(await isUsable(store, child.clientToken), false)
-    },
-  )
+  test('revokeOrphan(): orphaning the children of an expired parent does not make them usable again', async () => {
+    const { store, clock } = harness()
+    const parent = await store.create({ ttl: 60 })
+    const child = await store.create({ parent: parent.clientToken, ttl: 3600 })
+    clock.advance(60)
+    assert.equal(await isUsable(store, child.clientToken), false)
+    await store.revokeOrphan(parent.clientToken)
+    assert.equal(await isUsable(store, child.clientToken), false)
+  })
 })
 
 describe('revokeAccessor()', () => {
@@ -430,41 +424,29 @@ describe('interrupted revocation', () => {
     }
   })
 
-  test(
-    'revokeOrphan(): under an ancestor whose revocation was cut off, orphaning does not make the children usable',
-    {
-      todo: 'BUG: TokenStore.revokeOrphan (src/token-store.ts) orphans the children of a token whose ancestor is being revoked, which makes them live again',
-    },
-    async () => {
-      const h = spyHarness()
-      const top = await h.store.create()
-      const middle = await h.store.create({ parent: top.clientToken })
-      const leaf = await h.store.create({ parent: middle.clientToken })
-      h.spy.failWhen = (name) => name === 'deleteToken'
-      await rejectsWith(h.store.revoke(top.clientToken), 'storage_unavailable')
-      h.spy.failWhen = null
-      assert.equal(await isUsable(h.store, leaf.clientToken), false)
-      await h.store.revokeOrphan(middle.clientToken)
-      assert.equal(await isUsable(h.store, leaf.clientToken), false)
-    },
-  )
+  test('revokeOrphan(): under an ancestor whose revocation was cut off, orphaning does not make the children usable', async () => {
+    const h = spyHarness()
+    const top = await h.store.create()
+    const middle = await h.store.create({ parent: top.clientToken })
+    const leaf = await h.store.create({ parent: middle.clientToken })
+    h.spy.failWhen = (name) => name === 'deleteToken'
+    await rejectsWith(h.store.revoke(top.clientToken), 'storage_unavailable')
+    h.spy.failWhen = null
+    assert.equal(await isUsable(h.store, leaf.clientToken), false)
+    await h.store.revokeOrphan(middle.clientToken)
+    assert.equal(await isUsable(h.store, leaf.clientToken), false)
+  })
 
-  test(
-    'revoke(): after a revokeOrphan that failed, revoke still revokes the children',
-    {
-      todo: 'BUG: finishRevocation (src/revoke.ts) keeps the failed revokeOrphan mark, so a later revoke() orphans the children instead of revoking them',
-    },
-    async () => {
-      const h = spyHarness()
-      const parent = await h.store.create()
-      const child = await h.store.create({ parent: parent.clientToken })
-      h.spy.failWhen = (name) => name === 'orphanChildren'
-      await rejectsWith(h.store.revokeOrphan(parent.clientToken), 'storage_unavailable')
-      h.spy.failWhen = null
-      await h.store.revoke(parent.clientToken)
-      assert.equal(await isUsable(h.store, child.clientToken), false)
-    },
-  )
+  test('revoke(): after a revokeOrphan that failed, revoke still revokes the children', async () => {
+    const h = spyHarness()
+    const parent = await h.store.create()
+    const child = await h.store.create({ parent: parent.clientToken })
+    h.spy.failWhen = (name) => name === 'orphanChildren'
+    await rejectsWith(h.store.revokeOrphan(parent.clientToken), 'storage_unavailable')
+    h.spy.failWhen = null
+    await h.store.revoke(parent.clientToken)
+    assert.equal(await isUsable(h.store, child.clientToken), false)
+  })
 })
 
 describe('audit of revocations', () => {

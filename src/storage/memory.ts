@@ -112,7 +112,8 @@ export class MemoryStorage implements Storage {
   async markRevoking(id: HashedTokenId, reason: RevokeReason): Promise<TokenRecord | null> {
     const record = this.#tokens.get(id)
     if (record === undefined) return null
-    if (record.revoking !== null) return record
+    if (record.revoking !== null && (record.revoking !== 'orphan' || reason === 'orphan'))
+      return record
     const marked: TokenRecord = { ...record, revoking: reason }
     this.#tokens.set(id, marked)
     this.#revoking.add(id)
@@ -124,7 +125,11 @@ export class MemoryStorage implements Storage {
     return children === undefined ? [] : [...children]
   }
 
-  async orphanChildren(id: HashedTokenId): Promise<number> {
+  async orphanChildren(id: HashedTokenId, now: UnixMillis): Promise<number | null> {
+    const record = this.#tokens.get(id)
+    if (record?.revoking !== 'orphan' || (record.expiresAt !== null && now >= record.expiresAt))
+      return null
+    if (record.parent !== null && this.#live(record.parent, now) === null) return null
     const children = this.#children.get(id)
     if (children === undefined) return 0
     for (const childId of children) {

@@ -85,15 +85,21 @@ export interface Storage {
 
   /**
    * Marks a token as being revoked, which makes it and its whole subtree unusable at once. Keeps the reason of an
-   * earlier mark. Resolves to the record (as marked), or `null` when missing.
+   * earlier mark, except that any other reason replaces `orphan`: revoking the subtree supersedes orphaning it.
+   * Resolves to the record (as marked), or `null` when missing.
    */
   markRevoking(id: HashedTokenId, reason: RevokeReason): Promise<TokenRecord | null>
 
   /** Hashed ids of the token's direct children (empty when none or when missing). */
   listChildren(id: HashedTokenId): Promise<HashedTokenId[]>
 
-  /** Makes every direct child of the token an orphan (`parent: null`). Resolves to how many were changed. */
-  orphanChildren(id: HashedTokenId): Promise<number>
+  /**
+   * Atomically makes every direct child of the token an orphan (`parent: null`), for `revokeOrphan`, but only while
+   * the token is marked `orphan`, has not expired at `now`, and every ancestor is live at `now`: otherwise its
+   * children are already unusable, and orphaning them would bring them back to life. Resolves to how many were
+   * changed, or `null` (changing nothing) when the check fails.
+   */
+  orphanChildren(id: HashedTokenId, now: UnixMillis): Promise<number | null>
 
   /**
    * Deletes the token and its index entries. Resolves to the deleted record, or `null` when it was already gone,

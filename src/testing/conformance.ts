@@ -534,7 +534,7 @@ export function runStorageConformance(
           await s.markRevoking(parent.id, 'orphan')
           assert.equal(await s.getLiveToken(a.id, NOW), null)
 
-          assert.equal(await s.orphanChildren(parent.id), 2)
+          assert.equal(await s.orphanChildren(parent.id, NOW), 2)
           assert.deepEqual(await s.listChildren(parent.id), [])
           assert.deepEqual(await s.getToken(a.id), { ...a, parent: null })
           assert.deepEqual(await s.getToken(b.id), { ...b, parent: null })
@@ -543,8 +543,34 @@ export function runStorageConformance(
           // The orphans no longer depend on the revoking parent.
           assert.deepEqual(await s.getLiveToken(a.id, NOW), { ...a, parent: null })
           assert.deepEqual(await s.getLiveToken(grandchild.id, NOW), grandchild)
-          assert.equal(await s.orphanChildren(parent.id), 0)
-          assert.equal(await s.orphanChildren(hashedId()), 0)
+          assert.equal(await s.orphanChildren(parent.id, NOW), 0)
+          assert.equal(await s.orphanChildren(hashedId(), NOW), null)
+        }),
+      )
+
+      test(
+        'orphanChildren refuses (null, nothing changed) unless the token is marked orphan, unexpired, under live ancestors',
+        withStorage(async (s) => {
+          const base = randomBase()
+          const top = token()
+          await s.insertToken(top)
+          const middle = token({ parent: top.id, expiresAt: base + 100 })
+          await s.insertToken(middle)
+          const leaf = token({ parent: middle.id })
+          await s.insertToken(leaf)
+          // Not marked orphan: refused.
+          assert.equal(await s.orphanChildren(middle.id, base), null)
+          await s.markRevoking(middle.id, 'orphan')
+          // Expired: its children are dead already and must stay so.
+          assert.equal(await s.orphanChildren(middle.id, base + 100), null)
+          // An ancestor being revoked: likewise.
+          await s.markRevoking(top.id, 'explicit')
+          assert.equal(await s.orphanChildren(middle.id, base), null)
+          assert.deepEqual(await s.getToken(leaf.id), leaf)
+          // A subtree revocation supersedes an orphan mark, and then orphaning is refused too.
+          await s.markRevoking(middle.id, 'explicit')
+          assert.equal((await s.getToken(middle.id))?.revoking, 'explicit')
+          assert.equal(await s.orphanChildren(middle.id, base), null)
         }),
       )
     })

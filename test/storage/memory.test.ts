@@ -236,10 +236,18 @@ describe('MemoryStorage.renewToken()', () => {
 describe('MemoryStorage.markRevoking() / listRevoking()', () => {
   test('markRevoking(): marks the token and keeps the first reason', async () => {
     const storage = await chain()
-    assert.equal((await storage.markRevoking(hid('b'), 'orphan'))?.revoking, 'orphan')
-    assert.equal((await storage.markRevoking(hid('b'), 'explicit'))?.revoking, 'orphan')
-    assert.equal((await storage.getToken(hid('b')))?.revoking, 'orphan')
+    assert.equal((await storage.markRevoking(hid('b'), 'expired'))?.revoking, 'expired')
+    assert.equal((await storage.markRevoking(hid('b'), 'explicit'))?.revoking, 'expired')
+    assert.equal((await storage.getToken(hid('b')))?.revoking, 'expired')
     assert.deepEqual(await storage.listRevoking(10), [hid('b')])
+  })
+
+  test('markRevoking(): a subtree reason supersedes orphan; orphan does not supersede anything', async () => {
+    const storage = await chain()
+    assert.equal((await storage.markRevoking(hid('b'), 'orphan'))?.revoking, 'orphan')
+    assert.equal((await storage.markRevoking(hid('b'), 'orphan'))?.revoking, 'orphan')
+    assert.equal((await storage.markRevoking(hid('b'), 'explicit'))?.revoking, 'explicit')
+    assert.equal((await storage.markRevoking(hid('b'), 'orphan'))?.revoking, 'explicit')
   })
 
   test('markRevoking(): a missing token is null', async () => {
@@ -271,12 +279,18 @@ describe('MemoryStorage.listChildren() / orphanChildren()', () => {
   test('orphanChildren(): re-parents the direct children only and reports how many', async () => {
     const storage = await chain()
     await storage.insertToken(rec('b2', { parent: hid('a') }))
-    assert.equal(await storage.orphanChildren(hid('a')), 2)
+    assert.equal(
+      await storage.orphanChildren(hid('a'), T0),
+      null,
+      'refused until a is marked orphan',
+    )
+    await storage.markRevoking(hid('a'), 'orphan')
+    assert.equal(await storage.orphanChildren(hid('a'), T0), 2)
     assert.equal((await storage.getToken(hid('b')))?.parent, null)
     assert.equal((await storage.getToken(hid('b2')))?.parent, null)
     assert.equal((await storage.getToken(hid('c')))?.parent, hid('b'))
     assert.deepEqual(await storage.listChildren(hid('a')), [])
-    assert.equal(await storage.orphanChildren(hid('a')), 0)
+    assert.equal(await storage.orphanChildren(hid('a'), T0), 0)
     // b no longer depends on a.
     await storage.markRevoking(hid('a'), 'explicit')
     assert.ok(await storage.getLiveToken(hid('c'), T0))
