@@ -5,7 +5,9 @@
  * process (`--expose-gc`). The whole run takes one to two minutes.
  */
 import { benchAuthenticate } from './authenticate.js'
+import { benchBatch } from './batch.js'
 import { benchCreate } from './create.js'
+import { benchExpiry } from './expiry.js'
 import { printTable, type Row } from './harness.js'
 import { benchMemory } from './memory.js'
 import { benchRevokeSubtree } from './revoke-subtree.js'
@@ -17,9 +19,12 @@ for (const [name, run] of [
   ['create', benchCreate],
   ['revoke subtree', benchRevokeSubtree],
   ['memory', benchMemory],
+  ['expiry sweep', benchExpiry],
+  ['batch tokens', benchBatch],
 ] as const) {
   process.stderr.write(`bench: ${name}...\n`)
-  rows.push(await run())
+  const result: Row | Row[] = await run()
+  rows.push(...(Array.isArray(result) ? result : [result]))
 }
 console.log(`\ntokentree bench · Node ${process.version} · ${process.platform}/${process.arch}\n`)
 printTable(rows)
