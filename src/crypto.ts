@@ -40,11 +40,13 @@ export function newAccessor(): Accessor {
 }
 
 /**
- * A flat copy of a string. nanoid builds ids a character at a time, which V8 keeps as a rope of 12 pieces (~380 bytes
- * for 24 characters); an id kept for the token's life is worth copying into one piece.
+ * The string, flattened. nanoid builds ids a character at a time, which V8 keeps as a rope of ~12 pieces (~380 bytes
+ * for 24 characters). Reading a character makes V8 flatten the rope in place, and the collector then drops the
+ * pieces: worth ~40 ns for an id kept as long as its token.
  */
 export function flat(text: string): string {
-  return Buffer.from(text, 'latin1').toString('latin1')
+  text.charCodeAt(0)
+  return text
 }
 
 /** A new random HMAC secret, for a store whose tokens live no longer than the process (the in-memory default). */

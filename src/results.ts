@@ -31,9 +31,13 @@ export function toAuth(
   return warnings.length > 0 ? { ...auth, warnings } : auth
 }
 
-/** Everything about a token but its id. */
-export function toDetails(record: TokenRecord, now: UnixMillis): TokenDetails {
+/**
+ * Everything about a token, with the id the caller presented. Built as one literal: this runs on every
+ * `authenticate`, where a spread copy of a second object cost a tenth of the call.
+ */
+export function toInfo(record: TokenRecord, id: string, now: UnixMillis): TokenInfo {
   return {
+    id,
     accessor: record.accessor,
     type: 'service',
     role: record.role ?? null,
@@ -53,6 +57,12 @@ export function toDetails(record: TokenRecord, now: UnixMillis): TokenDetails {
     issueTime: new Date(record.creationTime),
     lastRenewalTime: record.lastRenewalTime === null ? null : new Date(record.lastRenewalTime),
   }
+}
+
+/** Everything about a token but its id, for accessor holders. */
+export function toDetails(record: TokenRecord, now: UnixMillis): TokenDetails {
+  const { id, ...details } = toInfo(record, '', now)
+  return details
 }
 
 /** What a batch token's entry says, at `now`. */
@@ -78,11 +88,6 @@ export function batchInfo(entry: BatchEntry, id: string, now: UnixMillis): Token
     issueTime: new Date(entry.c),
     lastRenewalTime: null,
   }
-}
-
-/** Everything about a token, with the id the caller presented. */
-export function toInfo(record: TokenRecord, id: string, now: UnixMillis): TokenInfo {
-  return { id, ...toDetails(record, now) }
 }
 
 /** A lease as granted by `createLease` or `renewLease`. */
