@@ -18,6 +18,8 @@ export class FaultyStorage {
   readonly storage: Storage
   /** Methods called since `arm`, in order. */
   readonly calls: string[] = []
+  /** What each call since `arm` resolved to (absent for calls that failed), in order of completion. */
+  readonly results: Array<{ method: string; result: unknown }> = []
   #armed = false
   #at = 0
   #mode: FaultMode = 'fail'
@@ -39,7 +41,12 @@ export class FaultyStorage {
           if (!this.#armed) return fn.apply(target, args)
           this.calls.push(method)
           const n = this.calls.length
-          if (n !== this.#at) return fn.apply(target, args)
+          const record = async (promise: Promise<unknown>): Promise<unknown> => {
+            const result = await promise
+            this.results.push({ method, result })
+            return result
+          }
+          if (n !== this.#at) return record(fn.apply(target, args))
           switch (this.#mode) {
             case 'fail':
               throw new InjectedFault(method, n)
@@ -61,6 +68,7 @@ export class FaultyStorage {
   /** Counts calls from now on; the `at`-th (1-based) gets `mode`. `at = 0` only counts. */
   arm(at: number, mode: FaultMode = 'fail'): void {
     this.calls.length = 0
+    this.results.length = 0
     this.#armed = true
     this.#at = at
     this.#mode = mode

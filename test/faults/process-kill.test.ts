@@ -73,7 +73,7 @@ async function rounds(
     const secret = randomBytes(32).toString('hex')
     const { storage, cleanup } = await open(namespace)
     try {
-      const delay = Math.floor(Math.random() * (storageName === 'redis' ? 400 : 1500))
+      const delay = Math.floor(Math.random() * (storageName === 'redis' ? 400 : 500))
       const { built, finished } = await killMidRevoke(
         {
           KILL_STORAGE: storageName,
