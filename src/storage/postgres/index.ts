@@ -4,7 +4,7 @@
  *
  * @packageDocumentation
  */
-import { randomUUID } from 'node:crypto'
+import { createHash, randomUUID } from 'node:crypto'
 
 import { TokenStoreError } from '../../errors.js'
 import type {
@@ -118,6 +118,11 @@ export interface PostgresStorageOptions {
   readonly pollInterval?: number
 }
 
+/** pg's query-config form, for named (prepared once per connection) statements. */
+interface NamedQueryable {
+  query(config: { name: string; text: string; values: unknown[] }): Promise<{ rows: unknown[] }>
+}
+
 /** The token columns every statement returns. */
 interface TokenRow {
   record: TokenRecord
@@ -173,7 +178,9 @@ export class PostgresStorage implements Storage {
   readonly #channel: string
   readonly #noticeLogLength: number
   readonly #pollInterval: number
-  readonly #sql = new Map<string, string>()
+  readonly #sql = new Map<string, { text: string; name: string }>()
+  /** Whether the database takes pg's named statements (`{ name, text, values }`): a `pg.Pool` does. */
+  readonly #named: boolean
   /** Marks this instance's notices, so that its own subscriptions skip them. */
   readonly #origin = randomUUID()
   /** The number of the last notice a subscription of this instance read, kept across subscriptions. */
@@ -185,6 +192,8 @@ export class PostgresStorage implements Storage {
    */
   constructor(options: PostgresStorageOptions) {
     this.#db = options.pool
+    // pg parses and plans a named statement once per connection; PGlite has no such form.
+    this.#named = options.pool.connect !== undefined && options.pool.listen === undefined
     this.#schema = checkSchema(options.schema ?? DEFAULT_SCHEMA)
     this.#channel = `${this.#schema}_notices`
     const logLength = options.noticeLogLength ?? DEFAULT_NOTICE_LOG_LENGTH
@@ -270,11 +279,13 @@ export class PostgresStorage implements Storage {
     return ids(await this.#query<{ id: HashedTokenId }>('listChildren', LIST_CHILDREN, [id]))
   }
 
-  async orphanChildren(id: HashedTokenId): Promise<number> {
-    const result = await this.#run('orphanChildren', () =>
-      this.#db.query(this.#text(ORPHAN_CHILDREN), [id]),
+  async orphanChildren(id: HashedTokenId, now: UnixMillis): Promise<number | null> {
+    const [row] = await this.#query<{ allowed: boolean; orphaned: number }>(
+      'orphanChildren',
+      ORPHAN_CHILDREN,
+      [id, now],
     )
-    return result.rowCount ?? result.affectedRows ?? 0
+    return row?.allowed === true ? row.orphaned : null
   }
 
   async deleteToken(
@@ -555,18 +566,31 @@ export class PostgresStorage implements Storage {
     }
   }
 
-  /** The statement with this storage's schema, cached. */
-  #text(statement: string): string {
-    let text = this.#sql.get(statement)
-    if (text === undefined) {
-      text = sql(statement, this.#schema)
-      this.#sql.set(statement, text)
+  /** The statement with this storage's schema, and a name for it, cached. */
+  #statement(statement: string): { text: string; name: string } {
+    let prepared = this.#sql.get(statement)
+    if (prepared === undefined) {
+      const text = sql(statement, this.#schema)
+      prepared = {
+        text,
+        name: `tokentree_${createHash('sha1').update(text).digest('hex').slice(0, 20)}`,
+      }
+      this.#sql.set(statement, prepared)
     }
-    return text
+    return prepared
+  }
+
+  #text(statement: string): string {
+    return this.#statement(statement).text
   }
 
   async #query<Row>(operation: string, statement: string, params: unknown[]): Promise<Row[]> {
-    const result = await this.#run(operation, () => this.#db.query(this.#text(statement), params))
+    const { text, name } = this.#statement(statement)
+    const result = await this.#run(operation, () =>
+      this.#named
+        ? (this.#db as unknown as NamedQueryable).query({ name, text, values: params })
+        : this.#db.query(text, params),
+    )
     return result.rows as Row[]
   }
 

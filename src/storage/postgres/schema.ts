@@ -248,16 +248,38 @@ SET expires_at = $3::float8, ttl = $4::float8, last_renewal_time = $5::float8
 WHERE t.id = $1::text AND ${SELF_LIVE} AND (SELECT live FROM ok)
 RETURNING ${TOKEN_COLUMNS}`
 
-/** markRevoking: `$1` id, `$2` reason (an earlier reason is kept). */
+/**
+ * markRevoking: `$1` id, `$2` reason. Keeps an earlier reason, except that any other reason replaces `orphan`
+ * (revoking the subtree supersedes orphaning it).
+ */
 export const MARK_REVOKING = `
-UPDATE {schema}.tokens t SET revoking = COALESCE(t.revoking, $2::text) WHERE t.id = $1::text
+UPDATE {schema}.tokens t
+SET revoking = CASE WHEN t.revoking IS NULL OR (t.revoking = 'orphan' AND $2::text <> 'orphan')
+  THEN $2::text ELSE t.revoking END
+WHERE t.id = $1::text
 RETURNING ${TOKEN_COLUMNS}`
 
 /** listChildren: `$1` id. */
 export const LIST_CHILDREN = `SELECT id FROM {schema}.tokens WHERE parent = $1::text`
 
-/** orphanChildren: `$1` id. */
-export const ORPHAN_CHILDREN = `UPDATE {schema}.tokens SET parent = NULL WHERE parent = $1::text`
+/**
+ * orphanChildren: `$1` id, `$2` now. Locks the token (so that a superseding mark waits, or wins), checks that it is
+ * marked `orphan`, unexpired at `$2`, under live ancestors, and only then re-parents its children. One row:
+ * `allowed` and `orphaned` (how many children changed).
+ */
+export const ORPHAN_CHILDREN = `${CHAIN},
+target AS (
+  SELECT t.id FROM {schema}.tokens t
+  WHERE t.id = $1::text AND t.revoking = 'orphan' AND (t.expires_at IS NULL OR t.expires_at > $2::float8)
+  FOR UPDATE
+),
+ok AS (SELECT EXISTS (SELECT 1 FROM target) AND ${ANCESTORS_LIVE} AS allowed),
+orphaned AS (
+  UPDATE {schema}.tokens c SET parent = NULL
+  WHERE c.parent = $1::text AND (SELECT allowed FROM ok)
+  RETURNING 1
+)
+SELECT (SELECT allowed FROM ok) AS allowed, (SELECT count(*) FROM orphaned)::int AS orphaned`
 
 /**
  * The notice of a deletion (`gone`), numbered and logged in the same statement: `$2` origin, `$5` log length,

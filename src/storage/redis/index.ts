@@ -238,8 +238,9 @@ export class RedisStorage implements Storage {
     )) as HashedTokenId[]
   }
 
-  async orphanChildren(id: HashedTokenId): Promise<number> {
-    return Number(await this.#eval('orphanChildren', ORPHAN_CHILDREN, [id]))
+  async orphanChildren(id: HashedTokenId, now: UnixMillis): Promise<number | null> {
+    const count = await this.#eval('orphanChildren', ORPHAN_CHILDREN, [id, String(now)])
+    return count === null ? null : Number(count)
   }
 
   async deleteToken(

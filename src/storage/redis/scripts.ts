@@ -148,22 +148,34 @@ f[4], f[5], f[6] = ARGV[4], ARGV[5], ARGV[6]
 return f
 `)
 
-/** markRevoking. ARGV: prefix, id, reason. Keeps an earlier reason. Returns the fields or nil when missing. */
+/**
+ * markRevoking. ARGV: prefix, id, reason. Keeps an earlier reason, except that any other reason replaces `orphan`
+ * (revoking the subtree supersedes orphaning it). Returns the fields or nil when missing.
+ */
 export const MARK_REVOKING = script(`
-local id = ARGV[2]
+local id, reason = ARGV[2], ARGV[3]
 local f = read_token(id)
 if not f then return false end
-if f[7] == '' then
-  f[7] = ARGV[3]
+if f[7] == '' or (f[7] == 'orphan' and reason ~= 'orphan') then
+  f[7] = reason
   redis.call('HSET', P .. 't:' .. id, 'r', f[7])
   redis.call('ZADD', P .. 'rv', 0, id)
 end
 return f
 `)
 
-/** orphanChildren. ARGV: prefix, id. Returns how many children were re-parented. */
+/**
+ * orphanChildren. ARGV: prefix, id, now. Re-parents the children only while the token is marked `orphan`, has not
+ * expired at `now`, and its ancestors are live at `now` (else they are dead already and must stay so). Returns
+ * how many children were re-parented, or nil (changing nothing) when the check fails.
+ */
 export const ORPHAN_CHILDREN = script(`
-local ck = P .. 'c:' .. ARGV[2]
+local id, now = ARGV[2], tonumber(ARGV[3])
+local f = redis.call('HMGET', P .. 't:' .. id, 'p', 'e', 'r')
+if not f[1] or f[3] ~= 'orphan' then return false end
+if f[2] ~= '' and now >= tonumber(f[2]) then return false end
+if not lineage_ok(f[1], now) then return false end
+local ck = P .. 'c:' .. id
 local children = redis.call('SMEMBERS', ck)
 for _, child in ipairs(children) do
   local k = P .. 't:' .. child
