@@ -66,6 +66,25 @@ export function describeValue(value: unknown): string {
   return typeof value
 }
 
+/**
+ * Reads caller input with `read`, reporting anything but a `TokenStoreError` it throws (a getter or Proxy in the
+ * options that throws) as `invalid_request`: the input is at fault, not the storage.
+ */
+export function readInput<T>(read: () => T): T {
+  try {
+    return read()
+  } catch (error) {
+    if (error instanceof TokenStoreError) throw error
+    throw new TokenStoreError(
+      'invalid_request',
+      'The options could not be read: reading them threw',
+      {
+        cause: error,
+      },
+    )
+  }
+}
+
 /** Shorthand for the most common error: malformed input. */
 export function invalidRequest(message: string): TokenStoreError {
   return new TokenStoreError('invalid_request', message)

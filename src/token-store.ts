@@ -9,7 +9,7 @@ import { planCreation, type CreationPlan } from './creation-rules.js'
 import { TokenHasher, newAccessor, newSecret, newTokenId } from './crypto.js'
 import { parseDuration } from './duration.js'
 import { emitIsolated } from './emit.js'
-import { TokenStoreError, invalidRequest } from './errors.js'
+import { TokenStoreError, invalidRequest, readInput } from './errors.js'
 import type { AuditEvent, AuditOperation, RevokedEvent, TokenStoreEvents } from './events.js'
 import { ExpiryScheduler, REAL_TIMERS } from './expiration.js'
 import {
@@ -96,6 +96,8 @@ const ROOT_TOKEN_PATH = 'auth/token/root'
 const SWEEP_BATCH = 1000
 /** Attempts at drawing an accessor or lease id that is not taken (a clash needs a 144-bit collision). */
 const ID_ATTEMPTS = 3
+/** Attempts at a renewal that keeps meeting concurrent renewals of the same token or lease. */
+const RENEW_ATTEMPTS = 5
 /** Longest lease id accepted as an argument: a path plus a suffix. */
 const MAX_LEASE_ID_LENGTH = 1024
 
@@ -156,7 +158,7 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
    */
   constructor(options: TokenStoreOptions = {}) {
     super()
-    this.#settings = normalizeStoreOptions(options)
+    this.#settings = readInput(() => normalizeStoreOptions(options))
     this.#storage = options.storage ?? new MemoryStorage()
     this.#clock = options.clock ?? Date.now
     const secret = options.secret ?? newSecret()
@@ -191,7 +193,7 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
    */
   async createRoot(options: CreateRootOptions = {}): Promise<TokenAuth> {
     return this.#audited('createRoot', async (audit) => {
-      const request = normalizeRootOptions(options)
+      const request = readInput(() => normalizeRootOptions(options))
       const fields: NewTokenFields = {
         parent: null,
         policies: intern([ROOT_POLICY]),
@@ -221,7 +223,7 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
    */
   async create(options: CreateTokenOptions = {}): Promise<TokenAuth> {
     return this.#audited('create', async (audit) => {
-      const request = normalizeCreateOptions(options)
+      const request = readInput(() => normalizeCreateOptions(options))
       const now = this.#clock()
       const role = request.role === null ? null : await this.#roleFor(request.role)
       const parent = request.parent === null ? null : await this.#liveParent(request.parent, now)
@@ -258,7 +260,10 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
         renewable: ttl > 0 && plan.renewable,
         ...(role === null ? {} : { role: role.name }),
       }
-      return this.#insert(audit, request.id, now, fields, allWarnings)
+      // An orphan made by a parent (noParent, an orphan role) still used the parent's authority: the insert checks
+      // that no revocation of the parent has begun meanwhile.
+      const creator = parent !== null && plan.parent === null ? parent.id : undefined
+      return this.#insert(audit, request.id, now, fields, allWarnings, creator)
     })
   }
 
@@ -454,7 +459,7 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
    */
   async createLease(token: string, options: CreateLeaseOptions): Promise<LeaseGrant> {
     return this.#audited('createLease', async (audit) => {
-      const request = normalizeLeaseOptions(options)
+      const request = readInput(() => normalizeLeaseOptions(options))
       const now = this.#clock()
       const owner = await this.#leaseOwner(token, now)
       audit.accessor = owner.accessor
@@ -520,18 +525,34 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
       const lease = await this.#liveLease(leaseId, now)
       if (lease === null) throw leaseNotFound()
       audit.accessor = lease.accessor
-      if (!lease.renewable)
-        throw new TokenStoreError('not_renewable', 'The lease was issued non-renewable')
-      const { ttl, warnings } = renewalTtl(
-        { ttl: lease.ttl, period: 0, explicitMaxTtl: 0, creationTime: lease.issueTime },
-        seconds,
-        now,
-        this.#settings,
-      )
-      const update = { expiresAt: now + ttl * 1000, ttl, lastRenewalTime: now }
-      const renewed = await this.#storage.renewLease(lease.id, now, update)
-      if (renewed === null) throw leaseNotFound()
-      return toLeaseGrant(renewed, warnings)
+      for (let current = lease, attempt = 1; ; attempt++) {
+        if (!current.renewable) {
+          throw new TokenStoreError('not_renewable', 'The lease was issued non-renewable')
+        }
+        const { ttl, warnings } = renewalTtl(
+          { ttl: current.ttl, period: 0, explicitMaxTtl: 0, creationTime: current.issueTime },
+          seconds,
+          now,
+          this.#settings,
+        )
+        const expiresAt = now + ttl * 1000
+        const update = {
+          expectedExpiresAt: current.expiresAt,
+          expiresAt,
+          ttl,
+          lastRenewalTime: now,
+        }
+        const renewed = await this.#storage.renewLease(current.id, now, update)
+        if (renewed !== null) {
+          this.#scheduler?.expiresAt(expiresAt)
+          return toLeaseGrant(renewed, warnings)
+        }
+        // As for tokens: gone meanwhile, or renewed by someone else and to be recomputed.
+        const fresh = await this.#liveLease(current.id, now)
+        if (fresh === null) throw leaseNotFound()
+        if (attempt >= RENEW_ATTEMPTS) throw renewedConcurrently()
+        current = fresh
+      }
     })
   }
 
@@ -559,7 +580,7 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
   readonly roles: TokenRoles = {
     write: (name, options = {}) =>
       this.#audited('writeRole', async () => {
-        const role = normalizeRole(checkRoleName(name), options)
+        const role = readInput(() => normalizeRole(checkRoleName(name), options))
         await this.#roleStorage().putRole(role)
         return role
       }),
@@ -624,12 +645,13 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
     now: UnixMillis,
     fields: NewTokenFields,
     warnings: readonly string[],
+    creator?: HashedTokenId,
   ): Promise<TokenAuth> {
     const token = customId ?? newTokenId()
     const id = this.#hasher.hash(token)
     for (let attempt = 1; ; attempt++) {
       const record = newRecord(id, newAccessor(), fields, now)
-      const result = await this.#storage.insertToken(record)
+      const result = await this.#storage.insertToken(record, creator)
       switch (result) {
         case 'inserted':
           audit.accessor = record.accessor
@@ -646,28 +668,41 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
     }
   }
 
+  /**
+   * Renews a live token: the new TTL is computed from the record as read, and written only if no other renewal
+   * changed it meanwhile; otherwise it is recomputed from the fresh record, so no renewal's answer is lost.
+   */
   async #renewToken(
     record: TokenRecord,
     increment: number,
     now: UnixMillis,
   ): Promise<{ renewed: TokenRecord; warnings: string[] }> {
-    if (record.expiresAt === null) {
-      throw new TokenStoreError('not_renewable', 'The token never expires, so it cannot be renewed')
+    for (let current = record, attempt = 1; ; attempt++) {
+      if (current.expiresAt === null) {
+        throw new TokenStoreError(
+          'not_renewable',
+          'The token never expires, so it cannot be renewed',
+        )
+      }
+      if (!current.renewable) {
+        throw new TokenStoreError('not_renewable', 'The token was created non-renewable')
+      }
+      const limits =
+        current.role === undefined ? current : await this.#currentRoleLimits(current, current.role)
+      const { ttl, warnings } = renewalTtl(limits, increment, now, this.#settings)
+      const expiresAt = now + ttl * 1000
+      const update = { expectedExpiresAt: current.expiresAt, expiresAt, ttl, lastRenewalTime: now }
+      const renewed = await this.#storage.renewToken(current.id, now, update)
+      if (renewed !== null) {
+        this.#scheduler?.expiresAt(expiresAt)
+        return { renewed, warnings }
+      }
+      // Revoked or expired meanwhile, or renewed by someone else: then start again from what they wrote.
+      const fresh = await this.#storage.getLiveToken(current.id, now)
+      if (fresh === null) throw invalidToken()
+      if (attempt >= RENEW_ATTEMPTS) throw renewedConcurrently()
+      current = fresh
     }
-    if (!record.renewable) {
-      throw new TokenStoreError('not_renewable', 'The token was created non-renewable')
-    }
-    const limits =
-      record.role === undefined ? record : await this.#currentRoleLimits(record, record.role)
-    const { ttl, warnings } = renewalTtl(limits, increment, now, this.#settings)
-    const renewed = await this.#storage.renewToken(record.id, now, {
-      expiresAt: now + ttl * 1000,
-      ttl,
-      lastRenewalTime: now,
-    })
-    // The token was revoked or expired between the read and the renewal.
-    if (renewed === null) throw invalidToken()
-    return { renewed, warnings }
   }
 
   async #liveParent(parentToken: string, now: UnixMillis): Promise<TokenRecord> {
@@ -1000,6 +1035,10 @@ function invalidToken(
   message = 'The token is unknown, expired, revoked or used up',
 ): TokenStoreError {
   return new TokenStoreError('invalid_token', message)
+}
+
+function renewedConcurrently(): TokenStoreError {
+  return new TokenStoreError('conflict', 'Renewed concurrently by others too often; try again')
 }
 
 function leaseNotFound(): TokenStoreError {

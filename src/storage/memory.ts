@@ -31,6 +31,17 @@ export function isSelfLive(record: TokenRecord, now: UnixMillis): boolean {
 }
 
 /**
+ * Whether an ancestor lets its descendants be used at `now`: unexpired, and not being revoked, except by
+ * `revokeOrphan`, whose children are about to become orphans and stay usable throughout.
+ */
+export function isAncestorLive(record: TokenRecord, now: UnixMillis): boolean {
+  return (
+    (record.revoking === null || record.revoking === 'orphan') &&
+    (record.expiresAt === null || now < record.expiresAt)
+  )
+}
+
+/**
  * Keeps tokens in process memory. Tokens vanish with the process, so it suits a single instance, tests, and the
  * dev server; services with several instances use `tokentree/redis` or `tokentree/postgres`.
  *
@@ -57,9 +68,10 @@ export class MemoryStorage implements Storage {
     return this.#tokens.size
   }
 
-  async insertToken(record: TokenRecord): Promise<InsertResult> {
+  async insertToken(record: TokenRecord, creator?: HashedTokenId): Promise<InsertResult> {
     if (this.#tokens.has(record.id)) return 'id_exists'
     if (this.#byAccessor.has(record.accessor)) return 'accessor_exists'
+    if (creator !== undefined && !this.#lineageIntact(creator)) return 'parent_gone'
     if (record.parent !== null) {
       if (!this.#lineageIntact(record.parent)) return 'parent_gone'
       addToIndex(this.#children, record.parent, record.id)
@@ -102,8 +114,9 @@ export class MemoryStorage implements Storage {
     update: RenewUpdate,
   ): Promise<TokenRecord | null> {
     const record = this.#live(id, now)
-    if (record === null) return null
-    const renewed: TokenRecord = { ...record, ...update }
+    if (record === null || record.expiresAt !== update.expectedExpiresAt) return null
+    const { expiresAt, ttl, lastRenewalTime } = update
+    const renewed: TokenRecord = { ...record, expiresAt, ttl, lastRenewalTime }
     this.#tokens.set(id, renewed)
     this.#expiry.push(update.expiresAt, id)
     return renewed
@@ -129,7 +142,7 @@ export class MemoryStorage implements Storage {
     const record = this.#tokens.get(id)
     if (record?.revoking !== 'orphan' || (record.expiresAt !== null && now >= record.expiresAt))
       return null
-    if (record.parent !== null && this.#live(record.parent, now) === null) return null
+    if (!this.#ancestorsLive(record.parent, now)) return null
     const children = this.#children.get(id)
     if (children === undefined) return 0
     for (const childId of children) {
@@ -201,9 +214,16 @@ export class MemoryStorage implements Storage {
 
   async renewLease(id: LeaseId, now: UnixMillis, update: RenewUpdate): Promise<LeaseRecord | null> {
     const lease = this.#leases.get(id)
-    if (lease === undefined || now >= lease.expiresAt || this.#live(lease.token, now) === null)
+    if (
+      lease === undefined ||
+      now >= lease.expiresAt ||
+      lease.expiresAt !== update.expectedExpiresAt
+    ) {
       return null
-    const renewed: LeaseRecord = { ...lease, ...update }
+    }
+    if (this.#live(lease.token, now) === null) return null
+    const { expiresAt, ttl, lastRenewalTime } = update
+    const renewed: LeaseRecord = { ...lease, expiresAt, ttl, lastRenewalTime }
     this.#leases.set(id, renewed)
     this.#leaseExpiry.push(update.expiresAt, id)
     return renewed
@@ -303,28 +323,37 @@ export class MemoryStorage implements Storage {
     return { indexEntriesRemoved, childrenOrphaned, danglingLeases }
   }
 
-  /** Whether the token and every ancestor exist and none is being revoked (expiry aside). */
+  /**
+   * Whether a new child may hang under `id`: it exists and is not being revoked, and its ancestors exist and are
+   * not being revoked but for `revokeOrphan` (expiry aside: the store checked that at `now`).
+   */
   #lineageIntact(id: HashedTokenId): boolean {
-    let current: HashedTokenId | null = id
-    while (current !== null) {
-      const record = this.#tokens.get(current)
-      if (record === undefined || record.revoking !== null) return false
-      current = record.parent
+    const record = this.#tokens.get(id)
+    if (record === undefined || record.revoking !== null) return false
+    for (let parentId = record.parent; parentId !== null;) {
+      const ancestor = this.#tokens.get(parentId)
+      if (ancestor === undefined || (ancestor.revoking !== null && ancestor.revoking !== 'orphan'))
+        return false
+      parentId = ancestor.parent
     }
     return true
   }
 
-  /** The record if it and every ancestor are live at `now`. Walks up with a loop: trees may be very deep. */
+  /** The record if it is live at `now`: itself usable, and its ancestors too. */
   #live(id: HashedTokenId, now: UnixMillis): TokenRecord | null {
     const record = this.#tokens.get(id)
     if (record === undefined || !isSelfLive(record, now)) return null
-    let parentId = record.parent
-    while (parentId !== null) {
-      const ancestor = this.#tokens.get(parentId)
-      if (ancestor === undefined || !isSelfLive(ancestor, now)) return null
-      parentId = ancestor.parent
+    return this.#ancestorsLive(record.parent, now) ? record : null
+  }
+
+  /** Whether every token from `parentId` up lets its descendants be used at `now`. A loop: trees may be deep. */
+  #ancestorsLive(parentId: HashedTokenId | null, now: UnixMillis): boolean {
+    for (let id = parentId; id !== null;) {
+      const ancestor = this.#tokens.get(id)
+      if (ancestor === undefined || !isAncestorLive(ancestor, now)) return false
+      id = ancestor.parent
     }
-    return record
+    return true
   }
 }
 

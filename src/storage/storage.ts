@@ -41,8 +41,13 @@ export type InsertLeaseResult =
   /** The lease's token is not live; nothing was written. */
   | 'token_gone'
 
-/** The fields a renewal changes. */
+/** The fields a renewal changes, and the state it was computed from. */
 export interface RenewUpdate {
+  /**
+   * The `expiresAt` the renewal was computed from. The update applies only while the stored value is still this,
+   * so that of two concurrent renewals the second is refused (and recomputed) rather than lost.
+   */
+  readonly expectedExpiresAt: UnixMillis
   /** The new expiry. */
   readonly expiresAt: UnixMillis
   /** The TTL just granted. @remarks Seconds. */
@@ -53,15 +58,19 @@ export interface RenewUpdate {
 
 /**
  * A live token is one that exists, is not being revoked, and has not expired at `now` (`now < expiresAt`), and
- * whose every ancestor is live too. Methods that take `now` check liveness atomically with what they do.
+ * whose every ancestor exists, has not expired, and is not being revoked, except with reason `orphan`: the children
+ * of a token under `revokeOrphan` stay usable throughout, since they are about to become orphans. Methods that take
+ * `now` check liveness atomically with what they do.
  */
 export interface Storage {
   /**
    * Atomically inserts a token with its indexes (accessor, parent → children, path, expiry). Fails without writing
    * anything when the id or accessor exists, or when `record.parent` is set and it or any ancestor is missing or
-   * being revoked, so no child can be attached to a tree that a revocation is walking.
+   * being revoked, so no child can be attached to a tree that a revocation is walking. `creator`, when given, is
+   * the token that created an orphan (`noParent`, an orphan role): it and its ancestors are checked the same way,
+   * so a token whose revocation has begun can no longer lend its authority.
    */
-  insertToken(record: TokenRecord): Promise<InsertResult>
+  insertToken(record: TokenRecord, creator?: HashedTokenId): Promise<InsertResult>
 
   /** The stored record, live or not, or `null` when missing. */
   getToken(id: HashedTokenId): Promise<TokenRecord | null>
@@ -80,7 +89,10 @@ export interface Storage {
    */
   useToken(id: HashedTokenId, now: UnixMillis): Promise<TokenRecord | null>
 
-  /** Atomically applies a renewal to a token that is live at `now`. Resolves to the updated record, or `null`. */
+  /**
+   * Atomically applies a renewal to a token that is live at `now` and whose `expiresAt` is still
+   * `update.expectedExpiresAt`. Resolves to the updated record, or `null` (nothing written).
+   */
   renewToken(id: HashedTokenId, now: UnixMillis, update: RenewUpdate): Promise<TokenRecord | null>
 
   /**
@@ -127,8 +139,8 @@ export interface Storage {
   getLease(id: LeaseId): Promise<LeaseRecord | null>
 
   /**
-   * Atomically applies a renewal to a lease that is unexpired at `now` and whose token is live at `now`. Resolves
-   * to the updated lease, or `null`.
+   * Atomically applies a renewal to a lease that is unexpired at `now`, whose token is live at `now`, and whose
+   * `expiresAt` is still `update.expectedExpiresAt`. Resolves to the updated lease, or `null` (nothing written).
    */
   renewLease(id: LeaseId, now: UnixMillis, update: RenewUpdate): Promise<LeaseRecord | null>
 

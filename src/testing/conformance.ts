@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 
-import type { RevocationNotice, Storage } from '../storage/storage.js'
+import type { RenewUpdate, RevocationNotice, Storage } from '../storage/storage.js'
 import type { HashedTokenId, LeaseRecord, TokenRecord, UnixMillis } from '../types.js'
 
 /**
@@ -253,6 +253,21 @@ export function runStorageConformance(
       )
 
       test(
+        'refuses an orphan whose creator, or an ancestor of it, is revoking or missing',
+        withStorage(async (s) => {
+          const [top, middle] = await chain3(s)
+          const orphan = token()
+          assert.equal(await s.insertToken(orphan, middle.id), 'inserted')
+          await s.markRevoking(top.id, 'explicit')
+          const late = token()
+          assert.equal(await s.insertToken(late, middle.id), 'parent_gone')
+          assert.equal(await s.getToken(late.id), null)
+          assert.equal(await s.getTokenByAccessor(late.accessor), null)
+          assert.equal(await s.insertToken(token(), hashedId()), 'parent_gone')
+        }),
+      )
+
+      test(
         'accepts a child of an expired parent (only missing or revoking ancestors refuse)',
         withStorage(async (s) => {
           const parent = token({ expiresAt: NOW - HOUR })
@@ -418,26 +433,67 @@ export function runStorageConformance(
           const base = randomBase()
           const record = token({ expiresAt: base + 100, ttl: 60 })
           await s.insertToken(record)
-          const update = { expiresAt: base + HOUR, ttl: 3600, lastRenewalTime: base + 50 }
+          const update = {
+            expectedExpiresAt: base + 100,
+            expiresAt: base + HOUR,
+            ttl: 3600,
+            lastRenewalTime: base + 50,
+          }
           const renewed = await s.renewToken(record.id, base + 50, update)
-          assert.deepEqual(renewed, { ...record, ...update })
-          assert.deepEqual(await s.getToken(record.id), { ...record, ...update })
+          assert.deepEqual(renewed, applied(record, update))
+          assert.deepEqual(await s.getToken(record.id), applied(record, update))
           // The expiry index follows: not expired at the old time, expired at the new one.
           assert.ok(!(await s.listExpiredTokens(base + 200, 100_000)).includes(record.id))
           assert.ok((await s.listExpiredTokens(base + HOUR, 100_000)).includes(record.id))
-          assert.deepEqual(await s.getLiveToken(record.id, base + 200), { ...record, ...update })
+          assert.deepEqual(await s.getLiveToken(record.id, base + 200), applied(record, update))
+        }),
+      )
+
+      test(
+        'is null and changes nothing when another renewal got there first (compare-and-set on expiresAt)',
+        withStorage(async (s) => {
+          const base = randomBase()
+          const record = token({ expiresAt: base + 100, ttl: 60 })
+          await s.insertToken(record)
+          const first = {
+            expectedExpiresAt: base + 100,
+            expiresAt: base + HOUR,
+            ttl: 3600,
+            lastRenewalTime: base,
+          }
+          const stale = {
+            expectedExpiresAt: base + 100,
+            expiresAt: base + 200,
+            ttl: 1,
+            lastRenewalTime: base,
+          }
+          const results = await Promise.all([
+            s.renewToken(record.id, base, first),
+            s.renewToken(record.id, base, stale),
+          ])
+          assert.equal(results.filter((result) => result !== null).length, 1)
+          const winner = results[0] === null ? stale : first
+          assert.deepEqual(await s.getToken(record.id), applied(record, winner))
         }),
       )
 
       test(
         'is null and changes nothing for a token that is not live',
         withStorage(async (s) => {
-          const update = { expiresAt: NOW + 2 * HOUR, ttl: 7200, lastRenewalTime: NOW }
+          const update = {
+            expectedExpiresAt: NOW + HOUR,
+            expiresAt: NOW + 2 * HOUR,
+            ttl: 7200,
+            lastRenewalTime: NOW,
+          }
           assert.equal(await s.renewToken(hashedId(), NOW, update), null)
 
           const expired = token({ expiresAt: NOW })
           await s.insertToken(expired)
-          assert.equal(await s.renewToken(expired.id, NOW, update), null)
+          assert.equal(
+            await s.renewToken(expired.id, NOW, { ...update, expectedExpiresAt: NOW }),
+            null,
+          )
           assert.deepEqual(await s.getToken(expired.id), expired)
 
           const revoking = token()
@@ -532,7 +588,9 @@ export function runStorageConformance(
           const grandchild = token({ parent: a.id })
           await s.insertToken(grandchild)
           await s.markRevoking(parent.id, 'orphan')
-          assert.equal(await s.getLiveToken(a.id, NOW), null)
+          // Children of a token under revokeOrphan stay usable throughout: they are about to become orphans.
+          assert.deepEqual(await s.getLiveToken(a.id, NOW), a)
+          assert.equal(await s.getLiveToken(parent.id, NOW), null)
 
           assert.equal(await s.orphanChildren(parent.id, NOW), 2)
           assert.deepEqual(await s.listChildren(parent.id), [])
@@ -545,6 +603,22 @@ export function runStorageConformance(
           assert.deepEqual(await s.getLiveToken(grandchild.id, NOW), grandchild)
           assert.equal(await s.orphanChildren(parent.id, NOW), 0)
           assert.equal(await s.orphanChildren(hashedId(), NOW), null)
+        }),
+      )
+
+      test(
+        'a mark with reason orphan blocks the token and new children under it, not its descendants',
+        withStorage(async (s) => {
+          const [top, middle, leaf] = await chain3(s)
+          await s.markRevoking(top.id, 'orphan')
+          assert.equal(await s.getLiveToken(top.id, NOW), null)
+          assert.deepEqual(await s.getLiveToken(leaf.id, NOW), leaf)
+          assert.ok(await s.useToken(leaf.id, NOW))
+          assert.equal(await s.insertToken(token({ parent: top.id })), 'parent_gone')
+          assert.equal(await s.insertToken(token({ parent: middle.id })), 'inserted')
+          // Any other reason blocks the whole subtree.
+          await s.markRevoking(top.id, 'explicit')
+          assert.equal(await s.getLiveToken(leaf.id, NOW), null)
         }),
       )
 
@@ -763,6 +837,7 @@ export function runStorageConformance(
           await s.deleteLease(early.id, 'explicit', base)
           assert.notEqual(await s.nextExpiry(), base + 5)
           await s.renewToken(record.id, base, {
+            expectedExpiresAt: base + 10,
             expiresAt: base + 50,
             ttl: 1,
             lastRenewalTime: base,
@@ -858,9 +933,17 @@ export function runStorageConformance(
           await s.insertToken(owner)
           const l = lease(owner, { expiresAt: base + 100, issueTime: base })
           await s.insertLease(l, base)
-          const update = { expiresAt: base + HOUR, ttl: 3600, lastRenewalTime: base + 10 }
-          assert.deepEqual(await s.renewLease(l.id, base + 10, update), { ...l, ...update })
-          assert.deepEqual(await s.getLease(l.id), { ...l, ...update })
+          const update = {
+            expectedExpiresAt: base + 100,
+            expiresAt: base + HOUR,
+            ttl: 3600,
+            lastRenewalTime: base + 10,
+          }
+          assert.deepEqual(await s.renewLease(l.id, base + 10, update), applied(l, update))
+          assert.deepEqual(await s.getLease(l.id), applied(l, update))
+          // A second renewal computed from the old expiry is refused: compare-and-set.
+          assert.equal(await s.renewLease(l.id, base + 10, { ...update, ttl: 1 }), null)
+          assert.deepEqual(await s.getLease(l.id), applied(l, update))
           assert.ok(!(await s.listExpiredLeases(base + 200, 100_000)).includes(l.id))
           assert.ok((await s.listExpiredLeases(base + HOUR, 100_000)).includes(l.id))
         }),
@@ -869,14 +952,22 @@ export function runStorageConformance(
       test(
         'renewLease is null and changes nothing for an expired lease, a dead token or an unknown id',
         withStorage(async (s) => {
-          const update = { expiresAt: NOW + 2 * HOUR, ttl: 7200, lastRenewalTime: NOW }
+          const update = {
+            expectedExpiresAt: NOW + HOUR,
+            expiresAt: NOW + 2 * HOUR,
+            ttl: 7200,
+            lastRenewalTime: NOW,
+          }
           assert.equal(await s.renewLease(`conformance/${randomString(8)}/x`, NOW, update), null)
 
           const owner = token()
           await s.insertToken(owner)
           const expiring = lease(owner, { expiresAt: NOW + 100 })
           await s.insertLease(expiring, NOW)
-          assert.equal(await s.renewLease(expiring.id, NOW + 100, update), null)
+          assert.equal(
+            await s.renewLease(expiring.id, NOW + 100, { ...update, expectedExpiresAt: NOW + 100 }),
+            null,
+          )
           assert.deepEqual(await s.getLease(expiring.id), expiring)
 
           const [parent, child] = await chain2(s)
@@ -1007,7 +1098,13 @@ export function runStorageConformance(
         withStorage(async (s) => {
           const record = token({ numUses: 10 })
           await s.insertToken(record)
-          const update = { expiresAt: NOW + 2 * HOUR, ttl: 7200, lastRenewalTime: NOW }
+          // Every renewal expects the original expiry: exactly one of them applies.
+          const update = {
+            expectedExpiresAt: NOW + HOUR,
+            expiresAt: NOW + 2 * HOUR,
+            ttl: 7200,
+            lastRenewalTime: NOW,
+          }
           await Promise.all(
             Array.from({ length: 10 }, (_, i) =>
               i % 2 === 0 ? s.useToken(record.id, NOW) : s.renewToken(record.id, NOW, update),
@@ -1323,4 +1420,10 @@ async function chain(
     parent = record.id
   }
   return records
+}
+
+/** What a record looks like once `update` is applied: its fields, without the compare-and-set expectation. */
+function applied<T extends object>(record: T, update: RenewUpdate): T {
+  const { expectedExpiresAt, ...change } = update
+  return { ...record, ...change }
 }

@@ -212,7 +212,12 @@ describe('MemoryStorage.renewToken()', () => {
   test('renewToken(): applies the update to a live token and moves its expiry', async () => {
     const storage = new MemoryStorage()
     await storage.insertToken(rec('a', { expiresAt: T0 + 1000, ttl: 1, renewable: true }))
-    const update = { expiresAt: T0 + 60_000, ttl: 60, lastRenewalTime: T0 + 500 }
+    const update = {
+      expectedExpiresAt: T0 + 1000,
+      expiresAt: T0 + 60_000,
+      ttl: 60,
+      lastRenewalTime: T0 + 500,
+    }
     const renewed = await storage.renewToken(hid('a'), T0 + 500, update)
     assert.equal(renewed?.expiresAt, T0 + 60_000)
     assert.equal(renewed.ttl, 60)
@@ -222,9 +227,31 @@ describe('MemoryStorage.renewToken()', () => {
     assert.equal(await storage.nextExpiry(), T0 + 60_000)
   })
 
+  test('renewToken(): a renewal computed from an expiry that has since changed is refused', async () => {
+    const storage = new MemoryStorage()
+    await storage.insertToken(rec('a', { expiresAt: T0 + 1000, ttl: 1, renewable: true }))
+    const first = {
+      expectedExpiresAt: T0 + 1000,
+      expiresAt: T0 + 9000,
+      ttl: 9,
+      lastRenewalTime: T0,
+    }
+    assert.ok(await storage.renewToken(hid('a'), T0, first))
+    assert.equal(
+      await storage.renewToken(hid('a'), T0, { ...first, expiresAt: T0 + 2000, ttl: 2 }),
+      null,
+    )
+    assert.equal((await storage.getToken(hid('a')))?.expiresAt, T0 + 9000)
+  })
+
   test('renewToken(): a token that is not live is not renewed', async () => {
     const storage = await chain({ a: { expiresAt: T0 + 1000 } })
-    const update = { expiresAt: T0 + 60_000, ttl: 60, lastRenewalTime: T0 + 2000 }
+    const update = {
+      expectedExpiresAt: T0 + 1000,
+      expiresAt: T0 + 60_000,
+      ttl: 60,
+      lastRenewalTime: T0 + 2000,
+    }
     assert.equal(await storage.renewToken(hid('a'), T0 + 2000, update), null)
     assert.equal(await storage.renewToken(hid('c'), T0 + 2000, update), null)
     assert.equal((await storage.getToken(hid('a')))?.expiresAt, T0 + 1000)
@@ -379,6 +406,7 @@ describe('MemoryStorage.listExpiredTokens() / nextExpiry()', () => {
     await storage.insertToken(rec('b', { expiresAt: T0 + 1000 }))
     await del(storage, hid('a'), 'explicit', T0)
     await storage.renewToken(hid('b'), T0, {
+      expectedExpiresAt: T0 + 1000,
       expiresAt: T0 + 5000,
       ttl: 5,
       lastRenewalTime: T0,
@@ -390,9 +418,14 @@ describe('MemoryStorage.listExpiredTokens() / nextExpiry()', () => {
   test('listExpiredTokens(): a token renewed twice to the same expiry is listed once', async () => {
     const storage = new MemoryStorage()
     await storage.insertToken(rec('a', { expiresAt: T0 + 1000 }))
-    const update = { expiresAt: T0 + 2000, ttl: 2, lastRenewalTime: T0 }
-    await storage.renewToken(hid('a'), T0, update)
-    await storage.renewToken(hid('a'), T0, update)
+    const update = {
+      expectedExpiresAt: T0 + 1000,
+      expiresAt: T0 + 2000,
+      ttl: 2,
+      lastRenewalTime: T0,
+    }
+    assert.ok(await storage.renewToken(hid('a'), T0, update))
+    assert.ok(await storage.renewToken(hid('a'), T0, { ...update, expectedExpiresAt: T0 + 2000 }))
     assert.deepEqual(await storage.listExpiredTokens(T0 + 3000, 10), [hid('a')])
   })
 
@@ -407,7 +440,12 @@ describe('MemoryStorage.listExpiredTokens() / nextExpiry()', () => {
     assert.equal(await storage.nextExpiry(), T0 + 1000)
     await del(storage, hid('a'), 'expired', T0 + 1000)
     assert.equal(await storage.nextExpiry(), T0 + 2000)
-    await storage.renewToken(hid('b'), T0, { expiresAt: T0 + 4000, ttl: 4, lastRenewalTime: T0 })
+    await storage.renewToken(hid('b'), T0, {
+      expectedExpiresAt: T0 + 2000,
+      expiresAt: T0 + 4000,
+      ttl: 4,
+      lastRenewalTime: T0,
+    })
     assert.equal(await storage.nextExpiry(), T0 + 3000)
     await del(storage, hid('c'), 'explicit', T0)
     assert.equal(await storage.nextExpiry(), T0 + 4000)
