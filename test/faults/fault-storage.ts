@@ -22,6 +22,7 @@ export class FaultyStorage {
   readonly results: Array<{ method: string; result: unknown }> = []
   #armed = false
   #at = 0
+  #from = 0
   #mode: FaultMode = 'fail'
   #release: (() => void) | null = null
   #reached: (() => void) | null = null
@@ -46,7 +47,8 @@ export class FaultyStorage {
             this.results.push({ method, result })
             return result
           }
-          if (n !== this.#at) return record(fn.apply(target, args))
+          if (n !== this.#at && !(this.#from > 0 && n >= this.#from))
+            return record(fn.apply(target, args))
           switch (this.#mode) {
             case 'fail':
               throw new InjectedFault(method, n)
@@ -78,8 +80,14 @@ export class FaultyStorage {
     })
   }
 
+  /** Also applies the armed mode to every call from the `from`-th on (storage that stays down). */
+  failFrom(from: number): void {
+    this.#from = from
+  }
+
   disarm(): void {
     this.#armed = false
+    this.#from = 0
   }
 
   /** Lets a stalled call go on. */

@@ -10,9 +10,10 @@ import type { AddressInfo } from 'node:net'
 import { test } from 'node:test'
 
 import fc from 'fast-check'
-import { TokenStore, type AuditEvent } from 'tokentree'
+import { MemoryStorage, TokenStore, type AuditEvent } from 'tokentree'
 
 import { createVaultServer } from '../../src/http/vault-api/server.js'
+import { FaultyStorage } from '../faults/fault-storage.js'
 import { HUGE, junkValue } from './junk.js'
 
 const RUNS = Number(process.env.HTTP_FUZZ_RUNS ?? 1000)
@@ -259,5 +260,52 @@ test("fuzz http: junk requests get a 4xx with Vault's error body (or a success),
   }
   process.stdout.write(
     `# fuzz http: ${tried} requests tried (${clientRefused} refused by fetch itself), statuses ${JSON.stringify(Object.fromEntries(statuses))}\n`,
+  )
+})
+
+test("fuzz http: with storage down, requests that reach the store get 503 with Vault's error body, others their 4xx", async () => {
+  const faulty = new FaultyStorage(new MemoryStorage())
+  const store = new TokenStore({ storage: faulty.storage, timers: false })
+  const root = (await store.createRoot()).clientToken
+  const server = createVaultServer(store)
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  const statuses = new Map<number, number>()
+  try {
+    // Every storage call fails from now on.
+    faulty.arm(1, 'fail')
+    faulty.failFrom(1)
+    const samples = fc.sample(request, 200)
+    for (const req of samples) {
+      const headers: Record<string, string> = { 'x-vault-token': root }
+      const canHaveBody = req.method !== 'GET' && req.method !== 'HEAD'
+      const response = await fetch(base + req.path, {
+        method: req.method,
+        headers,
+        ...(canHaveBody && req.body !== undefined ? { body: req.body } : {}),
+      }).catch(() => null)
+      if (response === null) continue
+      const text = await response.text()
+      statuses.set(response.status, (statuses.get(response.status) ?? 0) + 1)
+      const where = `${req.method} ${req.path.slice(0, 80)} → ${response.status} ${text.slice(0, 200)}`
+      assert.ok(response.status < 500 || response.status === 503 || response.status === 501, where)
+      if (response.status >= 400 && req.method !== 'HEAD' && text !== '') {
+        const parsed = JSON.parse(text) as { errors?: unknown }
+        assert.ok(Array.isArray(parsed.errors), `${where}: not Vault's error body`)
+      }
+    }
+    assert.ok((statuses.get(503) ?? 0) > 0, 'no request reached the failing storage')
+  } finally {
+    faulty.disarm()
+    server.closeAllConnections()
+    await new Promise<void>((resolve) => {
+      server.close(() => {
+        resolve()
+      })
+    })
+    await store.close()
+  }
+  process.stdout.write(
+    `# fuzz http, storage down: statuses ${JSON.stringify(Object.fromEntries(statuses))}\n`,
   )
 })

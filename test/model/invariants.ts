@@ -1,7 +1,8 @@
 /**
  * Invariants of a token store, checked through the public `Storage` methods of `store.storage` only.
  *
- * - No usable token (`getLiveToken` non-null) has a revoked, expired or missing ancestor.
+ * - No usable token (`getLiveToken` non-null) has a revoked, expired or missing ancestor (an ancestor marked
+ *   `orphan` by a `revokeOrphan` in progress is allowed: its children are about to become orphans).
  * - No lease outlives its token, and each lease is in its token's and its prefix's index.
  * - Use counts stay within [0, granted]; an unlimited token stays at 0.
  * - Accessor, parent → children and path indexes agree with the records.
@@ -114,7 +115,12 @@ async function checkLineage(
     seen.add(parent)
     const ancestor = await storage.getToken(parent)
     assert.ok(ancestor !== null, `${where}: usable under a missing ancestor`)
-    assert.equal(ancestor.revoking, null, `${where}: usable under a revoked ancestor`)
+    // `revokeOrphan` marks its target 'orphan': its children are about to become orphans and, per the Storage
+    // contract, may stay usable throughout. Any other mark makes the whole subtree unusable.
+    assert.ok(
+      ancestor.revoking === null || ancestor.revoking === 'orphan',
+      `${where}: usable under an ancestor being revoked ('${String(ancestor.revoking)}')`,
+    )
     assert.ok(
       ancestor.expiresAt === null || now < ancestor.expiresAt,
       `${where}: usable under an expired ancestor`,

@@ -5,8 +5,10 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 
-import type { RevokedEvent } from 'tokentree'
+import { MemoryStorage, TokenStore, type RevokedEvent } from 'tokentree'
 import { createTestStore } from 'tokentree/testing'
+
+import { FaultyStorage } from '../faults/fault-storage.js'
 
 test(
   'renew(): a renewal that shortens the TTL gets the token (and its leases) revoked when it expires, not at the old expiry',
@@ -69,5 +71,32 @@ test(
     if (child !== null)
       assert.equal(await store.lookup(child.clientToken), null, 'the orphan survived revokePrefix')
     await store.close()
+  },
+)
+
+test(
+  'revokeOrphan(): the children it keeps stay usable while it runs',
+  {
+    todo: 'BUG (low): src/token-store.ts revokeOrphan marks the token revoking (Storage.markRevoking) before Storage.orphanChildren re-parents its children, so in between, a concurrent authenticate/renew/createLease on a child it keeps fails with invalid_token, an answer no serial order gives (found on PostgreSQL by the property; pinned here by stalling orphanChildren)',
+  },
+  async () => {
+    const faulty = new FaultyStorage(new MemoryStorage())
+    const store = new TokenStore({ storage: faulty.storage, timers: false })
+    const parent = await store.create({ ttl: '1h' })
+    const child = await store.create({ parent: parent.clientToken })
+    const probe = await store.create({})
+    faulty.arm(0)
+    await store.revokeOrphan(probe.clientToken)
+    const orphanAt = faulty.calls.indexOf('orphanChildren') + 1
+    faulty.arm(orphanAt, 'stall')
+    const revoking = store.revokeOrphan(parent.clientToken)
+    await faulty.stalled
+    try {
+      await store.authenticate(child.clientToken)
+    } finally {
+      faulty.release()
+      await revoking
+      faulty.disarm()
+    }
   },
 )

@@ -212,6 +212,12 @@ export class Model {
   revokeOrphan(key: number): void {
     const t = this.tokens[key]
     if (t === undefined || t.gone) return
+    // A token that is no longer live (expired, or under a dead ancestor) cannot hand its children back to life:
+    // they go with it.
+    if (!this.live(key)) {
+      this.revokeTree([key], (x) => (x.key === key ? ['orphan'] : ['parent']))
+      return
+    }
     for (const child of this.tokens) if (!child.gone && child.parent === key) child.parent = null
     this.drop(t, ['orphan'])
   }
@@ -248,10 +254,13 @@ export class Model {
     if (lease !== undefined && !lease.gone) this.dropLease(lease, ['explicit'])
   }
 
-  /** Moves time, revoking everything at the instant it expires, in time order. */
-  advance(seconds: number): void {
+  /**
+   * Moves time. With `sweep` (an expiration timer), everything is revoked at the instant it expires, in time
+   * order; without, expired tokens and leases stay stored (unusable) until `revokeExpired()`.
+   */
+  advance(seconds: number, sweep = true): void {
     const target = this.now + seconds * 1000
-    for (;;) {
+    for (; sweep;) {
       const due = [
         ...this.tokens.filter((t) => !t.gone && t.expiresAt !== null).map((t) => t.expiresAt),
         ...this.leases.filter((l) => !l.gone).map((l) => l.expiresAt),
@@ -274,6 +283,53 @@ export class Model {
       }
     }
     this.now = target
+  }
+
+  /**
+   * One sweep by hand at `now`: every expired token, soonest first, with its subtree (`expired` for it, `parent`
+   * below), then every expired lease left. Returns how many tokens and leases expired on their own: `min`; the
+   * sweep may also reach first a token that expired at the same instant as an ancestor, counting it too (up to
+   * `max`, and then reporting it and its leases `expired` rather than `parent`).
+   */
+  revokeExpired(): { min: number; max: number } {
+    let min = 0
+    let ties = 0
+    const due = this.tokens.filter(
+      (t) => !t.gone && t.expiresAt !== null && t.expiresAt <= this.now,
+    )
+    // Stable: of tokens expiring at one instant, ancestors (created first) come first.
+    due.sort((a, b) => (a.expiresAt as number) - (b.expiresAt as number))
+    for (const top of due) {
+      if (top.gone) {
+        ties += due.some((a) => a.expiresAt === top.expiresAt && this.isAncestor(a, top)) ? 1 : 0
+        continue
+      }
+      min += 1
+      const at = top.expiresAt
+      this.revokeTree([top.key], (t) =>
+        t.key === top.key ? ['expired'] : t.expiresAt === at ? ['parent', 'expired'] : ['parent'],
+      )
+    }
+    for (const lease of this.leases) {
+      if (!lease.gone && lease.expiresAt <= this.now) {
+        min += 1
+        this.dropLease(lease, ['expired'])
+      }
+    }
+    return { min, max: min + ties }
+  }
+
+  /** Whether `key` is `top` or lies in its subtree. */
+  isBelow(key: number, top: number): boolean {
+    for (let t = this.tokens[key]; t !== undefined; t = this.parentOf(t))
+      if (t.key === top) return true
+    return false
+  }
+
+  private isAncestor(a: MToken, t: MToken): boolean {
+    for (let p = this.parentOf(t); p !== undefined; p = this.parentOf(p))
+      if (p.key === a.key) return true
+    return false
   }
 
   private hasExpiredAncestor(t: MToken): boolean {

@@ -7,8 +7,8 @@
 import assert from 'node:assert/strict'
 
 import fc from 'fast-check'
-import { TokenStoreError, type RevokedEvent, type TokenStore } from 'tokentree'
-import { createTestStore, type ManualClock } from 'tokentree/testing'
+import { TokenStore, TokenStoreError, type RevokedEvent } from 'tokentree'
+import { createTestStore, ManualClock } from 'tokentree/testing'
 
 import { checkInvariants } from './invariants.js'
 import {
@@ -20,6 +20,12 @@ import {
   type Outcome,
 } from './model.js'
 import type { StorageKind } from './storages.js'
+
+/**
+ * Inputs that trigger the known bugs (known-bugs.test.ts) are left out of the property so that it stays green;
+ * MODEL_NO_WORKAROUNDS=1 puts them back, to check a fix.
+ */
+const WORKAROUNDS = process.env.MODEL_NO_WORKAROUNDS !== '1'
 
 /** A token chosen by position: `< LIVE_BIAS` picks among tokens not yet revoked, the rest among all. */
 const LIVE_BIAS = 700
@@ -41,6 +47,7 @@ export type Cmd =
     }
   | { readonly t: 'revokeLease'; readonly pick: number }
   | { readonly t: 'advance'; readonly seconds: number }
+  | { readonly t: 'revokeExpired' }
   | { readonly t: 'group'; readonly cmds: readonly Cmd[] }
 
 const pick = fc.nat({ max: 999 })
@@ -113,6 +120,7 @@ const single: fc.Arbitrary<Cmd> = fc.oneof(
     weight: 4,
   },
   { arbitrary: fc.record({ t: fc.constant('revokeLease' as const), pick }), weight: 1 },
+  { arbitrary: fc.constant({ t: 'revokeExpired' as const }), weight: 1 },
 )
 
 const advance: fc.Arbitrary<Cmd> = fc.record({
@@ -157,6 +165,7 @@ type Resolved =
       readonly ttl: number
     }
   | { readonly t: 'revokeLease'; readonly index: number; readonly leaseId: string }
+  | { readonly t: 'revokeExpired' }
 
 /** A real answer, reduced to what the model can predict, plus the ids the real store drew. */
 interface Answer {
@@ -175,6 +184,7 @@ function chooseToken(model: Model, n: number): number | null {
 function resolve(
   cmd: Exclude<Cmd, { t: 'group' | 'advance' | 'authMany' }>,
   model: Model,
+  lazy = false,
 ): Resolved {
   const target = (n: number): { key: number; token: string } => {
     const key = chooseToken(model, n)
@@ -210,8 +220,10 @@ function resolve(
       const { key, token } = target(cmd.pick)
       const t = model.tokens[key]
       // A renewal that shortens the TTL leaves the expiry timer aimed at the old expiry (see the todo test in
-      // token-tree.test.ts): the ideal model would disagree on when the sweep happens, so ask for no shortening.
-      const shortens = t?.expiresAt != null && model.now + cmd.increment * 1000 < t.expiresAt
+      // known-bugs.test.ts): with timers, the ideal model would disagree on when the sweep happens, so ask for no
+      // shortening there. Without timers (lazy expiry) it is fine.
+      const shortens =
+        !lazy && t?.expiresAt != null && model.now + cmd.increment * 1000 < t.expiresAt
       return { t: 'renew', key, token, increment: shortens ? 0 : cmd.increment }
     }
     case 'revokeAccessor': {
@@ -221,6 +233,7 @@ function resolve(
       return { t: 'revokeAccessor', accessor }
     }
     case 'revokePrefix':
+    case 'revokeExpired':
       return cmd
     case 'createLease':
       return { t: 'createLease', ...target(cmd.pick), path: cmd.path, ttl: cmd.ttl }
@@ -328,6 +341,8 @@ async function runReal(cmd: Resolved, store: TokenStore): Promise<Answer> {
     }
     case 'revokeLease':
       return { outcome: await settle(store.revokeLease(cmd.leaseId)) }
+    case 'revokeExpired':
+      return { outcome: await settle(store.revokeExpired()) }
   }
 }
 
@@ -393,6 +408,15 @@ function runModel(cmd: Resolved, model: Model, real: Answer | undefined): Outcom
     case 'revokeLease':
       model.revokeLease(cmd.index)
       return { ok: true, value: undefined }
+    case 'revokeExpired': {
+      // A range: ties in expiry may be counted either way (see Model.revokeExpired).
+      const { min, max } = model.revokeExpired()
+      const got = real?.outcome.ok === true ? real.outcome.value : undefined
+      return {
+        ok: true,
+        value: typeof got === 'number' && got >= min && got <= max ? got : { min, max },
+      }
+    }
   }
 }
 
@@ -496,6 +520,7 @@ class Run {
     readonly store: TokenStore,
     readonly clock: ManualClock,
     readonly stats: Stats,
+    readonly lazy: boolean,
   ) {
     this.model = new Model(clock.now())
     store.on('error', (error) => {
@@ -516,7 +541,7 @@ class Run {
     let count = 1
     if (cmd.t === 'advance') {
       await this.clock.advance(cmd.seconds)
-      this.model.advance(cmd.seconds)
+      this.model.advance(cmd.seconds, !this.lazy)
       assert.equal(this.clock.now(), this.model.now)
     } else if (cmd.t === 'authMany') {
       count = cmd.n
@@ -539,7 +564,7 @@ class Run {
       await this.group(cmd.cmds)
       return count
     } else {
-      const resolved = resolve(cmd, this.model)
+      const resolved = resolve(cmd, this.model, this.lazy)
       const real = await runReal(resolved, this.store)
       const expected = runModel(resolved, this.model, real)
       assert.deepEqual(real.outcome, expected, `answer of ${JSON.stringify(resolved)}`)
@@ -562,9 +587,17 @@ class Run {
             { t: 'group' | 'advance' | 'authMany' }
           >,
           this.model,
+          this.lazy,
         ),
       )
       .filter((r, _, all) => {
+        if (!WORKAROUNDS) return true
+        // While revokeOrphan runs, its target's children are unusable until they are orphaned: see the todo
+        // test. Leave out of the group what acts on a token below a concurrent revokeOrphan's target.
+        const below = (key: number): boolean =>
+          all.some((o) => o.t === 'revokeOrphan' && o.key !== key && this.model.isBelow(key, o.key))
+        if ('key' in r && r.t !== 'revokeOrphan' && below(r.key)) return false
+        if (r.t === 'create' && r.req.parent !== null && below(r.req.parent)) return false
         // An orphan created by a parent that a concurrent revokePrefix is revoking survives it: see the todo test.
         if (r.t === 'create' && r.req.noParent && all.some((o) => o.t === 'revokePrefix'))
           return false
@@ -588,7 +621,7 @@ class Run {
     ]
     const seen = await snapshot(this.store, tokens, leases)
     const reasons: string[] = []
-    // Strictly first; then ignoring revoke reasons and revokePrefix counts, which follow whichever of two
+    // Strictly first; then ignoring revoke reasons and the counts of revokePrefix and revokeExpired, which follow whichever of two
     // concurrent revocations marked a token first (counted in `looseGroups`).
     for (const strict of [true, false]) {
       for (const order of permutations(resolved.map((_, i) => i))) {
@@ -599,7 +632,9 @@ class Run {
         const mismatch = resolved.findIndex((r, i) => {
           const got = real[i]?.outcome
           const want = answers.get(i)
-          return !strict && r.t === 'revokePrefix' ? got?.ok !== want?.ok : !same(got, want)
+          return !strict && (r.t === 'revokePrefix' || r.t === 'revokeExpired')
+            ? got?.ok !== want?.ok
+            : !same(got, want)
         })
         if (mismatch >= 0) {
           reasons.push(
@@ -663,6 +698,11 @@ export interface Stats {
 }
 
 export interface PropertyOptions {
+  /**
+   * No expiration timer: expired tokens and leases stay stored (unusable) until a `revokeExpired` command, so
+   * states with a live-looking token under an expired ancestor exist, and renewals may shorten TTLs.
+   */
+  readonly lazyExpiry?: boolean
   readonly numRuns: number
   readonly maxCommands: number
   readonly seed?: number
@@ -680,13 +720,22 @@ export async function runModelProperty(
       async (cmds) => {
         stats.runs += 1
         const fresh = await kind.make()
-        const { store, clock } = createTestStore({
+        const lazy = options.lazyExpiry === true
+        const settings = {
           storage: fresh.storage,
           defaultTtl: SETTINGS.defaultTtl,
           maxTtl: SETTINGS.maxTtl,
-        })
+        }
+        let store: TokenStore
+        let clock: ManualClock
+        if (lazy) {
+          clock = new ManualClock()
+          store = new TokenStore({ ...settings, clock: clock.now, timers: false })
+        } else {
+          ;({ store, clock } = createTestStore(settings))
+        }
         try {
-          const run = new Run(store, clock, stats)
+          const run = new Run(store, clock, stats, lazy)
           stats.commands += await run.step({ t: 'createRoot' })
           for (const cmd of cmds) stats.commands += await run.step(cmd)
         } finally {

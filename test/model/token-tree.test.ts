@@ -3,7 +3,7 @@
  * revokeOrphan / revokeAccessor / revokePrefix / createLease / revokeLease and clock advances, some issued at
  * once, against the reference model (see model.ts and runner.ts for what is compared after every step).
  *
- * Memory runs in `npm test` with MODEL_RUNS runs (default 400); Redis, PostgreSQL and PGlite run fewer when their
+ * Memory runs in `npm test` with MODEL_RUNS runs (default 300, each with and without an expiration timer); Redis, PostgreSQL and PGlite run fewer when their
  * adapter and server are there (ADAPTER_MODEL_RUNS, default 8). FC_SEED replays a failure.
  */
 import { after, test } from 'node:test'
@@ -18,15 +18,21 @@ import {
   type StorageKind,
 } from './storages.js'
 
-const MEMORY_RUNS = Number(process.env.MODEL_RUNS ?? 400)
+const MEMORY_RUNS = Number(process.env.MODEL_RUNS ?? 300)
 const ADAPTER_RUNS = Number(process.env.ADAPTER_MODEL_RUNS ?? 8)
 const SEED = process.env.FC_SEED === undefined ? undefined : Number(process.env.FC_SEED)
 
-async function propertyOn(kind: StorageKind, numRuns: number, maxCommands: number): Promise<void> {
+async function propertyOn(
+  kind: StorageKind,
+  numRuns: number,
+  maxCommands: number,
+  lazyExpiry: boolean,
+): Promise<void> {
   const started = Date.now()
   const { runs, commands, groups, looseGroups } = await runModelProperty(kind, {
     numRuns,
     maxCommands,
+    lazyExpiry,
     ...(SEED === undefined ? {} : { seed: SEED }),
   }).catch((error: unknown) => {
     // fast-check's report names the counterexample; the assertion that failed is its cause.
@@ -37,12 +43,16 @@ async function propertyOn(kind: StorageKind, numRuns: number, maxCommands: numbe
     throw error
   })
   process.stdout.write(
-    `# model property on ${kind.name}: ${runs} runs, ${commands} commands (${groups} concurrent groups, ${looseGroups} matching a serial order only up to revoke reasons or counts) in ${Date.now() - started} ms\n`,
+    `# model property on ${kind.name}${lazyExpiry ? ' (lazy expiry)' : ''}: ${runs} runs, ${commands} commands (${groups} concurrent groups, ${looseGroups} matching a serial order only up to revoke reasons or counts) in ${Date.now() - started} ms\n`,
   )
 }
 
 test('model: random operation sequences on MemoryStorage match the reference model', async () => {
-  await propertyOn(memoryKind, MEMORY_RUNS, 40)
+  await propertyOn(memoryKind, MEMORY_RUNS, 40, false)
+})
+
+test('model: the same without an expiration timer (expired tokens linger until revokeExpired) on MemoryStorage', async () => {
+  await propertyOn(memoryKind, MEMORY_RUNS, 40, true)
 })
 
 const adapters: Array<[string, () => Promise<Availability>]> = [
@@ -63,6 +73,7 @@ for (const [name, load] of adapters) {
   const { kind } = availability
   after(() => kind.close())
   test(`model: random operation sequences on ${name} match the reference model`, async () => {
-    await propertyOn(kind, ADAPTER_RUNS, 25)
+    await propertyOn(kind, ADAPTER_RUNS, 25, false)
+    await propertyOn(kind, ADAPTER_RUNS, 25, true)
   })
 }
