@@ -212,7 +212,7 @@ export class PostgresStorage implements Storage {
     return this.#schema
   }
 
-  async insertToken(record: TokenRecord): Promise<InsertResult> {
+  async insertToken(record: TokenRecord, creator?: HashedTokenId): Promise<InsertResult> {
     const [flags] = await this.#query<{
       inserted: boolean
       intact: boolean
@@ -229,6 +229,7 @@ export class PostgresStorage implements Storage {
       record.lastRenewalTime,
       record.revoking,
       JSON.stringify(record),
+      creator ?? null,
     ])
     if (flags?.inserted === true) return 'inserted'
     if (flags?.id_taken === true) return 'id_exists'
@@ -267,6 +268,7 @@ export class PostgresStorage implements Storage {
         update.expiresAt,
         update.ttl,
         update.lastRenewalTime,
+        update.expectedExpiresAt,
       ]),
     )
   }
@@ -360,6 +362,7 @@ export class PostgresStorage implements Storage {
         update.expiresAt,
         update.ttl,
         update.lastRenewalTime,
+        update.expectedExpiresAt,
       ]),
     )
   }

@@ -163,15 +163,51 @@ WITH RECURSIVE chain AS (
 )`
 
 /**
- * Whether the chain reached a top (no ancestor missing) and no member (but the token itself, which the
- * statements check on the row they lock) is revoking or expired at `$2`.
+ * Whether the chain reached a top (no ancestor missing) and no member but the token itself (which the statements
+ * check on the row they lock) is expired at `$2` or being revoked, except with reason `orphan` (the children of a
+ * token under `revokeOrphan` stay usable).
  */
 const ANCESTORS_LIVE = `
   EXISTS (SELECT 1 FROM chain WHERE parent IS NULL)
   AND NOT EXISTS (
     SELECT 1 FROM chain
-    WHERE id <> $1::text AND (revoking IS NOT NULL OR expires_at <= $2::float8)
+    WHERE id <> $1::text
+      AND ((revoking IS NOT NULL AND revoking <> 'orphan') OR expires_at <= $2::float8)
   )`
+
+/**
+ * Whether the locked chain of `head` (itself and its ancestors, as in `walked`) reached a top, `head` is not being
+ * revoked, and no ancestor is being revoked except with reason `orphan`.
+ */
+function intactFrom(head: string, expired = 'false'): string {
+  return `(
+    EXISTS (SELECT 1 FROM walked WHERE head = ${head} AND parent IS NULL)
+    AND NOT EXISTS (
+      SELECT 1 FROM walked WHERE head = ${head}
+        AND ((revoking IS NOT NULL AND (id = head OR revoking <> 'orphan')) OR ${expired})
+    )
+  )`
+}
+
+/**
+ * The chains of the tokens `heads` (with their ancestors), locked `FOR SHARE` so that a concurrent mark waits
+ * for this statement to commit, or commits first and is seen: `walked` has one row per (head, member).
+ */
+function lockedChains(heads: string): string {
+  return `
+WITH RECURSIVE chain AS (
+  SELECT id, parent, id AS head FROM {schema}.tokens WHERE id IN (${heads})
+  UNION ALL
+  SELECT a.id, a.parent, c.head FROM {schema}.tokens a JOIN chain c ON a.id = c.parent
+),
+locked AS (
+  SELECT a.id, a.parent, a.revoking, a.expires_at
+  FROM {schema}.tokens a WHERE a.id IN (SELECT id FROM chain) FOR SHARE
+),
+walked AS (
+  SELECT DISTINCT c.head, l.id, l.parent, l.revoking, l.expires_at FROM chain c JOIN locked l ON l.id = c.id
+)`
+}
 
 /** The token row `t` itself is live at `$2`. */
 const SELF_LIVE = `t.revoking IS NULL AND (t.expires_at IS NULL OR t.expires_at > $2::float8)`
@@ -189,23 +225,13 @@ WHERE t.id = $1::text AND ${SELF_LIVE} AND ${ANCESTORS_LIVE}`
 
 /**
  * insertToken: `$1` id, `$2` accessor, `$3` parent, `$4` path, `$5` numUses, `$6` ttl, `$7` expiresAt, `$8`
- * lastRenewalTime, `$9` revoking, `$10` record JSON. One row of flags: `inserted`, `intact` (no ancestor missing
- * or revoking), `id_taken`, `accessor_taken`.
+ * lastRenewalTime, `$9` revoking, `$10` record JSON, `$11` creator (of an orphan). One row of flags: `inserted`,
+ * `intact` (no missing or revoking parent, creator or ancestor of theirs), `id_taken`, `accessor_taken`.
  */
-export const INSERT_TOKEN = `
-WITH RECURSIVE chain AS (
-  SELECT id, parent FROM {schema}.tokens WHERE id = $3::text
-  UNION ALL
-  SELECT a.id, a.parent FROM {schema}.tokens a JOIN chain c ON a.id = c.parent
-),
-locked AS (
-  SELECT a.parent, a.revoking FROM {schema}.tokens a WHERE a.id IN (SELECT id FROM chain) FOR SHARE
-),
+export const INSERT_TOKEN = `${lockedChains('$3::text, $11::text')},
 ok AS (
-  SELECT $3::text IS NULL OR (
-    EXISTS (SELECT 1 FROM locked WHERE parent IS NULL)
-    AND NOT EXISTS (SELECT 1 FROM locked WHERE revoking IS NOT NULL)
-  ) AS intact
+  SELECT ($3::text IS NULL OR ${intactFrom('$3::text')})
+     AND ($11::text IS NULL OR ${intactFrom('$11::text')}) AS intact
 ),
 inserted AS (
   INSERT INTO {schema}.tokens
@@ -240,12 +266,15 @@ UNION ALL
 SELECT ${TOKEN_COLUMNS} FROM {schema}.tokens t
 WHERE t.id = $1::text AND t.num_uses = 0 AND ${SELF_LIVE} AND (SELECT live FROM ok)`
 
-/** renewToken: `$1` id, `$2` now, `$3` expiresAt, `$4` ttl, `$5` lastRenewalTime. */
+/**
+ * renewToken: `$1` id, `$2` now, `$3` expiresAt, `$4` ttl, `$5` lastRenewalTime, `$6` the expected current
+ * expiresAt (compare-and-set: a concurrent renewal that got there first makes this one a no-op).
+ */
 export const RENEW_TOKEN = `${CHAIN},
 ok AS (SELECT ${ANCESTORS_LIVE} AS live)
 UPDATE {schema}.tokens t
 SET expires_at = $3::float8, ttl = $4::float8, last_renewal_time = $5::float8
-WHERE t.id = $1::text AND ${SELF_LIVE} AND (SELECT live FROM ok)
+WHERE t.id = $1::text AND ${SELF_LIVE} AND t.expires_at = $6::float8 AND (SELECT live FROM ok)
 RETURNING ${TOKEN_COLUMNS}`
 
 /**
@@ -332,20 +361,8 @@ SELECT id FROM {schema}.tokens WHERE revoking IS NOT NULL LIMIT $1::bigint`
  * insertLease: `$1` lease id, `$2` token id, `$3` now, `$4` expiresAt, `$5` ttl, `$6` lastRenewalTime, `$7`
  * record JSON. Flags: `inserted`, `id_taken`.
  */
-export const INSERT_LEASE = `
-WITH RECURSIVE chain AS (
-  SELECT id, parent FROM {schema}.tokens WHERE id = $2::text
-  UNION ALL
-  SELECT a.id, a.parent FROM {schema}.tokens a JOIN chain c ON a.id = c.parent
-),
-locked AS (
-  SELECT a.parent, a.revoking, a.expires_at
-  FROM {schema}.tokens a WHERE a.id IN (SELECT id FROM chain) FOR SHARE
-),
-ok AS (
-  SELECT EXISTS (SELECT 1 FROM locked WHERE parent IS NULL)
-    AND NOT EXISTS (SELECT 1 FROM locked WHERE revoking IS NOT NULL OR expires_at <= $3::float8) AS live
-),
+export const INSERT_LEASE = `${lockedChains('$2::text')},
+ok AS (SELECT ${intactFrom('$2::text', 'expires_at <= $3::float8')} AS live),
 inserted AS (
   INSERT INTO {schema}.leases (id, token, expires_at, ttl, last_renewal_time, record)
   SELECT $1::text, $2::text, $4::float8, $5::float8, $6::float8, $7::jsonb
@@ -360,20 +377,26 @@ SELECT
 /** getLease: `$1` lease id. */
 export const GET_LEASE = `SELECT ${LEASE_COLUMNS} FROM {schema}.leases l WHERE l.id = $1::text`
 
-/** renewLease: `$1` lease id, `$2` now, `$3` expiresAt, `$4` ttl, `$5` lastRenewalTime. */
+/**
+ * renewLease: `$1` lease id, `$2` now, `$3` expiresAt, `$4` ttl, `$5` lastRenewalTime, `$6` the expected current
+ * expiresAt (compare-and-set).
+ */
 export const RENEW_LEASE = `
 WITH RECURSIVE chain AS (
-  SELECT id, parent, expires_at, revoking FROM {schema}.tokens
+  SELECT id, parent, expires_at, revoking, 0 AS depth FROM {schema}.tokens
   WHERE id = (SELECT token FROM {schema}.leases WHERE id = $1::text)
   UNION ALL
-  SELECT a.id, a.parent, a.expires_at, a.revoking
+  SELECT a.id, a.parent, a.expires_at, a.revoking, c.depth + 1
   FROM {schema}.tokens a JOIN chain c ON a.id = c.parent
 )
 UPDATE {schema}.leases l
 SET expires_at = $3::float8, ttl = $4::float8, last_renewal_time = $5::float8
-WHERE l.id = $1::text AND l.expires_at > $2::float8
+WHERE l.id = $1::text AND l.expires_at > $2::float8 AND l.expires_at = $6::float8
   AND EXISTS (SELECT 1 FROM chain WHERE parent IS NULL)
-  AND NOT EXISTS (SELECT 1 FROM chain WHERE revoking IS NOT NULL OR expires_at <= $2::float8)
+  AND NOT EXISTS (
+    SELECT 1 FROM chain
+    WHERE (revoking IS NOT NULL AND (depth = 0 OR revoking <> 'orphan')) OR expires_at <= $2::float8
+  )
 RETURNING ${LEASE_COLUMNS}`
 
 /** deleteLease: `$1` lease id, `$2` origin, `$3` reason, `$4` now, `$5` log length, `$6` channel. */

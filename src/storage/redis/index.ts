@@ -178,7 +178,7 @@ export class RedisStorage implements Storage {
     return this.#prefix
   }
 
-  async insertToken(record: TokenRecord): Promise<InsertResult> {
+  async insertToken(record: TokenRecord, creator?: HashedTokenId): Promise<InsertResult> {
     return (await this.#eval('insertToken', INSERT_TOKEN, [
       record.id,
       record.accessor,
@@ -190,6 +190,7 @@ export class RedisStorage implements Storage {
       String(record.numUses),
       String(record.ttl),
       orEmpty(record.lastRenewalTime),
+      creator ?? '',
     ])) as InsertResult
   }
 
@@ -224,6 +225,7 @@ export class RedisStorage implements Storage {
         String(update.expiresAt),
         String(update.ttl),
         String(update.lastRenewalTime),
+        String(update.expectedExpiresAt),
       ]),
     )
   }
@@ -311,6 +313,7 @@ export class RedisStorage implements Storage {
         String(update.expiresAt),
         String(update.ttl),
         String(update.lastRenewalTime),
+        String(update.expectedExpiresAt),
       ]),
     )
   }

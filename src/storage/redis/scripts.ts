@@ -44,20 +44,27 @@ function script(body: string): RedisScript {
 }
 
 /**
- * Helpers shared by the scripts. A token is self-live when it exists, `r` is empty and `e` is empty or later than
- * `now`; it is live when it and every ancestor are self-live. `lineage_ok(id, nil)` skips the expiry test: it is
- * insertToken's check that no ancestor is missing or revoking.
+ * Helpers shared by the scripts. A token is live at `now` when it exists, `r` is empty and `e` is empty or later
+ * than `now`, and every ancestor exists, is unexpired, and has `r` empty or `orphan` (the children of a token under
+ * `revokeOrphan` stay usable). `node_ok(id, nil)` skips the expiry tests: it is insertToken's check that a new
+ * child (or an orphan's creator) hangs under no missing or revoking token.
  */
 const PRELUDE = `
 local P = ARGV[1]
-local function lineage_ok(id, now)
+local function ancestors_ok(id, now)
   while id ~= '' do
     local f = redis.call('HMGET', P .. 't:' .. id, 'p', 'e', 'r')
-    if not f[1] or f[3] ~= '' then return false end
+    if not f[1] or (f[3] ~= '' and f[3] ~= 'orphan') then return false end
     if now and f[2] ~= '' and now >= tonumber(f[2]) then return false end
     id = f[1]
   end
   return true
+end
+local function node_ok(id, now)
+  local f = redis.call('HMGET', P .. 't:' .. id, 'p', 'e', 'r')
+  if not f[1] or f[3] ~= '' then return false end
+  if now and f[2] ~= '' and now >= tonumber(f[2]) then return false end
+  return ancestors_ok(f[1], now)
 end
 local function read_token(id)
   local f = redis.call('HMGET', P .. 't:' .. id, 'd', 'p', 'u', 'e', 't', 'l', 'r')
@@ -68,7 +75,7 @@ local function live_token(id, now)
   local f = read_token(id)
   if not f or f[7] ~= '' then return nil end
   if f[4] ~= '' and now >= tonumber(f[4]) then return nil end
-  if not lineage_ok(f[2], now) then return nil end
+  if not ancestors_ok(f[2], now) then return nil end
   return f
 end
 local function publish(origin, fields)
@@ -82,15 +89,16 @@ end
 
 /**
  * insertToken. ARGV: prefix, id, accessor, parent (`''`), path, expiresAt (`''`), revoking (`''`), record JSON,
- * numUses, ttl, lastRenewalTime (`''`). Returns the {@link InsertResult} as a status string.
+ * numUses, ttl, lastRenewalTime (`''`), creator (`''`). Returns the {@link InsertResult} as a status string.
  */
 export const INSERT_TOKEN = script(`
 local id, accessor, parent, path, e, r = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
 local k = P .. 't:' .. id
 if redis.call('EXISTS', k) == 1 then return 'id_exists' end
 if redis.call('HEXISTS', P .. 'acc', accessor) == 1 then return 'accessor_exists' end
+if ARGV[12] ~= '' and not node_ok(ARGV[12], nil) then return 'parent_gone' end
 if parent ~= '' then
-  if not lineage_ok(parent, nil) then return 'parent_gone' end
+  if not node_ok(parent, nil) then return 'parent_gone' end
   redis.call('SADD', P .. 'c:' .. parent, id)
 end
 redis.call('HSET', k, 'd', ARGV[8], 'a', accessor, 'pa', path, 'p', parent, 'u', ARGV[9], 'e', e,
@@ -137,11 +145,14 @@ end
 return f
 `)
 
-/** renewToken. ARGV: prefix, id, now, expiresAt, ttl, lastRenewalTime. Returns the renewed fields or nil. */
+/**
+ * renewToken. ARGV: prefix, id, now, expiresAt, ttl, lastRenewalTime, expected expiresAt. Applies only while the
+ * stored expiry is still the expected one (compare-and-set). Returns the renewed fields or nil.
+ */
 export const RENEW_TOKEN = script(`
 local id = ARGV[2]
 local f = live_token(id, tonumber(ARGV[3]))
-if not f then return false end
+if not f or f[4] == '' or tonumber(f[4]) ~= tonumber(ARGV[7]) then return false end
 redis.call('HSET', P .. 't:' .. id, 'e', ARGV[4], 't', ARGV[5], 'l', ARGV[6])
 redis.call('ZADD', P .. 'exp', ARGV[4], id)
 f[4], f[5], f[6] = ARGV[4], ARGV[5], ARGV[6]
@@ -174,7 +185,7 @@ local id, now = ARGV[2], tonumber(ARGV[3])
 local f = redis.call('HMGET', P .. 't:' .. id, 'p', 'e', 'r')
 if not f[1] or f[3] ~= 'orphan' then return false end
 if f[2] ~= '' and now >= tonumber(f[2]) then return false end
-if not lineage_ok(f[1], now) then return false end
+if not ancestors_ok(f[1], now) then return false end
 local ck = P .. 'c:' .. id
 local children = redis.call('SMEMBERS', ck)
 for _, child in ipairs(children) do
@@ -229,7 +240,7 @@ export const INSERT_LEASE = script(`
 local id, token, e = ARGV[2], ARGV[3], ARGV[4]
 local k = P .. 'l:' .. id
 if redis.call('EXISTS', k) == 1 then return 'id_exists' end
-if not lineage_ok(token, tonumber(ARGV[8])) then return 'token_gone' end
+if not node_ok(token, tonumber(ARGV[8])) then return 'token_gone' end
 redis.call('HSET', k, 'd', ARGV[5], 'tk', token, 'e', e, 't', ARGV[6], 'l', ARGV[7])
 redis.call('SADD', P .. 'tl:' .. token, id)
 redis.call('ZADD', P .. 'lexp', e, id)
@@ -237,12 +248,16 @@ redis.call('ZADD', P .. 'lids', 0, id)
 return 'inserted'
 `)
 
-/** renewLease. ARGV: prefix, lease id, now, expiresAt, ttl, lastRenewalTime. Returns the renewed fields or nil. */
+/**
+ * renewLease. ARGV: prefix, lease id, now, expiresAt, ttl, lastRenewalTime, expected expiresAt (compare-and-set).
+ * Returns the renewed fields or nil.
+ */
 export const RENEW_LEASE = script(`
 local id, now = ARGV[2], tonumber(ARGV[3])
 local k = P .. 'l:' .. id
 local f = redis.call('HMGET', k, 'd', 'tk', 'e', 't', 'l')
-if not f[1] or now >= tonumber(f[3]) or not lineage_ok(f[2], now) then return false end
+if not f[1] or now >= tonumber(f[3]) or tonumber(f[3]) ~= tonumber(ARGV[7]) then return false end
+if not node_ok(f[2], now) then return false end
 redis.call('HSET', k, 'e', ARGV[4], 't', ARGV[5], 'l', ARGV[6])
 redis.call('ZADD', P .. 'lexp', ARGV[4], id)
 return {f[1], ARGV[4], ARGV[5], ARGV[6]}
