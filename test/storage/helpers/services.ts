@@ -47,6 +47,6 @@ export async function skipReason(
   if (reachable) return null
   const reason = `${name} not reachable at ${host}:${port || defaultPort}`
   if (REQUIRE_SERVICES) throw new Error(`${reason} and TOKENTREE_REQUIRE_SERVICES=1`)
-  process.stdout.write(`# skipping: ${reason} (set TOKENTREE_REQUIRE_SERVICES=1 to fail instead)\n`)
+  process.stdout.write(`skipping: ${reason} (set TOKENTREE_REQUIRE_SERVICES=1 to fail instead)\n`)
   return reason
 }
