@@ -184,7 +184,6 @@ function chooseToken(model: Model, n: number): number | null {
 function resolve(
   cmd: Exclude<Cmd, { t: 'group' | 'advance' | 'authMany' }>,
   model: Model,
-  lazy = false,
 ): Resolved {
   const target = (n: number): { key: number; token: string } => {
     const key = chooseToken(model, n)
@@ -218,13 +217,7 @@ function resolve(
       return { t: cmd.t, ...target(cmd.pick) }
     case 'renew': {
       const { key, token } = target(cmd.pick)
-      const t = model.tokens[key]
-      // A renewal that shortens the TTL leaves the expiry timer aimed at the old expiry (see the todo test in
-      // known-bugs.test.ts): with timers, the ideal model would disagree on when the sweep happens, so ask for no
-      // shortening there. Without timers (lazy expiry) it is fine.
-      const shortens =
-        !lazy && t?.expiresAt != null && model.now + cmd.increment * 1000 < t.expiresAt
-      return { t: 'renew', key, token, increment: shortens ? 0 : cmd.increment }
+      return { t: 'renew', key, token, increment: cmd.increment }
     }
     case 'revokeAccessor': {
       const key = chooseToken(model, cmd.pick)
@@ -564,7 +557,7 @@ class Run {
       await this.group(cmd.cmds)
       return count
     } else {
-      const resolved = resolve(cmd, this.model, this.lazy)
+      const resolved = resolve(cmd, this.model)
       const real = await runReal(resolved, this.store)
       const expected = runModel(resolved, this.model, real)
       assert.deepEqual(real.outcome, expected, `answer of ${JSON.stringify(resolved)}`)
@@ -578,7 +571,6 @@ class Run {
   /** Issues the commands at once; the answers, events and state must be those of some serial order. */
   async group(cmds: readonly Cmd[]): Promise<void> {
     const before = this.events.length
-    const renewed = new Set<number>()
     const resolved = cmds
       .map((c) =>
         resolve(
@@ -587,25 +579,18 @@ class Run {
             { t: 'group' | 'advance' | 'authMany' }
           >,
           this.model,
-          this.lazy,
         ),
       )
-      .filter((r, _, all) => {
+      .filter((r, i, all) => {
         if (!WORKAROUNDS) return true
-        // While revokeOrphan runs, its target's children are unusable until they are orphaned: see the todo
-        // test. Leave out of the group what acts on a token below a concurrent revokeOrphan's target.
-        const below = (key: number): boolean =>
-          all.some((o) => o.t === 'revokeOrphan' && o.key !== key && this.model.isBelow(key, o.key))
-        if ('key' in r && r.t !== 'revokeOrphan' && below(r.key)) return false
-        if (r.t === 'create' && r.req.parent !== null && below(r.req.parent)) return false
-        // An orphan created by a parent that a concurrent revokePrefix is revoking survives it: see the todo test.
+        // An orphan created by a parent that a concurrent revokePrefix is revoking can survive it: see the todo
+        // test in known-bugs.test.ts.
         if (r.t === 'create' && r.req.noParent && all.some((o) => o.t === 'revokePrefix'))
           return false
-        // Two renewals of one token at once can lose an update: see the todo test in token-tree.test.ts.
-        if (r.t !== 'renew') return true
-        if (renewed.has(r.key)) return false
-        renewed.add(r.key)
-        return true
+        // Two renewals of one token at once: fixed in 78f8010 (compare-and-set), but a divergence (a renewal
+        // answering 7200 where every serial order gives 3600) was seen once since, in ~25,000 runs, and not
+        // reproduced: kept out until explained.
+        return !(r.t === 'renew' && all.slice(0, i).some((o) => o.t === 'renew' && o.key === r.key))
       })
     const real = await Promise.all(resolved.map((r) => runReal(r, this.store)))
     const events = this.events.slice(before)
