@@ -11,7 +11,7 @@ import { parseDuration } from './duration.js'
 import { emitIsolated } from './emit.js'
 import { TokenStoreError, invalidRequest, readInput } from './errors.js'
 import type { AuditEvent, AuditOperation, RevokedEvent, TokenStoreEvents } from './events.js'
-import { ExpiryScheduler, REAL_TIMERS } from './expiration.js'
+import { ExpiryScheduler, REAL_TIMERS, type Timers } from './expiration.js'
 import {
   newLeaseId,
   normalizeLeaseOptions,
@@ -96,6 +96,11 @@ const ROOT_TOKEN_PATH = 'auth/token/root'
 const SWEEP_BATCH = 1000
 /** Attempts at drawing an accessor or lease id that is not taken (a clash needs a 144-bit collision). */
 const ID_ATTEMPTS = 3
+/** Scans of a prefix during `revokePrefix`, each catching what was created during the one before. */
+const PREFIX_SCANS = 5
+/** First and longest wait before subscribing again to other instances' revocations after a failure. */
+const SUBSCRIBE_RETRY_FIRST = 1_000
+const SUBSCRIBE_RETRY_MAX = 30_000
 /** Attempts at a renewal that keeps meeting concurrent renewals of the same token or lease. */
 const RENEW_ATTEMPTS = 5
 /** Longest lease id accepted as an argument: a path plus a suffix. */
@@ -150,7 +155,10 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
   readonly #settings: StoreSettings
   readonly #batch: BatchTokenCodec
   readonly #scheduler: ExpiryScheduler | null
-  readonly #subscription: Promise<(() => Promise<void>) | null>
+  readonly #timers: Timers | null
+  #subscribing: Promise<void> = Promise.resolve()
+  #unsubscribe: (() => Promise<void>) | null = null
+  #subscribeRetry: unknown = null
   #closed = false
 
   /**
@@ -165,6 +173,7 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
     this.#hasher = new TokenHasher(secret)
     this.#batch = new BatchTokenCodec(secret)
     const timers = options.timers ?? REAL_TIMERS
+    this.#timers = timers === false ? null : timers
     this.#scheduler =
       timers === false
         ? null
@@ -176,7 +185,7 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
               this.#backgroundFailed(error)
             },
           )
-    this.#subscription = this.#subscribe()
+    this.#subscribing = this.#subscribe(0)
     if (this.#scheduler !== null && options.storage !== undefined) this.#aimAtStoredExpiry()
   }
 
@@ -430,7 +439,7 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
     return this.#audited('revokePrefix', async () => {
       const path = normalizePath(prefix, 'prefix')
       const now = this.#clock()
-      const tokens = await this.#storage.findByPathPrefix(path)
+      const tokens = await this.#markPrefix(path)
       const count = await revokeTrees(this.#storage, tokens, 'prefix', now, this.#sink)
       for (const leaseId of await this.#storage.findLeasesByPrefix(path)) {
         if (await this.#deleteLease(leaseId, 'prefix', now)) count.leases += 1
@@ -635,8 +644,9 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
     if (this.#closed) return
     this.#closed = true
     await this.#scheduler?.close()
-    const unsubscribe = await this.#subscription
-    await unsubscribe?.()
+    if (this.#subscribeRetry !== null) this.#timers?.clearTimeout(this.#subscribeRetry)
+    await this.#subscribing
+    await this.#unsubscribe?.()
   }
 
   async #insert(
@@ -857,6 +867,23 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
     return lease !== null
   }
 
+  /**
+   * Marks every token under `path` and returns their ids. A token created from a matched token's authority after
+   * the first scan but before its mark (an orphan made with `noParent`) is caught by scanning again once the scan's
+   * tokens are marked: from then on, their authority is refused at insert. Bounded, in case tokens keep coming.
+   */
+  async #markPrefix(path: string): Promise<HashedTokenId[]> {
+    const marked = new Set<HashedTokenId>()
+    let found = await this.#storage.findByPathPrefix(path)
+    for (let scan = 1; found.length > 0 && scan <= PREFIX_SCANS; scan++) {
+      for (const id of found) {
+        if ((await this.#storage.markRevoking(id, 'prefix')) !== null) marked.add(id)
+      }
+      found = (await this.#storage.findByPathPrefix(path)).filter((id) => !marked.has(id))
+    }
+    return [...marked]
+  }
+
   /** Finishes cut-off revocations, then revokes what expired. Counts what expired on its own. */
   async #revokeExpired(): Promise<number> {
     for (const id of await this.#storage.listRevoking(Number.MAX_SAFE_INTEGER)) {
@@ -897,16 +924,34 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
     )
   }
 
-  /** Re-emits other instances' revocations as `revoked` events, when the storage is shared. */
-  async #subscribe(): Promise<(() => Promise<void>) | null> {
-    if (this.#storage.subscribe === undefined) return null
+  /** Re-reads the flag: a plain read after an await is wrongly narrowed to its value before the await. */
+  #isClosed(): boolean {
+    return this.#closed
+  }
+
+  /**
+   * Re-emits other instances' revocations as `revoked` events, when the storage is shared. A failed subscription
+   * (storage down at start-up) is retried with backoff, since without it this instance would miss every remote
+   * revocation for its lifetime; the adapter catches up on what was missed meanwhile.
+   */
+  async #subscribe(attempt: number): Promise<void> {
+    if (this.#storage.subscribe === undefined || this.#closed) return
     try {
-      return await this.#storage.subscribe((notice) => {
+      const stop = await this.#storage.subscribe((notice) => {
         this.#emitRevoked(fromNotice(notice))
       })
+      // close() may have run while this awaited.
+      if (this.#isClosed()) await stop()
+      else this.#unsubscribe = stop
     } catch (error) {
       this.#backgroundFailed(error)
-      return null
+      if (this.#isClosed() || this.#timers === null) return
+      const delay = Math.min(SUBSCRIBE_RETRY_MAX, SUBSCRIBE_RETRY_FIRST * 2 ** attempt)
+      this.#subscribeRetry = this.#timers.setTimeout(() => {
+        this.#subscribeRetry = null
+        this.#subscribing = this.#subscribe(attempt + 1)
+        return this.#subscribing
+      }, delay)
     }
   }
 

@@ -5,3 +5,9 @@
  */
 export { ManualClock } from './manual-clock.js'
 export { createTestStore, type TestStore, type TestStoreOptions } from './create-test-store.js'
+export {
+  runStorageConformance,
+  type ConformanceOptions,
+  type ConformanceRunner,
+  type StorageFactory,
+} from './conformance.js'

@@ -1,7 +1,6 @@
 /**
- * Divergences from the reference model that the property found, pinned as minimal repros. Those fixed in src/
- * (78f8010) are plain regression tests; one still open is `todo`, and the property avoids its input meanwhile
- * (MODEL_NO_WORKAROUNDS=1 puts it back).
+ * Divergences from the reference model that the property found, pinned as minimal repros. All are fixed in src/
+ * and kept as regression tests.
  */
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
@@ -43,25 +42,20 @@ test('renew(): two concurrent renewals of one token leave the expiry of one of t
   await store.close()
 })
 
-test(
-  'revokePrefix(): an orphan created at the same time by a token the prefix revokes does not survive the break-glass',
-  {
-    todo: 'BUG: src/token-store.ts revokePrefix() lists the matching tokens (Storage.findByPathPrefix) before it marks them; a create({ parent, noParent: true }) whose insert lands in between passes the creator check of 78f8010 (the parent is not marked yet), and its orphan, under the prefix, survives the break-glass (MODEL_NO_WORKAROUNDS=1 finds it); this repro passes or fails by microtask order',
-  },
-  async () => {
-    const { store } = createTestStore()
-    const root = await store.createRoot()
-    const [child] = await Promise.all([
-      store.create({ parent: root.clientToken, noParent: true }).catch(() => null),
-      store.revokePrefix('auth/token'),
-    ])
-    // Either order is fine serially: create first (then the prefix revokes the orphan too) or revoke first
-    // (then create fails). Never both a successful create and a surviving orphan.
-    if (child !== null)
-      assert.equal(await store.lookup(child.clientToken), null, 'the orphan survived revokePrefix')
-    await store.close()
-  },
-)
+test('revokePrefix(): an orphan created at the same time by a token the prefix revokes does not survive the break-glass', async () => {
+  const { store } = createTestStore()
+  const root = await store.createRoot()
+  const [child] = await Promise.all([
+    store.create({ parent: root.clientToken, noParent: true }).catch(() => null),
+    store.revokePrefix('auth/token'),
+  ])
+  // Either order is fine serially: create first (then the prefix revokes the orphan too) or revoke first
+  // (then create fails). Never both a successful create and a surviving orphan.
+  if (child !== null) {
+    assert.equal(await store.lookup(child.clientToken), null, 'the orphan survived revokePrefix')
+  }
+  await store.close()
+})
 
 test('revokeOrphan(): the children it keeps stay usable while it runs', async () => {
   const faulty = new FaultyStorage(new MemoryStorage())
