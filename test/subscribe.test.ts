@@ -11,13 +11,14 @@ test("a shared storage's notices become revoked events; a failed subscription is
   let deliver: ((notice: RevocationNotice) => void) | null = null
   let stopped = false
   const storage = overrideStorage(new MemoryStorage(), {
-    subscribe: async (listener) => {
+    subscribe: (listener) => {
       attempts += 1
-      if (attempts < 3) throw new Error('connection refused')
+      if (attempts < 3) return Promise.reject(new Error('connection refused'))
       deliver = listener
-      return async () => {
+      return Promise.resolve(() => {
         stopped = true
-      }
+        return Promise.resolve()
+      })
     },
   })
   const { store, clock } = createTestStore({ storage })
@@ -52,9 +53,9 @@ test("a shared storage's notices become revoked events; a failed subscription is
 test('close() during the backoff cancels the retry', async () => {
   let attempts = 0
   const storage = overrideStorage(new MemoryStorage(), {
-    subscribe: async () => {
+    subscribe: () => {
       attempts += 1
-      throw new Error('connection refused')
+      return Promise.reject(new Error('connection refused'))
     },
   })
   const { store, clock } = createTestStore({ storage })
