@@ -73,6 +73,15 @@ export default defineConfig(
     languageOptions: { globals: { console: 'readonly', process: 'readonly' } },
   },
   {
+    // Type-level tests: expressions exist to be type-checked, and type parameters to be compared.
+    files: ['test-d/**'],
+    rules: {
+      '@typescript-eslint/no-unnecessary-type-parameters': 'off',
+      '@typescript-eslint/no-unused-expressions': 'off',
+      '@typescript-eslint/no-meaningless-void-operator': 'off',
+    },
+  },
+  {
     // Runnable programs print their results.
     files: ['examples/**', 'bench/**', 'scripts/**'],
     rules: { 'no-console': 'off' },

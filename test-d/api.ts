@@ -2,10 +2,11 @@
  * Type-level tests: compiled by `npm run typecheck` (part of `npm test`), never run. They pin the public API's
  * inferred types, and that storage cannot be handed a plain token id.
  */
-import {
+import type {
   MemoryStorage,
   TokenStore,
-  TokenStoreError,
+  TokenStoreError} from 'tokentree';
+import {
   type HashedTokenId,
   type LeaseGrant,
   type RevokedEvent,
@@ -14,7 +15,8 @@ import {
   type TokenInfo,
   type TokenStoreErrorCode,
 } from 'tokentree'
-import { createTestStore, type TestStore } from 'tokentree/testing'
+import type { createTestStore} from 'tokentree/testing';
+import { type TestStore } from 'tokentree/testing'
 
 /** Compiles only when `A` and `B` are the same type. */
 type Equal<A, B> =
