@@ -14,6 +14,7 @@ export type {
   RevocationNotice,
   Storage,
   StorageTidyResult,
+  SubtreeDeletion,
 } from './storage/storage.js'
 export type { CreateLeaseOptions, LeaseGrant, LeaseInfo } from './lease.js'
 export type { Timers } from './expiration.js'

@@ -6,9 +6,15 @@
  * depth-first with an explicit stack (a recursive walk would overflow on a deep chain) and deletes each token only
  * after its children and its leases. So a walk cut off at any point leaves the mark on the top in place, every
  * remaining descendant unusable, and enough structure to finish later (`listRevoking` finds the mark).
+ *
+ * A storage with {@link Storage.deleteSubtree} does the walk itself, a batch of tokens per atomic call, with the
+ * same order and the same guarantees; the walk here is the fallback for storages without it.
  */
-import type { Storage } from './storage/storage.js'
+import type { Storage, SubtreeDeletion } from './storage/storage.js'
 import type { HashedTokenId, LeaseRecord, RevokeReason, TokenRecord, UnixMillis } from './types.js'
+
+/** Tokens per {@link Storage.deleteSubtree} call: large enough for few round trips, small enough to keep each short. */
+export const SUBTREE_BATCH = 500
 
 /** Told of each deletion right after it was written. */
 export interface RevocationSink {
@@ -49,12 +55,15 @@ export async function revokeTrees(
 /**
  * Completes the revocation of a token already marked `revoking`: for `orphan`, its children are orphaned and it
  * alone is deleted (unless it or an ancestor is no longer live: then, as for any other reason, its whole subtree
- * is deleted children first). Each token's leases go just
- * before it, with its reason. Safe to run again after an interruption, and concurrently: each token and lease is
- * reported by exactly one deletion.
+ * is deleted children first). Each token's leases go just before it, with its reason. Safe to run again after an
+ * interruption, and concurrently: each token and lease is reported by exactly one deletion.
+ *
+ * With {@link Storage.deleteSubtree}, the subtree goes in batches of {@link SUBTREE_BATCH} tokens, and each
+ * descendant's reason is its own mark if it has one, else `parent` (`named` is not needed: the named tokens carry
+ * their mark). Without it, the tree is walked here.
  *
  * @param count - Added to as tokens and leases are deleted.
- * @param named - Tokens that get the mark's reason rather than `parent`; by default just `record`.
+ * @param named - For the walk: tokens that get the mark's reason rather than `parent`; by default just `record`.
  */
 export async function finishRevocation(
   storage: Storage,
@@ -85,6 +94,13 @@ export async function finishRevocation(
     await remove(record.id, reason)
     return count
   }
+  if (storage.deleteSubtree !== undefined) {
+    for (;;) {
+      const batch = await storage.deleteSubtree(record.id, reason, now, SUBTREE_BATCH)
+      report(batch, record.id, reason, sink, count)
+      if (batch.done) return count
+    }
+  }
   const stack: Array<{ id: HashedTokenId; childrenPushed: boolean }> = [
     { id: record.id, childrenPushed: false },
   ]
@@ -100,4 +116,36 @@ export async function finishRevocation(
     await remove(frame.id, named.has(frame.id) ? reason : 'parent')
   }
   return count
+}
+
+/**
+ * Tells `sink` of one {@link Storage.deleteSubtree} batch in deletion order: each token's leases, then the token.
+ * The top gets `topReason`; any other token its own mark, else `parent`; a lease its token's reason.
+ */
+function report(
+  batch: SubtreeDeletion,
+  topId: HashedTokenId,
+  topReason: RevokeReason,
+  sink: RevocationSink,
+  count: RevocationCount,
+): void {
+  const reasonOf = (token: TokenRecord): RevokeReason =>
+    token.id === topId ? topReason : (token.revoking ?? 'parent')
+  const reasons = new Map(batch.tokens.map((token) => [token.id, reasonOf(token)]))
+  let next = 0
+  const leasesUpTo = (token: HashedTokenId | null): void => {
+    for (; next < batch.leases.length; next++) {
+      const lease = batch.leases[next] as LeaseRecord
+      if (token !== null && lease.token !== token) return
+      count.leases += 1
+      sink.lease(lease, reasons.get(lease.token) ?? 'parent')
+    }
+  }
+  for (const token of batch.tokens) {
+    leasesUpTo(token.id)
+    count.tokens += 1
+    sink.token(token, reasonOf(token))
+  }
+  // Leases whose token was not in the batch (a storage that ordered them otherwise): reported all the same.
+  leasesUpTo(null)
 }

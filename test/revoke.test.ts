@@ -9,7 +9,9 @@ import {
   type TokenAuth,
   type TokenRecord,
 } from '../src/index.js'
+import { SUBTREE_BATCH } from '../src/revoke.js'
 import {
+  SpyStorage,
   VirtualClock,
   harness,
   isUsable,
@@ -20,6 +22,23 @@ import {
   storedRecord,
   type Harness,
 } from './helpers/index.js'
+
+/**
+ * A spy harness whose store sees a storage without `deleteSubtree`, so that revocation walks the tree one call
+ * per step: the fallback for storages without it, which these tests interrupt at each call.
+ */
+function walkHarness(): ReturnType<typeof spyHarness> {
+  const spy = new SpyStorage()
+  const clock = new VirtualClock()
+  const storage = new Proxy(spy.storage, {
+    get: (target, property, receiver) =>
+      property === 'deleteSubtree'
+        ? undefined
+        : (Reflect.get(target, property, receiver) as unknown),
+  })
+  const store = new TokenStore({ timers: false, storage, clock: clock.read })
+  return { store, memory: spy.inner, clock, spy }
+}
 
 /** A small tree: root → a, b; a → a1, a2; a1 → a1x; b → b1. */
 async function buildTree(store: TokenStore): Promise<Record<string, TokenAuth>> {
@@ -87,8 +106,8 @@ describe('revoke()', () => {
     }
   })
 
-  test('revoke(): children are unusable before the parent is deleted', async () => {
-    const { store, spy, clock } = spyHarness()
+  test('revoke(): children are unusable before the parent is deleted (the walk)', async () => {
+    const { store, spy, clock } = walkHarness()
     const tree = await buildTree(store)
     const ids = await Promise.all(
       Object.values(tree).map(async (auth) => (await storedRecord(spy.inner, auth.accessor)).id),
@@ -137,7 +156,7 @@ describe('revoke()', () => {
     assert.equal(memory.size, 0)
   })
 
-  test('revoke(): a 100,000-deep chain revokes without stack overflow', async () => {
+  test('revoke(): a 100,000-deep chain revokes without stack overflow (the walk)', async () => {
     const { store, storage, chain } = await deepChain(100_000)
     let revoked = 0
     store.on('revoked', () => {
@@ -326,7 +345,7 @@ describe('revokeExpired()', () => {
 describe('interrupted revocation', () => {
   /** Revokes the tree with the k-th deletion failing; returns what is needed to check the aftermath. */
   async function interrupted(k: number, method = 'deleteToken') {
-    const h = spyHarness()
+    const h = walkHarness()
     const tree = await buildTree(h.store)
     const bystander = await h.store.create({ policies: ['x'] })
     const events = recordRevoked(h.store)
@@ -407,7 +426,7 @@ describe('interrupted revocation', () => {
 
   test('revokeAccessor() and revokePrefix(): a failure half-way leaves no descendant usable', async () => {
     for (const run of ['accessor', 'prefix'] as const) {
-      const h = spyHarness()
+      const h = walkHarness()
       const tree = await buildTree(h.store)
       h.spy.failWhen = (name, n) => name === 'deleteToken' && n === 2
       const revoking =
@@ -425,7 +444,7 @@ describe('interrupted revocation', () => {
   })
 
   test('revokeOrphan(): under an ancestor whose revocation was cut off, orphaning does not make the children usable', async () => {
-    const h = spyHarness()
+    const h = walkHarness()
     const top = await h.store.create()
     const middle = await h.store.create({ parent: top.clientToken })
     const leaf = await h.store.create({ parent: middle.clientToken })
@@ -446,6 +465,120 @@ describe('interrupted revocation', () => {
     h.spy.failWhen = null
     await h.store.revoke(parent.clientToken)
     assert.equal(await isUsable(h.store, child.clientToken), false)
+  })
+})
+
+describe('revocation in deleteSubtree batches', () => {
+  /** A top token with `width` children of `width` children each: more tokens than one batch holds. */
+  async function wideTree(store: TokenStore, width: number): Promise<TokenAuth[]> {
+    const top = await store.create({ path: 'auth/github/login' })
+    const all = [top]
+    for (let i = 0; i < width; i++) {
+      const child = await store.create({ parent: top.clientToken })
+      all.push(child)
+      for (let j = 0; j < width; j++) all.push(await store.create({ parent: child.clientToken }))
+    }
+    return all
+  }
+
+  test('revoke(): a subtree larger than a batch goes in batches, children first, nothing usable in between', async () => {
+    const { store, spy, clock } = spyHarness()
+    const tree = await wideTree(store, 40)
+    assert.ok(tree.length > 3 * SUBTREE_BATCH)
+    const ids = await Promise.all(
+      tree.map(async (t) => (await storedRecord(spy.inner, t.accessor)).id),
+    )
+    const stillLive: Array<Promise<TokenRecord | null>> = []
+    spy.failWhen = (method) => {
+      if (method === 'deleteSubtree') {
+        for (const id of ids) stillLive.push(spy.inner.getLiveToken(id, clock.now))
+      }
+      return false
+    }
+    const events = recordRevoked(store)
+    await store.revoke(tree[0]?.clientToken ?? '')
+    assert.equal(spy.counts.get('deleteSubtree'), Math.ceil(tree.length / SUBTREE_BATCH))
+    assert.equal(spy.counts.get('deleteToken') ?? 0, 0)
+    assert.deepEqual(
+      (await Promise.all(stillLive)).filter((r) => r !== null),
+      [],
+    )
+    assert.equal(events.length, tree.length)
+    assert.equal(events.at(-1)?.accessor, tree[0]?.accessor)
+    assert.equal(events.at(-1)?.reason, 'explicit')
+    assert.ok(events.slice(0, -1).every((e) => e.reason === 'parent'))
+    assert.equal(spy.inner.size, 0)
+  })
+
+  test('revoke(): a batch that fails leaves nothing usable; a second revoke or revokeExpired() finishes, each token reported once', async () => {
+    for (const finish of ['revoke', 'revokeExpired'] as const) {
+      for (let k = 1; k <= 3; k++) {
+        const h = spyHarness()
+        const tree = await wideTree(h.store, 40)
+        const bystander = await h.store.create()
+        const events = recordRevoked(h.store)
+        h.spy.failWhen = (name, n) => name === 'deleteSubtree' && n === k
+        await rejectsWith(h.store.revoke(tree[0]?.clientToken ?? ''), 'storage_unavailable')
+        h.spy.failWhen = null
+        assert.equal(events.length, (k - 1) * SUBTREE_BATCH, `k=${k}`)
+        for (const auth of tree) {
+          assert.equal(
+            await h.store.lookup(auth.clientToken),
+            null,
+            `k=${k}: usable after the failure`,
+          )
+        }
+        if (finish === 'revoke') await h.store.revoke(tree[0]?.clientToken ?? '')
+        else await h.store.revokeExpired()
+        assert.equal(h.memory.size, 1, `${finish} k=${k}: only the bystander is left`)
+        assert.deepEqual(
+          events.map((e) => e.accessor).sort(),
+          tree.map((t) => t.accessor).sort(),
+          `${finish} k=${k}: each token reported once`,
+        )
+        assert.ok(await h.store.lookup(bystander.clientToken))
+      }
+    }
+  })
+
+  test('revoke(): a 5,000-deep chain goes in batches without recursion', async () => {
+    const memory = new MemoryStorage()
+    const { store } = harness({ storage: memory })
+    const top = await store.create()
+    const topRecord = await storedRecord(memory, top.accessor)
+    let parent = topRecord.id
+    for (let i = 0; i < 5000; i++) {
+      const id = `deep-${i}` as HashedTokenId
+      const result = await memory.insertToken({
+        ...topRecord,
+        id,
+        accessor: `deep-accessor-${i}`,
+        parent,
+      })
+      assert.equal(result, 'inserted')
+      parent = id
+    }
+    const events = recordRevoked(store)
+    await store.revoke(top.clientToken)
+    assert.equal(events.length, 5001)
+    assert.equal(events[0]?.accessor, 'deep-accessor-4999')
+    assert.equal(events.at(-1)?.accessor, top.accessor)
+    assert.equal(memory.size, 0)
+  })
+
+  test('revokePrefix(): a named token under another named one gets its own mark as reason', async () => {
+    const { store } = harness()
+    const admin = await store.createRoot()
+    await store.roles.write('ldap')
+    const top = await store.create({ parent: admin.clientToken, role: 'ldap' })
+    const inner = await store.create({ parent: top.clientToken, role: 'ldap' })
+    const leaf = await store.create({ parent: inner.clientToken })
+    const events = recordRevoked(store)
+    assert.equal(await store.revokePrefix('auth/token/create/ldap'), 3)
+    const reasons = new Map(events.map((e) => [e.accessor, e.reason]))
+    assert.equal(reasons.get(top.accessor), 'prefix')
+    assert.equal(reasons.get(inner.accessor), 'prefix')
+    assert.equal(reasons.get(leaf.accessor), 'parent')
   })
 })
 
@@ -504,6 +637,8 @@ async function deepChain(depth: number): Promise<{
   }
   const storage = new Proxy(memory, {
     get(_t, property) {
+      // The overlay answers the walk's calls; memory's deleteSubtree would not see it.
+      if (property === 'deleteSubtree') return undefined
       if (typeof property === 'string' && property in own) return own[property]
       const value = target[property]
       return typeof value === 'function' ? (value as () => unknown).bind(memory) : value

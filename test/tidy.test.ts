@@ -74,10 +74,15 @@ test('tidy(): finishes a revocation cut off half-way', async () => {
   const parent = await store.create({ parent: root })
   const child = await store.create({ parent: parent.clientToken })
   let calls = 0
+  // The first deletion fails, whether the storage walks the tree or deletes it in batches.
   const failing = overrideStorage(memory, {
     deleteToken: async (id, reason, now) => {
       if (++calls === 1) throw new Error('connection lost')
       return memory.deleteToken(id, reason, now)
+    },
+    deleteSubtree: async (id, reason, now, limit) => {
+      if (++calls === 1) throw new Error('connection lost')
+      return memory.deleteSubtree(id, reason, now, limit)
     },
   })
   const interrupted = new TokenStore({ storage: failing, timers: false, secret: 'x'.repeat(32) })

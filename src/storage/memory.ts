@@ -23,6 +23,7 @@ import type {
   RenewUpdate,
   Storage,
   StorageTidyResult,
+  SubtreeDeletion,
 } from './storage.js'
 
 /** Whether the token itself (not its ancestors) is usable at `now`. */
@@ -253,6 +254,53 @@ export class MemoryStorage implements Storage {
 
   async listExpiredLeases(now: UnixMillis, limit: number): Promise<LeaseId[]> {
     return listDue(this.#leaseExpiry, now, limit, (id) => this.#leases.get(id)?.expiresAt)
+  }
+
+  // `reason` and `now` are for shared adapters' notices, as in deleteToken.
+  async deleteSubtree(
+    topId: HashedTokenId,
+    _reason: RevokeReason,
+    _now: UnixMillis,
+    limit: number,
+  ): Promise<SubtreeDeletion> {
+    const tokens: TokenRecord[] = []
+    const leases: LeaseRecord[] = []
+    if (this.#tokens.get(topId)?.revoking == null) return { tokens, leases, done: true }
+    const max = Math.max(1, Math.floor(limit) || 1)
+    // Depth-first, children before parents, with an explicit stack: a chain may be deeper than recursion goes.
+    const stack: Array<{ id: HashedTokenId; parent: HashedTokenId | null; expanded: boolean }> = [
+      { id: topId, parent: null, expanded: false },
+    ]
+    while (tokens.length < max) {
+      const frame = stack.at(-1)
+      if (frame === undefined) break
+      if (!frame.expanded) {
+        frame.expanded = true
+        for (const child of this.#children.get(frame.id) ?? []) {
+          stack.push({ id: child, parent: frame.id, expanded: false })
+        }
+        continue
+      }
+      stack.pop()
+      const record = this.#tokens.get(frame.id)
+      // Gone already, or a stale index entry: not (or no longer) a child of this subtree.
+      if (record === undefined || (frame.parent !== null && record.parent !== frame.parent))
+        continue
+      for (const leaseId of [...(this.#leasesByToken.get(frame.id) ?? [])]) {
+        const lease = this.#leases.get(leaseId)
+        if (lease === undefined) continue
+        this.#leases.delete(leaseId)
+        removeFromIndex(this.#leasesByToken, lease.token, leaseId)
+        leases.push(lease)
+      }
+      this.#tokens.delete(frame.id)
+      this.#byAccessor.delete(record.accessor)
+      this.#revoking.delete(frame.id)
+      removeFromIndex(this.#byPath, record.path, frame.id)
+      if (record.parent !== null) removeFromIndex(this.#children, record.parent, frame.id)
+      tokens.push(record)
+    }
+    return { tokens, leases, done: !this.#tokens.has(topId) }
   }
 
   async putRole(role: TokenRole): Promise<void> {

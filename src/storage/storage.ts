@@ -162,6 +162,31 @@ export interface Storage {
   /** Up to `limit` hashed ids of tokens marked as being revoked: revocations cut off half-way, to be finished. */
   listRevoking(limit: number): Promise<HashedTokenId[]>
 
+  /**
+   * Deletes up to `limit` tokens of the subtree under a token marked as being revoked, in one atomic step, so that
+   * revoking a large tree takes a few round trips rather than several per token. Optional: without it the store
+   * walks the tree with {@link Storage.listChildren}, {@link Storage.listLeases} and the single deletions.
+   *
+   * Does nothing (resolving to no records and `done: true`) unless `topId` exists and is marked revoking. Deletes
+   * children before parents (a token only once all its children are gone, so `topId` goes last and its mark
+   * keeps whatever is left unusable), each token's leases just before it, and publishes a
+   * {@link RevocationNotice} for every deleted token and lease as {@link Storage.deleteToken} and
+   * {@link Storage.deleteLease} do. A token's reason is `reason` for `topId`; for any other token, its own
+   * `revoking` mark if it has one, else `parent`. A lease gets its token's reason. A call cut off leaves a smaller
+   * subtree under the same mark: the next call (or `revokeExpired()`) finishes it. Concurrent calls, and
+   * concurrent single deletions, report each token and lease exactly once.
+   *
+   * @param limit - At most this many tokens (each with all its leases) per call; at least 1.
+   * @returns The deleted records in deletion order (`tokens` and `leases` each in the order deleted), and `done`:
+   *   whether nothing of the subtree is left to delete (the top was deleted by this call, or is gone or unmarked).
+   */
+  deleteSubtree?(
+    topId: HashedTokenId,
+    reason: RevokeReason,
+    now: UnixMillis,
+    limit: number,
+  ): Promise<SubtreeDeletion>
+
   /** Stores a role, replacing any role of the same name. Needed for `store.roles` and `create({ role })`. */
   putRole?(role: TokenRole): Promise<void>
 
@@ -191,6 +216,16 @@ export interface Storage {
 
   /** Releases connections or timers the adapter holds. */
   close?(): Promise<void>
+}
+
+/** What one {@link Storage.deleteSubtree} call deleted. */
+export interface SubtreeDeletion {
+  /** The deleted tokens, in the order deleted: children before parents. */
+  readonly tokens: readonly TokenRecord[]
+  /** The deleted leases, in the order deleted: each just before its token. */
+  readonly leases: readonly LeaseRecord[]
+  /** Whether the subtree is gone: the top was deleted (by this call or before), or was never marked. */
+  readonly done: boolean
 }
 
 /** What {@link Storage.tidy} repaired, and the leases it found without a token. */

@@ -90,7 +90,8 @@ if (skip !== null) {
         `SELECT count(*)::int AS n FROM information_schema.tables WHERE table_schema = $1`,
         [schema],
       )
-      assert.equal(rows[0]?.n, 4)
+      // tokens, leases, roles, notices, notice_seq
+      assert.equal(rows[0]?.n, 5)
     })
 
     test('a subscriber whose LISTEN connection drops catches up on what it missed', async () => {
@@ -167,7 +168,7 @@ async function insertTokens(storage: PostgresStorage, count: number): Promise<To
 /** Every row of the schema's tables, as text. */
 async function dumpSchema(pool: pg.Pool, schema: string): Promise<string> {
   const parts: string[] = []
-  for (const table of ['tokens', 'leases', 'notices', 'notice_seq']) {
+  for (const table of ['tokens', 'leases', 'roles', 'notices', 'notice_seq']) {
     const { rows } = await pool.query<{ row: string }>(
       `SELECT t::text AS row FROM ${schema}.${table} t`,
     )

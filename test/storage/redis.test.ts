@@ -77,6 +77,70 @@ if (skip !== null) {
       }
     })
 
+    test('tidy() removes every kind of stale index entry and orphans the children of a vanished parent', async () => {
+      const keyPrefix = `${PREFIX}tidy:`
+      const storage = new RedisStorage({ connection: REDIS_URL, keyPrefix })
+      try {
+        const [a, b, c] = await insertTokens(storage, 3)
+        assert.ok(a && b && c)
+        // b under a, c under b: re-insert them with parents.
+        for (const r of [b, c]) await storage.deleteToken(r.id, 'explicit', 1)
+        const child = { ...b, parent: a.id }
+        const grandchild = { ...c, parent: b.id }
+        assert.equal(await storage.insertToken(child), 'inserted')
+        assert.equal(await storage.insertToken(grandchild), 'inserted')
+        const lease = {
+          id: 'db/creds/app/x1',
+          token: b.id,
+          accessor: b.accessor,
+          path: 'db/creds/app',
+          data: null,
+          issueTime: 0,
+          ttl: 60,
+          expiresAt: 4_000_000_000_000,
+          renewable: true,
+          lastRenewalTime: null,
+        }
+        assert.equal(await storage.insertLease(lease, 2), 'inserted')
+        const k = (key: string): string => `${keyPrefix}${key}`
+        // Stale entries of every index (10), as a crash or a hand edit could leave them.
+        await admin.hset(k('acc'), 'ghost-accessor', 'ghost-id')
+        await admin.sadd(k('p:auth/ghost'), 'ghost-id')
+        await admin.zadd(k('paths'), 0, 'auth/ghost')
+        await admin.zadd(k('exp'), 123, 'ghost-id')
+        await admin.zadd(k('rv'), 0, 'ghost-id', 0, a.id)
+        await admin.sadd(k(`c:${a.id}`), 'ghost-child')
+        await admin.sadd(k(`tl:${a.id}`), 'ghost-lease')
+        await admin.zadd(k('lexp'), 5, 'ghost-lease')
+        await admin.zadd(k('lids'), 0, 'ghost-lease')
+        // b's hash vanishes alone: its accessor, path and child entries go stale (3), c becomes an orphan, and
+        // its lease is left without a token.
+        await admin.del(k(`t:${b.id}`))
+        const result = await storage.tidy()
+        assert.deepEqual(result, {
+          indexEntriesRemoved: 13,
+          childrenOrphaned: 1,
+          danglingLeases: [lease.id],
+        })
+        assert.equal((await storage.getToken(c.id))?.parent, null)
+        assert.ok(await storage.getLiveToken(c.id, 2))
+        assert.deepEqual(await storage.getToken(a.id), a)
+        assert.deepEqual(await storage.listChildren(a.id), [])
+        assert.deepEqual(await storage.listRevoking(10), [])
+        assert.deepEqual(await storage.listExpiredTokens(1000, 10), [])
+        assert.deepEqual(await storage.listExpiredLeases(1000, 10), [])
+        assert.deepEqual(await storage.findByPathPrefix('auth/ghost'), [])
+        assert.equal(await admin.hexists(k('acc'), b.accessor), 0)
+        assert.deepEqual(await storage.tidy(), {
+          indexEntriesRemoved: 0,
+          childrenOrphaned: 0,
+          danglingLeases: [lease.id],
+        })
+      } finally {
+        await storage.close()
+      }
+    })
+
     test('a client given by the caller is used and left open', async () => {
       const client = new Redis(REDIS_URL)
       const storage = new RedisStorage({ client, keyPrefix: `${PREFIX}given:` })

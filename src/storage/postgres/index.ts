@@ -16,22 +16,29 @@ import type {
   TokenRecord,
   UnixMillis,
 } from '../../types.js'
+import type { TokenRole } from '../../roles.js'
 import type {
   InsertLeaseResult,
   InsertResult,
   RenewUpdate,
   RevocationNotice,
   Storage,
+  StorageTidyResult,
+  SubtreeDeletion,
 } from '../storage.js'
 import {
   CURRENT_NOTICE,
+  DANGLING_LEASES,
   DEFAULT_SCHEMA,
   DELETE_LEASE,
+  DELETE_ROLE,
+  DELETE_SUBTREE,
   DELETE_TOKEN,
   FIND_BY_PATH_PREFIX,
   FIND_LEASES_BY_PREFIX,
   GET_LEASE,
   GET_LIVE_TOKEN,
+  GET_ROLE,
   GET_TOKEN,
   GET_TOKEN_BY_ACCESSOR,
   INSERT_LEASE,
@@ -41,9 +48,12 @@ import {
   LIST_EXPIRED_TOKENS,
   LIST_LEASES,
   LIST_REVOKING,
+  LIST_ROLES,
   MARK_REVOKING,
   NEXT_EXPIRY,
   ORPHAN_CHILDREN,
+  ORPHAN_STRAYS,
+  PUT_ROLE,
   READ_NOTICES,
   RENEW_LEASE,
   RENEW_TOKEN,
@@ -61,6 +71,8 @@ const DEFAULT_NOTICE_LOG_LENGTH = 100_000
 const DEFAULT_POLL_INTERVAL = 2000
 /** Notices read per query. */
 const NOTICE_BATCH = 500
+/** Rows examined per step of `tidy()`. */
+const TIDY_BATCH = 500
 /** Delay before a lost LISTEN connection is opened again, in milliseconds. */
 const RELISTEN_DELAY = 500
 
@@ -412,6 +424,82 @@ export class PostgresStorage implements Storage {
     return ids(
       await this.#query<{ id: HashedTokenId }>('listRevoking', LIST_REVOKING, [clampLimit(limit)]),
     )
+  }
+
+  /**
+   * Deletes up to `limit` tokens of a subtree under a marked token, children first, each with its leases, and
+   * logs their notices: one SQL statement (one round trip, one commit) per call.
+   */
+  async deleteSubtree(
+    topId: HashedTokenId,
+    reason: RevokeReason,
+    now: UnixMillis,
+    limit: number,
+  ): Promise<SubtreeDeletion> {
+    const [row] = await this.#query<{ tokens: TokenRow[]; leases: LeaseRow[]; done: boolean }>(
+      'deleteSubtree',
+      DELETE_SUBTREE,
+      [
+        topId,
+        this.#origin,
+        reason,
+        now,
+        this.#noticeLogLength,
+        this.#channel,
+        Number.isFinite(limit) ? Math.max(1, Math.floor(limit)) : Number.MAX_SAFE_INTEGER,
+      ],
+    )
+    return {
+      tokens: (row?.tokens ?? []).map((token) => toToken([token]) as TokenRecord),
+      leases: (row?.leases ?? []).map((lease) => toLease([lease]) as LeaseRecord),
+      done: row?.done ?? true,
+    }
+  }
+
+  async putRole(role: TokenRole): Promise<void> {
+    await this.#query('putRole', PUT_ROLE, [role.name, JSON.stringify(role)])
+  }
+
+  async getRole(name: string): Promise<TokenRole | null> {
+    const [row] = await this.#query<{ role: TokenRole }>('getRole', GET_ROLE, [name])
+    return row?.role ?? null
+  }
+
+  async listRoles(): Promise<string[]> {
+    const rows = await this.#query<{ name: string }>('listRoles', LIST_ROLES, [])
+    return rows.map((row) => row.name).sort()
+  }
+
+  async deleteRole(name: string): Promise<boolean> {
+    return (await this.#query('deleteRole', DELETE_ROLE, [name])).length > 0
+  }
+
+  /**
+   * Repairs what a crash or a manual edit can leave behind, in chunks of 500 rows so that the store keeps
+   * serving: each chunk of children whose parent is gone becomes orphans in one statement (re-checked under row
+   * locks), and leases whose token is gone are listed. The tables' own indexes cannot hold stale entries, so
+   * `indexEntriesRemoved` is always 0.
+   */
+  async tidy(): Promise<StorageTidyResult> {
+    let childrenOrphaned = 0
+    for (let after: string | null = ''; after !== null;) {
+      const [row]: { last: string | null; orphaned: number }[] = await this.#query<{
+        last: string | null
+        orphaned: number
+      }>('tidy', ORPHAN_STRAYS, [after, TIDY_BATCH])
+      childrenOrphaned += row?.orphaned ?? 0
+      after = row?.last ?? null
+    }
+    const danglingLeases: LeaseId[] = []
+    for (let after = ''; ;) {
+      const found = ids(
+        await this.#query<{ id: LeaseId }>('tidy', DANGLING_LEASES, [after, TIDY_BATCH]),
+      )
+      danglingLeases.push(...found)
+      if (found.length < TIDY_BATCH) break
+      after = found.at(-1) as LeaseId
+    }
+    return { indexEntriesRemoved: 0, childrenOrphaned, danglingLeases }
   }
 
   /**

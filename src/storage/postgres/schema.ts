@@ -57,7 +57,8 @@ export interface MigrateOptions {
  * before the first `PostgresStorage` call; the storage never creates tables by itself.
  *
  * Creates, in the schema: `tokens` (one row per token, indexed by parent, path, expiry and revoking mark),
- * `leases` (indexed by token and expiry), `notices` (the numbered revocation log) and `notice_seq` (its counter).
+ * `leases` (indexed by token and expiry), `roles` (token roles as JSON), `notices` (the numbered revocation log)
+ * and `notice_seq` (its counter). A schema migrated by an earlier version gains what it lacks.
  *
  * @example
  * ```ts
@@ -142,6 +143,10 @@ CREATE TABLE IF NOT EXISTS {schema}.notices (
   seq bigint PRIMARY KEY,
   origin text NOT NULL,
   notice jsonb NOT NULL
+);
+CREATE TABLE IF NOT EXISTS {schema}.roles (
+  name text COLLATE "C" PRIMARY KEY,
+  role json NOT NULL
 );
 COMMIT;
 `
@@ -427,3 +432,116 @@ export const CURRENT_NOTICE = `SELECT seq::float8 AS seq FROM {schema}.notice_se
 export const READ_NOTICES = `
 SELECT seq::float8 AS seq, origin, notice FROM {schema}.notices
 WHERE seq > $1::bigint ORDER BY seq LIMIT $2::bigint`
+
+/**
+ * deleteSubtree: `$1` top id, `$2` origin, `$3` reason, `$4` now, `$5` log length, `$6` channel, `$7` limit. One
+ * statement: unless the top exists and is marked, nothing. Otherwise it lists the subtree (a recursive CTE down
+ * `parent`), picks its `$7` deepest tokens (a set that holds every descendant of each token in it, so no token
+ * goes before its children), locks them in id order (so that concurrent calls never deadlock: one waits, then
+ * skips what the other deleted), deletes them with their leases, and logs a numbered notice for each, in the
+ * order reported: deepest first, each token's leases just before it. A token's reason is `$3` for the top, else
+ * its own mark, else `parent`; a lease gets its token's. One row: `tokens` and `leases` (JSON arrays of the
+ * deleted rows, in that order) and `done` (the top is gone, unmarked, or deleted now).
+ */
+export const DELETE_SUBTREE = `
+WITH RECURSIVE sub AS (
+  SELECT t.id, 0 AS depth FROM {schema}.tokens t WHERE t.id = $1::text AND t.revoking IS NOT NULL
+  UNION ALL
+  SELECT c.id, s.depth + 1 FROM {schema}.tokens c JOIN sub s ON c.parent = s.id
+),
+picked AS MATERIALIZED (
+  SELECT id, depth FROM sub ORDER BY depth DESC, id LIMIT $7::bigint
+),
+locked AS MATERIALIZED (
+  SELECT t.id, p.depth FROM {schema}.tokens t JOIN picked p ON p.id = t.id ORDER BY t.id FOR UPDATE OF t
+),
+gone AS (
+  DELETE FROM {schema}.tokens t USING locked k WHERE t.id = k.id
+  RETURNING ${TOKEN_COLUMNS}, t.id, t.accessor, t.path, k.depth,
+    CASE WHEN t.id = $1::text THEN $3::text ELSE COALESCE(t.revoking, 'parent') END AS reason
+),
+gone_leases AS (
+  DELETE FROM {schema}.leases l USING locked k WHERE l.token = k.id
+  RETURNING ${LEASE_COLUMNS}, l.id, l.token
+),
+ranked AS (
+  SELECT g.*, row_number() OVER (ORDER BY g.depth DESC, g.id) AS rank FROM gone g
+),
+entries AS (
+  SELECT r.rank, 0 AS part, l.id AS lease_id, jsonb_build_object('kind', 'lease', 'leaseId', l.record->'id',
+    'accessor', l.record->'accessor', 'path', l.record->'path', 'data', l.record->'data', 'reason', r.reason,
+    'time', $4::float8) AS notice
+  FROM gone_leases l JOIN ranked r ON r.id = l.token
+  UNION ALL
+  SELECT r.rank, 1, '', jsonb_build_object('kind', 'token', 'accessor', r.accessor, 'path', r.path,
+    'reason', r.reason, 'time', $4::float8)
+  FROM ranked r
+),
+numbered AS (
+  SELECT notice, row_number() OVER (ORDER BY rank, part, lease_id) AS n,
+    count(*) OVER () AS total
+  FROM entries
+),
+counter AS (
+  UPDATE {schema}.notice_seq SET seq = seq + (SELECT count(*) FROM numbered)
+  WHERE EXISTS (SELECT 1 FROM numbered) RETURNING seq
+),
+notice AS (
+  INSERT INTO {schema}.notices (seq, origin, notice)
+  SELECT (SELECT seq FROM counter) - numbered.total + numbered.n, $2::text, numbered.notice FROM numbered
+  WHERE EXISTS (SELECT 1 FROM counter)
+),
+pruned AS (
+  DELETE FROM {schema}.notices WHERE seq <= (SELECT seq FROM counter) - $5::bigint
+)
+SELECT
+  (SELECT COALESCE(jsonb_agg(jsonb_build_object('record', r.record, 'parent', r.parent,
+      'num_uses', r.num_uses, 'ttl', r.ttl, 'expires_at', r.expires_at,
+      'last_renewal_time', r.last_renewal_time, 'revoking', r.revoking) ORDER BY r.rank), '[]'::jsonb)
+    FROM ranked r) AS tokens,
+  (SELECT COALESCE(jsonb_agg(jsonb_build_object('record', l.record, 'expires_at', l.expires_at,
+      'ttl', l.ttl, 'last_renewal_time', l.last_renewal_time) ORDER BY r.rank, l.id), '[]'::jsonb)
+    FROM gone_leases l JOIN ranked r ON r.id = l.token) AS leases,
+  (NOT EXISTS (SELECT 1 FROM sub WHERE depth = 0) OR EXISTS (SELECT 1 FROM gone WHERE id = $1::text)) AS done,
+  CASE WHEN EXISTS (SELECT 1 FROM counter)
+    THEN pg_notify($6::text, (SELECT seq::text FROM counter)) END AS notified`
+
+/**
+ * tidy: `$1` the last id of the previous chunk (`''` first), `$2` chunk size. Takes the next `$2` children of
+ * vanished parents in id order after `$1`, locks them, and makes those still under a vanished parent orphans.
+ * One row: `last` (the chunk's last id, null when none is left) and `orphaned` (how many changed).
+ */
+export const ORPHAN_STRAYS = `
+WITH stray AS (
+  SELECT c.id FROM {schema}.tokens c
+  WHERE c.id > $1::text AND c.parent IS NOT NULL
+    AND NOT EXISTS (SELECT 1 FROM {schema}.tokens p WHERE p.id = c.parent)
+  ORDER BY c.id LIMIT $2::bigint
+  FOR UPDATE
+),
+orphaned AS (
+  UPDATE {schema}.tokens t SET parent = NULL FROM stray
+  WHERE t.id = stray.id AND NOT EXISTS (SELECT 1 FROM {schema}.tokens p WHERE p.id = t.parent)
+  RETURNING 1
+)
+SELECT (SELECT max(id) FROM stray) AS last, (SELECT count(*) FROM orphaned)::int AS orphaned`
+
+/** tidy: `$1` the last lease id of the previous chunk (`''` first), `$2` chunk size. Leases whose token is gone. */
+export const DANGLING_LEASES = `
+SELECT l.id FROM {schema}.leases l
+WHERE l.id > $1::text AND NOT EXISTS (SELECT 1 FROM {schema}.tokens t WHERE t.id = l.token)
+ORDER BY l.id LIMIT $2::bigint`
+
+/** putRole: `$1` name, `$2` role JSON. */
+export const PUT_ROLE = `
+INSERT INTO {schema}.roles (name, role) VALUES ($1::text, $2::json)
+ON CONFLICT (name) DO UPDATE SET role = EXCLUDED.role`
+
+/** getRole: `$1` name. */
+export const GET_ROLE = `SELECT role FROM {schema}.roles WHERE name = $1::text`
+
+/** listRoles. */
+export const LIST_ROLES = `SELECT name FROM {schema}.roles ORDER BY name`
+
+/** deleteRole: `$1` name. */
+export const DELETE_ROLE = `DELETE FROM {schema}.roles WHERE name = $1::text RETURNING name`

@@ -17,15 +17,20 @@ import type {
   TokenRecord,
   UnixMillis,
 } from '../../types.js'
+import type { TokenRole } from '../../roles.js'
 import type {
   InsertLeaseResult,
   InsertResult,
   RenewUpdate,
   RevocationNotice,
   Storage,
+  StorageTidyResult,
+  SubtreeDeletion,
 } from '../storage.js'
 import {
+  DANGLING_LEASES,
   DELETE_LEASE,
+  DELETE_SUBTREE,
   DELETE_TOKEN,
   FIND_BY_PATH_PREFIX,
   GET_BY_ACCESSOR,
@@ -36,6 +41,11 @@ import {
   ORPHAN_CHILDREN,
   RENEW_LEASE,
   RENEW_TOKEN,
+  TIDY_ACCESSORS,
+  TIDY_CHILDREN,
+  TIDY_PATH,
+  TIDY_SORTED,
+  TIDY_TOKEN_LEASES,
   USE_TOKEN,
   type RedisScript,
 } from './scripts.js'
@@ -50,6 +60,8 @@ const DEFAULT_NOTICE_LOG_LENGTH = 100_000
 const DEFAULT_POLL_INTERVAL = 2000
 /** Notices read from the stream per XRANGE. */
 const NOTICE_BATCH = 500
+/** Entries examined per step of `tidy()` (a SCAN's COUNT hint, and the most ids one repair script gets). */
+const TIDY_BATCH = 500
 /** The token fields the scripts return, in order: `d p u e t l r`. */
 const TOKEN_FIELDS = ['d', 'p', 'u', 'e', 't', 'l', 'r'] as const
 
@@ -357,6 +369,113 @@ export class RedisStorage implements Storage {
   }
 
   /**
+   * Deletes up to `limit` tokens of a subtree under a marked token, children first, each just after its leases,
+   * with their notices: one Lua script per call, so one round trip per batch.
+   */
+  async deleteSubtree(
+    topId: HashedTokenId,
+    reason: RevokeReason,
+    now: UnixMillis,
+    limit: number,
+  ): Promise<SubtreeDeletion> {
+    const reply = (await this.#eval('deleteSubtree', DELETE_SUBTREE, [
+      topId,
+      reason,
+      String(now),
+      String(clampBatch(limit)),
+      this.#origin,
+      this.#noticeLogLength,
+    ])) as [unknown[], unknown[], number]
+    return {
+      tokens: reply[0].map((fields) => toToken(fields) as TokenRecord),
+      leases: reply[1].map((fields) => toLease(fields) as LeaseRecord),
+      done: reply[2] === 1,
+    }
+  }
+
+  async putRole(role: TokenRole): Promise<void> {
+    await this.#run('putRole', () =>
+      this.#client.hset(this.#key('roles'), role.name, JSON.stringify(role)),
+    )
+  }
+
+  async getRole(name: string): Promise<TokenRole | null> {
+    const json = await this.#run('getRole', () => this.#client.hget(this.#key('roles'), name))
+    return json === null ? null : (JSON.parse(json) as TokenRole)
+  }
+
+  async listRoles(): Promise<string[]> {
+    return (await this.#run('listRoles', () => this.#client.hkeys(this.#key('roles')))).sort()
+  }
+
+  async deleteRole(name: string): Promise<boolean> {
+    return (await this.#run('deleteRole', () => this.#client.hdel(this.#key('roles'), name))) > 0
+  }
+
+  /**
+   * Repairs what a crash or a manual edit can leave behind, in small steps so that the store keeps serving: it
+   * scans each index (HSCAN, ZSCAN, SSCAN and SCAN of the prefix's keys, 500 entries at a time) and
+   * hands each chunk to a script that re-checks every entry and repairs it atomically. Removes index entries whose
+   * token or lease is gone (accessors, paths, expiry, revoking marks, children, a token's leases), makes the
+   * children of a vanished parent orphans, and lists the leases whose token is gone.
+   */
+  async tidy(): Promise<StorageTidyResult> {
+    let indexEntriesRemoved = 0
+    let childrenOrphaned = 0
+    const run = async (script: RedisScript, args: string[]): Promise<unknown> =>
+      this.#eval('tidy', script, args)
+    for await (const chunk of this.#scan('acc', 'hash')) {
+      indexEntriesRemoved += Number(await run(TIDY_ACCESSORS, chunk))
+    }
+    for await (const paths of this.#scan('paths', 'zset')) {
+      for (const path of paths) {
+        let checked = false
+        for await (const ids of this.#scan(`p:${path}`, 'set')) {
+          indexEntriesRemoved += Number(await run(TIDY_PATH, [path, ...ids]))
+          checked = true
+        }
+        // An empty set yields no chunk: the script still drops the path from `paths`.
+        if (!checked) indexEntriesRemoved += Number(await run(TIDY_PATH, [path]))
+      }
+    }
+    for (const set of ['exp', 'rv', 'lexp', 'lids']) {
+      for await (const ids of this.#scan(set, 'zset')) {
+        indexEntriesRemoved += Number(await run(TIDY_SORTED, [set, ...ids]))
+      }
+    }
+    const leaseIds = new Set<LeaseId>()
+    const children = this.#key('c:')
+    const tokenLeases = this.#key('tl:')
+    const leaseKeys = this.#key('l:')
+    for await (const keys of this.#scan(null, 'keys')) {
+      for (const key of keys) {
+        if (key.startsWith(children)) {
+          const parent = key.slice(children.length)
+          for await (const ids of this.#scan(`c:${parent}`, 'set')) {
+            const [removed, orphaned] = (await run(TIDY_CHILDREN, [parent, ...ids])) as number[]
+            indexEntriesRemoved += Number(removed)
+            childrenOrphaned += Number(orphaned)
+          }
+        } else if (key.startsWith(tokenLeases)) {
+          const token = key.slice(tokenLeases.length)
+          for await (const ids of this.#scan(`tl:${token}`, 'set')) {
+            indexEntriesRemoved += Number(await run(TIDY_TOKEN_LEASES, [token, ...ids]))
+          }
+        } else if (key.startsWith(leaseKeys)) {
+          leaseIds.add(key.slice(leaseKeys.length))
+        }
+      }
+    }
+    const danglingLeases: LeaseId[] = []
+    const all = [...leaseIds]
+    for (let i = 0; i < all.length; i += TIDY_BATCH) {
+      const found = (await run(DANGLING_LEASES, all.slice(i, i + TIDY_BATCH))) as LeaseId[]
+      danglingLeases.push(...found)
+    }
+    return { indexEntriesRemoved, childrenOrphaned, danglingLeases }
+  }
+
+  /**
    * Calls `listener` for each token or lease that another `RedisStorage` (same Redis, same key prefix) deletes,
    * once each and in order. Listens on its own connection (a `duplicate()` of the client); after a disconnection,
    * and when this instance subscribes again after stopping, it reads what it missed from the notice stream.
@@ -462,6 +581,34 @@ export class RedisStorage implements Storage {
     return `${this.#prefix}${kind}${id}`
   }
 
+  /**
+   * Iterates over a key's members in chunks (HSCAN fields, ZSCAN or SSCAN members), or with `key` null over the
+   * names of every key under the prefix (SCAN). Entries may come twice, as SCAN allows; the tidy scripts re-check
+   * each, so a repeat repairs nothing twice.
+   */
+  async *#scan(
+    key: string | null,
+    kind: 'hash' | 'zset' | 'set' | 'keys',
+  ): AsyncGenerator<string[], void, undefined> {
+    let cursor = '0'
+    do {
+      const [next, reply] = await this.#run('tidy', async () => {
+        const count = String(TIDY_BATCH)
+        if (key === null) {
+          return this.#client.scan(cursor, 'MATCH', `${globEscape(this.#prefix)}*`, 'COUNT', count)
+        }
+        const full = this.#key(key)
+        if (kind === 'hash') return this.#client.hscan(full, cursor, 'COUNT', count)
+        if (kind === 'zset') return this.#client.zscan(full, cursor, 'COUNT', count)
+        return this.#client.sscan(full, cursor, 'COUNT', count)
+      })
+      cursor = next
+      // HSCAN and ZSCAN reply with pairs (field and value, member and score): keep the first of each.
+      const items = kind === 'hash' || kind === 'zset' ? reply.filter((_, i) => i % 2 === 0) : reply
+      if (items.length > 0) yield items
+    } while (cursor !== '0')
+  }
+
   async #listDue(
     operation: string,
     kind: 'exp' | 'lexp',
@@ -517,6 +664,16 @@ function deliver(listener: (notice: RevocationNotice) => void, notice: Revocatio
       'TokenStoreListenerError',
     )
   }
+}
+
+/** A deleteSubtree limit as a whole number of at least 1. */
+function clampBatch(limit: number): number {
+  return Number.isFinite(limit) ? Math.max(1, Math.floor(limit)) : Number.MAX_SAFE_INTEGER
+}
+
+/** Escapes the glob characters of a key prefix for SCAN's MATCH. */
+function globEscape(text: string): string {
+  return text.replace(/[*?[\]\\]/g, (c) => `\\${c}`)
 }
 
 function orEmpty(value: number | null): string {

@@ -17,6 +17,7 @@
  * | `P tl:<id>`    | set    | the ids of a token's leases                                                    |
  * | `P lexp`       | zset   | lease id scored by expiresAt                                                   |
  * | `P lids`       | zset   | every lease id (score 0, for prefix ranges)                                    |
+ * | `P roles`      | hash   | role name → role JSON                                                          |
  * | `P seq`        | string | the number of the last revocation notice                                       |
  * | `P notices`    | stream | revocation notices, entry id `0-<seq>`, capped near the configured length      |
  *
@@ -278,4 +279,178 @@ redis.call('ZREM', P .. 'lexp', id)
 redis.call('ZREM', P .. 'lids', id)
 publish(ARGV[5], {'k', 'lease', 'r', ARGV[3], 't', ARGV[4], 'd', f[1]})
 return {f[1], f[3], f[4], f[5]}
+`)
+
+/**
+ * deleteSubtree. ARGV: prefix, top id, reason, now, limit, origin, notice log length. Unless the top exists and is
+ * marked revoking, does nothing. Otherwise walks the subtree depth-first (an explicit stack: chains may be deep)
+ * and deletes up to `limit` tokens, each once all its children are gone and just after its leases, with a notice
+ * for each (one PUBLISH wakes the subscribers at the end). A token's reason is ARGV reason for the top, else its
+ * own mark, else `parent`; a lease gets its token's. Returns `{tokens, leases, done}`: the deleted tokens' fields
+ * `d p u e t l r` and leases' `d e t l`, in deletion order, and 1 when the top is gone.
+ */
+export const DELETE_SUBTREE = script(`
+local top, reason, now, limit, origin = ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5]), ARGV[6]
+local mark = redis.call('HGET', P .. 't:' .. top, 'r')
+if not mark or mark == '' then return {{}, {}, 1} end
+local tokens, leases, seq = {}, {}, nil
+local function notice(fields)
+  seq = redis.call('INCR', P .. 'seq')
+  local args = {'XADD', P .. 'notices', 'MAXLEN', '~', ARGV[#ARGV], '0-' .. seq, 'o', origin}
+  for i = 1, #fields do args[#args + 1] = fields[i] end
+  redis.call(unpack(args))
+end
+local stack = {{top, '', false}}
+while #stack > 0 and #tokens < limit do
+  local frame = stack[#stack]
+  if not frame[3] then
+    frame[3] = true
+    local children = redis.call('SMEMBERS', P .. 'c:' .. frame[1])
+    for i = 1, #children do stack[#stack + 1] = {children[i], frame[1], false} end
+  else
+    stack[#stack] = nil
+    local id = frame[1]
+    local k = P .. 't:' .. id
+    local f = redis.call('HMGET', k, 'd', 'p', 'u', 'e', 't', 'l', 'r', 'a', 'pa')
+    -- Gone already, or a stale index entry: not (or no longer) a child of this subtree.
+    if f[1] and (frame[2] == '' or f[2] == frame[2]) then
+      local own = reason
+      if id ~= top then own = (f[7] ~= '' and f[7]) or 'parent' end
+      local lk = P .. 'tl:' .. id
+      for _, lid in ipairs(redis.call('SMEMBERS', lk)) do
+        local lkey = P .. 'l:' .. lid
+        local g = redis.call('HMGET', lkey, 'd', 'tk', 'e', 't', 'l')
+        if g[1] and g[2] == id then
+          redis.call('DEL', lkey)
+          redis.call('ZREM', P .. 'lexp', lid)
+          redis.call('ZREM', P .. 'lids', lid)
+          notice({'k', 'lease', 'r', own, 't', now, 'd', g[1]})
+          leases[#leases + 1] = {g[1], g[3], g[4], g[5]}
+        end
+      end
+      redis.call('DEL', lk)
+      redis.call('DEL', k)
+      redis.call('HDEL', P .. 'acc', f[8])
+      local pk = P .. 'p:' .. f[9]
+      redis.call('SREM', pk, id)
+      if redis.call('EXISTS', pk) == 0 then redis.call('ZREM', P .. 'paths', f[9]) end
+      if f[2] ~= '' then redis.call('SREM', P .. 'c:' .. f[2], id) end
+      redis.call('ZREM', P .. 'exp', id)
+      redis.call('ZREM', P .. 'rv', id)
+      notice({'k', 'token', 'r', own, 't', now, 'a', f[8], 'pa', f[9]})
+      tokens[#tokens + 1] = {f[1], f[2], f[3], f[4], f[5], f[6], f[7]}
+    end
+  end
+end
+if seq then redis.call('PUBLISH', P .. 'notices', seq) end
+return {tokens, leases, redis.call('EXISTS', P .. 't:' .. top) == 0 and 1 or 0}
+`)
+
+/**
+ * tidy, accessor index. ARGV: prefix, accessors. Removes each `acc` entry whose token is gone or has another
+ * accessor. Returns how many were removed.
+ */
+export const TIDY_ACCESSORS = script(`
+local n = 0
+for i = 2, #ARGV do
+  local id = redis.call('HGET', P .. 'acc', ARGV[i])
+  if id and redis.call('HGET', P .. 't:' .. id, 'a') ~= ARGV[i] then
+    redis.call('HDEL', P .. 'acc', ARGV[i])
+    n = n + 1
+  end
+end
+return n
+`)
+
+/**
+ * tidy, path index. ARGV: prefix, path, ids. Removes the ids on the path whose token is gone or has another path,
+ * then the path itself from `paths` when no token is left on it. Returns how many entries were removed.
+ */
+export const TIDY_PATH = script(`
+local path, n = ARGV[2], 0
+local pk = P .. 'p:' .. path
+for i = 3, #ARGV do
+  local id = ARGV[i]
+  if redis.call('SISMEMBER', pk, id) == 1 and redis.call('HGET', P .. 't:' .. id, 'pa') ~= path then
+    redis.call('SREM', pk, id)
+    n = n + 1
+  end
+end
+if redis.call('EXISTS', pk) == 0 then n = n + redis.call('ZREM', P .. 'paths', path) end
+return n
+`)
+
+/**
+ * tidy, sorted-set indexes. ARGV: prefix, the set (`exp`, `rv`, `lexp` or `lids`), ids. Removes the ids whose
+ * token or lease is gone (for `exp`: or has no expiry; for `rv`: or is not marked). Returns how many.
+ */
+export const TIDY_SORTED = script(`
+local set, n = ARGV[2], 0
+for i = 3, #ARGV do
+  local id, stale = ARGV[i], false
+  if set == 'exp' then
+    local e = redis.call('HGET', P .. 't:' .. id, 'e')
+    stale = not e or e == ''
+  elseif set == 'rv' then
+    local r = redis.call('HGET', P .. 't:' .. id, 'r')
+    stale = not r or r == ''
+  else
+    stale = redis.call('EXISTS', P .. 'l:' .. id) == 0
+  end
+  if stale then n = n + redis.call('ZREM', P .. set, id) end
+end
+return n
+`)
+
+/**
+ * tidy, a token's children. ARGV: prefix, parent id, child ids. Removes the entries whose child is gone or has
+ * another parent; when the parent itself is gone, makes each remaining child an orphan. Returns `{removed,
+ * orphaned}`.
+ */
+export const TIDY_CHILDREN = script(`
+local parent, removed, orphaned = ARGV[2], 0, 0
+local ck = P .. 'c:' .. parent
+local parentGone = redis.call('EXISTS', P .. 't:' .. parent) == 0
+for i = 3, #ARGV do
+  local child = ARGV[i]
+  if redis.call('SISMEMBER', ck, child) == 1 then
+    local p = redis.call('HGET', P .. 't:' .. child, 'p')
+    if p ~= parent then
+      redis.call('SREM', ck, child)
+      removed = removed + 1
+    elseif parentGone then
+      redis.call('HSET', P .. 't:' .. child, 'p', '')
+      redis.call('SREM', ck, child)
+      orphaned = orphaned + 1
+    end
+  end
+end
+return {removed, orphaned}
+`)
+
+/**
+ * tidy, a token's leases. ARGV: prefix, token id, lease ids. Removes the entries whose lease is gone or belongs
+ * to another token. Returns how many.
+ */
+export const TIDY_TOKEN_LEASES = script(`
+local token, n = ARGV[2], 0
+local lk = P .. 'tl:' .. token
+for i = 3, #ARGV do
+  local id = ARGV[i]
+  if redis.call('SISMEMBER', lk, id) == 1 and redis.call('HGET', P .. 'l:' .. id, 'tk') ~= token then
+    redis.call('SREM', lk, id)
+    n = n + 1
+  end
+end
+return n
+`)
+
+/** tidy, dangling leases. ARGV: prefix, lease ids. Returns those that exist while their token does not. */
+export const DANGLING_LEASES = script(`
+local out = {}
+for i = 2, #ARGV do
+  local token = redis.call('HGET', P .. 'l:' .. ARGV[i], 'tk')
+  if token and redis.call('EXISTS', P .. 't:' .. token) == 0 then out[#out + 1] = ARGV[i] end
+end
+return out
 `)

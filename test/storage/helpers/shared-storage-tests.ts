@@ -10,6 +10,7 @@ import { describe, test } from 'node:test'
 import { TokenStore, TokenStoreError } from '../../../src/index.js'
 import type { Storage } from '../../../src/storage/storage.js'
 import type { RevokedEvent } from '../../../src/events.js'
+import { ManualClock } from '../../../src/testing/manual-clock.js'
 import { Worker } from './processes.js'
 import { TcpProxy } from './tcp-proxy.js'
 
@@ -68,6 +69,8 @@ export function runSharedStorageTests(backend: SharedBackend): void {
       await Promise.all(workers.map((w) => w.stop()))
     }
   }
+
+  runStoreLevelTests(backend, secret)
 
   describe(`${backend.name}: shared by several processes`, () => {
     test('keys, values and rows never contain a token id', async () => {
@@ -293,6 +296,154 @@ export function runSharedStorageTests(backend: SharedBackend): void {
         } finally {
           await storeB.close()
           await storageB.close?.()
+        }
+      })
+    })
+  })
+}
+
+/**
+ * Roles, tidy and batched subtree revocation through `TokenStore`, on the shared storage: what the conformance
+ * suite checks method by method, seen from the store's API and across two instances.
+ */
+function runStoreLevelTests(backend: SharedBackend, secret: Buffer): void {
+  /** Two stores on two storage instances over one fresh namespace, sharing a manual clock. */
+  const withTwoStores = async (
+    label: string,
+    fn: (a: TokenStore, b: TokenStore, clock: ManualClock, storage: Storage) => Promise<void>,
+  ): Promise<void> => {
+    const namespace = await backend.namespace(label)
+    const storageA = backend.storage(namespace)
+    const storageB = backend.storage(namespace)
+    const clock = new ManualClock()
+    const a = new TokenStore({ storage: storageA, secret, clock: clock.now, timers: false })
+    const b = new TokenStore({ storage: storageB, secret, clock: clock.now, timers: false })
+    try {
+      await fn(a, b, clock, storageA)
+    } finally {
+      await a.close()
+      await b.close()
+      await storageA.close?.()
+      await storageB.close?.()
+    }
+  }
+
+  describe(`${backend.name}: roles, tidy and subtree revocation through TokenStore`, () => {
+    test('a role written by one instance: another creates against it, and its renewals re-read it', async () => {
+      await withTwoStores('roles', async (a, b, clock) => {
+        const written = await a.roles.write('deployer', {
+          allowedPolicies: ['deploy'],
+          tokenPeriod: '1h',
+          pathSuffix: 'v1',
+        })
+        assert.deepEqual(await b.roles.read('deployer'), written)
+        assert.deepEqual(await b.roles.list(), ['deployer'])
+        const admin = await b.createRoot()
+        const token = await b.create({ parent: admin.clientToken, role: 'deployer' })
+        const info = await b.lookup(token.clientToken)
+        assert.equal(info?.path, 'auth/token/create/deployer/v1')
+        assert.deepEqual(info.policies, ['default', 'deploy'])
+        assert.equal(token.leaseDuration, 3600)
+        // Renewal re-reads the role from storage: the other instance's change applies.
+        await a.roles.write('deployer', { allowedPolicies: ['deploy'], tokenPeriod: '10m' })
+        await clock.advance('30m')
+        assert.equal((await b.renew(token.clientToken)).leaseDuration, 600)
+        await a.roles.delete('deployer')
+        assert.deepEqual(await b.roles.list(), [])
+        await assert.rejects(b.renew(token.clientToken), { code: 'not_renewable' })
+        assert.ok(await b.authenticate(token.clientToken))
+        await assert.rejects(b.create({ parent: admin.clientToken, role: 'deployer' }), {
+          code: 'invalid_request',
+        })
+      })
+    })
+
+    test("tidy() repairs a parent deleted behind the store's back: children orphaned, its leases revoked", async () => {
+      await withTwoStores('tidy', async (a, b, _clock, storage) => {
+        const events: RevokedEvent[] = []
+        a.on('revoked', (event) => events.push(event))
+        const root = await a.createRoot()
+        const parent = await a.create({ parent: root.clientToken })
+        const child = await a.create({ parent: parent.clientToken })
+        const grandchild = await a.create({ parent: child.clientToken })
+        const lease = await a.createLease(parent.clientToken, { path: 'db/creds/app' })
+        const stored = await storage.getTokenByAccessor(parent.accessor)
+        assert.ok(stored)
+        // A crash half-way through a walk, as an old version or a manual edit could leave it.
+        await storage.deleteToken(stored.id, 'explicit', Date.now())
+        assert.equal(await b.lookup(child.clientToken), null)
+        const report = await a.tidy()
+        assert.deepEqual(report, {
+          indexEntriesRemoved: 0,
+          childrenOrphaned: 1,
+          leasesRevoked: 1,
+          revocationsFinished: 0,
+        })
+        assert.equal((await b.lookup(child.clientToken))?.orphan, true)
+        assert.ok(await b.lookup(grandchild.clientToken))
+        assert.equal(await b.lookupLease(lease.leaseId), null)
+        assert.deepEqual(
+          events.map((e) => [e.kind, e.reason]),
+          [['lease', 'parent']],
+        )
+        // Nothing left to repair; the root's tree is sound.
+        assert.deepEqual(await b.tidy(), {
+          indexEntriesRemoved: 0,
+          childrenOrphaned: 0,
+          leasesRevoked: 0,
+          revocationsFinished: 0,
+        })
+        assert.ok(await b.lookup(root.clientToken))
+      })
+    })
+
+    test('a subtree larger than one deleteSubtree batch: revoked in full, events children first', async () => {
+      await withTwoStores('batches', async (a) => {
+        const events: RevokedEvent[] = []
+        a.on('revoked', (event) => events.push(event))
+        const root = await a.createRoot()
+        const children = await Promise.all(
+          Array.from({ length: 3 }, () => a.create({ parent: root.clientToken })),
+        )
+        const below = new Map<string, string[]>()
+        const grandchildren = []
+        for (const child of children) {
+          const level = await Promise.all(
+            Array.from({ length: 250 }, () => a.create({ parent: child.clientToken })),
+          )
+          below.set(
+            child.accessor,
+            level.map((g) => g.accessor),
+          )
+          grandchildren.push(...level)
+        }
+        const owner = grandchildren[7] as (typeof grandchildren)[0]
+        await a.createLease(owner.clientToken, { path: 'aws/creds/ci' })
+        const marked = await a.create({ parent: root.clientToken, numUses: 1 })
+        await a.authenticate(marked.clientToken)
+        await a.revoke(root.clientToken)
+        const tokens = events.filter((e) => e.kind === 'token')
+        assert.equal(tokens.length, 1 + 3 + 750 + 1)
+        assert.equal(new Set(tokens.map((e) => e.accessor)).size, tokens.length)
+        const position = new Map(tokens.map((e, i) => [e.accessor, i]))
+        for (const child of children) {
+          const at = position.get(child.accessor) ?? -1
+          for (const accessor of below.get(child.accessor) ?? []) {
+            assert.ok((position.get(accessor) ?? Infinity) < at, 'a parent went before its child')
+          }
+        }
+        assert.equal(tokens.at(-1)?.accessor, root.accessor)
+        assert.equal(tokens.at(-1)?.reason, 'explicit')
+        const reasons = new Map(tokens.map((e) => [e.accessor, e.reason]))
+        assert.equal(reasons.get(marked.accessor), 'uses_exhausted')
+        assert.equal(reasons.get(children[0]?.accessor ?? ''), 'parent')
+        // The lease goes with its token's reason, just before it.
+        const leaseEvent = events.findIndex((e) => e.kind === 'lease')
+        assert.equal(events[leaseEvent]?.reason, 'parent')
+        assert.equal(events[leaseEvent + 1]?.kind, 'token')
+        assert.equal(events[leaseEvent + 1]?.accessor, owner.accessor)
+        for (const auth of [root, marked, ...children, ...grandchildren]) {
+          assert.equal(await a.lookup(auth.clientToken), null)
         }
       })
     })
