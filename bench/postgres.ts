@@ -12,7 +12,8 @@ import { PostgresStorage, migrate } from '../src/storage/postgres/index.js'
 import { measure, perOp, timeMs, type Row } from './harness.js'
 import { buildSubtree, interleaved, SUBTREE_SIZE } from './subtree.js'
 
-const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
+/** Where the PostgreSQL bench connects. */
+export const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
 /** Tokens authenticated in turn. */
 const TOKENS = 1000
 /** Sequential operations per measured round. */

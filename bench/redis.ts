@@ -12,7 +12,8 @@ import { RedisStorage } from '../src/storage/redis/index.js'
 import { measure, perOp, timeMs, type Row } from './harness.js'
 import { buildSubtree, interleaved, SUBTREE_SIZE } from './subtree.js'
 
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
+/** Where the Redis bench connects. */
+export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
 /** Tokens authenticated in turn. */
 const TOKENS = 1000
 /** Sequential operations per measured round. */
