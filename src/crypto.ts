@@ -13,36 +13,46 @@ import {
   type KeyObject,
 } from 'node:crypto'
 
-import { nanoid } from 'nanoid'
+import { random } from 'nanoid'
 
 import type { Accessor, HashedTokenId, TokenId } from './types.js'
 
 /** Prefix of service token ids, as in Vault (`hvs.`), so a leaked token is recognisable to secret scanners. */
 export const SERVICE_TOKEN_PREFIX = 'hvs.'
 
-/** Random characters in a token id: 32 × 6 bits = 192 bits from the CSPRNG. */
-const TOKEN_ID_LENGTH = 32
+/** Random bytes in a token id: 192 bits, written as 32 URL-safe characters. */
+const TOKEN_ID_BYTES = 24
 
-/** Random characters in an accessor: 24 × 6 bits = 144 bits, the length of Vault's accessors. */
-const ACCESSOR_LENGTH = 24
+/** Random bytes in an accessor: 144 bits, written as 24 characters, the length of Vault's accessors. */
+const ACCESSOR_BYTES = 18
 
 /** Bytes of a generated per-store HMAC secret. */
 const SECRET_BYTES = 32
 
 /** A new random token id. */
 export function newTokenId(): TokenId {
-  return (SERVICE_TOKEN_PREFIX + nanoid(TOKEN_ID_LENGTH)) as TokenId
+  return (SERVICE_TOKEN_PREFIX + randomString(TOKEN_ID_BYTES)) as TokenId
 }
 
 /** A new random accessor. */
 export function newAccessor(): Accessor {
-  return flat(nanoid(ACCESSOR_LENGTH))
+  return randomString(ACCESSOR_BYTES)
 }
 
 /**
- * The string, flattened. nanoid builds ids a character at a time, which V8 keeps as a rope of ~12 pieces (~380 bytes
- * for 24 characters). Reading a character makes V8 flatten the rope in place, and the collector then drops the
- * pieces: worth ~40 ns for an id kept as long as its token.
+ * `bytes` random bytes from nanoid's pool (filled from the CSPRNG, `crypto.getRandomValues`), in base64url: the
+ * same 64-character alphabet as `nanoid()`, 6 bits a character. Encoding the bytes in one call is faster than
+ * nanoid's character-at-a-time loop and yields a flat string rather than a rope of pieces.
+ */
+export function randomString(bytes: number): string {
+  const view = random(bytes)
+  return Buffer.from(view.buffer, view.byteOffset, view.byteLength).toString('base64url')
+}
+
+/**
+ * The string, flattened. A string built by concatenation is a rope of pieces to V8 (~380 bytes for 24 characters
+ * built one at a time). Reading a character makes V8 flatten the rope in place, and the collector then drops the
+ * pieces: worth ~40 ns for an id kept as long as its token or lease.
  */
 export function flat(text: string): string {
   text.charCodeAt(0)

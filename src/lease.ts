@@ -1,9 +1,7 @@
 /**
  * Leases: records of secrets the host issued under a token. Option checks and the public result types.
  */
-import { nanoid } from 'nanoid'
-
-import { flat } from './crypto.js'
+import { flat, randomString } from './crypto.js'
 import { parseDuration } from './duration.js'
 import { describeValue, invalidRequest } from './errors.js'
 import { normalizePath } from './options.js'
@@ -59,8 +57,8 @@ export interface LeaseRequest {
   readonly data: unknown
 }
 
-/** Random characters after the path in a lease id: 24 × 6 bits, as long as Vault's. */
-const LEASE_SUFFIX_LENGTH = 24
+/** Random bytes after the path in a lease id: 144 bits, 24 characters, as long as Vault's. */
+const LEASE_SUFFIX_BYTES = 18
 
 /** Largest `data` accepted, as JSON. */
 const MAX_LEASE_DATA_BYTES = 64 * 1024
@@ -69,7 +67,7 @@ const LEASE_OPTION_KEYS = new Set(['path', 'ttl', 'renewable', 'data'])
 
 /** A new lease id under `path`. */
 export function newLeaseId(path: string): LeaseId {
-  return flat(`${path}/${nanoid(LEASE_SUFFIX_LENGTH)}`)
+  return flat(`${path}/${randomString(LEASE_SUFFIX_BYTES)}`)
 }
 
 /**

@@ -2,10 +2,7 @@
  * Type-level tests: compiled by `npm run typecheck` (part of `npm test`), never run. They pin the public API's
  * inferred types, and that storage cannot be handed a plain token id.
  */
-import type {
-  MemoryStorage,
-  TokenStore,
-  TokenStoreError} from 'tokentree';
+import type { MemoryStorage, TokenStore, TokenStoreError } from 'tokentree'
 import {
   type HashedTokenId,
   type LeaseGrant,
@@ -15,7 +12,7 @@ import {
   type TokenInfo,
   type TokenStoreErrorCode,
 } from 'tokentree'
-import type { createTestStore} from 'tokentree/testing';
+import type { createTestStore } from 'tokentree/testing'
 import { type TestStore } from 'tokentree/testing'
 
 /** Compiles only when `A` and `B` are the same type. */

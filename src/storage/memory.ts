@@ -56,7 +56,6 @@ export class MemoryStorage implements Storage {
   readonly #tokens = new Map<HashedTokenId, TokenRecord>()
   readonly #byAccessor = new Map<Accessor, HashedTokenId>()
   readonly #children = new Map<HashedTokenId, Set<HashedTokenId>>()
-  readonly #byPath = new Map<string, Set<HashedTokenId>>()
   readonly #revoking = new Set<HashedTokenId>()
   readonly #expiry = new ExpiryHeap<HashedTokenId>()
   readonly #leases = new Map<LeaseId, LeaseRecord>()
@@ -79,7 +78,6 @@ export class MemoryStorage implements Storage {
     }
     this.#tokens.set(record.id, record)
     this.#byAccessor.set(record.accessor, record.id)
-    addToIndex(this.#byPath, record.path, record.id)
     if (record.expiresAt !== null) this.#expiry.push(record.expiresAt, record.id)
     if (record.revoking !== null) this.#revoking.add(record.id)
     return 'inserted'
@@ -165,17 +163,21 @@ export class MemoryStorage implements Storage {
     this.#tokens.delete(id)
     this.#byAccessor.delete(record.accessor)
     this.#revoking.delete(id)
-    removeFromIndex(this.#byPath, record.path, id)
     if (record.parent !== null) removeFromIndex(this.#children, record.parent, id)
     // Children still indexed under this id (a deletion out of order) stay listed, so a resumed walk finds them.
     return record
   }
 
+  /**
+   * A scan of every token: `revokePrefix` is a rare break-glass call, and a path index would cost every `create` a
+   * write into a set as large as the store (a tenth of its time) and every token 40 bytes, to speed up that one call.
+   * A scan takes tens of milliseconds for a million tokens.
+   */
   async findByPathPrefix(prefix: string): Promise<HashedTokenId[]> {
     const found: HashedTokenId[] = []
     const below = `${prefix}/`
-    for (const [path, ids] of this.#byPath) {
-      if (path === prefix || path.startsWith(below)) found.push(...ids)
+    for (const record of this.#tokens.values()) {
+      if (record.path === prefix || record.path.startsWith(below)) found.push(record.id)
     }
     return found
   }
@@ -296,7 +298,6 @@ export class MemoryStorage implements Storage {
       this.#tokens.delete(frame.id)
       this.#byAccessor.delete(record.accessor)
       this.#revoking.delete(frame.id)
-      removeFromIndex(this.#byPath, record.path, frame.id)
       if (record.parent !== null) removeFromIndex(this.#children, record.parent, frame.id)
       tokens.push(record)
     }
@@ -326,14 +327,6 @@ export class MemoryStorage implements Storage {
       if (this.#tokens.get(id)?.accessor !== accessor) {
         this.#byAccessor.delete(accessor)
         indexEntriesRemoved += 1
-      }
-    }
-    for (const [path, ids] of this.#byPath) {
-      for (const id of ids) {
-        if (this.#tokens.get(id)?.path !== path) {
-          removeFromIndex(this.#byPath, path, id)
-          indexEntriesRemoved += 1
-        }
       }
     }
     for (const id of this.#revoking) {
