@@ -26,6 +26,7 @@ import type {
   StorageTidyResult,
   SubtreeDeletion,
 } from '../storage.js'
+import { NoticeFollower } from '../notice-follower.js'
 import {
   CURRENT_NOTICE,
   DANGLING_LEASES,
@@ -69,8 +70,6 @@ export { migrate, type MigrateOptions, type SqlQueryable } from './schema.js'
 const DEFAULT_NOTICE_LOG_LENGTH = 100_000
 /** How often a subscriber re-reads the log without a notification, in milliseconds. */
 const DEFAULT_POLL_INTERVAL = 2000
-/** Notices read per query. */
-const NOTICE_BATCH = 500
 /** Rows examined per step of `tidy()`. */
 const TIDY_BATCH = 500
 /** Delay before a lost LISTEN connection is opened again, in milliseconds. */
@@ -273,16 +272,7 @@ export class PostgresStorage implements Storage {
     now: UnixMillis,
     update: RenewUpdate,
   ): Promise<TokenRecord | null> {
-    return toToken(
-      await this.#query<TokenRow>('renewToken', RENEW_TOKEN, [
-        id,
-        now,
-        update.expiresAt,
-        update.ttl,
-        update.lastRenewalTime,
-        update.expectedExpiresAt,
-      ]),
-    )
+    return toToken(await this.#query<TokenRow>('renewToken', RENEW_TOKEN, renewal(id, now, update)))
   }
 
   async markRevoking(id: HashedTokenId, reason: RevokeReason): Promise<TokenRecord | null> {
@@ -308,14 +298,7 @@ export class PostgresStorage implements Storage {
     now: UnixMillis,
   ): Promise<TokenRecord | null> {
     return toToken(
-      await this.#query<TokenRow>('deleteToken', DELETE_TOKEN, [
-        id,
-        this.#origin,
-        reason,
-        now,
-        this.#noticeLogLength,
-        this.#channel,
-      ]),
+      await this.#query<TokenRow>('deleteToken', DELETE_TOKEN, this.#deletion(id, reason, now)),
     )
   }
 
@@ -330,13 +313,7 @@ export class PostgresStorage implements Storage {
   }
 
   async listExpiredTokens(now: UnixMillis, limit: number): Promise<HashedTokenId[]> {
-    if (!(limit >= 1)) return []
-    return ids(
-      await this.#query<{ id: HashedTokenId }>('listExpiredTokens', LIST_EXPIRED_TOKENS, [
-        now,
-        clampLimit(limit),
-      ]),
-    )
+    return this.#listDue('listExpiredTokens', LIST_EXPIRED_TOKENS, now, limit)
   }
 
   async nextExpiry(): Promise<UnixMillis | null> {
@@ -367,16 +344,7 @@ export class PostgresStorage implements Storage {
   }
 
   async renewLease(id: LeaseId, now: UnixMillis, update: RenewUpdate): Promise<LeaseRecord | null> {
-    return toLease(
-      await this.#query<LeaseRow>('renewLease', RENEW_LEASE, [
-        id,
-        now,
-        update.expiresAt,
-        update.ttl,
-        update.lastRenewalTime,
-        update.expectedExpiresAt,
-      ]),
-    )
+    return toLease(await this.#query<LeaseRow>('renewLease', RENEW_LEASE, renewal(id, now, update)))
   }
 
   async deleteLease(
@@ -385,14 +353,7 @@ export class PostgresStorage implements Storage {
     now: UnixMillis,
   ): Promise<LeaseRecord | null> {
     return toLease(
-      await this.#query<LeaseRow>('deleteLease', DELETE_LEASE, [
-        id,
-        this.#origin,
-        reason,
-        now,
-        this.#noticeLogLength,
-        this.#channel,
-      ]),
+      await this.#query<LeaseRow>('deleteLease', DELETE_LEASE, this.#deletion(id, reason, now)),
     )
   }
 
@@ -410,13 +371,7 @@ export class PostgresStorage implements Storage {
   }
 
   async listExpiredLeases(now: UnixMillis, limit: number): Promise<LeaseId[]> {
-    if (!(limit >= 1)) return []
-    return ids(
-      await this.#query<{ id: LeaseId }>('listExpiredLeases', LIST_EXPIRED_LEASES, [
-        now,
-        clampLimit(limit),
-      ]),
-    )
+    return this.#listDue('listExpiredLeases', LIST_EXPIRED_LEASES, now, limit)
   }
 
   async listRevoking(limit: number): Promise<HashedTokenId[]> {
@@ -440,12 +395,7 @@ export class PostgresStorage implements Storage {
       'deleteSubtree',
       DELETE_SUBTREE,
       [
-        topId,
-        this.#origin,
-        reason,
-        now,
-        this.#noticeLogLength,
-        this.#channel,
+        ...this.#deletion(topId, reason, now),
         Number.isFinite(limit) ? Math.max(1, Math.floor(limit)) : Number.MAX_SAFE_INTEGER,
       ],
     )
@@ -511,66 +461,38 @@ export class PostgresStorage implements Storage {
    * @throws `TokenStoreError` `storage_unavailable` when the database cannot be reached to start listening.
    */
   async subscribe(listener: (notice: RevocationNotice) => void): Promise<() => Promise<void>> {
-    let cursor = 0
-    let started = false
-    let stopped = false
-    let running = null as Promise<void> | null
-    /** Set when a wake-up arrives during a read: one more read follows. */
-    const pending = { again: false }
-
-    const readOnce = async (): Promise<void> => {
-      for (;;) {
-        const { rows } = await this.#db.query(this.#text(READ_NOTICES), [cursor, NOTICE_BATCH])
-        for (const row of rows as { seq: number; origin: string; notice: RevocationNotice }[]) {
-          if (stopped) return
-          cursor = row.seq
-          this.#cursor = cursor
-          if (row.origin !== this.#origin) deliver(listener, row.notice)
-        }
-        if (rows.length < NOTICE_BATCH) return
-      }
-    }
-    /** Reads the log from the cursor; wake-ups during a read coalesce into one more read. */
-    const pump = (): void => {
-      if (stopped || !started) return
-      if (running !== null) {
-        pending.again = true
-        return
-      }
-      const repeat = (): boolean => pending.again && !stopped
-      running = (async () => {
-        do {
-          pending.again = false
-          // A failed read (database down) is retried by the next wake-up or poll.
-          await readOnce().catch(() => undefined)
-        } while (repeat())
-      })().finally(() => {
-        running = null
-      })
-    }
+    const follower = new NoticeFollower({
+      readBatch: async (cursor, limit) => {
+        const { rows } = await this.#db.query(this.#text(READ_NOTICES), [cursor, limit])
+        return (rows as { seq: number; origin: string; notice: RevocationNotice }[]).map((row) => ({
+          seq: row.seq,
+          notice: row.origin === this.#origin ? null : row.notice,
+        }))
+      },
+      listener,
+      onAdvance: (seq) => {
+        this.#cursor = seq
+      },
+      pollInterval: this.#pollInterval,
+    })
 
     let unlisten: () => Promise<void>
     try {
-      unlisten = await this.#listen(pump)
+      unlisten = await this.#listen(follower.wake)
       const [row] = (await this.#db.query(this.#text(CURRENT_NOTICE), [])).rows as {
         seq: number
       }[]
-      cursor = this.#cursor ?? row?.seq ?? 0
+      const cursor = this.#cursor ?? row?.seq ?? 0
       this.#cursor ??= cursor
-      started = true
+      follower.start(cursor)
     } catch (error) {
       throw unavailable('subscribe', error)
     }
-    const poll = setInterval(pump, this.#pollInterval)
-    poll.unref()
-    pump()
 
     const stop = async (): Promise<void> => {
-      if (stopped) return
-      stopped = true
+      if (follower.stopped) return
       this.#subscriptions.delete(stop)
-      clearInterval(poll)
-      await running
+      await follower.stop()
       await unlisten().catch(() => undefined)
     }
     this.#subscriptions.add(stop)
@@ -657,6 +579,25 @@ export class PostgresStorage implements Storage {
     }
   }
 
+  /**
+   * The parameters every logged deletion begins with, in the statements' order: `$1` id, `$2` origin, `$3`
+   * reason, `$4` now, `$5` log length, `$6` channel (for `pg_notify`).
+   */
+  #deletion(id: string, reason: RevokeReason, now: UnixMillis): unknown[] {
+    return [id, this.#origin, reason, now, this.#noticeLogLength, this.#channel]
+  }
+
+  /** The ids an expiry statement lists (`$1` now, `$2` limit); none for a limit below 1. */
+  async #listDue<Id>(
+    operation: string,
+    statement: string,
+    now: UnixMillis,
+    limit: number,
+  ): Promise<Id[]> {
+    if (!(limit >= 1)) return []
+    return ids(await this.#query<{ id: Id }>(operation, statement, [now, clampLimit(limit)]))
+  }
+
   /** The statement with this storage's schema, and a name for it, cached. */
   #statement(statement: string): { text: string; name: string } {
     let prepared = this.#sql.get(statement)
@@ -706,21 +647,14 @@ function unavailable(operation: string, error: unknown): TokenStoreError {
   })
 }
 
-function deliver(listener: (notice: RevocationNotice) => void, notice: RevocationNotice): void {
-  try {
-    listener(notice)
-  } catch (error) {
-    // The listener's failure is its own; the subscription carries on.
-    process.emitWarning(
-      error instanceof Error ? error : new Error(String(error)),
-      'TokenStoreListenerError',
-    )
-  }
-}
-
 /** LIMIT takes a bigint: keep huge limits (`Number.MAX_SAFE_INTEGER`) whole. */
 function clampLimit(limit: number): number {
   return Math.min(Math.floor(limit), Number.MAX_SAFE_INTEGER)
+}
+
+/** A renewal's parameters, the same for tokens and leases. */
+function renewal(id: string, now: UnixMillis, update: RenewUpdate): unknown[] {
+  return [id, now, update.expiresAt, update.ttl, update.lastRenewalTime, update.expectedExpiresAt]
 }
 
 function ids<Id>(rows: { id: Id }[]): Id[] {

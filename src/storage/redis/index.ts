@@ -27,6 +27,7 @@ import type {
   StorageTidyResult,
   SubtreeDeletion,
 } from '../storage.js'
+import { NoticeFollower } from '../notice-follower.js'
 import {
   DANGLING_LEASES,
   DELETE_LEASE,
@@ -58,8 +59,6 @@ const DEFAULT_KEY_PREFIX = 'tokentree:'
 const DEFAULT_NOTICE_LOG_LENGTH = 100_000
 /** How often a subscriber re-reads the stream even without a pub/sub wake-up, in milliseconds. */
 const DEFAULT_POLL_INTERVAL = 2000
-/** Notices read from the stream per XRANGE. */
-const NOTICE_BATCH = 500
 /** Entries examined per step of `tidy()` (a SCAN's COUNT hint, and the most ids one repair script gets). */
 const TIDY_BATCH = 500
 /** The token fields the scripts return, in order: `d p u e t l r`. */
@@ -230,16 +229,7 @@ export class RedisStorage implements Storage {
     now: UnixMillis,
     update: RenewUpdate,
   ): Promise<TokenRecord | null> {
-    return toToken(
-      await this.#eval('renewToken', RENEW_TOKEN, [
-        id,
-        String(now),
-        String(update.expiresAt),
-        String(update.ttl),
-        String(update.lastRenewalTime),
-        String(update.expectedExpiresAt),
-      ]),
-    )
+    return toToken(await this.#eval('renewToken', RENEW_TOKEN, renewal(id, now, update)))
   }
 
   async markRevoking(id: HashedTokenId, reason: RevokeReason): Promise<TokenRecord | null> {
@@ -262,15 +252,7 @@ export class RedisStorage implements Storage {
     reason: RevokeReason,
     now: UnixMillis,
   ): Promise<TokenRecord | null> {
-    return toToken(
-      await this.#eval('deleteToken', DELETE_TOKEN, [
-        id,
-        reason,
-        String(now),
-        this.#origin,
-        this.#noticeLogLength,
-      ]),
-    )
+    return toToken(await this.#eval('deleteToken', DELETE_TOKEN, this.#deletion(id, reason, now)))
   }
 
   async findByPathPrefix(prefix: string): Promise<HashedTokenId[]> {
@@ -318,16 +300,7 @@ export class RedisStorage implements Storage {
   }
 
   async renewLease(id: LeaseId, now: UnixMillis, update: RenewUpdate): Promise<LeaseRecord | null> {
-    return toLease(
-      await this.#eval('renewLease', RENEW_LEASE, [
-        id,
-        String(now),
-        String(update.expiresAt),
-        String(update.ttl),
-        String(update.lastRenewalTime),
-        String(update.expectedExpiresAt),
-      ]),
-    )
+    return toLease(await this.#eval('renewLease', RENEW_LEASE, renewal(id, now, update)))
   }
 
   async deleteLease(
@@ -335,15 +308,7 @@ export class RedisStorage implements Storage {
     reason: RevokeReason,
     now: UnixMillis,
   ): Promise<LeaseRecord | null> {
-    return toLease(
-      await this.#eval('deleteLease', DELETE_LEASE, [
-        id,
-        reason,
-        String(now),
-        this.#origin,
-        this.#noticeLogLength,
-      ]),
-    )
+    return toLease(await this.#eval('deleteLease', DELETE_LEASE, this.#deletion(id, reason, now)))
   }
 
   async listLeases(token: HashedTokenId): Promise<LeaseId[]> {
@@ -490,75 +455,41 @@ export class RedisStorage implements Storage {
       lazyConnect: false,
     })
     subscriber.on('error', () => undefined)
-    let cursor = 0
-    let started = false
-    let stopped = false
-    let running = null as Promise<void> | null
-    /** Set when a wake-up arrives during a read: one more read follows. */
-    const pending = { again: false }
-
-    const readOnce = async (): Promise<void> => {
-      for (;;) {
-        const entries = await this.#client.xrange(
-          channel,
-          `(0-${cursor}`,
-          '+',
-          'COUNT',
-          NOTICE_BATCH,
-        )
-        for (const [entryId, fields] of entries) {
-          if (stopped) return
-          cursor = Number(entryId.slice(entryId.indexOf('-') + 1))
-          this.#cursor = cursor
-          const notice = toNotice(fields, this.#origin)
-          if (notice !== null) deliver(listener, notice)
-        }
-        if (entries.length < NOTICE_BATCH) return
-      }
-    }
-    /** Reads the stream from the cursor; calls made while a read runs coalesce into one more read. */
-    const pump = (): void => {
-      // Until the cursor is set, there is nothing to read from: the first read follows the set-up.
-      if (stopped || !started) return
-      if (running !== null) {
-        pending.again = true
-        return
-      }
-      const repeat = (): boolean => pending.again && !stopped
-      running = (async () => {
-        do {
-          pending.again = false
-          // A failed read (Redis down) is retried by the next wake-up or poll.
-          await readOnce().catch(() => undefined)
-        } while (repeat())
-      })().finally(() => {
-        running = null
-      })
-    }
+    const follower = new NoticeFollower({
+      readBatch: async (cursor, limit) => {
+        const entries = await this.#client.xrange(channel, `(0-${cursor}`, '+', 'COUNT', limit)
+        return entries.map(([entryId, fields]) => ({
+          seq: Number(entryId.slice(entryId.indexOf('-') + 1)),
+          notice: readNotice(fields, this.#origin),
+        }))
+      },
+      listener,
+      onAdvance: (seq) => {
+        this.#cursor = seq
+      },
+      pollInterval: this.#pollInterval,
+    })
 
     try {
-      subscriber.on('message', pump)
-      subscriber.on('ready', pump)
+      subscriber.on('message', follower.wake)
+      subscriber.on('ready', follower.wake)
       await subscriber.subscribe(channel)
-      cursor = this.#cursor ?? Number((await this.#client.get(this.#key('seq'))) ?? 0)
+      const cursor = this.#cursor ?? Number((await this.#client.get(this.#key('seq'))) ?? 0)
       this.#cursor ??= cursor
-      started = true
+      follower.start(cursor)
     } catch (error) {
       subscriber.disconnect()
       throw unavailable('subscribe', error)
     }
-    const poll = setInterval(pump, this.#pollInterval)
-    poll.unref()
-    pump()
 
     const stop = async (): Promise<void> => {
-      if (stopped) return
-      stopped = true
+      if (follower.stopped) return
       this.#subscriptions.delete(stop)
-      clearInterval(poll)
+      // Stopped (no read starts) before the listeners go; the read under way, if any, is awaited after.
+      const drained = follower.stop()
       subscriber.removeAllListeners('message')
       subscriber.removeAllListeners('ready')
-      await running
+      await drained
       await subscriber.quit().catch(() => {
         subscriber.disconnect()
       })
@@ -575,6 +506,11 @@ export class RedisStorage implements Storage {
         this.#client.disconnect()
       })
     }
+  }
+
+  /** A deletion script's arguments: the id, reason, now, then this instance's origin and the stream's length. */
+  #deletion(id: string, reason: RevokeReason, now: UnixMillis): string[] {
+    return [id, reason, String(now), this.#origin, this.#noticeLogLength]
   }
 
   #key(kind: string, id = ''): string {
@@ -654,18 +590,6 @@ function unavailable(operation: string, error: unknown): TokenStoreError {
   return new TokenStoreError('storage_unavailable', `Redis failed during ${operation}`, { cause })
 }
 
-function deliver(listener: (notice: RevocationNotice) => void, notice: RevocationNotice): void {
-  try {
-    listener(notice)
-  } catch (error) {
-    // The listener's failure is its own; the subscription carries on.
-    process.emitWarning(
-      error instanceof Error ? error : new Error(String(error)),
-      'TokenStoreListenerError',
-    )
-  }
-}
-
 /** A deleteSubtree limit as a whole number of at least 1. */
 function clampBatch(limit: number): number {
   return Number.isFinite(limit) ? Math.max(1, Math.floor(limit)) : Number.MAX_SAFE_INTEGER
@@ -674,6 +598,18 @@ function clampBatch(limit: number): number {
 /** Escapes the glob characters of a key prefix for SCAN's MATCH. */
 function globEscape(text: string): string {
   return text.replace(/[*?[\]\\]/g, (c) => `\\${c}`)
+}
+
+/** A renewal script's arguments, the same for tokens and leases. */
+function renewal(id: string, now: UnixMillis, update: RenewUpdate): string[] {
+  return [
+    id,
+    String(now),
+    String(update.expiresAt),
+    String(update.ttl),
+    String(update.lastRenewalTime),
+    String(update.expectedExpiresAt),
+  ]
 }
 
 function orEmpty(value: number | null): string {
@@ -715,6 +651,18 @@ function toLease(reply: unknown): LeaseRecord | null {
     expiresAt: Number(e),
     ttl: Number(t),
     lastRenewalTime: lastRenewalTime === null ? null : Number(lastRenewalTime),
+  }
+}
+
+/**
+ * {@link toNotice}, with an entry that does not parse read as `null`: skipped, its number still passed, so that
+ * one bad entry cannot hold the subscription at its place in the stream.
+ */
+function readNotice(fields: string[], origin: string): RevocationNotice | null {
+  try {
+    return toNotice(fields, origin)
+  } catch {
+    return null
   }
 }
 

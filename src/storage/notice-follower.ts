@@ -1,0 +1,131 @@
+/**
+ * Follows a numbered log of revocation notices for the shared-storage adapters (Redis, PostgreSQL). Internal: not
+ * exported from any package entry.
+ *
+ * @packageDocumentation
+ */
+import type { RevocationNotice } from './storage.js'
+
+/** Notices read per batch. */
+const NOTICE_BATCH = 500
+
+/** One entry of a notice log: its number, and its notice or `null` to skip it (this instance's own, unreadable). */
+export interface NoticeEntry {
+  readonly seq: number
+  readonly notice: RevocationNotice | null
+}
+
+/** Options of {@link NoticeFollower}. */
+export interface NoticeFollowerOptions {
+  /** Reads at most `limit` entries numbered after `cursor`, oldest first. A rejection is retried later. */
+  readonly readBatch: (cursor: number, limit: number) => Promise<readonly NoticeEntry[]>
+  /** Receives each notice read, once and in order. */
+  readonly listener: (notice: RevocationNotice) => void
+  /** Told the number of each entry passed, so that a later follower can start from there. */
+  readonly onAdvance: (seq: number) => void
+  /** How often, in milliseconds, the log is read without a wake-up. */
+  readonly pollInterval: number
+}
+
+/**
+ * Follows a numbered log from a cursor, delivering each notice once and in order. Wake-ups ({@link wake}) that
+ * arrive while a read runs coalesce into one more read, and a timer reads as well, as the backstop for a wake-up
+ * lost (a dropped connection) or never sent (a database that cannot notify).
+ *
+ * Wake-ups before {@link start} are ignored, so the adapter can wire its notifications up before it knows where
+ * the log ends; the first read follows `start`.
+ */
+export class NoticeFollower {
+  readonly #options: NoticeFollowerOptions
+  #cursor = 0
+  #started = false
+  #stopped = false
+  #running: Promise<void> | null = null
+  /** Set when a wake-up arrives during a read: one more read follows. */
+  #again = false
+  #poll: NodeJS.Timeout | undefined
+
+  constructor(options: NoticeFollowerOptions) {
+    this.#options = options
+  }
+
+  /** Whether {@link stop} was called. */
+  get stopped(): boolean {
+    return this.#stopped
+  }
+
+  /** Starts reading after `cursor`: now, on each wake-up, and every poll interval. */
+  start(cursor: number): void {
+    this.#cursor = cursor
+    this.#started = true
+    this.#poll = setInterval(this.wake, this.#options.pollInterval)
+    this.#poll.unref()
+    this.wake()
+  }
+
+  /**
+   * Reads the log from the cursor, or, while a read runs, has one more read follow it. Bound, so that it can be
+   * handed to event emitters and timers as it is.
+   */
+  readonly wake = (): void => {
+    if (this.#stopped || !this.#started) return
+    if (this.#running !== null) {
+      this.#again = true
+      return
+    }
+    this.#running = (async () => {
+      do {
+        this.#again = false
+        // A failed read (the server down) is retried by the next wake-up or poll.
+        await this.#readOnce().catch(() => undefined)
+      } while (this.#readAgain())
+    })().finally(() => {
+      this.#running = null
+    })
+  }
+
+  /**
+   * Stops: no read starts and no notice is delivered after this call. Settles when a read under way has ended. The
+   * flag is set and the timer cleared before the first `await`, so the caller may tear its wiring down meanwhile.
+   */
+  async stop(): Promise<void> {
+    this.#stopped = true
+    clearInterval(this.#poll)
+    await this.#running
+  }
+
+  /**
+   * Whether a wake-up came during the read that just ended. A method, not an inline test: the compiler narrows
+   * `#again` to `false` from the assignment above and cannot see the wake-ups that set it during the `await`.
+   */
+  #readAgain(): boolean {
+    return this.#again && !this.#stopped
+  }
+
+  /** Reads batches until one comes back short, delivering as it goes. */
+  async #readOnce(): Promise<void> {
+    const { readBatch, listener, onAdvance } = this.#options
+    for (;;) {
+      const entries = await readBatch(this.#cursor, NOTICE_BATCH)
+      for (const entry of entries) {
+        if (this.#stopped) return
+        this.#cursor = entry.seq
+        onAdvance(entry.seq)
+        if (entry.notice !== null) deliver(listener, entry.notice)
+      }
+      if (entries.length < NOTICE_BATCH) return
+    }
+  }
+}
+
+function deliver(listener: (notice: RevocationNotice) => void, notice: RevocationNotice): void {
+  try {
+    listener(notice)
+  } catch (error) {
+    // The listener's failure is its own; the subscription carries on.
+    process.emitWarning(
+      error instanceof Error ? error : new Error(String(error)),
+      'TokenStoreListenerError',
+    )
+  }
+}
