@@ -897,7 +897,8 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
       const leases = await this.#storage.listExpiredLeases(now, SWEEP_BATCH)
       if (tokens.length === 0 && leases.length === 0) return expired
       for (const id of tokens) {
-        const marked = await this.#storage.markRevoking(id, 'expired')
+        // Conditional: a renewal that landed since the listing keeps the token.
+        const marked = await this.#storage.markRevoking(id, 'expired', now)
         if (marked !== null && (await this.#finish(marked, now)).tokens > 0) expired += 1
       }
       for (const id of leases) {

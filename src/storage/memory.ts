@@ -121,11 +121,19 @@ export class MemoryStorage implements Storage {
     return renewed
   }
 
-  async markRevoking(id: HashedTokenId, reason: RevokeReason): Promise<TokenRecord | null> {
+  async markRevoking(
+    id: HashedTokenId,
+    reason: RevokeReason,
+    expiredAt?: UnixMillis,
+  ): Promise<TokenRecord | null> {
     const record = this.#tokens.get(id)
     if (record === undefined) return null
-    if (record.revoking !== null && (record.revoking !== 'orphan' || reason === 'orphan'))
+    if (record.revoking !== null && (record.revoking !== 'orphan' || reason === 'orphan')) {
       return record
+    }
+    if (expiredAt !== undefined && (record.expiresAt === null || record.expiresAt > expiredAt)) {
+      return null
+    }
     const marked: TokenRecord = { ...record, revoking: reason }
     this.#tokens.set(id, marked)
     this.#revoking.add(id)

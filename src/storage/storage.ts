@@ -98,9 +98,16 @@ export interface Storage {
   /**
    * Marks a token as being revoked, which makes it and its whole subtree unusable at once. Keeps the reason of an
    * earlier mark, except that any other reason replaces `orphan`: revoking the subtree supersedes orphaning it.
-   * Resolves to the record (as marked), or `null` when missing.
+   * Resolves to the record (as marked), or `null` when missing. With `expiredAt` (the expiry sweep's `now`), a token
+   * not yet marked is marked only if it has expired by then (`expiresAt !== null && expiresAt <= expiredAt`);
+   * otherwise it resolves to `null` and changes nothing, so a renewal that landed after the sweep listed the token
+   * is not undone.
    */
-  markRevoking(id: HashedTokenId, reason: RevokeReason): Promise<TokenRecord | null>
+  markRevoking(
+    id: HashedTokenId,
+    reason: RevokeReason,
+    expiredAt?: UnixMillis,
+  ): Promise<TokenRecord | null>
 
   /** Hashed ids of the token's direct children (empty when none or when missing). */
   listChildren(id: HashedTokenId): Promise<HashedTokenId[]>

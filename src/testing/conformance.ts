@@ -633,6 +633,29 @@ export function runStorageConformance(
       )
 
       test(
+        'markRevoking with expiredAt marks only a token that has expired by then',
+        withStorage(async (s) => {
+          const base = randomBase()
+          const record = token({ expiresAt: base + 100 })
+          await s.insertToken(record)
+          assert.equal(await s.markRevoking(record.id, 'expired', base + 99), null)
+          assert.equal((await s.getToken(record.id))?.revoking, null)
+          const never = token({ expiresAt: null, ttl: 0 })
+          await s.insertToken(never)
+          assert.equal(await s.markRevoking(never.id, 'expired', base + 1000), null)
+          assert.equal(
+            (await s.markRevoking(record.id, 'expired', base + 100))?.revoking,
+            'expired',
+          )
+          // An existing mark is kept and returned, as without expiredAt.
+          const marked = token({ expiresAt: base + 100 })
+          await s.insertToken(marked)
+          await s.markRevoking(marked.id, 'explicit')
+          assert.equal((await s.markRevoking(marked.id, 'expired', base))?.revoking, 'explicit')
+        }),
+      )
+
+      test(
         'a mark with reason orphan blocks the token and new children under it, not its descendants',
         withStorage(async (s) => {
           const [top, middle, leaf] = await chain3(s)
