@@ -61,17 +61,13 @@ export function planCreation(
   if (isRoot(policies) && parent !== null && !isRoot(parent.policies)) {
     denied('Only a root parent may create a root token')
   }
-  const orphan = parent === null || (role === null ? request.noParent : role.orphan)
+  const orphan =
+    parent === null || (role === null ? request.noParent || request.orphan : role.orphan)
   const type = resolveType(request.type, role)
   const plan: CreationPlan = {
     policies,
     parent: orphan ? null : parent.id,
-    path:
-      role !== null
-        ? rolePath(role)
-        : parent !== null
-          ? CHILD_TOKEN_PATH
-          : (request.path ?? ORPHAN_TOKEN_PATH),
+    path: tokenPath(request, parent, role),
     type,
     numUses: lesserLimit(request.numUses, role?.tokenNumUses ?? 0),
     explicitMaxTtl: lesserOfBoth(
@@ -86,6 +82,20 @@ export function planCreation(
   }
   if (type === 'batch') checkBatch(plan, request)
   return plan
+}
+
+/**
+ * Where a token was created, for prefix revocation: the role's path; `auth/token/create` for a child (or a `noParent`
+ * orphan); `auth/token/create-orphan` for an `orphan` made by a parent; or the host's path for a token it issues.
+ */
+function tokenPath(
+  request: CreateRequest,
+  parent: TokenRecord | null,
+  role: TokenRole | null,
+): string {
+  if (role !== null) return rolePath(role)
+  if (parent === null) return request.path ?? ORPHAN_TOKEN_PATH
+  return request.orphan ? ORPHAN_TOKEN_PATH : CHILD_TOKEN_PATH
 }
 
 /** The path of tokens created against a role: `auth/token/create/<role>[/<suffix>]`. */

@@ -44,6 +44,8 @@ export class ExpiryScheduler {
   #handle: unknown = null
   #aim: UnixMillis | null = null
   #running: Promise<void> | null = null
+  /** The earliest expiry reported while a sweep ran: aimed at once it ends, so sweeps never overlap. */
+  #aimAfterSweep: UnixMillis | null = null
   #closed = false
 
   constructor(
@@ -60,7 +62,12 @@ export class ExpiryScheduler {
 
   /** Something now expires at `at`: re-aim if that is earlier than the current aim. */
   expiresAt(at: UnixMillis): void {
-    if (this.#closed || (this.#aim !== null && this.#aim <= at)) return
+    if (this.#closed) return
+    if (this.#running !== null) {
+      this.#aimAfterSweep = this.#aimAfterSweep === null ? at : Math.min(this.#aimAfterSweep, at)
+      return
+    }
+    if (this.#aim !== null && this.#aim <= at) return
     this.#arm(at)
   }
 
@@ -100,6 +107,10 @@ export class ExpiryScheduler {
       this.#onError(error)
       next = this.#clock() + RETRY_DELAY
     }
+    const reported = this.#aimAfterSweep
+    this.#aimAfterSweep = null
+    this.#running = null
     if (next !== null) this.expiresAt(next)
+    if (reported !== null) this.expiresAt(reported)
   }
 }

@@ -63,6 +63,13 @@ export interface CreateTokenOptions {
   readonly metadata?: Readonly<Record<string, string>>
   /** With a `root` parent: create an orphan instead of a child. */
   readonly noParent?: boolean
+  /**
+   * With `parent`: create an orphan under the parent's authority, as Vault's `auth/token/create-orphan` does. Every
+   * child rule still applies (policies within the parent's, `root` only from `root`, no tokens from a limited-use
+   * parent...), but the token gets no parent, so it survives the parent's revocation, and its path is
+   * `auth/token/create-orphan`. Unlike `noParent` it needs no root parent: gate it yourself, as Vault does with ACLs.
+   */
+  readonly orphan?: boolean
   /** The token's TTL. Absent or `0`: the store's `defaultTtl`, or no expiry for a `root` token. */
   readonly ttl?: Duration
   /** Hard limit on the token's lifetime, renewals included. `0`: none. */
@@ -112,6 +119,7 @@ export interface CreateRequest {
   readonly policies: string[] | null
   readonly metadata: Readonly<Record<string, string>>
   readonly noParent: boolean
+  readonly orphan: boolean
   readonly ttl: Seconds
   readonly explicitMaxTtl: Seconds
   readonly period: Seconds
@@ -164,6 +172,7 @@ const CREATE_OPTION_KEYS = new Set([
   'policies',
   'metadata',
   'noParent',
+  'orphan',
   'ttl',
   'explicitMaxTtl',
   'period',
@@ -232,6 +241,7 @@ export function normalizeCreateOptions(options: CreateTokenOptions): CreateReque
     policies: policies.length === 0 ? null : policies,
     metadata: normalizeMetadata(options.metadata),
     noParent: checkBoolean(options.noParent, 'noParent', false),
+    orphan: checkBoolean(options.orphan, 'orphan', false),
     ttl: parseDuration(options.ttl ?? 0, 'ttl'),
     explicitMaxTtl: parseDuration(options.explicitMaxTtl ?? 0, 'explicitMaxTtl'),
     period: parseDuration(options.period ?? 0, 'period'),

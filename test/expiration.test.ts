@@ -107,6 +107,38 @@ describe('expiration manager on the virtual clock', () => {
     assert.equal(events.length, 1)
   })
 
+  test('sweeps never overlap: an expiry reported during a sweep is aimed at once the sweep ends', async () => {
+    const memory = new MemoryStorage()
+    let release: (() => void) | null = null
+    let stall = true
+    const stalling = overrideStorage(memory, {
+      listExpiredTokens: async (now, limit) => {
+        if (stall) {
+          stall = false
+          await new Promise<void>((resolve) => {
+            release = resolve
+          })
+        }
+        return memory.listExpiredTokens(now, limit)
+      },
+    })
+    const { store, clock } = createTestStore({ storage: stalling })
+    const events = recordRevocations(store)
+    await store.create({ ttl: 60 })
+    const advancing = clock.advance(60)
+    await new Promise((resolve) => setImmediate(resolve))
+    assert.ok(release, 'the sweep is running')
+    await store.create({ ttl: 1 })
+    assert.equal(clock.pendingTimers, 0, 'no second timer while the sweep runs')
+    ;(release as () => void)()
+    await advancing
+    assert.equal(events.length, 1)
+    assert.equal(clock.pendingTimers, 1, 're-aimed after the sweep')
+    await clock.advance(1)
+    assert.equal(events.length, 2)
+    await store.close()
+  })
+
   test('listeners that throw or reject never break the sweep; their errors go to the error event', async () => {
     const { store, clock } = createTestStore()
     const errors: unknown[] = []

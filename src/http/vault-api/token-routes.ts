@@ -6,11 +6,10 @@
  *
  * @packageDocumentation
  */
-import { TokenStoreError, invalidRequest } from '../../errors.js'
+import { invalidRequest } from '../../errors.js'
 import type { CreateTokenOptions } from '../../options.js'
-import { PERMISSION_DENIED_MESSAGE, errorResult, type HttpResult } from '../bearer.js'
+import { errorResult, type HttpResult } from '../bearer.js'
 import type { DecodedFields } from './fields.js'
-import { orphanPolicies } from './orphan.js'
 import { NO_CONTENT, authResult, envelope, lookupData } from './responses.js'
 import { aboutTarget, required, route, type Route } from './route.js'
 
@@ -43,7 +42,6 @@ const MISSING_TOKEN_ID = 'missing token ID'
 const MISSING_ACCESSOR = 'missing accessor'
 const INVALID_ACCESSOR = 'invalid accessor'
 const TOKEN_NOT_FOUND = 'token not found'
-const BATCH_CANNOT_CREATE = 'Batch tokens cannot create tokens'
 
 type CreateFields = DecodedFields<typeof CREATE_FIELDS>
 
@@ -82,11 +80,6 @@ function createOptions(fields: CreateFields): CreateOptionsDraft {
   return options
 }
 
-/** Whether a duration field asks for nothing (absent, `0` or `'0'`). */
-function isZero(value: number | string | undefined): boolean {
-  return value === undefined || value === 0 || value === '0' || value === ''
-}
-
 /** The `auth/token/*` routes, by path below `auth/token/`. */
 export const TOKEN_ROUTES: Readonly<Record<string, Route>> = {
   create: route({
@@ -105,29 +98,11 @@ export const TOKEN_ROUTES: Readonly<Record<string, Route>> = {
     ops: ['update'],
     fields: CREATE_FIELDS,
     async run({ store, fields, callerToken }) {
+      // The store applies Vault's child rules against the caller, on parsed values, and checks atomically with the
+      // insert that the caller's revocation has not begun; the token just gets no parent. `no_parent` means nothing
+      // here: the token is an orphan either way.
       const { noParent, ...options } = createOptions(fields)
-      // Re-read the caller: after this request's use it may be used up, which the authenticate result cannot show.
-      const live = await store.lookup(callerToken)
-      if (live === null) return errorResult(403, PERMISSION_DENIED_MESSAGE)
-      // As `create` refuses a batch parent, so does `create-orphan`: batch tokens create no tokens at all.
-      if (live.type === 'batch') throw new TokenStoreError('permission_denied', BATCH_CANNOT_CREATE)
-      const policies = orphanPolicies(live, {
-        policies: fields.policies,
-        noDefaultPolicy: fields.no_default_policy ?? false,
-        customId: fields.id !== undefined,
-        periodic: !isZero(fields.period),
-        noExpiry:
-          isZero(fields.ttl ?? fields.lease) &&
-          isZero(fields.period) &&
-          isZero(fields.explicit_max_ttl),
-      })
-      return authResult(
-        await store.create({
-          ...options,
-          policies,
-          noDefaultPolicy: !policies.includes('default'),
-        }),
-      )
+      return authResult(await store.create({ ...options, parent: callerToken, orphan: true }))
     },
   }),
 
