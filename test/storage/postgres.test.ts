@@ -3,10 +3,11 @@
  */
 import assert from 'node:assert/strict'
 import { after, describe, test } from 'node:test'
+import { setTimeout as delay } from 'node:timers/promises'
 
 import pg from 'pg'
 
-import { TokenStoreError } from '../../src/index.js'
+import { TokenStore, TokenStoreError } from '../../src/index.js'
 import { PostgresStorage, migrate } from '../../src/storage/postgres/index.js'
 import type { RevocationNotice } from '../../src/storage/storage.js'
 import { runStorageConformance } from '../../src/testing/conformance.js'
@@ -119,6 +120,89 @@ if (skip !== null) {
         await stop()
         await a.close()
         await b.close()
+      }
+    })
+
+    test('orphanChildren sees an ancestor marked while it waited for a row lock', async () => {
+      const schema = await prepare('orphan_race')
+      const storage = new PostgresStorage({ pool, schema })
+      const store = new TokenStore({ storage, timers: false, secret: 'x'.repeat(32) })
+      const blocker = await pool.connect()
+      try {
+        const root = await store.createRoot()
+        const p = await store.create({ parent: root.clientToken })
+        const x = await store.create({ parent: p.clientToken })
+        const c = await store.create({ parent: x.clientToken })
+        const idOf = async (accessor: string): Promise<HashedTokenId> =>
+          (await storage.getTokenByAccessor(accessor))?.id as HashedTokenId
+        const pId = await idOf(p.accessor)
+        const xId = await idOf(x.accessor)
+        const cId = await idOf(c.accessor)
+        // revokeOrphan(X) has marked X; its children stay usable until they become orphans.
+        assert.equal((await storage.markRevoking(xId, 'orphan'))?.revoking, 'orphan')
+        // Another transaction holds X: orphanChildren(X) takes its snapshot, then waits for X's row lock.
+        await blocker.query('BEGIN')
+        await blocker.query(`SELECT 1 FROM ${schema}.tokens WHERE id = $1 FOR UPDATE`, [xId])
+        const orphaning = storage.orphanChildren(xId, Date.now())
+        const deadline = Date.now() + 5000
+        for (;;) {
+          const { rows } = await pool.query<{ n: number }>(
+            `SELECT count(*)::int AS n FROM pg_stat_activity
+             WHERE wait_event_type = 'Lock' AND query LIKE $1`,
+            [`%${schema}.tokens%`],
+          )
+          if ((rows[0]?.n ?? 0) > 0) break
+          assert.ok(Date.now() < deadline, 'orphanChildren never waited for the lock on X')
+          await new Promise((resolve) => setTimeout(resolve, 10))
+        }
+        // revoke(P) marks P, after orphanChildren's snapshot: C is dead from now on.
+        assert.equal((await storage.markRevoking(pId, 'explicit'))?.revoking, 'explicit')
+        assert.equal(await storage.getLiveToken(cId, Date.now()), null)
+        await blocker.query('COMMIT')
+        assert.equal(await orphaning, null)
+        assert.equal((await storage.getToken(cId))?.parent, xId)
+        assert.equal(await storage.getLiveToken(cId, Date.now()), null)
+        assert.equal(await store.lookup(c.clientToken), null)
+        await store.revoke(p.clientToken)
+        assert.equal(await storage.getToken(cId), null)
+      } finally {
+        await blocker.query('ROLLBACK').catch(() => undefined)
+        blocker.release()
+        await store.close()
+        await storage.close()
+      }
+    })
+
+    test('a failed subscribe gives its LISTEN connection back to the pool', async () => {
+      const small = new pg.Pool({
+        connectionString: DATABASE_URL,
+        max: 2,
+        connectionTimeoutMillis: 2000,
+      })
+      small.on('error', () => undefined)
+      // Not migrated: reading the notice counter fails after LISTEN succeeded.
+      const storage = new PostgresStorage({ pool: small, schema: `${SCHEMA}_unmigrated` })
+      try {
+        for (let attempt = 0; attempt < 4; attempt++) {
+          await assert.rejects(
+            storage.subscribe(() => undefined),
+            (error: unknown) => {
+              assert.ok(error instanceof TokenStoreError)
+              assert.equal(error.code, 'storage_unavailable')
+              return true
+            },
+          )
+        }
+        const answered = small.query<{ one: number }>('SELECT 1 AS one')
+        const timeout = delay(3000, undefined, { ref: false }).then(() => {
+          throw new Error('the pool is exhausted')
+        })
+        assert.equal((await Promise.race([answered, timeout])).rows[0]?.one, 1)
+        assert.equal(small.waitingCount, 0)
+      } finally {
+        await storage.close()
+        // Bounded: a leaked connection would keep end() waiting.
+        await Promise.race([small.end(), delay(1000, undefined, { ref: false })])
       }
     })
 

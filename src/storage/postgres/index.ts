@@ -275,8 +275,14 @@ export class PostgresStorage implements Storage {
     return toToken(await this.#query<TokenRow>('renewToken', RENEW_TOKEN, renewal(id, now, update)))
   }
 
-  async markRevoking(id: HashedTokenId, reason: RevokeReason): Promise<TokenRecord | null> {
-    return toToken(await this.#query<TokenRow>('markRevoking', MARK_REVOKING, [id, reason]))
+  async markRevoking(
+    id: HashedTokenId,
+    reason: RevokeReason,
+    expiredAt?: UnixMillis,
+  ): Promise<TokenRecord | null> {
+    return toToken(
+      await this.#query<TokenRow>('markRevoking', MARK_REVOKING, [id, reason, expiredAt ?? null]),
+    )
   }
 
   async listChildren(id: HashedTokenId): Promise<HashedTokenId[]> {
@@ -476,7 +482,7 @@ export class PostgresStorage implements Storage {
       pollInterval: this.#pollInterval,
     })
 
-    let unlisten: () => Promise<void>
+    let unlisten: (() => Promise<void>) | undefined
     try {
       unlisten = await this.#listen(follower.wake)
       const [row] = (await this.#db.query(this.#text(CURRENT_NOTICE), [])).rows as {
@@ -486,14 +492,17 @@ export class PostgresStorage implements Storage {
       this.#cursor ??= cursor
       follower.start(cursor)
     } catch (error) {
+      // Give the LISTEN connection back (to its pool), or every failed attempt would keep one.
+      await unlisten?.().catch(() => undefined)
       throw unavailable('subscribe', error)
     }
+    const stopListening = unlisten
 
     const stop = async (): Promise<void> => {
       if (follower.stopped) return
       this.#subscriptions.delete(stop)
       await follower.stop()
-      await unlisten().catch(() => undefined)
+      await stopListening().catch(() => undefined)
     }
     this.#subscriptions.add(stop)
     return stop

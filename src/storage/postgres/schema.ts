@@ -9,7 +9,8 @@
  *   (READ COMMITTED's EvalPlanQual) let exactly `numUses` concurrent uses through;
  * - inserting a token or a lease takes `FOR SHARE` locks on its ancestors before checking them, so a concurrent
  *   `markRevoking` of an ancestor either commits first (and the insert is refused) or waits for the insert to
- *   commit (and the revocation's walk then finds the new child);
+ *   commit (and the revocation's walk then finds the new child); orphaning a token's children does the same, so
+ *   that a mark it did not see cannot be undone by it;
  * - a deletion appends its notice in the same statement, numbered from a one-row counter whose row lock is held
  *   until commit: notices become visible in the order of their numbers, without gaps, so a reader that
  *   remembers the last number it read never skips one that commits late (a `bigserial` would allow that);
@@ -283,31 +284,51 @@ WHERE t.id = $1::text AND ${SELF_LIVE} AND t.expires_at = $6::float8 AND (SELECT
 RETURNING ${TOKEN_COLUMNS}`
 
 /**
- * markRevoking: `$1` id, `$2` reason. Keeps an earlier reason, except that any other reason replaces `orphan`
- * (revoking the subtree supersedes orphaning it).
+ * markRevoking: `$1` id, `$2` reason, `$3` expiredAt (null for none). Keeps an earlier reason, except that any other
+ * reason replaces `orphan` (revoking the subtree supersedes orphaning it). With `$3`, a token not yet marked (or
+ * marked `orphan`, for another reason) is marked only if it has expired by then; otherwise no row.
  */
 export const MARK_REVOKING = `
 UPDATE {schema}.tokens t
 SET revoking = CASE WHEN t.revoking IS NULL OR (t.revoking = 'orphan' AND $2::text <> 'orphan')
   THEN $2::text ELSE t.revoking END
 WHERE t.id = $1::text
+  AND ((t.revoking IS NOT NULL AND (t.revoking <> 'orphan' OR $2::text = 'orphan'))
+    OR $3::float8 IS NULL OR t.expires_at <= $3::float8)
 RETURNING ${TOKEN_COLUMNS}`
 
 /** listChildren: `$1` id. */
 export const LIST_CHILDREN = `SELECT id FROM {schema}.tokens WHERE parent = $1::text`
 
 /**
- * orphanChildren: `$1` id, `$2` now. Locks the token (so that a superseding mark waits, or wins), checks that it is
- * marked `orphan`, unexpired at `$2`, under live ancestors, and only then re-parents its children. One row:
- * `allowed` and `orphaned` (how many children changed).
+ * orphanChildren: `$1` id, `$2` now. Locks the token and its ancestors `FOR SHARE`, the token first and then up the
+ * chain (so that a concurrent mark of any of them either waits for this statement to commit, or commits first
+ * and is seen on the locked row), checks on the locked rows that the token is marked `orphan` and unexpired at
+ * `$2`, that the chain reaches a top, and that no ancestor is expired or being revoked except with reason
+ * `orphan`, and only then re-parents its children. One row: `allowed` and `orphaned` (how many children changed).
  */
-export const ORPHAN_CHILDREN = `${CHAIN},
-target AS (
-  SELECT t.id FROM {schema}.tokens t
-  WHERE t.id = $1::text AND t.revoking = 'orphan' AND (t.expires_at IS NULL OR t.expires_at > $2::float8)
-  FOR UPDATE
+export const ORPHAN_CHILDREN = `
+WITH RECURSIVE chain AS (
+  SELECT id, parent, 0 AS depth FROM {schema}.tokens WHERE id = $1::text
+  UNION ALL
+  SELECT a.id, a.parent, c.depth + 1 FROM {schema}.tokens a JOIN chain c ON a.id = c.parent
 ),
-ok AS (SELECT EXISTS (SELECT 1 FROM target) AND ${ANCESTORS_LIVE} AS allowed),
+locked AS MATERIALIZED (
+  SELECT a.id, a.parent, a.revoking, a.expires_at
+  FROM {schema}.tokens a JOIN chain c ON a.id = c.id
+  ORDER BY c.depth FOR SHARE OF a
+),
+ok AS (
+  SELECT EXISTS (
+      SELECT 1 FROM locked
+      WHERE id = $1::text AND revoking = 'orphan' AND (expires_at IS NULL OR expires_at > $2::float8)
+    )
+    AND EXISTS (SELECT 1 FROM locked WHERE parent IS NULL)
+    AND NOT EXISTS (
+      SELECT 1 FROM locked
+      WHERE (revoking IS NOT NULL AND revoking <> 'orphan') OR expires_at <= $2::float8
+    ) AS allowed
+),
 orphaned AS (
   UPDATE {schema}.tokens c SET parent = NULL
   WHERE c.parent = $1::text AND (SELECT allowed FROM ok)

@@ -232,8 +232,18 @@ export class RedisStorage implements Storage {
     return toToken(await this.#eval('renewToken', RENEW_TOKEN, renewal(id, now, update)))
   }
 
-  async markRevoking(id: HashedTokenId, reason: RevokeReason): Promise<TokenRecord | null> {
-    return toToken(await this.#eval('markRevoking', MARK_REVOKING, [id, reason]))
+  async markRevoking(
+    id: HashedTokenId,
+    reason: RevokeReason,
+    expiredAt?: UnixMillis,
+  ): Promise<TokenRecord | null> {
+    return toToken(
+      await this.#eval('markRevoking', MARK_REVOKING, [
+        id,
+        reason,
+        expiredAt === undefined ? '' : String(expiredAt),
+      ]),
+    )
   }
 
   async listChildren(id: HashedTokenId): Promise<HashedTokenId[]> {

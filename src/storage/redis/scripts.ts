@@ -161,18 +161,20 @@ return f
 `)
 
 /**
- * markRevoking. ARGV: prefix, id, reason. Keeps an earlier reason, except that any other reason replaces `orphan`
- * (revoking the subtree supersedes orphaning it). Returns the fields or nil when missing.
+ * markRevoking. ARGV: prefix, id, reason, expiredAt (`''` for none). Keeps an earlier reason, except that any other
+ * reason replaces `orphan` (revoking the subtree supersedes orphaning it). With expiredAt, marks only a token that
+ * has expired by then (`e` set and `e <= expiredAt`), else returns nil and changes nothing. Returns the fields, or
+ * nil when missing (or not expired).
  */
 export const MARK_REVOKING = script(`
-local id, reason = ARGV[2], ARGV[3]
+local id, reason, expiredAt = ARGV[2], ARGV[3], ARGV[4]
 local f = read_token(id)
 if not f then return false end
-if f[7] == '' or (f[7] == 'orphan' and reason ~= 'orphan') then
-  f[7] = reason
-  redis.call('HSET', P .. 't:' .. id, 'r', f[7])
-  redis.call('ZADD', P .. 'rv', 0, id)
-end
+if f[7] ~= '' and (f[7] ~= 'orphan' or reason == 'orphan') then return f end
+if expiredAt ~= '' and (f[4] == '' or tonumber(f[4]) > tonumber(expiredAt)) then return false end
+f[7] = reason
+redis.call('HSET', P .. 't:' .. id, 'r', f[7])
+redis.call('ZADD', P .. 'rv', 0, id)
 return f
 `)
 
