@@ -6,7 +6,7 @@
 import type { TokenStoreErrorCode } from './errors.js'
 import type { Accessor, LeaseId, RevokeReason } from './types.js'
 
-/** The public `TokenStore` methods that emit an `audit` event, named as the methods are. */
+/** The public `TokenStore` methods that emit an `audit` event, named as the methods are (`roles.write` for `store.roles.write`). */
 export type AuditOperation =
   | 'create'
   | 'createRoot'
@@ -24,10 +24,10 @@ export type AuditOperation =
   | 'lookupLease'
   | 'renewLease'
   | 'revokeLease'
-  | 'writeRole'
-  | 'readRole'
-  | 'listRoles'
-  | 'deleteRole'
+  | 'roles.write'
+  | 'roles.read'
+  | 'roles.list'
+  | 'roles.delete'
   | 'tidy'
 
 /** One operation on the store, successful or not: the raw material for the host's audit log. */

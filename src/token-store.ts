@@ -588,16 +588,16 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
    */
   readonly roles: TokenRoles = {
     write: (name, options = {}) =>
-      this.#audited('writeRole', async () => {
+      this.#audited('roles.write', async () => {
         const role = readInput(() => normalizeRole(checkRoleName(name), options))
         await this.#roleStorage().putRole(role)
         return role
       }),
     read: (name) =>
-      this.#audited('readRole', async () => this.#roleStorage().getRole(checkRoleName(name))),
-    list: () => this.#audited('listRoles', async () => this.#roleStorage().listRoles()),
+      this.#audited('roles.read', async () => this.#roleStorage().getRole(checkRoleName(name))),
+    list: () => this.#audited('roles.list', async () => this.#roleStorage().listRoles()),
     delete: (name) =>
-      this.#audited('deleteRole', async () => {
+      this.#audited('roles.delete', async () => {
         await this.#roleStorage().deleteRole(checkRoleName(name))
       }),
   }
@@ -613,14 +613,7 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
     return this.#audited('tidy', async () => {
       if (this.#storage.tidy === undefined)
         throw invalidRequest('This storage does not support tidy()')
-      let revocationsFinished = 0
-      for (const id of await this.#storage.listRevoking(Number.MAX_SAFE_INTEGER)) {
-        const record = await this.#storage.getToken(id)
-        if (record?.revoking != null) {
-          await this.#finish(record, this.#clock())
-          revocationsFinished += 1
-        }
-      }
+      const revocationsFinished = await this.#finishCutOffRevocations()
       const result = await this.#storage.tidy()
       let leasesRevoked = 0
       for (const leaseId of result.danglingLeases) {
@@ -884,12 +877,22 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
     return [...marked]
   }
 
-  /** Finishes cut-off revocations, then revokes what expired. Counts what expired on its own. */
-  async #revokeExpired(): Promise<number> {
+  /** Finishes every revocation that was cut off half-way (its mark is still there). Resolves to how many. */
+  async #finishCutOffRevocations(): Promise<number> {
+    let finished = 0
     for (const id of await this.#storage.listRevoking(Number.MAX_SAFE_INTEGER)) {
       const record = await this.#storage.getToken(id)
-      if (record?.revoking != null) await this.#finish(record, this.#clock())
+      if (record?.revoking != null) {
+        await this.#finish(record, this.#clock())
+        finished += 1
+      }
     }
+    return finished
+  }
+
+  /** Finishes cut-off revocations, then revokes what expired. Counts what expired on its own. */
+  async #revokeExpired(): Promise<number> {
+    await this.#finishCutOffRevocations()
     let expired = 0
     for (;;) {
       const now = this.#clock()
