@@ -16,6 +16,14 @@ import type {
   UnixMillis,
 } from '../types.js'
 import { ExpiryHeap } from './expiry-heap.js'
+import {
+  badCursor,
+  decodeCursor,
+  encodeCursor,
+  metadataMatches,
+  pathMatches,
+} from './list-cursor.js'
+import { SeqLog } from './seq-log.js'
 import type { TokenRole } from '../roles.js'
 import type {
   InsertLeaseResult,
@@ -24,7 +32,17 @@ import type {
   Storage,
   StorageTidyResult,
   SubtreeDeletion,
+  TokenListPage,
+  TokenListQuery,
 } from './storage.js'
+
+/** Tag of MemoryStorage's list cursors (an insertion number). */
+const CURSOR_TAG = 'm'
+/**
+ * Most entries one `listTokens` call examines: in process, a few thousand cost microseconds, and a filter the log
+ * does not serve (path, metadata) rarely leaves a page empty.
+ */
+const LIST_SCAN_BUDGET = 4096
 
 /** Whether the token itself (not its ancestors) is usable at `now`. */
 export function isSelfLive(record: TokenRecord, now: UnixMillis): boolean {
@@ -62,6 +80,12 @@ export class MemoryStorage implements Storage {
   readonly #leasesByToken = new Map<HashedTokenId, Set<LeaseId>>()
   readonly #leaseExpiry = new ExpiryHeap<LeaseId>()
   readonly #roles = new Map<string, TokenRole>()
+  /** Every token in insertion order, for listings; `#seqOf` holds each stored token's number in it. */
+  readonly #log = new SeqLog<HashedTokenId>()
+  /** Each parent's children in insertion order, for listings by parent. */
+  readonly #childLogs = new Map<HashedTokenId, SeqLog<HashedTokenId>>()
+  readonly #seqOf = new Map<HashedTokenId, number>()
+  #lastSeq = 0
 
   /** How many tokens are stored, live or not. */
   get size(): number {
@@ -77,6 +101,7 @@ export class MemoryStorage implements Storage {
       addToIndex(this.#children, record.parent, record.id)
     }
     this.#tokens.set(record.id, record)
+    this.#logInsert(record)
     this.#byAccessor.set(record.accessor, record.id)
     if (record.expiresAt !== null) this.#expiry.push(record.expiresAt, record.id)
     if (record.revoking !== null) this.#revoking.add(record.id)
@@ -157,6 +182,7 @@ export class MemoryStorage implements Storage {
       if (child !== undefined) this.#tokens.set(childId, { ...child, parent: null })
     }
     this.#children.delete(id)
+    this.#childLogs.delete(id)
     return children.size
   }
 
@@ -172,6 +198,7 @@ export class MemoryStorage implements Storage {
     this.#byAccessor.delete(record.accessor)
     this.#revoking.delete(id)
     if (record.parent !== null) removeFromIndex(this.#children, record.parent, id)
+    this.#logDelete(record)
     // Children still indexed under this id (a deletion out of order) stay listed, so a resumed walk finds them.
     return record
   }
@@ -258,7 +285,7 @@ export class MemoryStorage implements Storage {
   }
 
   async findLeasesByPrefix(prefix: string): Promise<LeaseId[]> {
-    const below = `${prefix}/`
+    const below = prefix === '' ? '' : `${prefix}/`
     return [...this.#leases.keys()].filter((id) => id.startsWith(below))
   }
 
@@ -307,9 +334,47 @@ export class MemoryStorage implements Storage {
       this.#byAccessor.delete(record.accessor)
       this.#revoking.delete(frame.id)
       if (record.parent !== null) removeFromIndex(this.#children, record.parent, frame.id)
+      this.#logDelete(record)
       tokens.push(record)
     }
     return { tokens, leases, done: !this.#tokens.has(topId) }
+  }
+
+  /**
+   * Lists in insertion order, from a log of every token (or, with `parent`, of that parent's children): resuming
+   * is a binary search for the cursor's insertion number. The `path` and `metadata` filters test each entry: a
+   * call examines up to 4096 entries (or `limit`, when larger), so a sparse filter may yield short pages.
+   */
+  async listTokens(query: TokenListQuery): Promise<TokenListPage> {
+    const after = query.cursor === null ? 0 : cursorSeq(query.cursor)
+    const log = query.parent === undefined ? this.#log : this.#childLogs.get(query.parent)
+    if (log === undefined) return { records: [], cursor: null }
+    const limit = Math.max(1, Math.floor(query.limit) || 1)
+    const budget = Math.max(limit, LIST_SCAN_BUDGET)
+    const records: TokenRecord[] = []
+    let index = log.indexAfter(after)
+    let last = after
+    for (let examined = 0; index < log.length && records.length < limit && examined < budget;) {
+      const entry = log.at(index) as { seq: number; id: HashedTokenId }
+      index += 1
+      examined += 1
+      last = entry.seq
+      if (this.#seqOf.get(entry.id) !== entry.seq) continue
+      const record = this.#live(entry.id, query.now)
+      if (
+        record === null ||
+        (query.parent !== undefined && record.parent !== query.parent) ||
+        !pathMatches(record.path, query.pathPrefix) ||
+        !metadataMatches(record.metadata, query.metadata)
+      ) {
+        continue
+      }
+      records.push(record)
+    }
+    return {
+      records,
+      cursor: index < log.length ? encodeCursor(CURSOR_TAG, [String(last)]) : null,
+    }
   }
 
   async putRole(role: TokenRole): Promise<void> {
@@ -353,6 +418,7 @@ export class MemoryStorage implements Storage {
         } else if (!parentExists) {
           this.#tokens.set(childId, { ...child, parent: null })
           removeFromIndex(this.#children, parentId, childId)
+          this.#childLogs.delete(parentId)
           childrenOrphaned += 1
         }
       }
@@ -370,6 +436,34 @@ export class MemoryStorage implements Storage {
       if (!this.#tokens.has(lease.token)) danglingLeases.push(lease.id)
     }
     return { indexEntriesRemoved, childrenOrphaned, danglingLeases }
+  }
+
+  /** Appends a new token to the listing logs. */
+  #logInsert(record: TokenRecord): void {
+    const seq = ++this.#lastSeq
+    this.#seqOf.set(record.id, seq)
+    this.#log.push(seq, record.id)
+    if (record.parent === null) return
+    let children = this.#childLogs.get(record.parent)
+    if (children === undefined) {
+      children = new SeqLog()
+      this.#childLogs.set(record.parent, children)
+    }
+    children.push(seq, record.id)
+  }
+
+  /** Marks a deleted token's log entries stale, compacting the logs when most entries are. */
+  #logDelete(record: TokenRecord): void {
+    this.#seqOf.delete(record.id)
+    this.#log.noteStale((seq, id) => this.#seqOf.get(id) === seq)
+    this.#childLogs.delete(record.id)
+    const parent = record.parent
+    if (parent === null) return
+    this.#childLogs
+      .get(parent)
+      ?.noteStale(
+        (seq, id) => this.#seqOf.get(id) === seq && this.#tokens.get(id)?.parent === parent,
+      )
   }
 
   /**
@@ -441,6 +535,16 @@ function nextDue<Id>(
     if (currentTime(id) === time) return time
     heap.pop()
   }
+}
+
+/** The insertion number in a MemoryStorage cursor. */
+function cursorSeq(cursor: string): number {
+  const [text] = decodeCursor(cursor, CURSOR_TAG, 1)
+  const seq = Number(text)
+  if (!/^\d{1,16}$/.test(text ?? '') || !Number.isSafeInteger(seq)) {
+    throw badCursor()
+  }
+  return seq
 }
 
 function addToIndex<K, V>(index: Map<K, Set<V>>, key: K, value: V): void {

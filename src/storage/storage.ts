@@ -160,7 +160,10 @@ export interface Storage {
   /** Ids of the leases issued under a token (empty when none). */
   listLeases(token: HashedTokenId): Promise<LeaseId[]>
 
-  /** Ids of leases whose id starts with `prefix + '/'` (`prefix` has no trailing `/`). */
+  /**
+   * Ids of leases whose id starts with `prefix + '/'` (`prefix` has no trailing `/`); with `prefix` `''`, every
+   * lease id.
+   */
   findLeasesByPrefix(prefix: string): Promise<LeaseId[]>
 
   /** Up to `limit` ids of leases that expired at or before `now`, soonest first. Changes nothing. */
@@ -194,6 +197,22 @@ export interface Storage {
     limit: number,
   ): Promise<SubtreeDeletion>
 
+  /**
+   * One page of the tokens live at `query.now` (see {@link Storage}: itself and every ancestor) that match the
+   * query's filters, in an order of the adapter's choosing that never changes for a stored token. Needed for
+   * `store.list()`.
+   *
+   * Each call does a bounded amount of work: it examines the tokens after `query.cursor` in that order, at most
+   * `query.limit` of them for a backend shared over the network (an in-process one may examine more), and returns
+   * those that pass, so a page may hold fewer than `limit` records, even none, before the end. `cursor` in the
+   * result is the position after the last token examined, or `null` when nothing was left to examine. A token
+   * stored throughout a listing is returned exactly once, however many tokens are created or deleted meanwhile;
+   * one created or deleted during it may or may not be.
+   *
+   * @throws `TokenStoreError` `invalid_request` for a cursor this adapter did not issue.
+   */
+  listTokens?(query: TokenListQuery): Promise<TokenListPage>
+
   /** Stores a role, replacing any role of the same name. Needed for `store.roles` and `create({ role })`. */
   putRole?(role: TokenRole): Promise<void>
 
@@ -223,6 +242,33 @@ export interface Storage {
 
   /** Releases connections or timers the adapter holds. */
   close?(): Promise<void>
+}
+
+/**
+ * What {@link Storage.listTokens} is asked: the filters, the page size and where to continue. Filters combine (a
+ * token must pass all of them).
+ */
+export interface TokenListQuery {
+  /** Only tokens whose path is this or lies below it (`path === prefix` or starts with `prefix + '/'`). */
+  readonly pathPrefix?: string
+  /** Only the direct children of this token. */
+  readonly parent?: HashedTokenId
+  /** Only tokens whose metadata has each of these keys with exactly this value. */
+  readonly metadata?: Readonly<Record<string, string>>
+  /** The liveness reference: tokens expired at `now`, being revoked, or under such an ancestor are skipped. */
+  readonly now: UnixMillis
+  /** Most records to return (and, for a shared backend, to examine); a whole number of at least 1. */
+  readonly limit: number
+  /** Where to continue: the `cursor` of the previous page of the same query, or `null` to start. */
+  readonly cursor: string | null
+}
+
+/** One page of {@link Storage.listTokens}. */
+export interface TokenListPage {
+  /** The live tokens that matched, at most `limit`, in the adapter's order. */
+  readonly records: readonly TokenRecord[]
+  /** Where the next page starts, or `null` when the listing is complete. Opaque. */
+  readonly cursor: string | null
 }
 
 /** What one {@link Storage.deleteSubtree} call deleted. */

@@ -11,6 +11,7 @@ import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 
 import type { TokenRole } from '../roles.js'
+import { runListingConformance } from './conformance-listing.js'
 import type { RenewUpdate, RevocationNotice, Storage, SubtreeDeletion } from '../storage/storage.js'
 import type { HashedTokenId, LeaseRecord, TokenRecord, UnixMillis } from '../types.js'
 
@@ -788,6 +789,8 @@ export function runStorageConformance(
         }),
       )
     })
+
+    runListingConformance({ test, describe, makeStorage })
 
     describe('listExpiredTokens() / listExpiredLeases() / nextExpiry()', () => {
       test(
