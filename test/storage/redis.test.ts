@@ -113,12 +113,12 @@ if (skip !== null) {
         await admin.sadd(k(`tl:${a.id}`), 'ghost-lease')
         await admin.zadd(k('lexp'), 5, 'ghost-lease')
         await admin.zadd(k('lids'), 0, 'ghost-lease')
-        // b's hash vanishes alone: its accessor, path and child entries go stale (3), c becomes an orphan, and
-        // its lease is left without a token.
+        // b's hash vanishes alone: its accessor, path, child and listing (`ls`, a's `pc:`) entries go stale (5), c
+        // becomes an orphan, and its lease is left without a token.
         await admin.del(k(`t:${b.id}`))
         const result = await storage.tidy()
         assert.deepEqual(result, {
-          indexEntriesRemoved: 13,
+          indexEntriesRemoved: 15,
           childrenOrphaned: 1,
           danglingLeases: [lease.id],
         })
@@ -131,6 +131,8 @@ if (skip !== null) {
         assert.deepEqual(await storage.listExpiredLeases(1000, 10), [])
         assert.deepEqual(await storage.findByPathPrefix('auth/ghost'), [])
         assert.equal(await admin.hexists(k('acc'), b.accessor), 0)
+        assert.equal(await admin.zscore(k('ls'), `${b.path} ${b.accessor}`), null)
+        assert.equal(await admin.exists(k(`pc:${a.id}`)), 0)
         assert.deepEqual(await storage.tidy(), {
           indexEntriesRemoved: 0,
           childrenOrphaned: 0,

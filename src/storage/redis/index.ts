@@ -26,7 +26,10 @@ import type {
   Storage,
   StorageTidyResult,
   SubtreeDeletion,
+  TokenListPage,
+  TokenListQuery,
 } from '../storage.js'
+import { decodeCursor, encodeCursor } from '../list-cursor.js'
 import { NoticeFollower } from '../notice-follower.js'
 import {
   DANGLING_LEASES,
@@ -38,12 +41,14 @@ import {
   GET_LIVE_TOKEN,
   INSERT_LEASE,
   INSERT_TOKEN,
+  LIST_TOKENS,
   MARK_REVOKING,
   ORPHAN_CHILDREN,
   RENEW_LEASE,
   RENEW_TOKEN,
   TIDY_ACCESSORS,
   TIDY_CHILDREN,
+  TIDY_LISTING,
   TIDY_PATH,
   TIDY_SORTED,
   TIDY_TOKEN_LEASES,
@@ -61,6 +66,9 @@ const DEFAULT_NOTICE_LOG_LENGTH = 100_000
 const DEFAULT_POLL_INTERVAL = 2000
 /** Entries examined per step of `tidy()` (a SCAN's COUNT hint, and the most ids one repair script gets). */
 const TIDY_BATCH = 500
+/** Tags of RedisStorage's list cursors: a member of `ls` (path order) or of a `pc:` set (by parent). */
+const PATH_ORDER = 'rp'
+const PARENT_ORDER = 'rc'
 /** The token fields the scripts return, in order: `d p u e t l r`. */
 const TOKEN_FIELDS = ['d', 'p', 'u', 'e', 't', 'l', 'r'] as const
 
@@ -269,6 +277,36 @@ export class RedisStorage implements Storage {
     return (await this.#eval('findByPathPrefix', FIND_BY_PATH_PREFIX, [prefix])) as HashedTokenId[]
   }
 
+  /**
+   * Reads up to `limit` members of a sorted set in lexical order, from the member after the cursor, and returns
+   * the live tokens among them that pass the filters, in one script. Without `parent`, the set is `ls` (every
+   * token as `<path> <accessor>`): a path prefix is two ranges of it (the path itself, then `<prefix>/…`), so
+   * only matching tokens are read. With `parent`, the set is the parent's `pc:<id>` (its children's accessors),
+   * and a path prefix is tested on each. The metadata filter is tested on each token read (a scan of the range).
+   */
+  async listTokens(query: TokenListQuery): Promise<TokenListPage> {
+    const limit = clampBatch(query.limit)
+    const byParent = query.parent !== undefined
+    const tag = byParent ? PARENT_ORDER : PATH_ORDER
+    const after = query.cursor === null ? null : (decodeCursor(query.cursor, tag, 1)[0] as string)
+    const ranges = byParent
+      ? [after === null ? '-' : `(${after}`, '+']
+      : pathRanges(query.pathPrefix, after)
+    const reply = (await this.#eval('listTokens', LIST_TOKENS, [
+      byParent ? `pc:${query.parent}` : 'ls',
+      query.parent ?? '',
+      query.pathPrefix ?? '',
+      query.metadata === undefined ? '' : JSON.stringify(query.metadata),
+      String(query.now),
+      String(limit),
+      ...ranges,
+    ])) as [number, string, unknown[]]
+    return {
+      records: reply[2].map((fields) => toToken(fields) as TokenRecord),
+      cursor: Number(reply[0]) < limit ? null : encodeCursor(tag, [reply[1]]),
+    }
+  }
+
   async listExpiredTokens(now: UnixMillis, limit: number): Promise<HashedTokenId[]> {
     return (await this.#listDue('listExpiredTokens', 'exp', now, limit)) as HashedTokenId[]
   }
@@ -327,7 +365,9 @@ export class RedisStorage implements Storage {
 
   async findLeasesByPrefix(prefix: string): Promise<LeaseId[]> {
     return this.#run('findLeasesByPrefix', () =>
-      this.#client.zrangebylex(this.#key('lids'), `[${prefix}/`, `(${prefix}0`),
+      prefix === ''
+        ? this.#client.zrangebylex(this.#key('lids'), '-', '+')
+        : this.#client.zrangebylex(this.#key('lids'), `[${prefix}/`, `(${prefix}0`),
     )
   }
 
@@ -413,6 +453,9 @@ export class RedisStorage implements Storage {
         if (!checked) indexEntriesRemoved += Number(await run(TIDY_PATH, [path]))
       }
     }
+    for await (const members of this.#scan('ls', 'zset')) {
+      indexEntriesRemoved += Number(await run(TIDY_LISTING, ['ls', ...members]))
+    }
     for (const set of ['exp', 'rv', 'lexp', 'lids']) {
       for await (const ids of this.#scan(set, 'zset')) {
         indexEntriesRemoved += Number(await run(TIDY_SORTED, [set, ...ids]))
@@ -422,9 +465,15 @@ export class RedisStorage implements Storage {
     const children = this.#key('c:')
     const tokenLeases = this.#key('tl:')
     const leaseKeys = this.#key('l:')
+    const listedChildren = this.#key('pc:')
     for await (const keys of this.#scan(null, 'keys')) {
       for (const key of keys) {
-        if (key.startsWith(children)) {
+        if (key.startsWith(listedChildren)) {
+          const index = key.slice(this.#prefix.length)
+          for await (const members of this.#scan(index, 'zset')) {
+            indexEntriesRemoved += Number(await run(TIDY_LISTING, [index, ...members]))
+          }
+        } else if (key.startsWith(children)) {
           const parent = key.slice(children.length)
           for await (const ids of this.#scan(`c:${parent}`, 'set')) {
             const [removed, orphaned] = (await run(TIDY_CHILDREN, [parent, ...ids])) as number[]
@@ -603,6 +652,19 @@ function unavailable(operation: string, error: unknown): TokenStoreError {
 /** A deleteSubtree limit as a whole number of at least 1. */
 function clampBatch(limit: number): number {
   return Number.isFinite(limit) ? Math.max(1, Math.floor(limit)) : Number.MAX_SAFE_INTEGER
+}
+
+/**
+ * The lexical ranges of `ls` to read, after the member `after` (none: from the start): every member without a path
+ * prefix; with one, the members of the path itself (`<prefix> …`, space sorting below every path character) and
+ * then those below it (`<prefix>/…`), skipping the range a cursor has passed.
+ */
+function pathRanges(prefix: string | undefined, after: string | null): string[] {
+  if (prefix === undefined) return [after === null ? '-' : `(${after}`, '+']
+  const below = [`[${prefix}/`, `(${prefix}0`]
+  if (after === null) return [`[${prefix} `, `(${prefix}!`, ...below]
+  if (after.startsWith(`${prefix} `)) return [`(${after}`, `(${prefix}!`, ...below]
+  return [`(${after}`, `(${prefix}0`]
 }
 
 /** Escapes the glob characters of a key prefix for SCAN's MATCH. */

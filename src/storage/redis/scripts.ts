@@ -11,6 +11,8 @@
  * | `P c:<id>`     | set    | the ids of a token's children                                                  |
  * | `P paths`      | zset   | every token path (score 0, for prefix ranges with ZRANGEBYLEX)                 |
  * | `P p:<path>`   | set    | the ids of the tokens on one path                                              |
+ * | `P ls`         | zset   | `<path> <accessor>` of every token (score 0): listings in path order            |
+ * | `P pc:<id>`    | zset   | the accessors of a token's children (score 0): listings by parent              |
  * | `P exp`        | zset   | token id scored by expiresAt                                                   |
  * | `P rv`         | zset   | ids of tokens marked revoking (score 0)                                        |
  * | `P l:<lease>`  | hash   | a lease: `d` (record JSON as inserted), `tk` token id, `e`, `t`, `l` as above  |
@@ -79,6 +81,11 @@ local function live_token(id, now)
   if not ancestors_ok(f[2], now) then return nil end
   return f
 end
+local function unlist(id, parent, accessor, path)
+  redis.call('ZREM', P .. 'ls', path .. ' ' .. accessor)
+  if parent ~= '' then redis.call('ZREM', P .. 'pc:' .. parent, accessor) end
+  redis.call('DEL', P .. 'pc:' .. id)
+end
 local function publish(origin, fields)
   local seq = redis.call('INCR', P .. 'seq')
   local args = {'XADD', P .. 'notices', 'MAXLEN', '~', ARGV[#ARGV], '0-' .. seq, 'o', origin}
@@ -107,6 +114,8 @@ redis.call('HSET', k, 'd', ARGV[8], 'a', accessor, 'pa', path, 'p', parent, 'u',
 redis.call('HSET', P .. 'acc', accessor, id)
 redis.call('ZADD', P .. 'paths', 0, path)
 redis.call('SADD', P .. 'p:' .. path, id)
+redis.call('ZADD', P .. 'ls', 0, path .. ' ' .. accessor)
+if parent ~= '' then redis.call('ZADD', P .. 'pc:' .. parent, 0, accessor) end
 if e ~= '' then redis.call('ZADD', P .. 'exp', e, id) end
 if r ~= '' then redis.call('ZADD', P .. 'rv', 0, id) end
 return 'inserted'
@@ -196,6 +205,7 @@ for _, child in ipairs(children) do
   if redis.call('EXISTS', k) == 1 then redis.call('HSET', k, 'p', '') end
 end
 redis.call('DEL', ck)
+redis.call('DEL', P .. 'pc:' .. id)
 return #children
 `)
 
@@ -215,6 +225,7 @@ local pk = P .. 'p:' .. f[9]
 redis.call('SREM', pk, id)
 if redis.call('EXISTS', pk) == 0 then redis.call('ZREM', P .. 'paths', f[9]) end
 if f[2] ~= '' then redis.call('SREM', P .. 'c:' .. f[2], id) end
+unlist(id, f[2], f[8], f[9])
 redis.call('ZREM', P .. 'exp', id)
 redis.call('ZREM', P .. 'rv', id)
 publish(ARGV[5], {'k', 'token', 'r', ARGV[3], 't', ARGV[4], 'a', f[8], 'pa', f[9]})
@@ -337,6 +348,7 @@ while #stack > 0 and #tokens < limit do
       redis.call('SREM', pk, id)
       if redis.call('EXISTS', pk) == 0 then redis.call('ZREM', P .. 'paths', f[9]) end
       if f[2] ~= '' then redis.call('SREM', P .. 'c:' .. f[2], id) end
+      unlist(id, f[2], f[8], f[9])
       redis.call('ZREM', P .. 'exp', id)
       redis.call('ZREM', P .. 'rv', id)
       notice({'k', 'token', 'r', own, 't', now, 'a', f[8], 'pa', f[9]})
@@ -350,15 +362,23 @@ return {tokens, leases, redis.call('EXISTS', P .. 't:' .. top) == 0 and 1 or 0}
 
 /**
  * tidy, accessor index. ARGV: prefix, accessors. Removes each `acc` entry whose token is gone or has another
- * accessor. Returns how many were removed.
+ * accessor, and adds the listing entries (`ls`, `pc:<parent>`) of the others, which a store written before
+ * listings existed lacks. Returns how many were removed.
  */
 export const TIDY_ACCESSORS = script(`
 local n = 0
 for i = 2, #ARGV do
   local id = redis.call('HGET', P .. 'acc', ARGV[i])
-  if id and redis.call('HGET', P .. 't:' .. id, 'a') ~= ARGV[i] then
-    redis.call('HDEL', P .. 'acc', ARGV[i])
-    n = n + 1
+  if id then
+    local f = redis.call('HMGET', P .. 't:' .. id, 'a', 'pa', 'p')
+    if f[1] ~= ARGV[i] then
+      redis.call('HDEL', P .. 'acc', ARGV[i])
+      n = n + 1
+    else
+      -- Listing entries of tokens stored before listings existed (ZADD of a present member changes nothing).
+      redis.call('ZADD', P .. 'ls', 0, f[2] .. ' ' .. f[1])
+      if f[3] ~= '' then redis.call('ZADD', P .. 'pc:' .. f[3], 0, f[1]) end
+    end
   end
 end
 return n
@@ -423,6 +443,7 @@ for i = 3, #ARGV do
     elseif parentGone then
       redis.call('HSET', P .. 't:' .. child, 'p', '')
       redis.call('SREM', ck, child)
+      redis.call('DEL', P .. 'pc:' .. parent)
       orphaned = orphaned + 1
     end
   end
@@ -455,4 +476,70 @@ for i = 2, #ARGV do
   if token and redis.call('EXISTS', P .. 't:' .. token) == 0 then out[#out + 1] = ARGV[i] end
 end
 return out
+`)
+
+/**
+ * listTokens. ARGV: prefix, index (`ls` or `pc:<parent id>`), parent id (`''`), path prefix (`''`), metadata JSON
+ * (`''`), now, limit, then one or two lexical ranges (min, max) of the index to read in turn. Reads at most `limit`
+ * members of the ranges and returns `{read, last member, tokens}`: how many were read, the last one, and the
+ * fields `d p u e t l r` of those that are live at `now` and pass the filters (stale members are skipped).
+ */
+export const LIST_TOKENS = script(`
+local index, parent, prefix, meta, now, limit = ARGV[2], ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7])
+local wanted = nil
+if meta ~= '' then wanted = cjson.decode(meta) end
+local members = {}
+for i = 8, #ARGV - 1, 2 do
+  if #members >= limit then break end
+  local got = redis.call('ZRANGEBYLEX', P .. index, ARGV[i], ARGV[i + 1], 'LIMIT', 0, limit - #members)
+  for _, m in ipairs(got) do members[#members + 1] = m end
+end
+local out = {}
+for _, m in ipairs(members) do
+  local accessor, listedPath = m, nil
+  if index == 'ls' then
+    local space = string.find(m, ' ', 1, true)
+    listedPath, accessor = string.sub(m, 1, space - 1), string.sub(m, space + 1)
+  end
+  local id = redis.call('HGET', P .. 'acc', accessor)
+  local f = id and live_token(id, now)
+  if f then
+    local path = redis.call('HGET', P .. 't:' .. id, 'pa')
+    local ok = (listedPath == nil or path == listedPath) and (parent == '' or f[2] == parent)
+    if ok and prefix ~= '' then
+      ok = path == prefix or string.sub(path, 1, #prefix + 1) == prefix .. '/'
+    end
+    if ok and wanted then
+      local md = cjson.decode(f[1]).metadata
+      for k, v in pairs(wanted) do
+        if type(md) ~= 'table' or md[k] ~= v then ok = false break end
+      end
+    end
+    if ok then out[#out + 1] = f end
+  end
+end
+return {#members, members[#members] or '', out}
+`)
+
+/**
+ * tidy, listing entries. ARGV: prefix, index (`ls` or `pc:<parent id>`), members. Removes each member whose token
+ * is gone, or has another path (`ls`) or parent (`pc:`). Returns how many were removed.
+ */
+export const TIDY_LISTING = script(`
+local index, n = ARGV[2], 0
+for i = 3, #ARGV do
+  local m, accessor, path = ARGV[i], ARGV[i], nil
+  if index == 'ls' then
+    local space = string.find(m, ' ', 1, true)
+    if space then path, accessor = string.sub(m, 1, space - 1), string.sub(m, space + 1) end
+  end
+  local id = redis.call('HGET', P .. 'acc', accessor)
+  local stale = not id
+  if id then
+    local f = redis.call('HMGET', P .. 't:' .. id, 'pa', 'p')
+    if index == 'ls' then stale = f[1] ~= path else stale = ('pc:' .. (f[2] or '')) ~= index end
+  end
+  if stale then n = n + redis.call('ZREM', P .. index, m) end
+end
+return n
 `)
