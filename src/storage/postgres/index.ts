@@ -25,9 +25,13 @@ import type {
   Storage,
   StorageTidyResult,
   SubtreeDeletion,
+  TokenListPage,
+  TokenListQuery,
 } from '../storage.js'
+import { decodeCursor, encodeCursor } from '../list-cursor.js'
 import { NoticeFollower } from '../notice-follower.js'
 import {
+  ALL_LEASE_IDS,
   CURRENT_NOTICE,
   DANGLING_LEASES,
   DEFAULT_SCHEMA,
@@ -59,6 +63,7 @@ import {
   RENEW_LEASE,
   RENEW_TOKEN,
   USE_TOKEN,
+  listTokensSql,
   checkSchema,
   sql,
   type SqlQueryable,
@@ -144,6 +149,17 @@ interface TokenRow {
   last_renewal_time: number | null
   revoking: string | null
 }
+
+/** A row of a listing: the token, its key in the listing's order, and whether it is listed. */
+interface ListedRow extends TokenRow {
+  key_path: string
+  key_accessor: string
+  keep: boolean
+}
+
+/** Tags of PostgresStorage's list cursors: `(path, accessor)` order, or `accessor` within a parent. */
+const PATH_ORDER = 'pp'
+const PARENT_ORDER = 'pc'
 
 /** The lease columns every statement returns. */
 interface LeaseRow {
@@ -318,6 +334,40 @@ export class PostgresStorage implements Storage {
     )
   }
 
+  /**
+   * One statement per page: up to `limit` rows in keyset order after the cursor (by `(path, accessor)`, or by
+   * `accessor` within a parent), each checked for liveness through its ancestors. A path prefix without a parent is
+   * an index range; with a parent it is tested per row, as the metadata filter always is (both scan the rows of
+   * the range, `limit` at a time).
+   */
+  async listTokens(query: TokenListQuery): Promise<TokenListPage> {
+    const limit = clampLimit(Math.max(1, query.limit || 1))
+    const byParent = query.parent !== undefined
+    const tag = byParent ? PARENT_ORDER : PATH_ORDER
+    const after = query.cursor === null ? null : decodeCursor(query.cursor, tag, byParent ? 1 : 2)
+    const params: unknown[] = [query.now, limit]
+    if (byParent) params.push(query.parent)
+    const prefix = query.pathPrefix
+    if (prefix !== undefined) params.push(prefix, `${prefix}/`, `${prefix}0`)
+    if (after !== null) params.push(...after)
+    if (query.metadata !== undefined) params.push(JSON.stringify(query.metadata))
+    const statement = listTokensSql({
+      byParent,
+      withPath: prefix !== undefined,
+      withCursor: after !== null,
+      withMetadata: query.metadata !== undefined,
+    })
+    const rows = await this.#query<ListedRow>('listTokens', statement, params)
+    const last = rows.at(-1)
+    return {
+      records: rows.filter((row) => row.keep).map((row) => toToken([row]) as TokenRecord),
+      cursor:
+        last === undefined || rows.length < limit
+          ? null
+          : encodeCursor(tag, byParent ? [last.key_accessor] : [last.key_path, last.key_accessor]),
+    }
+  }
+
   async listExpiredTokens(now: UnixMillis, limit: number): Promise<HashedTokenId[]> {
     return this.#listDue('listExpiredTokens', LIST_EXPIRED_TOKENS, now, limit)
   }
@@ -368,6 +418,9 @@ export class PostgresStorage implements Storage {
   }
 
   async findLeasesByPrefix(prefix: string): Promise<LeaseId[]> {
+    if (prefix === '') {
+      return ids(await this.#query<{ id: LeaseId }>('findLeasesByPrefix', ALL_LEASE_IDS, []))
+    }
     return ids(
       await this.#query<{ id: LeaseId }>('findLeasesByPrefix', FIND_LEASES_BY_PREFIX, [
         `${prefix}/`,

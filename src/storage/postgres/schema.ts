@@ -57,7 +57,8 @@ export interface MigrateOptions {
  * several processes at once (it takes a transaction-level advisory lock). Run it at deploy time or on start-up,
  * before the first `PostgresStorage` call; the storage never creates tables by itself.
  *
- * Creates, in the schema: `tokens` (one row per token, indexed by parent, path, expiry and revoking mark),
+ * Creates, in the schema: `tokens` (one row per token, indexed by parent and accessor, path and accessor (the
+ * keys listings page by), expiry and revoking mark),
  * `leases` (indexed by token and expiry), `roles` (token roles as JSON), `notices` (the numbered revocation log)
  * and `notice_seq` (its counter). A schema migrated by an earlier version gains what it lacks.
  *
@@ -121,8 +122,11 @@ CREATE TABLE IF NOT EXISTS {schema}.tokens (
   revoking text,
   record jsonb NOT NULL
 );
-CREATE INDEX IF NOT EXISTS tokens_parent ON {schema}.tokens (parent) WHERE parent IS NOT NULL;
-CREATE INDEX IF NOT EXISTS tokens_path ON {schema}.tokens (path);
+CREATE INDEX IF NOT EXISTS tokens_parent_accessor ON {schema}.tokens (parent, accessor)
+  WHERE parent IS NOT NULL;
+DROP INDEX IF EXISTS {schema}.tokens_parent;
+CREATE INDEX IF NOT EXISTS tokens_path_accessor ON {schema}.tokens (path, accessor);
+DROP INDEX IF EXISTS {schema}.tokens_path;
 CREATE INDEX IF NOT EXISTS tokens_expires_at ON {schema}.tokens (expires_at) WHERE expires_at IS NOT NULL;
 CREATE INDEX IF NOT EXISTS tokens_revoking ON {schema}.tokens (id) WHERE revoking IS NOT NULL;
 CREATE TABLE IF NOT EXISTS {schema}.leases (
@@ -442,6 +446,9 @@ export const LIST_LEASES = `SELECT id FROM {schema}.leases WHERE token = $1::tex
 export const FIND_LEASES_BY_PREFIX = `
 SELECT id FROM {schema}.leases WHERE id >= $1::text AND id < $2::text`
 
+/** findLeasesByPrefix with prefix `''`: every lease id. */
+export const ALL_LEASE_IDS = `SELECT id FROM {schema}.leases`
+
 /** listExpiredLeases: `$1` now, `$2` limit. */
 export const LIST_EXPIRED_LEASES = `
 SELECT id FROM {schema}.leases WHERE expires_at <= $1::float8 ORDER BY expires_at, id LIMIT $2::bigint`
@@ -566,3 +573,68 @@ export const LIST_ROLES = `SELECT name FROM {schema}.roles ORDER BY name`
 
 /** deleteRole: `$1` name. */
 export const DELETE_ROLE = `DELETE FROM {schema}.roles WHERE name = $1::text RETURNING name`
+
+/**
+ * listTokens, as one statement: up to `$2` candidate rows in keyset order after the cursor, then each one's
+ * ancestor chain (one recursive walk for the page), and a `keep` flag for those live at `$1` that pass the filters
+ * the order does not serve. `$1` now, `$2` limit, then by variant: the parent (`byParent`), the path prefix with
+ * `prefix/` and `prefix0` (`withPath`), the cursor's key (`withCursor`: path and accessor, or the accessor), the
+ * metadata as JSON (`withMetadata`).
+ *
+ * Without a parent the order is `(path, accessor)` on `tokens_path_accessor`, and a path prefix is an index range;
+ * with one it is `accessor` within the parent on `tokens_parent_accessor`, and the path is tested per row. The
+ * metadata filter is tested per row (`@>` on the record's `metadata`).
+ */
+export function listTokensSql(variant: {
+  readonly byParent: boolean
+  readonly withPath: boolean
+  readonly withCursor: boolean
+  readonly withMetadata: boolean
+}): string {
+  const where: string[] = []
+  const keep: string[] = []
+  let n = 2
+  const param = (type: string): string => `$${++n}::${type}`
+  if (variant.byParent) where.push(`t.parent = ${param('text')}`)
+  if (variant.withPath) {
+    const [prefix, below, end] = [param('text'), param('text'), param('text')]
+    const inPath = `(t.path = ${prefix} OR (t.path >= ${below} AND t.path < ${end}))`
+    if (variant.byParent) keep.push(inPath)
+    else where.push(`t.path >= ${prefix} AND t.path < ${end}`, inPath)
+  }
+  if (variant.withCursor) {
+    if (variant.byParent) where.push(`t.accessor > ${param('text')}`)
+    else where.push(`(t.path, t.accessor) > (${param('text')}, ${param('text')})`)
+  }
+  if (variant.withMetadata) keep.push(`t.record->'metadata' @> ${param('jsonb')}`)
+  const order = variant.byParent ? 'c.accessor' : 'c.path, c.accessor'
+  return `
+WITH RECURSIVE cand AS (
+  SELECT t.id, t.path, t.accessor FROM {schema}.tokens t
+  ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
+  ORDER BY ${order.replaceAll('c.', 't.')}
+  LIMIT $2
+), chain AS (
+  SELECT c.id AS head, t.id, t.parent, t.expires_at, t.revoking
+  FROM cand c JOIN {schema}.tokens t ON t.id = c.id
+  UNION ALL
+  SELECT ch.head, a.id, a.parent, a.expires_at, a.revoking
+  FROM chain ch JOIN {schema}.tokens a ON a.id = ch.parent
+)
+SELECT ${TOKEN_COLUMNS}, c.path AS key_path, c.accessor AS key_accessor, (
+  t.revoking IS NULL AND (t.expires_at IS NULL OR t.expires_at > $1::float8)
+  AND EXISTS (SELECT 1 FROM chain WHERE head = c.id AND parent IS NULL)
+  AND NOT EXISTS (
+    SELECT 1 FROM chain
+    WHERE head = c.id AND id <> c.id
+      AND ((revoking IS NOT NULL AND revoking <> 'orphan') OR expires_at <= $1::float8)
+  )${keep
+    .map(
+      (test) => `
+  AND ${test}`,
+    )
+    .join('')}
+) AS keep
+FROM cand c JOIN {schema}.tokens t ON t.id = c.id
+ORDER BY ${order}`
+}
