@@ -12,6 +12,7 @@ export type AuditOperation =
   | 'createRoot'
   | 'lookup'
   | 'lookupAccessor'
+  | 'list'
   | 'authenticate'
   | 'renew'
   | 'renewAccessor'

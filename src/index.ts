@@ -15,8 +15,11 @@ export type {
   Storage,
   StorageTidyResult,
   SubtreeDeletion,
+  TokenListPage,
+  TokenListQuery,
 } from './storage/storage.js'
 export type { CreateLeaseOptions, LeaseGrant, LeaseInfo } from './lease.js'
+export type { TokenList, TokenListOptions } from './listing.js'
 export type { Timers } from './expiration.js'
 export type { CreateRootOptions, CreateTokenOptions, TokenStoreOptions } from './options.js'
 export type {

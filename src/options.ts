@@ -351,7 +351,8 @@ function checkKeys(options: unknown, allowed: ReadonlySet<string>, what: string)
   }
 }
 
-function normalizeMetadata(value: unknown): Readonly<Record<string, string>> {
+/** Checks metadata: at most 64 string keys of 1 to 128 characters, string values of at most 512. */
+export function normalizeMetadata(value: unknown): Readonly<Record<string, string>> {
   if (value === undefined) return NO_METADATA
   if (!isPlainObject(value)) {
     throw invalidRequest(

@@ -13,6 +13,13 @@ import { TokenStoreError, invalidRequest, readInput } from './errors.js'
 import type { AuditEvent, AuditOperation, RevokedEvent, TokenStoreEvents } from './events.js'
 import { ExpiryScheduler, REAL_TIMERS, type Timers } from './expiration.js'
 import {
+  normalizeListOptions,
+  readListPage,
+  storageFilters,
+  type TokenList,
+  type TokenListOptions,
+} from './listing.js'
+import {
   newLeaseId,
   normalizeLeaseOptions,
   type CreateLeaseOptions,
@@ -310,6 +317,49 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
       if (record === null) return null
       audit.accessor = record.accessor
       return toDetails(record, now)
+    })
+  }
+
+  /**
+   * Lists live tokens, a page at a time, without their ids: a user's active keys (`metadata: { user: 'ada' }`),
+   * everything under one parent, or everything below a path. Never spends a use; tokens being revoked, expired,
+   * or under a revoked or expired ancestor are left out.
+   *
+   * Costs: `parent`/`parentAccessor` and `path` are indexed (a page reads only matching tokens); `metadata` scans
+   * the tokens the other filters select, as does `path` together with `parent` (see {@link TokenListOptions}).
+   * A page can hold fewer than `limit` tokens, even none, before the end: only `cursor: null` ends a listing.
+   *
+   * @example A user's active keys
+   * ```ts
+   * let cursor: string | null = null
+   * do {
+   *   const page = await store.list({ metadata: { user: 'ada' }, cursor })
+   *   for (const key of page.tokens) console.log(key.accessor, key.displayName, key.expireTime)
+   *   cursor = page.cursor
+   * } while (cursor !== null)
+   * ```
+   *
+   * @throws {@link TokenStoreError} `invalid_request` for malformed options or a foreign cursor, or when the
+   * storage cannot list; `storage_unavailable`.
+   */
+  async list(options?: TokenListOptions): Promise<TokenList> {
+    return this.#audited('list', async () => {
+      const request = readInput(() => normalizeListOptions(options))
+      const listTokens = this.#storage.listTokens?.bind(this.#storage)
+      if (listTokens === undefined) throw invalidRequest('This storage does not support list()')
+      const now = this.#clock()
+      let parent: HashedTokenId | undefined
+      if (request.parentToken !== undefined) {
+        const id = isBatchToken(request.parentToken) ? null : this.#hashToken(request.parentToken)
+        if (id === null) return { tokens: [], cursor: null } // batch tokens have no children
+        parent = id
+      } else if (request.parentAccessor !== undefined) {
+        const record = await this.#storage.getTokenByAccessor(request.parentAccessor)
+        if (record === null) return { tokens: [], cursor: null }
+        parent = record.id
+      }
+      const page = await readListPage(listTokens, storageFilters(request, parent), request, now)
+      return { tokens: page.records.map((record) => toDetails(record, now)), cursor: page.cursor }
     })
   }
 
