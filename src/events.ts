@@ -23,6 +23,7 @@ export type AuditOperation =
   | 'revokeExpired'
   | 'createLease'
   | 'lookupLease'
+  | 'listLeaseKeys'
   | 'renewLease'
   | 'revokeLease'
   | 'roles.write'

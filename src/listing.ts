@@ -196,3 +196,19 @@ function checkText(value: unknown, field: string): string {
   }
   return value
 }
+
+/**
+ * Vault's lease listing keys (`LIST sys/leases/lookup/:prefix`): the next path segment of every id below `prefix`
+ * (`''`: every id), a folder ending with `/`, each once, sorted.
+ */
+export function leaseKeys(ids: readonly string[], prefix: string): string[] {
+  const below = prefix === '' ? '' : `${prefix}/`
+  const keys = new Set<string>()
+  for (const id of ids) {
+    if (!id.startsWith(below) || id.length === below.length) continue
+    const rest = id.slice(below.length)
+    const slash = rest.indexOf('/')
+    keys.add(slash === -1 ? rest : rest.slice(0, slash + 1))
+  }
+  return [...keys].sort()
+}

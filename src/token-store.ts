@@ -13,6 +13,7 @@ import { TokenStoreError, invalidRequest, readInput } from './errors.js'
 import type { AuditEvent, AuditOperation, RevokedEvent, TokenStoreEvents } from './events.js'
 import { ExpiryScheduler, REAL_TIMERS, type Timers } from './expiration.js'
 import {
+  leaseKeys,
   normalizeListOptions,
   readListPage,
   storageFilters,
@@ -360,6 +361,21 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
       }
       const page = await readListPage(listTokens, storageFilters(request, parent), request, now)
       return { tokens: page.records.map((record) => toDetails(record, now)), cursor: page.cursor }
+    })
+  }
+
+  /**
+   * Lists lease ids below a prefix as Vault's `LIST sys/leases/lookup/:prefix` does: the next path segment of each
+   * (`'aws/creds'` → `['deploy/']`, `'aws/creds/deploy'` → the leases' suffixes), folders ending with `/`, sorted.
+   * With `''` (the default), the top-level segments. Reads every lease id below the prefix (an index range).
+   *
+   * @throws {@link TokenStoreError} `invalid_request` when `prefix` is not a path.
+   */
+  async listLeaseKeys(prefix = ''): Promise<string[]> {
+    return this.#audited('listLeaseKeys', async () => {
+      const text = checkString(prefix, 'prefix').replace(/\/+$/, '')
+      const path = text === '' ? '' : normalizePath(text, 'prefix')
+      return leaseKeys(await this.#storage.findLeasesByPrefix(path), path)
     })
   }
 

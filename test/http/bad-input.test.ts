@@ -147,10 +147,10 @@ function batch(user: { token: string; accessor: string }, leaseId: string): BadR
     { name: 'a lease id of the wrong type', path: lookupLease, body: { lease_id: 7 }, status: 400 },
     { name: 'GET on a lease lookup', path: lookupLease, method: 'GET', status: 405 },
     {
-      name: 'a lease list (unsupported)',
-      path: '/v1/sys/leases/lookup/aws?list=true',
+      name: 'a lease list of a malformed prefix',
+      path: '/v1/sys/leases/lookup/a%20b?list=true',
       method: 'GET',
-      status: 404,
+      status: 400,
     },
     {
       name: 'a renewal of an unknown lease',

@@ -25,6 +25,7 @@ import { DEFAULT_BODY_LIMIT, asObject, parseJsonObject } from './body.js'
 import { decodeFields, parseBool } from './fields.js'
 import type { LogicalOperation, Route } from './route.js'
 import { LEASE_PARAM_ROUTES, LEASE_ROUTES } from './lease-routes.js'
+import { LIST_PARAM_ROUTES, LIST_ROUTES } from './list-routes.js'
 import { ROLE_PARAM_ROUTES, ROLE_ROUTES } from './role-routes.js'
 import { PARAM_ROUTES, health } from './sys-routes.js'
 import { CREATE_WITH_ROLE, TOKEN_ROUTES } from './token-routes.js'
@@ -46,6 +47,7 @@ const EXACT_ROUTES: ReadonlyMap<string, Route> = new Map([
   ...Object.entries(TOKEN_ROUTES).map(([name, route]) => [`${TOKEN_BASE}${name}`, route] as const),
   ...ROLE_ROUTES,
   ...LEASE_ROUTES,
+  ...LIST_ROUTES,
 ])
 
 /**
@@ -57,6 +59,7 @@ const PARAM_BASES: ReadonlyMap<string, Route> = new Map([
   ...ROLE_PARAM_ROUTES,
   ...PARAM_ROUTES,
   ...LEASE_PARAM_ROUTES,
+  ...LIST_PARAM_ROUTES,
 ])
 
 /** Checked {@link VaultApiOptions}. */
@@ -120,7 +123,8 @@ async function dispatch(
     return health(request.query, new Date())
   }
   const operation = logicalOperation(request.method, request.query)
-  const match = matchRoute(path)
+  // Vault routes a listing as a folder: `LIST auth/token/accessors` is `auth/token/accessors/`.
+  const match = matchRoute(operation === 'list' && !path.endsWith('/') ? `${path}/` : path)
   if (operation === null) return methodNotAllowed()
   if (match === null) return errorResult(404, 'unsupported path')
   const { route, param } = match

@@ -8,7 +8,7 @@
  */
 import { invalidRequest } from '../../errors.js'
 import type { CreateTokenOptions } from '../../options.js'
-import { errorResult, type HttpResult } from '../bearer.js'
+import { errorResult } from '../bearer.js'
 import type { DecodedFields } from './fields.js'
 import { NO_CONTENT, authResult, envelope, lookupData } from './responses.js'
 import { aboutTarget, required, route, type Route } from './route.js'
@@ -214,16 +214,6 @@ export const TOKEN_ROUTES: Readonly<Record<string, Route>> = {
       const known = (await store.lookupAccessor(accessor)) !== null
       await store.revokeAccessor(accessor)
       return known ? NO_CONTENT : envelope({}, ['No token found with this accessor'])
-    },
-  }),
-
-  accessors: route({
-    operation: 'list-accessors',
-    ops: ['list'],
-    fields: NO_FIELDS,
-    run(): Promise<HttpResult> {
-      // TokenStore has no way to enumerate tokens yet; say so rather than answer an empty list.
-      return Promise.resolve(errorResult(501, 'listing accessors is not supported by tokentree'))
     },
   }),
 }

@@ -28,6 +28,7 @@ export type VaultOperation =
   | 'revoke-orphan'
   | 'revoke-accessor'
   | 'list-accessors'
+  | 'list-leases'
   | 'list-roles'
   | 'read-role'
   | 'write-role'
@@ -37,6 +38,7 @@ export type VaultOperation =
   | 'renew-lease'
   | 'revoke-lease'
   | 'revoke-prefix'
+  | 'revoke-force'
 
 /** What an {@link VaultApiOptions.authorize} hook is asked. */
 export interface AuthorizeRequest {
@@ -110,6 +112,7 @@ export type RequestBody =
  *   gives every power over that token);
  * - any valid token may look up and renew a lease whose id it presents, as Vault's `default` policy grants
  *   (`sys/leases/lookup`, `sys/leases/renew`); revoking a lease needs `root`, as it is not in that policy;
+ * - `LIST sys/leases/lookup/:prefix` and `sys/leases/revoke-force/:prefix` need `root` (sudo in Vault);
  * - operations by accessor and `LIST auth/token/accessors` need `root`, since accessors are not secret (they
  *   appear in audit logs) and would otherwise let any token revoke any other;
  * - token roles (read, write, delete, list) and creating against a role need `root`: a role's allowed policies
@@ -125,6 +128,8 @@ export function defaultAuthorize(request: AuthorizeRequest): boolean {
     case 'list-accessors':
     case 'revoke-orphan':
     case 'revoke-prefix':
+    case 'revoke-force':
+    case 'list-leases':
     case 'list-roles':
     case 'read-role':
     case 'write-role':
