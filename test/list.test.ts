@@ -238,7 +238,9 @@ describe('list()', () => {
       get: (target, key) => {
         if (key === 'listTokens') return undefined
         const value: unknown = Reflect.get(target, key, target)
-        return typeof value === 'function' ? value.bind(target) : value
+        return typeof value === 'function'
+          ? (value as (...args: unknown[]) => unknown).bind(target)
+          : value
       },
     })
     const { store } = harness({ storage })

@@ -36,7 +36,7 @@ export function decodeCursor(cursor: string, tag: string, arity: number): string
   ) {
     throw badCursor()
   }
-  return (parsed as string[]).slice(1)
+  return parsed.slice(1)
 }
 
 /** The error for a cursor that is malformed or was issued by another listing. */

@@ -300,7 +300,7 @@ export class RedisStorage implements Storage {
       String(query.now),
       String(limit),
       ...ranges,
-    ])) as [number, string, unknown[]]
+    ])) as [string, string, unknown[]]
     return {
       records: reply[2].map((fields) => toToken(fields) as TokenRecord),
       cursor: Number(reply[0]) < limit ? null : encodeCursor(tag, [reply[1]]),
