@@ -143,6 +143,32 @@ if (skip !== null) {
       }
     })
 
+    test('tidy() adds the listing entries of tokens written before listings existed', async () => {
+      const keyPrefix = `${PREFIX}backfill:`
+      const storage = new RedisStorage({ connection: REDIS_URL, keyPrefix })
+      try {
+        const [a, b] = await insertTokens(storage, 2)
+        assert.ok(a && b)
+        const child = { ...b, parent: a.id }
+        await storage.deleteToken(b.id, 'explicit', 1)
+        assert.equal(await storage.insertToken(child), 'inserted')
+        // What an earlier version wrote: no `ls` and no `pc:` entries.
+        await admin.del(`${keyPrefix}ls`, `${keyPrefix}pc:${a.id}`)
+        const query = { pathPrefix: 'auth/test', now: 2, limit: 10, cursor: null }
+        assert.deepEqual((await storage.listTokens(query)).records, [])
+        await storage.tidy()
+        const listed = (await storage.listTokens(query)).records.map((r) => r.accessor)
+        assert.deepEqual(new Set(listed), new Set([a.accessor, b.accessor]))
+        const children = await storage.listTokens({ parent: a.id, now: 2, limit: 10, cursor: null })
+        assert.deepEqual(
+          children.records.map((r) => r.accessor),
+          [b.accessor],
+        )
+      } finally {
+        await storage.close()
+      }
+    })
+
     test('a client given by the caller is used and left open', async () => {
       const client = new Redis(REDIS_URL)
       const storage = new RedisStorage({ client, keyPrefix: `${PREFIX}given:` })
