@@ -31,6 +31,10 @@ export type AuditOperation =
   | 'roles.list'
   | 'roles.delete'
   | 'tidy'
+  | 'wrap'
+  | 'unwrap'
+  | 'lookupWrapping'
+  | 'rewrap'
 
 /** One operation on the store, successful or not: the raw material for the host's audit log. */
 export interface AuditEvent {

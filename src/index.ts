@@ -20,6 +20,14 @@ export type {
 } from './storage/storage.js'
 export type { CreateLeaseOptions, LeaseGrant, LeaseInfo } from './lease.js'
 export type { TokenList, TokenListOptions } from './listing.js'
+export {
+  MAX_WRAP_TTL,
+  MIN_WRAP_TTL,
+  RESPONSE_WRAPPING_POLICY,
+  type WrapInfo,
+  type WrapOptions,
+  type WrappingLookup,
+} from './wrapping.js'
 export type { Timers } from './expiration.js'
 export type { CreateRootOptions, CreateTokenOptions, TokenStoreOptions } from './options.js'
 export type {

@@ -11,6 +11,15 @@ import { parseDuration } from './duration.js'
 import { emitIsolated } from './emit.js'
 import { TokenStoreError, invalidRequest, readInput } from './errors.js'
 import type { AuditEvent, AuditOperation, RevokedEvent, TokenStoreEvents } from './events.js'
+import {
+  RESPONSE_WRAPPING_POLICY,
+  WrappingCodec,
+  isWrappingRecord,
+  normalizeWrapOptions,
+  type WrapInfo,
+  type WrapOptions,
+  type WrappingLookup,
+} from './wrapping.js'
 import { ExpiryScheduler, REAL_TIMERS, type Timers } from './expiration.js'
 import {
   leaseKeys,
@@ -100,6 +109,8 @@ export type AccessorAuth = Omit<TokenAuth, 'clientToken'>
 
 /** Path of tokens created by `createRoot`, as Vault's bootstrap root token. */
 const ROOT_TOKEN_PATH = 'auth/token/root'
+/** The policies of every wrapping token. */
+const WRAPPING_POLICIES: readonly string[] = intern([RESPONSE_WRAPPING_POLICY])
 /** How many expired tokens or leases one storage call lists during a sweep. */
 const SWEEP_BATCH = 1000
 /** Attempts at drawing an accessor or lease id that is not taken (a clash needs a 144-bit collision). */
@@ -133,6 +144,7 @@ type NewTokenFields = Pick<
   | 'period'
   | 'renewable'
   | 'role'
+  | 'wrapped'
 >
 
 /**
@@ -162,6 +174,7 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
   readonly #hasher: TokenHasher
   readonly #settings: StoreSettings
   readonly #batch: BatchTokenCodec
+  readonly #wrapping: WrappingCodec
   readonly #scheduler: ExpiryScheduler | null
   readonly #timers: Timers | null
   #subscribing: Promise<void> = Promise.resolve()
@@ -180,6 +193,7 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
     const secret = options.secret ?? newSecret()
     this.#hasher = new TokenHasher(secret)
     this.#batch = new BatchTokenCodec(secret)
+    this.#wrapping = new WrappingCodec(secret)
     const timers = options.timers ?? REAL_TIMERS
     this.#timers = timers === false ? null : timers
     this.#scheduler =
@@ -699,6 +713,120 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
    * sweep in progress. Tokens stay in storage; a storage passed in the options is not closed (close it yourself).
    * Calling it again is a no-op.
    */
+  /**
+   * Response wrapping (Vault's `sys/wrapping/wrap`): holds `payload` for a new wrapping token and returns only that
+   * token's details. The token is single-use, an orphan, non-renewable, with the policy `response-wrapping` and a
+   * TTL of `options.ttl`; whoever presents it first to {@link TokenStore.unwrap} gets `payload`, once. Everything
+   * that ends a token ends the held value with it: revocation (by token or accessor), expiry, `revokePrefix` on its
+   * creation path. The value is stored sealed (AES-256-GCM) under a key derived from the store's secret and the
+   * wrapping token id, so neither the storage nor anyone with the store's secret alone can read it.
+   *
+   * Hand the token to the recipient by a separate channel; if it arrives used or fails {@link
+   * TokenStore.lookupWrapping}, someone else unwrapped it first: treat that as an incident.
+   *
+   * @param payload - Any JSON-serialisable value, up to 1 MiB as JSON.
+   * @throws {@link TokenStoreError} `invalid_request` for a value that is not JSON, a TTL outside 1 s to 32 days,
+   * or a malformed `creationPath`.
+   *
+   * @example Hand a child token to a CI job
+   * ```ts
+   * const child = await store.create({ parent: deployer, policies: ['deploy'], ttl: '1h', numUses: 10 })
+   * const wrap = await store.wrap({ token: child.clientToken }, { ttl: '5m', wrappedAccessor: child.accessor })
+   * startJob({ env: { VAULT_WRAPPED_TOKEN: wrap.token } }) // the job: (await store.unwrap(wrapped)).token
+   * ```
+   */
+  async wrap(payload: unknown, options: WrapOptions): Promise<WrapInfo> {
+    return this.#audited('wrap', async (audit) => {
+      const request = readInput(() => normalizeWrapOptions(payload, options))
+      return this.#hold(
+        audit,
+        request.plaintext,
+        request.ttl,
+        request.creationPath,
+        request.wrappedAccessor,
+      )
+    })
+  }
+
+  /**
+   * Hands out the value held for a wrapping token, exactly once: of any number of concurrent calls, one resolves
+   * and the others reject. The wrapping token is spent and deleted with the value before this resolves (should the
+   * deletion fail, the token is already unusable, and the next sweep deletes it; the failure goes to `error`).
+   *
+   * @throws {@link TokenStoreError} `invalid_token` when the token is not a live wrapping token (unknown, expired,
+   * revoked, already unwrapped, or an ordinary token, whose uses are left untouched); `invalid_request` when it is
+   * not a string.
+   */
+  async unwrap(wrappingToken: string): Promise<unknown> {
+    return this.#audited('unwrap', async (audit) => {
+      const now = this.#clock()
+      const record = await this.#liveWrapping(wrappingToken, now)
+      if (record === null) throw invalidWrappingToken()
+      audit.accessor = record.accessor
+      const used = await this.#storage.useToken(record.id, now)
+      // Null: another unwrap (or a revocation) got there first.
+      if (used === null || !isWrappingRecord(used)) throw invalidWrappingToken()
+      const plaintext = this.#wrapping.open(used.wrapped, wrappingToken, used.id)
+      if (used.revoking !== null) {
+        await this.#finish(used, now).catch((error: unknown) => {
+          this.#backgroundFailed(error)
+        })
+      }
+      if (plaintext === null) {
+        throw invalidToken('The wrapped value could not be opened: sealed under another secret')
+      }
+      return JSON.parse(plaintext) as unknown
+    })
+  }
+
+  /**
+   * Vault's `sys/wrapping/lookup`: when a live wrapping token was created, with which TTL and for which path,
+   * without spending its use. Resolves to `null` for anything but a live wrapping token.
+   *
+   * @throws {@link TokenStoreError} `invalid_request` when `wrappingToken` is not a string.
+   */
+  async lookupWrapping(wrappingToken: string): Promise<WrappingLookup | null> {
+    return this.#audited('lookupWrapping', async (audit) => {
+      const record = await this.#liveWrapping(wrappingToken, this.#clock())
+      if (record === null) return null
+      audit.accessor = record.accessor
+      return {
+        creationTtl: record.creationTtl,
+        creationTime: new Date(record.creationTime),
+        creationPath: record.path,
+      }
+    })
+  }
+
+  /**
+   * Vault's `sys/wrapping/rewrap`: moves the held value to a new wrapping token with the same creation TTL and
+   * path, and invalidates the old one, for values kept wrapped for long under a rotation rule. Atomic in effect: the
+   * new token is written first and deleted again if the old one turns out to be used meanwhile, so a concurrent
+   * unwrap and rewrap never both succeed.
+   *
+   * @throws {@link TokenStoreError} `invalid_token` when the token is not a live wrapping token; `invalid_request`
+   * when it is not a string.
+   */
+  async rewrap(wrappingToken: string): Promise<WrapInfo> {
+    return this.#audited('rewrap', async (audit) => {
+      const now = this.#clock()
+      const record = await this.#liveWrapping(wrappingToken, now)
+      if (record === null) throw invalidWrappingToken()
+      const plaintext = this.#wrapping.open(record.wrapped, wrappingToken, record.id)
+      if (plaintext === null) {
+        throw invalidToken('The wrapped value could not be opened: sealed under another secret')
+      }
+      const info = await this.#hold(audit, plaintext, record.creationTtl, record.path, null)
+      const used = await this.#storage.useToken(record.id, now)
+      if (used === null) {
+        await this.#revokeTrees([this.#hasher.hash(info.token)], 'explicit')
+        throw invalidWrappingToken()
+      }
+      if (used.revoking !== null) await this.#finish(used, now)
+      return info
+    })
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
@@ -706,6 +834,51 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
     if (this.#subscribeRetry !== null) this.#timers?.clearTimeout(this.#subscribeRetry)
     await this.#subscribing
     await this.#unsubscribe?.()
+  }
+
+  /** Creates a wrapping token holding `plaintext`, sealed for that token. */
+  async #hold(
+    audit: AuditContext,
+    plaintext: string,
+    ttl: number,
+    creationPath: string,
+    wrappedAccessor: Accessor | null,
+  ): Promise<WrapInfo> {
+    const now = this.#clock()
+    const token = newTokenId()
+    const fields: NewTokenFields = {
+      parent: null,
+      policies: WRAPPING_POLICIES,
+      path: creationPath,
+      metadata: {},
+      displayName: '',
+      numUses: 1,
+      ttl,
+      explicitMaxTtl: ttl,
+      period: 0,
+      renewable: false,
+      wrapped: this.#wrapping.seal(plaintext, token, this.#hasher.hash(token)),
+    }
+    const auth = await this.#insert(audit, token, now, fields, [])
+    const info: WrapInfo = {
+      token,
+      accessor: auth.accessor,
+      ttl,
+      creationTime: new Date(now),
+      creationPath,
+    }
+    return wrappedAccessor === null ? info : { ...info, wrappedAccessor }
+  }
+
+  /** The record of a live wrapping token, or `null` (nothing spent). */
+  async #liveWrapping(
+    token: string,
+    now: UnixMillis,
+  ): Promise<(TokenRecord & { readonly wrapped: string }) | null> {
+    if (isBatchToken(checkString(token, 'token'))) return null
+    const id = this.#hashToken(token)
+    const record = id === null ? null : await this.#storage.getLiveToken(id, now)
+    return record !== null && isWrappingRecord(record) ? record : null
   }
 
   async #insert(
@@ -1139,7 +1312,8 @@ function newRecord(
     lastRenewalTime: null,
     revoking: null,
   }
-  return fields.role === undefined ? record : { ...record, role: fields.role }
+  const withRole = fields.role === undefined ? record : { ...record, role: fields.role }
+  return fields.wrapped === undefined ? withRole : { ...withRole, wrapped: fields.wrapped }
 }
 
 function fromNotice(notice: RevocationNotice): RevokedEvent {
@@ -1150,6 +1324,10 @@ function invalidToken(
   message = 'The token is unknown, expired, revoked or used up',
 ): TokenStoreError {
   return new TokenStoreError('invalid_token', message)
+}
+
+function invalidWrappingToken(): TokenStoreError {
+  return invalidToken('The wrapping token is unknown, expired, revoked or already used')
 }
 
 function renewedConcurrently(): TokenStoreError {

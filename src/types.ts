@@ -90,6 +90,12 @@ export interface TokenRecord {
   readonly revoking: RevokeReason | null
   /** The role the token was created against; absent when none. Renewal re-reads it. */
   readonly role?: string
+  /**
+   * For a wrapping token only: the value it holds, sealed (AES-256-GCM under a key derived from the store's secret
+   * and the wrapping token id, so it cannot be opened without the token). Stored and deleted with the record;
+   * adapters keep it as an opaque string. Absent for every other token.
+   */
+  readonly wrapped?: string
 }
 
 /** A lease's id: its path, `/`, and a random suffix, as in Vault (`aws/creds/deploy/Yq2v…`). */
