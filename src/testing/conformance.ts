@@ -14,6 +14,7 @@ import type { TokenRole } from '../roles.js'
 import { runListingConformance } from './conformance-listing.js'
 import type { RenewUpdate, RevocationNotice, Storage, SubtreeDeletion } from '../storage/storage.js'
 import type { HashedTokenId, LeaseRecord, TokenRecord, UnixMillis } from '../types.js'
+import { runWrappingConformance } from './conformance-wrapping.js'
 
 /**
  * The two functions of a test runner that the suite needs. node:test's `test`/`describe`, Vitest's and Jest's
@@ -140,6 +141,7 @@ export function runStorageConformance(
     }
 
   describe(options.name ?? 'Storage conformance', () => {
+    runWrappingConformance(runner, withStorage)
     describe('insertToken() / getToken() / getTokenByAccessor()', () => {
       test(
         'stores the record as given and finds it by hashed id and by accessor',
