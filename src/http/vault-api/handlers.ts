@@ -29,6 +29,8 @@ import { LIST_PARAM_ROUTES, LIST_ROUTES } from './list-routes.js'
 import { ROLE_PARAM_ROUTES, ROLE_ROUTES } from './role-routes.js'
 import { PARAM_ROUTES, health } from './sys-routes.js'
 import { CREATE_WITH_ROLE, TOKEN_ROUTES } from './token-routes.js'
+import { isWrappingCaller, requestedWrapTtl, wrapAnswer } from './response-wrapping.js'
+import { WRAPPING_ROUTES } from './wrapping-routes.js'
 import {
   defaultAuthorize,
   type ApiRequest,
@@ -48,6 +50,7 @@ const EXACT_ROUTES: ReadonlyMap<string, Route> = new Map([
   ...ROLE_ROUTES,
   ...LEASE_ROUTES,
   ...LIST_ROUTES,
+  ...WRAPPING_ROUTES,
 ])
 
 /**
@@ -129,6 +132,12 @@ async function dispatch(
   if (match === null) return errorResult(404, 'unsupported path')
   const { route, param } = match
   if (!route.ops.includes(operation)) return methodNotAllowed()
+  const wrapTtl = requestedWrapTtl(request.headers, route, operation)
+  // With X-Vault-Wrap-TTL, an answer with `data` or `auth` is held for a wrapping token and only `wrap_info` sent.
+  const answer = async (result: HttpResult): Promise<HttpResult> =>
+    wrapTtl === null
+      ? result
+      : wrapAnswer(store, result, wrapTtl, path, route.operationFor?.[operation] ?? route.operation)
 
   let input: Record<string, unknown> = {}
   if (operation === 'update') {
@@ -138,7 +147,12 @@ async function dispatch(
     }
     input = body.kind === 'text' ? parseJsonObject(body.text) : asObject(body.value)
   }
-  const fields = decodeFields(input, route.fields)
+  const fields = route.anyFields === true ? {} : decodeFields(input, route.fields)
+  if (route.beforeAuth !== undefined) {
+    const presentedToken = readToken(request.headers, options.token)
+    const early = await route.beforeAuth({ store, fields, presentedToken, wrapTtl })
+    if (early !== null) return answer(early)
+  }
 
   const callerToken = readToken(request.headers, options.token)
   if (callerToken === null) return errorResult(401, MISSING_TOKEN_MESSAGE)
@@ -148,6 +162,8 @@ async function dispatch(
   } catch (error) {
     return authFailure(error)
   }
+  // A wrapping token may only unwrap, look up or rewrap itself (above), as its policy allows in Vault.
+  if (isWrappingCaller(caller.policies)) return errorResult(403, PERMISSION_DENIED_MESSAGE)
   if (route.rootOnly !== undefined && !caller.policies.includes('root')) {
     return errorResult(403, route.rootOnly)
   }
@@ -156,7 +172,19 @@ async function dispatch(
   if (!(await options.authorize({ ...subject, operation: named, caller }))) {
     return errorResult(403, PERMISSION_DENIED_MESSAGE)
   }
-  return route.run({ store, fields, caller, callerToken, param, query: request.query, operation })
+  return answer(
+    await route.run({
+      store,
+      fields,
+      caller,
+      callerToken,
+      param,
+      query: request.query,
+      operation,
+      input,
+      wrapTtl,
+    }),
+  )
 }
 
 /** Vault's operation for an HTTP method: `GET ?list=true` is LIST, since Node's HTTP parser refuses `LIST`. */

@@ -5,7 +5,7 @@
  */
 import { TokenStoreError, invalidRequest } from '../../errors.js'
 import type { TokenStore } from '../../token-store.js'
-import type { TokenInfo } from '../../types.js'
+import type { Seconds, TokenInfo } from '../../types.js'
 import type { HttpResult } from '../bearer.js'
 import type { DecodedFields, FieldSchema } from './fields.js'
 import type { VaultOperation } from './types.js'
@@ -37,6 +37,22 @@ export interface RouteContext<S extends FieldSchema> {
   readonly query: URLSearchParams
   /** The operation asked for, for routes that serve several. */
   readonly operation: LogicalOperation
+  /** The request body as parsed, before the field checks (what `sys/wrapping/wrap` holds). */
+  readonly input: Readonly<Record<string, unknown>>
+  /** The TTL of the `X-Vault-Wrap-TTL` header, or `null` when the answer is not to be wrapped. @remarks Seconds. */
+  readonly wrapTtl: Seconds | null
+}
+
+/** What {@link Route.beforeAuth} gets: the request, before any token was used. */
+export interface PreAuthContext<S extends FieldSchema> {
+  /** The store served. */
+  readonly store: TokenStore
+  /** The checked request fields. */
+  readonly fields: DecodedFields<S>
+  /** The token the request carries (`X-Vault-Token` or bearer), not yet authenticated, or `null`. */
+  readonly presentedToken: string | null
+  /** As {@link RouteContext.wrapTtl}. @remarks Seconds. */
+  readonly wrapTtl: Seconds | null
 }
 
 /** One authenticated endpoint. */
@@ -51,6 +67,17 @@ export interface Route<S extends FieldSchema = FieldSchema> {
   readonly fields: S
   /** Vault's sudo-only endpoints: refused to non-root tokens whatever `authorize` says, with this message. */
   readonly rootOnly?: string
+  /**
+   * Accept any fields, unchecked (`sys/wrapping/wrap` holds whatever it is sent): they reach `run` as `input`, and
+   * `fields` is empty.
+   */
+  readonly anyFields?: boolean
+  /**
+   * Serves the request before the calling token is authenticated, or resolves to `null` to go on with the usual
+   * authentication, access rule and `run`. For the `sys/wrapping/*` endpoints, where the presented token may be the
+   * wrapping token itself, which authenticating would spend.
+   */
+  beforeAuth?(context: PreAuthContext<S>): Promise<HttpResult | null>
   /** What the request names, passed on to the `authorize` hook. */
   subject?(fields: DecodedFields<S>, param: string): RouteSubject
   /** Serves the request. Store errors it throws are answered from the status table. */

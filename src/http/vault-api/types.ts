@@ -12,7 +12,9 @@ import type { TokenReadOptions } from '../bearer.js'
  * An operation of the Vault-compatible API, named after its path below `auth/token/` (or `sys/`), or, where one
  * path serves several, after what it does: `read-role`, `write-role` and `delete-role` for
  * `auth/token/roles/:name`, `create-with-role` for `auth/token/create/:name`, and `lookup-lease`, `renew-lease` and
- * `revoke-lease` for `sys/leases/*`. What {@link VaultApiOptions.authorize} is asked about.
+ * `revoke-lease` for `sys/leases/*`; `wrap`, `unwrap` and `rewrap` for `sys/wrapping/*` (asked only when the
+ * caller is not the wrapping token itself: a wrapping token may always unwrap or rewrap itself, and
+ * `sys/wrapping/lookup` needs no token). What {@link VaultApiOptions.authorize} is asked about.
  */
 export type VaultOperation =
   | 'create'
@@ -39,6 +41,10 @@ export type VaultOperation =
   | 'revoke-lease'
   | 'revoke-prefix'
   | 'revoke-force'
+  | 'wrap'
+  | 'unwrap'
+  | 'rewrap'
+  | 'lookup-wrapping'
 
 /** What an {@link VaultApiOptions.authorize} hook is asked. */
 export interface AuthorizeRequest {
