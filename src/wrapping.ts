@@ -139,7 +139,7 @@ export function normalizeWrapOptions(payload: unknown, options: WrapOptions): Wr
   }
   let plaintext: string | undefined
   try {
-    plaintext = JSON.stringify(payload) as string | undefined
+    plaintext = JSON.stringify(payload)
   } catch {
     // A cycle or a BigInt.
     plaintext = undefined

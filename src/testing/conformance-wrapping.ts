@@ -87,9 +87,11 @@ export function runWrappingConformance(
         )
         const used = results.filter((result) => result !== null)
         assert.equal(used.length, 1)
-        assert.equal(used[0]?.wrapped, wrapped)
-        assert.equal(used[0]?.numUses, 0)
-        assert.equal(used[0]?.revoking, 'uses_exhausted')
+        const [first] = used
+        assert.ok(first)
+        assert.equal(first.wrapped, wrapped)
+        assert.equal(first.numUses, 0)
+        assert.equal(first.revoking, 'uses_exhausted')
       }),
     )
 

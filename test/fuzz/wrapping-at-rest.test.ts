@@ -9,6 +9,7 @@ import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { after, test } from 'node:test'
 
+import type { Pool } from 'pg'
 import { MemoryStorage, TokenStore, type Storage } from 'tokentree'
 
 import { DATABASE_URL, REDIS_URL, redisKind } from '../model/storages.js'
@@ -75,7 +76,9 @@ test('wrapped values at rest: memory', async () => {
     get(target, property, receiver) {
       const value: unknown = Reflect.get(target, property, receiver)
       if (property !== 'insertToken' || typeof value !== 'function') {
-        return typeof value === 'function' ? value.bind(target) : value
+        return typeof value === 'function'
+          ? (value as (...args: unknown[]) => unknown).bind(target)
+          : value
       }
       return (record: { accessor: string }, ...rest: unknown[]) => {
         accessors.push(record.accessor)
@@ -136,16 +139,11 @@ if ('skip' in redis) {
   })
 }
 
-/** A SQL client (pg's Pool). */
-interface Queryable {
-  query(sql: string): Promise<{ rows: unknown[] }>
-}
-
-async function sqlSubject(db: Queryable, label: string): Promise<Subject> {
+async function sqlSubject(db: Pool, label: string): Promise<Subject> {
   const { PostgresStorage, migrate } = await import('tokentree/postgres')
   const schema = `tokentree_wrap_${randomBytes(5).toString('hex')}`
-  await migrate(db as never, { schema })
-  const storage = new PostgresStorage({ pool: db as never, schema })
+  await migrate(db, { schema })
+  const storage = new PostgresStorage({ pool: db, schema })
   return {
     storage,
     dump: async () => {
