@@ -17,6 +17,7 @@ import { benchMemory } from './memory.js'
 import { benchPostgres, DATABASE_URL } from './postgres.js'
 import { benchRedis, REDIS_URL } from './redis.js'
 import { benchRevokeSubtree } from './revoke-subtree.js'
+import { benchWrapping } from './wrapping.js'
 
 /** Whether a TCP connection to the URL's host and port opens within a second. */
 function reachable(url: string, defaultPort: number): Promise<boolean> {
@@ -75,6 +76,7 @@ for (const [name, run] of [
   ['memory', benchMemory],
   ['expiry sweep', benchExpiry],
   ['batch tokens', benchBatch],
+  ['response wrapping', benchWrapping],
   ['redis', whenReachable('Redis', REDIS_URL, 6379, benchRedis)],
   ['postgres', whenReachable('PostgreSQL', DATABASE_URL, 5432, benchPostgres)],
 ] as const) {
