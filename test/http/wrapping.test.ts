@@ -241,6 +241,10 @@ for (const [host, makeServer] of Object.entries(VAULT_HOSTS)) {
           ['auth/token/create', { 'X-Vault-Wrap-TTL': '1m', 'X-Vault-Wrap-Format': 'jwt' }, {}],
           ['sys/wrapping/rewrap', { 'X-Vault-Wrap-TTL': '1m' }, { token: 'x' }],
         ]
+        const health = await call(`${endpoint}/v1/sys/health`, {
+          headers: { 'X-Vault-Wrap-TTL': '1m' },
+        })
+        assert.equal(health.status, 400)
         const before = await store.lookup(root)
         for (const [path, headers, body] of refusals) {
           const res = await call(`${endpoint}/v1/${path}`, { token: root, body, headers })

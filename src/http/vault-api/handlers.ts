@@ -29,7 +29,12 @@ import { LIST_PARAM_ROUTES, LIST_ROUTES } from './list-routes.js'
 import { ROLE_PARAM_ROUTES, ROLE_ROUTES } from './role-routes.js'
 import { PARAM_ROUTES, health } from './sys-routes.js'
 import { CREATE_WITH_ROLE, TOKEN_ROUTES } from './token-routes.js'
-import { isWrappingCaller, requestedWrapTtl, wrapAnswer } from './response-wrapping.js'
+import {
+  isWrappingCaller,
+  refuseWrapTtl,
+  requestedWrapTtl,
+  wrapAnswer,
+} from './response-wrapping.js'
 import { WRAPPING_ROUTES } from './wrapping-routes.js'
 import {
   defaultAuthorize,
@@ -123,6 +128,7 @@ async function dispatch(
   const path = decodePath(request.path)
   if (path === 'sys/health') {
     if (request.method !== 'GET' && request.method !== 'HEAD') return methodNotAllowed()
+    refuseWrapTtl(request.headers)
     return health(request.query, new Date())
   }
   const operation = logicalOperation(request.method, request.query)

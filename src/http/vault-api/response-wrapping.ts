@@ -62,8 +62,7 @@ export function requestedWrapTtl(
   route: Route,
   operation: LogicalOperation,
 ): Seconds | null {
-  const header = headers['x-vault-wrap-ttl']
-  const text = (Array.isArray(header) ? header.join(',') : (header ?? '')).trim()
+  const text = wrapTtlHeader(headers)
   if (text === '') return null
   let ttl: Seconds
   try {
@@ -85,6 +84,24 @@ export function requestedWrapTtl(
     )
   }
   return ttl
+}
+
+/**
+ * Refuses `X-Vault-Wrap-TTL` on an endpoint outside the routes (`sys/health`), whose answer is never wrapped.
+ *
+ * @throws {@link TokenStoreError} `invalid_request` when the header is present and not empty.
+ */
+export function refuseWrapTtl(headers: IncomingHttpHeaders): void {
+  if (wrapTtlHeader(headers) !== '') {
+    throw invalidRequest(
+      'X-Vault-Wrap-TTL was sent, but the answer of this endpoint cannot be wrapped',
+    )
+  }
+}
+
+function wrapTtlHeader(headers: IncomingHttpHeaders): string {
+  const header = headers['x-vault-wrap-ttl']
+  return (Array.isArray(header) ? header.join(',') : (header ?? '')).trim()
 }
 
 /**
