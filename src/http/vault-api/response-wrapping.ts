@@ -31,6 +31,7 @@ const WRAPPABLE: ReadonlySet<VaultOperation> = new Set<VaultOperation>([
   'renew-self',
   'renew-accessor',
   'list-accessors',
+  'list-leases',
   'list-roles',
   'read-role',
   'lookup-lease',
