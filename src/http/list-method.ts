@@ -22,7 +22,13 @@ const MARKER_HEADER = 'x-tokentree-list-method'
 const ENABLED = Symbol('tokentree.listMethod')
 
 /** The events by which node:http hands a request to the host, each of which must see `LIST` restored. */
-const REQUEST_EVENTS = ['request', 'checkContinue', 'checkExpectation', 'upgrade', 'connect'] as const
+const REQUEST_EVENTS = [
+  'request',
+  'checkContinue',
+  'checkExpectation',
+  'upgrade',
+  'connect',
+] as const
 
 /** The internal flag node:http reads to decide whether its parser consumes the socket directly (in C++). */
 interface StreamHandle {
@@ -107,8 +113,8 @@ function restoreListMethod(request: IncomingMessage, secret: string): void {
   const raw = request.rawHeaders
   const kept: string[] = []
   for (let i = 0; i + 1 < raw.length; i += 2) {
-    const name = raw[i]!
-    const value = raw[i + 1]!
+    const name = raw[i] ?? ''
+    const value = raw[i + 1] ?? ''
     if (name.toLowerCase() !== MARKER_HEADER) {
       kept.push(name, value)
       continue
@@ -117,6 +123,6 @@ function restoreListMethod(request: IncomingMessage, secret: string): void {
     if (presented.length === expected.length && timingSafeEqual(presented, expected)) isList = true
   }
   raw.splice(0, raw.length, ...kept)
-  delete request.headers[MARKER_HEADER]
+  Reflect.deleteProperty(request.headers, MARKER_HEADER)
   if (isList && request.method === 'GET') request.method = 'LIST'
 }

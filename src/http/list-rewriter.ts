@@ -104,9 +104,9 @@ export class ListRewriter {
       from = i
     }
     while (i < chunk.length) {
-      switch (this.#state as State) {
+      switch (this.#state) {
         case 'start': {
-          const byte = chunk[i]!
+          const byte = chunk.readUInt8(i)
           if (this.#line.length === 0 && (byte === CR || byte === LF)) {
             // llhttp skips empty lines between requests; they pass through.
             i++
@@ -198,7 +198,7 @@ export class ListRewriter {
           break
         }
         case 'chunk-end': {
-          const byte = chunk[i]!
+          const byte = chunk.readUInt8(i)
           i++
           if (!this.#chunkEndCr && byte === CR) {
             this.#chunkEndCr = true
@@ -225,7 +225,7 @@ export class ListRewriter {
           } else if (lf !== -1) {
             const line = this.#takeLine()
             const match = line === null ? null : CHUNK_SIZE_LINE.exec(line)
-            const size = match === null ? Number.NaN : parseInt(match[1]!, 16)
+            const size = match === null ? Number.NaN : parseInt(match[1] ?? '', 16)
             if (!Number.isSafeInteger(size)) {
               this.#state = 'passthrough'
             } else if (size === 0) {
@@ -250,7 +250,7 @@ export class ListRewriter {
       }
     }
     flush()
-    return out.length === 1 ? out[0]! : Buffer.concat(out)
+    return Buffer.concat(out)
   }
 
   /**
@@ -294,7 +294,8 @@ export class ListRewriter {
     this.#resetHead()
     const text = bytes.toString('latin1')
     const line = text.endsWith('\r\n') ? text.slice(0, -2) : null
-    const wellFormed = line !== null && (this.#isList ? REQUEST_LINE.test(line) : / HTTP\/1\.[01]$/.test(line))
+    const wellFormed =
+      line !== null && (this.#isList ? REQUEST_LINE.test(line) : / HTTP\/1\.[01]$/.test(line))
     if (!wellFormed) {
       // Not a line llhttp would parse as a request: a LIST one goes over as sent, for llhttp to refuse.
       if (this.#isList) out.push(bytes)

@@ -17,9 +17,4 @@ export {
   type VaultApiOptions,
   type VaultOperation,
 } from './types.js'
-export type {
-  HttpResult,
-  TokenReadOptions,
-  TokenSource,
-  VaultErrorBody,
-} from '../bearer.js'
+export type { HttpResult, TokenReadOptions, TokenSource, VaultErrorBody } from '../bearer.js'
