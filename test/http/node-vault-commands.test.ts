@@ -24,7 +24,7 @@ interface MoreCommands {
 }
 
 function vault(endpoint: string, token: string): VaultClient & MoreCommands {
-  return nodeVault({ endpoint, token }) as unknown as VaultClient & MoreCommands
+  return nodeVault({ endpoint, token })
 }
 
 /** The HTTP status node-vault rejected with. */
