@@ -23,7 +23,7 @@ interface Client {
 
 /** Creates a role and lists it over `LIST`, creates a token, and calls the app's route with it. */
 async function exercise(url: string, root: string): Promise<void> {
-  const client = (): Client => nodeVault({ endpoint: url, token: root }) as Client
+  const client = (): Client => nodeVault({ endpoint: url, token: root })
   await client().addTokenRole({ role_name: 'ci', allowed_policies: 'deploy' })
   assert.deepEqual((await client().list('auth/token/roles')).data.keys, ['ci'])
   const { auth } = await client().tokenCreate({ policies: ['app'] })
