@@ -35,7 +35,8 @@ for (const entry of ['index.js', 'testing.js', 'vault-api.js']) {
     const file = pending.pop()
     if (seen.has(file)) continue
     seen.add(file)
-    const source = readFileSync(join(dist, file), 'utf8')
+    // Block comments (TSDoc examples) may show imports of peers; only code counts.
+    const source = readFileSync(join(dist, file), 'utf8').replace(/\/\*[\s\S]*?\*\//g, '')
     for (const [, specifier] of source.matchAll(/(?:from|import)\s*\(?\s*['"]([^'"]+)['"]/g)) {
       if (specifier.startsWith('./')) pending.push(specifier.slice(2))
       else if (PEERS.some((peer) => specifier === peer || specifier.startsWith(`${peer}/`))) {
