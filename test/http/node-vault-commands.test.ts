@@ -78,7 +78,7 @@ test(
       )
       assert.equal((await user().tokenRenewSelf({ increment: 600 })).auth.lease_duration, 600)
 
-      // Listing accessors reaches the API over LIST (answered once token listing exists; 501 until then).
+      // Listing accessors reaches the API over LIST.
       const listed = await statusOf(admin().tokenAccessors())
       assert.ok(listed === 200 || listed === 501, `LIST auth/token/accessors: ${String(listed)}`)
 
