@@ -11,6 +11,7 @@ const entry = {
   koa: 'src/http/koa.ts',
   redis: 'src/storage/redis/index.ts',
   postgres: 'src/storage/postgres/index.ts',
+  'vault-api': 'src/http/vault-api/index.ts',
 }
 
 /**

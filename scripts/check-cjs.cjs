@@ -8,6 +8,7 @@
 const assert = require('node:assert/strict')
 const { TokenStore, TokenStoreError, MemoryStorage } = require('tokentree')
 const { createTestStore, ManualClock } = require('tokentree/testing')
+const { createVaultHandler, createVaultServer } = require('tokentree/vault-api')
 
 async function main() {
   assert.equal(typeof MemoryStorage, 'function')
@@ -25,6 +26,8 @@ async function main() {
   const expiring = await fixture.store.create({ ttl: 60 })
   await fixture.clock.advance(60)
   assert.equal(await fixture.store.lookup(expiring.clientToken), null)
+  assert.equal(typeof createVaultHandler(store), 'function')
+  assert.equal(typeof createVaultServer(store).listen, 'function')
   console.log(`check-cjs: ok (${require.resolve('tokentree')})`)
 }
 

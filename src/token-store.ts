@@ -415,7 +415,8 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
       if (record === null) throw invalidToken()
       audit.accessor = record.accessor
       if (record.revoking !== null) await this.#finish(record, now)
-      return toInfo(record, token, now)
+      const info = toInfo(record, token, now)
+      return record.revoking === 'uses_exhausted' ? { ...info, lastUse: true } : info
     })
   }
 

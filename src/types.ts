@@ -202,4 +202,9 @@ export interface TokenDetails {
 export interface TokenInfo extends TokenDetails {
   /** The token id, as the caller presented it. */
   readonly id: string
+  /**
+   * Set by `authenticate` when this call spent the token's last use: the token has been revoked, and `numUses` is
+   * `0`. Vault shows such a token with `num_uses: -1`. Absent otherwise.
+   */
+  readonly lastUse?: true
 }

@@ -190,8 +190,10 @@ for (const [host, makeServer] of Object.entries(VAULT_HOSTS)) {
         await rejectsWith(client(endpoint, auth.client_token).tokenRenewSelf(), 400)
         await rejectsWith(client(endpoint, root).tokenRevoke({ token: auth.client_token }), 400)
         await rejectsWith(client(endpoint, auth.client_token).tokenRevokeSelf(), 400)
-        await rejectsWith(client(endpoint, auth.client_token).tokenCreate({}), 403)
-        await rejectsWith(client(endpoint, auth.client_token).tokenCreateOrphan({}), 403)
+        // Vault's handler refuses a batch parent with 400 and its own message.
+        const batchParent = 'batch tokens cannot create more tokens'
+        await rejectsWith(client(endpoint, auth.client_token).tokenCreate({}), 400, batchParent)
+        await rejectsWith(client(endpoint, auth.client_token).tokenCreateOrphan({}), 400, batchParent)
         await rejectsWith(client(endpoint, root).write('auth/token/create', { type: 'x' }), 400)
 
         // It goes with its parent.

@@ -3,15 +3,29 @@
  * Checks are by type only; the store checks values (durations, policy names, metadata limits).
  *
  * Vault decodes loosely (`mapstructure.WeakDecode`): `"true"` is a boolean, `"5"` an integer and `"a,b"` a policy
- * list, and clients rely on it (node-vault sends `ttl` only as a string). This accepts the same forms, but an
- * unknown field is an error here, where Vault only warns, so a misspelt `no_parnet` cannot silently widen a token.
+ * list, and clients rely on it (node-vault sends `ttl` only as a string). This accepts the same forms. As in Vault,
+ * an unknown field is ignored with the warning `Endpoint ignored these unrecognized parameters: [...]`. A field
+ * Vault declares and tokentree does not implement is either ignored with a warning (`unsupported`, where ignoring
+ * it cannot widen what a token may do) or refused when set (`cidrs`: bound CIDR blocks, whose absence would let a
+ * token be used from anywhere).
  *
  * @packageDocumentation
  */
 import { describeValue, invalidRequest } from '../../errors.js'
 
-/** The type of one field. */
-export type FieldKind = 'string' | 'bool' | 'int' | 'duration' | 'policies' | 'map'
+/**
+ * The type of one field. `unsupported`: declared by Vault, not implemented, ignored with a warning. `cidrs`:
+ * CIDR blocks a token would be bound to, not implemented, refused unless empty.
+ */
+export type FieldKind =
+  | 'string'
+  | 'bool'
+  | 'int'
+  | 'duration'
+  | 'policies'
+  | 'map'
+  | 'unsupported'
+  | 'cidrs'
 
 /** The fields of an endpoint, by their snake_case name. */
 export type FieldSchema = Readonly<Record<string, FieldKind>>
@@ -27,7 +41,9 @@ export type FieldValue<K extends FieldKind> = K extends 'string'
         ? number | string
         : K extends 'policies'
           ? string[]
-          : Record<string, string>
+          : K extends 'map'
+            ? Record<string, string>
+            : never
 
 /** The decoded fields of a request: each present only if it was sent (and not `null`). */
 export type DecodedFields<S extends FieldSchema> = { [K in keyof S]?: FieldValue<S[K]> }
@@ -42,29 +58,58 @@ const FALSE_WORDS = new Set(['0', 'f', 'F', 'false', 'FALSE', 'False'])
 /** An integer written as a string. */
 const INTEGER_TEXT = /^-?\d{1,15}$/
 
+/** Decoded fields, and the warnings Vault would add to the answer about the fields it ignored. */
+export interface DecodeResult<S extends FieldSchema> {
+  readonly fields: DecodedFields<S>
+  readonly warnings: readonly string[]
+}
+
 /**
- * Checks `input` against `schema` and returns the decoded fields.
+ * Checks `input` against `schema` and returns the decoded fields, with Vault's warning for unknown fields (names
+ * sorted, as Vault sorts them; a name that is not a plain identifier is not repeated).
  *
- * @throws {@link TokenStoreError} `invalid_request` for an unknown field or a value of the wrong type.
+ * @throws {@link TokenStoreError} `invalid_request` for a value of the wrong type or a non-empty `cidrs` field.
  */
 export function decodeFields<S extends FieldSchema>(
   input: Readonly<Record<string, unknown>>,
   schema: S,
-): DecodedFields<S> {
+): DecodeResult<S> {
   const result: Record<string, unknown> = {}
+  const unknown: string[] = []
+  const unsupported: string[] = []
   for (const name of Object.keys(input)) {
     const kind = Object.hasOwn(schema, name) ? schema[name] : undefined
-    if (kind === undefined) {
-      throw invalidRequest(
-        PRINTABLE_FIELD.test(name)
-          ? `unknown field '${name}'`
-          : 'unknown field with an unprintable name',
-      )
-    }
     const value = input[name]
-    if (value !== null && value !== undefined) result[name] = decodeValue(name, kind, value)
+    if (kind === undefined) {
+      unknown.push(PRINTABLE_FIELD.test(name) ? name : '(unprintable name)')
+    } else if (kind === 'unsupported') {
+      unsupported.push(name)
+    } else if (kind === 'cidrs') {
+      if (!isEmptyList(value)) {
+        throw invalidRequest(
+          `tokentree does not support '${name}': binding tokens to CIDR blocks is not implemented`,
+        )
+      }
+    } else if (value !== null && value !== undefined) {
+      result[name] = decodeValue(name, kind, value)
+    }
   }
-  return result as DecodedFields<S>
+  const warnings: string[] = []
+  if (unknown.length > 0) {
+    warnings.push(`Endpoint ignored these unrecognized parameters: [${unknown.sort().join(' ')}]`)
+  }
+  for (const name of unsupported.sort()) {
+    warnings.push(`tokentree does not implement '${name}'; it was ignored`)
+  }
+  return { fields: result as DecodedFields<S>, warnings }
+}
+
+/** Whether a CIDR field asks for nothing: absent, `null`, `''`, `[]`, or a list of empty strings. */
+function isEmptyList(value: unknown): boolean {
+  if (value === null || value === undefined) return true
+  if (typeof value === 'string') return value.trim() === ''
+  if (Array.isArray(value)) return value.every((item) => typeof item === 'string' && item.trim() === '')
+  return false
 }
 
 /** Parses a Go-style boolean (`true`, `1`, `F`...) from a query parameter or a field. */
@@ -107,6 +152,9 @@ function decodeValue(name: string, kind: FieldKind, value: unknown): unknown {
       return parseStringList(name, value)
     case 'map':
       return parseStringMap(name, value)
+    case 'unsupported':
+    case 'cidrs':
+      return undefined
   }
 }
 

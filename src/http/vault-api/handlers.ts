@@ -2,16 +2,15 @@
  * The Vault-compatible API as one framework-free function: a parsed request in, a status and JSON body out. The
  * Express and Koa routers and the dev server are thin adapters over {@link handleVaultRequest}.
  *
- * Order of checks, so that a bad request never changes the store: method and path (404/405), body size (413),
- * JSON and field types (400), and only then the calling token (401/403, spending one use), the access rule
- * (403), and the endpoint itself.
+ * Order of checks, as in Vault: the HTTP method (405), body size (413), JSON and field types (400), all without
+ * spending a use; then the calling token (403 when missing or bad; one use spent), the path and operation
+ * (404/405: an unrouted request has spent its use, as in Vault), the access rule (403), and the endpoint itself.
  *
  * @packageDocumentation
  */
 import { invalidRequest } from '../../errors.js'
 import type { TokenStore } from '../../token-store.js'
 import {
-  MISSING_TOKEN_MESSAGE,
   PERMISSION_DENIED_MESSAGE,
   errorResult,
   errorToResult,
@@ -131,20 +130,20 @@ async function dispatch(
     refuseWrapTtl(request.headers)
     return health(request.query, new Date())
   }
+  // Vault's HTTP layer refuses an unknown method before anything else.
   const operation = logicalOperation(request.method, request.query)
+  if (operation === null) return methodNotAllowed()
   // Vault routes a listing as a folder: `LIST auth/token/accessors` is `auth/token/accessors/`.
   const match = matchRoute(operation === 'list' && !path.endsWith('/') ? `${path}/` : path)
-  if (operation === null) return methodNotAllowed()
-  if (match === null) return errorResult(404, 'unsupported path')
-  const { route, param } = match
-  if (!route.ops.includes(operation)) return methodNotAllowed()
-  const wrapTtl = requestedWrapTtl(request.headers, route, operation)
+  const served = match !== null && match.route.ops.includes(operation)
+  const wrapTtl = served ? requestedWrapTtl(request.headers, match.route, operation) : null
   // With X-Vault-Wrap-TTL, an answer with `data` or `auth` is held for a wrapping token and only `wrap_info` sent.
   const answer = async (result: HttpResult): Promise<HttpResult> =>
-    wrapTtl === null
+    wrapTtl === null || match === null
       ? result
-      : wrapAnswer(store, result, wrapTtl, path, route.operationFor?.[operation] ?? route.operation)
+      : wrapAnswer(store, result, wrapTtl, path, match.route.operationFor?.[operation] ?? match.route.operation)
 
+  // The body is read and parsed before the token is used: a body that cannot be parsed spends no use.
   let input: Record<string, unknown> = {}
   if (operation === 'update') {
     const { body } = request
@@ -153,15 +152,21 @@ async function dispatch(
     }
     input = body.kind === 'text' ? parseJsonObject(body.text) : asObject(body.value)
   }
-  const fields = route.anyFields === true ? {} : decodeFields(input, route.fields)
-  if (route.beforeAuth !== undefined) {
+  const decoded = served
+    ? match.route.anyFields === true
+      ? { fields: {}, warnings: [] }
+      : decodeFields(input, match.route.fields)
+    : null
+  if (served && decoded !== null && match.route.beforeAuth !== undefined) {
     const presentedToken = readToken(request.headers, options.token)
-    const early = await route.beforeAuth({ store, fields, presentedToken, wrapTtl })
+    const early = await match.route.beforeAuth({ store, fields: decoded.fields, presentedToken, wrapTtl })
     if (early !== null) return answer(early)
   }
 
+  // As in Vault, the token is checked (and a use spent) before routing: an unknown path or operation costs a
+  // use, and a request without a token is refused whatever its path.
   const callerToken = readToken(request.headers, options.token)
-  if (callerToken === null) return errorResult(401, MISSING_TOKEN_MESSAGE)
+  if (callerToken === null) return errorResult(403, PERMISSION_DENIED_MESSAGE)
   let caller
   try {
     caller = await store.authenticate(callerToken)
@@ -170,6 +175,10 @@ async function dispatch(
   }
   // A wrapping token may only unwrap, look up or rewrap itself (above), as its policy allows in Vault.
   if (isWrappingCaller(caller.policies)) return errorResult(403, PERMISSION_DENIED_MESSAGE)
+  if (match === null) return errorResult(404, 'unsupported path')
+  if (decoded === null) return methodNotAllowed()
+  const { route, param } = match
+  const { fields, warnings } = decoded
   if (route.rootOnly !== undefined && !caller.policies.includes('root')) {
     return errorResult(403, route.rootOnly)
   }
@@ -178,19 +187,29 @@ async function dispatch(
   if (!(await options.authorize({ ...subject, operation: named, caller }))) {
     return errorResult(403, PERMISSION_DENIED_MESSAGE)
   }
-  return answer(
-    await route.run({
-      store,
-      fields,
-      caller,
-      callerToken,
-      param,
-      query: request.query,
-      operation,
-      input,
-      wrapTtl,
-    }),
-  )
+  const result = await route.run({
+    store,
+    fields,
+    caller,
+    callerToken,
+    param,
+    query: request.query,
+    operation,
+    input,
+    wrapTtl,
+  })
+  return answer(withWarnings(result, warnings))
+}
+
+/**
+ * Adds the field warnings to an answer that has a body to carry them, as Vault does (a 204 stays a 204: Vault adds
+ * them only to a response that exists).
+ */
+function withWarnings(result: HttpResult, warnings: readonly string[]): HttpResult {
+  const body = result.body as { warnings?: unknown } | undefined
+  if (warnings.length === 0 || typeof body !== 'object' || !('warnings' in body)) return result
+  const existing = Array.isArray(body.warnings) ? (body.warnings as string[]) : []
+  return { ...result, body: { ...body, warnings: [...existing, ...warnings] } }
 }
 
 /** Vault's operation for an HTTP method: `GET ?list=true` is LIST, since Node's HTTP parser refuses `LIST`. */

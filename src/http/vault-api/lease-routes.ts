@@ -77,7 +77,10 @@ const renewLease: Route = route({
   fields: { lease_id: 'string', increment: 'duration' },
   subject: leaseSubject,
   async run({ store, fields, param }) {
-    const grant = await store.renewLease(leaseIdOf(fields, param), fields.increment)
+    const leaseId = leaseIdOf(fields, param)
+    // Vault's message for an unknown lease; the store's own names the JavaScript method.
+    if ((await store.lookupLease(leaseId)) === null) throw invalidRequest('lease not found')
+    const grant = await store.renewLease(leaseId, fields.increment)
     return envelope(
       {
         mountType: 'system',

@@ -35,6 +35,9 @@ const ROLE_FIELDS = {
   token_num_uses: 'int',
   token_type: 'string',
   token_no_default_policy: 'bool',
+  allowed_entity_aliases: 'unsupported',
+  bound_cidrs: 'cidrs',
+  token_bound_cidrs: 'cidrs',
 } as const
 
 type RoleFields = DecodedFields<typeof ROLE_FIELDS>

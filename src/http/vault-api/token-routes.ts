@@ -8,6 +8,7 @@
  */
 import { invalidRequest } from '../../errors.js'
 import type { CreateTokenOptions } from '../../options.js'
+import type { TokenInfo } from '../../types.js'
 import { errorResult } from '../bearer.js'
 import type { DecodedFields } from './fields.js'
 import { NO_CONTENT, authResult, envelope, lookupData } from './responses.js'
@@ -29,6 +30,8 @@ const CREATE_FIELDS = {
   display_name: 'string',
   num_uses: 'int',
   type: 'string',
+  entity_alias: 'unsupported',
+  bound_cidrs: 'cidrs',
 } as const
 
 const TOKEN_FIELD = { token: 'string' } as const
@@ -42,6 +45,28 @@ const MISSING_TOKEN_ID = 'missing token ID'
 const MISSING_ACCESSOR = 'missing accessor'
 const INVALID_ACCESSOR = 'invalid accessor'
 const TOKEN_NOT_FOUND = 'token not found'
+
+/** Vault's messages for a caller that may not create tokens at all, answered with 400. */
+const BATCH_PARENT = 'batch tokens cannot create more tokens'
+const LIMITED_USE_PARENT = 'restricted use token cannot generate child tokens'
+
+/** Vault's warning on `auth/token/tidy`. */
+const TIDY_WARNING =
+  "Tidy operation successfully started. Any information from the operation will be printed to Vault's server logs."
+
+/**
+ * Vault's checks of the caller and the request before any token is created: a batch or limited-use caller cannot
+ * create tokens (its last use counts), and `num_uses` cannot be negative.
+ *
+ * @throws {@link TokenStoreError} `invalid_request` with Vault's message.
+ */
+function checkCreation(caller: TokenInfo, fields: CreateFields): void {
+  if (caller.type === 'batch') throw invalidRequest(BATCH_PARENT)
+  if (caller.numUses > 0 || caller.lastUse === true) throw invalidRequest(LIMITED_USE_PARENT)
+  if (fields.num_uses !== undefined && fields.num_uses < 0) {
+    throw invalidRequest('number of uses cannot be negative')
+  }
+}
 
 type CreateFields = DecodedFields<typeof CREATE_FIELDS>
 
@@ -80,15 +105,23 @@ function createOptions(fields: CreateFields): CreateOptionsDraft {
   return options
 }
 
+/** The lookup data of the calling token: on its last use, `num_uses` is `-1`, as Vault shows it. */
+function selfData(caller: TokenInfo, callerToken: string): Record<string, unknown> {
+  const data = lookupData(caller, callerToken)
+  if (caller.lastUse === true) data.num_uses = -1
+  return data
+}
+
 /** The `auth/token/*` routes, by path below `auth/token/`. */
 export const TOKEN_ROUTES: Readonly<Record<string, Route>> = {
   create: route({
     operation: 'create',
     ops: ['update'],
     fields: CREATE_FIELDS,
-    async run({ store, fields, callerToken }) {
+    async run({ store, fields, caller, callerToken }) {
       // The calling token is the parent; the store applies Vault's child rules (no_parent, id and period need
       // root, policies within the parent's, no children from a limited-use token).
+      checkCreation(caller, fields)
       return authResult(await store.create({ ...createOptions(fields), parent: callerToken }))
     },
   }),
@@ -97,7 +130,8 @@ export const TOKEN_ROUTES: Readonly<Record<string, Route>> = {
     operation: 'create-orphan',
     ops: ['update'],
     fields: CREATE_FIELDS,
-    async run({ store, fields, callerToken }) {
+    async run({ store, fields, caller, callerToken }) {
+      checkCreation(caller, fields)
       // The store applies Vault's child rules against the caller, on parsed values, and checks atomically with the
       // insert that the caller's revocation has not begun; the token just gets no parent. `no_parent` means nothing
       // here: the token is an orphan either way.
@@ -108,10 +142,14 @@ export const TOKEN_ROUTES: Readonly<Record<string, Route>> = {
 
   lookup: route({
     operation: 'lookup',
-    ops: ['update'],
+    ops: ['read', 'update'],
     fields: TOKEN_FIELD,
-    async run({ store, fields }) {
-      const token = required(fields.token, MISSING_TOKEN_ID)
+    async run({ store, fields, caller, callerToken }) {
+      // Without a token (and on GET), Vault looks up the caller, as lookup-self.
+      if (fields.token === undefined || fields.token === '') {
+        return envelope({ data: selfData(caller, callerToken) })
+      }
+      const token = fields.token
       const info = await store.lookup(token)
       if (info === null) return errorResult(403, 'bad token')
       return envelope({ data: lookupData(info, token) })
@@ -124,7 +162,7 @@ export const TOKEN_ROUTES: Readonly<Record<string, Route>> = {
     fields: NO_FIELDS,
     run({ caller, callerToken }) {
       // The authenticate result is the lookup: no second read, and it shows the use this request spent.
-      return Promise.resolve(envelope({ data: lookupData(caller, callerToken) }))
+      return Promise.resolve(envelope({ data: selfData(caller, callerToken) }))
     },
   }),
 
@@ -196,8 +234,11 @@ export const TOKEN_ROUTES: Readonly<Record<string, Route>> = {
     operation: 'revoke-orphan',
     ops: ['update'],
     fields: TOKEN_FIELD,
-    rootOnly: 'root or sudo privileges required to revoke and orphan',
-    async run({ store, fields }) {
+    async run({ store, fields, caller }) {
+      // Vault's handler checks sudo itself, after the ACL allowed the call, and answers 400.
+      if (!caller.policies.includes('root')) {
+        throw invalidRequest('root or sudo privileges required to revoke and orphan')
+      }
       const token = required(fields.token, MISSING_TOKEN_ID)
       if ((await store.lookup(token)) === null) throw invalidRequest('token to revoke not found')
       await store.revokeOrphan(token)
@@ -216,6 +257,19 @@ export const TOKEN_ROUTES: Readonly<Record<string, Route>> = {
       return known ? NO_CONTENT : envelope({}, ['No token found with this accessor'])
     },
   }),
+
+  tidy: route({
+    operation: 'tidy',
+    ops: ['update'],
+    fields: NO_FIELDS,
+    async run({ store }) {
+      // Vault starts the tidy in the background and answers 202 at once; the store's tidy is finished first here,
+      // so the answer means it is done.
+      await store.tidy()
+      return { ...envelope({}, [TIDY_WARNING]), status: 202 }
+    },
+  }),
+
 }
 
 /**
@@ -228,7 +282,9 @@ export const CREATE_WITH_ROLE: Route = route({
   ops: ['update'],
   fields: CREATE_FIELDS,
   subject: (_fields, param) => ({ role: param }),
-  async run({ store, fields, callerToken, param }) {
+  async run({ store, fields, caller, callerToken, param }) {
+    checkCreation(caller, fields)
+    if ((await store.roles.read(param)) === null) throw invalidRequest(`unknown role ${param}`)
     const { noParent, ...options } = createOptions(fields)
     return authResult(await store.create({ ...options, parent: callerToken, role: param }))
   },

@@ -29,6 +29,7 @@ export type VaultOperation =
   | 'revoke-self'
   | 'revoke-orphan'
   | 'revoke-accessor'
+  | 'tidy'
   | 'list-accessors'
   | 'list-leases'
   | 'list-roles'
@@ -119,6 +120,7 @@ export type RequestBody =
  * - any valid token may look up and renew a lease whose id it presents, as Vault's `default` policy grants
  *   (`sys/leases/lookup`, `sys/leases/renew`); revoking a lease needs `root`, as it is not in that policy;
  * - `LIST sys/leases/lookup/:prefix` and `sys/leases/revoke-force/:prefix` need `root` (sudo in Vault);
+ * - `auth/token/tidy` needs `root` (sudo in Vault);
  * - operations by accessor and `LIST auth/token/accessors` need `root`, since accessors are not secret (they
  *   appear in audit logs) and would otherwise let any token revoke any other;
  * - token roles (read, write, delete, list) and creating against a role need `root`: a role's allowed policies
@@ -132,6 +134,7 @@ export function defaultAuthorize(request: AuthorizeRequest): boolean {
     case 'renew-accessor':
     case 'revoke-accessor':
     case 'list-accessors':
+    case 'tidy':
     case 'revoke-orphan':
     case 'revoke-prefix':
     case 'revoke-force':

@@ -1,0 +1,195 @@
+/**
+ * Vault's answers where tokentree used to differ (issue 12): unrecognized fields, unsupported fields, a request
+ * without a token, parents that may not create children, lookup without a token, tidy, the last use, unrouted
+ * requests, and Vault's messages. Run against each host.
+ */
+import assert from 'node:assert/strict'
+import { describe, test } from 'node:test'
+
+import { VAULT_HOSTS, call, withVaultApi } from './helpers/servers.js'
+
+interface Envelope {
+  data: Record<string, unknown> | null
+  auth: { client_token: string; orphan: boolean; num_uses: number } | null
+  warnings: string[] | null
+  errors?: string[]
+}
+
+for (const [name, host] of Object.entries(VAULT_HOSTS)) {
+  describe(`Vault's answers over ${name}`, () => {
+    test("unknown fields are ignored with Vault's warning; unsupported ones warned; bound CIDRs refused", async () => {
+      await withVaultApi(host, async (url, root) => {
+        const created = await call(`${url}/v1/auth/token/create`, {
+          token: root,
+          body: { policies: ['app'], no_parnet: true, zeta: 1, entity_alias: 'x' },
+        })
+        assert.equal(created.status, 200)
+        const body = created.json as Envelope
+        const createdToken = body.auth?.client_token
+        assert.deepEqual(body.warnings, [
+          'Endpoint ignored these unrecognized parameters: [no_parnet zeta]',
+          "tokentree does not implement 'entity_alias'; it was ignored",
+        ])
+        // The misspelt field did nothing: the token has a parent.
+        assert.equal(body.auth?.orphan, false)
+
+        for (const body of [{ bound_cidrs: ['10.0.0.0/8'] }, { bound_cidrs: '10.0.0.0/8' }]) {
+          const refused = await call(`${url}/v1/auth/token/create`, { token: root, body })
+          assert.equal(refused.status, 400)
+        }
+        const empty = await call(`${url}/v1/auth/token/create`, {
+          token: root,
+          body: { bound_cidrs: [] },
+        })
+        assert.equal(empty.status, 200)
+        for (const field of ['token_bound_cidrs', 'bound_cidrs']) {
+          const role = await call(`${url}/v1/auth/token/roles/r`, {
+            token: root,
+            body: { [field]: ['10.0.0.0/8'] },
+          })
+          assert.equal(role.status, 400, field)
+        }
+        const role = await call(`${url}/v1/auth/token/roles/r`, {
+          token: root,
+          body: { allowed_entity_aliases: ['a'], nope: true },
+        })
+        // Vault's role write answers nothing, so the warnings have no response to ride on: 204.
+        assert.equal(role.status, 204)
+        // A 204 carries no warning, as in Vault.
+        const revoked = await call(`${url}/v1/auth/token/revoke`, {
+          token: root,
+          body: { token: createdToken, extra: 1 },
+        })
+        assert.equal(revoked.status, 204)
+      })
+    })
+
+    test('no token: 403 permission denied, on any path', async () => {
+      await withVaultApi(host, async (url) => {
+        for (const path of ['auth/token/lookup-self', 'auth/token/nope']) {
+          const res = await call(`${url}/v1/${path}`)
+          assert.equal(res.status, 403)
+          assert.deepEqual(res.json, { errors: ['permission denied'] })
+        }
+      })
+    })
+
+    test("batch and limited-use parents cannot create tokens: 400 with Vault's messages", async () => {
+      await withVaultApi(host, async (url, root) => {
+        const create = async (body: unknown): Promise<string> => {
+          const res = await call(`${url}/v1/auth/token/create`, { token: root, body })
+          return (res.json as Envelope).auth?.client_token ?? ''
+        }
+        const batch = await create({ type: 'batch', policies: ['app'] })
+        const limited = await create({ num_uses: 3 })
+        const lastUse = await create({ num_uses: 1 })
+        for (const [token, message] of [
+          [batch, 'batch tokens cannot create more tokens'],
+          [limited, 'restricted use token cannot generate child tokens'],
+          [lastUse, 'restricted use token cannot generate child tokens'],
+        ] as const) {
+          for (const path of ['create', 'create-orphan']) {
+            const res = await call(`${url}/v1/auth/token/${path}`, { token, body: {} })
+            if (token === lastUse && path === 'create-orphan') {
+              assert.equal(res.status, 403, 'the last use was spent by the first request')
+              continue
+            }
+            assert.equal(res.status, 400, path)
+            assert.deepEqual(res.json, { errors: [message] })
+          }
+        }
+        const negative = await call(`${url}/v1/auth/token/create`, {
+          token: root,
+          body: { num_uses: -1 },
+        })
+        assert.equal(negative.status, 400)
+        assert.deepEqual(negative.json, { errors: ['number of uses cannot be negative'] })
+        const unknownRole = await call(`${url}/v1/auth/token/create/nope`, {
+          token: root,
+          body: {},
+        })
+        assert.equal(unknownRole.status, 400)
+        assert.deepEqual(unknownRole.json, { errors: ['unknown role nope'] })
+      })
+    })
+
+    test('lookup without a token, and GET lookup, look up the caller; the last use shows num_uses -1', async () => {
+      await withVaultApi(host, async (url, root) => {
+        const post = await call(`${url}/v1/auth/token/lookup`, { token: root, body: {} })
+        assert.equal(post.status, 200)
+        assert.equal((post.json as Envelope).data?.id, root)
+        const get = await call(`${url}/v1/auth/token/lookup`, { token: root })
+        assert.equal(get.status, 200)
+        assert.equal((get.json as Envelope).data?.id, root)
+
+        const created = await call(`${url}/v1/auth/token/create`, {
+          token: root,
+          body: { num_uses: 2 },
+        })
+        const token = (created.json as Envelope).auth?.client_token ?? ''
+        const first = await call(`${url}/v1/auth/token/lookup-self`, { token })
+        assert.equal((first.json as Envelope).data?.num_uses, 1)
+        const last = await call(`${url}/v1/auth/token/lookup-self`, { token })
+        assert.equal((last.json as Envelope).data?.num_uses, -1)
+        assert.equal((await call(`${url}/v1/auth/token/lookup-self`, { token })).status, 403)
+      })
+    })
+
+    test('an unrouted request spends a use; a body that cannot be parsed does not', async () => {
+      await withVaultApi(host, async (url, root, store) => {
+        const created = await store.create({ parent: root, numUses: 3 })
+        const token = created.clientToken
+        const malformed = await call(`${url}/v1/auth/token/create`, { token, raw: '{"a":' })
+        assert.equal(malformed.status, 400)
+        assert.equal((await store.lookup(token))?.numUses, 3)
+        const unrouted = await call(`${url}/v1/auth/token/nope`, { token, body: {} })
+        assert.equal(unrouted.status, 404)
+        assert.equal((await store.lookup(token))?.numUses, 2)
+        const wrongMethod = await call(`${url}/v1/auth/token/create`, { token })
+        assert.equal(wrongMethod.status, 405)
+        assert.equal((await store.lookup(token))?.numUses, 1)
+      })
+    })
+
+    test("auth/token/tidy: 202 with Vault's warning, root only", async () => {
+      await withVaultApi(host, async (url, root, store) => {
+        const res = await call(`${url}/v1/auth/token/tidy`, { token: root, body: {} })
+        assert.equal(res.status, 202)
+        assert.match(
+          (res.json as Envelope).warnings?.[0] ?? '',
+          /^Tidy operation successfully started/,
+        )
+        const user = await store.create({ policies: ['app'] })
+        const denied = await call(`${url}/v1/auth/token/tidy`, {
+          token: user.clientToken,
+          body: {},
+        })
+        assert.equal(denied.status, 403)
+      })
+    })
+
+    test("revoke-orphan refused by its own check: 400; renew of an unknown lease: Vault's message", async () => {
+      await withVaultApi(
+        host,
+        async (url, root, store) => {
+          const user = await store.create({ policies: ['app'] })
+          const res = await call(`${url}/v1/auth/token/revoke-orphan`, {
+            token: user.clientToken,
+            body: { token: user.clientToken },
+          })
+          assert.equal(res.status, 400)
+          assert.deepEqual(res.json, {
+            errors: ['root or sudo privileges required to revoke and orphan'],
+          })
+          const lease = await call(`${url}/v1/sys/leases/renew`, {
+            token: root,
+            body: { lease_id: 'aws/creds/x/nope' },
+          })
+          assert.equal(lease.status, 400)
+          assert.deepEqual(lease.json, { errors: ['lease not found'] })
+        },
+        { authorize: () => true },
+      )
+    })
+  })
+}
