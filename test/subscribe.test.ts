@@ -7,6 +7,7 @@ import {
   TokenStoreError,
   type RevocationNotice,
   type RevokedEvent,
+  type Storage,
   type SubscribeOptions,
 } from 'tokentree'
 import { createTestStore } from 'tokentree/testing'
@@ -225,8 +226,10 @@ test('ping(): resolves on memory; storage_unavailable when the storage does not 
   // A storage without ping() is asked for a token.
   const base = new MemoryStorage()
   let reads = 0
-  const noPing = overrideStorage(base, {
-    ping: undefined,
+  // exactOptionalPropertyTypes forbids `ping: undefined` in a Partial<Storage>; the Proxy reads it as absent.
+  const withoutPing = (overrides: Partial<Storage>): Storage =>
+    overrideStorage(base, { ...overrides, ping: undefined } as unknown as Partial<Storage>)
+  const noPing = withoutPing({
     getToken: (id) => {
       reads += 1
       return base.getToken(id)
@@ -234,7 +237,7 @@ test('ping(): resolves on memory; storage_unavailable when the storage does not 
   })
   await new TokenStore({ storage: noPing, timers: false }).ping()
   assert.equal(reads, 1)
-  const broken = overrideStorage(base, { ping: undefined, getToken: () => refused() })
+  const broken = withoutPing({ getToken: () => refused() })
   await assert.rejects(new TokenStore({ storage: broken, timers: false }).ping(), {
     code: 'storage_unavailable',
   })

@@ -75,6 +75,9 @@ if (skip !== null) {
       return rows[0]?.n ?? 0
     },
     dump: (schema) => dumpSchema(pool, schema),
+    trimNotices: async (schema) => {
+      await pool.query(`DELETE FROM ${schema}.notices`)
+    },
   })
 
   describe('PostgresStorage', () => {
