@@ -71,22 +71,28 @@ export function runStartupTests(
       const namespace = await backend.namespace('startup')
       const a = open(namespace)
       const stopBusy = keepBusy(a.store)
+      // Each new store gets fresh connections (through an open proxy), as a new instance would.
+      const proxy = new TcpProxy(backend.address)
+      await proxy.open()
       try {
         for (let round = 0; round < ROUNDS; round++) {
           const auth = await a.store.create({ policies: ['x'] })
-          const b = open(namespace)
-          const seen = countRevoked(b.store)
+          const via = backend.storageVia(proxy.port, namespace)
+          const b = new TokenStore({ storage: via.storage, secret, timers: false })
+          const seen = countRevoked(b)
           try {
             await a.store.revoke(auth.clientToken)
             await waitSeen(seen, [auth.accessor])
             assert.equal(seen.get(auth.accessor) ?? 0, 1, `round ${round}`)
           } finally {
             await b.close()
+            await via.close()
           }
         }
       } finally {
         await stopBusy()
         await a.close()
+        await proxy.cut()
       }
     })
 
