@@ -56,14 +56,17 @@ export class RevocationSubscription {
   async ready(): Promise<void> {
     if (this.#storage.subscribe === undefined || this.#stop !== null) return
     if (this.#closed) {
-      throw new TokenStoreError('storage_unavailable', 'The store is closed: it follows no revocations')
+      throw new TokenStoreError(
+        'storage_unavailable',
+        'The store is closed: it follows no revocations',
+      )
     }
     if (this.#attempt === null) {
       this.#cancelRetry()
       this.#attempt = this.#run()
     }
     await this.#attempt
-    if (this.#stop === null) throw asStoreError(this.#lastError)
+    if (!this.#isSubscribed()) throw asStoreError(this.#lastError)
   }
 
   /** Stops following; cancels a pending retry and waits for an attempt under way. */
@@ -122,6 +125,11 @@ export class RevocationSubscription {
   /** Re-reads the flag: a plain read after an await is wrongly narrowed to its value before the await. */
   #isClosed(): boolean {
     return this.#closed
+  }
+
+  /** Re-reads the field, for the same reason. */
+  #isSubscribed(): boolean {
+    return this.#stop !== null
   }
 }
 

@@ -739,7 +739,9 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
       else await this.#storage.getToken(PING_ID)
     } catch (cause) {
       if (cause instanceof TokenStoreError) throw cause
-      throw new TokenStoreError('storage_unavailable', 'The token storage did not answer', { cause })
+      throw new TokenStoreError('storage_unavailable', 'The token storage did not answer', {
+        cause,
+      })
     }
   }
 

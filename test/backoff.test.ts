@@ -11,8 +11,14 @@ test('the cap doubles with each attempt up to max; the delay is the cap times th
     [0, 1, 2, 3, 4, 5, 6, 50, 2000].map((attempt) => backoffDelay(attempt, BACKOFF, almostOne)),
     [999, 1999, 3999, 7999, 15_999, 29_999, 29_999, 29_999, 29_999],
   )
-  assert.equal(backoffDelay(3, BACKOFF, () => 0.5), 4000)
-  assert.equal(backoffDelay(3, BACKOFF, () => 0), 0)
+  assert.equal(
+    backoffDelay(3, BACKOFF, () => 0.5),
+    4000,
+  )
+  assert.equal(
+    backoffDelay(3, BACKOFF, () => 0),
+    0,
+  )
 })
 
 test('full jitter: draws spread over the whole range, so instances do not retry in step', () => {
@@ -25,14 +31,32 @@ test('full jitter: draws spread over the whole range, so instances do not retry 
   const delays = Array.from({ length: 1000 }, () => backoffDelay(2, BACKOFF, random))
   assert.ok(delays.every((d) => d >= 0 && d < 4000 && Number.isInteger(d)))
   const buckets = [0, 0, 0, 0]
-  for (const d of delays) buckets[Math.floor(d / 1000)]! += 1
+  for (const d of delays) {
+    const bucket = Math.floor(d / 1000)
+    buckets[bucket] = (buckets[bucket] ?? 0) + 1
+  }
   for (const count of buckets) assert.ok(count > 150, `uneven spread: ${buckets.join(',')}`)
 })
 
 test('a bad draw or attempt cannot produce a negative or oversized delay', () => {
-  assert.equal(backoffDelay(-3, BACKOFF, () => 0.5), 500)
-  assert.equal(backoffDelay(1.7, BACKOFF, () => 0.5), 1000)
-  assert.equal(backoffDelay(0, BACKOFF, () => 1), 0)
-  assert.equal(backoffDelay(0, BACKOFF, () => Number.NaN), 0)
-  assert.equal(backoffDelay(Number.POSITIVE_INFINITY, BACKOFF, () => 0.5), 15_000)
+  assert.equal(
+    backoffDelay(-3, BACKOFF, () => 0.5),
+    500,
+  )
+  assert.equal(
+    backoffDelay(1.7, BACKOFF, () => 0.5),
+    1000,
+  )
+  assert.equal(
+    backoffDelay(0, BACKOFF, () => 1),
+    0,
+  )
+  assert.equal(
+    backoffDelay(0, BACKOFF, () => Number.NaN),
+    0,
+  )
+  assert.equal(
+    backoffDelay(Number.POSITIVE_INFINITY, BACKOFF, () => 0.5),
+    15_000,
+  )
 })

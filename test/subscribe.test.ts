@@ -101,7 +101,10 @@ test('the first attempt asks for every notice since construction; a retry resume
   await clock.advance('2s')
   assert.equal(calls.length, 3)
   const since = calls[0]?.since
-  assert.ok(since !== undefined && since >= before && since <= after, 'since is the construction time')
+  assert.ok(
+    since !== undefined && since >= before && since <= after,
+    'since is the construction time',
+  )
   assert.equal(calls[0]?.after, undefined)
   assert.deepEqual(
     calls.slice(1).map((c) => [c.after, c.since]),
@@ -157,7 +160,7 @@ test('ready() rejects with storage_unavailable while the subscription fails, att
   await assert.rejects(store.ready(), (error: unknown) => {
     assert.ok(error instanceof TokenStoreError)
     assert.equal(error.code, 'storage_unavailable')
-    assert.match(String((error.cause as Error).message), /connection refused/)
+    assert.match((error.cause as Error).message, /connection refused/)
     return true
   })
   // The constructor's attempt was joined, not doubled.

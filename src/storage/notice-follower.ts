@@ -115,7 +115,8 @@ export class NoticeFollower {
       const entries = await readBatch(this.#cursor, NOTICE_BATCH)
       for (const entry of entries) {
         if (this.#stopped) return
-        if (entry.seq > this.#cursor + 1) onGap?.({ lost: entry.seq - this.#cursor - 1, atMost: false })
+        if (entry.seq > this.#cursor + 1)
+          onGap?.({ lost: entry.seq - this.#cursor - 1, atMost: false })
         this.#cursor = entry.seq
         onAdvance(entry.seq)
         if (entry.notice !== null) deliver(listener, entry.notice)

@@ -97,7 +97,10 @@ describe('PostgresStorage on PGlite', () => {
         return db.listen(channel, callback)
       },
     }
-    const a = new TokenStore({ storage: new PostgresStorage({ pool: db, schema: 'adapter' }), timers: false })
+    const a = new TokenStore({
+      storage: new PostgresStorage({ pool: db, schema: 'adapter' }),
+      timers: false,
+    })
     const auth = await a.create({ policies: ['x'] })
     const b = new TokenStore({
       storage: new PostgresStorage({ pool: late, schema: 'adapter' }),
@@ -124,7 +127,11 @@ describe('PostgresStorage on PGlite', () => {
     const storage = new PostgresStorage({ pool: db, schema: 'never_migrated' })
     const store = new TokenStore({ storage, timers: false })
     store.on('error', () => undefined)
-    for (const call of [() => store.create({ policies: ['x'] }), () => store.ping(), () => store.ready()]) {
+    for (const call of [
+      () => store.create({ policies: ['x'] }),
+      () => store.ping(),
+      () => store.ready(),
+    ]) {
       await assert.rejects(call(), (error: unknown) => {
         assert.ok(error instanceof TokenStoreError)
         assert.equal(error.code, 'storage_misconfigured')

@@ -249,7 +249,10 @@ if (skip !== null) {
           await assert.rejects(call(), (error: unknown) => {
             assert.ok(error instanceof TokenStoreError)
             assert.equal(error.code, 'storage_misconfigured')
-            assert.match(error.message, new RegExp(`migrate\\(pool, \\{ schema: '${schema}' \\}\\)`))
+            assert.match(
+              error.message,
+              new RegExp(`migrate\\(pool, \\{ schema: '${schema}' \\}\\)`),
+            )
             return true
           })
         }

@@ -120,7 +120,11 @@ async function dispatch(
   const path = decodePath(request.path)
   if (path === 'sys/health') {
     if (request.method !== 'GET' && request.method !== 'HEAD') return methodNotAllowed()
-    return health(request.query, () => new Date(), () => store.ping())
+    return health(
+      request.query,
+      () => new Date(),
+      () => store.ping(),
+    )
   }
   const operation = logicalOperation(request.method, request.query)
   // Vault routes a listing as a folder: `LIST auth/token/accessors` is `auth/token/accessors/`.

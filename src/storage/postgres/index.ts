@@ -599,7 +599,9 @@ export class PostgresStorage implements Storage {
    * wrote before that moment (`written_at`); otherwise where this instance's last subscription stopped, or after
    * the newest notice.
    */
-  async #startCursor(options: SubscribeOptions): Promise<{ cursor: number; gap: NoticeGap | null }> {
+  async #startCursor(
+    options: SubscribeOptions,
+  ): Promise<{ cursor: number; gap: NoticeGap | null }> {
     if (options.after !== undefined) return { cursor: options.after, gap: null }
     if (options.since === undefined) {
       const [row] = (await this.#db.query(this.#text(CURRENT_NOTICE), [])).rows as { seq: number }[]
@@ -671,18 +673,21 @@ export class PostgresStorage implements Storage {
     let failures = 0
     const retry = (): void => {
       if (stopped || timer !== undefined) return
-      timer = setTimeout(() => {
-        timer = undefined
-        open().then(
-          () => {
-            failures = 0
-          },
-          () => {
-            failures += 1
-            retry()
-          },
-        )
-      }, RELISTEN_FLOOR + backoffDelay(failures, RELISTEN_BACKOFF))
+      timer = setTimeout(
+        () => {
+          timer = undefined
+          open().then(
+            () => {
+              failures = 0
+            },
+            () => {
+              failures += 1
+              retry()
+            },
+          )
+        },
+        RELISTEN_FLOOR + backoffDelay(failures, RELISTEN_BACKOFF),
+      )
       timer.unref()
     }
 

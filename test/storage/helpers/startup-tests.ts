@@ -32,15 +32,15 @@ async function waitSeen(seen: Map<string, number>, accessors: readonly string[])
 
 /** Keeps `store` revoking fresh tokens until the returned function is called (and awaited). */
 function keepBusy(store: TokenStore): () => Promise<void> {
-  let busy = true
+  const state = { busy: true }
   const loop = (async () => {
-    while (busy) {
+    while (state.busy) {
       const auth = await store.create({ policies: ['busy'] })
       await store.revoke(auth.clientToken)
     }
   })()
   return async () => {
-    busy = false
+    state.busy = false
     await loop
   }
 }
@@ -185,7 +185,9 @@ export function runStartupTests(
       try {
         await b.ready()
         await proxy.cut()
-        const tokens = await Promise.all([1, 2, 3, 4].map(() => a.store.create({ policies: ['x'] })))
+        const tokens = await Promise.all(
+          [1, 2, 3, 4].map(() => a.store.create({ policies: ['x'] })),
+        )
         for (const auth of tokens.slice(0, 3)) await a.store.revoke(auth.clientToken)
         await backend.trimNotices(namespace)
         await a.store.revoke(tokens[3]?.clientToken ?? '')

@@ -87,7 +87,9 @@ async function run(command: WorkerCommand): Promise<unknown> {
       const followerStorage = newStorage()
       const seen = new Map<string, number>()
       const followerStore = new TokenStore({ storage: followerStorage, secret, timers: false })
-      followerStore.on('revoked', (event) => seen.set(event.accessor, (seen.get(event.accessor) ?? 0) + 1))
+      followerStore.on('revoked', (event) =>
+        seen.set(event.accessor, (seen.get(event.accessor) ?? 0) + 1),
+      )
       follower = { store: followerStore, storage: followerStorage, seen }
       return 'open'
     }
