@@ -25,7 +25,9 @@ const NOTICE: RevocationNotice = {
 const refused = (): Promise<never> => Promise.reject(new Error('connection refused'))
 const stopped = (): Promise<() => Promise<void>> => Promise.resolve(() => Promise.resolve())
 
-test("a shared storage's notices become revoked events; a failed subscription is retried with backoff", async () => {
+test("a shared storage's notices become revoked events; a failed subscription is retried with backoff", async (t) => {
+  // Full jitter draws each delay from [0, cap): with draws of 0.5, the retries come 0.5 s and then 1 s apart.
+  t.mock.method(Math, 'random', () => 0.5)
   let attempts = 0
   let deliver: ((notice: RevocationNotice) => void) | null = null
   let stopCalled = false
@@ -47,9 +49,13 @@ test("a shared storage's notices become revoked events; a failed subscription is
   store.on('revoked', (event) => events.push(event))
   await clock.advance(0)
   assert.equal(attempts, 1)
-  await clock.advance('1s') // the first retry comes within 1 s (full jitter): fails again
+  await clock.advance('499ms')
+  assert.equal(attempts, 1)
+  await clock.advance('1ms') // the first retry: fails again
   assert.equal(attempts, 2)
-  await clock.advance('2s') // the second within 2 s more: succeeds
+  await clock.advance('999ms')
+  assert.equal(attempts, 2)
+  await clock.advance('1ms') // the second, 1 s later: succeeds
   assert.equal(attempts, 3)
   assert.equal(errors.length, 2)
   assert.ok(deliver)
@@ -78,7 +84,8 @@ test('close() during the backoff cancels the retry', async () => {
   assert.equal(clock.pendingTimers, 0)
 })
 
-test('the first attempt asks for every notice since construction; a retry resumes after the last position', async () => {
+test('the first attempt asks for every notice since construction; a retry resumes after the last position', async (t) => {
+  t.mock.method(Math, 'random', () => 0.5)
   const calls: SubscribeOptions[] = []
   const before = performance.now()
   const storage = overrideStorage(new MemoryStorage(), {
