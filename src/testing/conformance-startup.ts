@@ -75,20 +75,20 @@ export function runStartupConformance(context: StartupConformanceContext): void 
       for (const t of tokens) await a.insertToken(t)
       const accessors = new Set(tokens.map((t) => t.accessor))
       const first = newInbox()
-      let position: number | null = null
+      const reported: { position: number | null } = { position: null }
       const stopFirst = await b.subscribe(first.push, {
         onPosition: (seq) => {
-          position = seq
+          reported.position = seq
         },
       })
-      assert.notEqual(position, null, 'the start position is reported')
+      assert.notEqual(reported.position, null, 'the start position is reported')
       await a.deleteToken(tokens[0]?.id ?? token().id, 'explicit', now)
       assert.equal((await first.waitFor(1, accessors, noticeTimeout)).length, 1)
       await stopFirst()
       // Written while nobody listens.
       await a.deleteToken(tokens[1]?.id ?? token().id, 'explicit', now)
       const second = newInbox()
-      const stopSecond = await b.subscribe(second.push, { after: position ?? 0 })
+      const stopSecond = await b.subscribe(second.push, { after: reported.position ?? 0 })
       try {
         await a.deleteToken(tokens[2]?.id ?? token().id, 'explicit', now)
         const got = await second.waitFor(2, accessors, noticeTimeout)
