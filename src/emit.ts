@@ -1,19 +1,14 @@
 /**
  * Listener isolation: one listener's failure must not reach the store's caller nor the listeners after it.
  */
-import { EventEmitter } from 'eventemitter3'
-
-/** eventemitter3's stored form of a listener. */
-interface StoredListener {
-  fn: (...args: unknown[]) => unknown
-  context: unknown
-  once: boolean
-}
+import type { EventEmitter } from 'eventemitter3'
 
 /**
  * Calls each listener of `event` in its own try/catch; a throw, or a returned promise that rejects, goes to
- * `onFailure`. eventemitter3's `emit` stops at the first throw, so this walks its listener table (`_events`,
- * unchanged across eventemitter3 v1–v5) itself, removing `once` listeners before calling them as `emit` does.
+ * `onFailure`. eventemitter3's `emit` stops at the first throw, so this does what `emit` does with its public API
+ * only: it takes the listeners registered when the event is emitted (`listeners(event)`), removes the `once` ones
+ * before calling them (`removeListener(event, fn, undefined, true)` removes only `once` registrations), and calls
+ * each with the emitter as `this`, as `emit` does for a listener added without a context.
  */
 export function emitIsolated(
   emitter: EventEmitter,
@@ -21,17 +16,12 @@ export function emitIsolated(
   payload: unknown,
   onFailure: (error: unknown) => void,
 ): void {
-  const key = EventEmitter.prefixed ? `${EventEmitter.prefixed}${event}` : event
-  const table = (
-    emitter as unknown as { _events: Record<string, StoredListener | StoredListener[] | undefined> }
-  )._events
-  const stored = table[key]
-  if (stored === undefined) return
-  const listeners = Array.isArray(stored) ? [...stored] : [stored]
+  const listeners = emitter.listeners(event) as ((...args: unknown[]) => unknown)[]
+  if (listeners.length === 0) return
+  for (const listener of listeners) emitter.removeListener(event, listener, undefined, true)
   for (const listener of listeners) {
-    if (listener.once) emitter.removeListener(event, listener.fn, listener.context, true)
     try {
-      const result = listener.fn.call(listener.context, payload)
+      const result = listener.call(emitter, payload)
       if (isPromiseLike(result)) result.then(undefined, onFailure)
     } catch (error) {
       onFailure(error)

@@ -17,6 +17,9 @@
  *   HTTP 400.
  * - `conflict`: the id or accessor already exists. HTTP 409.
  * - `storage_unavailable`: the storage backend failed; the operation may be retried. HTTP 503.
+ * - `storage_misconfigured`: the storage answers but is not set up for this version of tokentree (a PostgreSQL
+ *   schema that `migrate()` never ran, or ran for an older version); retrying will not help until an operator
+ *   fixes it. HTTP 500.
  */
 export type TokenStoreErrorCode =
   | 'invalid_token'
@@ -25,6 +28,7 @@ export type TokenStoreErrorCode =
   | 'not_renewable'
   | 'conflict'
   | 'storage_unavailable'
+  | 'storage_misconfigured'
 
 /**
  * The error every tokentree operation rejects with. Its `code` is stable; its message names the field, the rule and

@@ -6,6 +6,7 @@
  * reports. Timers are injectable, so a virtual clock can drive them in tests; real ones are unref'd, so the timer
  * never keeps a process alive.
  */
+import { backoffDelay } from './backoff.js'
 import type { UnixMillis } from './types.js'
 
 /** The two timer functions the store needs; `ManualClock` from `tokentree/testing` implements them virtually. */
@@ -31,8 +32,11 @@ export const REAL_TIMERS: Timers = {
 /** Longest delay `setTimeout` accepts (about 24.8 days); a later aim is reached in several hops. */
 const MAX_DELAY = 2 ** 31 - 1
 
-/** Wait before retrying a sweep that failed (storage down). */
-const RETRY_DELAY = 5_000
+/**
+ * Waits before retrying a sweep that failed (storage down): full jitter over a cap that doubles from 5 s up to
+ * 5 min with each failure in a row, so that many instances do not retry in step.
+ */
+const RETRY_BACKOFF = { first: 5_000, max: 300_000 }
 
 /** Keeps one timer aimed at the next expiry. */
 export class ExpiryScheduler {
@@ -44,6 +48,8 @@ export class ExpiryScheduler {
   #handle: unknown = null
   #aim: UnixMillis | null = null
   #running: Promise<void> | null = null
+  /** Sweeps failed in a row, for the retry's backoff. */
+  #failures = 0
   /** The earliest expiry reported while a sweep ran: aimed at once it ends, so sweeps never overlap. */
   #aimAfterSweep: UnixMillis | null = null
   #closed = false
@@ -103,9 +109,11 @@ export class ExpiryScheduler {
     let next: UnixMillis | null
     try {
       next = await this.#sweep()
+      this.#failures = 0
     } catch (error) {
       this.#onError(error)
-      next = this.#clock() + RETRY_DELAY
+      next = this.#clock() + backoffDelay(this.#failures, RETRY_BACKOFF)
+      this.#failures += 1
     }
     const reported = this.#aimAfterSweep
     this.#aimAfterSweep = null

@@ -10,14 +10,17 @@ export { MemoryStorage } from './storage/memory.js'
 export type {
   InsertLeaseResult,
   InsertResult,
+  NoticeGap,
   RenewUpdate,
   RevocationNotice,
   Storage,
   StorageTidyResult,
+  SubscribeOptions,
   SubtreeDeletion,
   TokenListPage,
   TokenListQuery,
 } from './storage/storage.js'
+export { NOTICE_START_MARGIN } from './storage/storage.js'
 export type { CreateLeaseOptions, LeaseGrant, LeaseInfo } from './lease.js'
 export type { TokenList, TokenListOptions } from './listing.js'
 export {

@@ -57,6 +57,7 @@ import {
   type RevocationCount,
   type RevocationSink,
 } from './revoke.js'
+import { RevocationSubscription } from './revocation-subscription.js'
 import { MemoryStorage } from './storage/memory.js'
 import type { RevocationNotice, Storage } from './storage/storage.js'
 import { creationTtl, renewalTtl } from './ttl.js'
@@ -117,9 +118,8 @@ const SWEEP_BATCH = 1000
 const ID_ATTEMPTS = 3
 /** Scans of a prefix during `revokePrefix`, each catching what was created during the one before. */
 const PREFIX_SCANS = 5
-/** First and longest wait before subscribing again to other instances' revocations after a failure. */
-const SUBSCRIBE_RETRY_FIRST = 1_000
-const SUBSCRIBE_RETRY_MAX = 30_000
+/** The hashed id `ping()` looks up on storage without `ping`: no keyed hash has this form. */
+const PING_ID = 'tokentree-ping' as HashedTokenId
 /** Attempts at a renewal that keeps meeting concurrent renewals of the same token or lease. */
 const RENEW_ATTEMPTS = 5
 /** Longest lease id accepted as an argument: a path plus a suffix. */
@@ -177,9 +177,7 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
   readonly #wrapping: WrappingCodec
   readonly #scheduler: ExpiryScheduler | null
   readonly #timers: Timers | null
-  #subscribing: Promise<void> = Promise.resolve()
-  #unsubscribe: (() => Promise<void>) | null = null
-  #subscribeRetry: unknown = null
+  readonly #revocations: RevocationSubscription
   #closed = false
 
   /**
@@ -207,7 +205,14 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
               this.#backgroundFailed(error)
             },
           )
-    this.#subscribing = this.#subscribe(0)
+    this.#revocations = new RevocationSubscription(this.#storage, this.#timers, {
+      notice: (notice) => {
+        this.#emitRevoked(fromNotice(notice))
+      },
+      failed: (error) => {
+        this.#backgroundFailed(error)
+      },
+    })
     if (this.#scheduler !== null && options.storage !== undefined) this.#aimAtStoredExpiry()
   }
 
@@ -832,9 +837,41 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
     if (this.#closed) return
     this.#closed = true
     await this.#scheduler?.close()
-    if (this.#subscribeRetry !== null) this.#timers?.clearTimeout(this.#subscribeRetry)
-    await this.#subscribing
-    await this.#unsubscribe?.()
+    await this.#revocations.close()
+  }
+
+  /**
+   * Resolves once this store follows the revocations other instances write to a shared storage (Redis, PostgreSQL),
+   * so that every one of them reaches `revoked`; at once for storage that is not shared. The subscription starts
+   * with the store and, while storage is unreachable, is retried in the background; whenever it comes up, it
+   * delivers every revocation written since the store was created. Call it at start-up to fail fast, or in a
+   * readiness probe. Starts no timer.
+   *
+   * @throws {@link TokenStoreError} `storage_unavailable` when the subscription cannot start yet (it is attempted
+   * again at once by this call, and in the background after), or when the store is closed;
+   * `storage_misconfigured` when the storage is not set up (a PostgreSQL schema that `migrate()` never ran).
+   */
+  async ready(): Promise<void> {
+    await this.#revocations.ready()
+  }
+
+  /**
+   * One round trip to the storage: resolves when it answers. For health checks (the Vault API's `sys/health` uses
+   * it). Storage without a `ping` method is asked for a token that does not exist.
+   *
+   * @throws {@link TokenStoreError} `storage_unavailable` when the storage does not answer;
+   * `storage_misconfigured` when it answers but cannot serve (a PostgreSQL schema that `migrate()` never ran).
+   */
+  async ping(): Promise<void> {
+    try {
+      if (this.#storage.ping !== undefined) await this.#storage.ping()
+      else await this.#storage.getToken(PING_ID)
+    } catch (cause) {
+      if (cause instanceof TokenStoreError) throw cause
+      throw new TokenStoreError('storage_unavailable', 'The token storage did not answer', {
+        cause,
+      })
+    }
   }
 
   /** Creates a wrapping token holding `plaintext`, sealed for that token. */
@@ -1166,37 +1203,6 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
         this.#backgroundFailed(error)
       },
     )
-  }
-
-  /** Re-reads the flag: a plain read after an await is wrongly narrowed to its value before the await. */
-  #isClosed(): boolean {
-    return this.#closed
-  }
-
-  /**
-   * Re-emits other instances' revocations as `revoked` events, when the storage is shared. A failed subscription
-   * (storage down at start-up) is retried with backoff, since without it this instance would miss every remote
-   * revocation for its lifetime; the adapter catches up on what was missed meanwhile.
-   */
-  async #subscribe(attempt: number): Promise<void> {
-    if (this.#storage.subscribe === undefined || this.#closed) return
-    try {
-      const stop = await this.#storage.subscribe((notice) => {
-        this.#emitRevoked(fromNotice(notice))
-      })
-      // close() may have run while this awaited.
-      if (this.#isClosed()) await stop()
-      else this.#unsubscribe = stop
-    } catch (error) {
-      this.#backgroundFailed(error)
-      if (this.#isClosed() || this.#timers === null) return
-      const delay = Math.min(SUBSCRIBE_RETRY_MAX, SUBSCRIBE_RETRY_FIRST * 2 ** attempt)
-      this.#subscribeRetry = this.#timers.setTimeout(() => {
-        this.#subscribeRetry = null
-        this.#subscribing = this.#subscribe(attempt + 1)
-        return this.#subscribing
-      }, delay)
-    }
   }
 
   readonly #sink: RevocationSink = {

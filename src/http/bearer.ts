@@ -68,6 +68,7 @@ export const HTTP_STATUS: Readonly<Record<TokenStoreErrorCode, number>> = Object
   not_renewable: 400,
   conflict: 409,
   storage_unavailable: 503,
+  storage_misconfigured: 500,
 })
 
 /** Vault's message for a request without a token. Answered with 401. */

@@ -221,6 +221,9 @@ export class MemoryStorage implements Storage {
     return listDue(this.#expiry, now, limit, (id) => this.#tokens.get(id)?.expiresAt)
   }
 
+  /** Memory always answers. */
+  async ping(): Promise<void> {}
+
   async nextExpiry(): Promise<UnixMillis | null> {
     const token = nextDue(this.#expiry, (id) => this.#tokens.get(id)?.expiresAt)
     const lease = nextDue(this.#leaseExpiry, (id) => this.#leases.get(id)?.expiresAt)

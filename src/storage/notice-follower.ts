@@ -4,7 +4,7 @@
  *
  * @packageDocumentation
  */
-import type { RevocationNotice } from './storage.js'
+import { NOTICE_START_MARGIN, type NoticeGap, type RevocationNotice } from './storage.js'
 
 /** Notices read per batch. */
 const NOTICE_BATCH = 500
@@ -25,6 +25,11 @@ export interface NoticeFollowerOptions {
   readonly onAdvance: (seq: number) => void
   /** How often, in milliseconds, the log is read without a wake-up. */
   readonly pollInterval: number
+  /**
+   * Told when the log skips numbers after the cursor: the notices in between were trimmed before they were read.
+   * The adapters number their notices without gaps, so a skip is always a loss.
+   */
+  readonly onGap?: ((gap: NoticeGap) => void) | undefined
 }
 
 /**
@@ -58,6 +63,7 @@ export class NoticeFollower {
   start(cursor: number): void {
     this.#cursor = cursor
     this.#started = true
+    this.#options.onAdvance(cursor)
     this.#poll = setInterval(this.wake, this.#options.pollInterval)
     this.#poll.unref()
     this.wake()
@@ -104,11 +110,13 @@ export class NoticeFollower {
 
   /** Reads batches until one comes back short, delivering as it goes. */
   async #readOnce(): Promise<void> {
-    const { readBatch, listener, onAdvance } = this.#options
+    const { readBatch, listener, onAdvance, onGap } = this.#options
     for (;;) {
       const entries = await readBatch(this.#cursor, NOTICE_BATCH)
       for (const entry of entries) {
         if (this.#stopped) return
+        if (entry.seq > this.#cursor + 1)
+          onGap?.({ lost: entry.seq - this.#cursor - 1, atMost: false })
         this.#cursor = entry.seq
         onAdvance(entry.seq)
         if (entry.notice !== null) deliver(listener, entry.notice)
@@ -128,4 +136,31 @@ function deliver(listener: (notice: RevocationNotice) => void, notice: Revocatio
       'TokenStoreListenerError',
     )
   }
+}
+
+/**
+ * The storage server's time at local moment `since` (a `performance.now()` reading), less
+ * {@link NOTICE_START_MARGIN}: `serverNow` was read by a request answered at local moment `receivedAt`, so it was
+ * taken at most `receivedAt - since` after `since`. Only this process's monotonic clock and the server's clock are
+ * used: no skew between machines enters, only a step of the server's clock in between.
+ */
+export function serverTimeAt(since: number, serverNow: number, receivedAt: number): number {
+  return serverNow - Math.max(0, receivedAt - since) - NOTICE_START_MARGIN
+}
+
+/**
+ * Where a subscription that starts at `anchor` (server time) begins, from the newest notice written before it
+ * (`before`), the oldest notice the log holds, and the newest number: after `before` when the log holds it;
+ * after the head when the log is empty; otherwise every notice the log holds is newer than the anchor and those
+ * trimmed before them may have been too, a possible loss reported as such.
+ */
+export function startFromAnchor(
+  before: number | null,
+  oldest: number | null,
+  head: number,
+): { cursor: number; gap: NoticeGap | null } {
+  if (before !== null) return { cursor: before, gap: null }
+  if (oldest === null) return { cursor: head, gap: null }
+  const cursor = oldest - 1
+  return { cursor, gap: cursor > 0 ? { lost: cursor, atMost: true } : null }
 }

@@ -238,7 +238,17 @@ export interface Storage {
    * (adapters number their notices and catch up from a log). Resolves once listening, to a function that stops.
    * `TokenStore` subscribes on construction, re-emits each notice as a `revoked` event, and stops on `close()`.
    */
-  subscribe?(listener: (notice: RevocationNotice) => void): Promise<() => Promise<void>>
+  subscribe?(
+    listener: (notice: RevocationNotice) => void,
+    options?: SubscribeOptions,
+  ): Promise<() => Promise<void>>
+
+  /**
+   * One round trip to the storage, to tell whether it answers. Resolves when it does; rejects with
+   * `TokenStoreError('storage_unavailable')` when it does not (or another code, such as `storage_misconfigured`,
+   * when it answers but cannot serve). `TokenStore.ping()` and the Vault API's `sys/health` use it.
+   */
+  ping?(): Promise<void>
 
   /** Releases connections or timers the adapter holds. */
   close?(): Promise<void>
@@ -309,3 +319,46 @@ export type RevocationNotice =
       readonly reason: RevokeReason
       readonly time: UnixMillis
     }
+
+/**
+ * Where a {@link Storage.subscribe} subscription starts reading the notice log, and what it reports back. Without
+ * any of these, an adapter starts after the newest notice (or where an earlier subscription of the same adapter
+ * instance stopped).
+ */
+export interface SubscribeOptions {
+  /**
+   * Start after this notice number: where an earlier subscription of the same subscriber stopped, as reported to
+   * its {@link SubscribeOptions.onPosition}. Takes precedence over `since`.
+   */
+  readonly after?: number
+  /**
+   * When the subscriber came into being, as `performance.now()` of this process. The subscription delivers every
+   * notice written from that moment on, however late it starts (storage down meanwhile), and may also deliver
+   * those written up to {@link NOTICE_START_MARGIN} ms before it. Adapters turn the moment into the storage
+   * server's time (read at first contact, minus the time elapsed since, measured on this process's monotonic
+   * clock), so no clock of another machine is trusted, only the storage server's own.
+   */
+  readonly since?: number
+  /** Told the number of the notice the subscription stands at, at start and after each notice passed. */
+  readonly onPosition?: (seq: number) => void
+  /** Told of notices the log no longer held when the subscription reached for them. */
+  readonly onGap?: (gap: NoticeGap) => void
+}
+
+/** Notices lost to a subscription: trimmed from the log (or deleted) before it could read them. */
+export interface NoticeGap {
+  /** How many notices were lost; with `atMost`, an upper bound. */
+  readonly lost: number
+  /**
+   * Set when the exact count is unknown: the log no longer reached back to the subscriber's start, and `lost` is
+   * how many notices were trimmed, some of which may predate the subscriber.
+   */
+  readonly atMost: boolean
+}
+
+/**
+ * How long before a subscriber's `since` a notice may have been written and still be delivered, in milliseconds:
+ * a revocation whose storage write came just before a new instance was created, but whose call settled after, is
+ * delivered too, and so is one whose server timestamp was taken a moment before its write became visible.
+ */
+export const NOTICE_START_MARGIN = 2_000

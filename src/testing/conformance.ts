@@ -12,6 +12,7 @@ import { randomBytes } from 'node:crypto'
 
 import type { TokenRole } from '../roles.js'
 import { runListingConformance } from './conformance-listing.js'
+import { runStartupConformance } from './conformance-startup.js'
 import type { RenewUpdate, RevocationNotice, Storage, SubtreeDeletion } from '../storage/storage.js'
 import type { HashedTokenId, LeaseRecord, TokenRecord, UnixMillis } from '../types.js'
 import { runWrappingConformance } from './conformance-wrapping.js'
@@ -1558,6 +1559,15 @@ export function runStorageConformance(
     })
 
     describe('subscribe() (storages shared by several instances)', () => {
+      runStartupConformance({
+        test,
+        withStorage,
+        withTwo,
+        token,
+        newInbox: () => new Inbox(),
+        noticeTimeout,
+        now: NOW,
+      })
       test(
         "a second instance receives the first one's deletions once each, in order, and not its own",
         withTwo(async (a, b) => {

@@ -7,8 +7,8 @@ import { after, before, describe, test } from 'node:test'
 
 import { PGlite } from '@electric-sql/pglite'
 
-import { TokenStore } from '../../src/index.js'
-import { PostgresStorage, migrate } from '../../src/storage/postgres/index.js'
+import { TokenStore, TokenStoreError, type RevokedEvent } from '../../src/index.js'
+import { PostgresStorage, SCHEMA_VERSION, migrate } from '../../src/storage/postgres/index.js'
 import { runStorageConformance } from '../../src/testing/conformance.js'
 
 const db = await PGlite.create()
@@ -37,8 +37,8 @@ describe('PostgresStorage on PGlite', () => {
     const { rows } = await db.query<{ n: number }>(
       `SELECT count(*)::int AS n FROM information_schema.tables WHERE table_schema = 'adapter'`,
     )
-    // tokens, leases, roles, notices, notice_seq
-    assert.equal(rows[0]?.n, 5)
+    // tokens, leases, roles, notices, notice_seq, schema_version
+    assert.equal(rows[0]?.n, 6)
   })
 
   test('rows never contain a token id', async () => {
@@ -78,6 +78,74 @@ describe('PostgresStorage on PGlite', () => {
     }
     assert.deepEqual(accessors, [auth.accessor])
     await stop()
+    await store.close()
+  })
+
+  test('a store whose database answers late still receives a revocation made right after its construction', async () => {
+    let open: () => void = () => undefined
+    const gate = new Promise<void>((resolve) => {
+      open = resolve
+    })
+    // The new instance's database: the same PGlite, answering only once the gate opens (a slow first connection).
+    const late = {
+      query: async (text: string, params?: unknown[]) => {
+        await gate
+        return db.query(text, params)
+      },
+      listen: async (channel: string, callback: (payload: string) => void) => {
+        await gate
+        return db.listen(channel, callback)
+      },
+    }
+    const a = new TokenStore({
+      storage: new PostgresStorage({ pool: db, schema: 'adapter' }),
+      timers: false,
+    })
+    const auth = await a.create({ policies: ['x'] })
+    const b = new TokenStore({
+      storage: new PostgresStorage({ pool: late, schema: 'adapter' }),
+      timers: false,
+    })
+    const events: RevokedEvent[] = []
+    b.on('revoked', (event) => events.push(event))
+    await a.revoke(auth.clientToken)
+    open()
+    await b.ready()
+    const deadline = Date.now() + 5000
+    const count = (): number => events.filter((e) => e.accessor === auth.accessor).length
+    while (count() === 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 10))
+    }
+    await new Promise((resolve) => setTimeout(resolve, 30))
+    // Exactly once (revocations of the tests before, within NOTICE_START_MARGIN, may come too).
+    assert.equal(count(), 1)
+    await b.close()
+    await a.close()
+  })
+
+  test('a schema migrate() never ran: storage_misconfigured naming migrate(); migrate() records the version', async () => {
+    const storage = new PostgresStorage({ pool: db, schema: 'never_migrated' })
+    const store = new TokenStore({ storage, timers: false })
+    store.on('error', () => undefined)
+    for (const call of [
+      () => store.create({ policies: ['x'] }),
+      () => store.ping(),
+      () => store.ready(),
+    ]) {
+      await assert.rejects(call(), (error: unknown) => {
+        assert.ok(error instanceof TokenStoreError)
+        assert.equal(error.code, 'storage_misconfigured')
+        assert.match(error.message, /migrate\(pool, \{ schema: 'never_migrated' \}\)/)
+        return true
+      })
+    }
+    await migrate(db, { schema: 'never_migrated' })
+    await store.ping()
+    await store.ready()
+    const { rows } = await db.query<{ version: number }>(
+      'SELECT version FROM never_migrated.schema_version',
+    )
+    assert.deepEqual(rows, [{ version: SCHEMA_VERSION }])
     await store.close()
   })
 })

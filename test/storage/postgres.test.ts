@@ -8,7 +8,12 @@ import { setTimeout as delay } from 'node:timers/promises'
 import pg from 'pg'
 
 import { TokenStore, TokenStoreError } from '../../src/index.js'
-import { PostgresStorage, migrate } from '../../src/storage/postgres/index.js'
+import {
+  PostgresStorage,
+  SCHEMA_VERSION,
+  migrate,
+  schemaSql,
+} from '../../src/storage/postgres/index.js'
 import type { RevocationNotice } from '../../src/storage/storage.js'
 import { runStorageConformance } from '../../src/testing/conformance.js'
 import type { HashedTokenId, TokenRecord } from '../../src/types.js'
@@ -75,6 +80,9 @@ if (skip !== null) {
       return rows[0]?.n ?? 0
     },
     dump: (schema) => dumpSchema(pool, schema),
+    trimNotices: async (schema) => {
+      await pool.query(`DELETE FROM ${schema}.notices`)
+    },
   })
 
   describe('PostgresStorage', () => {
@@ -91,8 +99,10 @@ if (skip !== null) {
         `SELECT count(*)::int AS n FROM information_schema.tables WHERE table_schema = $1`,
         [schema],
       )
-      // tokens, leases, roles, notices, notice_seq
-      assert.equal(rows[0]?.n, 5)
+      // tokens, leases, roles, notices, notice_seq, schema_version
+      assert.equal(rows[0]?.n, 6)
+      const version = await pool.query(`SELECT one, version FROM ${schema}.schema_version`)
+      assert.deepEqual(version.rows, [{ one: true, version: SCHEMA_VERSION }])
     })
 
     test('a subscriber whose LISTEN connection drops catches up on what it missed', async () => {
@@ -180,15 +190,15 @@ if (skip !== null) {
         connectionTimeoutMillis: 2000,
       })
       small.on('error', () => undefined)
-      // Not migrated: reading the notice counter fails after LISTEN succeeded.
+      // Not migrated: reading the notice log fails (storage_misconfigured).
       const storage = new PostgresStorage({ pool: small, schema: `${SCHEMA}_unmigrated` })
       try {
         for (let attempt = 0; attempt < 4; attempt++) {
           await assert.rejects(
-            storage.subscribe(() => undefined),
+            storage.subscribe(() => undefined, attempt % 2 === 0 ? {} : { since: 0 }),
             (error: unknown) => {
               assert.ok(error instanceof TokenStoreError)
-              assert.equal(error.code, 'storage_unavailable')
+              assert.equal(error.code, 'storage_misconfigured')
               return true
             },
           )
@@ -221,6 +231,94 @@ if (skip !== null) {
         return true
       })
       await wrong.end()
+      await assert.rejects(storage.ping(), { code: 'storage_unavailable' })
+    })
+
+    test('a schema migrate() never ran: storage_misconfigured (not retryable, HTTP 500) naming migrate()', async () => {
+      const schema = `${SCHEMA}_nomigrate`
+      const storage = new PostgresStorage({ pool, schema })
+      const store = new TokenStore({ storage, timers: false })
+      store.on('error', () => undefined)
+      try {
+        for (const call of [
+          () => store.create({ policies: ['x'] }),
+          () => store.lookup('hvs.whatever'),
+          () => store.ping(),
+          () => store.ready(),
+        ]) {
+          await assert.rejects(call(), (error: unknown) => {
+            assert.ok(error instanceof TokenStoreError)
+            assert.equal(error.code, 'storage_misconfigured')
+            assert.match(
+              error.message,
+              new RegExp(`migrate\\(pool, \\{ schema: '${schema}' \\}\\)`),
+            )
+            return true
+          })
+        }
+      } finally {
+        await store.close()
+      }
+    })
+
+    test('schemaSql() applied by another tool gives a working schema at SCHEMA_VERSION; migrate() after is a no-op', async () => {
+      const schema = `${SCHEMA}_own_tool`
+      schemas.add(schema)
+      const ddl = schemaSql({ schema })
+      assert.match(ddl, new RegExp(`CREATE TABLE IF NOT EXISTS ${schema}\\.tokens`))
+      assert.doesNotMatch(ddl, /\bBEGIN;|\bCOMMIT;/, 'the tool owns the transaction')
+      const client = await pool.connect()
+      try {
+        await client.query('BEGIN')
+        await client.query(ddl)
+        await client.query('COMMIT')
+      } finally {
+        client.release()
+      }
+      const storage = new PostgresStorage({ pool, schema })
+      await storage.ping()
+      await migrate(pool, { schema })
+      const { rows } = await pool.query(`SELECT version FROM ${schema}.schema_version`)
+      assert.deepEqual(rows, [{ version: SCHEMA_VERSION }])
+      assert.throws(() => schemaSql({ schema: 'Bad-Name' }), { code: 'invalid_request' })
+    })
+
+    test('migrate() upgrades a version-1 schema in place and refuses one of a newer version', async () => {
+      const schema = await prepare('upgrade')
+      const storage = new PostgresStorage({ pool, schema })
+      const store = new TokenStore({ storage, timers: false })
+      store.on('error', () => undefined)
+      const auth = await store.create({ policies: ['x'] })
+      // Back to what version 1 created: no version table, no written_at.
+      await pool.query(
+        `DROP TABLE ${schema}.schema_version; ALTER TABLE ${schema}.notices DROP COLUMN written_at`,
+      )
+      await assert.rejects(storage.ping(), { code: 'storage_misconfigured' })
+      const listener = new PostgresStorage({ pool, schema })
+      await assert.rejects(
+        listener.subscribe(() => undefined, { since: performance.now() }),
+        { code: 'storage_misconfigured' },
+      )
+      // Tokens stay usable meanwhile.
+      assert.ok(await store.lookup(auth.clientToken))
+      await migrate(pool, { schema })
+      await storage.ping()
+      assert.ok(await store.lookup(auth.clientToken))
+      const stop = await listener.subscribe(() => undefined, { since: performance.now() })
+      await stop()
+
+      await pool.query(`UPDATE ${schema}.schema_version SET version = ${SCHEMA_VERSION + 1}`)
+      await assert.rejects(migrate(pool, { schema }), (error: unknown) => {
+        assert.ok(error instanceof TokenStoreError)
+        assert.equal(error.code, 'storage_misconfigured')
+        assert.match(error.message, /newer version of tokentree/)
+        return true
+      })
+      const { rows } = await pool.query(`SELECT version FROM ${schema}.schema_version`)
+      assert.deepEqual(rows, [{ version: SCHEMA_VERSION + 1 }], 'left untouched')
+      // The pool's connections are not left in an aborted transaction.
+      await storage.ping()
+      await store.close()
     })
   })
 }
@@ -252,7 +350,7 @@ async function insertTokens(storage: PostgresStorage, count: number): Promise<To
 /** Every row of the schema's tables, as text. */
 async function dumpSchema(pool: pg.Pool, schema: string): Promise<string> {
   const parts: string[] = []
-  for (const table of ['tokens', 'leases', 'roles', 'notices', 'notice_seq']) {
+  for (const table of ['tokens', 'leases', 'roles', 'notices', 'notice_seq', 'schema_version']) {
     const { rows } = await pool.query<{ row: string }>(
       `SELECT t::text AS row FROM ${schema}.${table} t`,
     )

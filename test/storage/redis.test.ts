@@ -48,6 +48,9 @@ if (skip !== null) {
     },
     countTokens: async (namespace) => admin.hlen(`${namespace}acc`),
     dump: (namespace) => dumpKeys(admin, `${namespace}*`),
+    trimNotices: async (namespace) => {
+      await admin.xtrim(`${namespace}notices`, 'MAXLEN', 0)
+    },
   })
 
   describe('RedisStorage', () => {

@@ -128,7 +128,11 @@ async function dispatch(
   if (path === 'sys/health') {
     if (request.method !== 'GET' && request.method !== 'HEAD') return methodNotAllowed()
     refuseWrapTtl(request.headers)
-    return health(request.query, new Date())
+    return health(
+      request.query,
+      () => new Date(),
+      () => store.ping(),
+    )
   }
   // Vault's HTTP layer refuses an unknown method before anything else.
   const operation = logicalOperation(request.method, request.query)

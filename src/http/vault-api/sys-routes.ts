@@ -22,14 +22,23 @@ const HEALTH_CODE_PARAMS = [
   'uninitcode',
 ] as const
 
+/** Vault's `sys/health` status when its storage fails (`http.StatusInternalServerError`), body `{"errors":[]}`. */
+const STORAGE_FAILED_STATUS = 500
+
 /** Most an HTTP status code can be. */
 const MAX_STATUS = 999
 
 /**
- * `sys/health`, unauthenticated as in Vault: always initialized, unsealed and active. Honours `activecode` and
- * rejects malformed `*code` or `*ok` parameters with 400, as Vault does.
+ * `sys/health`, unauthenticated as in Vault: initialized, unsealed and active while the storage answers. Honours
+ * `activecode` and rejects malformed `*code` or `*ok` parameters with 400, as Vault does. Then one storage round
+ * trip (`ping`): when the storage fails, the answer is Vault's for a storage error while it checks its state (a
+ * 500 with an empty `errors` list, whatever `activecode` says), so that load balancers take the node out.
  */
-export function health(query: URLSearchParams, now: Date): HttpResult {
+export async function health(
+  query: URLSearchParams,
+  now: () => Date,
+  ping: () => Promise<void>,
+): Promise<HttpResult> {
   const codes = new Map<string, number>()
   for (const name of HEALTH_CODE_PARAMS) {
     const text = query.get(name)
@@ -43,6 +52,11 @@ export function health(query: URLSearchParams, now: Date): HttpResult {
     const text = query.get(name)
     if (text !== null) parseBool(name, text)
   }
+  try {
+    await ping()
+  } catch {
+    return { status: STORAGE_FAILED_STATUS, body: { errors: [] } }
+  }
   return {
     status: codes.get('activecode') ?? 200,
     body: {
@@ -52,7 +66,7 @@ export function health(query: URLSearchParams, now: Date): HttpResult {
       performance_standby: false,
       replication_performance_mode: 'disabled',
       replication_dr_mode: 'disabled',
-      server_time_utc: Math.floor(now.getTime() / 1000),
+      server_time_utc: Math.floor(now().getTime() / 1000),
       version: REPORTED_VERSION,
       cluster_name: 'tokentree',
       cluster_id: 'tokentree',

@@ -20,16 +20,19 @@ import type { TokenRole } from '../../roles.js'
 import type {
   InsertLeaseResult,
   InsertResult,
+  NoticeGap,
   RenewUpdate,
   RevocationNotice,
   Storage,
   StorageTidyResult,
+  SubscribeOptions,
   SubtreeDeletion,
   TokenListPage,
   TokenListQuery,
 } from '../storage.js'
 import { decodeCursor, encodeCursor } from '../list-cursor.js'
-import { NoticeFollower } from '../notice-follower.js'
+import { backoffDelay } from '../../backoff.js'
+import { NoticeFollower, serverTimeAt, startFromAnchor } from '../notice-follower.js'
 import {
   ALL_LEASE_IDS,
   CURRENT_NOTICE,
@@ -59,17 +62,28 @@ import {
   ORPHAN_CHILDREN,
   ORPHAN_STRAYS,
   PUT_ROLE,
+  NOTICE_START,
   READ_NOTICES,
   RENEW_LEASE,
   RENEW_TOKEN,
+  SCHEMA_VERSION,
+  SCHEMA_VERSION_QUERY,
+  SERVER_TIME,
   USE_TOKEN,
   listTokensSql,
   checkSchema,
   sql,
+  sqlState,
   type SqlQueryable,
 } from './schema.js'
 
-export { migrate, type MigrateOptions, type SqlQueryable } from './schema.js'
+export {
+  migrate,
+  schemaSql,
+  SCHEMA_VERSION,
+  type MigrateOptions,
+  type SqlQueryable,
+} from './schema.js'
 
 /** Notices kept in the log for instances that were away. */
 const DEFAULT_NOTICE_LOG_LENGTH = 100_000
@@ -77,8 +91,12 @@ const DEFAULT_NOTICE_LOG_LENGTH = 100_000
 const DEFAULT_POLL_INTERVAL = 2000
 /** Rows examined per step of `tidy()`. */
 const TIDY_BATCH = 500
-/** Delay before a lost LISTEN connection is opened again, in milliseconds. */
-const RELISTEN_DELAY = 500
+/**
+ * Delays before a lost LISTEN connection is opened again, in milliseconds: a floor, plus full jitter over a cap
+ * that doubles with each failed attempt, so that many instances losing the server at once do not return in step.
+ */
+const RELISTEN_FLOOR = 100
+const RELISTEN_BACKOFF = { first: 500, max: 30_000 }
 
 /** A connection checked out of a `pg.Pool` (a `PoolClient`), as the storage uses it to LISTEN. */
 export interface SqlListenConnection extends SqlQueryable {
@@ -519,7 +537,10 @@ export class PostgresStorage implements Storage {
    *
    * @throws `TokenStoreError` `storage_unavailable` when the database cannot be reached to start listening.
    */
-  async subscribe(listener: (notice: RevocationNotice) => void): Promise<() => Promise<void>> {
+  async subscribe(
+    listener: (notice: RevocationNotice) => void,
+    options: SubscribeOptions = {},
+  ): Promise<() => Promise<void>> {
     const follower = new NoticeFollower({
       readBatch: async (cursor, limit) => {
         const { rows } = await this.#db.query(this.#text(READ_NOTICES), [cursor, limit])
@@ -531,23 +552,24 @@ export class PostgresStorage implements Storage {
       listener,
       onAdvance: (seq) => {
         this.#cursor = seq
+        options.onPosition?.(seq)
       },
+      onGap: options.onGap,
       pollInterval: this.#pollInterval,
     })
 
     let unlisten: (() => Promise<void>) | undefined
     try {
+      const start = await this.#startCursor(options)
+      // LISTEN only wakes the follower, which reads from its cursor: a notice committed before it is not lost.
       unlisten = await this.#listen(follower.wake)
-      const [row] = (await this.#db.query(this.#text(CURRENT_NOTICE), [])).rows as {
-        seq: number
-      }[]
-      const cursor = this.#cursor ?? row?.seq ?? 0
-      this.#cursor ??= cursor
-      follower.start(cursor)
+      if (start.gap !== null) options.onGap?.(start.gap)
+      this.#cursor ??= start.cursor
+      follower.start(start.cursor)
     } catch (error) {
       // Give the LISTEN connection back (to its pool), or every failed attempt would keep one.
       await unlisten?.().catch(() => undefined)
-      throw unavailable('subscribe', error)
+      throw this.#unavailable('subscribe', error)
     }
     const stopListening = unlisten
 
@@ -559,6 +581,40 @@ export class PostgresStorage implements Storage {
     }
     this.#subscriptions.add(stop)
     return stop
+  }
+
+  /**
+   * One round trip, which also checks the schema: reads the version {@link migrate} recorded.
+   *
+   * @throws `TokenStoreError` `storage_unavailable` when the database does not answer; `storage_misconfigured` when
+   * the schema was never migrated or is of an older version.
+   */
+  async ping(): Promise<void> {
+    const [row] = await this.#query<{ version: number }>('ping', SCHEMA_VERSION_QUERY, [])
+    if (row === undefined || row.version < SCHEMA_VERSION) throw this.#misconfigured()
+  }
+
+  /**
+   * Where a subscription starts: after `options.after`; with `options.since`, after the newest notice the server
+   * wrote before that moment (`written_at`); otherwise where this instance's last subscription stopped, or after
+   * the newest notice.
+   */
+  async #startCursor(
+    options: SubscribeOptions,
+  ): Promise<{ cursor: number; gap: NoticeGap | null }> {
+    if (options.after !== undefined) return { cursor: options.after, gap: null }
+    if (options.since === undefined) {
+      const [row] = (await this.#db.query(this.#text(CURRENT_NOTICE), [])).rows as { seq: number }[]
+      return { cursor: this.#cursor ?? row?.seq ?? 0, gap: null }
+    }
+    const [clock] = (await this.#db.query(this.#text(SERVER_TIME), [])).rows as { now: number }[]
+    const anchor = serverTimeAt(options.since, clock?.now ?? 0, performance.now())
+    const [row] = (await this.#db.query(this.#text(NOTICE_START), [anchor])).rows as {
+      before: number | null
+      oldest: number | null
+      head: number | null
+    }[]
+    return startFromAnchor(row?.before ?? null, row?.oldest ?? null, row?.head ?? 0)
   }
 
   /** Stops every subscription. The pool is the caller's to close. */
@@ -614,12 +670,24 @@ export class PostgresStorage implements Storage {
       connection = { conn, detach }
       wake()
     }
+    let failures = 0
     const retry = (): void => {
       if (stopped || timer !== undefined) return
-      timer = setTimeout(() => {
-        timer = undefined
-        open().catch(retry)
-      }, RELISTEN_DELAY)
+      timer = setTimeout(
+        () => {
+          timer = undefined
+          open().then(
+            () => {
+              failures = 0
+            },
+            () => {
+              failures += 1
+              retry()
+            },
+          )
+        },
+        RELISTEN_FLOOR + backoffDelay(failures, RELISTEN_BACKOFF),
+      )
       timer.unref()
     }
 
@@ -692,21 +760,48 @@ export class PostgresStorage implements Storage {
     try {
       return await call()
     } catch (error) {
-      throw unavailable(operation, error)
+      throw this.#unavailable(operation, error)
     }
+  }
+
+  /**
+   * A driver failure as a `TokenStoreError`: `storage_misconfigured` when the schema, a table or a column is
+   * missing (a schema {@link migrate} never ran, or ran for an older version), which no retry can fix; otherwise
+   * `storage_unavailable`.
+   */
+  #unavailable(operation: string, error: unknown): TokenStoreError {
+    const state = sqlState(error)
+    if (state !== undefined && MISSING_SCHEMA_STATES.has(state)) return this.#misconfigured(error)
+    return unavailable(operation, error)
+  }
+
+  #misconfigured(cause?: unknown): TokenStoreError {
+    return new TokenStoreError(
+      'storage_misconfigured',
+      `The PostgreSQL schema "${this.#schema}" is missing or older than version ${SCHEMA_VERSION}: run migrate(pool, { schema: '${this.#schema}' }) from tokentree/postgres (or apply schemaSql()) first`,
+      cause === undefined ? undefined : { cause: scrubbed(cause) },
+    )
   }
 }
 
-/** Wraps a driver failure, without fields that may quote row values (pg's `detail`, `where`). */
+/** SQLSTATEs of a missing schema (3F000), table (42P01) or column (42703): `migrate()` was not run. */
+const MISSING_SCHEMA_STATES = new Set(['3F000', '42P01', '42703'])
+
+/** Wraps a driver failure as `storage_unavailable`, scrubbed. */
 function unavailable(operation: string, error: unknown): TokenStoreError {
   if (error instanceof TokenStoreError) return error
+  return new TokenStoreError('storage_unavailable', `PostgreSQL failed during ${operation}`, {
+    cause: scrubbed(error),
+  })
+}
+
+/** The error, without fields that may quote row values (pg's `detail`, `where`, `internalQuery`). */
+function scrubbed(error: unknown): Error {
   const cause = error instanceof Error ? error : new Error(String(error))
   for (const field of ['detail', 'where', 'internalQuery']) {
     if (field in cause) Object.defineProperty(cause, field, { value: undefined })
   }
-  return new TokenStoreError('storage_unavailable', `PostgreSQL failed during ${operation}`, {
-    cause,
-  })
+  return cause
 }
 
 /** LIMIT takes a bigint: keep huge limits (`Number.MAX_SAFE_INTEGER`) whole. */

@@ -42,7 +42,14 @@ export interface SqlQueryable {
   exec?(text: string): Promise<unknown>
 }
 
-/** Options of {@link migrate}. */
+/**
+ * The version of the schema this release of tokentree reads and writes, recorded in `{schema}.schema_version` by
+ * {@link migrate} (and by the script of {@link schemaSql}). Version 1: the tables; version 2: the server's write
+ * time on each notice (`notices.written_at`), from which a new subscriber finds where to start.
+ */
+export const SCHEMA_VERSION = 2
+
+/** Options of {@link migrate} and {@link schemaSql}. */
 export interface MigrateOptions {
   /**
    * The schema to create the tables in: a lowercase SQL identifier. Use one per store (or per test).
@@ -53,14 +60,18 @@ export interface MigrateOptions {
 }
 
 /**
- * Creates (or completes) the schema, tables and indexes `PostgresStorage` needs. Idempotent, and safe to run from
- * several processes at once (it takes a transaction-level advisory lock). Run it at deploy time or on start-up,
- * before the first `PostgresStorage` call; the storage never creates tables by itself.
+ * Creates (or completes) the schema, tables and indexes `PostgresStorage` needs, and records the schema version
+ * ({@link SCHEMA_VERSION}) in `{schema}.schema_version`. Idempotent, and safe to run from several processes at
+ * once: the script is one transaction that first takes an advisory lock on the schema's name. Run it at deploy
+ * time or on start-up, before the first `PostgresStorage` call; the storage never creates tables by itself, and
+ * reports a schema that lacks them (or is of an older version) as `storage_misconfigured`. A schema recorded at a
+ * newer version than this release knows is left untouched. Teams with their own migration tool can run the same
+ * script, from {@link schemaSql}, instead.
  *
  * Creates, in the schema: `tokens` (one row per token, indexed by parent and accessor, path and accessor (the
  * keys listings page by), expiry and revoking mark),
- * `leases` (indexed by token and expiry), `roles` (token roles as JSON), `notices` (the numbered revocation log)
- * and `notice_seq` (its counter). A schema migrated by an earlier version gains what it lacks.
+ * `leases` (indexed by token and expiry), `roles` (token roles as JSON), `notices` (the numbered revocation log),
+ * `notice_seq` (its counter) and `schema_version`. A schema migrated by an earlier version gains what it lacks.
  *
  * @example
  * ```ts
@@ -72,17 +83,54 @@ export interface MigrateOptions {
  * const storage = new PostgresStorage({ pool, schema: 'tokentree' })
  * ```
  *
- * @throws `TokenStoreError` `invalid_request` for a malformed schema name; `storage_unavailable` when the
- * database fails.
+ * @throws `TokenStoreError` `invalid_request` for a malformed schema name; `storage_misconfigured` when the schema
+ * was migrated by a newer version of tokentree; `storage_unavailable` when the database fails.
  */
 export async function migrate(db: SqlQueryable, options: MigrateOptions = {}): Promise<void> {
-  const script = sql(MIGRATION, checkSchema(options.schema ?? DEFAULT_SCHEMA))
+  const script = schemaSql(options)
   try {
+    // Several statements in one simple query run as one implicit transaction: all or nothing.
     if (db.exec !== undefined) await db.exec(script)
     else await db.query(script)
   } catch (cause) {
+    if (sqlState(cause) === NEWER_SCHEMA_STATE) {
+      throw new TokenStoreError(
+        'storage_misconfigured',
+        `The PostgreSQL schema was migrated by a newer version of tokentree (above version ${SCHEMA_VERSION}); upgrade tokentree`,
+        { cause },
+      )
+    }
     throw new TokenStoreError('storage_unavailable', 'PostgreSQL failed during migrate', { cause })
   }
+}
+
+/**
+ * The DDL that {@link migrate} runs, as one SQL script, for teams that apply migrations with their own tool
+ * (Flyway, Liquibase, node-pg-migrate, a `.sql` file in review). Run it in one transaction; it is idempotent, takes
+ * the same advisory lock as `migrate()`, records {@link SCHEMA_VERSION}, and fails (SQLSTATE `TT001`) on a schema
+ * recorded at a newer version. Running it again for a new release of tokentree upgrades the schema.
+ *
+ * @example
+ * ```ts
+ * import { writeFileSync } from 'node:fs'
+ * import { schemaSql } from 'tokentree/postgres'
+ *
+ * writeFileSync('migrations/V7__tokentree.sql', schemaSql({ schema: 'auth' }))
+ * ```
+ *
+ * @throws `TokenStoreError` `invalid_request` for a malformed schema name.
+ */
+export function schemaSql(options: MigrateOptions = {}): string {
+  return sql(MIGRATION, checkSchema(options.schema ?? DEFAULT_SCHEMA))
+}
+
+/** The SQLSTATE the migration raises on a schema recorded at a newer version. */
+const NEWER_SCHEMA_STATE = 'TT001'
+
+/** The SQLSTATE of a driver error (pg and PGlite put it in `code`), or `undefined`. */
+export function sqlState(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | null)?.code
+  return typeof code === 'string' ? code : undefined
 }
 
 /** Checks a schema name, which is spliced into SQL text. */
@@ -107,9 +155,20 @@ export function sql(text: string, schema: string): string {
  * ranges (`>= 'a/' AND < 'a0'`) use their btree indexes.
  */
 const MIGRATION = `
-BEGIN;
 SELECT pg_advisory_xact_lock(hashtext('tokentree.migrate.{schema}'));
 CREATE SCHEMA IF NOT EXISTS {schema};
+CREATE TABLE IF NOT EXISTS {schema}.schema_version (
+  one boolean PRIMARY KEY DEFAULT true CHECK (one),
+  version integer NOT NULL
+);
+DO $$
+BEGIN
+  IF (SELECT version FROM {schema}.schema_version) > ${SCHEMA_VERSION} THEN
+    RAISE EXCEPTION 'tokentree: schema {schema} is at a version newer than ${SCHEMA_VERSION}'
+      USING ERRCODE = '${NEWER_SCHEMA_STATE}';
+  END IF;
+END
+$$;
 CREATE TABLE IF NOT EXISTS {schema}.tokens (
   id text PRIMARY KEY,
   accessor text NOT NULL UNIQUE,
@@ -153,7 +212,12 @@ CREATE TABLE IF NOT EXISTS {schema}.roles (
   name text COLLATE "C" PRIMARY KEY,
   role json NOT NULL
 );
-COMMIT;
+-- Version 2: the server's time of each notice's write, in milliseconds. Rows from before stay NULL (older).
+ALTER TABLE {schema}.notices ADD COLUMN IF NOT EXISTS written_at double precision;
+ALTER TABLE {schema}.notices
+  ALTER COLUMN written_at SET DEFAULT (extract(epoch FROM clock_timestamp()) * 1000)::float8;
+INSERT INTO {schema}.schema_version (one, version) VALUES (true, ${SCHEMA_VERSION})
+  ON CONFLICT (one) DO UPDATE SET version = EXCLUDED.version;
 `
 
 /** The token columns every statement returns, from which a record is built. */
@@ -455,6 +519,23 @@ SELECT id FROM {schema}.leases WHERE expires_at <= $1::float8 ORDER BY expires_a
 
 /** The number of the latest notice. */
 export const CURRENT_NOTICE = `SELECT seq::float8 AS seq FROM {schema}.notice_seq`
+
+/** The server's clock, in milliseconds. */
+export const SERVER_TIME = `SELECT (extract(epoch FROM clock_timestamp()) * 1000)::float8 AS now`
+
+/**
+ * Where a subscription starting at server time `$1` begins, in one snapshot: the newest notice written before
+ * `$1` (the backward scan of the primary key stops at it), the oldest notice held, and the latest number.
+ */
+export const NOTICE_START = `
+SELECT
+  (SELECT seq::float8 FROM {schema}.notices
+   WHERE written_at IS NULL OR written_at < $1::float8 ORDER BY seq DESC LIMIT 1) AS before,
+  (SELECT min(seq)::float8 FROM {schema}.notices) AS oldest,
+  (SELECT seq::float8 FROM {schema}.notice_seq) AS head`
+
+/** ping: the recorded schema version (one round trip, which also shows the schema was migrated). */
+export const SCHEMA_VERSION_QUERY = `SELECT version FROM {schema}.schema_version`
 
 /** Notices after `$1`, oldest first, at most `$2`. */
 export const READ_NOTICES = `

@@ -22,15 +22,18 @@ import type {
   InsertLeaseResult,
   InsertResult,
   RenewUpdate,
+  NoticeGap,
   RevocationNotice,
   Storage,
   StorageTidyResult,
+  SubscribeOptions,
   SubtreeDeletion,
   TokenListPage,
   TokenListQuery,
 } from '../storage.js'
 import { decodeCursor, encodeCursor } from '../list-cursor.js'
-import { NoticeFollower } from '../notice-follower.js'
+import { backoffDelay } from '../../backoff.js'
+import { NoticeFollower, serverTimeAt, startFromAnchor } from '../notice-follower.js'
 import {
   DANGLING_LEASES,
   DELETE_LEASE,
@@ -64,6 +67,11 @@ const DEFAULT_KEY_PREFIX = 'tokentree:'
 const DEFAULT_NOTICE_LOG_LENGTH = 100_000
 /** How often a subscriber re-reads the stream even without a pub/sub wake-up, in milliseconds. */
 const DEFAULT_POLL_INTERVAL = 2000
+/** Stream entries read per step when a subscription looks for where its start time falls in the stream. */
+const ANCHOR_SCAN_BATCH = 500
+/** Reconnection delays of the client the storage opens: full jitter over a doubling cap, after a 50 ms floor. */
+const RECONNECT_BACKOFF = { first: 100, max: 2000 }
+const RECONNECT_FLOOR = 50
 /** Entries examined per step of `tidy()` (a SCAN's COUNT hint, and the most ids one repair script gets). */
 const TIDY_BATCH = 500
 /** Tags of RedisStorage's list cursors: a member of `ls` (path order) or of a `pc:` set (by parent). */
@@ -80,7 +88,7 @@ const TOKEN_FIELDS = ['d', 'p', 'u', 'e', 't', 'l', 'r'] as const
 const OWNED_CLIENT_OPTIONS: RedisConnectionOptions = {
   maxRetriesPerRequest: 1,
   commandTimeout: 2000,
-  retryStrategy: (attempt) => Math.min(attempt * 100, 1000),
+  retryStrategy: (attempt) => RECONNECT_FLOOR + backoffDelay(attempt - 1, RECONNECT_BACKOFF),
 }
 
 /**
@@ -506,7 +514,10 @@ export class RedisStorage implements Storage {
    *
    * @throws `TokenStoreError` `storage_unavailable` when Redis cannot be reached to start listening.
    */
-  async subscribe(listener: (notice: RevocationNotice) => void): Promise<() => Promise<void>> {
+  async subscribe(
+    listener: (notice: RevocationNotice) => void,
+    options: SubscribeOptions = {},
+  ): Promise<() => Promise<void>> {
     const channel = this.#key('notices')
     const subscriber = this.#client.duplicate({
       enableOfflineQueue: true,
@@ -518,24 +529,29 @@ export class RedisStorage implements Storage {
       readBatch: async (cursor, limit) => {
         const entries = await this.#client.xrange(channel, `(0-${cursor}`, '+', 'COUNT', limit)
         return entries.map(([entryId, fields]) => ({
-          seq: Number(entryId.slice(entryId.indexOf('-') + 1)),
+          seq: seqOf(entryId),
           notice: readNotice(fields, this.#origin),
         }))
       },
       listener,
       onAdvance: (seq) => {
         this.#cursor = seq
+        options.onPosition?.(seq)
       },
+      onGap: options.onGap,
       pollInterval: this.#pollInterval,
     })
 
     try {
       subscriber.on('message', follower.wake)
       subscriber.on('ready', follower.wake)
+      // Where to start is settled on the main client first, which fails fast while Redis is down; the pub/sub
+      // connection only wakes the follower, which reads from its cursor, so a notice between the two is not lost.
+      const start = await this.#startCursor(channel, options)
+      if (start.gap !== null) options.onGap?.(start.gap)
+      this.#cursor ??= start.cursor
       await subscriber.subscribe(channel)
-      const cursor = this.#cursor ?? Number((await this.#client.get(this.#key('seq'))) ?? 0)
-      this.#cursor ??= cursor
-      follower.start(cursor)
+      follower.start(start.cursor)
     } catch (error) {
       subscriber.disconnect()
       throw unavailable('subscribe', error)
@@ -555,6 +571,49 @@ export class RedisStorage implements Storage {
     }
     this.#subscriptions.add(stop)
     return stop
+  }
+
+  /** One round trip (`PING`). */
+  async ping(): Promise<void> {
+    await this.#run('ping', () => this.#client.ping())
+  }
+
+  /**
+   * Where a subscription starts: after `options.after`; with `options.since`, after the newest notice the server
+   * wrote before that moment (its time is in each entry's `st`; entries from before `st` existed count as older);
+   * otherwise where this instance's last subscription stopped, or after the newest notice.
+   */
+  async #startCursor(
+    channel: string,
+    options: SubscribeOptions,
+  ): Promise<{ cursor: number; gap: NoticeGap | null }> {
+    if (options.after !== undefined) return { cursor: options.after, gap: null }
+    const head = Number((await this.#client.get(this.#key('seq'))) ?? 0)
+    if (options.since === undefined) return { cursor: this.#cursor ?? head, gap: null }
+    const [seconds, micros] = await this.#client.time()
+    const anchor = serverTimeAt(
+      options.since,
+      Number(seconds) * 1000 + Math.floor(Number(micros) / 1000),
+      performance.now(),
+    )
+    // Newest first, until an entry older than the anchor: the scan is as long as what was written since.
+    let end = '+'
+    let oldest: number | null = null
+    for (;;) {
+      const entries = await this.#client.xrevrange(channel, end, '-', 'COUNT', ANCHOR_SCAN_BATCH)
+      for (const [entryId, fields] of entries) {
+        const seq = seqOf(entryId)
+        const written = fieldOf(fields, 'st')
+        if (written === undefined || Number(written) < anchor) {
+          return startFromAnchor(seq, null, head)
+        }
+        oldest = seq
+      }
+      const last = entries.at(-1)
+      if (last === undefined || entries.length < ANCHOR_SCAN_BATCH) break
+      end = `(${last[0]}`
+    }
+    return startFromAnchor(null, oldest, head)
   }
 
   /** Stops every subscription and, when the storage created its client, closes it. */
@@ -724,6 +783,17 @@ function toLease(reply: unknown): LeaseRecord | null {
     ttl: Number(t),
     lastRenewalTime: lastRenewalTime === null ? null : Number(lastRenewalTime),
   }
+}
+
+/** The notice number of a stream entry id (`0-<seq>`). */
+function seqOf(entryId: string): number {
+  return Number(entryId.slice(entryId.indexOf('-') + 1))
+}
+
+/** The value of field `name` in a stream entry's flat field list, if present. */
+function fieldOf(fields: string[], name: string): string | undefined {
+  for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === name) return fields[i + 1]
+  return undefined
 }
 
 /**

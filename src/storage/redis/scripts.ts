@@ -22,6 +22,7 @@
  * | `P roles`      | hash   | role name → role JSON                                                          |
  * | `P seq`        | string | the number of the last revocation notice                                       |
  * | `P notices`    | stream | revocation notices, entry id `0-<seq>`, capped near the configured length      |
+ * |                |        | (fields: `o` origin, `st` the server's time of the write in ms, then the notice)|
  *
  * Notices are also announced on the pub/sub channel `P notices` (the message is the sequence number), which only
  * wakes subscribers: they read the stream from their last seen number, so none is missed or seen twice.
@@ -86,9 +87,13 @@ local function unlist(id, parent, accessor, path)
   if parent ~= '' then redis.call('ZREM', P .. 'pc:' .. parent, accessor) end
   redis.call('DEL', P .. 'pc:' .. id)
 end
+local function server_ms()
+  local t = redis.call('TIME')
+  return tostring(tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
+end
 local function publish(origin, fields)
   local seq = redis.call('INCR', P .. 'seq')
-  local args = {'XADD', P .. 'notices', 'MAXLEN', '~', ARGV[#ARGV], '0-' .. seq, 'o', origin}
+  local args = {'XADD', P .. 'notices', 'MAXLEN', '~', ARGV[#ARGV], '0-' .. seq, 'o', origin, 'st', server_ms()}
   for i = 1, #fields do args[#args + 1] = fields[i] end
   redis.call(unpack(args))
   redis.call('PUBLISH', P .. 'notices', seq)
@@ -309,7 +314,7 @@ if not mark or mark == '' then return {{}, {}, 1} end
 local tokens, leases, seq = {}, {}, nil
 local function notice(fields)
   seq = redis.call('INCR', P .. 'seq')
-  local args = {'XADD', P .. 'notices', 'MAXLEN', '~', ARGV[#ARGV], '0-' .. seq, 'o', origin}
+  local args = {'XADD', P .. 'notices', 'MAXLEN', '~', ARGV[#ARGV], '0-' .. seq, 'o', origin, 'st', server_ms()}
   for i = 1, #fields do args[#args + 1] = fields[i] end
   redis.call(unpack(args))
 end

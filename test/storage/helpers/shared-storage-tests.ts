@@ -12,6 +12,7 @@ import type { Storage } from '../../../src/storage/storage.js'
 import type { RevokedEvent } from '../../../src/events.js'
 import { ManualClock } from '../../../src/testing/manual-clock.js'
 import { Worker } from './processes.js'
+import { runStartupTests } from './startup-tests.js'
 import { TcpProxy } from './tcp-proxy.js'
 
 /** What the shared tests need to know about a backend. */
@@ -29,6 +30,8 @@ export interface SharedBackend {
   countTokens(namespace: string): Promise<number>
   /** Every key and value (or row) of the namespace, as text. */
   dump(namespace: string): Promise<string>
+  /** Deletes every notice from the namespace's notice log, as trimming does. */
+  trimNotices(namespace: string): Promise<void>
 }
 
 /** Registers the shared-storage tests for one backend. */
@@ -71,6 +74,7 @@ export function runSharedStorageTests(backend: SharedBackend): void {
   }
 
   runStoreLevelTests(backend, secret)
+  runStartupTests(backend, secret, workerEnv)
 
   describe(`${backend.name}: shared by several processes`, () => {
     test('keys, values and rows never contain a token id', async () => {

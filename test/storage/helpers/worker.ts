@@ -18,19 +18,37 @@ export type WorkerCommand =
   | { op: 'authenticate'; token: string; count: number }
   | { op: 'usable'; tokens: string[] }
   | { op: 'revoke'; token: string }
+  /** Replaces the follower (a fresh storage and TokenStore recording `revoked` accessors); answers at once. */
+  | { op: 'open' }
+  /** Waits (up to `timeout` ms) until the follower saw every accessor, then a moment more; answers the counts. */
+  | { op: 'seen'; accessors: string[]; timeout: number }
 
 const namespace = process.env.TT_NAMESPACE ?? ''
 const secret = Buffer.from(process.env.TT_SECRET ?? '', 'hex')
 let pool: pg.Pool | null = null
-let storage: Storage
-if (process.env.TT_BACKEND === 'redis') {
-  storage = new RedisStorage({ connection: REDIS_URL, keyPrefix: namespace })
-} else {
+if (process.env.TT_BACKEND !== 'redis') {
   pool = new pg.Pool({ connectionString: DATABASE_URL, max: 10 })
   pool.on('error', () => undefined)
-  storage = new PostgresStorage({ pool, schema: namespace })
 }
+const newStorage = (): Storage =>
+  pool === null
+    ? new RedisStorage({ connection: REDIS_URL, keyPrefix: namespace })
+    : new PostgresStorage({ pool, schema: namespace })
+const storage = newStorage()
 const store = new TokenStore({ storage, secret, timers: false })
+
+/** The store of the `open` command, and how often it saw each accessor revoked. */
+let follower: { store: TokenStore; storage: Storage; seen: Map<string, number> } | null = null
+
+async function closeFollower(): Promise<void> {
+  if (follower === null) return
+  await follower.store.close()
+  await follower.storage.close?.()
+  follower = null
+}
+
+/** Resolves after `ms` milliseconds. */
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 
 async function run(command: WorkerCommand): Promise<unknown> {
   switch (command.op) {
@@ -64,6 +82,28 @@ async function run(command: WorkerCommand): Promise<unknown> {
     case 'revoke':
       await store.revoke(command.token)
       return 'done'
+    case 'open': {
+      await closeFollower()
+      const followerStorage = newStorage()
+      const seen = new Map<string, number>()
+      const followerStore = new TokenStore({ storage: followerStorage, secret, timers: false })
+      followerStore.on('revoked', (event) =>
+        seen.set(event.accessor, (seen.get(event.accessor) ?? 0) + 1),
+      )
+      follower = { store: followerStore, storage: followerStorage, seen }
+      return 'open'
+    }
+    case 'seen': {
+      const current = follower
+      if (current === null) throw new Error('no follower: send open first')
+      const deadline = Date.now() + command.timeout
+      while (command.accessors.some((a) => !current.seen.has(a)) && Date.now() < deadline) {
+        await sleep(5)
+      }
+      // A duplicate would follow at once: give it the chance.
+      await sleep(50)
+      return Object.fromEntries(command.accessors.map((a) => [a, current.seen.get(a) ?? 0]))
+    }
   }
 }
 
@@ -77,6 +117,7 @@ lines.on('line', (line) => {
 })
 lines.on('close', () => {
   void (async () => {
+    await closeFollower()
     await store.close()
     await storage.close?.()
     await pool?.end()

@@ -1,0 +1,210 @@
+/**
+ * Issue 10, defect 1: a new `TokenStore` on shared storage receives, exactly once, every revocation written after
+ * its construction, however late its subscription comes up; a gap the log cannot fill is an `error` event.
+ */
+import assert from 'node:assert/strict'
+import { describe, test } from 'node:test'
+
+import { TokenStore, TokenStoreError } from '../../../src/index.js'
+import type { Storage } from '../../../src/storage/storage.js'
+import { Worker } from './processes.js'
+import type { SharedBackend } from './shared-storage-tests.js'
+import { TcpProxy } from './tcp-proxy.js'
+
+/** Rounds of the start-up race; each is a fresh instance next to a busy one. */
+const ROUNDS = 20
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
+
+/** Counts `revoked` events per accessor. */
+function countRevoked(store: TokenStore): Map<string, number> {
+  const seen = new Map<string, number>()
+  store.on('revoked', (event) => seen.set(event.accessor, (seen.get(event.accessor) ?? 0) + 1))
+  return seen
+}
+
+/** Waits until every accessor was seen (or 5 s passed), then a moment more for a duplicate to show. */
+async function waitSeen(seen: Map<string, number>, accessors: readonly string[]): Promise<void> {
+  const deadline = Date.now() + 5000
+  while (accessors.some((a) => !seen.has(a)) && Date.now() < deadline) await sleep(5)
+  await sleep(50)
+}
+
+/** Keeps `store` revoking fresh tokens until the returned function is called (and awaited). */
+function keepBusy(store: TokenStore): () => Promise<void> {
+  const state = { busy: true }
+  const loop = (async () => {
+    while (state.busy) {
+      const auth = await store.create({ policies: ['busy'] })
+      await store.revoke(auth.clientToken)
+    }
+  })()
+  return async () => {
+    state.busy = false
+    await loop
+  }
+}
+
+/** Registers the start-up tests for one backend. */
+export function runStartupTests(
+  backend: SharedBackend,
+  secret: Buffer,
+  workerEnv: (namespace: string) => Record<string, string>,
+): void {
+  /** A store on its own storage instance over the namespace, and how to close both. */
+  const open = (
+    namespace: string,
+    storage: Storage = backend.storage(namespace),
+  ): { store: TokenStore; close: () => Promise<void> } => {
+    const store = new TokenStore({ storage, secret, timers: false })
+    return {
+      store,
+      close: async () => {
+        await store.close()
+        await storage.close?.()
+      },
+    }
+  }
+
+  describe(`${backend.name}: a new instance follows every revocation from its construction`, () => {
+    test(`a revocation right after a new store is created reaches it exactly once (${ROUNDS} rounds, next to a busy store)`, async () => {
+      const namespace = await backend.namespace('startup')
+      const a = open(namespace)
+      const stopBusy = keepBusy(a.store)
+      // Each new store gets fresh connections (through an open proxy), as a new instance would.
+      const proxy = new TcpProxy(backend.address)
+      await proxy.open()
+      try {
+        for (let round = 0; round < ROUNDS; round++) {
+          const auth = await a.store.create({ policies: ['x'] })
+          const via = backend.storageVia(proxy.port, namespace)
+          const b = new TokenStore({ storage: via.storage, secret, timers: false })
+          const seen = countRevoked(b)
+          try {
+            await a.store.revoke(auth.clientToken)
+            await waitSeen(seen, [auth.accessor])
+            assert.equal(seen.get(auth.accessor) ?? 0, 1, `round ${round}`)
+          } finally {
+            await b.close()
+            await via.close()
+          }
+        }
+      } finally {
+        await stopBusy()
+        await a.close()
+        await proxy.cut()
+      }
+    })
+
+    test(`a second process started next to a busy first one receives every revocation (${ROUNDS} rounds)`, async () => {
+      const namespace = await backend.namespace('startup_procs')
+      const a = open(namespace)
+      const stopBusy = keepBusy(a.store)
+      const worker = new Worker(workerEnv(namespace))
+      try {
+        await worker.ready
+        for (let round = 0; round < ROUNDS; round++) {
+          const auth = await a.store.create({ policies: ['x'] })
+          await worker.send({ op: 'open' })
+          await a.store.revoke(auth.clientToken)
+          const counts = await worker.send<Record<string, number>>({
+            op: 'seen',
+            accessors: [auth.accessor],
+            timeout: 5000,
+          })
+          assert.deepEqual(counts, { [auth.accessor]: 1 }, `round ${round}`)
+        }
+      } finally {
+        await worker.stop()
+        await stopBusy()
+        await a.close()
+      }
+    })
+
+    test('storage down at construction: ready() rejects; once it returns, every revocation since arrives once', async () => {
+      const namespace = await backend.namespace('startup_down')
+      const a = open(namespace)
+      const proxy = new TcpProxy(backend.address)
+      await proxy.open()
+      await proxy.cut()
+      const via = backend.storageVia(proxy.port, namespace)
+      const b = new TokenStore({ storage: via.storage, secret, timers: false })
+      const seen = countRevoked(b)
+      const errors: unknown[] = []
+      b.on('error', (error) => errors.push(error))
+      try {
+        const tokens = await Promise.all([1, 2, 3].map(() => a.store.create({ policies: ['x'] })))
+        await a.store.revoke(tokens[0]?.clientToken ?? '')
+        await assert.rejects(b.ready(), (error: unknown) => {
+          assert.ok(error instanceof TokenStoreError)
+          assert.equal(error.code, 'storage_unavailable')
+          return true
+        })
+        await a.store.revoke(tokens[1]?.clientToken ?? '')
+        await proxy.open()
+        await a.store.revoke(tokens[2]?.clientToken ?? '')
+        const deadline = Date.now() + 15_000
+        for (;;) {
+          try {
+            await b.ready()
+            break
+          } catch (error) {
+            if (Date.now() > deadline) throw error
+            await sleep(100)
+          }
+        }
+        const accessors = tokens.map((t) => t.accessor)
+        await waitSeen(seen, accessors)
+        assert.deepEqual(
+          accessors.map((accessor) => seen.get(accessor) ?? 0),
+          [1, 1, 1],
+        )
+        assert.ok(errors.length >= 1, 'the failed attempts were reported')
+        assert.ok(
+          errors.every((e) => e instanceof TokenStoreError && !/lost/.test(e.message)),
+          'no loss was reported',
+        )
+      } finally {
+        await b.close()
+        await via.close()
+        await proxy.cut()
+        await a.close()
+      }
+    })
+
+    test('notices trimmed from the log while an instance was cut off: an error event naming how many', async () => {
+      const namespace = await backend.namespace('startup_gap')
+      const a = open(namespace)
+      const proxy = new TcpProxy(backend.address)
+      await proxy.open()
+      const via = backend.storageVia(proxy.port, namespace)
+      const b = new TokenStore({ storage: via.storage, secret, timers: false })
+      const seen = countRevoked(b)
+      const errors: unknown[] = []
+      b.on('error', (error) => errors.push(error))
+      try {
+        await b.ready()
+        await proxy.cut()
+        const tokens = await Promise.all(
+          [1, 2, 3, 4].map(() => a.store.create({ policies: ['x'] })),
+        )
+        for (const auth of tokens.slice(0, 3)) await a.store.revoke(auth.clientToken)
+        await backend.trimNotices(namespace)
+        await a.store.revoke(tokens[3]?.clientToken ?? '')
+        await proxy.open()
+        const last = tokens[3]?.accessor ?? ''
+        await waitSeen(seen, [last])
+        assert.equal(seen.get(last), 1)
+        for (const auth of tokens.slice(0, 3)) assert.equal(seen.has(auth.accessor), false)
+        const lost = errors.filter((e) => e instanceof Error && /lost/.test(e.message))
+        assert.equal(lost.length, 1)
+        assert.match((lost[0] as Error).message, /^3 revocation notice\(s\)/)
+      } finally {
+        await b.close()
+        await via.close()
+        await proxy.cut()
+        await a.close()
+      }
+    })
+  })
+}
