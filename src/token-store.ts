@@ -245,7 +245,7 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
       const role = request.role === null ? null : await this.#roleFor(request.role)
       const parent = request.parent === null ? null : await this.#liveParent(request.parent, now)
       const plan = planCreation(request, parent, role)
-      const { ttl, warnings } = creationTtl(
+      const { ttl, explicitMaxTtl, warnings } = creationTtl(
         {
           ttl: request.ttl,
           explicitMaxTtl: plan.explicitMaxTtl,
@@ -271,7 +271,7 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
         displayName: request.displayName,
         numUses: plan.numUses,
         ttl,
-        explicitMaxTtl: plan.explicitMaxTtl,
+        explicitMaxTtl,
         period: plan.period,
         // A token that never expires has nothing to renew.
         renewable: ttl > 0 && plan.renewable,
