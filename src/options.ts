@@ -5,6 +5,7 @@
  */
 import { parseDuration } from './duration.js'
 import { describeValue, invalidRequest } from './errors.js'
+import { MAX_PATH_LENGTH } from './paths.js'
 import { parsePolicies } from './policies.js'
 import { checkRoleName, type TokenType } from './roles.js'
 import type { Timers } from './expiration.js'
@@ -160,7 +161,6 @@ const DISPLAY_NAME_UNSAFE = /[^a-zA-Z0-9-]/g
 
 /** A source path: slash-separated segments of URL-safe characters (`auth/github/login`). */
 const PATH_PATTERN = /^[A-Za-z0-9._~:@-]+(?:\/[A-Za-z0-9._~:@-]+)*$/
-const MAX_PATH_LENGTH = 512
 
 /** A custom token id: printable ASCII without `.`, which Vault reserves for its own prefixes (`hvs.`, `s.`). */
 const CUSTOM_ID_PATTERN = /^[\x21-\x2d\x2f-\x7e]+$/

@@ -3,6 +3,7 @@
  */
 import { parseDuration } from './duration.js'
 import { describeValue, invalidRequest } from './errors.js'
+import { MAX_PATH_LENGTH, MAX_PATH_SUFFIX_LENGTH, MAX_ROLE_NAME_LENGTH } from './paths.js'
 import { parsePolicies } from './policies.js'
 import type { Duration, Seconds } from './types.js'
 
@@ -59,8 +60,8 @@ export interface TokenRole {
   readonly tokenNoDefaultPolicy: boolean
 }
 
-/** A role name: what fits in a URL path segment. */
-const ROLE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/
+/** A role name: what fits in a URL path segment, at most {@link MAX_ROLE_NAME_LENGTH} characters. */
+const ROLE_NAME = new RegExp(`^[A-Za-z0-9][A-Za-z0-9._-]{0,${MAX_ROLE_NAME_LENGTH - 1}}$`)
 
 /** A path suffix: URL-safe segments, no `..`. */
 const PATH_SUFFIX = /^[A-Za-z0-9._-]+(?:\/[A-Za-z0-9._-]+)*$/
@@ -90,7 +91,7 @@ const ROLE_TOKEN_TYPES: ReadonlySet<string> = new Set([
 /**
  * Checks a role name.
  *
- * @throws {@link TokenStoreError} `invalid_request` unless it is 1–128 URL-safe characters.
+ * @throws {@link TokenStoreError} `invalid_request` unless it is 1–{@link MAX_ROLE_NAME_LENGTH} URL-safe characters.
  */
 export function checkRoleName(name: unknown): string {
   if (typeof name !== 'string' || !ROLE_NAME.test(name)) {
@@ -130,6 +131,11 @@ export function normalizeRole(name: string, options: TokenRoleOptions): TokenRol
   }
   if (pathSuffix.split('/').includes('..')) {
     throw invalidRequest('Expected `pathSuffix` not to contain ".."')
+  }
+  if (pathSuffix.length > MAX_PATH_SUFFIX_LENGTH) {
+    throw invalidRequest(
+      `Expected \`pathSuffix\` to be at most ${MAX_PATH_SUFFIX_LENGTH} characters, so that the role's path fits the ${MAX_PATH_LENGTH}-character limit of \`revokePrefix\`, got ${pathSuffix.length}`,
+    )
   }
   const role: TokenRole = {
     name: checkRoleName(name),
