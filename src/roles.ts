@@ -3,6 +3,7 @@
  */
 import { parseDuration } from './duration.js'
 import { describeValue, invalidRequest } from './errors.js'
+import { checkKeys } from './option-object.js'
 import { MAX_PATH_LENGTH, MAX_PATH_SUFFIX_LENGTH, MAX_ROLE_NAME_LENGTH } from './paths.js'
 import { parsePolicies } from './policies.js'
 import type { Duration, Seconds } from './types.js'
@@ -104,13 +105,7 @@ export function checkRoleName(name: unknown): string {
 
 /** Checks `roles.write` options into a full role. */
 export function normalizeRole(name: string, options: TokenRoleOptions): TokenRole {
-  if (typeof options !== 'object' || (options as unknown) === null || Array.isArray(options)) {
-    throw invalidRequest(`Expected role options to be an object, got ${describeValue(options)}`)
-  }
-  for (const key of Object.keys(options)) {
-    if (!ROLE_OPTION_KEYS.has(key))
-      throw invalidRequest(`Unknown option \`${key.slice(0, 64)}\` in role options`)
-  }
+  checkKeys(options, ROLE_OPTION_KEYS, 'role options')
   const tokenNumUses = options.tokenNumUses ?? 0
   if (!Number.isSafeInteger(tokenNumUses) || tokenNumUses < 0) {
     throw invalidRequest(

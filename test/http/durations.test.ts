@@ -25,7 +25,8 @@ describe('Vault API: durations', () => {
           assert.equal(answer.status, 400, `${path} ${JSON.stringify(body)}: ${answer.text}`)
         }
       }
-      assert.equal((await store.lookup(token.clientToken))?.ttl, 3600)
+      // Unchanged by the refused renewals (the clock is real here, so allow for the seconds the test took).
+      assert.ok(((await store.lookup(token.clientToken))?.ttl ?? 0) > 3500)
       assert.equal(await store.roles.read('r'), null)
     })
   })
