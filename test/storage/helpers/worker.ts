@@ -1,13 +1,14 @@
 /**
  * A child process holding its own TokenStore on a shared storage, driven by the multi-process tests: one JSON
  * command per stdin line, one JSON reply per stdout line. Environment: TT_BACKEND (`redis` | `postgres`),
- * TT_NAMESPACE (key prefix or schema), TT_SECRET (hex HMAC secret shared with the test), REDIS_URL, DATABASE_URL.
+ * TT_NAMESPACE (key prefix or schema), TT_SECRET (hex HMAC secret shared with the test) or TT_SECRETS (a
+ * comma-separated list of hex secrets, current first, for rotation tests), REDIS_URL, DATABASE_URL.
  */
 import { createInterface } from 'node:readline'
 
 import pg from 'pg'
 
-import { TokenStore, TokenStoreError } from '../../../src/index.js'
+import { TokenStore, TokenStoreError, type CreateTokenOptions } from '../../../src/index.js'
 import { PostgresStorage } from '../../../src/storage/postgres/index.js'
 import { RedisStorage } from '../../../src/storage/redis/index.js'
 import type { Storage } from '../../../src/storage/storage.js'
@@ -18,9 +19,16 @@ export type WorkerCommand =
   | { op: 'authenticate'; token: string; count: number }
   | { op: 'usable'; tokens: string[] }
   | { op: 'revoke'; token: string }
+  | { op: 'createRoot' }
+  | { op: 'create'; options: CreateTokenOptions }
+  | { op: 'lookup'; tokens: string[] }
+  | { op: 'renew'; token: string }
 
 const namespace = process.env.TT_NAMESPACE ?? ''
-const secret = Buffer.from(process.env.TT_SECRET ?? '', 'hex')
+const secret =
+  process.env.TT_SECRETS === undefined
+    ? Buffer.from(process.env.TT_SECRET ?? '', 'hex')
+    : process.env.TT_SECRETS.split(',').map((hex) => Buffer.from(hex, 'hex'))
 let pool: pg.Pool | null = null
 let storage: Storage
 if (process.env.TT_BACKEND === 'redis') {
@@ -64,6 +72,15 @@ async function run(command: WorkerCommand): Promise<unknown> {
     case 'revoke':
       await store.revoke(command.token)
       return 'done'
+    case 'createRoot':
+      return (await store.createRoot()).clientToken
+    case 'create':
+      return (await store.create(command.options)).clientToken
+    case 'lookup':
+      // Which of the tokens this process finds live, without using a use.
+      return Promise.all(command.tokens.map(async (token) => (await store.lookup(token)) !== null))
+    case 'renew':
+      return (await store.renew(command.token)).leaseDuration
   }
 }
 
