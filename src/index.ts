@@ -22,6 +22,7 @@ export type { CreateLeaseOptions, LeaseGrant, LeaseInfo } from './lease.js'
 export type { TokenList, TokenListOptions } from './listing.js'
 export type { Timers } from './expiration.js'
 export type { CreateRootOptions, CreateTokenOptions, TokenStoreOptions } from './options.js'
+export type { Secret, SecretOption } from './secrets.js'
 export type {
   AuditEvent,
   AuditOperation,

@@ -12,7 +12,7 @@ import { TokenHasher, constantTimeBytesEqual, newSecret } from './crypto.js'
 import { describeValue, invalidRequest } from './errors.js'
 import type { HashedTokenId } from './types.js'
 
-/** One secret: a string (UTF-8) or bytes, at least {@link MIN_SECRET_BYTES} long. */
+/** One secret: a string (its UTF-8 bytes) or bytes, at least 32 bytes long. */
 export type Secret = string | Uint8Array
 
 /** The `secret` option: one secret, or `[current, ...previous]`. */

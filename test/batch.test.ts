@@ -103,12 +103,17 @@ describe('batch tokens (Vault TestTokenStore_Batch*)', () => {
     const bytes = Buffer.from(body, 'base64url')
     for (const last of alphabet) {
       const other = body.slice(0, -1) + last
-      if (other !== body && Buffer.from(other, 'base64url').equals(bytes)) variants.push(`hvb.${other}`)
+      if (other !== body && Buffer.from(other, 'base64url').equals(bytes))
+        variants.push(`hvb.${other}`)
     }
     if (bytes.length % 3 !== 0) assert.ok(variants.length > 9, 'the last character has unused bits')
     for (const variant of variants) {
       assert.notEqual(variant, batch)
-      await assert.rejects(store.authenticate(variant), code('invalid_token'), JSON.stringify(variant))
+      await assert.rejects(
+        store.authenticate(variant),
+        code('invalid_token'),
+        JSON.stringify(variant),
+      )
       assert.equal(await store.lookup(variant), null)
       await assert.rejects(
         store.createLease(variant, { path: 'aws/creds/x', ttl: 60 }),

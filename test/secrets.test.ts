@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 
-import { MemoryStorage, TokenStore, TokenStoreError, type Storage } from '../src/index.js'
+import {
+  MemoryStorage,
+  TokenStore,
+  TokenStoreError,
+  type SecretOption,
+  type Storage,
+} from '../src/index.js'
 import { SpyStorage, VirtualClock, harness, rejectsWith, throwsWith } from './helpers/index.js'
 import { overrideStorage } from './helpers/storage.js'
 
@@ -13,15 +19,15 @@ const NEWER = Buffer.alloc(32, 7)
 function storesOver(
   memory: Storage,
   clock: VirtualClock,
-  ...secrets: Array<TokenStore['storage'] | unknown>
-) {
+  ...secrets: SecretOption[]
+): TokenStore[] {
   return secrets.map(
     (secret) =>
       new TokenStore({
         storage: memory,
         clock: clock.read,
         timers: false,
-        secret: secret as string,
+        secret,
       }),
   )
 }
