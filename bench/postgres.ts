@@ -35,7 +35,7 @@ export async function benchPostgres(): Promise<Row[]> {
     return [skipped('postgres authenticate'), skipped('postgres revoke 10k subtree')]
   }
   const storage = new PostgresStorage({ pool, schema })
-  const store = new TokenStore({ storage, timers: false })
+  const store = new TokenStore({ storage, secret: randomBytes(32), timers: false })
   try {
     const root = await store.createRoot()
     const tokens: string[] = []

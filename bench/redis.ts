@@ -33,7 +33,7 @@ export async function benchRedis(): Promise<Row[]> {
     return [skipped('redis authenticate'), skipped('redis revoke 10k subtree')]
   }
   const storage = new RedisStorage({ client: admin, keyPrefix })
-  const store = new TokenStore({ storage, timers: false })
+  const store = new TokenStore({ storage, secret: randomBytes(32), timers: false })
   try {
     const root = await store.createRoot()
     const tokens: string[] = []

@@ -64,9 +64,18 @@ export class BatchTokenCodec {
     )
   }
 
-  /** The entry of a batch token, or `null` when it was not sealed under this key or was altered. */
+  /**
+   * The entry of a batch token, or `null` when it was not sealed under this key or was altered. Only the exact
+   * string {@link BatchTokenCodec.seal} wrote opens: see {@link decodeBatchToken}.
+   */
   open(token: string): BatchEntry | null {
-    const bytes = Buffer.from(token.slice(BATCH_TOKEN_PREFIX.length), 'base64url')
+    const bytes = decodeBatchToken(token)
+    if (bytes === null) return null
+    return this.openBytes(bytes)
+  }
+
+  /** The entry sealed in the bytes of a batch token ({@link decodeBatchToken}), or `null`. */
+  openBytes(bytes: Buffer): BatchEntry | null {
     if (bytes.length <= IV_BYTES + TAG_BYTES) return null
     try {
       const decipher = createDecipheriv('aes-256-gcm', this.#key, bytes.subarray(0, IV_BYTES))
@@ -82,6 +91,24 @@ export class BatchTokenCodec {
       return null
     }
   }
+}
+
+/** Canonical unpadded base64url: only the alphabet, and a length no encoder writes is refused too. */
+const BASE64URL = /^[A-Za-z0-9_-]*$/
+
+/**
+ * The sealed bytes of a batch token, or `null` unless the token is exactly the string an encoder writes for them.
+ * Node's base64url decoder is lenient: it skips characters outside the alphabet (a space, `!`, padding `=` and
+ * whatever follows), reads `+` and `/` as `-` and `_`, and ignores the unused low bits of the last character, so
+ * many strings decode to the bytes of one token. Re-encoding and comparing refuses every one of them but the
+ * original, so that a token is valid only as issued.
+ */
+export function decodeBatchToken(token: string): Buffer | null {
+  if (!token.startsWith(BATCH_TOKEN_PREFIX)) return null
+  const body = token.slice(BATCH_TOKEN_PREFIX.length)
+  if (!BASE64URL.test(body)) return null
+  const bytes = Buffer.from(body, 'base64url')
+  return bytes.toString('base64url') === body ? bytes : null
 }
 
 /** Whether a presented token is a batch token (custom service ids cannot contain '.'). */

@@ -3,13 +3,13 @@
  * (`handleCreateCommon`). Pure: the store fetches the parent and the role, these functions decide.
  */
 import { TokenStoreError, invalidRequest } from './errors.js'
+import { CHILD_TOKEN_PATH } from './paths.js'
 import type { CreateRequest } from './options.js'
 import { DEFAULT_POLICY, finalizePolicies, intern, isRoot, missingPolicies } from './policies.js'
 import { lesserLimit, matchesAny, type TokenRole, type TokenType } from './roles.js'
 import type { HashedTokenId, Seconds, TokenRecord } from './types.js'
 
-/** Path of children created with a parent token. */
-export const CHILD_TOKEN_PATH = 'auth/token/create'
+export { CHILD_TOKEN_PATH }
 /** Path of tokens the host issues itself, unless it names another (`auth/github/login`). */
 export const ORPHAN_TOKEN_PATH = 'auth/token/create-orphan'
 

@@ -78,6 +78,11 @@ export class TokenHasher {
   }
 }
 
+/** Compares two byte strings in time that depends only on their lengths, for comparing secrets. */
+export function constantTimeBytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  return a.byteLength === b.byteLength && timingSafeEqual(a, b)
+}
+
 /** Compares two strings in time that depends only on their lengths, for comparisons that touch secrets. */
 export function constantTimeEqual(a: string, b: string): boolean {
   const left = Buffer.from(a, 'utf8')

@@ -33,6 +33,7 @@ export {
 } from './wrapping.js'
 export type { Timers } from './expiration.js'
 export type { CreateRootOptions, CreateTokenOptions, TokenStoreOptions } from './options.js'
+export type { Secret, SecretOption } from './secrets.js'
 export type {
   AuditEvent,
   AuditOperation,

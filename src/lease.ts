@@ -4,6 +4,7 @@
 import { flat, randomString } from './crypto.js'
 import { parseDuration } from './duration.js'
 import { describeValue, invalidRequest } from './errors.js'
+import { checkKeys } from './option-object.js'
 import { normalizePath } from './options.js'
 import type { Duration, LeaseId, Seconds } from './types.js'
 
@@ -75,14 +76,7 @@ export function newLeaseId(path: string): LeaseId {
  * reach the store, and every adapter stores the same thing.
  */
 export function normalizeLeaseOptions(options: CreateLeaseOptions): LeaseRequest {
-  if (typeof options !== 'object' || (options as unknown) === null || Array.isArray(options)) {
-    throw invalidRequest(`Expected lease options to be an object, got ${describeValue(options)}`)
-  }
-  for (const key of Object.keys(options)) {
-    if (!LEASE_OPTION_KEYS.has(key)) {
-      throw invalidRequest(`Unknown option \`${key.slice(0, 64)}\` in lease options`)
-    }
-  }
+  checkKeys(options, LEASE_OPTION_KEYS, 'lease options')
   const renewable = options.renewable ?? true
   if (typeof renewable !== 'boolean') {
     throw invalidRequest(`Expected \`renewable\` to be a boolean, got ${describeValue(renewable)}`)

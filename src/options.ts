@@ -5,7 +5,10 @@
  */
 import { parseDuration } from './duration.js'
 import { describeValue, invalidRequest } from './errors.js'
+import { checkKeys } from './option-object.js'
+import { MAX_PATH_LENGTH } from './paths.js'
 import { parsePolicies } from './policies.js'
+import { normalizeSecrets, type SecretOption } from './secrets.js'
 import { checkRoleName, type TokenType } from './roles.js'
 import type { Timers } from './expiration.js'
 import type { Storage } from './storage/storage.js'
@@ -34,11 +37,16 @@ export interface TokenStoreOptions {
    */
   readonly maxTtl?: Duration
   /**
-   * Key of the HMAC under which token ids are stored: at least 32 bytes. Every process sharing one storage must use
-   * the same secret, and changing it invalidates every stored token.
+   * Key of the HMAC under which token ids are stored, and from which batch tokens' key is derived: at least 32
+   * bytes. Every process sharing one storage must use the same secret; storage that says it is shared
+   * (`storage.shared`: Redis, PostgreSQL, PGlite) requires one.
+   *
+   * To rotate it, pass a list `[current, ...previous]`: new tokens are hashed and sealed under the current secret,
+   * tokens issued under a previous one keep working, and dropping a secret from the list retires its tokens. See
+   * docs/secrets.md for the procedure.
    * @default 32 random bytes, which suits storage that lives no longer than the process (`MemoryStorage`)
    */
-  readonly secret?: string | Uint8Array
+  readonly secret?: SecretOption
   /**
    * The timers of the expiration manager, which revokes expired tokens and leases on its own. Pass a virtual
    * clock's timers in tests (`tokentree/testing` does), or `false` to sweep only when `revokeExpired()` is called.
@@ -142,9 +150,6 @@ export interface StoreSettings {
 /** Longest token id accepted. Longer input is not hashed at all: it cannot be a token, and hashing it costs. */
 export const MAX_TOKEN_LENGTH = 256
 
-/** Shortest accepted HMAC secret, in bytes. */
-const MIN_SECRET_BYTES = 32
-
 /** Vault's defaults for `default_lease_ttl` and `max_lease_ttl`: 768 hours. */
 const VAULT_DEFAULT_TTL: Seconds = 768 * 60 * 60
 
@@ -160,7 +165,6 @@ const DISPLAY_NAME_UNSAFE = /[^a-zA-Z0-9-]/g
 
 /** A source path: slash-separated segments of URL-safe characters (`auth/github/login`). */
 const PATH_PATTERN = /^[A-Za-z0-9._~:@-]+(?:\/[A-Za-z0-9._~:@-]+)*$/
-const MAX_PATH_LENGTH = 512
 
 /** A custom token id: printable ASCII without `.`, which Vault reserves for its own prefixes (`hvs.`, `s.`). */
 const CUSTOM_ID_PATTERN = /^[\x21-\x2d\x2f-\x7e]+$/
@@ -208,7 +212,6 @@ export function normalizeStoreOptions(options: TokenStoreOptions): StoreSettings
   if (options.clock !== undefined && typeof options.clock !== 'function') {
     throw invalidRequest(`Expected \`clock\` to be a function, got ${describeValue(options.clock)}`)
   }
-  if (options.secret !== undefined) checkSecret(options.secret)
   const timers: unknown = options.timers
   if (
     timers !== undefined &&
@@ -223,6 +226,112 @@ export function normalizeStoreOptions(options: TokenStoreOptions): StoreSettings
     )
   }
   return { defaultTtl, maxTtl }
+}
+
+/** The store's options, each read once and checked. */
+export interface StoreInput {
+  readonly settings: StoreSettings
+  /** `undefined`: a new `MemoryStorage`. */
+  readonly storage: Storage | undefined
+  readonly clock: () => UnixMillis
+  /** Current first. */
+  readonly secrets: Uint8Array[]
+  readonly timers: Timers | false | undefined
+}
+
+/** The methods every storage has (see {@link Storage}). */
+const STORAGE_METHODS = [
+  'insertToken',
+  'getToken',
+  'getTokenByAccessor',
+  'getLiveToken',
+  'useToken',
+  'renewToken',
+  'markRevoking',
+  'listChildren',
+  'orphanChildren',
+  'deleteToken',
+  'findByPathPrefix',
+  'listExpiredTokens',
+  'nextExpiry',
+  'insertLease',
+  'getLease',
+  'renewLease',
+  'deleteLease',
+  'listLeases',
+  'findLeasesByPrefix',
+  'listExpiredLeases',
+  'listRevoking',
+] as const
+
+/** The methods a storage may have. */
+const OPTIONAL_STORAGE_METHODS = [
+  'deleteSubtree',
+  'putRole',
+  'getRole',
+  'listRoles',
+  'deleteRole',
+  'tidy',
+  'subscribe',
+  'close',
+] as const
+
+/**
+ * Reads and checks the options of `new TokenStore()`. Call it inside `readInput`: a getter that throws, in the
+ * options or on the storage, then becomes `invalid_request`.
+ *
+ * @throws {@link TokenStoreError} `invalid_request` for a malformed option, a storage missing a method, or a
+ * shared storage without `secret`.
+ */
+export function readStoreOptions(options: TokenStoreOptions): StoreInput {
+  checkKeys(options, STORE_OPTION_KEYS, 'TokenStore options')
+  // One read of each option: what is checked is what is used.
+  const read: TokenStoreOptions = { ...options }
+  const settings = normalizeStoreOptions(read)
+  const storage = read.storage === undefined ? undefined : checkStorage(read.storage)
+  if (storage?.shared === true && read.secret === undefined) {
+    throw invalidRequest(
+      'Expected the `secret` option with a storage shared with other processes (`storage.shared`): without it each ' +
+        'process would hash tokens under a random secret of its own, and every token would be lost to the others ' +
+        'and at the next restart',
+    )
+  }
+  const timers = read.timers
+  return {
+    settings,
+    storage,
+    clock: read.clock ?? Date.now,
+    secrets: normalizeSecrets(read.secret),
+    timers,
+  }
+}
+
+/** Checks that `storage` has every method of {@link Storage} and a boolean or absent `shared`. */
+function checkStorage(storage: unknown): Storage {
+  if (typeof storage !== 'object' || storage === null) {
+    throw invalidRequest(
+      `Expected \`storage\` to be a Storage object, got ${describeValue(storage)}`,
+    )
+  }
+  const candidate = storage as Record<string, unknown>
+  for (const name of STORAGE_METHODS) {
+    if (typeof candidate[name] !== 'function') {
+      throw invalidRequest(`Expected \`storage\` to have a \`${name}\` method`)
+    }
+  }
+  for (const name of OPTIONAL_STORAGE_METHODS) {
+    const method = candidate[name]
+    if (method !== undefined && typeof method !== 'function') {
+      throw invalidRequest(`Expected \`storage.${name}\` to be a method or absent`)
+    }
+  }
+  const shared = candidate['shared']
+  if (shared !== undefined && typeof shared !== 'boolean') {
+    throw invalidRequest(
+      `Expected \`storage.shared\` to be a boolean or absent, got ${describeValue(shared)}`,
+    )
+  }
+  return storage as Storage
 }
 
 /** Checks `create` options. */
@@ -324,31 +433,6 @@ function checkBoolean(value: unknown, field: string, fallback: boolean): boolean
     throw invalidRequest(`Expected \`${field}\` to be a boolean, got ${describeValue(value)}`)
   }
   return value
-}
-
-function checkSecret(secret: unknown): void {
-  const bytes =
-    typeof secret === 'string'
-      ? Buffer.byteLength(secret, 'utf8')
-      : secret instanceof Uint8Array
-        ? secret.byteLength
-        : -1
-  if (bytes < MIN_SECRET_BYTES) {
-    throw invalidRequest(
-      `Expected \`secret\` to be a string or Uint8Array of at least ${MIN_SECRET_BYTES} bytes, got ${
-        bytes < 0 ? describeValue(secret) : `${bytes} bytes`
-      }`,
-    )
-  }
-}
-
-function checkKeys(options: unknown, allowed: ReadonlySet<string>, what: string): void {
-  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    throw invalidRequest(`Expected ${what} to be an object, got ${describeValue(options)}`)
-  }
-  for (const key of Object.keys(options)) {
-    if (!allowed.has(key)) throw invalidRequest(`Unknown option \`${key.slice(0, 64)}\` in ${what}`)
-  }
 }
 
 /** Checks metadata: at most 64 string keys of 1 to 128 characters, string values of at most 512. */

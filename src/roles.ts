@@ -3,6 +3,8 @@
  */
 import { parseDuration } from './duration.js'
 import { describeValue, invalidRequest } from './errors.js'
+import { checkKeys } from './option-object.js'
+import { MAX_PATH_LENGTH, MAX_PATH_SUFFIX_LENGTH, MAX_ROLE_NAME_LENGTH } from './paths.js'
 import { parsePolicies } from './policies.js'
 import type { Duration, Seconds } from './types.js'
 
@@ -59,8 +61,8 @@ export interface TokenRole {
   readonly tokenNoDefaultPolicy: boolean
 }
 
-/** A role name: what fits in a URL path segment. */
-const ROLE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/
+/** A role name: what fits in a URL path segment, at most {@link MAX_ROLE_NAME_LENGTH} characters. */
+const ROLE_NAME = new RegExp(`^[A-Za-z0-9][A-Za-z0-9._-]{0,${MAX_ROLE_NAME_LENGTH - 1}}$`)
 
 /** A path suffix: URL-safe segments, no `..`. */
 const PATH_SUFFIX = /^[A-Za-z0-9._-]+(?:\/[A-Za-z0-9._-]+)*$/
@@ -90,7 +92,7 @@ const ROLE_TOKEN_TYPES: ReadonlySet<string> = new Set([
 /**
  * Checks a role name.
  *
- * @throws {@link TokenStoreError} `invalid_request` unless it is 1–128 URL-safe characters.
+ * @throws {@link TokenStoreError} `invalid_request` unless it is 1–{@link MAX_ROLE_NAME_LENGTH} URL-safe characters.
  */
 export function checkRoleName(name: unknown): string {
   if (typeof name !== 'string' || !ROLE_NAME.test(name)) {
@@ -103,13 +105,7 @@ export function checkRoleName(name: unknown): string {
 
 /** Checks `roles.write` options into a full role. */
 export function normalizeRole(name: string, options: TokenRoleOptions): TokenRole {
-  if (typeof options !== 'object' || (options as unknown) === null || Array.isArray(options)) {
-    throw invalidRequest(`Expected role options to be an object, got ${describeValue(options)}`)
-  }
-  for (const key of Object.keys(options)) {
-    if (!ROLE_OPTION_KEYS.has(key))
-      throw invalidRequest(`Unknown option \`${key.slice(0, 64)}\` in role options`)
-  }
+  checkKeys(options, ROLE_OPTION_KEYS, 'role options')
   const tokenNumUses = options.tokenNumUses ?? 0
   if (!Number.isSafeInteger(tokenNumUses) || tokenNumUses < 0) {
     throw invalidRequest(
@@ -130,6 +126,11 @@ export function normalizeRole(name: string, options: TokenRoleOptions): TokenRol
   }
   if (pathSuffix.split('/').includes('..')) {
     throw invalidRequest('Expected `pathSuffix` not to contain ".."')
+  }
+  if (pathSuffix.length > MAX_PATH_SUFFIX_LENGTH) {
+    throw invalidRequest(
+      `Expected \`pathSuffix\` to be at most ${MAX_PATH_SUFFIX_LENGTH} characters, so that the role's path fits the ${MAX_PATH_LENGTH}-character limit of \`revokePrefix\`, got ${pathSuffix.length}`,
+    )
   }
   const role: TokenRole = {
     name: checkRoleName(name),

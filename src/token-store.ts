@@ -4,9 +4,9 @@
  */
 import { EventEmitter } from 'eventemitter3'
 
-import { BatchTokenCodec, MAX_BATCH_TOKEN_LENGTH, isBatchToken, type BatchEntry } from './batch.js'
+import { MAX_BATCH_TOKEN_LENGTH, isBatchToken, type BatchEntry } from './batch.js'
 import { planCreation, type CreationPlan } from './creation-rules.js'
-import { TokenHasher, newAccessor, newSecret, newTokenId } from './crypto.js'
+import { newAccessor, newTokenId } from './crypto.js'
 import { parseDuration } from './duration.js'
 import { emitIsolated } from './emit.js'
 import { TokenStoreError, invalidRequest, readInput } from './errors.js'
@@ -42,13 +42,14 @@ import {
   normalizeCreateOptions,
   normalizePath,
   normalizeRootOptions,
-  normalizeStoreOptions,
+  readStoreOptions,
   type CreateRootOptions,
   type CreateTokenOptions,
   type StoreSettings,
   type TokenStoreOptions,
 } from './options.js'
 import { ROOT_POLICY, intern, isRoot } from './policies.js'
+import { SecretRing } from './secrets.js'
 import { batchInfo, toAuth, toDetails, toInfo, toLeaseGrant, toLeaseInfo } from './results.js'
 import { checkRoleName, normalizeRole, type TokenRole, type TokenRoleOptions } from './roles.js'
 import {
@@ -171,9 +172,8 @@ type NewTokenFields = Pick<
 export class TokenStore extends EventEmitter<TokenStoreEvents> {
   readonly #storage: Storage
   readonly #clock: () => UnixMillis
-  readonly #hasher: TokenHasher
+  readonly #secrets: SecretRing
   readonly #settings: StoreSettings
-  readonly #batch: BatchTokenCodec
   readonly #wrapping: WrappingCodec
   readonly #scheduler: ExpiryScheduler | null
   readonly #timers: Timers | null
@@ -181,18 +181,18 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
   #closed = false
 
   /**
-   * @throws {@link TokenStoreError} `invalid_request` when an option is malformed.
+   * @throws {@link TokenStoreError} `invalid_request` when an option is malformed (or reading it throws), or when
+   * the storage is shared (`storage.shared`) and no `secret` is given.
    */
   constructor(options: TokenStoreOptions = {}) {
     super()
-    this.#settings = readInput(() => normalizeStoreOptions(options))
-    this.#storage = options.storage ?? new MemoryStorage()
-    this.#clock = options.clock ?? Date.now
-    const secret = options.secret ?? newSecret()
-    this.#hasher = new TokenHasher(secret)
-    this.#batch = new BatchTokenCodec(secret)
-    this.#wrapping = new WrappingCodec(secret)
-    const timers = options.timers ?? REAL_TIMERS
+    const input = readInput(() => readStoreOptions(options))
+    this.#settings = input.settings
+    this.#storage = input.storage ?? new MemoryStorage()
+    this.#clock = input.clock
+    this.#secrets = new SecretRing(input.secrets)
+    this.#wrapping = new WrappingCodec(input.secrets)
+    const timers = input.timers ?? REAL_TIMERS
     this.#timers = timers === false ? null : timers
     this.#scheduler =
       timers === false
@@ -213,7 +213,7 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
         this.#backgroundFailed(error)
       },
     })
-    if (this.#scheduler !== null && options.storage !== undefined) this.#aimAtStoredExpiry()
+    if (this.#scheduler !== null && input.storage !== undefined) this.#aimAtStoredExpiry()
   }
 
   /** The storage this store keeps its tokens in. */
@@ -264,7 +264,7 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
       const role = request.role === null ? null : await this.#roleFor(request.role)
       const parent = request.parent === null ? null : await this.#liveParent(request.parent, now)
       const plan = planCreation(request, parent, role)
-      const { ttl, warnings } = creationTtl(
+      const { ttl, explicitMaxTtl, warnings } = creationTtl(
         {
           ttl: request.ttl,
           explicitMaxTtl: plan.explicitMaxTtl,
@@ -290,7 +290,7 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
         displayName: request.displayName,
         numUses: plan.numUses,
         ttl,
-        explicitMaxTtl: plan.explicitMaxTtl,
+        explicitMaxTtl,
         period: plan.period,
         // A token that never expires has nothing to renew.
         renewable: ttl > 0 && plan.renewable,
@@ -316,9 +316,9 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
         const entry = await this.#liveBatch(token, now)
         return entry === null ? null : batchInfo(entry, token, now)
       }
-      const id = this.#hashToken(token)
-      if (id === null) return null
-      const record = await this.#storage.getLiveToken(id, now)
+      const record = await this.#resolve(token, 'token', (id) =>
+        this.#storage.getLiveToken(id, now),
+      )
       if (record === null) return null
       audit.accessor = record.accessor
       return toInfo(record, token, now)
@@ -370,9 +370,14 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
       const now = this.#clock()
       let parent: HashedTokenId | undefined
       if (request.parentToken !== undefined) {
-        const id = isBatchToken(request.parentToken) ? null : this.#hashToken(request.parentToken)
-        if (id === null) return { tokens: [], cursor: null } // batch tokens have no children
-        parent = id
+        // Batch tokens have no children; a parent issued under an older secret is found under it.
+        const record = isBatchToken(request.parentToken)
+          ? null
+          : await this.#resolve(request.parentToken, 'parentToken', (id) =>
+              this.#storage.getToken(id),
+            )
+        if (record === null) return { tokens: [], cursor: null }
+        parent = record.id
       } else if (request.parentAccessor !== undefined) {
         const record = await this.#storage.getTokenByAccessor(request.parentAccessor)
         if (record === null) return { tokens: [], cursor: null }
@@ -415,8 +420,7 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
         if (entry === null) throw invalidToken()
         return batchInfo(entry, token, now)
       }
-      const id = this.#hashToken(token)
-      const record = id === null ? null : await this.#storage.useToken(id, now)
+      const record = await this.#resolve(token, 'token', (id) => this.#storage.useToken(id, now))
       if (record === null) throw invalidToken()
       audit.accessor = record.accessor
       if (record.revoking !== null) await this.#finish(record, now)
@@ -440,9 +444,10 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
       if (isBatchToken(checkString(token, 'token'))) {
         throw new TokenStoreError('not_renewable', 'Batch tokens cannot be renewed')
       }
-      const id = this.#hashToken(token)
       const now = this.#clock()
-      const record = id === null ? null : await this.#storage.getLiveToken(id, now)
+      const record = await this.#resolve(token, 'token', (id) =>
+        this.#storage.getLiveToken(id, now),
+      )
       if (record === null) throw invalidToken()
       audit.accessor = record.accessor
       const { renewed, warnings } = await this.#renewToken(record, seconds, now)
@@ -825,7 +830,7 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
       const info = await this.#hold(audit, plaintext, record.creationTtl, record.path, null)
       const used = await this.#storage.useToken(record.id, now)
       if (used === null) {
-        await this.#revokeTrees([this.#hasher.hash(info.token)], 'explicit')
+        await this.#revokeTrees([this.#secrets.hash(info.token)], 'explicit')
         throw invalidWrappingToken()
       }
       if (used.revoking !== null) await this.#finish(used, now)
@@ -895,7 +900,7 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
       explicitMaxTtl: ttl,
       period: 0,
       renewable: false,
-      wrapped: this.#wrapping.seal(plaintext, token, this.#hasher.hash(token)),
+      wrapped: this.#wrapping.seal(plaintext, token, this.#secrets.hash(token)),
     }
     const auth = await this.#insert(audit, token, now, fields, [])
     const info: WrapInfo = {
@@ -914,8 +919,7 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
     now: UnixMillis,
   ): Promise<(TokenRecord & { readonly wrapped: string }) | null> {
     if (isBatchToken(checkString(token, 'token'))) return null
-    const id = this.#hashToken(token)
-    const record = id === null ? null : await this.#storage.getLiveToken(id, now)
+    const record = await this.#resolve(token, 'token', (id) => this.#storage.getLiveToken(id, now))
     return record !== null && isWrappingRecord(record) ? record : null
   }
 
@@ -928,7 +932,14 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
     creator?: HashedTokenId,
   ): Promise<TokenAuth> {
     const token = customId ?? newTokenId()
-    const id = this.#hasher.hash(token)
+    // A custom id taken under an older secret is taken: the same id must not name two tokens.
+    if (
+      customId !== null &&
+      (await this.#resolveOlder(customId, (old) => this.#storage.getToken(old))) !== null
+    ) {
+      throw new TokenStoreError('conflict', 'A token with this id already exists')
+    }
+    const id = this.#secrets.hash(token)
     for (let attempt = 1; ; attempt++) {
       const record = newRecord(id, newAccessor(), fields, now)
       const result = await this.#storage.insertToken(record, creator)
@@ -989,8 +1000,9 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
     if (isBatchToken(checkString(parentToken, 'parent'))) {
       throw new TokenStoreError('permission_denied', 'Batch tokens cannot create tokens')
     }
-    const id = this.#hashToken(parentToken, 'parent')
-    const parent = id === null ? null : await this.#storage.getLiveToken(id, now)
+    const parent = await this.#resolve(parentToken, 'parent', (id) =>
+      this.#storage.getLiveToken(id, now),
+    )
     if (parent === null) throw invalidToken('The parent token is not valid')
     return parent
   }
@@ -1015,7 +1027,7 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
       e: now + ttl * 1000,
     }
     const auth: TokenAuth = {
-      clientToken: this.#batch.seal(entry),
+      clientToken: this.#secrets.seal(entry),
       accessor: '',
       policies: plan.policies,
       metadata,
@@ -1030,7 +1042,7 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
   /** The entry of a batch token that is unexpired and whose parent, if any, is live at `now`. */
   async #liveBatch(token: string, now: UnixMillis): Promise<BatchEntry | null> {
     if (token.length > MAX_BATCH_TOKEN_LENGTH) return null
-    const entry = this.#batch.open(token)
+    const entry = this.#secrets.open(token)
     if (entry === null || now >= entry.e) return null
     if (entry.p !== null && (await this.#storage.getLiveToken(entry.p, now)) === null) return null
     return entry
@@ -1050,8 +1062,7 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
       if (parent === null) throw invalidToken()
       return parent
     }
-    const id = this.#hashToken(token)
-    const owner = id === null ? null : await this.#storage.getLiveToken(id, now)
+    const owner = await this.#resolve(token, 'token', (id) => this.#storage.getLiveToken(id, now))
     if (owner === null) throw invalidToken()
     return owner
   }
@@ -1113,14 +1124,34 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
         'Batch tokens cannot be revoked one by one: they expire, or go with their parent',
       )
     }
-    const id = this.#hashToken(token)
-    return id === null ? null : this.#storage.getToken(id)
+    return this.#resolve(token, 'token', (id) => this.#storage.getToken(id))
   }
 
-  /** Hashes a presented token; `null` for a string that cannot be a token (empty or overlong: not worth hashing). */
-  #hashToken(token: unknown, field = 'token'): HashedTokenId | null {
+  /**
+   * The one place a presented token id becomes a storage key: `read` with its hash under the current secret, and
+   * only if that finds nothing, under each older secret in turn (see `secret`). `null` when nothing is found, or
+   * for a string that cannot be a token (empty or overlong: not worth hashing).
+   */
+  async #resolve<T>(
+    token: unknown,
+    field: string,
+    read: (id: HashedTokenId) => Promise<T | null>,
+  ): Promise<T | null> {
     const text = checkString(token, field)
-    return text.length === 0 || text.length > MAX_TOKEN_LENGTH ? null : this.#hasher.hash(text)
+    if (text.length === 0 || text.length > MAX_TOKEN_LENGTH) return null
+    return (await read(this.#secrets.hash(text))) ?? this.#resolveOlder(text, read)
+  }
+
+  /** What `read` finds under the token id's hash under an older secret, newest first, or `null`. */
+  async #resolveOlder<T>(
+    text: string,
+    read: (id: HashedTokenId) => Promise<T | null>,
+  ): Promise<T | null> {
+    for (const id of this.#secrets.olderHashes(text)) {
+      const found = await read(id)
+      if (found !== null) return found
+    }
+    return null
   }
 
   #revokeTrees(ids: readonly HashedTokenId[], reason: RevokeReason): Promise<RevocationCount> {

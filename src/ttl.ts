@@ -34,14 +34,31 @@ export interface TtlRequest {
   readonly root: boolean
 }
 
-/** The TTL a new token gets. */
-export function creationTtl(request: TtlRequest, limits: TtlLimits): GrantedTtl {
-  const { ttl, explicitMaxTtl, period, root } = request
-  if (root && ttl === 0 && period === 0) return { ttl: explicitMaxTtl, warnings: [] }
+/** What a new token gets: its TTL, and the explicit max TTL to store with it. */
+export interface CreationTtl extends GrantedTtl {
+  /** The requested explicit max TTL, capped by the store's `maxTtl` unless the token is periodic. @remarks Seconds. */
+  readonly explicitMaxTtl: Seconds
+}
+
+/**
+ * The TTL a new token gets. As in Vault's `handleCreateCommon`, an explicit max TTL above the store's `maxTtl` is
+ * capped to it with a warning (except for a periodic token, whose period it limits), for root tokens too: a root
+ * token asking for no TTL but an explicit max TTL gets that capped value as its TTL.
+ */
+export function creationTtl(request: TtlRequest, limits: TtlLimits): CreationTtl {
+  const { ttl, period, root } = request
   const warnings: string[] = []
+  let explicitMaxTtl = request.explicitMaxTtl
+  if (explicitMaxTtl > limits.maxTtl && period === 0) {
+    warnings.push(
+      `Explicit max TTL of ${explicitMaxTtl} seconds is greater than system/mount allowed value; value is being capped to ${limits.maxTtl} seconds`,
+    )
+    explicitMaxTtl = limits.maxTtl
+  }
+  if (root && ttl === 0 && period === 0) return { ttl: explicitMaxTtl, explicitMaxTtl, warnings }
   const max = effectiveMax(explicitMaxTtl, limits.maxTtl)
-  if (period > 0) return { ttl: capPeriod(period, max, warnings), warnings }
-  return { ttl: cap(ttl > 0 ? ttl : limits.defaultTtl, max, warnings), warnings }
+  if (period > 0) return { ttl: capPeriod(period, max, warnings), explicitMaxTtl, warnings }
+  return { ttl: cap(ttl > 0 ? ttl : limits.defaultTtl, max, warnings), explicitMaxTtl, warnings }
 }
 
 /**

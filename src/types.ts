@@ -13,8 +13,10 @@ export type Seconds = number
 export type UnixMillis = number
 
 /**
- * A duration as accepted from callers: a number of seconds, a string of digits (`'90'`, read as seconds, as Vault
- * does), or a Go-style duration string such as `'30m'`, `'1h30m'` or `'7d'`.
+ * A duration as accepted from callers, read as Vault reads it: a whole number of seconds, a string of digits (`'90'`,
+ * read as seconds), whole days (`'7d'`), or a Go duration string such as `'30m'`, `'1h30m'` or `'1.5h'` (units `ns`,
+ * `us`, `µs`, `ms`, `s`, `m`, `h`). A non-zero duration must come to a whole number of seconds: `'500ms'` and
+ * `'1.5s'` are refused with `invalid_request`, as is any other unit (`'1y'`, `'1w'`, `'5Ms'`).
  */
 export type Duration = number | string
 

@@ -177,53 +177,62 @@ export function isWrappingRecord(
  * from it and the wrapping token id, so it exists only while someone holds that token.
  */
 export class WrappingCodec {
-  readonly #master: Buffer
+  readonly #masters: readonly Buffer[]
 
-  /** @param secret - The store's secret (the one that keys token hashes; HKDF gives the two keys apart). */
-  constructor(secret: string | Uint8Array) {
-    this.#master = deriveMasterKey(secret)
+  /**
+   * @param secrets - The store's secrets, current first (the ones that key token hashes; HKDF gives the keys
+   *   apart). Values are sealed under the current one and opened under any, so rotation keeps them readable.
+   */
+  constructor(secrets: readonly (string | Uint8Array)[]) {
+    this.#masters = secrets.map(deriveMasterKey)
   }
 
   /** Seals `plaintext` for the wrapping token `token`, whose hashed id is `id`. */
   seal(plaintext: string, token: string, id: HashedTokenId): string {
     const iv = randomBytes(IV_BYTES)
-    const cipher = createCipheriv('aes-256-gcm', this.#tokenKey(token), iv)
+    const cipher = createCipheriv('aes-256-gcm', tokenKey(this.#masters[0] as Buffer, token), iv)
     cipher.setAAD(associatedData(id))
     const sealed = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()])
     return SEALED_PREFIX + Buffer.concat([iv, sealed, cipher.getAuthTag()]).toString('base64url')
   }
 
-  /** The plaintext, or `null` when `sealed` was not sealed for this token and record under this secret. */
+  /** The plaintext, or `null` when `sealed` was not sealed for this token and record under one of the secrets. */
   open(sealed: string, token: string, id: HashedTokenId): string | null {
     if (!sealed.startsWith(SEALED_PREFIX)) return null
     const bytes = Buffer.from(sealed.slice(SEALED_PREFIX.length), 'base64url')
     if (bytes.length < IV_BYTES + TAG_BYTES) return null
-    try {
-      const decipher = createDecipheriv(
-        'aes-256-gcm',
-        this.#tokenKey(token),
-        bytes.subarray(0, IV_BYTES),
-      )
-      decipher.setAAD(associatedData(id))
-      decipher.setAuthTag(bytes.subarray(bytes.length - TAG_BYTES))
-      return Buffer.concat([
-        decipher.update(bytes.subarray(IV_BYTES, bytes.length - TAG_BYTES)),
-        decipher.final(),
-      ]).toString('utf8')
-    } catch {
-      // A wrong tag (another token, another record, another secret, or altered bytes) throws in final().
-      return null
+    for (const master of this.#masters) {
+      const plaintext = openWith(tokenKey(master, token), bytes, id)
+      if (plaintext !== null) return plaintext
     }
-  }
-
-  #tokenKey(token: string): Buffer {
-    return createHmac('sha256', this.#master).update(TOKEN_KEY_LABEL).update(token).digest()
+    return null
   }
 }
 
+/** Opens `bytes` (iv, ciphertext, tag) with `key`, or `null` when the tag does not verify. */
+function openWith(key: Buffer, bytes: Buffer, id: HashedTokenId): string | null {
+  try {
+    const decipher = createDecipheriv('aes-256-gcm', key, bytes.subarray(0, IV_BYTES))
+    decipher.setAAD(associatedData(id))
+    decipher.setAuthTag(bytes.subarray(bytes.length - TAG_BYTES))
+    return Buffer.concat([
+      decipher.update(bytes.subarray(IV_BYTES, bytes.length - TAG_BYTES)),
+      decipher.final(),
+    ]).toString('utf8')
+  } catch {
+    // A wrong tag (another token, another record, another secret, or altered bytes) throws in final().
+    return null
+  }
+}
+
+/** The key that seals the value held for one wrapping token. */
+function tokenKey(master: Buffer, token: string): Buffer {
+  return createHmac('sha256', master).update(TOKEN_KEY_LABEL).update(token).digest()
+}
+
 /**
- * The wrapping master key of a store secret. The one place the secret enters wrapping: when the store's secret
- * becomes a list (rotation), seal under the current secret's key and try each key to open.
+ * The wrapping master key of a store secret. The one place a secret enters wrapping: values are sealed under the
+ * current secret's key, and each key is tried to open them, so a rotation keeps held values readable.
  */
 export function deriveMasterKey(secret: string | Uint8Array): Buffer {
   const material = typeof secret === 'string' ? Buffer.from(secret, 'utf8') : secret

@@ -78,6 +78,51 @@ describe('batch tokens (Vault TestTokenStore_Batch*)', () => {
     await other.close()
   })
 
+  test('only the exact string issued is valid: padding, junk, inserted characters, +/ for -_ and unused bits are refused', async () => {
+    const { store, root } = await setup()
+    let batch = ''
+    // A token with both '-' and '_' in it, to swap them for '+' and '/'.
+    while (!(batch.slice(4).includes('-') && batch.slice(4).includes('_'))) {
+      batch = (await store.create({ parent: root, type: 'batch', policies: ['app'] })).clientToken
+    }
+    const middle = Math.floor(batch.length / 2)
+    const variants = [
+      batch + '=',
+      batch + '==',
+      batch + '====junk',
+      `${batch.slice(0, middle)} ${batch.slice(middle)}`,
+      `${batch.slice(0, middle)}!${batch.slice(middle)}`,
+      `${batch.slice(0, middle)}\n${batch.slice(middle)}`,
+      batch.replace('-', '+'),
+      batch.replace('_', '/'),
+      batch.replaceAll('-', '+').replaceAll('_', '/'),
+    ]
+    // The last character's unused low bits: other characters that decode to the same bytes.
+    const body = batch.slice(4)
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
+    const bytes = Buffer.from(body, 'base64url')
+    for (const last of alphabet) {
+      const other = body.slice(0, -1) + last
+      if (other !== body && Buffer.from(other, 'base64url').equals(bytes))
+        variants.push(`hvb.${other}`)
+    }
+    if (bytes.length % 3 !== 0) assert.ok(variants.length > 9, 'the last character has unused bits')
+    for (const variant of variants) {
+      assert.notEqual(variant, batch)
+      await assert.rejects(
+        store.authenticate(variant),
+        code('invalid_token'),
+        JSON.stringify(variant),
+      )
+      assert.equal(await store.lookup(variant), null)
+      await assert.rejects(
+        store.createLease(variant, { path: 'aws/creds/x', ttl: 60 }),
+        code('invalid_token'),
+      )
+    }
+    assert.equal((await store.authenticate(batch)).type, 'batch')
+  })
+
   test('a batch token stops working when it expires, and when its parent is revoked', async () => {
     const { store, clock, root } = await setup()
     const parent = (await store.create({ parent: root, policies: ['app'] })).clientToken

@@ -380,6 +380,24 @@ describe('create(): TTLs', () => {
     assert.equal(await store.lookup(auth.clientToken), null)
   })
 
+  test("create(): explicitMaxTtl above the store's maxTtl is capped to it, with Vault's warning, root tokens included", async () => {
+    const { store, clock } = harness()
+    const root = (await store.createRoot()).clientToken
+    const rootChild = await store.create({ parent: root, explicitMaxTtl: '50000h' })
+    assert.equal(rootChild.leaseDuration, VAULT_DEFAULT_TTL)
+    assert.deepEqual(rootChild.warnings, [
+      `Explicit max TTL of 180000000 seconds is greater than system/mount allowed value; value is being capped to ${VAULT_DEFAULT_TTL} seconds`,
+    ])
+    const info = await store.lookup(rootChild.clientToken)
+    assert.equal(info?.explicitMaxTtl, VAULT_DEFAULT_TTL)
+    const plain = await store.create({ ttl: '1h', explicitMaxTtl: '50000h' })
+    assert.equal(plain.leaseDuration, 3600)
+    assert.equal((await store.lookup(plain.clientToken))?.explicitMaxTtl, VAULT_DEFAULT_TTL)
+    clock.advance(VAULT_DEFAULT_TTL)
+    assert.equal(await store.lookup(rootChild.clientToken), null)
+    assert.equal(await store.lookup(plain.clientToken), null)
+  })
+
   test('create(): an expiring root token cannot create a non-expiring root token', async () => {
     const { store, spy } = spyHarness()
     const root = await store.createRoot()

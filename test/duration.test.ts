@@ -8,7 +8,7 @@ import { harness, rejectsWith, throwsWith } from './helpers/index.js'
 const GOOD: Array<[Duration, number]> = [
   [90, 90],
   ['90', 90],
-  [' 90 ', 90],
+  ['+90', 90],
   ['90s', 90],
   ['30m', 1800],
   ['1h', 3600],
@@ -16,8 +16,11 @@ const GOOD: Array<[Duration, number]> = [
   ['1h30m15s', 5415],
   ['1.5h', 5400],
   ['7d', 604800],
-  ['2d12h', 216000],
-  ['1500ms', 1],
+  ['1500ms1500ms', 3],
+  ['1000000000ns', 1],
+  ['1000000us', 1],
+  ['1000000µs', 1],
+  ['.5m', 30],
   [1, 1],
 ]
 
@@ -35,6 +38,19 @@ const BAD: Array<[string, unknown]> = [
   ['an object', {}],
   ['more than 100 years', '36600d'],
   ['an overlong string', '1'.repeat(200) + 'h'],
+  ['under one second', '500ms'],
+  ['a fraction of a second', '0.5s'],
+  ['not a whole number of seconds', '1500ms'],
+  ['a fractional second count', '1.5s'],
+  ['nanoseconds', '1ns'],
+  ['a unit Vault does not know (Ms)', '5Ms'],
+  ['years', '1y'],
+  ['weeks', '1w'],
+  ['a long-form unit', '2 days'],
+  ['days in a compound', '2d12h'],
+  ['fractional days', '1.5d'],
+  ['surrounding spaces', ' 90 '],
+  ['a space inside', '1h 30m'],
 ]
 
 describe('durations', () => {
@@ -87,5 +103,34 @@ describe('durations', () => {
     assert.equal((await store.create({ ttl: '2h' })).leaseDuration, 5400)
     throwsWith(() => harness({ defaultTtl: '1h30' }), 'invalid_request')
     throwsWith(() => harness({ maxTtl: -1 }), 'invalid_request')
+  })
+
+  test('duration: under one second, or not whole seconds, is invalid_request on every duration input', async () => {
+    const { store, memory } = harness()
+    const root = (await store.createRoot()).clientToken
+    const size = memory.size
+    for (const bad of ['500ms', '0.5s', '1500ms']) {
+      await rejectsWith(store.create({ parent: root, ttl: bad }), 'invalid_request')
+      await rejectsWith(store.create({ ttl: bad }), 'invalid_request')
+      await rejectsWith(store.create({ explicitMaxTtl: bad }), 'invalid_request')
+      await rejectsWith(store.create({ parent: root, period: bad }), 'invalid_request')
+      await rejectsWith(store.roles.write('r', { tokenPeriod: bad }), 'invalid_request')
+      await rejectsWith(store.roles.write('r', { tokenExplicitMaxTtl: bad }), 'invalid_request')
+      throwsWith(() => harness({ maxTtl: bad }), 'invalid_request')
+      throwsWith(() => harness({ defaultTtl: bad }), 'invalid_request')
+    }
+    assert.equal(memory.size, size)
+    const token = await store.create({ ttl: '1h' })
+    const lease = await store.createLease(token.clientToken, { path: 'aws/creds/x', ttl: '1h' })
+    for (const bad of ['500ms', '0.5s', '1500ms', '5Ms']) {
+      await rejectsWith(store.renew(token.clientToken, bad), 'invalid_request')
+      await rejectsWith(store.renewAccessor(token.accessor, bad), 'invalid_request')
+      await rejectsWith(
+        store.createLease(token.clientToken, { path: 'aws/creds/x', ttl: bad }),
+        'invalid_request',
+      )
+      await rejectsWith(store.renewLease(lease.leaseId, bad), 'invalid_request')
+    }
+    assert.equal((await store.lookup(token.clientToken))?.ttl, 3600)
   })
 })

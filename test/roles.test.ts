@@ -212,6 +212,30 @@ describe('create() against a role: parent, path and limits', () => {
     )
   })
 
+  test("pathSuffix is bounded so that every path a role's token can have is one revokePrefix accepts", async () => {
+    const { store, admin } = await setup()
+    const longestName = 'r'.repeat(128)
+    // 'auth/token/create/' + 128-character name + '/' leaves 365 of revokePrefix's 512 characters.
+    const longest = Array.from({ length: 73 }, () => 'abcd').join('/') + 'e'
+    assert.equal(longest.length, 365)
+    await store.roles.write(longestName, { pathSuffix: longest })
+    const token = await store.create({ parent: admin, role: longestName })
+    const path = (await store.lookup(token.clientToken))?.path ?? ''
+    assert.equal(path.length, 512)
+    assert.equal(await store.revokePrefix(path), 1)
+    assert.equal(await store.lookup(token.clientToken), null)
+    for (const name of ['short', longestName]) {
+      await assert.rejects(
+        store.roles.write(name, { pathSuffix: `${longest}x` }),
+        (error: unknown) =>
+          error instanceof TokenStoreError &&
+          error.code === 'invalid_request' &&
+          /pathSuffix.*365/.test(error.message),
+      )
+    }
+    assert.equal(await store.roles.read('short'), null)
+  })
+
   test('the lesser of role and request wins for numUses, explicitMaxTtl and period, with warnings', async () => {
     const { store, root } = await setup()
     await store.roles.write('limited', {

@@ -159,17 +159,19 @@ test('unwrap(): another store with another secret cannot unwrap, even over the s
 })
 
 test('WrappingCodec: a sealed value opens only with its token, its record id and its secret', () => {
-  const codec = new WrappingCodec('s'.repeat(32))
+  const codec = new WrappingCodec(['s'.repeat(32)])
   const id = 'hashed-id' as HashedTokenId
   const sealed = codec.seal('{"a":1}', 'hvs.token', id)
   assert.equal(codec.open(sealed, 'hvs.token', id), '{"a":1}')
   assert.equal(codec.open(sealed, 'hvs.tokeN', id), null)
   assert.equal(codec.open(sealed, 'hvs.token', 'other-id' as HashedTokenId), null)
-  assert.equal(new WrappingCodec('t'.repeat(32)).open(sealed, 'hvs.token', id), null)
+  assert.equal(new WrappingCodec(['t'.repeat(32)]).open(sealed, 'hvs.token', id), null)
   const bytes = Buffer.from(sealed.slice(3), 'base64url')
   bytes[bytes.length - 1] = (bytes[bytes.length - 1] ?? 0) ^ 1
   assert.equal(codec.open(`w1.${bytes.toString('base64url')}`, 'hvs.token', id), null)
   assert.equal(codec.open('w1.', 'hvs.token', id), null)
+  const rotated = new WrappingCodec(['t'.repeat(32), 's'.repeat(32)])
+  assert.equal(rotated.open(sealed, 'hvs.token', id), '{"a":1}', 'an older secret still opens it')
   assert.equal(codec.open('x', 'hvs.token', id), null)
   assert.ok(!sealed.includes('"a"'))
 })

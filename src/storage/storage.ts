@@ -252,6 +252,14 @@ export interface Storage {
 
   /** Releases connections or timers the adapter holds. */
   close?(): Promise<void>
+
+  /**
+   * `true` for storage that other processes share or that outlives the process (Redis, PostgreSQL, PGlite): tokens
+   * there are keyed by a hash under the store's secret, so every process must use the same, stable `secret`, and
+   * `new TokenStore()` over such storage without one throws `invalid_request`. Absent or `false` for storage that
+   * lives and dies with one process (`MemoryStorage`), where a random secret is fine.
+   */
+  readonly shared?: boolean
 }
 
 /**

@@ -55,7 +55,12 @@ const tok = (ctx: Ctx, label: string): string => (ctx.tokens.get(label) as Label
 async function build(storage: Storage): Promise<Ctx> {
   const faulty = new FaultyStorage(storage)
   const clock = new ManualClock()
-  const store = new TokenStore({ storage: faulty.storage, clock: clock.now, timers: false })
+  const store = new TokenStore({
+    storage: faulty.storage,
+    secret: 'fault test secret of at least 32 bytes',
+    clock: clock.now,
+    timers: false,
+  })
   const ctx: Ctx = { store, clock, faulty, tokens: new Map(), leases: new Map(), events: [] }
   store.on('revoked', (event) => ctx.events.push(event))
   const add = async (

@@ -69,7 +69,12 @@ async function exercise(inner: Storage, midway?: () => Promise<void>): Promise<R
   run0Args = storageArgs
   const faulty = new FaultyStorage(recordingStorage(inner, storageArgs))
   const clock = new ManualClock()
-  const store = new TokenStore({ storage: faulty.storage, clock: clock.now, timers: clock })
+  const store = new TokenStore({
+    storage: faulty.storage,
+    secret: 'fuzz test secret of at least 32 bytes',
+    clock: clock.now,
+    timers: clock,
+  })
   const consoleMethods = ['log', 'info', 'warn', 'error', 'debug', 'trace'] as const
   const saved = consoleMethods.map((m) => [m, console[m]] as const)
   for (const m of consoleMethods)

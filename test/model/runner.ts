@@ -706,6 +706,7 @@ export async function runModelProperty(
           storage: fresh.storage,
           defaultTtl: SETTINGS.defaultTtl,
           maxTtl: SETTINGS.maxTtl,
+          secret: 'model test secret of at least 32 bytes',
         }
         let store: TokenStore
         let clock: ManualClock

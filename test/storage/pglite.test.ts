@@ -12,6 +12,9 @@ import { PostgresStorage, SCHEMA_VERSION, migrate } from '../../src/storage/post
 import { runStorageConformance } from '../../src/testing/conformance.js'
 
 const db = await PGlite.create()
+
+/** HMAC secret of the stores in this file: PGlite is storage that outlives a store, so it needs one. */
+const SECRET = 'pglite test secret of at least 32 bytes'
 await migrate(db, { schema: 'conformance' })
 
 after(async () => {
@@ -43,7 +46,7 @@ describe('PostgresStorage on PGlite', () => {
 
   test('rows never contain a token id', async () => {
     const storage = new PostgresStorage({ pool: db, schema: 'adapter' })
-    const store = new TokenStore({ storage, timers: false })
+    const store = new TokenStore({ storage, secret: SECRET, timers: false })
     const root = await store.createRoot()
     const child = await store.create({ parent: root.clientToken, numUses: 2 })
     await store.authenticate(child.clientToken)
@@ -67,7 +70,7 @@ describe('PostgresStorage on PGlite', () => {
   test('a second instance on the same PGlite receives notices through listen()', async () => {
     const a = new PostgresStorage({ pool: db, schema: 'adapter', pollInterval: 60_000 })
     const b = new PostgresStorage({ pool: db, schema: 'adapter', pollInterval: 60_000 })
-    const store = new TokenStore({ storage: a, timers: false })
+    const store = new TokenStore({ storage: a, secret: SECRET, timers: false })
     const accessors: string[] = []
     const stop = await b.subscribe((notice) => accessors.push(notice.accessor))
     const auth = await store.createRoot()

@@ -218,6 +218,8 @@ interface LeaseRow {
  * ```
  */
 export class PostgresStorage implements Storage {
+  /** Shared with other processes, and outliving this one: a store over it needs a stable `secret`. */
+  readonly shared = true
   readonly #db: SqlDatabase
   readonly #schema: string
   readonly #channel: string

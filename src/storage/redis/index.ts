@@ -160,6 +160,8 @@ export interface RedisStorageOptions {
  * ```
  */
 export class RedisStorage implements Storage {
+  /** Shared with other processes, and outliving this one: a store over it needs a stable `secret`. */
+  readonly shared = true
   readonly #client: Redis
   readonly #owned: boolean
   readonly #prefix: string

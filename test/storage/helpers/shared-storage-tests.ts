@@ -265,6 +265,73 @@ export function runSharedStorageTests(backend: SharedBackend): void {
       })
     })
 
+    test('secret rotation across processes: add the new secret in front everywhere, roll, then drop the old one', async () => {
+      // Two instances: this process, and a worker process; each restart is a new store with new secrets.
+      const namespace = await backend.namespace('rotation')
+      const oldSecret = randomBytes(32)
+      const newSecret = randomBytes(32)
+      const storage = backend.storage(namespace)
+      const stores: TokenStore[] = []
+      const here = (secrets: Buffer[]): TokenStore => {
+        const store = new TokenStore({ storage, secret: secrets, timers: false })
+        stores.push(store)
+        return store
+      }
+      const workers: Worker[] = []
+      const there = async (secrets: Buffer[]): Promise<Worker> => {
+        const worker = new Worker({
+          TT_BACKEND: backend.name,
+          TT_NAMESPACE: namespace,
+          TT_SECRETS: secrets.map((secret) => secret.toString('hex')).join(','),
+        })
+        workers.push(worker)
+        await worker.ready
+        return worker
+      }
+      try {
+        // Before: both instances on the old secret.
+        let first = here([oldSecret])
+        let second = await there([oldSecret])
+        const root = (await first.createRoot()).clientToken
+        const service = (await first.create({ parent: root, ttl: '1h' })).clientToken
+        const batch = (await first.create({ parent: root, type: 'batch', policies: ['app'] }))
+          .clientToken
+        const old = [root, service, batch]
+        assert.deepEqual(await second.send({ op: 'lookup', tokens: old }), [true, true, true])
+
+        // Step 1: [new, old] on every instance, one restart at a time.
+        second = await there([newSecret, oldSecret])
+        await workers[0]?.stop()
+        assert.deepEqual(await second.send({ op: 'lookup', tokens: old }), [true, true, true])
+        const during = await second.send<string>({ op: 'create', options: { policies: ['app'] } })
+        // Mid-roll, an instance still on the old secret alone does not know the new tokens yet.
+        assert.equal(await first.lookup(during), null)
+        first = here([newSecret, oldSecret])
+        for (const token of [...old, during]) assert.ok(await first.lookup(token))
+        assert.equal(await second.send({ op: 'renew', token: service }), 3600)
+        const after = (await first.create({ parent: service, ttl: '10m' })).clientToken
+        assert.deepEqual(await second.send({ op: 'lookup', tokens: [after] }), [true])
+
+        // Step 2, once every token issued under the old secret has expired (the max TTL): drop the old secret.
+        // Tokens presented under it are then refused, expired or not; tokens issued since work everywhere.
+        first = here([newSecret])
+        second = await there([newSecret])
+        const expected = [false, false, false, true, true]
+        assert.deepEqual(
+          await second.send({ op: 'lookup', tokens: [...old, during, after] }),
+          expected,
+        )
+        const seen = await Promise.all(
+          [...old, during, after].map(async (token) => (await first.lookup(token)) !== null),
+        )
+        assert.deepEqual(seen, expected)
+      } finally {
+        await Promise.all(workers.map((worker) => worker.stop()))
+        for (const store of stores) await store.close()
+        await storage.close?.()
+      }
+    })
+
     test('revoked events reach a TokenStore on another storage instance', async () => {
       await withStore('events', async (storeA, _storage, namespace) => {
         const storageB = backend.storage(namespace)

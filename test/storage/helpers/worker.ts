@@ -1,13 +1,14 @@
 /**
  * A child process holding its own TokenStore on a shared storage, driven by the multi-process tests: one JSON
  * command per stdin line, one JSON reply per stdout line. Environment: TT_BACKEND (`redis` | `postgres`),
- * TT_NAMESPACE (key prefix or schema), TT_SECRET (hex HMAC secret shared with the test), REDIS_URL, DATABASE_URL.
+ * TT_NAMESPACE (key prefix or schema), TT_SECRET (hex HMAC secret shared with the test) or TT_SECRETS (a
+ * comma-separated list of hex secrets, current first, for rotation tests), REDIS_URL, DATABASE_URL.
  */
 import { createInterface } from 'node:readline'
 
 import pg from 'pg'
 
-import { TokenStore, TokenStoreError } from '../../../src/index.js'
+import { TokenStore, TokenStoreError, type CreateTokenOptions } from '../../../src/index.js'
 import { PostgresStorage } from '../../../src/storage/postgres/index.js'
 import { RedisStorage } from '../../../src/storage/redis/index.js'
 import type { Storage } from '../../../src/storage/storage.js'
@@ -22,9 +23,16 @@ export type WorkerCommand =
   | { op: 'open' }
   /** Waits (up to `timeout` ms) until the follower saw every accessor, then a moment more; answers the counts. */
   | { op: 'seen'; accessors: string[]; timeout: number }
+  | { op: 'createRoot' }
+  | { op: 'create'; options: CreateTokenOptions }
+  | { op: 'lookup'; tokens: string[] }
+  | { op: 'renew'; token: string }
 
 const namespace = process.env.TT_NAMESPACE ?? ''
-const secret = Buffer.from(process.env.TT_SECRET ?? '', 'hex')
+const secret =
+  process.env.TT_SECRETS === undefined
+    ? Buffer.from(process.env.TT_SECRET ?? '', 'hex')
+    : process.env.TT_SECRETS.split(',').map((hex) => Buffer.from(hex, 'hex'))
 let pool: pg.Pool | null = null
 if (process.env.TT_BACKEND !== 'redis') {
   pool = new pg.Pool({ connectionString: DATABASE_URL, max: 10 })
@@ -104,6 +112,15 @@ async function run(command: WorkerCommand): Promise<unknown> {
       await sleep(50)
       return Object.fromEntries(command.accessors.map((a) => [a, current.seen.get(a) ?? 0]))
     }
+    case 'createRoot':
+      return (await store.createRoot()).clientToken
+    case 'create':
+      return (await store.create(command.options)).clientToken
+    case 'lookup':
+      // Which of the tokens this process finds live, without using a use.
+      return Promise.all(command.tokens.map(async (token) => (await store.lookup(token)) !== null))
+    case 'renew':
+      return (await store.renew(command.token)).leaseDuration
   }
 }
 
