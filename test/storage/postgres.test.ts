@@ -100,7 +100,7 @@ if (skip !== null) {
       const a = new PostgresStorage({ pool, schema })
       const b = new PostgresStorage({ pool, schema, pollInterval: 60_000 })
       const received: RevocationNotice[] = []
-      const stop = await b.subscribe((notice) => received.push(notice))
+      const stop = await b.subscribe((notice) => notice.kind !== 'policy' && received.push(notice))
       try {
         const records = await insertTokens(a, 5)
         await pool.query(

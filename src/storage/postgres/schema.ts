@@ -59,7 +59,8 @@ export interface MigrateOptions {
  *
  * Creates, in the schema: `tokens` (one row per token, indexed by parent and accessor, path and accessor (the
  * keys listings page by), expiry and revoking mark),
- * `leases` (indexed by token and expiry), `roles` (token roles as JSON), `notices` (the numbered revocation log)
+ * `leases` (indexed by token and expiry), `roles` (token roles as JSON), `policies` (ACL policies' source text),
+ * `notices` (the numbered log of revocations and policy changes)
  * and `notice_seq` (its counter). A schema migrated by an earlier version gains what it lacks.
  *
  * @example
@@ -152,6 +153,10 @@ CREATE TABLE IF NOT EXISTS {schema}.notices (
 CREATE TABLE IF NOT EXISTS {schema}.roles (
   name text COLLATE "C" PRIMARY KEY,
   role json NOT NULL
+);
+CREATE TABLE IF NOT EXISTS {schema}.policies (
+  name text COLLATE "C" PRIMARY KEY,
+  text text NOT NULL
 );
 COMMIT;
 `
@@ -638,3 +643,31 @@ SELECT ${TOKEN_COLUMNS}, c.path AS key_path, c.accessor AS key_accessor, (
 FROM cand c JOIN {schema}.tokens t ON t.id = c.id
 ORDER BY ${order}`
 }
+ * putPolicy: `$1` name, `$2` origin, `$3` text, `$4` now, `$5` log length, `$6` channel. Stores the policy and logs
+ * a `policy` notice in the same statement.
+ */
+export const PUT_POLICY = `
+WITH gone AS (
+  INSERT INTO {schema}.policies (name, text) VALUES ($1::text, $3::text)
+  ON CONFLICT (name) DO UPDATE SET text = EXCLUDED.text
+  RETURNING name
+)${logNotice(`jsonb_build_object('kind', 'policy', 'name', gone.name, 'time', $4::float8)`)}
+SELECT pg_notify($6::text, COALESCE(notice.seq::text, '')) AS notified
+FROM gone LEFT JOIN notice ON true`
+
+/** getPolicy: `$1` name. */
+export const GET_POLICY = `SELECT text FROM {schema}.policies WHERE name = $1::text`
+
+/** listPolicies. */
+export const LIST_POLICIES = `SELECT name FROM {schema}.policies ORDER BY name`
+
+/**
+ * deletePolicy: `$1` name, `$2` origin, `$3` unused, `$4` now, `$5` log length, `$6` channel. Logs a `policy`
+ * notice when the policy existed.
+ */
+export const DELETE_POLICY = `
+WITH gone AS (
+  DELETE FROM {schema}.policies WHERE name = $1::text AND $3::text IS NULL RETURNING name
+)${logNotice(`jsonb_build_object('kind', 'policy', 'name', gone.name, 'time', $4::float8)`)}
+SELECT gone.name, pg_notify($6::text, COALESCE(notice.seq::text, '')) AS notified
+FROM gone LEFT JOIN notice ON true`
