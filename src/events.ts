@@ -30,6 +30,13 @@ export type AuditOperation =
   | 'roles.read'
   | 'roles.list'
   | 'roles.delete'
+  | 'policies.write'
+  | 'policies.read'
+  | 'policies.list'
+  | 'policies.delete'
+  | 'authorize'
+  | 'capabilities'
+  | 'capabilitiesAccessor'
   | 'tidy'
 
 /** One operation on the store, successful or not: the raw material for the host's audit log. */

@@ -4,6 +4,8 @@
  */
 import { EventEmitter } from 'eventemitter3'
 
+import { checkAccessRequest, checkPath, refusal, type AuthorizeOptions } from './access.js'
+import type { CapabilityName } from './acl/types.js'
 import { BatchTokenCodec, MAX_BATCH_TOKEN_LENGTH, isBatchToken, type BatchEntry } from './batch.js'
 import { planCreation, type CreationPlan } from './creation-rules.js'
 import { TokenHasher, newAccessor, newSecret, newTokenId } from './crypto.js'
@@ -40,6 +42,7 @@ import {
   type TokenStoreOptions,
 } from './options.js'
 import { ROOT_POLICY, intern, isRoot } from './policies.js'
+import { PolicyCache, type PolicyEntry } from './policy-store.js'
 import { batchInfo, toAuth, toDetails, toInfo, toLeaseGrant, toLeaseInfo } from './results.js'
 import { checkRoleName, normalizeRole, type TokenRole, type TokenRoleOptions } from './roles.js'
 import {
@@ -77,6 +80,27 @@ export interface TokenRoles {
   /** Every role's name, sorted. */
   list(): Promise<string[]>
   /** Deletes a role; tokens created against it stay, but can no longer be renewed. Unknown names are a no-op. */
+  delete(name: string): Promise<void>
+}
+
+/** `store.policies`: Vault's ACL policies, kept in the store's storage (`sys/policy/:name`). */
+export interface TokenPolicies {
+  /**
+   * Creates or replaces a policy from HCL or JSON text, or a plain object in Vault's JSON shape. It is parsed and
+   * checked first: a malformed policy changes nothing. Takes effect at once here, and in other instances sharing
+   * the storage as soon as they receive the change notice.
+   * @throws {@link TokenStoreError} `invalid_request` for a malformed name or policy, `root`, or a storage without
+   * policies.
+   */
+  write(name: string, policy: string | object): Promise<PolicyEntry>
+  /** The policy (`root` and `default` included: `default` as written, or Vault's text), or `null`. */
+  read(name: string): Promise<PolicyEntry | null>
+  /** Every policy's name, sorted, `root` and `default` included. */
+  list(): Promise<string[]>
+  /**
+   * Deletes a policy; tokens keep its name, which then grants nothing. Unknown names are a no-op.
+   * @throws {@link TokenStoreError} `invalid_request` for `root` or `default`, which cannot be deleted.
+   */
   delete(name: string): Promise<void>
 }
 
@@ -164,6 +188,7 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
   readonly #batch: BatchTokenCodec
   readonly #scheduler: ExpiryScheduler | null
   readonly #timers: Timers | null
+  readonly #policyCache: PolicyCache
   #subscribing: Promise<void> = Promise.resolve()
   #unsubscribe: (() => Promise<void>) | null = null
   #subscribeRetry: unknown = null
@@ -176,6 +201,7 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
     super()
     this.#settings = readInput(() => normalizeStoreOptions(options))
     this.#storage = options.storage ?? new MemoryStorage()
+    this.#policyCache = PolicyCache.for(this.#storage)
     this.#clock = options.clock ?? Date.now
     const secret = options.secret ?? newSecret()
     this.#hasher = new TokenHasher(secret)
@@ -291,19 +317,7 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
    * @throws {@link TokenStoreError} `invalid_request` when `token` is not a string.
    */
   async lookup(token: string): Promise<TokenInfo | null> {
-    return this.#audited('lookup', async (audit) => {
-      const now = this.#clock()
-      if (isBatchToken(checkString(token, 'token'))) {
-        const entry = await this.#liveBatch(token, now)
-        return entry === null ? null : batchInfo(entry, token, now)
-      }
-      const id = this.#hashToken(token)
-      if (id === null) return null
-      const record = await this.#storage.getLiveToken(id, now)
-      if (record === null) return null
-      audit.accessor = record.accessor
-      return toInfo(record, token, now)
-    })
+    return this.#audited('lookup', (audit) => this.#peek(audit, token))
   }
 
   /**
@@ -388,20 +402,62 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
    * an expired or revoked ancestor; `invalid_request` when `token` is not a string.
    */
   async authenticate(token: string): Promise<TokenInfo> {
-    return this.#audited('authenticate', async (audit) => {
-      const now = this.#clock()
-      if (isBatchToken(checkString(token, 'token'))) {
-        // Batch tokens have no uses to count: authenticating one is validating it.
-        const entry = await this.#liveBatch(token, now)
-        if (entry === null) throw invalidToken()
-        return batchInfo(entry, token, now)
-      }
-      const id = this.#hashToken(token)
-      const record = id === null ? null : await this.#storage.useToken(id, now)
-      if (record === null) throw invalidToken()
+    return this.#audited('authenticate', (audit) => this.#use(audit, token))
+  }
+
+  /**
+   * The per-request entry point when policies decide: authenticates the token (one use, as `authenticate`) and
+   * checks its policies' ACL for the request, in one call. A refused request still spends its use, as in Vault.
+   * The ACL of each distinct set of policies is compiled once per instance, never per request.
+   *
+   * @example
+   * ```ts
+   * const info = await store.authorize(token, { path: 'apps/billing/deploy', operation: 'update' })
+   * ```
+   * @throws {@link TokenStoreError} `permission_denied` when the policies do not allow it (or `sudo` was asked and
+   * is not granted); `invalid_token` as `authenticate`; `invalid_request` for a malformed request (nothing spent).
+   */
+  async authorize(token: string, request: AuthorizeOptions): Promise<TokenInfo> {
+    return this.#audited('authorize', async (audit) => {
+      const access = readInput(() => checkAccessRequest(request))
+      const info = await this.#use(audit, token)
+      const acl =
+        this.#policyCache.cached(info.policies) ?? (await this.#policyCache.acl(info.policies))
+      const refused = refusal(acl, access)
+      if (refused !== null) throw new TokenStoreError('permission_denied', refused)
+      return info
+    })
+  }
+
+  /**
+   * What the token may do on `path`: the sorted capability names of the rule that applies (`['deny']` when none
+   * does), or `['root']` for a root token, as Vault's `sys/capabilities` answers. Spends no use.
+   *
+   * @throws {@link TokenStoreError} `invalid_token` when the token is not live; `invalid_request` for a malformed
+   * argument.
+   */
+  async capabilities(token: string, path: string): Promise<CapabilityName[]> {
+    return this.#audited('capabilities', async (audit) => {
+      const where = readInput(() => checkPath(path))
+      const info = await this.#peek(audit, token)
+      if (info === null) throw invalidToken()
+      return (await this.#policyCache.acl(info.policies)).capabilities(where)
+    })
+  }
+
+  /**
+   * `capabilities`, for the token with this accessor.
+   *
+   * @throws {@link TokenStoreError} `invalid_token` when no live token has this accessor; `invalid_request` for a
+   * malformed argument.
+   */
+  async capabilitiesAccessor(accessor: Accessor, path: string): Promise<CapabilityName[]> {
+    return this.#audited('capabilitiesAccessor', async (audit) => {
+      const where = readInput(() => checkPath(path))
+      const record = await this.#liveByAccessor(checkString(accessor, 'accessor'), this.#clock())
+      if (record === null) throw invalidToken('No live token has this accessor')
       audit.accessor = record.accessor
-      if (record.revoking !== null) await this.#finish(record, now)
-      return toInfo(record, token, now)
+      return (await this.#policyCache.acl(record.policies)).capabilities(where)
     })
   }
 
@@ -669,6 +725,26 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
   }
 
   /**
+   * Vault's ACL policies, kept in the store's storage: what the policy names on tokens mean to
+   * {@link TokenStore.authorize} and {@link TokenStore.capabilities}. `root` and `default` are built in.
+   *
+   * @example
+   * ```ts
+   * await store.policies.write('deploy', 'path "apps/+/deploy" { capabilities = ["update"] }')
+   * const ci = await store.create({ policies: ['deploy'] })
+   * await store.authorize(ci.clientToken, { path: 'apps/billing/deploy', operation: 'update' })
+   * ```
+   */
+  readonly policies: TokenPolicies = {
+    write: (name, policy) =>
+      this.#audited('policies.write', () => this.#policyCache.write(name, policy, this.#clock())),
+    read: (name) => this.#audited('policies.read', () => this.#policyCache.read(name)),
+    list: () => this.#audited('policies.list', () => this.#policyCache.list()),
+    delete: (name) =>
+      this.#audited('policies.delete', () => this.#policyCache.delete(name, this.#clock())),
+  }
+
+  /**
    * Repairs what a crash can leave behind, safely while the store serves: index entries whose token is gone are
    * removed, children of vanished parents become orphans (as in Vault), leases whose token is gone are revoked
    * with their events, and revocations cut off half-way are finished.
@@ -772,6 +848,38 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
       if (attempt >= RENEW_ATTEMPTS) throw renewedConcurrently()
       current = fresh
     }
+  }
+
+  /** `lookup`'s work: the token's info if it is live, without using it. */
+  async #peek(audit: AuditContext, token: string): Promise<TokenInfo | null> {
+    const now = this.#clock()
+    if (isBatchToken(checkString(token, 'token'))) {
+      const entry = await this.#liveBatch(token, now)
+      return entry === null ? null : batchInfo(entry, token, now)
+    }
+    const id = this.#hashToken(token)
+    if (id === null) return null
+    const record = await this.#storage.getLiveToken(id, now)
+    if (record === null) return null
+    audit.accessor = record.accessor
+    return toInfo(record, token, now)
+  }
+
+  /** `authenticate`'s work: validates the token and uses one of its uses. */
+  async #use(audit: AuditContext, token: string): Promise<TokenInfo> {
+    const now = this.#clock()
+    if (isBatchToken(checkString(token, 'token'))) {
+      // Batch tokens have no uses to count: authenticating one is validating it.
+      const entry = await this.#liveBatch(token, now)
+      if (entry === null) throw invalidToken()
+      return batchInfo(entry, token, now)
+    }
+    const id = this.#hashToken(token)
+    const record = id === null ? null : await this.#storage.useToken(id, now)
+    if (record === null) throw invalidToken()
+    audit.accessor = record.accessor
+    if (record.revoking !== null) await this.#finish(record, now)
+    return toInfo(record, token, now)
   }
 
   async #liveParent(parentToken: string, now: UnixMillis): Promise<TokenRecord> {
@@ -1008,8 +1116,11 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
     if (this.#storage.subscribe === undefined || this.#closed) return
     try {
       const stop = await this.#storage.subscribe((notice) => {
-        this.#emitRevoked(fromNotice(notice))
+        if (notice.kind === 'policy') this.#policyCache.invalidate(notice.name)
+        else this.#emitRevoked(fromNotice(notice))
       })
+      // Policies compiled before the subscription began may have changed unnoticed.
+      this.#policyCache.invalidateAll()
       // close() may have run while this awaited.
       if (this.#isClosed()) await stop()
       else this.#unsubscribe = stop

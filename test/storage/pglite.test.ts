@@ -37,8 +37,8 @@ describe('PostgresStorage on PGlite', () => {
     const { rows } = await db.query<{ n: number }>(
       `SELECT count(*)::int AS n FROM information_schema.tables WHERE table_schema = 'adapter'`,
     )
-    // tokens, leases, roles, notices, notice_seq
-    assert.equal(rows[0]?.n, 5)
+    // tokens, leases, roles, policies, notices, notice_seq
+    assert.equal(rows[0]?.n, 6)
   })
 
   test('rows never contain a token id', async () => {

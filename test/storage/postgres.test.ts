@@ -91,8 +91,8 @@ if (skip !== null) {
         `SELECT count(*)::int AS n FROM information_schema.tables WHERE table_schema = $1`,
         [schema],
       )
-      // tokens, leases, roles, notices, notice_seq
-      assert.equal(rows[0]?.n, 5)
+      // tokens, leases, roles, policies, notices, notice_seq
+      assert.equal(rows[0]?.n, 6)
     })
 
     test('a subscriber whose LISTEN connection drops catches up on what it missed', async () => {

@@ -20,21 +20,17 @@ import {
   type HttpResult,
   type TokenReadOptions,
 } from '../bearer.js'
-import { authFailure } from '../guard.js'
+import { accessFailure, aclRequest } from './acl-access.js'
 import { DEFAULT_BODY_LIMIT, asObject, parseJsonObject } from './body.js'
 import { decodeFields, parseBool } from './fields.js'
 import type { LogicalOperation, Route } from './route.js'
 import { LEASE_PARAM_ROUTES, LEASE_ROUTES } from './lease-routes.js'
 import { LIST_PARAM_ROUTES, LIST_ROUTES } from './list-routes.js'
+import { POLICY_PARAM_ROUTES, POLICY_ROUTES } from './policy-routes.js'
 import { ROLE_PARAM_ROUTES, ROLE_ROUTES } from './role-routes.js'
 import { PARAM_ROUTES, health } from './sys-routes.js'
 import { CREATE_WITH_ROLE, TOKEN_ROUTES } from './token-routes.js'
-import {
-  defaultAuthorize,
-  type ApiRequest,
-  type AuthorizeRequest,
-  type VaultApiOptions,
-} from './types.js'
+import { type ApiRequest, type AuthorizeRequest, type VaultApiOptions } from './types.js'
 
 /** Vault's clients send the token in a header; see {@link VaultApiOptions.token}. */
 const API_TOKEN_SOURCES: TokenReadOptions = { sources: ['x-vault-token', 'bearer'] }
@@ -48,6 +44,7 @@ const EXACT_ROUTES: ReadonlyMap<string, Route> = new Map([
   ...ROLE_ROUTES,
   ...LEASE_ROUTES,
   ...LIST_ROUTES,
+  ...POLICY_ROUTES,
 ])
 
 /**
@@ -60,6 +57,7 @@ const PARAM_BASES: ReadonlyMap<string, Route> = new Map([
   ...PARAM_ROUTES,
   ...LEASE_PARAM_ROUTES,
   ...LIST_PARAM_ROUTES,
+  ...POLICY_PARAM_ROUTES,
 ])
 
 /** Checked {@link VaultApiOptions}. */
@@ -70,8 +68,8 @@ export interface ResolvedApiOptions {
   readonly bodyLimit: number
   /** Where to read the calling token. */
   readonly token: Required<TokenReadOptions>
-  /** The access rule. */
-  readonly authorize: (request: AuthorizeRequest) => boolean | Promise<boolean>
+  /** The host's access rule, or `null` for the ACL (the token's policies). */
+  readonly authorize: ((request: AuthorizeRequest) => boolean | Promise<boolean>) | null
 }
 
 /**
@@ -92,7 +90,7 @@ export function resolveApiOptions(options: VaultApiOptions = {}): ResolvedApiOpt
     prefix,
     bodyLimit,
     token: resolveReadOptions(options.token ?? API_TOKEN_SOURCES),
-    authorize: options.authorize ?? defaultAuthorize,
+    authorize: options.authorize ?? null,
   }
 }
 
@@ -142,19 +140,28 @@ async function dispatch(
 
   const callerToken = readToken(request.headers, options.token)
   if (callerToken === null) return errorResult(401, MISSING_TOKEN_MESSAGE)
+  const hook = options.authorize
+  const access =
+    hook === null ? await aclRequest(store, route, path, operation, param, input) : null
   let caller
   try {
-    caller = await store.authenticate(callerToken)
+    caller =
+      access === null
+        ? await store.authenticate(callerToken)
+        : await store.authorize(callerToken, access)
   } catch (error) {
-    return authFailure(error)
+    return accessFailure(error)
   }
-  if (route.rootOnly !== undefined && !caller.policies.includes('root')) {
-    return errorResult(403, route.rootOnly)
-  }
-  const subject = route.subject?.(fields, param) ?? {}
-  const named = route.operationFor?.[operation] ?? route.operation
-  if (!(await options.authorize({ ...subject, operation: named, caller }))) {
-    return errorResult(403, PERMISSION_DENIED_MESSAGE)
+  if (hook !== null) {
+    // The host's rule instead of the ACL.
+    if (route.rootOnly !== undefined && !caller.policies.includes('root')) {
+      return errorResult(403, route.rootOnly)
+    }
+    const subject = route.subject?.(fields, param) ?? {}
+    const named = route.operationFor?.[operation] ?? route.operation
+    if (!(await hook({ ...subject, operation: named, caller }))) {
+      return errorResult(403, PERMISSION_DENIED_MESSAGE)
+    }
   }
   return route.run({ store, fields, caller, callerToken, param, query: request.query, operation })
 }

@@ -31,6 +31,9 @@ const CREATE_FIELDS = {
   type: 'string',
 } as const
 
+/** Token creation takes `create` or `update` on its path, as Vault's does. */
+const CREATE_OPERATIONS = ['create', 'update'] as const
+
 const TOKEN_FIELD = { token: 'string' } as const
 const ACCESSOR_FIELD = { accessor: 'string' } as const
 const RENEW_FIELDS = { token: 'string', increment: 'duration' } as const
@@ -85,6 +88,7 @@ export const TOKEN_ROUTES: Readonly<Record<string, Route>> = {
   create: route({
     operation: 'create',
     ops: ['update'],
+    writeOperations: CREATE_OPERATIONS,
     fields: CREATE_FIELDS,
     async run({ store, fields, callerToken }) {
       // The calling token is the parent; the store applies Vault's child rules (no_parent, id and period need
@@ -96,6 +100,7 @@ export const TOKEN_ROUTES: Readonly<Record<string, Route>> = {
   'create-orphan': route({
     operation: 'create-orphan',
     ops: ['update'],
+    writeOperations: CREATE_OPERATIONS,
     fields: CREATE_FIELDS,
     async run({ store, fields, callerToken }) {
       // The store applies Vault's child rules against the caller, on parsed values, and checks atomically with the
@@ -197,6 +202,7 @@ export const TOKEN_ROUTES: Readonly<Record<string, Route>> = {
     ops: ['update'],
     fields: TOKEN_FIELD,
     rootOnly: 'root or sudo privileges required to revoke and orphan',
+    sudo: true,
     async run({ store, fields }) {
       const token = required(fields.token, MISSING_TOKEN_ID)
       if ((await store.lookup(token)) === null) throw invalidRequest('token to revoke not found')
@@ -226,6 +232,7 @@ export const TOKEN_ROUTES: Readonly<Record<string, Route>> = {
 export const CREATE_WITH_ROLE: Route = route({
   operation: 'create-with-role',
   ops: ['update'],
+  writeOperations: CREATE_OPERATIONS,
   fields: CREATE_FIELDS,
   subject: (_fields, param) => ({ role: param }),
   async run({ store, fields, callerToken, param }) {

@@ -643,6 +643,8 @@ SELECT ${TOKEN_COLUMNS}, c.path AS key_path, c.accessor AS key_accessor, (
 FROM cand c JOIN {schema}.tokens t ON t.id = c.id
 ORDER BY ${order}`
 }
+
+/**
  * putPolicy: `$1` name, `$2` origin, `$3` text, `$4` now, `$5` log length, `$6` channel. Stores the policy and logs
  * a `policy` notice in the same statement.
  */

@@ -543,6 +543,9 @@ for i = 3, #ARGV do
   if stale then n = n + redis.call('ZREM', P .. index, m) end
 end
 return n
+`)
+
+/**
  * putPolicy. ARGV: prefix, name, text, now, origin, notice log length. Stores the policy and appends a `policy`
  * notice, so other instances drop their compiled copy.
  */

@@ -18,6 +18,7 @@ export type WorkerCommand =
   | { op: 'authenticate'; token: string; count: number }
   | { op: 'usable'; tokens: string[] }
   | { op: 'revoke'; token: string }
+  | { op: 'authorize'; token: string; path: string }
 
 const namespace = process.env.TT_NAMESPACE ?? ''
 const secret = Buffer.from(process.env.TT_SECRET ?? '', 'hex')
@@ -64,6 +65,12 @@ async function run(command: WorkerCommand): Promise<unknown> {
     case 'revoke':
       await store.revoke(command.token)
       return 'done'
+    case 'authorize':
+      // `ok`, or the refusal's code: whether this process's compiled policies allow a read.
+      return store.authorize(command.token, { path: command.path, operation: 'read' }).then(
+        () => 'ok',
+        (error: unknown) => (error instanceof TokenStoreError ? error.code : 'crash'),
+      )
   }
 }
 
