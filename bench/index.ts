@@ -9,6 +9,7 @@
 import net from 'node:net'
 
 import { benchAuthenticate } from './authenticate.js'
+import { benchAuthorize } from './authorize.js'
 import { benchBatch } from './batch.js'
 import { benchCreate } from './create.js'
 import { benchExpiry } from './expiry.js'
@@ -70,6 +71,7 @@ const started = Date.now()
 const rows: Row[] = []
 for (const [name, run] of [
   ['authenticate', benchAuthenticate],
+  ['authorize', benchAuthorize],
   ['create', benchCreate],
   ['revoke subtree', benchRevokeSubtree],
   ['memory', benchMemory],

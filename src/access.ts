@@ -21,6 +21,16 @@ const OPERATIONS: ReadonlySet<string> = new Set([
   'list',
 ])
 
+/** One-operation lists, shared: the common case allocates nothing. */
+const SINGLE: Readonly<Record<string, readonly AclOperation[]>> = Object.freeze({
+  create: Object.freeze(['create']),
+  read: Object.freeze(['read']),
+  update: Object.freeze(['update']),
+  patch: Object.freeze(['patch']),
+  delete: Object.freeze(['delete']),
+  list: Object.freeze(['list']),
+} satisfies Record<AclOperation, readonly AclOperation[]>)
+
 /** What `store.authorize()` checks: the request's path and operation, and optionally its parameters. */
 export interface AuthorizeOptions {
   /** The request path below the API root (`secret/data/app`); a leading `/` is ignored. */
@@ -62,15 +72,21 @@ export function checkAccessRequest(request: AuthorizeOptions): AccessRequest {
     throw invalidRequest(`Expected the request to be an object, got ${describeValue(request)}`)
   }
   const path = checkPath(request.path)
-  const listed: readonly unknown[] = Array.isArray(request.operation)
-    ? (request.operation as readonly unknown[])
-    : [request.operation]
+  const operation: unknown = request.operation
+  const single = typeof operation === 'string' && Object.hasOwn(SINGLE, operation)
+  const listed: readonly unknown[] = single
+    ? (SINGLE[operation] as readonly AclOperation[])
+    : Array.isArray(operation)
+      ? (operation as readonly unknown[])
+      : [operation]
   if (listed.length === 0) throw invalidRequest('Expected `operation` to name an operation')
-  for (const operation of listed) {
-    if (typeof operation !== 'string' || !OPERATIONS.has(operation)) {
-      throw invalidRequest(
-        `Expected \`operation\` to be one of ${[...OPERATIONS].join(', ')}, got ${describeValue(operation)}`,
-      )
+  if (!single) {
+    for (const item of listed) {
+      if (typeof item !== 'string' || !OPERATIONS.has(item)) {
+        throw invalidRequest(
+          `Expected \`operation\` to be one of ${[...OPERATIONS].join(', ')}, got ${describeValue(item)}`,
+        )
+      }
     }
   }
   const { parameters } = request
@@ -105,7 +121,7 @@ export function checkPath(path: unknown): string {
       `Expected \`path\` to be at most ${MAX_PATH_LENGTH} characters, got ${path.length}`,
     )
   }
-  return path.replace(/^\/+/, '')
+  return path.charCodeAt(0) === 47 ? path.replace(/^\/+/, '') : path
 }
 
 /** Why `acl` refuses `request`, or `null` when it allows it (any one operation, and sudo when asked). */
