@@ -12,6 +12,13 @@ export {
 } from './token-store.js'
 export type { PolicyEntry } from './policy-store.js'
 export type { AuthorizeOptions } from './access.js'
+export type {
+  AclOperation,
+  Capability,
+  CapabilityName,
+  PolicyDocument,
+  PolicyPathRule,
+} from './acl/types.js'
 export type { RoleTokenType, TokenRole, TokenRoleOptions, TokenType } from './roles.js'
 export { TokenStoreError, type TokenStoreErrorCode } from './errors.js'
 export { MemoryStorage } from './storage/memory.js'

@@ -134,9 +134,10 @@ export class PolicyCache {
   async write(name: string, source: string | object, now: UnixMillis): Promise<PolicyEntry> {
     const normalized = normalizePolicyName(name)
     if (normalized === ROOT_POLICY) throw invalidRequest('cannot update root policy')
-    if (typeof source !== 'string' && (typeof source !== 'object' || source === null)) {
+    const given: unknown = source
+    if (typeof given !== 'string' && (typeof given !== 'object' || given === null)) {
       throw invalidRequest(
-        `Expected the policy to be HCL or JSON text or an object, got ${describeValue(source)}`,
+        `Expected the policy to be HCL or JSON text or an object, got ${describeValue(given)}`,
       )
     }
     const compiled = compilePolicy(normalized, source)

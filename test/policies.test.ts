@@ -35,7 +35,7 @@ describe('store.policies', () => {
     assert.deepEqual(await store.policies.read('root'), { name: 'root', text: '', rules: [] })
     const builtin = await store.policies.read('default')
     assert.equal(builtin?.text, DEFAULT_POLICY_TEXT)
-    assert.ok(builtin?.rules.some((rule) => rule.path === 'auth/token/lookup-self'))
+    assert.ok(builtin.rules.some((rule) => rule.path === 'auth/token/lookup-self'))
     await rejectsWith(store.policies.write('root', READ_APPS), 'invalid_request')
     await rejectsWith(store.policies.delete('root'), 'invalid_request')
     await rejectsWith(store.policies.delete('Default'), 'invalid_request')

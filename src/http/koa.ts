@@ -31,6 +31,7 @@ export {
 } from './bearer.js'
 export type { TokenAuthOptions } from './guard.js'
 export type { RequireCapabilityOptions } from './capability.js'
+export type { AclOperation } from '../acl/types.js'
 export {
   defaultAuthorize,
   type AuthorizeRequest,
