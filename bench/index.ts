@@ -8,6 +8,7 @@
  */
 import net from 'node:net'
 
+import { benchAcl } from './acl.js'
 import { benchAuthenticate } from './authenticate.js'
 import { benchAuthorize } from './authorize.js'
 import { benchBatch } from './batch.js'
@@ -72,6 +73,7 @@ const rows: Row[] = []
 for (const [name, run] of [
   ['authenticate', benchAuthenticate],
   ['authorize', benchAuthorize],
+  ['acl check', benchAcl],
   ['create', benchCreate],
   ['revoke subtree', benchRevokeSubtree],
   ['memory', benchMemory],
