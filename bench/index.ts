@@ -8,7 +8,9 @@
  */
 import net from 'node:net'
 
+import { benchAcl } from './acl.js'
 import { benchAuthenticate } from './authenticate.js'
+import { benchAuthorize } from './authorize.js'
 import { benchBatch } from './batch.js'
 import { benchCreate } from './create.js'
 import { benchExpiry } from './expiry.js'
@@ -71,6 +73,8 @@ const started = Date.now()
 const rows: Row[] = []
 for (const [name, run] of [
   ['authenticate', benchAuthenticate],
+  ['authorize', benchAuthorize],
+  ['acl check', benchAcl],
   ['create', benchCreate],
   ['revoke subtree', benchRevokeSubtree],
   ['memory', benchMemory],

@@ -3,7 +3,22 @@
  *
  * @packageDocumentation
  */
-export { TokenStore, type AccessorAuth, type TidyReport, type TokenRoles } from './token-store.js'
+export {
+  TokenStore,
+  type AccessorAuth,
+  type TidyReport,
+  type TokenPolicies,
+  type TokenRoles,
+} from './token-store.js'
+export type { PolicyEntry } from './policy-store.js'
+export type { AuthorizeOptions } from './access.js'
+export type {
+  AclOperation,
+  Capability,
+  CapabilityName,
+  PolicyDocument,
+  PolicyPathRule,
+} from './acl/types.js'
 export type { RoleTokenType, TokenRole, TokenRoleOptions, TokenType } from './roles.js'
 export { TokenStoreError, type TokenStoreErrorCode } from './errors.js'
 export { MemoryStorage } from './storage/memory.js'
@@ -12,8 +27,10 @@ export type {
   InsertResult,
   NoticeGap,
   RenewUpdate,
+  PolicyNotice,
   RevocationNotice,
   Storage,
+  StorageNotice,
   StorageTidyResult,
   SubscribeOptions,
   SubtreeDeletion,

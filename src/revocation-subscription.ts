@@ -8,7 +8,7 @@
 import { backoffDelay } from './backoff.js'
 import { TokenStoreError } from './errors.js'
 import type { Timers } from './expiration.js'
-import type { NoticeGap, RevocationNotice, Storage } from './storage/storage.js'
+import type { NoticeGap, StorageNotice, Storage } from './storage/storage.js'
 
 /** Retries of a failed subscription: full jitter over a cap that doubles from 1 s up to 30 s. */
 const SUBSCRIBE_BACKOFF = { first: 1_000, max: 30_000 }
@@ -16,7 +16,9 @@ const SUBSCRIBE_BACKOFF = { first: 1_000, max: 30_000 }
 /** What the subscription tells its store. */
 export interface RevocationSubscriptionHandlers {
   /** A notice from another instance. */
-  readonly notice: (notice: RevocationNotice) => void
+  readonly notice: (notice: StorageNotice) => void
+  /** Each time a subscription starts (first, or after a failure). */
+  readonly started?: () => void
   /** A failed attempt, or notices lost: for the store's `error` event. */
   readonly failed: (error: unknown) => void
 }
@@ -94,6 +96,7 @@ export class RevocationSubscription {
         },
       })
       this.#failures = 0
+      this.#handlers.started?.()
       // close() may have run while this awaited.
       if (this.#isClosed()) await stop()
       else this.#stop = stop

@@ -4,6 +4,14 @@
  */
 import { EventEmitter } from 'eventemitter3'
 
+import {
+  checkAccessRequest,
+  checkPath,
+  refusal,
+  type AccessRequest,
+  type AuthorizeOptions,
+} from './access.js'
+import type { CapabilityName } from './acl/types.js'
 import { MAX_BATCH_TOKEN_LENGTH, isBatchToken, type BatchEntry } from './batch.js'
 import { planCreation, type CreationPlan } from './creation-rules.js'
 import { newAccessor, newTokenId } from './crypto.js'
@@ -49,6 +57,7 @@ import {
   type TokenStoreOptions,
 } from './options.js'
 import { ROOT_POLICY, intern, isRoot } from './policies.js'
+import { PolicyCache, type PolicyEntry } from './policy-store.js'
 import { SecretRing } from './secrets.js'
 import { batchInfo, toAuth, toDetails, toInfo, toLeaseGrant, toLeaseInfo } from './results.js'
 import { checkRoleName, normalizeRole, type TokenRole, type TokenRoleOptions } from './roles.js'
@@ -88,6 +97,27 @@ export interface TokenRoles {
   /** Every role's name, sorted. */
   list(): Promise<string[]>
   /** Deletes a role; tokens created against it stay, but can no longer be renewed. Unknown names are a no-op. */
+  delete(name: string): Promise<void>
+}
+
+/** `store.policies`: Vault's ACL policies, kept in the store's storage (`sys/policy/:name`). */
+export interface TokenPolicies {
+  /**
+   * Creates or replaces a policy from HCL or JSON text, or a plain object in Vault's JSON shape. It is parsed and
+   * checked first: a malformed policy changes nothing. Takes effect at once here, and in other instances sharing
+   * the storage as soon as they receive the change notice.
+   * @throws {@link TokenStoreError} `invalid_request` for a malformed name or policy, `root`, or a storage without
+   * policies.
+   */
+  write(name: string, policy: string | object): Promise<PolicyEntry>
+  /** The policy (`root` and `default` included: `default` as written, or Vault's text), or `null`. */
+  read(name: string): Promise<PolicyEntry | null>
+  /** Every policy's name, sorted, `root` and `default` included. */
+  list(): Promise<string[]>
+  /**
+   * Deletes a policy; tokens keep its name, which then grants nothing. Unknown names are a no-op.
+   * @throws {@link TokenStoreError} `invalid_request` for `root` or `default`, which cannot be deleted.
+   */
   delete(name: string): Promise<void>
 }
 
@@ -178,6 +208,7 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
   readonly #scheduler: ExpiryScheduler | null
   readonly #timers: Timers | null
   readonly #revocations: RevocationSubscription
+  readonly #policyCache: PolicyCache
   #closed = false
 
   /**
@@ -189,6 +220,7 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
     const input = readInput(() => readStoreOptions(options))
     this.#settings = input.settings
     this.#storage = input.storage ?? new MemoryStorage()
+    this.#policyCache = PolicyCache.for(this.#storage)
     this.#clock = input.clock
     this.#secrets = new SecretRing(input.secrets)
     this.#wrapping = new WrappingCodec(input.secrets)
@@ -207,7 +239,12 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
           )
     this.#revocations = new RevocationSubscription(this.#storage, this.#timers, {
       notice: (notice) => {
-        this.#emitRevoked(fromNotice(notice))
+        if (notice.kind === 'policy') this.#policyCache.invalidate(notice.name)
+        else this.#emitRevoked(fromNotice(notice))
+      },
+      // Policies compiled before the subscription began may have changed unnoticed.
+      started: () => {
+        this.#policyCache.invalidateAll()
       },
       failed: (error) => {
         this.#backgroundFailed(error)
@@ -310,19 +347,7 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
    * @throws {@link TokenStoreError} `invalid_request` when `token` is not a string.
    */
   async lookup(token: string): Promise<TokenInfo | null> {
-    return this.#audited('lookup', async (audit) => {
-      const now = this.#clock()
-      if (isBatchToken(checkString(token, 'token'))) {
-        const entry = await this.#liveBatch(token, now)
-        return entry === null ? null : batchInfo(entry, token, now)
-      }
-      const record = await this.#resolve(token, 'token', (id) =>
-        this.#storage.getLiveToken(id, now),
-      )
-      if (record === null) return null
-      audit.accessor = record.accessor
-      return toInfo(record, token, now)
-    })
+    return this.#audited('lookup', (audit) => this.#peek(audit, token))
   }
 
   /**
@@ -412,20 +437,61 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
    * an expired or revoked ancestor; `invalid_request` when `token` is not a string.
    */
   async authenticate(token: string): Promise<TokenInfo> {
-    return this.#audited('authenticate', async (audit) => {
-      const now = this.#clock()
-      if (isBatchToken(checkString(token, 'token'))) {
-        // Batch tokens have no uses to count: authenticating one is validating it.
-        const entry = await this.#liveBatch(token, now)
-        if (entry === null) throw invalidToken()
-        return batchInfo(entry, token, now)
-      }
-      const record = await this.#resolve(token, 'token', (id) => this.#storage.useToken(id, now))
-      if (record === null) throw invalidToken()
+    return this.#audited('authenticate', (audit) => this.#use(audit, token))
+  }
+
+  /**
+   * The per-request entry point when policies decide: authenticates the token (one use, as `authenticate`) and
+   * checks its policies' ACL for the request, in one call. A refused request still spends its use, as in Vault.
+   * The ACL of each distinct set of policies is compiled once per instance, never per request.
+   *
+   * @example
+   * ```ts
+   * const info = await store.authorize(token, { path: 'apps/billing/deploy', operation: 'update' })
+   * ```
+   * @throws {@link TokenStoreError} `permission_denied` when the policies do not allow it (or `sudo` was asked and
+   * is not granted); `invalid_token` as `authenticate`; `invalid_request` for a malformed request (nothing spent).
+   */
+  async authorize(token: string, request: AuthorizeOptions): Promise<TokenInfo> {
+    return this.#audited('authorize', (audit) =>
+      // Checked before the use is spent; a malformed request changes nothing.
+      this.#use(
+        audit,
+        token,
+        readInput(() => checkAccessRequest(request)),
+      ),
+    )
+  }
+
+  /**
+   * What the token may do on `path`: the sorted capability names of the rule that applies (`['deny']` when none
+   * does), or `['root']` for a root token, as Vault's `sys/capabilities` answers. Spends no use.
+   *
+   * @throws {@link TokenStoreError} `invalid_token` when the token is not live; `invalid_request` for a malformed
+   * argument.
+   */
+  async capabilities(token: string, path: string): Promise<CapabilityName[]> {
+    return this.#audited('capabilities', async (audit) => {
+      const where = readInput(() => checkPath(path))
+      const info = await this.#peek(audit, token)
+      if (info === null) throw invalidToken()
+      return (await this.#policyCache.acl(info.policies)).capabilities(where)
+    })
+  }
+
+  /**
+   * `capabilities`, for the token with this accessor.
+   *
+   * @throws {@link TokenStoreError} `invalid_token` when no live token has this accessor; `invalid_request` for a
+   * malformed argument.
+   */
+  async capabilitiesAccessor(accessor: Accessor, path: string): Promise<CapabilityName[]> {
+    return this.#audited('capabilitiesAccessor', async (audit) => {
+      const where = readInput(() => checkPath(path))
+      const record = await this.#liveByAccessor(checkString(accessor, 'accessor'), this.#clock())
+      if (record === null) throw invalidToken('No live token has this accessor')
       audit.accessor = record.accessor
-      if (record.revoking !== null) await this.#finish(record, now)
-      const info = toInfo(record, token, now)
-      return record.revoking === 'uses_exhausted' ? { ...info, lastUse: true } : info
+      return (await this.#policyCache.acl(record.policies)).capabilities(where)
     })
   }
 
@@ -691,6 +757,26 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
       this.#audited('roles.delete', async () => {
         await this.#roleStorage().deleteRole(checkRoleName(name))
       }),
+  }
+
+  /**
+   * Vault's ACL policies, kept in the store's storage: what the policy names on tokens mean to
+   * {@link TokenStore.authorize} and {@link TokenStore.capabilities}. `root` and `default` are built in.
+   *
+   * @example
+   * ```ts
+   * await store.policies.write('deploy', 'path "apps/+/deploy" { capabilities = ["update"] }')
+   * const ci = await store.create({ policies: ['deploy'] })
+   * await store.authorize(ci.clientToken, { path: 'apps/billing/deploy', operation: 'update' })
+   * ```
+   */
+  readonly policies: TokenPolicies = {
+    write: (name, policy) =>
+      this.#audited('policies.write', () => this.#policyCache.write(name, policy, this.#clock())),
+    read: (name) => this.#audited('policies.read', () => this.#policyCache.read(name)),
+    list: () => this.#audited('policies.list', () => this.#policyCache.list()),
+    delete: (name) =>
+      this.#audited('policies.delete', () => this.#policyCache.delete(name, this.#clock())),
   }
 
   /**
@@ -994,6 +1080,49 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
       if (attempt >= RENEW_ATTEMPTS) throw renewedConcurrently()
       current = fresh
     }
+  }
+
+  /** `lookup`'s work: the token's info if it is live, without using it. */
+  async #peek(audit: AuditContext, token: string): Promise<TokenInfo | null> {
+    const now = this.#clock()
+    if (isBatchToken(checkString(token, 'token'))) {
+      const entry = await this.#liveBatch(token, now)
+      return entry === null ? null : batchInfo(entry, token, now)
+    }
+    const record = await this.#resolve(token, 'token', (id) => this.#storage.getLiveToken(id, now))
+    if (record === null) return null
+    audit.accessor = record.accessor
+    return toInfo(record, token, now)
+  }
+
+
+  /**
+   * `authenticate`'s work: validates the token and uses one of its uses; with `access`, `authorize`'s too: then
+   * checks the token's ACL, after the use is spent. One async step either way, so `authorize` costs no more awaits
+   * than `authenticate`.
+   */
+  async #use(audit: AuditContext, token: string, access?: AccessRequest): Promise<TokenInfo> {
+    const now = this.#clock()
+    let info: TokenInfo
+    if (isBatchToken(checkString(token, 'token'))) {
+      // Batch tokens have no uses to count: authenticating one is validating it.
+      const entry = await this.#liveBatch(token, now)
+      if (entry === null) throw invalidToken()
+      info = batchInfo(entry, token, now)
+    } else {
+      const record = await this.#resolve(token, 'token', (id) => this.#storage.useToken(id, now))
+      if (record === null) throw invalidToken()
+      audit.accessor = record.accessor
+      if (record.revoking !== null) await this.#finish(record, now)
+      info = toInfo(record, token, now)
+      if (record.revoking === 'uses_exhausted') info = { ...info, lastUse: true }
+    }
+    if (access === undefined) return info
+    const acl =
+      this.#policyCache.cached(info.policies) ?? (await this.#policyCache.acl(info.policies))
+    const refused = refusal(acl, access)
+    if (refused !== null) throw new TokenStoreError('permission_denied', refused)
+    return info
   }
 
   async #liveParent(parentToken: string, now: UnixMillis): Promise<TokenRecord> {

@@ -2,7 +2,8 @@
  * `tokentree/express`: Express middleware over a {@link TokenStore}.
  *
  * - {@link tokenAuth} authenticates the request's token (one use) and puts its `TokenInfo` on `req.token`;
- * - {@link requirePolicies} guards a route by policy;
+ * - {@link requireCapability} authorizes each request against the token's ACL policies (one `authorize` call);
+ * - {@link requirePolicies} guards a route by policy name;
  * - {@link vaultRouter} serves Vault's `/v1/auth/token/*` API, so Vault clients (node-vault, hvac, the `vault`
  *   CLI) can talk to the app.
  *
@@ -15,6 +16,7 @@ import type { RequestHandler, Response } from 'express'
 import type { TokenStore } from '../token-store.js'
 import type { TokenInfo } from '../types.js'
 import type { HttpResult } from './bearer.js'
+import { createCapabilityGuard, type RequireCapabilityOptions } from './capability.js'
 import { createPolicyCheck, createTokenGuard, type TokenAuthOptions } from './guard.js'
 import { handleVaultRequest, resolveApiOptions } from './vault-api/handlers.js'
 import { toApiRequest, writeResult } from './vault-api/node.js'
@@ -29,6 +31,8 @@ export {
   type VaultErrorBody,
 } from './bearer.js'
 export type { TokenAuthOptions } from './guard.js'
+export type { RequireCapabilityOptions } from './capability.js'
+export type { AclOperation } from '../acl/types.js'
 export {
   defaultAuthorize,
   type AuthorizeRequest,
@@ -104,6 +108,45 @@ export function requirePolicies(...policies: string[]): RequestHandler {
     const refusal = check(req.token)
     if (refusal === null) next()
     else send(res, refusal)
+  }
+}
+
+/**
+ * Authorizes each request against its token's ACL policies, in place of {@link tokenAuth}: the method gives the
+ * operation (GET read, `?list=true` list, POST `create` unless `post` says otherwise, PUT update, PATCH patch,
+ * DELETE delete) and the path (below `mount`, after `pathPrefix`) the ACL path, and one `store.authorize` call
+ * authenticates the token (one use, spent even when refused) and checks them. The token's `TokenInfo` goes on
+ * `req.token`. 401 without a token, 403 for a bad token or a refusal, 405 for another method.
+ *
+ * @throws TypeError at once for malformed options.
+ * @example Guard an API with policies
+ * ```ts
+ * await store.policies.write('reader', 'path "api/reports/*" { capabilities = ["read", "list"] }')
+ * app.use('/v1', requireCapability(store, { pathPrefix: 'api/' }), reportsRouter)
+ * // GET /v1/reports/7 is checked as `read` on `api/reports/7`
+ * ```
+ */
+export function requireCapability(
+  store: TokenStore,
+  options: RequireCapabilityOptions = {},
+): RequestHandler {
+  const guard = createCapabilityGuard(store, options)
+  return (req, res, next) => {
+    const query = new URLSearchParams(
+      req.url.includes('?') ? req.url.slice(req.url.indexOf('?')) : '',
+    )
+    const parsed: unknown = req.body
+    guard({ method: req.method, path: req.path, query, body: parsed, headers: req.headers }).then(
+      (outcome) => {
+        if (!outcome.ok) {
+          send(res, outcome.result)
+          return
+        }
+        req.token = outcome.token
+        next()
+      },
+      next,
+    )
   }
 }
 

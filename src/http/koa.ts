@@ -2,7 +2,8 @@
  * `tokentree/koa`: Koa middleware over a {@link TokenStore}.
  *
  * - {@link tokenAuth} authenticates the request's token (one use) and puts its `TokenInfo` on `ctx.state.token`;
- * - {@link requirePolicies} guards a route by policy;
+ * - {@link requireCapability} authorizes each request against the token's ACL policies (one `authorize` call);
+ * - {@link requirePolicies} guards a route by policy name;
  * - {@link vaultRouter} serves Vault's `/v1/auth/token/*` API, so Vault clients can talk to the app.
  *
  * Koa is an optional peer dependency; this module only imports its types.
@@ -14,6 +15,7 @@ import type { Context, Middleware } from 'koa'
 import type { TokenStore } from '../token-store.js'
 import type { TokenInfo } from '../types.js'
 import type { HttpResult } from './bearer.js'
+import { createCapabilityGuard, type RequireCapabilityOptions } from './capability.js'
 import { createPolicyCheck, createTokenGuard, type TokenAuthOptions } from './guard.js'
 import { handleVaultRequest, resolveApiOptions } from './vault-api/handlers.js'
 import { resultHeaders, toApiRequest } from './vault-api/node.js'
@@ -28,6 +30,8 @@ export {
   type VaultErrorBody,
 } from './bearer.js'
 export type { TokenAuthOptions } from './guard.js'
+export type { RequireCapabilityOptions } from './capability.js'
+export type { AclOperation } from '../acl/types.js'
 export {
   defaultAuthorize,
   type AuthorizeRequest,
@@ -121,6 +125,42 @@ export function requirePolicies(...policies: string[]): Middleware {
     const refusal = check(ctx.state.token)
     if (refusal === null) await next()
     else send(ctx, refusal)
+  }
+}
+
+/**
+ * Authorizes each request against its token's ACL policies, in place of {@link tokenAuth}: the method gives the
+ * operation (GET read, `?list=true` list, POST `create` unless `post` says otherwise, PUT update, PATCH patch,
+ * DELETE delete) and `ctx.path` (below `mount`, after `pathPrefix`) the ACL path, and one `store.authorize` call
+ * authenticates the token (one use, spent even when refused) and checks them. The token's `TokenInfo` goes on
+ * `ctx.state.token`. 401 without a token, 403 for a bad token or a refusal, 405 for another method.
+ *
+ * @throws TypeError at once for malformed options.
+ * @example
+ * ```ts
+ * app.use(requireCapability(store, { mount: '/v1', pathPrefix: 'api/' }))
+ * ```
+ */
+export function requireCapability(
+  store: TokenStore,
+  options: RequireCapabilityOptions = {},
+): Middleware<TokenState> {
+  const guard = createCapabilityGuard(store, options)
+  return async (ctx, next) => {
+    const parsed: unknown = 'body' in ctx.request ? ctx.request.body : undefined
+    const outcome = await guard({
+      method: ctx.method,
+      path: ctx.path,
+      query: new URLSearchParams(ctx.querystring),
+      body: parsed,
+      headers: ctx.headers,
+    })
+    if (!outcome.ok) {
+      send(ctx, outcome.result)
+      return
+    }
+    ctx.state.token = outcome.token
+    await next()
   }
 }
 

@@ -86,6 +86,7 @@ export class MemoryStorage implements Storage {
   readonly #childLogs = new Map<HashedTokenId, SeqLog<HashedTokenId>>()
   readonly #seqOf = new Map<HashedTokenId, number>()
   #lastSeq = 0
+  readonly #policies = new Map<string, string>()
 
   /** How many tokens are stored, live or not. */
   get size(): number {
@@ -394,6 +395,23 @@ export class MemoryStorage implements Storage {
 
   async deleteRole(name: string): Promise<boolean> {
     return this.#roles.delete(name)
+  }
+
+  // `now` is for shared adapters' notices; one process has nobody to notify.
+  async putPolicy(name: string, text: string, _now: UnixMillis): Promise<void> {
+    this.#policies.set(name, text)
+  }
+
+  async getPolicy(name: string): Promise<string | null> {
+    return this.#policies.get(name) ?? null
+  }
+
+  async listPolicies(): Promise<string[]> {
+    return [...this.#policies.keys()].sort()
+  }
+
+  async deletePolicy(name: string, _now: UnixMillis): Promise<boolean> {
+    return this.#policies.delete(name)
   }
 
   async tidy(): Promise<StorageTidyResult> {

@@ -4,7 +4,7 @@
  *
  * @packageDocumentation
  */
-import { NOTICE_START_MARGIN, type NoticeGap, type RevocationNotice } from './storage.js'
+import { NOTICE_START_MARGIN, type NoticeGap, type StorageNotice } from './storage.js'
 
 /** Notices read per batch. */
 const NOTICE_BATCH = 500
@@ -12,7 +12,7 @@ const NOTICE_BATCH = 500
 /** One entry of a notice log: its number, and its notice or `null` to skip it (this instance's own, unreadable). */
 export interface NoticeEntry {
   readonly seq: number
-  readonly notice: RevocationNotice | null
+  readonly notice: StorageNotice | null
 }
 
 /** Options of {@link NoticeFollower}. */
@@ -20,7 +20,7 @@ export interface NoticeFollowerOptions {
   /** Reads at most `limit` entries numbered after `cursor`, oldest first. A rejection is retried later. */
   readonly readBatch: (cursor: number, limit: number) => Promise<readonly NoticeEntry[]>
   /** Receives each notice read, once and in order. */
-  readonly listener: (notice: RevocationNotice) => void
+  readonly listener: (notice: StorageNotice) => void
   /** Told the number of each entry passed, so that a later follower can start from there. */
   readonly onAdvance: (seq: number) => void
   /** How often, in milliseconds, the log is read without a wake-up. */
@@ -126,7 +126,7 @@ export class NoticeFollower {
   }
 }
 
-function deliver(listener: (notice: RevocationNotice) => void, notice: RevocationNotice): void {
+function deliver(listener: (notice: StorageNotice) => void, notice: StorageNotice): void {
   try {
     listener(notice)
   } catch (error) {

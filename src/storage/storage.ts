@@ -226,6 +226,25 @@ export interface Storage {
   deleteRole?(name: string): Promise<boolean>
 
   /**
+   * Stores an ACL policy's source text under its (already normalised) name, replacing any policy of that name. A
+   * shared adapter publishes a {@link PolicyNotice} in the same atomic step, so other instances drop what they
+   * compiled. Needed, with the three below, for `store.policies`.
+   */
+  putPolicy?(name: string, text: string, now: UnixMillis): Promise<void>
+
+  /** The source text of the policy with this name, or `null`. */
+  getPolicy?(name: string): Promise<string | null>
+
+  /** The names of every stored policy, sorted. */
+  listPolicies?(): Promise<string[]>
+
+  /**
+   * Deletes a policy. Resolves to whether it existed; when it did, a shared adapter publishes a
+   * {@link PolicyNotice} in the same atomic step.
+   */
+  deletePolicy?(name: string, now: UnixMillis): Promise<boolean>
+
+  /**
    * Repairs what a crash can leave behind, safely while the store serves: removes index entries whose token or
    * lease is gone, makes children whose parent is gone orphans, and reports leases whose token is gone (the store
    * revokes them, with events). Needed for `store.tidy()`.
@@ -233,13 +252,14 @@ export interface Storage {
   tidy?(): Promise<StorageTidyResult>
 
   /**
-   * For storage shared by several processes: calls `listener` for every revocation that another instance of the
-   * adapter wrote, exactly once each and in order, including those written while this subscriber was disconnected
+   * For storage shared by several processes: calls `listener` for every revocation and policy change that another
+   * instance of the adapter wrote, exactly once each and in order, including those written while this subscriber was disconnected
    * (adapters number their notices and catch up from a log). Resolves once listening, to a function that stops.
-   * `TokenStore` subscribes on construction, re-emits each notice as a `revoked` event, and stops on `close()`.
+   * `TokenStore` subscribes on construction, re-emits each revocation as a `revoked` event, drops the compiled
+   * copy of each policy a {@link PolicyNotice} names, and stops on `close()`.
    */
   subscribe?(
-    listener: (notice: RevocationNotice) => void,
+    listener: (notice: StorageNotice) => void,
     options?: SubscribeOptions,
   ): Promise<() => Promise<void>>
 
@@ -370,3 +390,13 @@ export interface NoticeGap {
  * delivered too, and so is one whose server timestamp was taken a moment before its write became visible.
  */
 export const NOTICE_START_MARGIN = 2_000
+/** A policy written or deleted by one instance of a shared storage, as delivered to the others. */
+export interface PolicyNotice {
+  readonly kind: 'policy'
+  /** The policy's normalised name. */
+  readonly name: string
+  readonly time: UnixMillis
+}
+
+/** Anything one instance of a shared storage tells the others: a revocation or a policy change. */
+export type StorageNotice = RevocationNotice | PolicyNotice

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict'
 
-import type { RevocationNotice, Storage } from '../storage/storage.js'
+import type { RevocationNotice, Storage, StorageNotice } from '../storage/storage.js'
 import type { TokenRecord, UnixMillis } from '../types.js'
 
 /** What the main suite lends these tests: its runner, fixtures and helpers. */
@@ -18,7 +18,7 @@ export interface StartupConformanceContext {
   readonly token: () => TokenRecord
   /** A fresh collector of notices. */
   readonly newInbox: () => {
-    readonly push: (notice: RevocationNotice) => void
+    readonly push: (notice: StorageNotice) => void
     matching(accessors: ReadonlySet<string>): RevocationNotice[]
     waitFor(
       count: number,

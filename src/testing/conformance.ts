@@ -12,8 +12,15 @@ import { randomBytes } from 'node:crypto'
 
 import type { TokenRole } from '../roles.js'
 import { runListingConformance } from './conformance-listing.js'
+import { runPolicyConformance } from './conformance-policies.js'
 import { runStartupConformance } from './conformance-startup.js'
-import type { RenewUpdate, RevocationNotice, Storage, SubtreeDeletion } from '../storage/storage.js'
+import type {
+  RenewUpdate,
+  RevocationNotice,
+  Storage,
+  StorageNotice,
+  SubtreeDeletion,
+} from '../storage/storage.js'
 import type { HashedTokenId, LeaseRecord, TokenRecord, UnixMillis } from '../types.js'
 import { runWrappingConformance } from './conformance-wrapping.js'
 
@@ -1558,6 +1565,8 @@ export function runStorageConformance(
       )
     })
 
+    runPolicyConformance(runner, makeStorage, { noticeTimeout })
+
     describe('subscribe() (storages shared by several instances)', () => {
       runStartupConformance({
         test,
@@ -1791,17 +1800,19 @@ async function tree(
 
 /** Collects notices and waits for them. */
 class Inbox {
-  readonly notices: RevocationNotice[] = []
+  readonly notices: StorageNotice[] = []
   readonly #waiters = new Set<() => void>()
 
-  readonly push = (notice: RevocationNotice): void => {
+  readonly push = (notice: StorageNotice): void => {
     this.notices.push(notice)
     for (const wake of this.#waiters) wake()
   }
 
   /** The notices about the given accessors, in arrival order. */
   matching(accessors: ReadonlySet<string>): RevocationNotice[] {
-    return this.notices.filter((n) => accessors.has(n.accessor))
+    return this.notices.filter(
+      (n): n is RevocationNotice => n.kind !== 'policy' && accessors.has(n.accessor),
+    )
   }
 
   /** Waits until `count` notices about `accessors` arrived (or `timeout` ms passed), then returns them. */

@@ -54,8 +54,36 @@ async function stop(
   return { code, signal: by }
 }
 
+/**
+ * Vault's `default` policy, as a dev Vault enforces it: a `default`-only token may look itself up, but not create
+ * tokens or look up another; a policy written through `sys/policy` takes effect at once.
+ */
+async function enforcesDefault(server: Started): Promise<void> {
+  const v1 = `${server.url}/v1`
+  const created = await call(`${v1}/auth/token/create`, {
+    token: server.rootToken,
+    body: { policies: ['default'] },
+  })
+  assert.equal(created.status, 200)
+  const token = (created.json as { auth: { client_token: string } }).auth.client_token
+  assert.equal((await call(`${v1}/auth/token/lookup-self`, { token })).status, 200)
+  const create = await call(`${v1}/auth/token/create`, { token, body: {} })
+  assert.equal(create.status, 403)
+  assert.deepEqual(create.json, { errors: ['permission denied'] })
+  const lookup = await call(`${v1}/auth/token/lookup`, { token, body: { token: server.rootToken } })
+  assert.equal(lookup.status, 403)
+  const policy = await call(`${v1}/sys/policy/default`, {
+    method: 'PUT',
+    token: server.rootToken,
+    body: { policy: 'path "auth/token/create" { capabilities = ["update"] }' },
+  })
+  assert.equal(policy.status, 204)
+  assert.equal((await call(`${v1}/auth/token/create`, { token, body: {} })).status, 200)
+  assert.equal((await call(`${v1}/auth/token/lookup-self`, { token })).status, 403)
+}
+
 test(
-  'dev server: prints the root token, serves the Vault API, exits 0 on SIGTERM',
+  'dev server: prints the root token, serves the Vault API, enforces `default`, exits 0 on SIGTERM',
   { timeout: 30_000 },
   async () => {
     const server = await start(['--port', '0', '--host', '127.0.0.1'])
@@ -68,6 +96,7 @@ test(
       assert.deepEqual((self.json as { data: { policies: string[] } }).data.policies, ['root'])
       const health = await call(`${server.url}/v1/sys/health`)
       assert.equal(health.status, 200)
+      await enforcesDefault(server)
     } finally {
       assert.deepEqual(await stop(server.child, 'SIGTERM'), { code: 0, signal: null })
     }

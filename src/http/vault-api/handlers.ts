@@ -19,12 +19,13 @@ import {
   type HttpResult,
   type TokenReadOptions,
 } from '../bearer.js'
-import { authFailure } from '../guard.js'
+import { accessFailure, aclRequest } from './acl-access.js'
 import { DEFAULT_BODY_LIMIT, asObject, parseJsonObject } from './body.js'
 import { decodeFields, parseBool } from './fields.js'
 import type { LogicalOperation, Route } from './route.js'
 import { LEASE_PARAM_ROUTES, LEASE_ROUTES } from './lease-routes.js'
 import { LIST_PARAM_ROUTES, LIST_ROUTES } from './list-routes.js'
+import { POLICY_PARAM_ROUTES, POLICY_ROUTES } from './policy-routes.js'
 import { ROLE_PARAM_ROUTES, ROLE_ROUTES } from './role-routes.js'
 import { PARAM_ROUTES, health } from './sys-routes.js'
 import { CREATE_WITH_ROLE, TOKEN_ROUTES } from './token-routes.js'
@@ -35,12 +36,7 @@ import {
   wrapAnswer,
 } from './response-wrapping.js'
 import { WRAPPING_ROUTES } from './wrapping-routes.js'
-import {
-  defaultAuthorize,
-  type ApiRequest,
-  type AuthorizeRequest,
-  type VaultApiOptions,
-} from './types.js'
+import { type ApiRequest, type AuthorizeRequest, type VaultApiOptions } from './types.js'
 
 /** Vault's clients send the token in a header; see {@link VaultApiOptions.token}. */
 const API_TOKEN_SOURCES: TokenReadOptions = { sources: ['x-vault-token', 'bearer'] }
@@ -55,6 +51,7 @@ const EXACT_ROUTES: ReadonlyMap<string, Route> = new Map([
   ...LEASE_ROUTES,
   ...LIST_ROUTES,
   ...WRAPPING_ROUTES,
+  ...POLICY_ROUTES,
 ])
 
 /**
@@ -67,6 +64,7 @@ const PARAM_BASES: ReadonlyMap<string, Route> = new Map([
   ...PARAM_ROUTES,
   ...LEASE_PARAM_ROUTES,
   ...LIST_PARAM_ROUTES,
+  ...POLICY_PARAM_ROUTES,
 ])
 
 /** Checked {@link VaultApiOptions}. */
@@ -77,8 +75,8 @@ export interface ResolvedApiOptions {
   readonly bodyLimit: number
   /** Where to read the calling token. */
   readonly token: Required<TokenReadOptions>
-  /** The access rule. */
-  readonly authorize: (request: AuthorizeRequest) => boolean | Promise<boolean>
+  /** The host's access rule, or `null` for the ACL (the token's policies). */
+  readonly authorize: ((request: AuthorizeRequest) => boolean | Promise<boolean>) | null
 }
 
 /**
@@ -99,7 +97,7 @@ export function resolveApiOptions(options: VaultApiOptions = {}): ResolvedApiOpt
     prefix,
     bodyLimit,
     token: resolveReadOptions(options.token ?? API_TOKEN_SOURCES),
-    authorize: options.authorize ?? defaultAuthorize,
+    authorize: options.authorize ?? null,
   }
 }
 
@@ -171,11 +169,20 @@ async function dispatch(
   // use, and a request without a token is refused whatever its path.
   const callerToken = readToken(request.headers, options.token)
   if (callerToken === null) return errorResult(403, PERMISSION_DENIED_MESSAGE)
+  const hook = options.authorize
+  // Without a host rule, the ACL decides: one `authorize` on the request's own path (a use spent either way).
+  const access =
+    hook === null && served && decoded !== null
+      ? await aclRequest(store, match.route, path, operation, match.param, input)
+      : null
   let caller
   try {
-    caller = await store.authenticate(callerToken)
+    caller =
+      access === null
+        ? await store.authenticate(callerToken)
+        : await store.authorize(callerToken, access)
   } catch (error) {
-    return authFailure(error)
+    return accessFailure(error)
   }
   // A wrapping token may only unwrap, look up or rewrap itself (above), as its policy allows in Vault.
   if (isWrappingCaller(caller.policies)) return errorResult(403, PERMISSION_DENIED_MESSAGE)
@@ -183,13 +190,16 @@ async function dispatch(
   if (decoded === null) return methodNotAllowed()
   const { route, param } = match
   const { fields, warnings } = decoded
-  if (route.rootOnly !== undefined && !caller.policies.includes('root')) {
-    return errorResult(403, route.rootOnly)
-  }
-  const subject = route.subject?.(fields, param) ?? {}
-  const named = route.operationFor?.[operation] ?? route.operation
-  if (!(await options.authorize({ ...subject, operation: named, caller }))) {
-    return errorResult(403, PERMISSION_DENIED_MESSAGE)
+  if (hook !== null) {
+    // The host's rule instead of the ACL.
+    if (route.rootOnly !== undefined && !caller.policies.includes('root')) {
+      return errorResult(403, route.rootOnly)
+    }
+    const subject = route.subject?.(fields, param) ?? {}
+    const named = route.operationFor?.[operation] ?? route.operation
+    if (!(await hook({ ...subject, operation: named, caller }))) {
+      return errorResult(403, PERMISSION_DENIED_MESSAGE)
+    }
   }
   const result = await route.run({
     store,

@@ -22,6 +22,7 @@ const ACCESSOR_PAGE = 1000
  */
 const listAccessors: Route = route({
   operation: 'list-accessors',
+  sudo: true,
   ops: ['list'],
   fields: {},
   async run({ store }) {
@@ -46,6 +47,7 @@ const listLeases: Route = route({
   ops: ['list'],
   fields: {},
   rootOnly: 'root or sudo privileges required to list leases',
+  sudo: true,
   async run({ store, param }) {
     return listResult(await store.listLeaseKeys(param))
   },
@@ -61,6 +63,7 @@ const revokeForce: Route = route({
   ops: ['update'],
   fields: {},
   rootOnly: 'root or sudo privileges required to force revoke',
+  sudo: true,
   async run({ store, param }) {
     await store.revokePrefix(param)
     return NO_CONTENT

@@ -147,6 +147,8 @@ const roleRoute: Route = route({
   ops: ['read', 'update', 'delete'],
   fields: ROLE_FIELDS,
   subject: (_fields, param) => ({ role: param }),
+  // Vault's existence check: writing a new role needs `create`, changing one `update`.
+  exists: async (store, param) => (await store.roles.read(param)) !== null,
   async run({ store, fields, param, operation }) {
     if (operation === 'read') {
       const role = await store.roles.read(param)

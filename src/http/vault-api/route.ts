@@ -6,6 +6,7 @@
 import { TokenStoreError, invalidRequest } from '../../errors.js'
 import type { TokenStore } from '../../token-store.js'
 import type { Seconds, TokenInfo } from '../../types.js'
+import type { AclOperation } from '../../acl/types.js'
 import type { HttpResult } from '../bearer.js'
 import type { DecodedFields, FieldSchema } from './fields.js'
 import type { VaultOperation } from './types.js'
@@ -78,6 +79,18 @@ export interface Route<S extends FieldSchema = FieldSchema> {
    * wrapping token itself, which authenticating would spend.
    */
   beforeAuth?(context: PreAuthContext<S>): Promise<HttpResult | null>
+  /** Vault's root-protected endpoints: the ACL must also grant `sudo` on the path. */
+  readonly sudo?: boolean
+  /**
+   * The ACL operations a write (POST or PUT) may use, any one sufficing: `['create', 'update']` for Vault's token
+   * creation endpoints. Without it, a write is `update`, or with {@link Route.exists}, `create` or `update`.
+   */
+  readonly writeOperations?: readonly AclOperation[]
+  /**
+   * Vault's existence check: whether the resource a write names exists, making the write an `update` (else a
+   * `create`), as Vault decides for token roles.
+   */
+  exists?(store: TokenStore, param: string): Promise<boolean>
   /** What the request names, passed on to the `authorize` hook. */
   subject?(fields: DecodedFields<S>, param: string): RouteSubject
   /** Serves the request. Store errors it throws are answered from the status table. */

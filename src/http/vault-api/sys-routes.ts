@@ -76,7 +76,7 @@ export async function health(
 
 /**
  * `sys/leases/revoke-prefix/:prefix` and the older `sys/revoke-prefix/:prefix` (which node-vault calls, sending
- * the prefix again as `path_prefix`). Sudo-only in Vault, so root-only here. With `sync` (the default) the
+ * the prefix again as `path_prefix`). Root-protected in Vault: needs `sudo`. With `sync` (the default) the
  * revocation is finished before the 204; `sync=false` answers 202, as Vault does, after the same work.
  */
 const revokePrefix: Route = route({
@@ -84,6 +84,7 @@ const revokePrefix: Route = route({
   ops: ['update'],
   fields: { prefix: 'string', path_prefix: 'string', sync: 'bool' },
   rootOnly: 'root or sudo privileges required to revoke by prefix',
+  sudo: true,
   async run({ store, fields, param, query }) {
     const sync = syncRequested(fields.sync, query)
     await store.revokePrefix(param)

@@ -34,6 +34,9 @@ const CREATE_FIELDS = {
   bound_cidrs: 'cidrs',
 } as const
 
+/** Token creation takes `create` or `update` on its path, as Vault's does. */
+const CREATE_OPERATIONS = ['create', 'update'] as const
+
 const TOKEN_FIELD = { token: 'string' } as const
 const ACCESSOR_FIELD = { accessor: 'string' } as const
 const RENEW_FIELDS = { token: 'string', increment: 'duration' } as const
@@ -45,6 +48,7 @@ const MISSING_TOKEN_ID = 'missing token ID'
 const MISSING_ACCESSOR = 'missing accessor'
 const INVALID_ACCESSOR = 'invalid accessor'
 const TOKEN_NOT_FOUND = 'token not found'
+const REVOKE_ORPHAN_SUDO = 'root or sudo privileges required to revoke and orphan'
 
 /** Vault's messages for a caller that may not create tokens at all, answered with 400. */
 const BATCH_PARENT = 'batch tokens cannot create more tokens'
@@ -117,6 +121,7 @@ export const TOKEN_ROUTES: Readonly<Record<string, Route>> = {
   create: route({
     operation: 'create',
     ops: ['update'],
+    writeOperations: CREATE_OPERATIONS,
     fields: CREATE_FIELDS,
     async run({ store, fields, caller, callerToken }) {
       // The calling token is the parent; the store applies Vault's child rules (no_parent, id and period need
@@ -129,6 +134,7 @@ export const TOKEN_ROUTES: Readonly<Record<string, Route>> = {
   'create-orphan': route({
     operation: 'create-orphan',
     ops: ['update'],
+    writeOperations: CREATE_OPERATIONS,
     fields: CREATE_FIELDS,
     async run({ store, fields, caller, callerToken }) {
       checkCreation(caller, fields)
@@ -234,11 +240,11 @@ export const TOKEN_ROUTES: Readonly<Record<string, Route>> = {
     operation: 'revoke-orphan',
     ops: ['update'],
     fields: TOKEN_FIELD,
-    async run({ store, fields, caller }) {
-      // Vault's handler checks sudo itself, after the ACL allowed the call, and answers 400.
-      if (!caller.policies.includes('root')) {
-        throw invalidRequest('root or sudo privileges required to revoke and orphan')
-      }
+    rootOnly: REVOKE_ORPHAN_SUDO,
+    async run({ store, fields, callerToken }) {
+      // Vault's handler, not its router, asks for sudo here (the root path is `revoke-orphan/*`): a 400.
+      const held = await store.capabilities(callerToken, 'auth/token/revoke-orphan')
+      if (!held.includes('sudo') && !held.includes('root')) throw invalidRequest(REVOKE_ORPHAN_SUDO)
       const token = required(fields.token, MISSING_TOKEN_ID)
       if ((await store.lookup(token)) === null) throw invalidRequest('token to revoke not found')
       await store.revokeOrphan(token)
@@ -280,6 +286,7 @@ export const TOKEN_ROUTES: Readonly<Record<string, Route>> = {
 export const CREATE_WITH_ROLE: Route = route({
   operation: 'create-with-role',
   ops: ['update'],
+  writeOperations: CREATE_OPERATIONS,
   fields: CREATE_FIELDS,
   subject: (_fields, param) => ({ role: param }),
   async run({ store, fields, caller, callerToken, param }) {

@@ -46,6 +46,13 @@ export type VaultOperation =
   | 'unwrap'
   | 'rewrap'
   | 'lookup-wrapping'
+  | 'list-policies'
+  | 'read-policy'
+  | 'write-policy'
+  | 'delete-policy'
+  | 'capabilities'
+  | 'capabilities-self'
+  | 'capabilities-accessor'
 
 /** What an {@link VaultApiOptions.authorize} hook is asked. */
 export interface AuthorizeRequest {
@@ -78,11 +85,14 @@ export interface VaultApiOptions {
    */
   readonly token?: TokenReadOptions
   /**
-   * The access rule, in place of Vault's ACL policies, consulted after authentication. Return `false` to answer
-   * 403. It cannot lift the rules that Vault keeps even for ACL holders: `revoke-orphan`, `revoke-prefix`,
-   * `no_parent`, a custom `id` and `period` need a `root` token, and the child-policy rules of `create` and
-   * `create-orphan` (and a role's rules for `create-with-role`) always apply.
-   * @default {@link defaultAuthorize}
+   * A host's own access rule, in place of the ACL. Without it (the default), every endpoint is authorized as Vault
+   * authorizes it: one `store.authorize` call on the request's path with the caller's policies, `sudo` for Vault's
+   * root-protected endpoints, `root` passing everything (see docs/policies-enforcement.md). With it, the token is
+   * authenticated and the hook decides; return `false` to answer 403. The hook cannot lift the rules Vault keeps
+   * even for ACL holders: `revoke-orphan`, `revoke-prefix`, `no_parent`, a custom `id` and `period` need a `root`
+   * token, and the child-policy rules of `create` and `create-orphan` (and a role's rules for
+   * `create-with-role`) always apply. {@link defaultAuthorize} is the rule tokentree used before policies.
+   * @default the ACL
    */
   readonly authorize?: (request: AuthorizeRequest) => boolean | Promise<boolean>
 }
@@ -111,7 +121,7 @@ export type RequestBody =
   | { readonly kind: 'too_large' }
 
 /**
- * The access rule used when no `authorize` hook is given, standing in for Vault's ACLs:
+ * The access rule tokentree applied before it enforced policies, for hosts that pass it as `authorize` to keep it:
  *
  * - `root` may do anything;
  * - any valid token may act on itself (`*-self`), create children (`create`), create orphans within its own
@@ -123,6 +133,8 @@ export type RequestBody =
  * - `auth/token/tidy` needs `root` (sudo in Vault);
  * - operations by accessor and `LIST auth/token/accessors` need `root`, since accessors are not secret (they
  *   appear in audit logs) and would otherwise let any token revoke any other;
+ * - policies (`sys/policy*`, `sys/policies/acl*`), `sys/capabilities` and `sys/capabilities-accessor` need `root`;
+ *   `sys/capabilities-self` is open to any token;
  * - token roles (read, write, delete, list) and creating against a role need `root`: a role's allowed policies
  *   are granted whatever the caller holds, so letting any token use any role would hand every role's policies
  *   to every token. Allow chosen callers in `authorize`, which is told the role's name.
@@ -145,6 +157,12 @@ export function defaultAuthorize(request: AuthorizeRequest): boolean {
     case 'delete-role':
     case 'create-with-role':
     case 'revoke-lease':
+    case 'list-policies':
+    case 'read-policy':
+    case 'write-policy':
+    case 'delete-policy':
+    case 'capabilities':
+    case 'capabilities-accessor':
       return false
     default:
       return true

@@ -22,7 +22,7 @@ import type {
   InsertResult,
   NoticeGap,
   RenewUpdate,
-  RevocationNotice,
+  StorageNotice,
   Storage,
   StorageTidyResult,
   SubscribeOptions,
@@ -39,6 +39,7 @@ import {
   DANGLING_LEASES,
   DEFAULT_SCHEMA,
   DELETE_LEASE,
+  DELETE_POLICY,
   DELETE_ROLE,
   DELETE_SUBTREE,
   DELETE_TOKEN,
@@ -46,6 +47,7 @@ import {
   FIND_LEASES_BY_PREFIX,
   GET_LEASE,
   GET_LIVE_TOKEN,
+  GET_POLICY,
   GET_ROLE,
   GET_TOKEN,
   GET_TOKEN_BY_ACCESSOR,
@@ -56,11 +58,13 @@ import {
   LIST_EXPIRED_TOKENS,
   LIST_LEASES,
   LIST_REVOKING,
+  LIST_POLICIES,
   LIST_ROLES,
   MARK_REVOKING,
   NEXT_EXPIRY,
   ORPHAN_CHILDREN,
   ORPHAN_STRAYS,
+  PUT_POLICY,
   PUT_ROLE,
   NOTICE_START,
   READ_NOTICES,
@@ -503,6 +507,26 @@ export class PostgresStorage implements Storage {
     return (await this.#query('deleteRole', DELETE_ROLE, [name])).length > 0
   }
 
+  async putPolicy(name: string, text: string, now: UnixMillis): Promise<void> {
+    const params = [name, this.#origin, text, now, this.#noticeLogLength, this.#channel]
+    await this.#query('putPolicy', PUT_POLICY, params)
+  }
+
+  async getPolicy(name: string): Promise<string | null> {
+    const [row] = await this.#query<{ text: string }>('getPolicy', GET_POLICY, [name])
+    return row?.text ?? null
+  }
+
+  async listPolicies(): Promise<string[]> {
+    const rows = await this.#query<{ name: string }>('listPolicies', LIST_POLICIES, [])
+    return rows.map((row) => row.name).sort()
+  }
+
+  async deletePolicy(name: string, now: UnixMillis): Promise<boolean> {
+    const params = [name, this.#origin, null, now, this.#noticeLogLength, this.#channel]
+    return (await this.#query('deletePolicy', DELETE_POLICY, params)).length > 0
+  }
+
   /**
    * Repairs what a crash or a manual edit can leave behind, in chunks of 500 rows so that the store keeps
    * serving: each chunk of children whose parent is gone becomes orphans in one statement (re-checked under row
@@ -540,13 +564,13 @@ export class PostgresStorage implements Storage {
    * @throws `TokenStoreError` `storage_unavailable` when the database cannot be reached to start listening.
    */
   async subscribe(
-    listener: (notice: RevocationNotice) => void,
+    listener: (notice: StorageNotice) => void,
     options: SubscribeOptions = {},
   ): Promise<() => Promise<void>> {
     const follower = new NoticeFollower({
       readBatch: async (cursor, limit) => {
         const { rows } = await this.#db.query(this.#text(READ_NOTICES), [cursor, limit])
-        return (rows as { seq: number; origin: string; notice: RevocationNotice }[]).map((row) => ({
+        return (rows as { seq: number; origin: string; notice: StorageNotice }[]).map((row) => ({
           seq: row.seq,
           notice: row.origin === this.#origin ? null : row.notice,
         }))

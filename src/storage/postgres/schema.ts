@@ -45,9 +45,10 @@ export interface SqlQueryable {
 /**
  * The version of the schema this release of tokentree reads and writes, recorded in `{schema}.schema_version` by
  * {@link migrate} (and by the script of {@link schemaSql}). Version 1: the tables; version 2: the server's write
- * time on each notice (`notices.written_at`), from which a new subscriber finds where to start.
+ * time on each notice (`notices.written_at`), from which a new subscriber finds where to start; version 3: the
+ * `policies` table.
  */
-export const SCHEMA_VERSION = 2
+export const SCHEMA_VERSION = 3
 
 /** Options of {@link migrate} and {@link schemaSql}. */
 export interface MigrateOptions {
@@ -70,8 +71,9 @@ export interface MigrateOptions {
  *
  * Creates, in the schema: `tokens` (one row per token, indexed by parent and accessor, path and accessor (the
  * keys listings page by), expiry and revoking mark),
- * `leases` (indexed by token and expiry), `roles` (token roles as JSON), `notices` (the numbered revocation log),
- * `notice_seq` (its counter) and `schema_version`. A schema migrated by an earlier version gains what it lacks.
+ * `leases` (indexed by token and expiry), `roles` (token roles as JSON), `policies` (ACL policies' source text),
+ * `notices` (the numbered log of revocations and policy changes), `notice_seq` (its counter) and `schema_version`.
+ * A schema migrated by an earlier version gains what it lacks.
  *
  * @example
  * ```ts
@@ -216,6 +218,11 @@ CREATE TABLE IF NOT EXISTS {schema}.roles (
 ALTER TABLE {schema}.notices ADD COLUMN IF NOT EXISTS written_at double precision;
 ALTER TABLE {schema}.notices
   ALTER COLUMN written_at SET DEFAULT (extract(epoch FROM clock_timestamp()) * 1000)::float8;
+-- Version 3: ACL policies.
+CREATE TABLE IF NOT EXISTS {schema}.policies (
+  name text COLLATE "C" PRIMARY KEY,
+  text text NOT NULL
+);
 INSERT INTO {schema}.schema_version (one, version) VALUES (true, ${SCHEMA_VERSION})
   ON CONFLICT (one) DO UPDATE SET version = EXCLUDED.version;
 `
@@ -719,3 +726,33 @@ SELECT ${TOKEN_COLUMNS}, c.path AS key_path, c.accessor AS key_accessor, (
 FROM cand c JOIN {schema}.tokens t ON t.id = c.id
 ORDER BY ${order}`
 }
+
+/**
+ * putPolicy: `$1` name, `$2` origin, `$3` text, `$4` now, `$5` log length, `$6` channel. Stores the policy and logs
+ * a `policy` notice in the same statement.
+ */
+export const PUT_POLICY = `
+WITH gone AS (
+  INSERT INTO {schema}.policies (name, text) VALUES ($1::text, $3::text)
+  ON CONFLICT (name) DO UPDATE SET text = EXCLUDED.text
+  RETURNING name
+)${logNotice(`jsonb_build_object('kind', 'policy', 'name', gone.name, 'time', $4::float8)`)}
+SELECT pg_notify($6::text, COALESCE(notice.seq::text, '')) AS notified
+FROM gone LEFT JOIN notice ON true`
+
+/** getPolicy: `$1` name. */
+export const GET_POLICY = `SELECT text FROM {schema}.policies WHERE name = $1::text`
+
+/** listPolicies. */
+export const LIST_POLICIES = `SELECT name FROM {schema}.policies ORDER BY name`
+
+/**
+ * deletePolicy: `$1` name, `$2` origin, `$3` unused, `$4` now, `$5` log length, `$6` channel. Logs a `policy`
+ * notice when the policy existed.
+ */
+export const DELETE_POLICY = `
+WITH gone AS (
+  DELETE FROM {schema}.policies WHERE name = $1::text AND $3::text IS NULL RETURNING name
+)${logNotice(`jsonb_build_object('kind', 'policy', 'name', gone.name, 'time', $4::float8)`)}
+SELECT gone.name, pg_notify($6::text, COALESCE(notice.seq::text, '')) AS notified
+FROM gone LEFT JOIN notice ON true`

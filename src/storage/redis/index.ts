@@ -23,7 +23,7 @@ import type {
   InsertResult,
   RenewUpdate,
   NoticeGap,
-  RevocationNotice,
+  StorageNotice,
   Storage,
   StorageTidyResult,
   SubscribeOptions,
@@ -37,6 +37,8 @@ import { NoticeFollower, serverTimeAt, startFromAnchor } from '../notice-followe
 import {
   DANGLING_LEASES,
   DELETE_LEASE,
+  DELETE_POLICY,
+  PUT_POLICY,
   DELETE_SUBTREE,
   DELETE_TOKEN,
   FIND_BY_PATH_PREFIX,
@@ -437,6 +439,29 @@ export class RedisStorage implements Storage {
     return (await this.#run('deleteRole', () => this.#client.hdel(this.#key('roles'), name))) > 0
   }
 
+  async putPolicy(name: string, text: string, now: UnixMillis): Promise<void> {
+    await this.#eval('putPolicy', PUT_POLICY, [
+      name,
+      text,
+      String(now),
+      this.#origin,
+      this.#noticeLogLength,
+    ])
+  }
+
+  async getPolicy(name: string): Promise<string | null> {
+    return this.#run('getPolicy', () => this.#client.hget(this.#key('policies'), name))
+  }
+
+  async listPolicies(): Promise<string[]> {
+    return (await this.#run('listPolicies', () => this.#client.hkeys(this.#key('policies')))).sort()
+  }
+
+  async deletePolicy(name: string, now: UnixMillis): Promise<boolean> {
+    const args = [name, String(now), this.#origin, this.#noticeLogLength]
+    return (await this.#eval('deletePolicy', DELETE_POLICY, args)) === 1
+  }
+
   /**
    * Repairs what a crash or a manual edit can leave behind, in small steps so that the store keeps serving: it
    * scans each index (HSCAN, ZSCAN, SSCAN and SCAN of the prefix's keys, 500 entries at a time) and
@@ -517,7 +542,7 @@ export class RedisStorage implements Storage {
    * @throws `TokenStoreError` `storage_unavailable` when Redis cannot be reached to start listening.
    */
   async subscribe(
-    listener: (notice: RevocationNotice) => void,
+    listener: (notice: StorageNotice) => void,
     options: SubscribeOptions = {},
   ): Promise<() => Promise<void>> {
     const channel = this.#key('notices')
@@ -802,7 +827,7 @@ function fieldOf(fields: string[], name: string): string | undefined {
  * {@link toNotice}, with an entry that does not parse read as `null`: skipped, its number still passed, so that
  * one bad entry cannot hold the subscription at its place in the stream.
  */
-function readNotice(fields: string[], origin: string): RevocationNotice | null {
+function readNotice(fields: string[], origin: string): StorageNotice | null {
   try {
     return toNotice(fields, origin)
   } catch {
@@ -811,13 +836,14 @@ function readNotice(fields: string[], origin: string): RevocationNotice | null {
 }
 
 /** Builds a notice from a stream entry's fields, or `null` for one written by `origin` itself. */
-function toNotice(fields: string[], origin: string): RevocationNotice | null {
+function toNotice(fields: string[], origin: string): StorageNotice | null {
   const map = new Map<string, string>()
   for (let i = 0; i + 1 < fields.length; i += 2)
     map.set(fields[i] as string, fields[i + 1] as string)
   if (map.get('o') === origin) return null
   const reason = map.get('r') as RevokeReason
   const time = Number(map.get('t'))
+  if (map.get('k') === 'policy') return { kind: 'policy', name: map.get('n') ?? '', time }
   if (map.get('k') === 'lease') {
     const lease = JSON.parse(map.get('d') ?? 'null') as LeaseRecord
     return {

@@ -20,8 +20,9 @@
  * | `P lexp`       | zset   | lease id scored by expiresAt                                                   |
  * | `P lids`       | zset   | every lease id (score 0, for prefix ranges)                                    |
  * | `P roles`      | hash   | role name → role JSON                                                          |
- * | `P seq`        | string | the number of the last revocation notice                                       |
- * | `P notices`    | stream | revocation notices, entry id `0-<seq>`, capped near the configured length      |
+ * | `P policies`   | hash   | ACL policy name → its source text                                              |
+ * | `P seq`        | string | the number of the last notice                                                  |
+ * | `P notices`    | stream | revocation and policy notices, entry id `0-<seq>`, capped near the configured length |
  * |                |        | (fields: `o` origin, `st` the server's time of the write in ms, then the notice)|
  *
  * Notices are also announced on the pub/sub channel `P notices` (the message is the sequence number), which only
@@ -547,4 +548,24 @@ for i = 3, #ARGV do
   if stale then n = n + redis.call('ZREM', P .. index, m) end
 end
 return n
+`)
+
+/**
+ * putPolicy. ARGV: prefix, name, text, now, origin, notice log length. Stores the policy and appends a `policy`
+ * notice, so other instances drop their compiled copy.
+ */
+export const PUT_POLICY = script(`
+redis.call('HSET', P .. 'policies', ARGV[2], ARGV[3])
+publish(ARGV[5], {'k', 'policy', 'n', ARGV[2], 't', ARGV[4]})
+return 1
+`)
+
+/**
+ * deletePolicy. ARGV: prefix, name, now, origin, notice log length. Deletes the policy and, when it existed,
+ * appends a `policy` notice. Returns 1 when it existed, else 0.
+ */
+export const DELETE_POLICY = script(`
+if redis.call('HDEL', P .. 'policies', ARGV[2]) == 0 then return 0 end
+publish(ARGV[4], {'k', 'policy', 'n', ARGV[2], 't', ARGV[3]})
+return 1
 `)

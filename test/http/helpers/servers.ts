@@ -71,6 +71,19 @@ export type VaultHost = (store: TokenStore, options?: VaultApiOptions) => Server
  * Runs `run` against a fresh in-memory store with a root token, served by `host` on a free port, and stops the
  * server afterwards.
  */
+/**
+ * The `app` policy of the Vault API tests: what tokentree let any token do before it enforced policies (create
+ * children and orphans, and look up, renew or revoke a token whose id it presents), without sudo.
+ */
+export const APP_POLICY = `
+path "auth/token/create" { capabilities = ["update"] }
+path "auth/token/create-orphan" { capabilities = ["update"] }
+path "auth/token/lookup" { capabilities = ["update"] }
+path "auth/token/renew" { capabilities = ["update"] }
+path "auth/token/revoke" { capabilities = ["update"] }
+path "auth/token/revoke-orphan" { capabilities = ["update"] }
+`
+
 export async function withVaultApi(
   host: VaultHost,
   run: (endpoint: string, root: string, store: TokenStore) => Promise<void>,
@@ -78,6 +91,8 @@ export async function withVaultApi(
 ): Promise<void> {
   const store = new TokenStore()
   const root = await store.createRoot()
+  // The tests' non-root tokens hold `app`.
+  await store.policies.write('app', APP_POLICY)
   const server = await listen(host(store, options))
   try {
     await run(server.url, root.clientToken, store)

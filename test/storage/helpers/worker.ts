@@ -27,6 +27,7 @@ export type WorkerCommand =
   | { op: 'create'; options: CreateTokenOptions }
   | { op: 'lookup'; tokens: string[] }
   | { op: 'renew'; token: string }
+  | { op: 'authorize'; token: string; path: string }
 
 const namespace = process.env.TT_NAMESPACE ?? ''
 const secret =
@@ -121,6 +122,12 @@ async function run(command: WorkerCommand): Promise<unknown> {
       return Promise.all(command.tokens.map(async (token) => (await store.lookup(token)) !== null))
     case 'renew':
       return (await store.renew(command.token)).leaseDuration
+    case 'authorize':
+      // `ok`, or the refusal's code: whether this process's compiled policies allow a read.
+      return store.authorize(command.token, { path: command.path, operation: 'read' }).then(
+        () => 'ok',
+        (error: unknown) => (error instanceof TokenStoreError ? error.code : 'crash'),
+      )
   }
 }
 

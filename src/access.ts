@@ -1,0 +1,147 @@
+/**
+ * The request side of `store.authorize()`: checking what the caller asks, and deciding it against an {@link Acl}.
+ * Pure.
+ *
+ * @packageDocumentation
+ */
+import type { Acl } from './acl/acl.js'
+import type { AclOperation } from './acl/types.js'
+import { describeValue, invalidRequest } from './errors.js'
+
+/** Longest request path accepted. */
+const MAX_PATH_LENGTH = 4096
+
+/** The operations a request may ask for. */
+const OPERATIONS: ReadonlySet<string> = new Set([
+  'create',
+  'read',
+  'update',
+  'patch',
+  'delete',
+  'list',
+])
+
+/** One-operation lists, shared: the common case allocates nothing. */
+const SINGLE: Readonly<Record<string, readonly AclOperation[]>> = Object.freeze({
+  create: Object.freeze(['create']),
+  read: Object.freeze(['read']),
+  update: Object.freeze(['update']),
+  patch: Object.freeze(['patch']),
+  delete: Object.freeze(['delete']),
+  list: Object.freeze(['list']),
+} satisfies Record<AclOperation, readonly AclOperation[]>)
+
+/** What `store.authorize()` checks: the request's path and operation, and optionally its parameters. */
+export interface AuthorizeOptions {
+  /** The request path below the API root (`secret/data/app`); a leading `/` is ignored. */
+  readonly path: string
+  /**
+   * The operation, checked against the capability of the same name. Several mean "any of them": Vault's token
+   * creation endpoints, for instance, accept `create` or `update`.
+   */
+  readonly operation: AclOperation | readonly AclOperation[]
+  /**
+   * The request's parameters. When given, the applying rule's `allowed_parameters`, `denied_parameters` and
+   * `required_parameters` are enforced on them.
+   */
+  readonly parameters?: Readonly<Record<string, unknown>>
+  /**
+   * Also require `sudo` on the path, as Vault does for its root-protected endpoints (`auth/token/accessors`,
+   * `sys/leases/revoke-prefix/*`...).
+   * @default false
+   */
+  readonly sudo?: boolean
+}
+
+/** A checked {@link AuthorizeOptions}. */
+export interface AccessRequest {
+  readonly path: string
+  readonly operations: readonly AclOperation[]
+  readonly parameters: Readonly<Record<string, unknown>> | undefined
+  readonly sudo: boolean
+}
+
+/**
+ * Checks `store.authorize()`'s request.
+ *
+ * @throws {@link TokenStoreError} `invalid_request` for a path that is not a string (or is too long), an unknown
+ * operation, parameters that are not an object, or a `sudo` that is not a boolean.
+ */
+export function checkAccessRequest(request: AuthorizeOptions): AccessRequest {
+  if (typeof request !== 'object' || (request as unknown) === null) {
+    throw invalidRequest(`Expected the request to be an object, got ${describeValue(request)}`)
+  }
+  const path = checkPath(request.path)
+  const operation: unknown = request.operation
+  const single = typeof operation === 'string' && Object.hasOwn(SINGLE, operation)
+  const listed: readonly unknown[] = single
+    ? (SINGLE[operation] as readonly AclOperation[])
+    : Array.isArray(operation)
+      ? (operation as readonly unknown[])
+      : [operation]
+  if (listed.length === 0) throw invalidRequest('Expected `operation` to name an operation')
+  if (!single) {
+    for (const item of listed) {
+      if (typeof item !== 'string' || !OPERATIONS.has(item)) {
+        throw invalidRequest(
+          `Expected \`operation\` to be one of ${[...OPERATIONS].join(', ')}, got ${describeValue(item)}`,
+        )
+      }
+    }
+  }
+  const { parameters } = request
+  if (
+    parameters !== undefined &&
+    (typeof parameters !== 'object' ||
+      (parameters as unknown) === null ||
+      Array.isArray(parameters))
+  ) {
+    throw invalidRequest(
+      `Expected \`parameters\` to be an object, got ${describeValue(parameters)}`,
+    )
+  }
+  const sudo = request.sudo ?? false
+  if (typeof sudo !== 'boolean') {
+    throw invalidRequest(`Expected \`sudo\` to be a boolean, got ${describeValue(sudo)}`)
+  }
+  return { path, operations: listed as AclOperation[], parameters, sudo }
+}
+
+/**
+ * Checks a path argument (of `authorize` or `capabilities`) and strips its leading `/`.
+ *
+ * @throws {@link TokenStoreError} `invalid_request` when it is not a string of at most 4096 characters.
+ */
+export function checkPath(path: unknown): string {
+  if (typeof path !== 'string') {
+    throw invalidRequest(`Expected \`path\` to be a string, got ${describeValue(path)}`)
+  }
+  if (path.length > MAX_PATH_LENGTH) {
+    throw invalidRequest(
+      `Expected \`path\` to be at most ${MAX_PATH_LENGTH} characters, got ${path.length}`,
+    )
+  }
+  return path.charCodeAt(0) === 47 ? path.replace(/^\/+/, '') : path
+}
+
+/** Why `acl` refuses `request`, or `null` when it allows it (any one operation, and sudo when asked). */
+export function refusal(acl: Acl, request: AccessRequest): string | null {
+  let reason: string | undefined
+  for (const operation of request.operations) {
+    const decision = acl.check(
+      request.parameters === undefined
+        ? { path: request.path, operation }
+        : { path: request.path, operation, parameters: request.parameters },
+    )
+    if (!decision.allowed) {
+      reason ??= decision.reason
+      continue
+    }
+    if (request.sudo && !decision.sudo) {
+      reason ??= `sudo is required on '${request.path}'`
+      continue
+    }
+    return null
+  }
+  return reason === undefined ? 'permission denied' : `permission denied: ${reason}`
+}

@@ -1,0 +1,194 @@
+/**
+ * The framework-free half of `requireCapability()`: turn a request (method, path, query, body, headers) into one
+ * `store.authorize` call, or into the 401/403 answer.
+ *
+ * @packageDocumentation
+ */
+import type { IncomingHttpHeaders } from 'node:http'
+
+import type { AuthorizeOptions } from '../access.js'
+import type { AclOperation } from '../acl/types.js'
+import type { TokenStore } from '../token-store.js'
+import type { TokenInfo } from '../types.js'
+import { TokenStoreError } from '../errors.js'
+import {
+  MISSING_TOKEN_MESSAGE,
+  PERMISSION_DENIED_MESSAGE,
+  errorResult,
+  readToken,
+  resolveReadOptions,
+  type HttpResult,
+  type TokenReadOptions,
+} from './bearer.js'
+import { authFailure } from './guard.js'
+
+/** Options of `requireCapability()`. */
+export interface RequireCapabilityOptions extends TokenReadOptions {
+  /**
+   * A prefix of the request path that is not part of the ACL path: where the API is mounted (`/api/v1`). A request
+   * outside it is refused (403). With Express's `app.use('/api', ...)`, the path the middleware sees is already
+   * relative to the mount, and this is not needed.
+   * @default ''
+   */
+  readonly mount?: string
+  /**
+   * Put before the path the ACL sees, so that one policy language covers several APIs: with `pathPrefix: 'api/'`,
+   * `GET /users/7` is checked as `read` on `api/users/7`.
+   * @default ''
+   */
+  readonly pathPrefix?: string
+  /**
+   * The operation of a POST. Vault decides between `create` and `update` by whether the resource exists, which a
+   * generic middleware cannot know: a POST is `create` by default (the REST habit of POST to a collection), or
+   * what is given here; with several, any one of them suffices (`['create', 'update']`).
+   * @default 'create'
+   */
+  readonly post?: AclOperation | readonly AclOperation[]
+  /**
+   * Pass the request's parameters (query string, then a body a parser already read, when it is an object) to the
+   * ACL, so that policies' `allowed_parameters`, `denied_parameters` and `required_parameters` apply.
+   * @default true
+   */
+  readonly parameters?: boolean
+  /**
+   * Also require `sudo` on the path, as Vault's root-protected endpoints do.
+   * @default false
+   */
+  readonly sudo?: boolean
+}
+
+/** A request, as the adapters hand it over. */
+export interface CapabilityRequest {
+  readonly method: string
+  /** The path, without the query string, not yet URI-decoded. */
+  readonly path: string
+  readonly query: URLSearchParams
+  /** What a body parser produced, if any. */
+  readonly body: unknown
+  readonly headers: IncomingHttpHeaders
+}
+
+/** The outcome: the token (authorized, one use spent), or the refusal. */
+export type CapabilityOutcome =
+  | { readonly ok: true; readonly token: TokenInfo }
+  | { readonly ok: false; readonly result: HttpResult }
+
+/** A checked `requireCapability` configuration. */
+export type CapabilityGuard = (request: CapabilityRequest) => Promise<CapabilityOutcome>
+
+/** Path characters allowed in `mount` and `pathPrefix`. */
+const PATH_TEXT = /^[A-Za-z0-9._~\-/+]*$/
+
+/**
+ * Builds the check behind `requireCapability()`: reads the token, maps the method and path to an ACL request, and
+ * calls `store.authorize` once (one use, spent even when refused). 401 without a token, 403 for a bad token or a
+ * refusal, 405 for a method with no ACL operation.
+ *
+ * @throws TypeError at build time for malformed options.
+ */
+export function createCapabilityGuard(
+  store: TokenStore,
+  options: RequireCapabilityOptions = {},
+): CapabilityGuard {
+  const read = resolveReadOptions(options)
+  const mount = trimSlashes(checkText(options.mount ?? '', 'mount'))
+  const pathPrefix = checkText(options.pathPrefix ?? '', 'pathPrefix').replace(/^\/+/, '')
+  const post = options.post ?? 'create'
+  const withParameters = options.parameters ?? true
+  const sudo = options.sudo ?? false
+  return async (request) => {
+    const token = readToken(request.headers, read)
+    if (token === null) return { ok: false, result: errorResult(401, MISSING_TOKEN_MESSAGE) }
+    const operation = operationOf(request.method, request.query, post)
+    if (operation === null) return { ok: false, result: errorResult(405, 'unsupported operation') }
+    const relative = relativePath(request.path, mount)
+    if (relative === null) return { ok: false, result: errorResult(403, PERMISSION_DENIED_MESSAGE) }
+    const access: AuthorizeOptions = {
+      path: pathPrefix + relative,
+      operation,
+      sudo,
+      ...(withParameters ? { parameters: parametersOf(request) } : {}),
+    }
+    try {
+      return { ok: true, token: await store.authorize(token, access) }
+    } catch (error) {
+      return { ok: false, result: accessFailure(error) }
+    }
+  }
+}
+
+/**
+ * The answer to a failed `authorize`: Vault's 403 `permission denied` for a refusal (without the policy's
+ * reasons, which are for the host's logs), as for a bad token; the status table's answer for anything else.
+ */
+export function accessFailure(error: unknown): HttpResult {
+  if (error instanceof TokenStoreError && error.code === 'permission_denied') {
+    return errorResult(403, PERMISSION_DENIED_MESSAGE)
+  }
+  return authFailure(error)
+}
+
+/**
+ * The ACL operation of a request: GET and HEAD read (list with `?list=true`), POST per the `post` option, PUT
+ * update, PATCH patch, DELETE delete, LIST list; `null` for any other method.
+ */
+export function operationOf(
+  method: string,
+  query: URLSearchParams,
+  post: AclOperation | readonly AclOperation[],
+): AclOperation | readonly AclOperation[] | null {
+  switch (method.toUpperCase()) {
+    case 'GET':
+    case 'HEAD':
+      return query.get('list') === 'true' ? 'list' : 'read'
+    case 'POST':
+      return post
+    case 'PUT':
+      return 'update'
+    case 'PATCH':
+      return 'patch'
+    case 'DELETE':
+      return 'delete'
+    case 'LIST':
+      return 'list'
+    default:
+      return null
+  }
+}
+
+/** The decoded path below `mount`, without surrounding `/`; `null` when outside it or malformed. */
+function relativePath(path: string, mount: string): string | null {
+  let decoded: string
+  try {
+    decoded = trimSlashes(decodeURIComponent(path))
+  } catch {
+    return null
+  }
+  if (mount === '') return decoded
+  if (decoded === mount) return ''
+  return decoded.startsWith(`${mount}/`) ? decoded.slice(mount.length + 1) : null
+}
+
+/** The query's parameters, then the body's (a parsed object), the body winning, as Vault merges them. */
+function parametersOf(request: CapabilityRequest): Record<string, unknown> {
+  const parameters: Record<string, unknown> = Object.create(null) as Record<string, unknown>
+  for (const [key, value] of request.query) {
+    if (key !== 'list') parameters[key] = value
+  }
+  const { body } = request
+  if (typeof body === 'object' && body !== null && !Array.isArray(body)) {
+    for (const [key, value] of Object.entries(body)) parameters[key] = value
+  }
+  return parameters
+}
+
+function trimSlashes(text: string): string {
+  return text.replace(/^\/+|\/+$/g, '')
+}
+
+function checkText(value: unknown, name: string): string {
+  if (typeof value !== 'string' || !PATH_TEXT.test(value)) {
+    throw new TypeError(`Expected \`${name}\` to be a path such as 'api/'`)
+  }
+  return value
+}

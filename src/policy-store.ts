@@ -1,0 +1,227 @@
+/**
+ * ACL policies in the store's storage, and the compiled ACLs built from them. Each instance compiles a policy once,
+ * builds one {@link Acl} per distinct set of policy names, and drops what a change notice names, so a request
+ * never parses or compiles anything.
+ *
+ * @packageDocumentation
+ */
+import { Acl } from './acl/acl.js'
+import {
+  DEFAULT_POLICY,
+  DEFAULT_POLICY_TEXT,
+  ROOT_POLICY,
+  normalizePolicyName,
+} from './acl/builtin.js'
+import { compilePolicy, type CompiledPolicy } from './acl/compile.js'
+import type { PolicyPathRule } from './acl/types.js'
+import { describeValue, invalidRequest } from './errors.js'
+import type { Storage } from './storage/storage.js'
+import type { UnixMillis } from './types.js'
+
+/** A policy as `store.policies.read()` returns it. */
+export interface PolicyEntry {
+  /** The normalised name (trimmed, lower-cased). */
+  readonly name: string
+  /** The source text as written (HCL or JSON); a policy written as an object is kept as JSON text. */
+  readonly text: string
+  /** Its path rules, as parsed. `root` has none: it is not made of rules, it allows everything. */
+  readonly rules: readonly PolicyPathRule[]
+}
+
+/** The storage methods policies need, once checked to be there. */
+type PolicyStorage = Required<
+  Pick<Storage, 'putPolicy' | 'getPolicy' | 'listPolicies' | 'deletePolicy'>
+>
+
+/** Most ACLs (distinct policy sets) kept per storage; the oldest goes first. */
+const MAX_ACLS = 1000
+/** Most compiled policies kept per storage before the cache starts over. */
+const MAX_COMPILED = 10_000
+
+/** The ACL of every token holding `root`. */
+const ROOT_ACL = Acl.from([], { root: true })
+
+/** The built-in `default` policy, compiled on first use. */
+let builtinDefault: CompiledPolicy | undefined
+
+function defaultPolicy(): CompiledPolicy {
+  builtinDefault ??= compilePolicy(DEFAULT_POLICY, DEFAULT_POLICY_TEXT)
+  return builtinDefault
+}
+
+/** One cache per storage object, so that stores sharing a storage object share (and invalidate) it. */
+const caches = new WeakMap<Storage, PolicyCache>()
+
+/**
+ * Policies of one storage: reads and writes them, and caches their compiled form and the ACLs built from them.
+ * Internal: `TokenStore` exposes it as `store.policies`, `store.authorize` and `store.capabilities`.
+ */
+export class PolicyCache {
+  readonly #storage: Storage
+  /** Compiled policies by name; `null` for a name known to have no policy (it grants nothing). */
+  readonly #compiled = new Map<string, CompiledPolicy | null>()
+  /** ACLs by the joined, sorted names of their policies. */
+  readonly #acls = new Map<string, Acl>()
+  /** ACLs by the (interned, frozen) policy array itself: the memory storage hands out the same array each time. */
+  #byArray = new WeakMap<readonly string[], Acl>()
+  /** Bumped by every invalidation, so that a load begun before one does not cache what it read. */
+  #generation = 0
+
+  private constructor(storage: Storage) {
+    this.#storage = storage
+  }
+
+  /** The cache of this storage object, made on first use. */
+  static for(storage: Storage): PolicyCache {
+    let cache = caches.get(storage)
+    if (cache === undefined) {
+      cache = new PolicyCache(storage)
+      caches.set(storage, cache)
+    }
+    return cache
+  }
+
+  /** The ACL of a token's policies if it is cached: the request path's fast, synchronous case. */
+  cached(policies: readonly string[]): Acl | undefined {
+    return this.#byArray.get(policies)
+  }
+
+  /** The ACL of a token's policies, compiling and caching what is missing. `root` allows everything. */
+  async acl(policies: readonly string[]): Promise<Acl> {
+    const found = this.#byArray.get(policies)
+    if (found !== undefined) return found
+    if (policies.includes(ROOT_POLICY)) return this.#remember(policies, ROOT_ACL)
+    const key = policies.join('\n')
+    const known = this.#acls.get(key)
+    if (known !== undefined) return this.#remember(policies, known)
+    const generation = this.#generation
+    const compiled: CompiledPolicy[] = []
+    for (const name of policies) {
+      const policy = await this.#load(name, generation)
+      if (policy !== null) compiled.push(policy)
+    }
+    const acl = Acl.from(compiled)
+    if (generation === this.#generation) {
+      if (this.#acls.size >= MAX_ACLS) this.#acls.delete(this.#acls.keys().next().value as string)
+      this.#acls.set(key, acl)
+      this.#remember(policies, acl)
+    }
+    return acl
+  }
+
+  /** Drops what was compiled from the named policy (written or deleted here or by another instance). */
+  invalidate(name: string): void {
+    this.#generation += 1
+    this.#compiled.delete(name)
+    this.#acls.clear()
+    this.#byArray = new WeakMap()
+  }
+
+  /** Drops everything compiled: for when notices may have been missed (a subscription just started). */
+  invalidateAll(): void {
+    this.#generation += 1
+    this.#compiled.clear()
+    this.#acls.clear()
+    this.#byArray = new WeakMap()
+  }
+
+  /**
+   * Checks, compiles and stores a policy.
+   *
+   * @throws {@link TokenStoreError} `invalid_request` for a bad name, `root`, a malformed policy, or a storage
+   * without policies.
+   */
+  async write(name: string, source: string | object, now: UnixMillis): Promise<PolicyEntry> {
+    const normalized = normalizePolicyName(name)
+    if (normalized === ROOT_POLICY) throw invalidRequest('cannot update root policy')
+    const given: unknown = source
+    if (typeof given !== 'string' && (typeof given !== 'object' || given === null)) {
+      throw invalidRequest(
+        `Expected the policy to be HCL or JSON text or an object, got ${describeValue(given)}`,
+      )
+    }
+    const compiled = compilePolicy(normalized, source)
+    const text = typeof source === 'string' ? source : JSON.stringify(source, null, 2)
+    await this.#writable().putPolicy(normalized, text, now)
+    this.invalidate(normalized)
+    return { name: normalized, text, rules: compiled.document.rules }
+  }
+
+  /** The named policy (built-ins included), or `null`. */
+  async read(name: string): Promise<PolicyEntry | null> {
+    const normalized = normalizePolicyName(name)
+    if (normalized === ROOT_POLICY) return { name: ROOT_POLICY, text: '', rules: [] }
+    const text = await this.#storage.getPolicy?.(normalized)
+    if (text === undefined || text === null) {
+      if (normalized !== DEFAULT_POLICY) return null
+      return {
+        name: DEFAULT_POLICY,
+        text: DEFAULT_POLICY_TEXT,
+        rules: defaultPolicy().document.rules,
+      }
+    }
+    return { name: normalized, text, rules: compilePolicy(normalized, text).document.rules }
+  }
+
+  /** Every policy's name, sorted, `root` and `default` included. */
+  async list(): Promise<string[]> {
+    const stored = (await this.#storage.listPolicies?.()) ?? []
+    return [...new Set([...stored, DEFAULT_POLICY, ROOT_POLICY])].sort()
+  }
+
+  /**
+   * Deletes a policy; an unknown name is a no-op. Tokens keep the name, which then grants nothing.
+   *
+   * @throws {@link TokenStoreError} `invalid_request` for `root`, `default`, a bad name, or a storage without
+   * policies.
+   */
+  async delete(name: string, now: UnixMillis): Promise<void> {
+    const normalized = normalizePolicyName(name)
+    if (normalized === ROOT_POLICY || normalized === DEFAULT_POLICY) {
+      throw invalidRequest(`cannot delete ${normalized} policy`)
+    }
+    await this.#writable().deletePolicy(normalized, now)
+    this.invalidate(normalized)
+  }
+
+  #remember(policies: readonly string[], acl: Acl): Acl {
+    this.#byArray.set(policies, acl)
+    return acl
+  }
+
+  /** The compiled policy of this name, or `null` when there is none (or what is stored no longer parses). */
+  async #load(name: string, generation: number): Promise<CompiledPolicy | null> {
+    const known = this.#compiled.get(name)
+    if (known !== undefined) return known
+    const text = await this.#storage.getPolicy?.(name)
+    let compiled: CompiledPolicy | null
+    if (text === undefined || text === null) {
+      compiled = name === DEFAULT_POLICY ? defaultPolicy() : null
+    } else {
+      try {
+        compiled = compilePolicy(name, text)
+      } catch {
+        // Written by another version that read it differently: it grants nothing here, rather than too much.
+        compiled = null
+      }
+    }
+    if (generation === this.#generation) {
+      if (this.#compiled.size >= MAX_COMPILED) this.#compiled.clear()
+      this.#compiled.set(name, compiled)
+    }
+    return compiled
+  }
+
+  #writable(): PolicyStorage {
+    const storage = this.#storage
+    if (
+      storage.putPolicy === undefined ||
+      storage.getPolicy === undefined ||
+      storage.listPolicies === undefined ||
+      storage.deletePolicy === undefined
+    ) {
+      throw invalidRequest('This storage does not support policies')
+    }
+    return storage as Storage & PolicyStorage
+  }
+}

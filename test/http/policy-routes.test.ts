@@ -1,0 +1,165 @@
+/**
+ * The Vault API's policy and capabilities endpoints, and its ACL enforcement, driven by node-vault (its policy
+ * methods, and `read`/`write`/`list`/`delete` for the newer paths) against node:http, Express and Koa.
+ */
+import assert from 'node:assert/strict'
+import { describe, test } from 'node:test'
+
+import type { TokenStore } from '../../src/index.js'
+import type { VaultApiOptions } from '../../src/http/vault-api/types.js'
+import { client, rejectsWith, type VaultClient } from './helpers/node-vault.js'
+import { VAULT_HOSTS, call, withVaultApi } from './helpers/servers.js'
+
+/** node-vault's policy methods, typed. */
+interface PolicyClient extends VaultClient {
+  policies(): Promise<{ policies: string[]; data: { keys: string[]; policies: string[] } }>
+  addPolicy(args: { name: string; rules: string }): Promise<unknown>
+  getPolicy(args: {
+    name: string
+  }): Promise<{ name: string; rules: string; data: { rules: string } }>
+  removePolicy(args: { name: string }): Promise<unknown>
+}
+
+const READER = 'path "secret/*" { capabilities = ["read", "list"] }'
+
+for (const [host, makeServer] of Object.entries(VAULT_HOSTS)) {
+  describe(`Vault API policies over ${host}`, () => {
+    const withApi = (
+      run: (endpoint: string, root: string, store: TokenStore) => Promise<void>,
+      options?: VaultApiOptions,
+    ): Promise<void> => withVaultApi(makeServer, run, options)
+
+    test('node-vault policies/addPolicy/getPolicy/removePolicy: sys/policy with Vault shapes', async () => {
+      await withApi(async (endpoint, root) => {
+        const vault = client(endpoint, root) as PolicyClient
+        assert.equal(await vault.addPolicy({ name: 'reader', rules: READER }), '')
+        const read = await vault.getPolicy({ name: 'Reader' })
+        assert.equal(read.name, 'reader')
+        assert.equal(read.rules, READER)
+        assert.equal(read.data.rules, READER)
+        const listed = await vault.policies()
+        assert.deepEqual(listed.policies, ['app', 'default', 'reader', 'root'])
+        assert.deepEqual(listed.data.keys, listed.policies)
+        await vault.removePolicy({ name: 'reader' })
+        await rejectsWith(vault.getPolicy({ name: 'reader' }), 404)
+        await rejectsWith(
+          vault.removePolicy({ name: 'default' }),
+          400,
+          'cannot delete default policy',
+        )
+        await rejectsWith(
+          vault.addPolicy({ name: 'root', rules: READER }),
+          400,
+          'cannot update root policy',
+        )
+        await rejectsWith(vault.addPolicy({ name: 'bad', rules: 'path "x" {' }), 400)
+        await rejectsWith(vault.addPolicy({ name: 'empty', rules: '' }), 400)
+      })
+    })
+
+    test('sys/policies/acl: LIST, read (data.policy), write, delete', async () => {
+      await withApi(async (endpoint, root) => {
+        const vault = client(endpoint, root)
+        await vault.write('sys/policies/acl/reader', { policy: READER })
+        const read = await vault.read('sys/policies/acl/reader')
+        assert.deepEqual(read.data, { name: 'reader', policy: READER })
+        assert.ok((await vault.list('sys/policies/acl')).data.keys.includes('reader'))
+        await vault.delete('sys/policies/acl/reader')
+        assert.ok(!(await vault.list('sys/policies/acl')).data.keys.includes('reader'))
+      })
+    })
+
+    test('sys/capabilities, -self and -accessor: Vault shapes; default allows only -self', async () => {
+      await withApi(async (endpoint, root) => {
+        const vault = client(endpoint, root)
+        await vault.write('sys/policy/reader', { policy: READER })
+        const { auth } = await client(endpoint, root).tokenCreate({ policies: ['reader'] })
+        const one = await vault.write('sys/capabilities', {
+          token: auth.client_token,
+          path: 'secret/a',
+        })
+        assert.deepEqual(one.data, { capabilities: ['list', 'read'], 'secret/a': ['list', 'read'] })
+        const many = await vault.write('sys/capabilities-accessor', {
+          accessor: auth.accessor,
+          paths: ['secret/a', 'other'],
+        })
+        assert.deepEqual(many.data, { 'secret/a': ['list', 'read'], other: ['deny'] })
+        const self = await client(endpoint, auth.client_token).write('sys/capabilities-self', {
+          paths: 'auth/token/create,auth/token/lookup-self',
+        })
+        assert.deepEqual(self.data['auth/token/lookup-self'], ['read'])
+        assert.deepEqual(self.data['auth/token/create'], ['deny'])
+        assert.deepEqual((await vault.write('sys/capabilities-self', { path: 'x' })).data, {
+          capabilities: ['root'],
+          x: ['root'],
+        })
+        await rejectsWith(
+          client(endpoint, auth.client_token).write('sys/capabilities', {
+            token: root,
+            path: 'x',
+          }),
+          403,
+        )
+        await rejectsWith(vault.write('sys/capabilities', { token: 'hvs.nope', path: 'x' }), 400)
+      })
+    })
+
+    test('sudo endpoints need sudo on their path; root passes everything', async () => {
+      await withApi(async (endpoint, root) => {
+        const vault = client(endpoint, root)
+        await vault.write('sys/policy/ops', {
+          policy: `
+path "sys/leases/revoke-prefix/*" { capabilities = ["update"] }
+path "auth/token/accessors" { capabilities = ["list"] }
+`,
+        })
+        await vault.write('sys/policy/ops-sudo', {
+          policy: 'path "sys/leases/revoke-prefix/*" { capabilities = ["update", "sudo"] }',
+        })
+        // node-vault's tokenCreate switches the client to the new token: one client per call.
+        const ops = (await client(endpoint, root).tokenCreate({ policies: ['ops'] })).auth
+          .client_token
+        const sudo = (await client(endpoint, root).tokenCreate({ policies: ['ops-sudo'] })).auth
+          .client_token
+        const url = `${endpoint}/v1/sys/leases/revoke-prefix/auth/token/none`
+        assert.equal((await call(url, { method: 'PUT', token: ops, body: {} })).status, 403)
+        assert.equal((await call(url, { method: 'PUT', token: sudo, body: {} })).status, 204)
+        assert.equal((await call(url, { method: 'PUT', token: root, body: {} })).status, 204)
+        const accessors = `${endpoint}/v1/auth/token/accessors?list=true`
+        assert.equal((await call(accessors, { token: ops })).status, 403)
+      })
+    })
+
+    test('role writes: create for a new role, update for an existing one (Vault’s existence check)', async () => {
+      await withApi(async (endpoint, root) => {
+        const vault = client(endpoint, root)
+        await vault.write('sys/policy/roles-create', {
+          policy: 'path "auth/token/roles/*" { capabilities = ["create"] }',
+        })
+        const creator = (await client(endpoint, root).tokenCreate({ policies: ['roles-create'] }))
+          .auth.client_token
+        const roles = `${endpoint}/v1/auth/token/roles/ci`
+        const body = { allowed_policies: ['app'] }
+        assert.equal((await call(roles, { token: creator, body })).status, 204)
+        assert.equal((await call(roles, { token: creator, body })).status, 403)
+      })
+    })
+
+    test('an authorize hook replaces the ACL', async () => {
+      await withApi(
+        async (endpoint, root) => {
+          const { auth } = await client(endpoint, root).tokenCreate({ policies: ['default'] })
+          const caps = `${endpoint}/v1/sys/capabilities-self`
+          const self = await call(caps, { token: auth.client_token, body: { path: 'x' } })
+          assert.equal(self.status, 403, 'the hook refuses what default allows')
+          const create = await call(`${endpoint}/v1/auth/token/create`, {
+            token: auth.client_token,
+            body: {},
+          })
+          assert.equal(create.status, 200, 'and allows what default does not')
+        },
+        { authorize: ({ operation }) => operation === 'create' },
+      )
+    })
+  })
+}
