@@ -88,7 +88,9 @@ export function parsePolicy(source: string | object): PolicyDocument {
   if (root.kind !== 'object') throw invalid(root.at, 'expected an object of `path` rules')
   const rules: PolicyPathRule[] = []
   for (const item of root.items) {
-    if (item.key !== 'path') throw unknownKey(item, 'at the top level (only `path` is)')
+    // Vault reads and then ignores a top-level `name` (a policy is named where it is stored); so does tokentree.
+    if (item.key === 'name' && item.value.kind === 'string') continue
+    if (item.key !== 'path') throw unknownKey(item, 'at the top level (only `path` and `name` are)')
     for (const [pattern, body] of pathEntries(item.value)) rules.push(...pathRules(pattern, body))
   }
   return Object.freeze({ rules: Object.freeze(rules) })
@@ -98,9 +100,6 @@ function unknownKey(item: SyntaxItem, where: string): TokenStoreError {
   const reason = UNSUPPORTED[item.key]
   if (reason !== undefined) {
     return invalid(item.at, `\`${item.key}\` is not supported: ${reason}`)
-  }
-  if (item.key === 'name') {
-    return invalid(item.at, '`name` is not supported: a policy is named where it is written')
   }
   return invalid(item.at, `unknown key ${quote(item.key)} ${where}`)
 }
