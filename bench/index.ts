@@ -8,6 +8,7 @@
  */
 import net from 'node:net'
 
+import { benchAcl } from './acl.js'
 import { benchAuthenticate } from './authenticate.js'
 import { benchBatch } from './batch.js'
 import { benchCreate } from './create.js'
@@ -70,6 +71,7 @@ const started = Date.now()
 const rows: Row[] = []
 for (const [name, run] of [
   ['authenticate', benchAuthenticate],
+  ['acl check', benchAcl],
   ['create', benchCreate],
   ['revoke subtree', benchRevokeSubtree],
   ['memory', benchMemory],

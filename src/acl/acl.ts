@@ -8,7 +8,7 @@ import { describeValue, invalidRequest } from '../errors.js'
 import { ROOT_POLICY } from './builtin.js'
 import type { CompiledPolicy } from './compile.js'
 import { parameterViolation, type ParameterRules } from './parameters.js'
-import { PathTree, type PathTreeMatch } from './path-tree.js'
+import { PathTree } from './path-tree.js'
 import type {
   AclDecision,
   AclOperation,
@@ -63,6 +63,23 @@ const ROOT_DECISION: AclDecision = Object.freeze({
   sudo: true,
   capabilities: Object.freeze(SORTED.filter((name) => name !== 'deny')),
 })
+/** Placeholder refusals of a rule until `#seal()` computes its own. */
+const NO_REFUSALS: Readonly<Record<AclOperation, AclDecision>> = Object.freeze({
+  create: ROOT_DECISION,
+  read: ROOT_DECISION,
+  update: ROOT_DECISION,
+  patch: ROOT_DECISION,
+  delete: ROOT_DECISION,
+  list: ROOT_DECISION,
+})
+
+/** The refusal when no rule matches the path (the caller knows the path; the reason need not repeat it). */
+const NO_RULE_DECISION: AclDecision = Object.freeze({
+  allowed: false,
+  sudo: false,
+  capabilities: Object.freeze([]),
+  reason: 'no policy grants access to the path',
+})
 const ROOT_CAPABILITIES: readonly CapabilityName[] = Object.freeze(['root'])
 const DENY_CAPABILITIES: readonly CapabilityName[] = Object.freeze(['deny'])
 
@@ -74,10 +91,12 @@ interface Permissions {
   allowed: Map<string, readonly unknown[]>
   denied: Map<string, readonly unknown[]>
   required: string[]
-  /** Set by `#seal()`: sorted capability names, the constraints, and the decision when allowed. */
+  /** Set by `#seal()`: sorted capability names, the constraints, and the decisions handed out. */
   names: readonly Capability[]
   parameters: ParameterRules
   granted: AclDecision
+  /** The refusal for an operation the rule does not grant (or denies), by operation. */
+  refusals: Readonly<Record<AclOperation, AclDecision>>
 }
 
 /** A pattern with `+` segments, and what Vault's priority order compares. */
@@ -97,7 +116,13 @@ interface WildcardRule {
 
 /** A node of the segment tree of `+` patterns. */
 interface SegmentNode {
-  literal: Map<string, SegmentNode> | undefined
+  /** The literal segment that leads here (`+` for a wildcard node). */
+  readonly segment: string
+  /**
+   * Literal children by a hash of their segment, so a request's segment is looked up without slicing it out of
+   * the path (a check allocates nothing); the few children of a bucket are compared in place.
+   */
+  literal: Map<number, SegmentNode[]> | undefined
   plus: SegmentNode | undefined
   /** A non-prefix pattern ending here (the path must have exactly this many segments). */
   exact: WildcardRule | undefined
@@ -105,17 +130,38 @@ interface SegmentNode {
   prefixes: WildcardRule[] | undefined
 }
 
-/** What the priority order compares, for the prefix candidate and for `+` patterns alike. */
-interface Candidate {
-  readonly path: string
-  readonly firstWildcard: number
-  readonly isPrefix: boolean
-  readonly wildcards: number
+/** A `*` rule: its permissions, and itself as a candidate of the priority order. */
+interface PrefixRule {
   readonly permissions: Permissions
+  readonly candidate: Candidate
 }
 
-function newSegmentNode(): SegmentNode {
-  return { literal: undefined, plus: undefined, exact: undefined, prefixes: undefined }
+function prefixRule(prefix: string, permissions: Permissions): PrefixRule {
+  // Vault compares a prefix rule as: first glob at the prefix's end, a prefix, no `+` segments.
+  const candidate: Candidate = {
+    path: prefix,
+    firstWildcard: prefix.length,
+    isPrefix: true,
+    wildcards: 0,
+    lastSegment: '',
+    permissions,
+  }
+  return { permissions, candidate }
+}
+
+/** What the priority order compares: a `+` pattern, or the prefix rule (same shape, so calls stay monomorphic). */
+type Candidate = WildcardRule
+
+function newSegmentNode(segment: string): SegmentNode {
+  return { segment, literal: undefined, plus: undefined, exact: undefined, prefixes: undefined }
+}
+
+/** A 32-bit hash of `text[start, end)`, for the segment tree's literal children. */
+function segmentHash(text: string, start: number, end: number): number {
+  let hash = 0
+  for (let index = start; index < end; index++)
+    hash = (Math.imul(hash, 31) + text.charCodeAt(index)) | 0
+  return hash
 }
 
 /**
@@ -138,7 +184,7 @@ function quote(path: string): string {
 /**
  * The permissions of a set of policies, built once per distinct set and then asked per request. Exact and `*`
  * rules live in a radix tree and `+` rules in a segment tree, so a check walks the request path once instead of
- * scanning the rules.
+ * scanning the rules (exact rules are one hash lookup).
  *
  * Rules for the same pattern in several policies merge as Vault merges them: a `deny` wins, otherwise the
  * capabilities add up and the parameter constraints combine. For a request, the exact rule for the path applies if
@@ -156,9 +202,15 @@ function quote(path: string): string {
  */
 export class Acl {
   readonly #root: boolean
-  readonly #tree = new PathTree<Permissions>()
+  /** Exact rules by path: one hash lookup. */
+  readonly #exact = new Map<string, Permissions>()
+  /** Prefix (`*`) rules by prefix: one walk for the longest. */
+  readonly #prefixes = new PathTree<PrefixRule>()
   readonly #wildcards = new Map<string, WildcardRule>()
-  readonly #segments = newSegmentNode()
+  readonly #segments = newSegmentNode('')
+  /** The explicit stack of the segment-tree walk, reused by every check (checks are synchronous). */
+  readonly #stackNodes: SegmentNode[] = []
+  readonly #stackStarts: number[] = []
 
   private constructor(root: boolean) {
     this.#root = root
@@ -229,19 +281,8 @@ export class Acl {
     const needed = OPERATION_BITS[operation as AclOperation]
     const path = normalizePath(request.path)
     const permissions = this.#find(path, operation === 'list')
-    if (permissions === undefined) {
-      return refused([], false, `no policy grants access to ${quote(path)}`)
-    }
-    const sudo = (permissions.bits & SUDO) !== 0
-    if ((permissions.bits & needed) === 0) {
-      return refused(
-        permissions.names,
-        sudo,
-        (permissions.bits & DENY) !== 0
-          ? `the rule for ${quote(permissions.pattern)} denies access`
-          : `the rule for ${quote(permissions.pattern)} does not grant ${operation}`,
-      )
-    }
+    if (permissions === undefined) return NO_RULE_DECISION
+    if ((permissions.bits & needed) === 0) return permissions.refusals[operation as AclOperation]
     if (parameters !== undefined && PARAMETER_OPERATIONS.has(operation)) {
       const violation = parameterViolation(
         permissions.parameters,
@@ -250,7 +291,7 @@ export class Acl {
       if (violation !== undefined) {
         return refused(
           permissions.names,
-          sudo,
+          (permissions.bits & SUDO) !== 0,
           `${violation} by the rule for ${quote(permissions.pattern)}`,
         )
       }
@@ -260,16 +301,21 @@ export class Acl {
 
   /** Adds one rule, merging it into the rule for the same pattern as Vault's `NewACL` does. */
   #add(rule: PolicyPathRule): void {
-    let path = rule.path.startsWith('/') ? rule.path.slice(1) : rule.path
+    // parsePolicy() already stripped the one leading slash Vault strips.
+    let path = rule.path
     const wildcard = path === '+' || path.includes('/+') || path.startsWith('+/')
     const isPrefix = path.endsWith('*')
     if (isPrefix && !wildcard) path = path.slice(0, -1)
-    const kind = isPrefix ? 'prefix' : 'exact'
-    const existing = wildcard ? this.#wildcards.get(path)?.permissions : this.#tree.get(path, kind)
+    const existing = wildcard
+      ? this.#wildcards.get(path)?.permissions
+      : isPrefix
+        ? this.#prefixes.get(path)?.permissions
+        : this.#exact.get(path)
     if (existing === undefined) {
       const permissions = permissionsOf(rule)
       if (wildcard) this.#addWildcard(path, permissions)
-      else this.#tree.set(path, kind, permissions)
+      else if (isPrefix) this.#prefixes.set(path, prefixRule(path, permissions))
+      else this.#exact.set(path, permissions)
       return
     }
     merge(existing, rule)
@@ -292,14 +338,20 @@ export class Acl {
     let node = this.#segments
     for (const segment of walked) {
       if (segment === '+') {
-        node.plus ??= newSegmentNode()
+        node.plus ??= newSegmentNode('+')
         node = node.plus
       } else {
         node.literal ??= new Map()
-        let next = node.literal.get(segment)
+        const hash = segmentHash(segment, 0, segment.length)
+        let bucket = node.literal.get(hash)
+        if (bucket === undefined) {
+          bucket = []
+          node.literal.set(hash, bucket)
+        }
+        let next = bucket.find((child) => child.segment === segment)
         if (next === undefined) {
-          next = newSegmentNode()
-          node.literal.set(segment, next)
+          next = newSegmentNode(segment)
+          bucket.push(next)
         }
         node = next
       }
@@ -312,7 +364,8 @@ export class Acl {
   #seal(): void {
     const all = new Set<Permissions>()
     for (const rule of this.#wildcards.values()) all.add(rule.permissions)
-    this.#tree.forEach((permissions) => all.add(permissions))
+    for (const permissions of this.#exact.values()) all.add(permissions)
+    this.#prefixes.forEach((rule) => all.add(rule.permissions))
     for (const permissions of all) {
       permissions.names = Object.freeze(
         SORTED.filter((name) => (permissions.bits & BITS[name]) !== 0),
@@ -322,74 +375,92 @@ export class Acl {
         denied: permissions.denied,
         required: Object.freeze([...permissions.required]),
       })
-      permissions.granted = Object.freeze({
-        allowed: true,
-        sudo: (permissions.bits & SUDO) !== 0,
-        capabilities: permissions.names,
+      const sudo = (permissions.bits & SUDO) !== 0
+      permissions.granted = Object.freeze({ allowed: true, sudo, capabilities: permissions.names })
+      const rule = quote(permissions.pattern)
+      const refusal = (operation: AclOperation): AclDecision =>
+        Object.freeze(
+          refused(
+            permissions.names,
+            sudo,
+            (permissions.bits & DENY) !== 0
+              ? `the rule for ${rule} denies access`
+              : `the rule for ${rule} does not grant ${operation}`,
+          ),
+        )
+      permissions.refusals = Object.freeze({
+        create: refusal('create'),
+        read: refusal('read'),
+        update: refusal('update'),
+        patch: refusal('patch'),
+        delete: refusal('delete'),
+        list: refusal('list'),
       })
     }
   }
 
   /** The permissions that apply to `path` (Vault's `AllowOperation` lookup order), or none. */
   #find(path: string, list: boolean): Permissions | undefined {
-    const match = this.#tree.match(path)
-    if (match.exact !== undefined) return match.exact
+    const exact = this.#exact.get(path)
+    if (exact !== undefined) return exact
     // List requests are also tried without their trailing slash, first exactly, then against patterns.
     if (list && path.endsWith('/')) {
       const trimmed = path.slice(0, -1)
-      const trimmedMatch = this.#tree.match(trimmed)
-      if (trimmedMatch.exact !== undefined) return trimmedMatch.exact
-      const found = this.#nonExact(trimmed, trimmedMatch)
+      const found = this.#exact.get(trimmed) ?? this.#nonExact(trimmed)
       if (found !== undefined) return found
     }
-    return this.#nonExact(path, match)
+    return this.#nonExact(path)
   }
 
   /** The highest-priority `*` or `+` pattern matching `path` (Vault's `CheckAllowedFromNonExactPaths`). */
-  #nonExact(path: string, match: PathTreeMatch<Permissions>): Permissions | undefined {
-    let best: Candidate | undefined
-    if (match.prefix !== undefined) {
-      if (this.#wildcards.size === 0) return match.prefix
-      best = {
-        path: path.slice(0, match.prefixLength),
-        firstWildcard: match.prefixLength,
-        isPrefix: true,
-        wildcards: 0,
-        permissions: match.prefix,
-      }
-    }
-    if (this.#wildcards.size === 0) return undefined
-    const parts = path.split('/')
-    // Depth-first over the segment tree with an explicit stack: each node is reached by one
-    // literal or `+` choice per segment, so only branches present in the rules are visited.
-    const nodes: SegmentNode[] = [this.#segments]
-    const depths: number[] = [0]
+  #nonExact(path: string): Permissions | undefined {
+    const prefix = this.#prefixes.longestPrefix(path)
+    if (this.#wildcards.size === 0) return prefix?.permissions
+    let best: Candidate | undefined = prefix?.candidate
+    // Depth-first over the segment tree with an explicit stack of (node, offset of the next segment): each node is
+    // reached by one literal or `+` choice per segment, so only branches present in the rules are visited. An
+    // offset past the end means every segment was consumed.
+    const nodes = this.#stackNodes
+    const starts = this.#stackStarts
+    // Both stacks are empty here: every walk drains them, and nothing in the walk throws.
+    nodes.push(this.#segments)
+    starts.push(0)
+    const length = path.length
     for (;;) {
       const node = nodes.pop()
-      const depth = depths.pop()
-      if (node === undefined || depth === undefined) break
-      if (depth === parts.length) {
+      const start = starts.pop()
+      if (node === undefined || start === undefined) break
+      if (start > length) {
         if (node.exact !== undefined && (best === undefined || outranks(node.exact, best))) {
           best = node.exact
         }
         continue
       }
-      const part = parts[depth] as string
+      let end = path.indexOf('/', start)
+      if (end === -1) end = length
       if (node.prefixes !== undefined) {
         for (const rule of node.prefixes) {
-          if (part.startsWith(rule.lastSegment) && (best === undefined || outranks(rule, best))) {
+          if (
+            rule.lastSegment.length <= end - start &&
+            path.startsWith(rule.lastSegment, start) &&
+            (best === undefined || outranks(rule, best))
+          ) {
             best = rule
           }
         }
       }
-      const literal = node.literal?.get(part)
-      if (literal !== undefined) {
-        nodes.push(literal)
-        depths.push(depth + 1)
+      const bucket = node.literal?.get(segmentHash(path, start, end))
+      if (bucket !== undefined) {
+        for (const child of bucket) {
+          if (child.segment.length === end - start && path.startsWith(child.segment, start)) {
+            nodes.push(child)
+            starts.push(end + 1)
+          }
+        }
       }
       if (node.plus !== undefined) {
         nodes.push(node.plus)
-        depths.push(depth + 1)
+        starts.push(end + 1)
       }
     }
     return best?.permissions
@@ -425,6 +496,7 @@ function permissionsOf(rule: PolicyPathRule): Permissions {
     names: [],
     parameters: { allowed: new Map<string, readonly unknown[]>(), denied: new Map(), required: [] },
     granted: ROOT_DECISION,
+    refusals: NO_REFUSALS,
   }
 }
 

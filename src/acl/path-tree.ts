@@ -1,78 +1,56 @@
 /**
- * A radix tree of path rules keyed by their path: exact rules and prefix (`*`) rules side by side, found in one walk
- * down the request path (Vault keeps them in two `go-radix` trees and asks each). Pure.
+ * A radix tree of prefix (`*`) rules keyed by their prefix, answering "the longest stored prefix of this path" in one
+ * walk down the path (Vault keeps its prefix rules in a `go-radix` tree and asks `LongestPrefix`). Pure.
  */
 
-/** One node: the edge label that leads to it, its children by the label's first character code, and its rules. */
+/** One node: the edge label that leads to it, its children by the label's first character code, and its rule. */
 interface RadixNode<T> {
   label: string
   children: Map<number, RadixNode<T>> | undefined
-  /** The rule for exactly this key. */
-  exact: T | undefined
-  /** The rule for keys starting with this key (a pattern `key*`). */
-  prefix: T | undefined
-}
-
-/** Which of a node's two rules. */
-export type RuleKind = 'exact' | 'prefix'
-
-/** What one walk finds: the exact rule and the longest prefix rule for a path. */
-export interface PathTreeMatch<T> {
-  /** The rule whose pattern is exactly the path. */
-  exact: T | undefined
-  /** The rule whose prefix is the longest prefix of the path. */
-  prefix: T | undefined
-  /** That prefix's length, -1 when there is none. */
-  prefixLength: number
+  /** The rule whose prefix ends exactly here. */
+  value: T | undefined
 }
 
 function newNode<T>(label: string): RadixNode<T> {
-  return { label, children: undefined, exact: undefined, prefix: undefined }
+  return { label, children: undefined, value: undefined }
 }
 
-/** Exact and prefix rules by path, in a radix tree. */
+/** Rules by prefix, in a radix tree. */
 export class PathTree<T> {
   readonly #root: RadixNode<T> = newNode('')
 
-  /** The rule stored for `key`, if any. */
-  get(key: string, kind: RuleKind): T | undefined {
-    const node = this.#find(key, false)
-    return node?.[kind]
+  /** The rule stored for exactly `key`, if any. */
+  get(key: string): T | undefined {
+    return this.#find(key, false)?.value
   }
 
-  /** Stores `value` as the `kind` rule of `key`, replacing any. */
-  set(key: string, kind: RuleKind, value: T): void {
-    const node = this.#find(key, true) as RadixNode<T>
-    node[kind] = value
+  /** Stores `value` as the rule of `key`, replacing any. */
+  set(key: string, value: T): void {
+    ;(this.#find(key, true) as RadixNode<T>).value = value
   }
 
-  /** One walk down `path`: its exact rule and its longest prefix rule. */
-  match(path: string): PathTreeMatch<T> {
+  /**
+   * The rule of the longest stored key that `path` starts with, found in one walk down `path` (allocating
+   * nothing).
+   */
+  longestPrefix(path: string): T | undefined {
     let node = this.#root
     let offset = 0
-    let prefix = node.prefix
-    let prefixLength = prefix === undefined ? -1 : 0
+    let best = node.value
     for (;;) {
-      if (offset === path.length) return { exact: node.exact, prefix, prefixLength }
-      const child = node.children?.get(path.charCodeAt(offset))
-      if (child === undefined || !path.startsWith(child.label, offset)) {
-        return { exact: undefined, prefix, prefixLength }
-      }
+      const child = offset < path.length ? node.children?.get(path.charCodeAt(offset)) : undefined
+      if (child === undefined || !path.startsWith(child.label, offset)) return best
       offset += child.label.length
       node = child
-      if (node.prefix !== undefined) {
-        prefix = node.prefix
-        prefixLength = offset
-      }
+      if (node.value !== undefined) best = node.value
     }
   }
 
-  /** Calls `visit` with every stored rule, exact and prefix (explicit stack, no recursion). */
+  /** Calls `visit` with every stored rule (explicit stack, no recursion). */
   forEach(visit: (value: T) => void): void {
     const stack: RadixNode<T>[] = [this.#root]
     for (let node = stack.pop(); node !== undefined; node = stack.pop()) {
-      if (node.exact !== undefined) visit(node.exact)
-      if (node.prefix !== undefined) visit(node.prefix)
+      if (node.value !== undefined) visit(node.value)
       if (node.children !== undefined) stack.push(...node.children.values())
     }
   }

@@ -360,7 +360,7 @@ path "kv/team/*" { capabilities = ["update"] }`)
       allowed: false,
       sudo: false,
       capabilities: [],
-      reason: 'no policy grants access to "b"',
+      reason: 'no policy grants access to the path',
     })
     assert.deepEqual(Acl.from([]).capabilities('a'), ['deny'])
   })
