@@ -11,7 +11,7 @@ import fc from 'fast-check'
 import { Acl, compilePolicy, parsePolicy, type Capability } from '../../src/acl/index.js'
 import { TokenStoreError } from '../../src/errors.js'
 
-const RUNS = Number(process.env.FUZZ_RUNS ?? 1500)
+const RUNS = Number(process.env.FUZZ_RUNS ?? 1000)
 const TIMEOUT = { timeout: 60_000 }
 
 /** Parses, accepting only success or `invalid_request`. */
