@@ -126,6 +126,7 @@ function pathRules(pattern: SyntaxItem, body: SyntaxNode): PolicyPathRule[] {
   }
   const seen = new Set<string>()
   let capabilities: Capability[] | undefined
+  let old: readonly Capability[] | undefined
   let allowedParameters: Record<string, readonly unknown[]> | undefined
   let deniedParameters: Record<string, readonly unknown[]> | undefined
   let requiredParameters: string[] | undefined
@@ -135,18 +136,17 @@ function pathRules(pattern: SyntaxItem, body: SyntaxNode): PolicyPathRule[] {
     seen.add(item.key)
     switch (item.key) {
       case 'capabilities':
-        capabilities = [...(capabilities ?? []), ...parseCapabilities(item, prefix)]
+        capabilities = parseCapabilities(item, prefix)
         break
       case 'policy': {
-        // Vault's old form; Vault adds it to any `capabilities` given too.
-        const old = item.value.kind === 'string' ? OLD_POLICIES[item.value.value] : undefined
+        // Vault's old form; Vault appends it to any `capabilities` given too.
+        old = item.value.kind === 'string' ? OLD_POLICIES[item.value.value] : undefined
         if (old === undefined) {
           throw invalid(
             item.value.at,
             `${prefix}: \`policy\` must be "deny", "read", "write" or "sudo"`,
           )
         }
-        capabilities = [...(capabilities ?? []), ...old]
         break
       }
       case 'allowed_parameters':
@@ -167,7 +167,7 @@ function pathRules(pattern: SyntaxItem, body: SyntaxNode): PolicyPathRule[] {
         throw unknownKey(item, `in ${prefix}`)
     }
   }
-  const granted = [...new Set(capabilities ?? [])]
+  const granted = [...new Set([...(capabilities ?? []), ...(old ?? [])])]
   // As Vault: `deny` anywhere makes the rule deny-only, and its parameter constraints are dropped.
   if (granted.includes('deny'))
     return [Object.freeze({ path, capabilities: Object.freeze<Capability[]>(['deny']) })]

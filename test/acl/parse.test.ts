@@ -115,12 +115,17 @@ path "stage/aws/*" {
   policy = "read"
   capabilities = ["update", "sudo"]
 }
-path "prod/aws/*" { policy = "deny" }`
+path "prod/aws/*" { policy = "deny" }
+path "stage/aws/policy/*" {
+  policy = "deny"
+  capabilities = ["read", "update", "sudo"]
+}`
     assert.deepEqual(rulesOf(text), [
       { path: 'dev/*', capabilities: ['create', 'read', 'update', 'delete', 'list', 'sudo'] },
       { path: 'stage/*', capabilities: ['create', 'read', 'update', 'delete', 'list'] },
-      { path: 'stage/aws/*', capabilities: ['read', 'list', 'update', 'sudo'] },
+      { path: 'stage/aws/*', capabilities: ['update', 'sudo', 'read', 'list'] },
       { path: 'prod/aws/*', capabilities: ['deny'] },
+      { path: 'stage/aws/policy/*', capabilities: ['deny'] },
     ])
   })
 
