@@ -4,7 +4,7 @@
  *
  * @packageDocumentation
  */
-import { describeValue, invalidRequest } from '../errors.js'
+import { describeValue, invalidRequest, readInput } from '../errors.js'
 import { ROOT_POLICY } from './builtin.js'
 import type { CompiledPolicy } from './compile.js'
 import { parameterViolation, type ParameterRules } from './parameters.js'
@@ -182,9 +182,9 @@ function quote(path: string): string {
 }
 
 /**
- * The permissions of a set of policies, built once per distinct set and then asked per request. Exact and `*`
- * rules live in a radix tree and `+` rules in a segment tree, so a check walks the request path once instead of
- * scanning the rules (exact rules are one hash lookup).
+ * The permissions of a set of policies, built once per distinct set and then asked per request. Exact rules live in
+ * a hash map, `*` rules in a radix tree and `+` rules in a segment tree, so a check is one lookup and at most one
+ * walk down the request path per tree, never a scan of the rules.
  *
  * Rules for the same pattern in several policies merge as Vault merges them: a `deny` wins, otherwise the
  * capabilities add up and the parameter constraints combine. For a request, the exact rule for the path applies if
@@ -277,16 +277,16 @@ export class Acl {
         `Expected \`parameters\` to be an object, got ${describeValue(parameters)}`,
       )
     }
+    const path = normalizePath(request.path)
     if (this.#root) return ROOT_DECISION
     const needed = OPERATION_BITS[operation as AclOperation]
-    const path = normalizePath(request.path)
     const permissions = this.#find(path, operation === 'list')
     if (permissions === undefined) return NO_RULE_DECISION
     if ((permissions.bits & needed) === 0) return permissions.refusals[operation as AclOperation]
     if (parameters !== undefined && PARAMETER_OPERATIONS.has(operation)) {
-      const violation = parameterViolation(
-        permissions.parameters,
-        parameters as Readonly<Record<string, unknown>>,
+      // The caller's object may hold getters or be a Proxy that throws: that is bad input, not a failure.
+      const violation = readInput(() =>
+        parameterViolation(permissions.parameters, parameters as Readonly<Record<string, unknown>>),
       )
       if (violation !== undefined) {
         return refused(

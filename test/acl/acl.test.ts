@@ -416,5 +416,21 @@ describe('Acl: bad requests', () => {
       )
     }
     assert.throws(() => list.capabilities(undefined as never), TokenStoreError)
+    const throwing = new Proxy(
+      {},
+      {
+        ownKeys: () => {
+          throw new Error('boom')
+        },
+      },
+    )
+    assert.throws(
+      () => list.check({ path: 'a', operation: 'read', parameters: throwing }),
+      (error: unknown) => error instanceof TokenStoreError && error.code === 'invalid_request',
+    )
+    assert.throws(
+      () => Acl.from([], { root: true }).check({ path: 1 as never, operation: 'read' }),
+      TokenStoreError,
+    )
   })
 })
