@@ -25,7 +25,12 @@ interface Subject {
 
 async function check(subject: Subject): Promise<void> {
   let now = Date.UTC(2030, 0, 1)
-  const store = new TokenStore({ storage: subject.storage, clock: () => now, timers: false })
+  const store = new TokenStore({
+    storage: subject.storage,
+    secret: randomBytes(32),
+    clock: () => now,
+    timers: false,
+  })
   try {
     const root = await store.createRoot()
     const child = await store.create({ parent: root.clientToken, ttl: '1h' })
