@@ -53,10 +53,12 @@ export const OUTPUT_FLAGS: FlagSpec = { format: 'string', field: 'string' }
 /** The help lines for {@link OUTPUT_FLAGS}. */
 export const OUTPUT_HELP = `Output Options:
   -format=table|json   Print a table (default) or the API's JSON answer.
-  -field=NAME          Print only this field's value (e.g. token, token_accessor).`
+  -field=NAME          Print only this field (token, token_accessor, ...).`
 
 /** The environment lines shared by every API command's help. */
-export const ENV_HELP = `Environment: VAULT_ADDR (default http://127.0.0.1:8200), VAULT_TOKEN (else ~/.vault-token).`
+export const ENV_HELP = `Environment:
+  VAULT_ADDR               The API's address (default http://127.0.0.1:8200).
+  VAULT_TOKEN              The calling token (else the one in ~/.vault-token).`
 
 /** A client from the environment. */
 export async function clientFor(io: CommandIo): Promise<VaultClient> {

@@ -66,7 +66,7 @@ export const policyRead: Command = {
       $ tokentree policy read web
 
 Options:
-  -format=table|json       Print the rules as written (default) or the API's JSON.
+  -format=table|json       Print the rules as written (default) or JSON.
 
 ${ENV_HELP}`,
   async run(args, io) {

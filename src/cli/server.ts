@@ -12,9 +12,8 @@ import type { Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 
 import { TokenStoreError } from '../errors.js'
-import { createVaultServer } from '../http/vault-api/server.js'
 import type { Storage } from '../storage/storage.js'
-import { TokenStore } from '../token-store.js'
+import type { TokenStore } from '../token-store.js'
 import { UsageError } from './args.js'
 import { EXIT, type Command, type CommandIo } from './command.js'
 
@@ -33,6 +32,10 @@ export interface DevServerConfig {
   readonly redisUrl?: string | undefined
   /** Serve a PostgreSQL store at this URL (migrated on start). */
   readonly postgresUrl?: string | undefined
+  /** The Redis key prefix (default `tokentree:`). */
+  readonly redisKeyPrefix?: string | undefined
+  /** The PostgreSQL schema (default `tokentree`). */
+  readonly postgresSchema?: string | undefined
   /** The HMAC secret shared by every process on the same storage. */
   readonly secret?: string | undefined
 }
@@ -69,6 +72,7 @@ async function openStorage(
     const { RedisStorage } = await import('../storage/redis/index.js')
     const storage = new RedisStorage({
       connection: config.redisUrl,
+      ...(config.redisKeyPrefix === undefined ? {} : { keyPrefix: config.redisKeyPrefix }),
     })
     return { storage, close: () => storage.close() }
   }
@@ -77,17 +81,18 @@ async function openStorage(
       import('pg'),
       import('../storage/postgres/index.js'),
     ])
+    const schema = config.postgresSchema === undefined ? {} : { schema: config.postgresSchema }
     const pool = new pg.Pool({ connectionString: config.postgresUrl })
     pool.on('error', () => {
       // An idle client lost its connection; the next query reports it as storage_unavailable.
     })
     try {
-      await migrate(pool)
+      await migrate(pool, schema)
     } catch (error) {
       await pool.end()
       throw error
     }
-    const storage = new PostgresStorage({ pool })
+    const storage = new PostgresStorage({ pool, ...schema })
     return {
       storage,
       close: async () => {
@@ -123,6 +128,11 @@ export async function startDevServer(config: DevServerConfig): Promise<RunningDe
       'TOKENTREE_SECRET must be set with -redis-url or -postgres-url: every process on a shared store needs the same secret',
     )
   }
+  // Loaded here, so that the client commands start without the store and the API server.
+  const [{ TokenStore }, { createVaultServer }] = await Promise.all([
+    import('../token-store.js'),
+    import('../http/vault-api/server.js'),
+  ])
   const { storage, close: closeStorage } = await openStorage(config)
   const store = new TokenStore({
     ...(storage === undefined ? {} : { storage }),
@@ -243,6 +253,8 @@ export const server: Command = {
     'dev-listen-address': 'string',
     'redis-url': 'string',
     'postgres-url': 'string',
+    'redis-key-prefix': 'string',
+    'postgres-schema': 'string',
   },
   help: `Usage: tokentree server -dev [options]
 
@@ -253,8 +265,9 @@ export const server: Command = {
   HMAC secret every process on that store uses. Never for production.
 
       $ tokentree server -dev
-      $ tokentree server -dev -dev-root-token-id=root -dev-listen-address=0.0.0.0:8300
-      $ TOKENTREE_SECRET=... tokentree server -dev -redis-url=redis://127.0.0.1:6379
+      $ tokentree server -dev -dev-root-token-id=root
+      $ tokentree server -dev -dev-listen-address=0.0.0.0:8300
+      $ TOKENTREE_SECRET=... tokentree server -dev -redis-url=redis://localhost
 
 Options:
   -dev                     Required: the dev server is the only mode.
@@ -262,7 +275,9 @@ Options:
   -dev-listen-address=A    host:port to listen on (VAULT_DEV_LISTEN_ADDRESS),
                            default ${DEFAULT_LISTEN_ADDRESS}; port 0 picks a free one.
   -redis-url=URL           Serve a Redis store (needs the ioredis package).
-  -postgres-url=URL        Serve a PostgreSQL store (needs the pg package).`,
+  -postgres-url=URL        Serve a PostgreSQL store (needs the pg package).
+  -redis-key-prefix=P      Redis key prefix (default tokentree:).
+  -postgres-schema=NAME    PostgreSQL schema (default tokentree).`,
   async run(args, io) {
     if (args.positionals.length > 0) {
       throw new UsageError(
@@ -284,6 +299,8 @@ Options:
           args.strings.get('dev-root-token-id') ?? (env.VAULT_DEV_ROOT_TOKEN_ID || undefined),
         redisUrl: args.strings.get('redis-url'),
         postgresUrl: args.strings.get('postgres-url'),
+        redisKeyPrefix: args.strings.get('redis-key-prefix'),
+        postgresSchema: args.strings.get('postgres-schema'),
         secret: env.TOKENTREE_SECRET,
       },
       io,

@@ -61,7 +61,8 @@ export const tokenCreate: Command = {
   help: `Usage: tokentree token create [options]
 
   Creates a new token, a child of the calling token unless -orphan. Its policies
-  default to the caller's and must be a subset of them (unless the caller is root).
+  default to the caller's and must be a subset of them (unless the caller is
+  root).
 
       $ tokentree token create -policy=web -ttl=1h -metadata user=alice
       $ tokentree token create -field=token
@@ -71,7 +72,7 @@ Token Options:
   -metadata=KEY=VALUE      Metadata for the token (audit, lookups); repeatable.
   -ttl=DURATION            Initial TTL (30m, 1h, 3600); renewals extend it.
   -explicit-max-ttl=DUR    A hard limit no renewal passes.
-  -period=DURATION         A periodic token: each renewal resets the TTL to this.
+  -period=DURATION         A periodic token: renewals reset the TTL to this.
   -use-limit=N             Revoked after N uses (0: unlimited).
   -orphan                  No parent: outlives the caller (needs root).
   -no-default-policy       Leave out the "default" policy.
@@ -174,7 +175,7 @@ export const tokenRenew: Command = {
   TTL within its max TTL. A periodic token is reset to its period.
 
       $ tokentree token renew
-      $ tokentree token renew -increment=30m 96ddf4bc-d217-f3ba-f9bd-017055595017
+      $ tokentree token renew -increment=30m hvs.CAESIJ...
 
 Options:
   -increment=DURATION, -i  The TTL asked for, from now (the server may cap it).
@@ -210,9 +211,9 @@ export const tokenRevoke: Command = {
 
   Revokes a token, every token created under it, and their leases.
 
-      $ tokentree token revoke 96ddf4bc-d217-f3ba-f9bd-017055595017
+      $ tokentree token revoke hvs.CAESIJ...
       $ tokentree token revoke -self
-      $ tokentree token revoke -mode=orphan 96ddf4bc-d217-f3ba-f9bd-017055595017
+      $ tokentree token revoke -mode=orphan hvs.CAESIJ...
       $ tokentree token revoke -mode=path auth/github/login
 
 Options:
@@ -277,7 +278,7 @@ export const tokenCapabilities: Command = {
   sudo, or deny.
 
       $ tokentree token capabilities secret/foo
-      $ tokentree token capabilities 96ddf4bc-d217-f3ba-f9bd-017055595017 secret/foo
+      $ tokentree token capabilities hvs.CAESIJ... secret/foo
 
 Options:
   -accessor                Treat the first argument as an accessor.
