@@ -195,7 +195,6 @@ export function banner(running: RunningDevServer, shared: boolean): string {
  */
 export async function runDevServer(config: DevServerConfig, io: CommandIo): Promise<number> {
   const running = await startDevServer(config)
-  io.out(banner(running, config.redisUrl !== undefined || config.postgresUrl !== undefined))
   return new Promise<number>((resolve) => {
     let stopping = false
     const onSignal = (signal: NodeJS.Signals): void => {
@@ -219,6 +218,8 @@ export async function runDevServer(config: DevServerConfig, io: CommandIo): Prom
     process.on('SIGINT', onSignal)
     process.on('SIGTERM', onSignal)
     if (io.env.npm_lifecycle_event !== undefined) watchParent(() => onSignal('SIGTERM'))
+    // Printed once the handlers are in place: whoever reads the banner may signal at once.
+    io.out(banner(running, config.redisUrl !== undefined || config.postgresUrl !== undefined))
   })
 }
 
