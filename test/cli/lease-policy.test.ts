@@ -101,7 +101,12 @@ function vaultStandIn(seen: Seen[]): (req: IncomingMessage, res: ServerResponse)
       const body = text === '' ? undefined : (JSON.parse(text) as Record<string, unknown>)
       const url = req.url ?? ''
       const header = req.headers['x-vault-token']
-      seen.push({ method: req.method ?? '', url, token: typeof header === 'string' ? header : undefined, body })
+      seen.push({
+        method: req.method ?? '',
+        url,
+        token: typeof header === 'string' ? header : undefined,
+        body,
+      })
       const name = /^\/v1\/sys\/policy\/([^/?]+)$/.exec(url)?.[1]
       if (url === '/v1/sys/policy' && req.method === 'GET') {
         const keys = [...policies.keys()].sort()
@@ -131,80 +136,87 @@ function vaultStandIn(seen: Seen[]): (req: IncomingMessage, res: ServerResponse)
   }
 }
 
-describe('tokentree policy and token capabilities (Vault API shape)', { skip: MISSING_BUILD }, () => {
-  const seen: Seen[] = []
-  let api: Running
-  let dir: string
-  const run = (args: string[], input?: string): Promise<RunResult> =>
-    tokentree(args, {
-      env: { VAULT_ADDR: api.url, VAULT_TOKEN: 'hvs.caller' },
-      ...(input === undefined ? {} : { input }),
+describe(
+  'tokentree policy and token capabilities (Vault API shape)',
+  { skip: MISSING_BUILD },
+  () => {
+    const seen: Seen[] = []
+    let api: Running
+    let dir: string
+    const run = (args: string[], input?: string): Promise<RunResult> =>
+      tokentree(args, {
+        env: { VAULT_ADDR: api.url, VAULT_TOKEN: 'hvs.caller' },
+        ...(input === undefined ? {} : { input }),
+      })
+
+    before(async () => {
+      requireBuild()
+      api = await listen(vaultStandIn(seen))
+      dir = await mkdtemp(join(tmpdir(), 'tokentree-policy-'))
+    })
+    after(async () => {
+      await api.close()
+      await rm(dir, { recursive: true, force: true })
     })
 
-  before(async () => {
-    requireBuild()
-    api = await listen(vaultStandIn(seen))
-    dir = await mkdtemp(join(tmpdir(), 'tokentree-policy-'))
-  })
-  after(async () => {
-    await api.close()
-    await rm(dir, { recursive: true, force: true })
-  })
+    test('policy write (file and stdin), read, list, delete: the requests and the output', async () => {
+      const rules = 'path "secret/web/*" {\n  capabilities = ["read", "list"]\n}\n'
+      const file = join(dir, 'web.hcl')
+      await writeFile(file, rules)
+      const write = await run(['policy', 'write', 'web', file])
+      assert.equal(write.code, 0, write.stderr)
+      assert.equal(write.stdout, 'Success! Uploaded policy: web\n')
+      assert.deepEqual(seen.at(-1), {
+        method: 'PUT',
+        url: '/v1/sys/policy/web',
+        token: 'hvs.caller',
+        body: { policy: rules },
+      })
+      const fromStdin = await run(
+        ['policy', 'write', 'ops', '-'],
+        'path "ops/*" { capabilities = ["read"] }',
+      )
+      assert.equal(fromStdin.code, 0, fromStdin.stderr)
 
-  test('policy write (file and stdin), read, list, delete: the requests and the output', async () => {
-    const rules = 'path "secret/web/*" {\n  capabilities = ["read", "list"]\n}\n'
-    const file = join(dir, 'web.hcl')
-    await writeFile(file, rules)
-    const write = await run(['policy', 'write', 'web', file])
-    assert.equal(write.code, 0, write.stderr)
-    assert.equal(write.stdout, 'Success! Uploaded policy: web\n')
-    assert.deepEqual(seen.at(-1), {
-      method: 'PUT',
-      url: '/v1/sys/policy/web',
-      token: 'hvs.caller',
-      body: { policy: rules },
+      const read = await run(['policy', 'read', 'web'])
+      assert.equal(read.code, 0, read.stderr)
+      assert.equal(read.stdout, rules)
+      const readJson = await run(['policy', 'read', '-format=json', 'web'])
+      assert.equal((JSON.parse(readJson.stdout) as { data: { rules: string } }).data.rules, rules)
+
+      const list = await run(['policy', 'list'])
+      assert.equal(list.stdout, 'default\nops\nroot\nweb\n')
+      const listJson = await run(['policy', 'list', '-format=json'])
+      assert.deepEqual(JSON.parse(listJson.stdout), ['default', 'ops', 'root', 'web'])
+
+      const del = await run(['policy', 'delete', 'web'])
+      assert.equal(del.stdout, 'Success! Deleted policy: web\n')
+      assert.deepEqual(seen.at(-1)?.method, 'DELETE')
+      const missing = await run(['policy', 'read', 'web'])
+      assert.equal(missing.code, 2)
     })
-    const fromStdin = await run(['policy', 'write', 'ops', '-'], 'path "ops/*" { capabilities = ["read"] }')
-    assert.equal(fromStdin.code, 0, fromStdin.stderr)
 
-    const read = await run(['policy', 'read', 'web'])
-    assert.equal(read.code, 0, read.stderr)
-    assert.equal(read.stdout, rules)
-    const readJson = await run(['policy', 'read', '-format=json', 'web'])
-    assert.equal((JSON.parse(readJson.stdout) as { data: { rules: string } }).data.rules, rules)
-
-    const list = await run(['policy', 'list'])
-    assert.equal(list.stdout, 'default\nops\nroot\nweb\n')
-    const listJson = await run(['policy', 'list', '-format=json'])
-    assert.deepEqual(JSON.parse(listJson.stdout), ['default', 'ops', 'root', 'web'])
-
-    const del = await run(['policy', 'delete', 'web'])
-    assert.equal(del.stdout, 'Success! Deleted policy: web\n')
-    assert.deepEqual(seen.at(-1)?.method, 'DELETE')
-    const missing = await run(['policy', 'read', 'web'])
-    assert.equal(missing.code, 2)
-  })
-
-  test('token capabilities: self, a token, an accessor; sorted, comma-separated or JSON', async () => {
-    const self = await run(['token', 'capabilities', 'secret/foo'])
-    assert.equal(self.code, 0, self.stderr)
-    assert.equal(self.stdout, 'read, update\n')
-    assert.deepEqual(seen.at(-1), {
-      method: 'POST',
-      url: '/v1/sys/capabilities-self',
-      token: 'hvs.caller',
-      body: { paths: ['secret/foo'] },
+    test('token capabilities: self, a token, an accessor; sorted, comma-separated or JSON', async () => {
+      const self = await run(['token', 'capabilities', 'secret/foo'])
+      assert.equal(self.code, 0, self.stderr)
+      assert.equal(self.stdout, 'read, update\n')
+      assert.deepEqual(seen.at(-1), {
+        method: 'POST',
+        url: '/v1/sys/capabilities-self',
+        token: 'hvs.caller',
+        body: { paths: ['secret/foo'] },
+      })
+      const other = await run(['token', 'capabilities', '-format=json', 'hvs.other', 'secret/foo'])
+      assert.deepEqual(JSON.parse(other.stdout), ['read', 'update'])
+      assert.deepEqual(seen.at(-1)?.body, { token: 'hvs.other', paths: ['secret/foo'] })
+      assert.equal(seen.at(-1)?.url, '/v1/sys/capabilities')
+      const byAccessor = await run(['token', 'capabilities', '-accessor', 'acc1', 'secret/foo'])
+      assert.equal(byAccessor.code, 0, byAccessor.stderr)
+      assert.equal(seen.at(-1)?.url, '/v1/sys/capabilities-accessor')
+      assert.deepEqual(seen.at(-1)?.body, { accessor: 'acc1', paths: ['secret/foo'] })
     })
-    const other = await run(['token', 'capabilities', '-format=json', 'hvs.other', 'secret/foo'])
-    assert.deepEqual(JSON.parse(other.stdout), ['read', 'update'])
-    assert.deepEqual(seen.at(-1)?.body, { token: 'hvs.other', paths: ['secret/foo'] })
-    assert.equal(seen.at(-1)?.url, '/v1/sys/capabilities')
-    const byAccessor = await run(['token', 'capabilities', '-accessor', 'acc1', 'secret/foo'])
-    assert.equal(byAccessor.code, 0, byAccessor.stderr)
-    assert.equal(seen.at(-1)?.url, '/v1/sys/capabilities-accessor')
-    assert.deepEqual(seen.at(-1)?.body, { accessor: 'acc1', paths: ['secret/foo'] })
-  })
-})
+  },
+)
 
 describe('tokentree policy against tokentree’s own API', { skip: MISSING_BUILD }, () => {
   test('write, read, list, delete round-trip (skipped while the store serves no sys/policy)', async (t) => {

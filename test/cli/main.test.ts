@@ -16,7 +16,11 @@ async function run(argv: string[]): Promise<{ code: number; out: string; err: st
     out: (text) => (out += text),
     err: (text) => (err += text),
     isTTY: false,
-    env: { VAULT_ADDR: 'http://127.0.0.1:1', VAULT_TOKEN: 'hvs.secret-never-printed', HOME: '/nonexistent' },
+    env: {
+      VAULT_ADDR: 'http://127.0.0.1:1',
+      VAULT_TOKEN: 'hvs.secret-never-printed',
+      HOME: '/nonexistent',
+    },
     readStdin: () => Promise.resolve(''),
   }
   const code = await main(argv, io)
@@ -27,7 +31,8 @@ async function run(argv: string[]): Promise<{ code: number; out: string; err: st
 function assertOneScreen(text: string, what: string): void {
   const lines = text.trimEnd().split('\n')
   assert.ok(lines.length <= 40, `${what}: ${String(lines.length)} lines`)
-  for (const line of lines) assert.ok(line.length <= 80, `${what}: a line of ${String(line.length)} columns: ${line}`)
+  for (const line of lines)
+    assert.ok(line.length <= 80, `${what}: a line of ${String(line.length)} columns: ${line}`)
 }
 
 test('main(): -h lists every command and fits one screen; no arguments prints it and exits 1', async () => {
@@ -104,7 +109,10 @@ test('main(): usage errors exit 1 with the message and the help on stderr, befor
 test('main(): an unreachable server is a remote error (2), without the token', async () => {
   const result = await run(['token', 'lookup'])
   assert.equal(result.code, 2)
-  assert.match(result.err, /^Error looking up token: Error making API request to http:\/\/127\.0\.0\.1:1/)
+  assert.match(
+    result.err,
+    /^Error looking up token: Error making API request to http:\/\/127\.0\.0\.1:1/,
+  )
   assert.ok(!result.err.includes('hvs.secret-never-printed'))
 })
 

@@ -25,7 +25,14 @@ const LISTEN = '-dev-listen-address=127.0.0.1:0'
 describe('tokentree server -dev', { skip: MISSING_BUILD }, () => {
   test('serves the API with -dev-root-token-id; token create through it; exits 0 on SIGTERM', async () => {
     requireBuild()
-    const server = await startServer(process.execPath, [BIN, 'server', '-dev', LISTEN, '--dev-root-token-id', 'dev-root'])
+    const server = await startServer(process.execPath, [
+      BIN,
+      'server',
+      '-dev',
+      LISTEN,
+      '--dev-root-token-id',
+      'dev-root',
+    ])
     try {
       assert.equal(server.rootToken, 'dev-root')
       assert.match(server.output(), /export VAULT_ADDR='http:\/\/127\.0\.0\.1:\d+'/)
@@ -33,10 +40,10 @@ describe('tokentree server -dev', { skip: MISSING_BUILD }, () => {
         env: { VAULT_ADDR: server.address, VAULT_TOKEN: 'dev-root' },
       })
       assert.equal(created.code, 0, created.stderr)
-      assert.deepEqual((JSON.parse(created.stdout) as { auth: { policies: string[] } }).auth.policies, [
-        'default',
-        'web',
-      ])
+      assert.deepEqual(
+        (JSON.parse(created.stdout) as { auth: { policies: string[] } }).auth.policies,
+        ['default', 'web'],
+      )
     } finally {
       assert.deepEqual(await stopChild(server.child, 'SIGTERM'), { code: 0, signal: null })
     }
@@ -104,45 +111,63 @@ async function sharedStoreRoundTrip(flags: string[]): Promise<void> {
   }
 }
 
-describe('tokentree server -dev on shared storage, and migrate', { skip: MISSING_BUILD }, async () => {
-  const redisSkip = await skipReason('Redis', REDIS_URL, 6379)
-  const pgSkip = await skipReason('PostgreSQL', DATABASE_URL, 5432)
+describe(
+  'tokentree server -dev on shared storage, and migrate',
+  { skip: MISSING_BUILD },
+  async () => {
+    const redisSkip = await skipReason('Redis', REDIS_URL, 6379)
+    const pgSkip = await skipReason('PostgreSQL', DATABASE_URL, 5432)
 
-  test('-redis-url: tokens outlive a restart', { skip: redisSkip ?? false }, async () => {
-    requireBuild()
-    const prefix = `tokentree-cli-${uniqueSuffix()}:`
-    try {
-      await sharedStoreRoundTrip([`-redis-url=${REDIS_URL}`, `-redis-key-prefix=${prefix}`])
-    } finally {
-      const { Redis } = await import('ioredis')
-      const redis = new Redis(REDIS_URL)
-      const keys = await redis.keys(`${prefix}*`)
-      if (keys.length > 0) await redis.del(...keys)
-      await redis.quit()
-    }
-  })
+    test('-redis-url: tokens outlive a restart', { skip: redisSkip ?? false }, async () => {
+      requireBuild()
+      const prefix = `tokentree-cli-${uniqueSuffix()}:`
+      try {
+        await sharedStoreRoundTrip([`-redis-url=${REDIS_URL}`, `-redis-key-prefix=${prefix}`])
+      } finally {
+        const { Redis } = await import('ioredis')
+        const redis = new Redis(REDIS_URL)
+        const keys = await redis.keys(`${prefix}*`)
+        if (keys.length > 0) await redis.del(...keys)
+        await redis.quit()
+      }
+    })
 
-  test('migrate, then -postgres-url: tokens outlive a restart', { skip: pgSkip ?? false }, async () => {
-    requireBuild()
-    const schema = `cli_${uniqueSuffix()}`
-    try {
-      const migrated = await tokentree(['migrate', `-postgres-url=${DATABASE_URL}`, `-schema=${schema}`])
-      assert.equal(migrated.code, 0, migrated.stderr)
-      assert.equal(migrated.stdout, `Success! Migrated schema: ${schema}\n`)
-      const again = await tokentree(['migrate', `-schema=${schema}`], { env: { DATABASE_URL } })
-      assert.equal(again.code, 0, again.stderr)
-      await sharedStoreRoundTrip([`-postgres-url=${DATABASE_URL}`, `-postgres-schema=${schema}`])
-    } finally {
-      const pool = new pg.Pool({ connectionString: DATABASE_URL })
-      await pool.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)
-      await pool.end()
-    }
-  })
+    test(
+      'migrate, then -postgres-url: tokens outlive a restart',
+      { skip: pgSkip ?? false },
+      async () => {
+        requireBuild()
+        const schema = `cli_${uniqueSuffix()}`
+        try {
+          const migrated = await tokentree([
+            'migrate',
+            `-postgres-url=${DATABASE_URL}`,
+            `-schema=${schema}`,
+          ])
+          assert.equal(migrated.code, 0, migrated.stderr)
+          assert.equal(migrated.stdout, `Success! Migrated schema: ${schema}\n`)
+          const again = await tokentree(['migrate', `-schema=${schema}`], { env: { DATABASE_URL } })
+          assert.equal(again.code, 0, again.stderr)
+          await sharedStoreRoundTrip([
+            `-postgres-url=${DATABASE_URL}`,
+            `-postgres-schema=${schema}`,
+          ])
+        } finally {
+          const pool = new pg.Pool({ connectionString: DATABASE_URL })
+          await pool.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)
+          await pool.end()
+        }
+      },
+    )
 
-  test('migrate against an unreachable database is a remote error (2)', async () => {
-    requireBuild()
-    const result = await tokentree(['migrate', '-postgres-url=postgres://nobody@127.0.0.1:1/none'])
-    assert.equal(result.code, 2)
-    assert.match(result.stderr, /^Error migrating: PostgreSQL failed during migrate/)
-  })
-})
+    test('migrate against an unreachable database is a remote error (2)', async () => {
+      requireBuild()
+      const result = await tokentree([
+        'migrate',
+        '-postgres-url=postgres://nobody@127.0.0.1:1/none',
+      ])
+      assert.equal(result.code, 2)
+      assert.match(result.stderr, /^Error migrating: PostgreSQL failed during migrate/)
+    })
+  },
+)

@@ -133,7 +133,13 @@ describe('tokentree token', { skip: MISSING_BUILD }, () => {
     const looked = JSON.parse(byToken.stdout) as LookupAnswer
     assert.equal(looked.data.accessor, child.auth.accessor)
     assert.equal(looked.data.num_uses, 2)
-    const byAccessor = await run(['token', 'lookup', '-accessor', '-field=policies', child.auth.accessor])
+    const byAccessor = await run([
+      'token',
+      'lookup',
+      '-accessor',
+      '-field=policies',
+      child.auth.accessor,
+    ])
     assert.equal(byAccessor.stdout, '[default web]')
     assert.equal((await store.lookup(child.auth.client_token))?.numUses, 2)
     const table = await run(['token', 'lookup', child.auth.client_token])
@@ -155,7 +161,10 @@ describe('tokentree token', { skip: MISSING_BUILD }, () => {
     assert.equal(byAccessor.code, 0, byAccessor.stderr)
     assert.match(byAccessor.stdout, /^token_duration\s+20m$/m)
     assert.doesNotMatch(byAccessor.stdout, /hvs\./, 'renewing by accessor must not print the token')
-    const self = await run(['token', 'renew', '-increment=15m', '-field=token_duration'], child.auth.client_token)
+    const self = await run(
+      ['token', 'renew', '-increment=15m', '-field=token_duration'],
+      child.auth.client_token,
+    )
     assert.equal(self.code, 0, self.stderr)
     assert.equal(self.stdout, '15m')
   })
@@ -207,7 +216,10 @@ describe('tokentree token', { skip: MISSING_BUILD }, () => {
       await run(['token', 'lookup', secret]),
       await run(['token', 'renew', secret]),
       await run(['token', 'lookup'], secret),
-      await run(['token', 'create', '-policy=root'], (await createJson(['-policy=web'])).auth.client_token),
+      await run(
+        ['token', 'create', '-policy=root'],
+        (await createJson(['-policy=web'])).auth.client_token,
+      ),
     ]
     for (const result of remote) {
       assert.equal(result.code, 2, result.stderr)

@@ -53,7 +53,10 @@ export async function tokentree(
 ): Promise<RunResult> {
   const child = spawn(process.execPath, [BIN, ...args], {
     cwd: ROOT_DIR,
-    env: childEnv({ ...(options.home === undefined ? {} : { HOME: options.home }), ...options.env }),
+    env: childEnv({
+      ...(options.home === undefined ? {} : { HOME: options.home }),
+      ...options.env,
+    }),
     stdio: ['pipe', 'pipe', 'pipe'],
   })
   let stdout = ''
