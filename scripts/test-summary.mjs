@@ -6,7 +6,11 @@ export default async function* summary(source) {
   const lines = []
   for await (const event of source) {
     // The closing counts are the diagnostics reported outside any test.
-    if (event.type === 'test:diagnostic' && event.data.nesting === 0 && event.data.file === undefined) {
+    if (
+      event.type === 'test:diagnostic' &&
+      event.data.nesting === 0 &&
+      event.data.file === undefined
+    ) {
       lines.push(`# ${event.data.message}\n`)
     }
   }

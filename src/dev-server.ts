@@ -62,7 +62,7 @@ async function main(): Promise<void> {
   process.exitCode = await runDevServer(config, {
     out: (text) => process.stdout.write(text),
     err: (text) => process.stderr.write(text),
-    isTTY: process.stdout.isTTY === true,
+    isTTY: process.stdout.isTTY,
     env: process.env,
     readStdin: () => Promise.resolve(''),
   })

@@ -17,7 +17,7 @@ async function readStdin(): Promise<string> {
 void main(process.argv.slice(2), {
   out: (text) => process.stdout.write(text),
   err: (text) => process.stderr.write(text),
-  isTTY: process.stdout.isTTY === true,
+  isTTY: process.stdout.isTTY,
   env: process.env,
   readStdin,
 }).then((status) => {

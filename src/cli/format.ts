@@ -42,6 +42,7 @@ export function plainValue(value: unknown): string {
     const entries = Object.entries(value as JsonObject).sort(([a], [b]) => (a < b ? -1 : 1))
     return `map[${entries.map(([k, v]) => `${k}:${plainValue(v)}`).join(' ')}]`
   }
+  // eslint-disable-next-line @typescript-eslint/no-base-to-string -- objects and arrays are handled above
   return String(value)
 }
 
@@ -114,8 +115,8 @@ export function formatSecret(secret: JsonObject, format: OutputFormat): string {
  */
 export function formatField(secret: JsonObject, field: string, format: OutputFormat): string {
   let found: { value: unknown } | undefined
-  const auth = secret.auth as JsonObject | undefined
-  const data = secret.data as JsonObject | undefined
+  const auth = secret.auth as JsonObject | null | undefined
+  const data = secret.data as JsonObject | null | undefined
   if (auth !== undefined && auth !== null) {
     const byName: Record<string, unknown> = {
       token: auth.client_token,

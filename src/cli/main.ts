@@ -120,7 +120,7 @@ export async function main(argv: readonly string[], io: CommandIo): Promise<numb
       io.err(`Unknown subcommand: ${family} ${String(argv[1])}\n\n${familyHelp(family)}`)
       return EXIT.local
     }
-    io.err(`Unknown command: ${String(first)}\n\n${mainHelp()}`)
+    io.err(`Unknown command: ${first}\n\n${mainHelp()}`)
     return EXIT.local
   }
   try {

@@ -163,7 +163,11 @@ export async function startDevServer(config: DevServerConfig): Promise<RunningDe
     rootToken: root,
     stop() {
       stopped ??= (async () => {
-        const closed = new Promise<void>((resolve) => server.close(() => resolve()))
+        const closed = new Promise<void>((resolve) =>
+          server.close(() => {
+            resolve()
+          }),
+        )
         server.closeAllConnections()
         await closed
         await store.close()
@@ -217,7 +221,10 @@ export async function runDevServer(config: DevServerConfig, io: CommandIo): Prom
     }
     process.on('SIGINT', onSignal)
     process.on('SIGTERM', onSignal)
-    if (io.env.npm_lifecycle_event !== undefined) watchParent(() => onSignal('SIGTERM'))
+    if (io.env.npm_lifecycle_event !== undefined)
+      watchParent(() => {
+        onSignal('SIGTERM')
+      })
     // Printed once the handlers are in place: whoever reads the banner may signal at once.
     io.out(banner(running, config.redisUrl !== undefined || config.postgresUrl !== undefined))
   })

@@ -110,28 +110,37 @@ function vaultStandIn(seen: Seen[]): (req: IncomingMessage, res: ServerResponse)
       const name = /^\/v1\/sys\/policy\/([^/?]+)$/.exec(url)?.[1]
       if (url === '/v1/sys/policy' && req.method === 'GET') {
         const keys = [...policies.keys()].sort()
-        return reply(res, 200, { keys, policies: keys, data: { keys, policies: keys } })
+        reply(res, 200, { keys, policies: keys, data: { keys, policies: keys } })
+        return
       }
       if (name !== undefined && req.method === 'PUT') {
         policies.set(name, String(body?.policy))
-        return reply(res, 204)
+        reply(res, 204)
+        return
       }
       if (name !== undefined && req.method === 'GET') {
         const rules = policies.get(name)
-        if (rules === undefined) return reply(res, 404, { errors: [] })
-        return reply(res, 200, { name, rules, data: { name, rules } })
+        if (rules === undefined) {
+          reply(res, 404, { errors: [] })
+          return
+        }
+        reply(res, 200, { name, rules, data: { name, rules } })
+        return
       }
       if (name !== undefined && req.method === 'DELETE') {
         policies.delete(name)
-        return reply(res, 204)
+        reply(res, 204)
+        return
       }
       if (url.startsWith('/v1/sys/capabilities') && req.method === 'POST') {
         const paths = body?.paths as string[]
         const caps = ['update', 'read']
-        const data = Object.fromEntries([...paths.map((p) => [p, caps]), ['capabilities', caps]])
-        return reply(res, 200, { ...data, data })
+        const data: Record<string, string[]> = { capabilities: caps }
+        for (const path of paths) data[path] = caps
+        reply(res, 200, { ...data, data })
+        return
       }
-      return reply(res, 404, { errors: [] })
+      reply(res, 404, { errors: [] })
     })
   }
 }

@@ -3,6 +3,9 @@
  * process (the server `tokentree server -dev` runs; test/cli/server.test.ts starts that one).
  */
 import assert from 'node:assert/strict'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 
 import { createVaultServer } from '../../src/http/vault-api/server.js'
@@ -82,10 +85,11 @@ describe('tokentree token', { skip: MISSING_BUILD }, () => {
     assert.equal(answer.auth.orphan, true)
     assert.deepEqual(answer.auth.policies, ['web'])
     const info = await store.lookup(answer.auth.client_token)
-    assert.equal(info?.numUses, 3)
-    assert.equal(info?.renewable, false)
-    assert.equal(info?.explicitMaxTtl, 7200)
-    assert.match(String(info?.displayName), /ci/)
+    assert.ok(info)
+    assert.equal(info.numUses, 3)
+    assert.equal(info.renewable, false)
+    assert.equal(info.explicitMaxTtl, 7200)
+    assert.match(info.displayName, /ci/)
   })
 
   test('token create: the table shows Vault rows; -field=token prints the token alone', async () => {
@@ -236,9 +240,6 @@ describe('tokentree token', { skip: MISSING_BUILD }, () => {
   })
 
   test('the token comes from ~/.vault-token when VAULT_TOKEN is unset', async () => {
-    const { mkdtemp, writeFile, rm } = await import('node:fs/promises')
-    const { tmpdir } = await import('node:os')
-    const { join } = await import('node:path')
     const home = await mkdtemp(join(tmpdir(), 'tokentree-home-'))
     try {
       await writeFile(join(home, '.vault-token'), `${root}\n`)

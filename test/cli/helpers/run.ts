@@ -41,9 +41,8 @@ const CLEAN_ENV = {
 
 /** The environment for a child: the test's, without Vault settings, plus `env`. */
 export function childEnv(env: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
-  const merged: NodeJS.ProcessEnv = { ...process.env, ...CLEAN_ENV, ...env }
-  for (const [key, value] of Object.entries(merged)) if (value === undefined) delete merged[key]
-  return merged
+  const merged = { ...process.env, ...CLEAN_ENV, ...env }
+  return Object.fromEntries(Object.entries(merged).filter(([, value]) => value !== undefined))
 }
 
 /** Runs `tokentree …args` to completion. */
@@ -113,7 +112,9 @@ export async function stopChild(
     return { code: child.exitCode, signal: child.signalCode }
   }
   const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) =>
-    child.once('exit', (code, by) => resolve({ code, signal: by })),
+    child.once('exit', (code, by) => {
+      resolve({ code, signal: by })
+    }),
   )
   child.kill(signal)
   return exited
