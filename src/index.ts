@@ -2,6 +2,7 @@
  * tokentree: Vault's token model (policies, use limits, TTLs and revocable token trees) for Node services.
  *
  * @packageDocumentation
+ * @module tokentree
  */
 export { TokenStore, type AccessorAuth, type TidyReport, type TokenRoles } from './token-store.js'
 export type { RoleTokenType, TokenRole, TokenRoleOptions, TokenType } from './roles.js'
