@@ -45,9 +45,9 @@ test(
           const found = /"port":(\d+)/.exec(stdout)?.[1]
           if (found !== undefined) resolve(Number(found))
         })
-        child.once('exit', (status) =>
-          reject(new Error(`quick start exited with ${String(status)}: ${stderr}`)),
-        )
+        child.once('exit', (status) => {
+          reject(new Error(`quick start exited with ${String(status)}: ${stderr}`))
+        })
       })
       const base = `http://127.0.0.1:${String(port)}`
       const post = (path: string, body?: unknown, token?: string): Promise<Response> =>
