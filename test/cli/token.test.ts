@@ -142,6 +142,7 @@ describe('tokentree token', { skip: MISSING_BUILD }, () => {
       'lookup',
       '-accessor',
       '-field=policies',
+      '--', // an accessor may begin with '-'; '--' ends the flags, as in Vault's CLI
       child.auth.accessor,
     ])
     assert.equal(byAccessor.stdout, '[default web]')
@@ -161,7 +162,15 @@ describe('tokentree token', { skip: MISSING_BUILD }, () => {
     ])
     assert.equal(renewed.code, 0, renewed.stderr)
     assert.equal((JSON.parse(renewed.stdout) as AuthAnswer).auth.lease_duration, 1800)
-    const byAccessor = await run(['token', 'renew', '-i', '20m', '-accessor', child.auth.accessor])
+    const byAccessor = await run([
+      'token',
+      'renew',
+      '-i',
+      '20m',
+      '-accessor',
+      '--',
+      child.auth.accessor,
+    ])
     assert.equal(byAccessor.code, 0, byAccessor.stderr)
     assert.match(byAccessor.stdout, /^token_duration\s+20m$/m)
     assert.doesNotMatch(byAccessor.stdout, /hvs\./, 'renewing by accessor must not print the token')
@@ -186,7 +195,10 @@ describe('tokentree token', { skip: MISSING_BUILD }, () => {
     assert.equal(await usable(self.auth.client_token), false)
 
     const byAccessor = await createJson(['-policy=web'])
-    assert.equal((await run(['token', 'revoke', '-accessor', byAccessor.auth.accessor])).code, 0)
+    assert.equal(
+      (await run(['token', 'revoke', '-accessor', '--', byAccessor.auth.accessor])).code,
+      0,
+    )
     assert.equal(await usable(byAccessor.auth.client_token), false)
 
     const top = await createJson(['-policy=web'])
