@@ -1,4 +1,9 @@
+import { readFileSync } from 'node:fs'
+
 import { defineConfig } from 'tsdown'
+
+/** The package version, compiled into `tokentree --version`. */
+const { version } = JSON.parse(readFileSync('package.json', 'utf8')) as { version: string }
 
 /**
  * One line per public subpath: the key is the file name under dist/ and must match the
@@ -12,6 +17,8 @@ const entry = {
   redis: 'src/storage/redis/index.ts',
   postgres: 'src/storage/postgres/index.ts',
   'vault-api': 'src/http/vault-api/index.ts',
+  // The `tokentree` command (package.json `bin`: dist/cli.js). Not an import path: no `exports` entry.
+  cli: 'src/cli/bin.ts',
 }
 
 /**
@@ -42,6 +49,7 @@ export default defineConfig({
   platform: 'node',
   tsconfig: 'tsconfig.build.json',
   sourcemap: false,
+  define: { __TOKENTREE_VERSION__: JSON.stringify(version) },
   // Keep package.json's exports map hand-written (reviewed, and checked by publint/attw).
   exports: false,
 })

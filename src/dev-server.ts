@@ -1,9 +1,9 @@
 /**
- * `npm start`: an in-memory tokentree behind the Vault-compatible API, like `vault server -dev`.
+ * The dev server's original entry, kept for scripts that run `node --import tsx src/dev-server.ts --port …`.
+ * `npm start` and `tokentree server -dev` (src/cli/server.ts) are the supported ways; this one shares their code.
  *
  * ```sh
- * npm start                       # http://127.0.0.1:8200
- * npm start -- --port 8300        # or PORT=8300 npm start; --host / HOST likewise
+ * node --import tsx src/dev-server.ts --port 8300   # or PORT=8300; --host / HOST likewise
  * ```
  *
  * Prints `Root Token: <token>` on a line of its own. Everything is lost on exit. Stops cleanly on SIGINT and
@@ -11,11 +11,9 @@
  *
  * @packageDocumentation
  */
-import type { AddressInfo } from 'node:net'
 import { parseArgs } from 'node:util'
 
-import { createVaultServer } from './http/vault-api/server.js'
-import { TokenStore } from './index.js'
+import { runDevServer, type DevServerConfig } from './cli/server.js'
 
 /** Vault's dev-server address. */
 const DEFAULT_HOST = '127.0.0.1'
@@ -24,15 +22,9 @@ const DEFAULT_PORT = 8200
 /** Exit status for bad command-line input, as `sysexits.h`'s EX_USAGE. */
 const EXIT_USAGE = 64
 
-const USAGE = `Usage: npm start -- [--port <port>] [--host <host>] [--dev-root-token-id <id>]
+const USAGE = `Usage: node --import tsx src/dev-server.ts [--port <port>] [--host <host>] [--dev-root-token-id <id>]
 Environment: PORT, HOST, VAULT_DEV_ROOT_TOKEN_ID
 `
-
-interface DevServerConfig {
-  readonly host: string
-  readonly port: number
-  readonly rootTokenId: string | undefined
-}
 
 function parseConfig(argv: string[], env: NodeJS.ProcessEnv): DevServerConfig {
   const { values } = parseArgs({
@@ -67,58 +59,13 @@ async function main(): Promise<void> {
     process.exitCode = EXIT_USAGE
     return
   }
-  const store = new TokenStore()
-  const root = await store.createRoot(
-    config.rootTokenId === undefined ? {} : { id: config.rootTokenId },
-  )
-  const server = createVaultServer(store)
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(config.port, config.host, () => {
-      server.off('error', reject)
-      resolve()
-    })
+  process.exitCode = await runDevServer(config, {
+    out: (text) => process.stdout.write(text),
+    err: (text) => process.stderr.write(text),
+    isTTY: process.stdout.isTTY,
+    env: process.env,
+    readStdin: () => Promise.resolve(''),
   })
-  const { port } = server.address() as AddressInfo
-  const host = config.host.includes(':') ? `[${config.host}]` : config.host
-  const address = `http://${host}:${port}`
-  process.stdout.write(
-    [
-      `tokentree dev server listening on ${address}`,
-      'Everything is kept in memory and lost on exit. Do not run it in production.',
-      '',
-      `    export VAULT_ADDR='${address}'`,
-      '',
-      `Root Token: ${root.clientToken}`,
-      '',
-    ].join('\n'),
-  )
-
-  let stopping = false
-  const stop = (signal: NodeJS.Signals): void => {
-    if (stopping) {
-      // A second signal while closing: give up waiting.
-      process.exit(1)
-    }
-    stopping = true
-    process.stdout.write(`\n${signal} received, shutting down\n`)
-    server.close(() => {
-      void closeStore(store).then(() => {
-        process.off('SIGINT', stop)
-        process.off('SIGTERM', stop)
-      })
-    })
-    server.closeAllConnections()
-  }
-  process.on('SIGINT', stop)
-  process.on('SIGTERM', stop)
-}
-
-/** Closes the store if this version of it has `close()` (it releases the expiry timer and storage). */
-async function closeStore(store: TokenStore): Promise<void> {
-  if ('close' in store && typeof store.close === 'function') {
-    await store.close()
-  }
 }
 
 main().catch((error: unknown) => {

@@ -2,6 +2,7 @@
  * tokentree: Vault's token model (policies, use limits, TTLs and revocable token trees) for Node services.
  *
  * @packageDocumentation
+ * @module tokentree
  */
 export {
   TokenStore,

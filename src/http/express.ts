@@ -10,6 +10,7 @@
  * Express is an optional peer dependency; this module only imports its types.
  *
  * @packageDocumentation
+ * @module tokentree/express
  */
 import type { RequestHandler, Response } from 'express'
 

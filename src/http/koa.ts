@@ -9,6 +9,7 @@
  * Koa is an optional peer dependency; this module only imports its types.
  *
  * @packageDocumentation
+ * @module tokentree/koa
  */
 import type { Context, Middleware } from 'koa'
 

@@ -2,6 +2,7 @@
  * `tokentree/testing`: fixtures for testing apps that use tokentree, and for testing storage adapters.
  *
  * @packageDocumentation
+ * @module tokentree/testing
  */
 export { ManualClock } from './manual-clock.js'
 export { createTestStore, type TestStore, type TestStoreOptions } from './create-test-store.js'

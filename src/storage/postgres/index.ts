@@ -3,6 +3,7 @@
  * run several instances over one set of tokens.
  *
  * @packageDocumentation
+ * @module tokentree/postgres
  */
 import { createHash, randomUUID } from 'node:crypto'
 

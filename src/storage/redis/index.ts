@@ -2,6 +2,7 @@
  * `tokentree/redis`: a {@link Storage} on Redis, for services that run several instances over one set of tokens.
  *
  * @packageDocumentation
+ * @module tokentree/redis
  */
 import { randomUUID } from 'node:crypto'
 

@@ -1,0 +1,25 @@
+#!/usr/bin/env node
+/**
+ * The `tokentree` executable (package.json `bin`): runs {@link main} with the process's streams and sets the
+ * exit status. Built to `dist/cli.js`; plain JavaScript at run time.
+ *
+ * @packageDocumentation
+ */
+import { main } from './main.js'
+
+/** Reads standard input to the end. */
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = []
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer)
+  return Buffer.concat(chunks).toString('utf8')
+}
+
+void main(process.argv.slice(2), {
+  out: (text) => process.stdout.write(text),
+  err: (text) => process.stderr.write(text),
+  isTTY: process.stdout.isTTY,
+  env: process.env,
+  readStdin,
+}).then((status) => {
+  process.exitCode = status
+})

@@ -1,0 +1,147 @@
+/**
+ * The package as a user gets it: `npm pack` ships dist/ (with the command), LICENSE, README and CHANGELOG and no
+ * sources or tests; installed into an empty project (offline-capable, from npm's cache), `npx tokentree server
+ * -dev` serves the Vault API, `npx tokentree token create -format=json` prints the token, and a SIGTERM to npx
+ * stops the server.
+ */
+import assert from 'node:assert/strict'
+import { execFile } from 'node:child_process'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, describe, test } from 'node:test'
+import { promisify } from 'node:util'
+
+import {
+  MISSING_BUILD,
+  ROOT_DIR,
+  childEnv,
+  requireBuild,
+  startServer,
+  stopChild,
+  waitUntilDown,
+} from './helpers/run.js'
+
+const run = promisify(execFile)
+const NPM = process.platform === 'win32' ? 'npm.cmd' : 'npm'
+const NPX = process.platform === 'win32' ? 'npx.cmd' : 'npx'
+
+/** Files the tarball must carry. */
+const REQUIRED = [
+  'package.json',
+  'README.md',
+  'LICENSE',
+  'CHANGELOG.md',
+  'dist/cli.js',
+  'dist/index.js',
+  'dist/index.cjs',
+  'dist/index.d.ts',
+  'dist/index.d.cts',
+  ...['testing', 'express', 'koa', 'redis', 'postgres'].flatMap((name) => [
+    `dist/${name}.js`,
+    `dist/${name}.cjs`,
+    `dist/${name}.d.ts`,
+    `dist/${name}.d.cts`,
+  ]),
+]
+
+describe('the packed package', { skip: MISSING_BUILD, timeout: 180_000 }, () => {
+  let dir: string
+  let files: string[]
+  let tarball: string
+
+  before(async () => {
+    requireBuild()
+    dir = await mkdtemp(join(tmpdir(), 'tokentree-pack-'))
+    // The build is there already (CI builds before testing); prepack would build again.
+    const { stdout } = await run(
+      NPM,
+      ['pack', '--json', '--ignore-scripts', '--pack-destination', dir],
+      {
+        cwd: ROOT_DIR,
+        env: childEnv(),
+      },
+    )
+    const [packed] = JSON.parse(stdout) as [{ filename: string; files: { path: string }[] }]
+    files = packed.files.map((f) => f.path).sort()
+    tarball = join(dir, packed.filename)
+  })
+  after(async () => {
+    await rm(dir, { recursive: true, force: true })
+  })
+
+  test('npm pack ships dist/, LICENSE, README and CHANGELOG, and no sources, tests or CLI typings', () => {
+    for (const file of REQUIRED)
+      assert.ok(files.includes(file), `missing from the tarball: ${file}`)
+    for (const file of files) {
+      assert.match(
+        file,
+        /^(dist\/[\w.-]+\.(js|cjs|d\.ts|d\.cts)|package\.json|README\.md|LICENSE|CHANGELOG\.md)$/,
+        file,
+      )
+      assert.doesNotMatch(file, /^dist\/cli\.(cjs|d\.ts|d\.cts)$/, file)
+    }
+  })
+
+  test('installed in an empty project: npx tokentree server -dev, token create -format=json, SIGTERM stops it', async () => {
+    const app = join(dir, 'app')
+    await run('mkdir', ['-p', app])
+    await writeFile(
+      join(app, 'package.json'),
+      JSON.stringify({ name: 'app', private: true, type: 'module' }),
+    )
+    await run(
+      NPM,
+      [
+        'install',
+        tarball,
+        '--prefer-offline',
+        '--no-audit',
+        '--no-fund',
+        '--ignore-scripts',
+        '--loglevel=error',
+      ],
+      { cwd: app, env: childEnv() },
+    )
+    const imported = await run(
+      process.execPath,
+      [
+        '-e',
+        "import('tokentree').then(async (m) => { const s = new m.TokenStore(); console.log((await s.createRoot()).policies.join()); await s.close() })",
+      ],
+      { cwd: app, env: childEnv() },
+    )
+    assert.equal(imported.stdout, 'root\n')
+    const required = await run(
+      process.execPath,
+      ['-e', "console.log(typeof require('tokentree').TokenStore)"],
+      { cwd: app, env: childEnv() },
+    )
+    assert.equal(required.stdout, 'function\n')
+
+    const server = await startServer(
+      NPX,
+      ['--no-install', 'tokentree', 'server', '-dev', '-dev-listen-address=127.0.0.1:0'],
+      {},
+      app,
+    )
+    try {
+      const created = await run(
+        NPX,
+        ['--no-install', 'tokentree', 'token', 'create', '-policy=web', '-format=json'],
+        {
+          cwd: app,
+          env: childEnv({ VAULT_ADDR: server.address, VAULT_TOKEN: server.rootToken }),
+        },
+      )
+      const answer = JSON.parse(created.stdout) as {
+        auth: { client_token: string; policies: string[] }
+      }
+      assert.match(answer.auth.client_token, /^hvs\./)
+      assert.deepEqual(answer.auth.policies, ['default', 'web'])
+    } finally {
+      await stopChild(server.child, 'SIGTERM')
+    }
+    await waitUntilDown(server.address)
+  })
+})
