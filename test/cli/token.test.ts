@@ -45,6 +45,8 @@ describe('tokentree token', { skip: MISSING_BUILD }, () => {
     requireBuild()
     store = new TokenStore()
     root = (await store.createRoot()).clientToken
+    // The ACL decides, as in Vault: a `web` token may create children (the `default` policy alone may not).
+    await store.policies.write('web', 'path "auth/token/create" { capabilities = ["update"] }')
     api = await listen(createVaultServer(store))
   })
   after(async () => {

@@ -12,7 +12,7 @@ import nodeVault from 'node-vault'
 
 import { TokenStore } from '../../src/index.js'
 import { createVaultServer } from '../../src/http/vault-api/server.js'
-import { listen } from './helpers/servers.js'
+import { APP_POLICY, listen } from './helpers/servers.js'
 import type { VaultClient } from './helpers/node-vault.js'
 
 /** The commands used here that the shared helper does not type. */
@@ -43,6 +43,8 @@ test(
   async () => {
     const store = new TokenStore()
     const root = await store.createRoot()
+    // The ACL decides, as in Vault: `app` tokens may create children and renew and revoke what they can name.
+    await store.policies.write('app', APP_POLICY)
     const server = await listen(createVaultServer(store))
     const endpoint = server.url
     // A fresh client per call: node-vault switches a client to the token it just created (`tokenSource`).

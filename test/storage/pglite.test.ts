@@ -104,11 +104,13 @@ describe('PostgresStorage on PGlite', () => {
     }
     const a = new TokenStore({
       storage: new PostgresStorage({ pool: db, schema: 'adapter' }),
+      secret: SECRET,
       timers: false,
     })
     const auth = await a.create({ policies: ['x'] })
     const b = new TokenStore({
       storage: new PostgresStorage({ pool: late, schema: 'adapter' }),
+      secret: SECRET,
       timers: false,
     })
     const events: RevokedEvent[] = []
@@ -130,7 +132,7 @@ describe('PostgresStorage on PGlite', () => {
 
   test('a schema migrate() never ran: storage_misconfigured naming migrate(); migrate() records the version', async () => {
     const storage = new PostgresStorage({ pool: db, schema: 'never_migrated' })
-    const store = new TokenStore({ storage, timers: false })
+    const store = new TokenStore({ storage, secret: SECRET, timers: false })
     store.on('error', () => undefined)
     for (const call of [
       () => store.create({ policies: ['x'] }),

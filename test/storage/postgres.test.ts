@@ -237,7 +237,7 @@ if (skip !== null) {
     test('a schema migrate() never ran: storage_misconfigured (not retryable, HTTP 500) naming migrate()', async () => {
       const schema = `${SCHEMA}_nomigrate`
       const storage = new PostgresStorage({ pool, schema })
-      const store = new TokenStore({ storage, timers: false })
+      const store = new TokenStore({ storage, timers: false, secret: 'x'.repeat(32) })
       store.on('error', () => undefined)
       try {
         for (const call of [
@@ -286,7 +286,7 @@ if (skip !== null) {
     test('migrate() upgrades a version-1 schema in place and refuses one of a newer version', async () => {
       const schema = await prepare('upgrade')
       const storage = new PostgresStorage({ pool, schema })
-      const store = new TokenStore({ storage, timers: false })
+      const store = new TokenStore({ storage, timers: false, secret: 'x'.repeat(32) })
       store.on('error', () => undefined)
       const auth = await store.create({ policies: ['x'] })
       // Back to what version 1 created: no version table, no written_at.

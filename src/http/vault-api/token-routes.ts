@@ -240,9 +240,9 @@ export const TOKEN_ROUTES: Readonly<Record<string, Route>> = {
     operation: 'revoke-orphan',
     ops: ['update'],
     fields: TOKEN_FIELD,
-    rootOnly: REVOKE_ORPHAN_SUDO,
     async run({ store, fields, callerToken }) {
-      // Vault's handler, not its router, asks for sudo here (the root path is `revoke-orphan/*`): a 400.
+      // Vault's handler, not its router, asks for sudo here (the root path is `revoke-orphan/*`): a 400, also when
+      // a host's `authorize` hook let the call through.
       const held = await store.capabilities(callerToken, 'auth/token/revoke-orphan')
       if (!held.includes('sudo') && !held.includes('root')) throw invalidRequest(REVOKE_ORPHAN_SUDO)
       const token = required(fields.token, MISSING_TOKEN_ID)
