@@ -3,7 +3,8 @@
  *
  * Each scenario warms up, then measures several rounds and reports the median. The heap scenario runs in a child
  * process (`--expose-gc`). The Redis and PostgreSQL rows run when their servers answer (REDIS_URL, DATABASE_URL,
- * defaults on 127.0.0.1); otherwise a note says so and their rows are skipped. The whole run takes two to three
+ * defaults on 127.0.0.1); otherwise a note says so and their rows are skipped. The protected-route scenario
+ * loads Express servers from autocannon in a child process (about 40 s). The whole run takes three to four
  * minutes.
  */
 import net from 'node:net'
@@ -15,6 +16,8 @@ import { benchBatch } from './batch.js'
 import { benchCreate } from './create.js'
 import { benchExpiry } from './expiry.js'
 import { printTable, type Row } from './harness.js'
+import { benchHttpRoute } from './http-route.js'
+import { benchJwtVerifiers } from './jwt-verifiers.js'
 import { benchMemory } from './memory.js'
 import { benchPostgres, DATABASE_URL } from './postgres.js'
 import { benchRedis, REDIS_URL } from './redis.js'
@@ -80,9 +83,11 @@ for (const [name, run] of [
   ['memory', benchMemory],
   ['expiry sweep', benchExpiry],
   ['batch tokens', benchBatch],
+  ['batch vs JWT verifiers', benchJwtVerifiers],
   ['response wrapping', benchWrapping],
   ['redis', whenReachable('Redis', REDIS_URL, 6379, benchRedis)],
   ['postgres', whenReachable('PostgreSQL', DATABASE_URL, 5432, benchPostgres)],
+  ['protected route (HTTP)', benchHttpRoute],
 ] as const) {
   process.stderr.write(`bench: ${name}...\n`)
   const result: Row | Row[] = await run()
@@ -93,4 +98,4 @@ printTable(rows)
 console.log(
   `\nMedians of several rounds after warm-up; ${((Date.now() - started) / 1000).toFixed(0)} s in all.`,
 )
-if (rows.some((row) => !row.met)) process.exitCode = 1
+if (rows.some((row) => !row.met && row.enforced !== false)) process.exitCode = 1

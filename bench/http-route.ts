@@ -1,0 +1,381 @@
+/**
+ * A protected route: an Express 5 route behind `tokenAuth` + `requirePolicies`, loaded by autocannon running in
+ * another process (so the load generator does not share the server's event loop), against, in the same run:
+ *
+ * - the same route shape with two no-op middlewares (goal: tokentree in memory ≥ 0.95× its requests per second);
+ * - express-session with connect-redis on the same Redis (goal: tokentree on Redis ≥ 1.2× its rate);
+ * - a jose HS256 JWT middleware, key imported once (reported);
+ * - tokentree on PostgreSQL (goal: at least express-session's rate).
+ *
+ * Every server listens on 127.0.0.1 (port 0); the servers take turns round by round, so machine load hits them
+ * alike. The goals are targets: an unmet one prints `no (target)` without failing the run. The Redis and
+ * PostgreSQL rows are skipped with a printed note when their servers do not answer. BENCH_HTTP_SECONDS sets the
+ * length of one load (default 3).
+ */
+import { spawn } from 'node:child_process'
+import { createSecretKey, randomBytes } from 'node:crypto'
+import type { AddressInfo } from 'node:net'
+import { createRequire } from 'node:module'
+import { pathToFileURL } from 'node:url'
+
+import RedisStore from 'connect-redis'
+import express, { type RequestHandler } from 'express'
+import session from 'express-session'
+import { Redis } from 'ioredis'
+import { SignJWT, jwtVerify } from 'jose'
+import pg from 'pg'
+
+import { TokenStore } from '../src/index.js'
+import { requirePolicies, tokenAuth } from '../src/http/express.js'
+import { PostgresStorage, migrate } from '../src/storage/postgres/index.js'
+import { RedisStorage } from '../src/storage/redis/index.js'
+import { median, printTable, type Row } from './harness.js'
+import { DATABASE_URL } from './postgres.js'
+import { REDIS_URL } from './redis.js'
+
+declare module 'express-session' {
+  interface SessionData {
+    /** The policies the bench's login put in the session. */
+    policies: string[]
+  }
+}
+
+/** Seconds of one measured load. */
+const SECONDS = Number(process.env.BENCH_HTTP_SECONDS ?? 3)
+/** Concurrent connections autocannon keeps open. */
+const CONNECTIONS = 10
+/** Measured rounds; each server gets one load per round, after one warm-up load of a second. */
+const ROUNDS = 2
+
+/** One server under load: where to send requests, with which headers, and how to stop it. */
+interface Target {
+  readonly name: string
+  readonly url: string
+  readonly headers: Record<string, string>
+  readonly close: () => Promise<void>
+}
+
+const ok: RequestHandler = (_req, res) => {
+  res.json({ ok: true })
+}
+const noop: RequestHandler = (_req, _res, next) => {
+  next()
+}
+
+/** Starts `app` on a loopback port. */
+async function listen(app: express.Express): Promise<{ url: string; close: () => Promise<void> }> {
+  const server = app.listen(0, '127.0.0.1')
+  await new Promise<void>((resolve, reject) => {
+    server.once('listening', resolve)
+    server.once('error', reject)
+  })
+  const { port } = server.address() as AddressInfo
+  return {
+    url: `http://127.0.0.1:${port}/protected`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections()
+        server.close(() => {
+          resolve()
+        })
+      }),
+  }
+}
+
+/** The protected route on a store: tokenAuth + requirePolicies. */
+async function tokentreeTarget(name: string, store: TokenStore): Promise<Target> {
+  const token = (await store.create({ policies: ['app'] })).clientToken
+  const app = express()
+  app.get('/protected', tokenAuth(store), requirePolicies('app'), ok)
+  return { name, headers: { 'x-vault-token': token }, ...(await listen(app)) }
+}
+
+async function noopTarget(): Promise<Target> {
+  const app = express()
+  app.get('/protected', noop, noop, ok)
+  return { name: 'two no-op middlewares', headers: {}, ...(await listen(app)) }
+}
+
+async function joseTarget(): Promise<Target> {
+  const secret = randomBytes(32)
+  const key = createSecretKey(secret)
+  const jwt = await new SignJWT({ policies: ['app'] })
+    .setProtectedHeader({ alg: 'HS256' })
+    .setExpirationTime('1h')
+    .sign(key)
+  const verify: RequestHandler = (req, res, next) => {
+    const header = req.headers.authorization
+    if (header?.startsWith('Bearer ') !== true) {
+      res.sendStatus(401)
+      return
+    }
+    jwtVerify(header.slice(7), key, { algorithms: ['HS256'] }).then(
+      ({ payload }) => {
+        res.locals.policies = payload.policies
+        next()
+      },
+      () => {
+        res.sendStatus(403)
+      },
+    )
+  }
+  const policy: RequestHandler = (_req, res, next) => {
+    if (Array.isArray(res.locals.policies) && res.locals.policies.includes('app')) next()
+    else res.sendStatus(403)
+  }
+  const app = express()
+  app.get('/protected', verify, policy, ok)
+  return {
+    name: 'jose HS256 JWT middleware',
+    headers: { authorization: `Bearer ${jwt}` },
+    ...(await listen(app)),
+  }
+}
+
+async function sessionTarget(client: Redis, prefix: string): Promise<Target> {
+  const app = express()
+  const sessions = session({
+    store: new RedisStore({ client, prefix }),
+    secret: randomBytes(32).toString('hex'),
+    resave: false,
+    saveUninitialized: false,
+    name: 'sid',
+  })
+  const policy: RequestHandler = (req, res, next) => {
+    if (req.session.policies?.includes('app') === true) next()
+    else res.sendStatus(403)
+  }
+  app.post('/login', sessions, (req, res) => {
+    req.session.policies = ['app']
+    res.sendStatus(204)
+  })
+  app.get('/protected', sessions, policy, ok)
+  const server = await listen(app)
+  const login = await fetch(server.url.replace(/\/protected$/, '/login'), { method: 'POST' })
+  const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0] ?? ''
+  return { name: 'express-session + connect-redis', headers: { cookie }, ...server }
+}
+
+/** What the load child prints: autocannon's result, reduced. */
+interface LoadResult {
+  readonly rate: number
+  readonly non2xx: number
+  readonly errors: number
+}
+
+const LOAD_CHILD = `
+const [autocannonUrl, options] = process.argv.slice(1)
+const { default: autocannon } = await import(autocannonUrl)
+const result = await autocannon(JSON.parse(options))
+process.stdout.write(JSON.stringify({ rate: result.requests.total / result.duration, non2xx: result.non2xx, errors: result.errors + result.timeouts }))
+`
+
+/** Loads `target` for `seconds` from a child process running autocannon; resolves to requests per second. */
+async function load(target: Target, seconds: number): Promise<number> {
+  const autocannon = pathToFileURL(createRequire(import.meta.url).resolve('autocannon')).href
+  const options = JSON.stringify({
+    url: target.url,
+    headers: target.headers,
+    connections: CONNECTIONS,
+    duration: seconds,
+  })
+  const child = spawn(
+    process.execPath,
+    ['--input-type=module', '-e', LOAD_CHILD, autocannon, options],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  )
+  let output = ''
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+    output += chunk
+  })
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.once('error', reject)
+    child.once('close', resolve)
+  })
+  if (code !== 0) throw new Error(`bench: autocannon child exited with ${String(code)}`)
+  const result = JSON.parse(output) as LoadResult
+  if (result.non2xx > 0 || result.errors > 0) {
+    throw new Error(
+      `bench: ${target.name}: ${result.non2xx} non-2xx answers, ${result.errors} errors`,
+    )
+  }
+  return result.rate
+}
+
+/** Opens Redis, or resolves to null (with a printed note) when it does not answer. */
+async function openRedis(): Promise<Redis | null> {
+  const client = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 })
+  client.on('error', () => undefined)
+  try {
+    await client.connect()
+    return client
+  } catch {
+    client.disconnect()
+    process.stderr.write(
+      `bench: Redis not reachable at ${REDIS_URL}: skipping its protected-route rows\n`,
+    )
+    return null
+  }
+}
+
+/** Opens PostgreSQL with a fresh schema, or resolves to null (with a printed note) when it does not answer. */
+async function openPostgres(schema: string): Promise<pg.Pool | null> {
+  const pool = new pg.Pool({
+    connectionString: DATABASE_URL,
+    max: 10,
+    connectionTimeoutMillis: 2000,
+  })
+  pool.on('error', () => undefined)
+  try {
+    await migrate(pool, { schema })
+    return pool
+  } catch {
+    await pool.end()
+    process.stderr.write(
+      `bench: PostgreSQL not reachable at ${DATABASE_URL}: skipping its protected-route row\n`,
+    )
+    return null
+  }
+}
+
+const rate = (value: number): string => `${Math.round(value).toLocaleString('en')} req/s`
+
+/** Runs the protected-route scenario; resolves to its rows. */
+export async function benchHttpRoute(): Promise<Row[]> {
+  const cleanup: (() => Promise<unknown>)[] = []
+  try {
+    const memoryStore = new TokenStore({ timers: false })
+    cleanup.push(() => memoryStore.close())
+    const targets: Target[] = [
+      await noopTarget(),
+      await tokentreeTarget('tokentree, memory', memoryStore),
+      await joseTarget(),
+    ]
+    const redis = await openRedis()
+    if (redis !== null) {
+      const keyPrefix = `tokentree-bench:${randomBytes(4).toString('hex')}:`
+      const storage = new RedisStorage({ client: redis, keyPrefix })
+      const store = new TokenStore({ storage, secret: randomBytes(32), timers: false })
+      cleanup.push(async () => {
+        await store.close()
+        await storage.close()
+        await deleteKeys(redis, `${keyPrefix}*`)
+        await redis.quit()
+      })
+      targets.push(await tokentreeTarget('tokentree, Redis', store))
+      targets.push(await sessionTarget(redis, `${keyPrefix}sess:`))
+    }
+    const schema = `tokentree_bench_${randomBytes(4).toString('hex')}`
+    const pool = await openPostgres(schema)
+    if (pool !== null) {
+      const storage = new PostgresStorage({ pool, schema })
+      const store = new TokenStore({ storage, secret: randomBytes(32), timers: false })
+      cleanup.push(async () => {
+        await store.close()
+        await storage.close()
+        await pool.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)
+        await pool.end()
+      })
+      targets.push(await tokentreeTarget('tokentree, PostgreSQL', store))
+    }
+    for (const target of targets) cleanup.push(target.close)
+
+    for (const target of targets) await load(target, 1)
+    const rates = new Map<string, number[]>(targets.map((target) => [target.name, []]))
+    for (let i = 0; i < ROUNDS; i++) {
+      for (const target of targets) rates.get(target.name)?.push(await load(target, SECONDS))
+    }
+    const of = (name: string): number | undefined => {
+      const values = rates.get(name)
+      return values === undefined ? undefined : median(values)
+    }
+    const noopRate = of('two no-op middlewares') ?? Number.NaN
+    const memoryRate = of('tokentree, memory') ?? Number.NaN
+    const joseRate = of('jose HS256 JWT middleware') ?? Number.NaN
+    const rows: Row[] = [
+      compare('protected route, memory', memoryRate, 'two no-op middlewares', noopRate, 0.95),
+      compare('protected route, memory vs JWT', memoryRate, 'jose HS256 JWT middleware', joseRate),
+    ]
+    const redisRate = of('tokentree, Redis')
+    const sessionRate = of('express-session + connect-redis')
+    if (redisRate !== undefined && sessionRate !== undefined) {
+      rows.push(
+        compare(
+          'protected route, Redis',
+          redisRate,
+          'express-session + connect-redis',
+          sessionRate,
+          1.2,
+        ),
+      )
+    } else rows.push(skipped('protected route, Redis', `no Redis at ${REDIS_URL}`))
+    const postgresRate = of('tokentree, PostgreSQL')
+    if (postgresRate === undefined) {
+      rows.push(skipped('protected route, PostgreSQL', `no PostgreSQL at ${DATABASE_URL}`))
+    } else if (sessionRate === undefined) {
+      rows.push(
+        compare('protected route, PostgreSQL', postgresRate, 'two no-op middlewares', noopRate),
+      )
+    } else {
+      rows.push(
+        compare(
+          'protected route, PostgreSQL',
+          postgresRate,
+          'express-session + connect-redis',
+          sessionRate,
+          1,
+        ),
+      )
+    }
+    return rows
+  } finally {
+    for (const step of cleanup.reverse()) await step()
+  }
+}
+
+/** A row comparing two rates; with a goal, the goal is a target (reported, not failing the run). */
+function compare(
+  scenario: string,
+  subject: number,
+  baselineName: string,
+  baseline: number,
+  goal?: number,
+): Row {
+  const ratio = subject / baseline
+  return {
+    scenario,
+    subject: rate(subject),
+    baseline: `${baselineName}: ${rate(baseline)}`,
+    ratio: `${ratio.toFixed(2)}×`,
+    goal: goal === undefined ? '(reported)' : `≥ ${goal}× (target)`,
+    met: goal === undefined || ratio >= goal,
+    enforced: false,
+  }
+}
+
+function skipped(scenario: string, reason: string): Row {
+  return {
+    scenario,
+    subject: `skipped: ${reason}`,
+    baseline: '-',
+    ratio: '-',
+    goal: '-',
+    met: true,
+  }
+}
+
+async function deleteKeys(client: Redis, pattern: string): Promise<void> {
+  let cursor = '0'
+  do {
+    const [next, keys] = await client.scan(cursor, 'MATCH', pattern, 'COUNT', 1000)
+    cursor = next
+    if (keys.length > 0) await client.del(...keys)
+  } while (cursor !== '0')
+}
+
+// Run alone: node --import tsx bench/http-route.ts
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  printTable(await benchHttpRoute())
+}
