@@ -5,7 +5,9 @@ import { spawnSync } from 'node:child_process'
 
 if (process.env.TOKENTREE_SKIP_BUILD !== '1') {
   const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm'
-  const result = spawnSync(npm, ['run', '--silent', 'build'], { stdio: ['ignore', 'ignore', 'inherit'] })
+  const result = spawnSync(npm, ['run', '--silent', 'build'], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  })
   if (result.status !== 0) {
     process.stderr.write('npm test: the build failed (npm run build)\n')
     process.exit(result.status ?? 1)

@@ -1095,7 +1095,6 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
     return toInfo(record, token, now)
   }
 
-
   /**
    * `authenticate`'s work: validates the token and uses one of its uses; with `access`, `authorize`'s too: then
    * checks the token's ACL, after the use is spent. One async step either way, so `authorize` costs no more awaits

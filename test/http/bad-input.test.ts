@@ -237,7 +237,12 @@ function batch(user: { token: string; accessor: string }, leaseId: string): BadR
       status: 400,
     },
     // A lookup without a token looks up the caller, as in Vault (test/http/vault-answers.test.ts).
-    { name: 'lookup with a token of the wrong type', path: '/v1/auth/token/lookup', body: { token: 5 }, status: 400 },
+    {
+      name: 'lookup with a token of the wrong type',
+      path: '/v1/auth/token/lookup',
+      body: { token: 5 },
+      status: 400,
+    },
     {
       name: 'lookup of an unknown token',
       path: '/v1/auth/token/lookup',

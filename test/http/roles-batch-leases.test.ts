@@ -193,7 +193,11 @@ for (const [host, makeServer] of Object.entries(VAULT_HOSTS)) {
         // Vault's handler refuses a batch parent with 400 and its own message.
         const batchParent = 'batch tokens cannot create more tokens'
         await rejectsWith(client(endpoint, auth.client_token).tokenCreate({}), 400, batchParent)
-        await rejectsWith(client(endpoint, auth.client_token).tokenCreateOrphan({}), 400, batchParent)
+        await rejectsWith(
+          client(endpoint, auth.client_token).tokenCreateOrphan({}),
+          400,
+          batchParent,
+        )
         await rejectsWith(client(endpoint, root).write('auth/token/create', { type: 'x' }), 400)
 
         // It goes with its parent.

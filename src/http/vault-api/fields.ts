@@ -18,14 +18,7 @@ import { describeValue, invalidRequest } from '../../errors.js'
  * CIDR blocks a token would be bound to, not implemented, refused unless empty.
  */
 export type FieldKind =
-  | 'string'
-  | 'bool'
-  | 'int'
-  | 'duration'
-  | 'policies'
-  | 'map'
-  | 'unsupported'
-  | 'cidrs'
+  'string' | 'bool' | 'int' | 'duration' | 'policies' | 'map' | 'unsupported' | 'cidrs'
 
 /** The fields of an endpoint, by their snake_case name. */
 export type FieldSchema = Readonly<Record<string, FieldKind>>
@@ -108,7 +101,8 @@ export function decodeFields<S extends FieldSchema>(
 function isEmptyList(value: unknown): boolean {
   if (value === null || value === undefined) return true
   if (typeof value === 'string') return value.trim() === ''
-  if (Array.isArray(value)) return value.every((item) => typeof item === 'string' && item.trim() === '')
+  if (Array.isArray(value))
+    return value.every((item) => typeof item === 'string' && item.trim() === '')
   return false
 }
 

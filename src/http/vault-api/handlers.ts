@@ -143,7 +143,13 @@ async function dispatch(
   const answer = async (result: HttpResult): Promise<HttpResult> =>
     wrapTtl === null || match === null
       ? result
-      : wrapAnswer(store, result, wrapTtl, path, match.route.operationFor?.[operation] ?? match.route.operation)
+      : wrapAnswer(
+          store,
+          result,
+          wrapTtl,
+          path,
+          match.route.operationFor?.[operation] ?? match.route.operation,
+        )
 
   // The body is read and parsed before the token is used: a body that cannot be parsed spends no use.
   let input: Record<string, unknown> = {}
@@ -161,7 +167,12 @@ async function dispatch(
     : null
   if (served && decoded !== null && match.route.beforeAuth !== undefined) {
     const presentedToken = readToken(request.headers, options.token)
-    const early = await match.route.beforeAuth({ store, fields: decoded.fields, presentedToken, wrapTtl })
+    const early = await match.route.beforeAuth({
+      store,
+      fields: decoded.fields,
+      presentedToken,
+      wrapTtl,
+    })
     if (early !== null) return answer(early)
   }
 

@@ -275,7 +275,6 @@ export const TOKEN_ROUTES: Readonly<Record<string, Route>> = {
       return { ...envelope({}, [TIDY_WARNING]), status: 202 }
     },
   }),
-
 }
 
 /**
