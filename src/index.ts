@@ -32,6 +32,7 @@ export {
   type WrappingLookup,
 } from './wrapping.js'
 export type { Timers } from './expiration.js'
+export type { LogLevel, LogMethod, Logger } from './logger.js'
 export type { CreateRootOptions, CreateTokenOptions, TokenStoreOptions } from './options.js'
 export type { Secret, SecretOption } from './secrets.js'
 export type {

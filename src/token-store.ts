@@ -21,6 +21,7 @@ import {
   type WrappingLookup,
 } from './wrapping.js'
 import { ExpiryScheduler, REAL_TIMERS, type Timers } from './expiration.js'
+import { BACKGROUND_FAILED, checkLogger, log, subscriptionLogging, type Logger } from './logger.js'
 import {
   leaseKeys,
   normalizeListOptions,
@@ -178,6 +179,7 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
   readonly #scheduler: ExpiryScheduler | null
   readonly #timers: Timers | null
   readonly #revocations: RevocationSubscription
+  readonly #logger: Logger | undefined
   #closed = false
 
   /**
@@ -188,6 +190,7 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
     super()
     const input = readInput(() => readStoreOptions(options))
     this.#settings = input.settings
+    this.#logger = readInput(() => checkLogger(options.logger))
     this.#storage = input.storage ?? new MemoryStorage()
     this.#clock = input.clock
     this.#secrets = new SecretRing(input.secrets)
@@ -212,6 +215,7 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
       failed: (error) => {
         this.#backgroundFailed(error)
       },
+      ...(this.#logger && subscriptionLogging(this.#logger)),
     })
     if (this.#scheduler !== null && input.storage !== undefined) this.#aimAtStoredExpiry()
   }
@@ -1305,6 +1309,7 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
 
   /** A listener or background task failed: tell `error` listeners, or else the process, never the caller. */
   #backgroundFailed(error: unknown): void {
+    if (this.#logger) log(this.#logger, 'error', BACKGROUND_FAILED, { err: error })
     if (this.listenerCount('error') > 0) {
       try {
         this.emit('error', error)
@@ -1313,6 +1318,7 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
         error = failure
       }
     }
+    if (this.#logger) return
     process.emitWarning(
       error instanceof Error ? error : new Error(String(error)),
       'TokenStoreWarning',
