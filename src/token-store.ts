@@ -62,6 +62,7 @@ import {
 import { RevocationSubscription } from './revocation-subscription.js'
 import { MemoryStorage } from './storage/memory.js'
 import type { RevocationNotice, Storage } from './storage/storage.js'
+import { startTrace } from './tracing.js'
 import { creationTtl, renewalTtl } from './ttl.js'
 import type {
   Accessor,
@@ -1276,8 +1277,10 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
   ): Promise<T> {
     const audit: AuditContext = { accessor: null }
     const started = this.#clock()
+    const trace = startTrace(operation, this)
     try {
-      const result = await run(audit)
+      const result = await (trace === null ? run(audit) : trace.run(() => run(audit)))
+      trace?.finish(audit.accessor, undefined)
       this.#audit(operation, started, audit.accessor, undefined)
       return result
     } catch (cause) {
@@ -1285,6 +1288,7 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
         cause instanceof TokenStoreError
           ? cause
           : new TokenStoreError('storage_unavailable', 'The token storage failed', { cause })
+      trace?.finish(audit.accessor, error)
       this.#audit(operation, started, audit.accessor, error)
       throw error
     }
