@@ -45,9 +45,18 @@ function recordAll(): { published: Published[]; stop: () => void } {
       error: record('error'),
     }
     channel.subscribe(handlers)
-    stops.push(() => channel.unsubscribe(handlers))
+    stops.push(() => {
+      channel.unsubscribe(handlers)
+    })
   }
-  return { published, stop: () => stops.forEach((stop) => stop()) }
+  return {
+    published,
+    stop: () => {
+      stops.forEach((stop) => {
+        stop()
+      })
+    },
+  }
 }
 
 /** Everything in a context but the store, including an error's message, stack and cause. */
