@@ -16,32 +16,43 @@ import type { Accessor } from './types.js'
 /** Prefix of every tracing channel's name: `tokentree:authenticate`, `tokentree:roles.write`, … */
 export const TRACING_CHANNEL_PREFIX = 'tokentree:'
 
-/** Every operation that is traced: the values of `AuditOperation`, listed once for the channel table. */
-export const TRACED_OPERATIONS: readonly AuditOperation[] = Object.freeze([
-  'create',
-  'createRoot',
-  'lookup',
-  'lookupAccessor',
-  'list',
-  'authenticate',
-  'renew',
-  'renewAccessor',
-  'revoke',
-  'revokeOrphan',
-  'revokeAccessor',
-  'revokePrefix',
-  'revokeExpired',
-  'createLease',
-  'lookupLease',
-  'listLeaseKeys',
-  'renewLease',
-  'revokeLease',
-  'roles.write',
-  'roles.read',
-  'roles.list',
-  'roles.delete',
-  'tidy',
-] satisfies AuditOperation[])
+/**
+ * Every operation, as a record so that a new `AuditOperation` fails to compile until it has a channel here.
+ */
+const OPERATIONS: Readonly<Record<AuditOperation, true>> = {
+  create: true,
+  createRoot: true,
+  lookup: true,
+  lookupAccessor: true,
+  list: true,
+  authenticate: true,
+  renew: true,
+  renewAccessor: true,
+  revoke: true,
+  revokeOrphan: true,
+  revokeAccessor: true,
+  revokePrefix: true,
+  revokeExpired: true,
+  createLease: true,
+  lookupLease: true,
+  listLeaseKeys: true,
+  renewLease: true,
+  revokeLease: true,
+  'roles.write': true,
+  'roles.read': true,
+  'roles.list': true,
+  'roles.delete': true,
+  tidy: true,
+  wrap: true,
+  unwrap: true,
+  lookupWrapping: true,
+  rewrap: true,
+}
+
+/** Every operation that is traced: the values of `AuditOperation`, each with a `tokentree:<operation>` channel. */
+export const TRACED_OPERATIONS: readonly AuditOperation[] = Object.freeze(
+  Object.keys(OPERATIONS) as AuditOperation[],
+)
 
 /**
  * The context object published on a `tokentree:<operation>` tracing channel. The same object goes to `start`,

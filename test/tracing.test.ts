@@ -102,6 +102,15 @@ test('tracing: every public method publishes on tokentree:<operation>, and no pa
     await store.roles.list()
     keep(await store.create({ parent: root.clientToken, role: 'ci' }))
     await store.roles.delete('ci')
+    const wrapped = await store.wrap(
+      { token: child.clientToken },
+      { ttl: '5m', wrappedAccessor: child.accessor },
+    )
+    tokens.push(wrapped.token)
+    await store.lookupWrapping(wrapped.token)
+    const rewrapped = await store.rewrap(wrapped.token)
+    tokens.push(rewrapped.token)
+    await store.unwrap(rewrapped.token)
     await store.revokeOrphan(orphan.clientToken)
     const victim = keep(await store.create({ parent: root.clientToken }))
     await store.revokeAccessor(victim.accessor)
