@@ -97,7 +97,7 @@ const APPS: Record<'express' | 'koa', AppFactory> = {
     if (spec.policies) app.use(requirePolicies(...spec.policies))
     app.use((ctx) => {
       if (ctx.path === '/throw') throw spec.thrown
-      ctx.body = { accessor: ctx.state.token.accessor, numUses: ctx.state.token.numUses }
+      ctx.body = { accessor: ctx.state.token?.accessor, numUses: ctx.state.token?.numUses }
     })
     const handle = app.callback()
     return (req, res) => void handle(req, res)
