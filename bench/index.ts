@@ -22,6 +22,7 @@ import { benchMemory } from './memory.js'
 import { benchPostgres, DATABASE_URL } from './postgres.js'
 import { benchRedis, REDIS_URL } from './redis.js'
 import { benchRevokeSubtree } from './revoke-subtree.js'
+import { benchTracing } from './tracing.js'
 import { benchWrapping } from './wrapping.js'
 
 /** Whether a TCP connection to the URL's host and port opens within a second. */
@@ -80,6 +81,7 @@ for (const [name, run] of [
   ['acl check', benchAcl],
   ['create', benchCreate],
   ['revoke subtree', benchRevokeSubtree],
+  ['tracing', benchTracing],
   ['memory', benchMemory],
   ['expiry sweep', benchExpiry],
   ['batch tokens', benchBatch],

@@ -50,6 +50,14 @@ export {
   type WrappingLookup,
 } from './wrapping.js'
 export type { Timers } from './expiration.js'
+export type { LogLevel, LogMethod, Logger } from './logger.js'
+export {
+  TRACED_OPERATIONS,
+  TRACING_CHANNEL_PREFIX,
+  operationChannel,
+  type OperationChannel,
+  type OperationContext,
+} from './tracing.js'
 export type { CreateRootOptions, CreateTokenOptions, TokenStoreOptions } from './options.js'
 export type { Secret, SecretOption } from './secrets.js'
 export type {

@@ -11,6 +11,7 @@ import { parsePolicies } from './policies.js'
 import { normalizeSecrets, type SecretOption } from './secrets.js'
 import { checkRoleName, type TokenType } from './roles.js'
 import type { Timers } from './expiration.js'
+import type { Logger } from './logger.js'
 import type { Storage } from './storage/storage.js'
 import type { Duration, Seconds, UnixMillis } from './types.js'
 
@@ -54,6 +55,14 @@ export interface TokenStoreOptions {
    * @default Node's timers, unref'd
    */
   readonly timers?: Timers | false
+  /**
+   * Where the store writes its own messages: background sweep and listener failures (`error`), the subscription to
+   * other instances' revocations failing (`warn`) and recovering (`info`). Any pino- or console-shaped object.
+   * Background failures go to `error` listeners as well; without a logger and without listeners they become
+   * process warnings, as before.
+   * @default none
+   */
+  readonly logger?: Logger
 }
 
 /** Options of `TokenStore.create()`. Names are Vault's `auth/token/create` fields in camelCase. */
@@ -169,7 +178,15 @@ const PATH_PATTERN = /^[A-Za-z0-9._~:@-]+(?:\/[A-Za-z0-9._~:@-]+)*$/
 /** A custom token id: printable ASCII without `.`, which Vault reserves for its own prefixes (`hvs.`, `s.`). */
 const CUSTOM_ID_PATTERN = /^[\x21-\x2d\x2f-\x7e]+$/
 
-const STORE_OPTION_KEYS = new Set(['storage', 'clock', 'defaultTtl', 'maxTtl', 'secret', 'timers'])
+const STORE_OPTION_KEYS = new Set([
+  'storage',
+  'clock',
+  'defaultTtl',
+  'maxTtl',
+  'secret',
+  'timers',
+  'logger',
+])
 const CREATE_OPTION_KEYS = new Set([
   'parent',
   'id',

@@ -21,6 +21,12 @@ export interface RevocationSubscriptionHandlers {
   readonly started?: () => void
   /** A failed attempt, or notices lost: for the store's `error` event. */
   readonly failed: (error: unknown) => void
+  /** A failed attempt, with the number of failures so far and the wait in ms before the next: for the logger. */
+  readonly retrying?: (error: unknown, failures: number, delay: number) => void
+  /** Subscribed again after `failures` failed attempts: for the logger. */
+  readonly recovered?: (failures: number) => void
+  /** Notices lost: for the logger. */
+  readonly gap?: (gap: NoticeGap) => void
 }
 
 /**
@@ -92,9 +98,11 @@ export class RevocationSubscription {
           this.#position = seq
         },
         onGap: (gap) => {
+          this.#handlers.gap?.(gap)
           this.#handlers.failed(gapError(gap))
         },
       })
+      if (this.#failures > 0) this.#handlers.recovered?.(this.#failures)
       this.#failures = 0
       this.#handlers.started?.()
       // close() may have run while this awaited.
@@ -103,16 +111,17 @@ export class RevocationSubscription {
     } catch (error) {
       this.#lastError = error
       this.#handlers.failed(error)
-      this.#scheduleRetry()
+      this.#scheduleRetry(error)
     } finally {
       this.#attempt = null
     }
   }
 
-  #scheduleRetry(): void {
+  #scheduleRetry(error: unknown): void {
     if (this.#closed || this.#timers === null) return
     const delay = backoffDelay(this.#failures, SUBSCRIBE_BACKOFF)
     this.#failures += 1
+    this.#handlers.retrying?.(error, this.#failures, delay)
     this.#retry = this.#timers.setTimeout(() => {
       this.#retry = null
       this.#attempt ??= this.#run()

@@ -29,6 +29,7 @@ import {
   type WrappingLookup,
 } from './wrapping.js'
 import { ExpiryScheduler, REAL_TIMERS, type Timers } from './expiration.js'
+import { BACKGROUND_FAILED, checkLogger, log, subscriptionLogging, type Logger } from './logger.js'
 import {
   leaseKeys,
   normalizeListOptions,
@@ -70,6 +71,7 @@ import {
 import { RevocationSubscription } from './revocation-subscription.js'
 import { MemoryStorage } from './storage/memory.js'
 import type { RevocationNotice, Storage } from './storage/storage.js'
+import { startTrace } from './tracing.js'
 import { creationTtl, renewalTtl } from './ttl.js'
 import type {
   Accessor,
@@ -209,6 +211,7 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
   readonly #timers: Timers | null
   readonly #revocations: RevocationSubscription
   readonly #policyCache: PolicyCache
+  readonly #logger: Logger | undefined
   #closed = false
 
   /**
@@ -219,6 +222,7 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
     super()
     const input = readInput(() => readStoreOptions(options))
     this.#settings = input.settings
+    this.#logger = readInput(() => checkLogger(options.logger))
     this.#storage = input.storage ?? new MemoryStorage()
     this.#policyCache = PolicyCache.for(this.#storage)
     this.#clock = input.clock
@@ -249,6 +253,7 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
       failed: (error) => {
         this.#backgroundFailed(error)
       },
+      ...(this.#logger && subscriptionLogging(this.#logger)),
     })
     if (this.#scheduler !== null && input.storage !== undefined) this.#aimAtStoredExpiry()
   }
@@ -1400,8 +1405,10 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
   ): Promise<T> {
     const audit: AuditContext = { accessor: null }
     const started = this.#clock()
+    const trace = startTrace(operation, this)
     try {
-      const result = await run(audit)
+      const result = await (trace === null ? run(audit) : trace.run(() => run(audit)))
+      trace?.finish(audit.accessor, undefined)
       this.#audit(operation, started, audit.accessor, undefined)
       return result
     } catch (cause) {
@@ -1409,6 +1416,7 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
         cause instanceof TokenStoreError
           ? cause
           : new TokenStoreError('storage_unavailable', 'The token storage failed', { cause })
+      trace?.finish(audit.accessor, error)
       this.#audit(operation, started, audit.accessor, error)
       throw error
     }
@@ -1433,6 +1441,7 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
 
   /** A listener or background task failed: tell `error` listeners, or else the process, never the caller. */
   #backgroundFailed(error: unknown): void {
+    if (this.#logger) log(this.#logger, 'error', BACKGROUND_FAILED, { err: error })
     if (this.listenerCount('error') > 0) {
       try {
         this.emit('error', error)
@@ -1441,6 +1450,7 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
         error = failure
       }
     }
+    if (this.#logger) return
     process.emitWarning(
       error instanceof Error ? error : new Error(String(error)),
       'TokenStoreWarning',

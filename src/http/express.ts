@@ -12,13 +12,26 @@
  * @packageDocumentation
  * @module tokentree/express
  */
-import type { RequestHandler, Response } from 'express'
+import type { ErrorRequestHandler, NextFunction, Request, RequestHandler, Response } from 'express'
 
 import type { TokenStore } from '../token-store.js'
 import type { TokenInfo } from '../types.js'
 import type { HttpResult } from './bearer.js'
 import { createCapabilityGuard, type RequireCapabilityOptions } from './capability.js'
-import { createPolicyCheck, createTokenGuard, type TokenAuthOptions } from './guard.js'
+import {
+  createErrorOptionsRegistry,
+  refusalOf,
+  renderRefusal,
+  renderThrown,
+  resolveErrorFormat,
+  type ErrorFormatOptions,
+  type TokenRefusal,
+} from './error-format.js'
+import {
+  createPolicyCheck,
+  createTokenGuard,
+  type TokenAuthOptions as GuardOptions,
+} from './guard.js'
 import { handleVaultRequest, resolveApiOptions } from './vault-api/handlers.js'
 import { toApiRequest, writeResult } from './vault-api/node.js'
 import type { VaultApiOptions } from './vault-api/types.js'
@@ -31,9 +44,15 @@ export {
   type TokenSource,
   type VaultErrorBody,
 } from './bearer.js'
-export type { TokenAuthOptions } from './guard.js'
 export type { RequireCapabilityOptions } from './capability.js'
 export type { AclOperation } from '../acl/types.js'
+export {
+  TokenRefusal,
+  type BearerErrorBody,
+  type ErrorFormat,
+  type ErrorFormatOptions,
+  type RefusalReason,
+} from './error-format.js'
 export {
   defaultAuthorize,
   type AuthorizeRequest,
@@ -54,6 +73,29 @@ declare global {
     }
   }
 }
+
+/**
+ * Answers a refused request instead of the built-in answer: `error` says why (`reason`) and which status the
+ * configured format would use (`status`); it never contains the token. Call `next(error)` to hand it on.
+ */
+export type TokenErrorCallback = (
+  error: TokenRefusal,
+  req: Request,
+  res: Response,
+  next: NextFunction,
+) => void | Promise<void>
+
+/** Options of {@link tokenAuth}. */
+export interface TokenAuthOptions extends GuardOptions {
+  /**
+   * Answers refusals (no token, bad token, missing policy in a later `requirePolicies`, a failed check) in the
+   * host's own way instead of the `errorFormat` answer. A throw or rejection goes to `next`.
+   */
+  readonly onError?: TokenErrorCallback
+}
+
+/** The error options `tokenAuth()` left on each request, for the guards and the error handler after it. */
+const REQUEST_ERRORS = createErrorOptionsRegistry<TokenErrorCallback>()
 
 /**
  * Authenticates each request's token and attaches its `TokenInfo` as `req.token`.
@@ -80,14 +122,19 @@ declare global {
  */
 export function tokenAuth(store: TokenStore, options: TokenAuthOptions = {}): RequestHandler {
   const guard = createTokenGuard(store, options)
+  const onError = options.onError
+  if (onError !== undefined && typeof onError !== 'function') {
+    throw new TypeError('Expected `onError` to be a function')
+  }
+  const errors = { format: resolveErrorFormat(options.errorFormat), onError }
   return (req, res, next) => {
+    REQUEST_ERRORS.set(req, errors)
     guard(req.headers).then((outcome) => {
-      if (!outcome.ok) {
-        send(res, outcome.result)
-        return
-      }
-      if (outcome.token !== null) req.token = outcome.token
-      next()
+      if (outcome.ok) {
+        if (outcome.token !== null) req.token = outcome.token
+        next()
+      } else if (onError === undefined) send(res, outcome.result)
+      else callOnError(onError, outcome.refusal, req, res, next)
     }, next)
   }
 }
@@ -108,7 +155,57 @@ export function requirePolicies(...policies: string[]): RequestHandler {
   return (req, res, next) => {
     const refusal = check(req.token)
     if (refusal === null) next()
-    else send(res, refusal)
+    else refuse(req, res, next, refusal)
+  }
+}
+
+/**
+ * An Express error handler for the end of the chain: a `TokenStoreError` thrown (or passed to `next`) by a route
+ * becomes the status of its code and a body in the chosen format, which never echoes a token. Other errors go on
+ * to the next error handler untouched.
+ *
+ * @param options - `errorFormat`; by default the format of the `tokenAuth()` that ran on the request, else `vault`.
+ * @throws TypeError at once for an unknown format.
+ * @example
+ * ```ts
+ * app.post('/tokens', tokenAuth(store, { errorFormat: 'rfc6750' }), async (req, res) => {
+ *   res.json(await store.create({ parent: req.get('x-vault-token') })) // Express 5 forwards rejections
+ * })
+ * app.use(tokenErrorHandler())
+ * ```
+ */
+export function tokenErrorHandler(options: ErrorFormatOptions = {}): ErrorRequestHandler {
+  const format =
+    options.errorFormat === undefined ? undefined : resolveErrorFormat(options.errorFormat)
+  return (error: unknown, req, res, next) => {
+    const result = res.headersSent
+      ? null
+      : renderThrown(error, format ?? REQUEST_ERRORS.get(req).format)
+    if (result === null) next(error)
+    else send(res, result)
+  }
+}
+
+/** Answers a guard's Vault-shaped refusal in the format (or through the `onError`) `tokenAuth()` chose. */
+function refuse(req: Request, res: Response, next: NextFunction, result: HttpResult): void {
+  const { format, onError } = REQUEST_ERRORS.get(req)
+  const refusal = refusalOf(result)
+  // The Vault format keeps the guard's own answer as it was; only other formats re-render it.
+  if (onError === undefined) send(res, format === 'vault' ? result : renderRefusal(refusal, format))
+  else callOnError(onError, refusal, req, res, next)
+}
+
+function callOnError(
+  onError: TokenErrorCallback,
+  refusal: TokenRefusal,
+  req: Request,
+  res: Response,
+  next: NextFunction,
+): void {
+  try {
+    Promise.resolve(onError(refusal, req, res, next)).catch(next)
+  } catch (error) {
+    next(error)
   }
 }
 

@@ -19,21 +19,35 @@ import {
   type HttpResult,
   type TokenReadOptions,
 } from './bearer.js'
+import {
+  authRefusal,
+  renderRefusal,
+  resolveErrorFormat,
+  type ErrorFormatOptions,
+  type TokenRefusal,
+} from './error-format.js'
 
 /** Options of `tokenAuth()`. */
-export interface TokenAuthOptions extends TokenReadOptions {
+export interface TokenAuthOptions extends TokenReadOptions, ErrorFormatOptions {
   /**
    * Let requests without any token through, with no token attached. A token that is present but bad is still
-   * refused with 403.
+   * refused.
    * @default false
    */
   readonly optional?: boolean
+  /**
+   * Whether checking the token spends one of its uses. `true` calls `store.authenticate` (Vault's behaviour for a
+   * request); `false` calls `store.lookup` instead, which does **not** charge a limited-use token (`numUses`), so
+   * such a token then works for any number of requests: use it only for routes that merely read who is calling.
+   * @default true
+   */
+  readonly spendUse?: boolean
 }
 
 /** The outcome of {@link authenticateHeaders}: the token (or `null` when optional and absent), or the refusal. */
 export type GuardOutcome =
   | { readonly ok: true; readonly token: TokenInfo | null }
-  | { readonly ok: false; readonly result: HttpResult }
+  | { readonly ok: false; readonly result: HttpResult; readonly refusal: TokenRefusal }
 
 /** A checked `tokenAuth` configuration. */
 export interface TokenGuard {
@@ -50,18 +64,25 @@ export interface TokenGuard {
 export function createTokenGuard(store: TokenStore, options: TokenAuthOptions = {}): TokenGuard {
   const read = resolveReadOptions(options)
   const optional = options.optional ?? false
-  const challenge = read.sources.includes('bearer') ? { 'www-authenticate': 'Bearer' } : undefined
+  const format = resolveErrorFormat(options.errorFormat)
+  const spendUse = options.spendUse ?? true
+  if (typeof spendUse !== 'boolean') throw new TypeError('Expected `spendUse` to be a boolean')
+  const challenge = read.sources.includes('bearer')
+  const refuse = (error: unknown): GuardOutcome => {
+    const refusal = authRefusal(error, format)
+    return { ok: false, refusal, result: renderRefusal(refusal, format, challenge) }
+  }
   return async (headers) => {
     const token = readToken(headers, read)
-    if (token === null) {
-      if (optional) return { ok: true, token: null }
-      const result = errorResult(401, MISSING_TOKEN_MESSAGE)
-      return { ok: false, result: challenge ? { ...result, headers: challenge } : result }
-    }
+    if (token === null) return optional ? { ok: true, token: null } : refuse(undefined)
     try {
-      return { ok: true, token: await store.authenticate(token) }
+      if (spendUse) return { ok: true, token: await store.authenticate(token) }
+      const found = await store.lookup(token)
+      return found === null
+        ? refuse(new TokenStoreError('invalid_token', PERMISSION_DENIED_MESSAGE))
+        : { ok: true, token: found }
     } catch (error) {
-      return { ok: false, result: authFailure(error) }
+      return refuse(error)
     }
   }
 }

@@ -17,7 +17,20 @@ import type { TokenStore } from '../token-store.js'
 import type { TokenInfo } from '../types.js'
 import type { HttpResult } from './bearer.js'
 import { createCapabilityGuard, type RequireCapabilityOptions } from './capability.js'
-import { createPolicyCheck, createTokenGuard, type TokenAuthOptions } from './guard.js'
+import {
+  createErrorOptionsRegistry,
+  refusalOf,
+  renderRefusal,
+  renderThrown,
+  resolveErrorFormat,
+  type ErrorFormatOptions,
+  type TokenRefusal,
+} from './error-format.js'
+import {
+  createPolicyCheck,
+  createTokenGuard,
+  type TokenAuthOptions as GuardOptions,
+} from './guard.js'
 import { handleVaultRequest, resolveApiOptions } from './vault-api/handlers.js'
 import { resultHeaders, toApiRequest } from './vault-api/node.js'
 import type { VaultApiOptions } from './vault-api/types.js'
@@ -30,9 +43,15 @@ export {
   type TokenSource,
   type VaultErrorBody,
 } from './bearer.js'
-export type { TokenAuthOptions } from './guard.js'
 export type { RequireCapabilityOptions } from './capability.js'
 export type { AclOperation } from '../acl/types.js'
+export {
+  TokenRefusal,
+  type BearerErrorBody,
+  type ErrorFormat,
+  type ErrorFormatOptions,
+  type RefusalReason,
+} from './error-format.js'
 export {
   defaultAuthorize,
   type AuthorizeRequest,
@@ -55,6 +74,24 @@ export interface TokenState {
   /** The token that authenticated this request. */
   token: TokenInfo
 }
+
+/**
+ * Answers a refused request instead of the built-in answer: `error` says why (`reason`) and which status the
+ * configured format would use (`status`); it never contains the token. Throw to hand it to the error handling.
+ */
+export type TokenErrorCallback = (error: TokenRefusal, ctx: Context) => void | Promise<void>
+
+/** Options of {@link tokenAuth}. */
+export interface TokenAuthOptions extends GuardOptions {
+  /**
+   * Answers refusals (no token, bad token, missing policy in a later `requirePolicies`, a failed check) in the
+   * host's own way instead of the `errorFormat` answer.
+   */
+  readonly onError?: TokenErrorCallback
+}
+
+/** The error options `tokenAuth()` left on each request context, for the guards and the error handler. */
+const REQUEST_ERRORS = createErrorOptionsRegistry<TokenErrorCallback>()
 
 /**
  * Authenticates each request's token and puts its `TokenInfo` on `ctx.state.token`.
@@ -98,10 +135,17 @@ export function tokenAuth(
   options: TokenAuthOptions = {},
 ): Middleware<Partial<TokenState>> {
   const guard = createTokenGuard(store, options)
+  const onError = options.onError
+  if (onError !== undefined && typeof onError !== 'function') {
+    throw new TypeError('Expected `onError` to be a function')
+  }
+  const errors = { format: resolveErrorFormat(options.errorFormat), onError }
   return async (ctx, next) => {
+    REQUEST_ERRORS.set(ctx, errors)
     const outcome = await guard(ctx.headers)
     if (!outcome.ok) {
-      send(ctx, outcome.result)
+      if (onError === undefined) send(ctx, outcome.result)
+      else await onError(outcome.refusal, ctx)
       return
     }
     if (outcome.token !== null) ctx.state.token = outcome.token
@@ -125,7 +169,7 @@ export function requirePolicies(...policies: string[]): Middleware {
   return async (ctx, next) => {
     const refusal = check(ctx.state.token)
     if (refusal === null) await next()
-    else send(ctx, refusal)
+    else await refuse(ctx, refusal)
   }
 }
 
@@ -163,6 +207,46 @@ export function requireCapability(
     ctx.state.token = outcome.token
     await next()
   }
+}
+
+/**
+ * A Koa middleware for the top of the stack: a `TokenStoreError` thrown by a later middleware becomes the status of
+ * its code and a body in the chosen format, which never echoes a token. Other errors are rethrown untouched.
+ *
+ * @param options - `errorFormat`; by default the format of the `tokenAuth()` that ran on the request, else `vault`.
+ * @throws TypeError at once for an unknown format.
+ * @example
+ * ```ts
+ * const app = new Koa()
+ *   .use(tokenErrorHandler())
+ *   .use(tokenAuth(store, { errorFormat: 'rfc6750' }))
+ *   .use(async (ctx) => {
+ *     ctx.body = await store.lookupAccessor(String(ctx.query.accessor)) // a TokenStoreError becomes 400/403/503
+ *   })
+ * ```
+ */
+export function tokenErrorHandler(options: ErrorFormatOptions = {}): Middleware {
+  const format =
+    options.errorFormat === undefined ? undefined : resolveErrorFormat(options.errorFormat)
+  return async (ctx, next) => {
+    try {
+      await next()
+    } catch (error) {
+      const result = ctx.headerSent
+        ? null
+        : renderThrown(error, format ?? REQUEST_ERRORS.get(ctx).format)
+      if (result === null) throw error
+      send(ctx, result)
+    }
+  }
+}
+
+/** Answers a guard's Vault-shaped refusal in the format (or through the `onError`) `tokenAuth()` chose. */
+async function refuse(ctx: Context, result: HttpResult): Promise<void> {
+  const { format, onError } = REQUEST_ERRORS.get(ctx)
+  // The Vault format keeps the guard's own answer as it was; only other formats re-render it.
+  if (onError !== undefined) await onError(refusalOf(result), ctx)
+  else send(ctx, format === 'vault' ? result : renderRefusal(refusalOf(result), format))
 }
 
 /**

@@ -1,0 +1,85 @@
+/**
+ * The cost of the `tokentree:<operation>` tracing channels on `authenticate`, against the same call in the same run.
+ *
+ * - No subscriber: what tracing adds to each call is the `hasSubscribers` check (`startTrace` returning `null`);
+ *   measured on its own and compared with a whole `authenticate`. Goal: under 2%.
+ * - One subscriber (no-op handlers on every event): `authenticate` with it against `authenticate` without.
+ *   Goal: under 15%.
+ */
+import { tracingChannel } from 'node:diagnostics_channel'
+
+import { TokenStore } from '../src/index.js'
+import { startTrace } from '../src/tracing.js'
+import { measure, median, perOp, timeMs, type Row } from './harness.js'
+
+/** Tokens in the store, so lookups hit a realistically sized table. */
+const TOKENS = 10_000
+/** Operations per measured round. */
+const OPS = 50_000
+const ROUNDS = { warmup: 2, rounds: 7 }
+
+export async function benchTracing(): Promise<Row[]> {
+  const store = new TokenStore({ timers: false })
+  const tokens: string[] = []
+  for (let i = 0; i < TOKENS; i++)
+    tokens.push((await store.create({ policies: ['app'] })).clientToken)
+
+  const run = async (): Promise<number> =>
+    (await timeMs(async () => {
+      for (let i = 0; i < OPS; i++) await store.authenticate(tokens[i % TOKENS] ?? '')
+    })) / OPS
+
+  let traces = 0
+  const check = await measure(
+    async () =>
+      (await timeMs(() => {
+        for (let i = 0; i < OPS; i++) if (startTrace('authenticate', store) !== null) traces += 1
+      })) / OPS,
+    ROUNDS,
+  )
+  if (traces !== 0) throw new Error('a subscriber was present')
+
+  // Rounds alternate without and with the subscriber, so load on the machine weighs on both alike.
+  const channel = tracingChannel('tokentree:authenticate')
+  let events = 0
+  const count = (): void => {
+    events += 1
+  }
+  const handlers = { start: count, end: count, asyncStart: count, asyncEnd: count, error: count }
+  const bareRounds: number[] = []
+  const tracedRounds: number[] = []
+  for (let round = 0; round < ROUNDS.warmup + ROUNDS.rounds; round++) {
+    const without = await run()
+    channel.subscribe(handlers)
+    const withOne = await run()
+    channel.unsubscribe(handlers)
+    if (round < ROUNDS.warmup) continue
+    bareRounds.push(without)
+    tracedRounds.push(withOne)
+  }
+  await store.close()
+  if (events === 0) throw new Error('the subscriber saw nothing')
+  const bare = { median: median(bareRounds) }
+  const traced = { median: median(tracedRounds) }
+
+  const idle = (check.median / bare.median) * 100
+  const busy = (traced.median / bare.median - 1) * 100
+  return [
+    {
+      scenario: 'tracing, no subscriber',
+      subject: `check: ${perOp(check.median)}`,
+      baseline: `authenticate: ${perOp(bare.median)}`,
+      ratio: `+${idle.toFixed(2)}%`,
+      goal: '< 2%',
+      met: idle < 2,
+    },
+    {
+      scenario: 'tracing, one subscriber',
+      subject: `authenticate: ${perOp(traced.median)}`,
+      baseline: `authenticate: ${perOp(bare.median)}`,
+      ratio: `${busy >= 0 ? '+' : ''}${busy.toFixed(1)}%`,
+      goal: '< 15%',
+      met: busy < 15,
+    },
+  ]
+}

@@ -1,0 +1,149 @@
+/**
+ * Tracing: every public operation of a `TokenStore` is published on a `node:diagnostics_channel` tracing channel
+ * named `tokentree:<operation>` (the `audit` event's `operation`), for APMs and `tokentree/otel`.
+ *
+ * With no subscriber the cost is one property read and one `hasSubscribers` check per call: no context object is
+ * built and nothing is published.
+ *
+ * @packageDocumentation
+ */
+import { tracingChannel, type TracingChannel } from 'node:diagnostics_channel'
+
+import type { TokenStoreError, TokenStoreErrorCode } from './errors.js'
+import type { AuditOperation } from './events.js'
+import type { Accessor } from './types.js'
+
+/** Prefix of every tracing channel's name: `tokentree:authenticate`, `tokentree:roles.write`, … */
+export const TRACING_CHANNEL_PREFIX = 'tokentree:'
+
+/**
+ * Every operation, as a record so that a new `AuditOperation` fails to compile until it has a channel here.
+ */
+const OPERATIONS: Readonly<Record<AuditOperation, true>> = {
+  create: true,
+  createRoot: true,
+  lookup: true,
+  lookupAccessor: true,
+  list: true,
+  authenticate: true,
+  renew: true,
+  renewAccessor: true,
+  revoke: true,
+  revokeOrphan: true,
+  revokeAccessor: true,
+  revokePrefix: true,
+  revokeExpired: true,
+  createLease: true,
+  lookupLease: true,
+  listLeaseKeys: true,
+  renewLease: true,
+  revokeLease: true,
+  'roles.write': true,
+  'roles.read': true,
+  'roles.list': true,
+  'roles.delete': true,
+  'policies.write': true,
+  'policies.read': true,
+  'policies.list': true,
+  'policies.delete': true,
+  authorize: true,
+  capabilities: true,
+  capabilitiesAccessor: true,
+  tidy: true,
+  wrap: true,
+  unwrap: true,
+  lookupWrapping: true,
+  rewrap: true,
+}
+
+/** Every operation that is traced: the values of `AuditOperation`, each with a `tokentree:<operation>` channel. */
+export const TRACED_OPERATIONS: readonly AuditOperation[] = Object.freeze(
+  Object.keys(OPERATIONS) as AuditOperation[],
+)
+
+/**
+ * The context object published on a `tokentree:<operation>` tracing channel. The same object goes to `start`,
+ * `end`, then `asyncStart`/`asyncEnd` (and `error` first on failure), filled in as the operation proceeds, as
+ * `TracingChannel.tracePromise` does. It never holds a token id, nor the operation's arguments or result.
+ */
+export interface OperationContext {
+  /** The operation, as in the `audit` event. */
+  readonly operation: AuditOperation
+  /** The store that ran it: tell instances apart, or read its `storage`. */
+  readonly store: object
+  /** When it started, by `performance.now()`: measure latency against the `asyncEnd` time. */
+  readonly startTime: number
+  /** The accessor of the token acted on, once known (set before `asyncStart`); `null` when none or unknown. */
+  accessor: Accessor | null
+  /** Set before `asyncStart`: `ok` or `error`. */
+  outcome?: 'ok' | 'error'
+  /** The error code, on failure. */
+  code?: TokenStoreErrorCode
+  /** The error, on failure: a `TokenStoreError`, whose message never contains a token. */
+  error?: TokenStoreError
+}
+
+/** The tracing channel of an operation, typed with its context. */
+export type OperationChannel = TracingChannel<unknown, OperationContext>
+
+/** The tracing channel of each operation, created once: the hot path reads a property, it never looks one up. */
+const CHANNELS: Readonly<Record<AuditOperation, OperationChannel>> = Object.freeze(
+  Object.fromEntries(
+    TRACED_OPERATIONS.map((operation) => [
+      operation,
+      tracingChannel<unknown, OperationContext>(`${TRACING_CHANNEL_PREFIX}${operation}`),
+    ]),
+  ) as Record<AuditOperation, OperationChannel>,
+)
+
+/**
+ * The tracing channel of `operation` (`tokentree:<operation>`): subscribe to it with `subscribe({ start, end,
+ * asyncStart, asyncEnd, error })`, or by name through `diagnostics_channel.tracingChannel('tokentree:create')`.
+ */
+export function operationChannel(operation: AuditOperation): OperationChannel {
+  return CHANNELS[operation]
+}
+
+/** One operation being traced; `null` from {@link startTrace} when nobody listens. */
+export interface OperationTrace {
+  /** Runs the operation's synchronous part between `start` and `end`, with the channel's bound stores. */
+  run<T>(fn: () => Promise<T>): Promise<T>
+  /** Publishes the outcome: `error` (on failure), `asyncStart`, `asyncEnd`. */
+  finish(accessor: Accessor | null, error: TokenStoreError | undefined): void
+}
+
+/**
+ * Starts tracing an operation, or returns `null` (building nothing) when its channel has no subscriber.
+ * `hasSubscribers` is read once per call: a subscriber added mid-operation sees the next call.
+ */
+export function startTrace(operation: AuditOperation, store: object): OperationTrace | null {
+  const channel = CHANNELS[operation]
+  if (!channel.hasSubscribers) return null
+  const context: OperationContext = {
+    operation,
+    store,
+    startTime: performance.now(),
+    accessor: null,
+  }
+  return {
+    run: (fn) => {
+      try {
+        return channel.start.runStores(context, fn)
+      } finally {
+        channel.end.publish(context)
+      }
+    },
+    finish: (accessor, error) => {
+      context.accessor = accessor
+      if (error === undefined) context.outcome = 'ok'
+      else {
+        context.outcome = 'error'
+        context.code = error.code
+        context.error = error
+        channel.error.publish(context)
+      }
+      channel.asyncStart.publish(context)
+      channel.asyncEnd.publish(context)
+    },
+  }
+}

@@ -1,0 +1,231 @@
+/**
+ * diagnostics_channel tracing: `tokentree:<operation>` for every public operation, start/end/asyncStart/asyncEnd
+ * (and error), with operation, outcome, code and accessor, and never a token id in any payload.
+ */
+import assert from 'node:assert/strict'
+import { AsyncLocalStorage } from 'node:async_hooks'
+import { tracingChannel } from 'node:diagnostics_channel'
+import { test } from 'node:test'
+
+import {
+  MemoryStorage,
+  TRACED_OPERATIONS,
+  TokenStore,
+  operationChannel,
+  type OperationContext,
+} from 'tokentree'
+
+interface Published {
+  channel: string
+  phase: 'start' | 'end' | 'asyncStart' | 'asyncEnd' | 'error'
+  context: OperationContext
+  /** The context as it was when published (later phases fill the same object in). */
+  snapshot: string
+}
+
+/** Subscribes to every `tokentree:*` channel; returns what is published and an unsubscribe. */
+function recordAll(): { published: Published[]; stop: () => void } {
+  const published: Published[] = []
+  const stops: (() => void)[] = []
+  for (const operation of TRACED_OPERATIONS) {
+    const channel = tracingChannel<unknown, OperationContext>(`tokentree:${operation}`)
+    const record = (phase: Published['phase']) => (message: OperationContext) => {
+      published.push({
+        channel: `tokentree:${operation}`,
+        phase,
+        context: message,
+        snapshot: serialize(message),
+      })
+    }
+    const handlers = {
+      start: record('start'),
+      end: record('end'),
+      asyncStart: record('asyncStart'),
+      asyncEnd: record('asyncEnd'),
+      error: record('error'),
+    }
+    channel.subscribe(handlers)
+    stops.push(() => {
+      channel.unsubscribe(handlers)
+    })
+  }
+  return {
+    published,
+    stop: () => {
+      stops.forEach((stop) => {
+        stop()
+      })
+    },
+  }
+}
+
+/** Everything in a context but the store, including an error's message, stack and cause. */
+function serialize(context: OperationContext): string {
+  const { store: _store, error, ...rest } = context
+  const cause = error?.cause instanceof Error ? error.cause : undefined
+  return JSON.stringify({
+    ...rest,
+    error: error && { message: error.message, stack: error.stack, code: error.code },
+    cause: cause && { message: cause.message, stack: cause.stack },
+  })
+}
+
+test('tracing: every public method publishes on tokentree:<operation>, and no payload holds a token id', async () => {
+  const { published, stop } = recordAll()
+  const store = new TokenStore({ timers: false })
+  const tokens: string[] = []
+  const keep = <T extends { clientToken: string }>(auth: T): T => {
+    tokens.push(auth.clientToken)
+    return auth
+  }
+  try {
+    const root = keep(await store.createRoot())
+    const parent = keep(await store.create({ parent: root.clientToken, policies: ['app'] }))
+    const child = keep(await store.create({ parent: parent.clientToken, numUses: 3 }))
+    const orphan = keep(await store.create({ parent: root.clientToken, ttl: '1h' }))
+    const batch = keep(await store.create({ parent: parent.clientToken, type: 'batch', ttl: '5m' }))
+    await store.lookup(child.clientToken)
+    await store.lookupAccessor(child.accessor)
+    await store.list()
+    await store.authenticate(child.clientToken)
+    await store.authenticate(batch.clientToken)
+    await store.authenticate('hvs.not-a-real-token-0123456789').catch(() => undefined)
+    await store.renew(orphan.clientToken, '30m')
+    await store.renewAccessor(orphan.accessor, '30m')
+    const lease = await store.createLease(parent.clientToken, { path: 'db/creds/app', ttl: 60 })
+    await store.lookupLease(lease.leaseId)
+    await store.listLeaseKeys('db/')
+    await store.renewLease(lease.leaseId, 60)
+    await store.revokeLease(lease.leaseId)
+    await store.roles.write('ci', { allowedPolicies: ['deploy'] })
+    await store.roles.read('ci')
+    await store.roles.list()
+    keep(await store.create({ parent: root.clientToken, role: 'ci' }))
+    await store.roles.delete('ci')
+    await store.policies.write('app', 'path "apps/*" { capabilities = ["read"] }')
+    await store.policies.read('app')
+    await store.policies.list()
+    await store.authorize(parent.clientToken, { path: 'apps/web', operation: 'read' })
+    await store.capabilities(parent.clientToken, 'apps/web')
+    await store.capabilitiesAccessor(parent.accessor, 'apps/web')
+    await store.policies.delete('app')
+    const wrapped = await store.wrap(
+      { token: child.clientToken },
+      { ttl: '5m', wrappedAccessor: child.accessor },
+    )
+    tokens.push(wrapped.token)
+    await store.lookupWrapping(wrapped.token)
+    const rewrapped = await store.rewrap(wrapped.token)
+    tokens.push(rewrapped.token)
+    await store.unwrap(rewrapped.token)
+    await store.revokeOrphan(orphan.clientToken)
+    const victim = keep(await store.create({ parent: root.clientToken }))
+    await store.revokeAccessor(victim.accessor)
+    await store.revokePrefix('auth/token/none')
+    await store.revokeExpired()
+    await store.tidy()
+    await store.revoke(parent.clientToken)
+    await store.revoke(child.clientToken).catch(() => undefined)
+  } finally {
+    stop()
+    await store.close()
+  }
+
+  const seen = new Set(published.map((entry) => entry.channel))
+  assert.deepEqual(
+    [...TRACED_OPERATIONS].map((operation) => `tokentree:${operation}`).filter((c) => !seen.has(c)),
+    [],
+  )
+  for (const entry of published) {
+    assert.equal(entry.context.store, store)
+    for (const token of tokens) {
+      assert.ok(!entry.snapshot.includes(token), `${entry.channel} ${entry.phase} holds a token id`)
+      // Batch tokens are long; a fragment is as bad as the whole.
+      assert.ok(!entry.snapshot.includes(token.slice(4, 24)), `${entry.channel} holds a token part`)
+    }
+  }
+  const failed = published.find(
+    (entry) => entry.channel === 'tokentree:authenticate' && entry.phase === 'error',
+  )
+  assert.ok(failed)
+  assert.equal(failed.context.outcome, 'error')
+  assert.equal(failed.context.code, 'invalid_token')
+  assert.equal(failed.context.error?.code, 'invalid_token')
+})
+
+test('tracing: start, end, asyncStart, asyncEnd in order, with the accessor and outcome at the end', async () => {
+  const { published, stop } = recordAll()
+  const store = new TokenStore({ timers: false })
+  try {
+    const auth = await store.create({ policies: ['app'] })
+    published.length = 0
+    await store.authenticate(auth.clientToken)
+    assert.deepEqual(
+      published.map((entry) => entry.phase),
+      ['start', 'end', 'asyncStart', 'asyncEnd'],
+    )
+    const [start, , , last] = published
+    assert.ok(start && last)
+    assert.equal(start.context, last.context)
+    assert.deepEqual(JSON.parse(start.snapshot), {
+      operation: 'authenticate',
+      startTime: start.context.startTime,
+      accessor: null,
+    })
+    assert.equal(last.context.accessor, auth.accessor)
+    assert.equal(last.context.outcome, 'ok')
+    assert.equal(last.context.code, undefined)
+  } finally {
+    stop()
+    await store.close()
+  }
+})
+
+test('tracing: a storage failure publishes error with storage_unavailable', async () => {
+  const { published, stop } = recordAll()
+  const storage = new MemoryStorage()
+  const store = new TokenStore({ storage, timers: false })
+  try {
+    const auth = await store.create()
+    storage.getLiveToken = () => Promise.reject(new Error('disk on fire'))
+    await assert.rejects(store.lookup(auth.clientToken))
+    const error = published.find((entry) => entry.phase === 'error')
+    assert.ok(error)
+    assert.equal(error.channel, 'tokentree:lookup')
+    assert.equal(error.context.code, 'storage_unavailable')
+  } finally {
+    stop()
+    await store.close()
+  }
+})
+
+test('tracing: stores bound to the start channel (AsyncLocalStorage) reach the operation', async () => {
+  const storage = new AsyncLocalStorage<string>()
+  const channel = operationChannel('lookup')
+  channel.start.bindStore(storage, (context) => `span:${context.operation}`)
+  const seen: (string | undefined)[] = []
+  const memory = new MemoryStorage()
+  const getLiveToken = memory.getLiveToken.bind(memory)
+  memory.getLiveToken = (id, now) => {
+    seen.push(storage.getStore())
+    return getLiveToken(id, now)
+  }
+  const store = new TokenStore({ storage: memory, timers: false })
+  try {
+    const auth = await store.create()
+    seen.length = 0
+    await store.lookup(auth.clientToken)
+    assert.deepEqual(seen, ['span:lookup'])
+  } finally {
+    channel.start.unbindStore(storage)
+    await store.close()
+  }
+})
+
+test('tracing: with no subscriber nothing is published', async () => {
+  assert.equal(operationChannel('authenticate').hasSubscribers, false)
+  const store = new TokenStore({ timers: false })
+  const auth = await store.create()
+  assert.equal((await store.authenticate(auth.clientToken)).accessor, auth.accessor)
+  await store.close()
+})
