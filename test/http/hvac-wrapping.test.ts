@@ -7,10 +7,10 @@
  * `TOKENTREE_PYTHON` to choose the interpreter.
  */
 import assert from 'node:assert/strict'
-import { spawn, spawnSync } from 'node:child_process'
 import { test } from 'node:test'
 
 import { TokenStore } from '../../src/index.js'
+import { findHvacPython, runHvacScript } from './helpers/hvac.js'
 import { VAULT_HOSTS, listen } from './helpers/servers.js'
 
 /** The flow, in Python. argv: base URL, root token. Prints `hvac wrapping ok` at the end. */
@@ -93,21 +93,7 @@ assert as_client(t).is_authenticated()
 print('hvac wrapping ok')
 `
 
-/** The first interpreter that can import hvac, or why none could. */
-function findPython(): { python: string } | { skip: string } {
-  const candidates = [process.env.TOKENTREE_PYTHON, 'python3', '/usr/bin/python3'].filter(
-    (name): name is string => name !== undefined && name !== '',
-  )
-  for (const python of candidates) {
-    const probe = spawnSync(python, ['-c', 'import hvac'], { stdio: 'ignore' })
-    if (probe.status === 0) return { python }
-  }
-  return {
-    skip: `no Python with hvac found (tried ${candidates.join(', ')}); install it with: apt-get install -y python3-hvac`,
-  }
-}
-
-const found = findPython()
+const found = findHvacPython()
 
 for (const [host, makeServer] of Object.entries(VAULT_HOSTS)) {
   test(
@@ -119,14 +105,12 @@ for (const [host, makeServer] of Object.entries(VAULT_HOSTS)) {
       const root = await store.createRoot()
       const server = await listen(makeServer(store))
       try {
-        const child = spawn(found.python, ['-c', SCRIPT, server.url, root.clientToken], {
-          env: { ...process.env, NO_PROXY: '127.0.0.1,localhost', no_proxy: '127.0.0.1,localhost' },
-          stdio: ['ignore', 'pipe', 'pipe'],
-        })
-        let output = ''
-        child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()))
-        child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()))
-        const code = await new Promise<number | null>((resolve) => child.once('exit', resolve))
+        const { code, output } = await runHvacScript(
+          found.python,
+          SCRIPT,
+          server.url,
+          root.clientToken,
+        )
         assert.equal(code, 0, output)
         assert.match(output, /hvac wrapping ok/)
       } finally {
