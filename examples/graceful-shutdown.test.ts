@@ -105,9 +105,10 @@ async function open(name: StorageName): Promise<Opened> {
 async function buildTrees(store: TokenStore, trees: number, size: number): Promise<TokenAuth[][]> {
   return Promise.all(
     Array.from({ length: trees }, async () => {
-      const tree = [await store.create({ policies: ['app'] })]
+      const top = await store.create({ policies: ['app'] })
+      const tree = [top]
       for (let i = 1; i < size; i++) {
-        const parent = tree[Math.floor(Math.random() * tree.length)] ?? tree[0]
+        const parent = tree[Math.floor(Math.random() * tree.length)] ?? top
         tree.push(await store.create({ parent: parent.clientToken }))
       }
       return tree
