@@ -75,9 +75,9 @@ const SHUTDOWNS = new WeakMap<TokenStore, Promise<CloseGracefullyResult>>()
  * import { TokenStore, closeGracefully } from 'tokentree'
  * import { RedisStorage } from 'tokentree/redis'
  *
- * const redis = new Redis(process.env.REDIS_URL)
+ * const redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379')
  * const storage = new RedisStorage({ client: redis })
- * const store = new TokenStore({ storage, secret: process.env.TOKENTREE_SECRET })
+ * const store = new TokenStore({ storage, secret: process.env.TOKENTREE_SECRET ?? '' })
  * const server = app.listen(3000)
  * process.once('SIGTERM', () => {
  *   closeGracefully({ server, store, storage, drivers: [() => redis.quit()] }).catch((error: unknown) => {
