@@ -50,6 +50,12 @@ export {
   type WrappingLookup,
 } from './wrapping.js'
 export type { Timers } from './expiration.js'
+export {
+  DEFAULT_SHUTDOWN_TIMEOUT,
+  closeGracefully,
+  type CloseGracefullyOptions,
+  type CloseGracefullyResult,
+} from './shutdown.js'
 export type { LogLevel, LogMethod, Logger } from './logger.js'
 export {
   TRACED_OPERATIONS,

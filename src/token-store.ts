@@ -29,6 +29,7 @@ import {
   type WrappingLookup,
 } from './wrapping.js'
 import { ExpiryScheduler, REAL_TIMERS, type Timers } from './expiration.js'
+import { InFlight } from './in-flight.js'
 import { BACKGROUND_FAILED, checkLogger, log, subscriptionLogging, type Logger } from './logger.js'
 import {
   leaseKeys,
@@ -212,7 +213,9 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
   readonly #revocations: RevocationSubscription
   readonly #policyCache: PolicyCache
   readonly #logger: Logger | undefined
-  #closed = false
+  /** Operations under way, which `close()` waits for. */
+  readonly #inFlight = new InFlight()
+  #closing: Promise<void> | null = null
 
   /**
    * @throws {@link TokenStoreError} `invalid_request` when an option is malformed (or reading it throws), or when
@@ -811,11 +814,6 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
   }
 
   /**
-   * Stops the expiration manager's timer and the subscription to other instances' revocations, and waits for a
-   * sweep in progress. Tokens stay in storage; a storage passed in the options is not closed (close it yourself).
-   * Calling it again is a no-op.
-   */
-  /**
    * Response wrapping (Vault's `sys/wrapping/wrap`): holds `payload` for a new wrapping token and returns only that
    * token's details. The token is single-use, an orphan, non-renewable, with the policy `response-wrapping` and a
    * TTL of `options.ttl`; whoever presents it first to {@link TokenStore.unwrap} gets `payload`, once. Everything
@@ -929,11 +927,24 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
     })
   }
 
-  async close(): Promise<void> {
-    if (this.#closed) return
-    this.#closed = true
+  /**
+   * Stops the expiration manager's timer and the subscription to other instances' revocations, and waits for every
+   * operation already under way (a sweep, a revocation walking a big tree, a request's `authenticate`) to settle,
+   * so that each revocation it finishes has emitted its `revoked` events by the time this resolves. Operations
+   * called after `close()` still run, but are not waited for: stop the callers first (close the HTTP server, see
+   * `closeGracefully`). Tokens stay in storage; a storage passed in the options is not closed: close it yourself,
+   * after this resolves. Calling it again returns the same promise.
+   */
+  close(): Promise<void> {
+    this.#closing ??= this.#close()
+    return this.#closing
+  }
+
+  async #close(): Promise<void> {
+    const drained = this.#inFlight.drain()
     await this.#scheduler?.close()
     await this.#revocations.close()
+    await drained
   }
 
   /**
@@ -1406,6 +1417,7 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
     const audit: AuditContext = { accessor: null }
     const started = this.#clock()
     const trace = startTrace(operation, this)
+    const counted = this.#inFlight.enter()
     try {
       const result = await (trace === null ? run(audit) : trace.run(() => run(audit)))
       trace?.finish(audit.accessor, undefined)
@@ -1419,6 +1431,8 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
       trace?.finish(audit.accessor, error)
       this.#audit(operation, started, audit.accessor, error)
       throw error
+    } finally {
+      if (counted) this.#inFlight.leave()
     }
   }
 

@@ -12,7 +12,6 @@ import type { TokenStore } from '../token-store.js'
 import type { TokenInfo } from '../types.js'
 import { TokenStoreError } from '../errors.js'
 import {
-  MISSING_TOKEN_MESSAGE,
   PERMISSION_DENIED_MESSAGE,
   errorResult,
   readToken,
@@ -20,10 +19,23 @@ import {
   type HttpResult,
   type TokenReadOptions,
 } from './bearer.js'
+import {
+  TokenRefusal,
+  authRefusal,
+  renderRefusal,
+  scopeRefusal,
+  type ErrorFormat,
+  type ErrorFormatOptions,
+  type ScopeOptions,
+} from './error-format.js'
 import { authFailure } from './guard.js'
 
-/** Options of `requireCapability()`. */
-export interface RequireCapabilityOptions extends TokenReadOptions {
+/**
+ * Options of `requireCapability()`. `errorFormat` and `scope` default to those of a `tokenAuth()` that ran before it
+ * on the request, else `vault` and none.
+ */
+export interface RequireCapabilityOptions
+  extends TokenReadOptions, ErrorFormatOptions, ScopeOptions {
   /**
    * A prefix of the request path that is not part of the ACL path: where the API is mounted (`/api/v1`). A request
    * outside it is refused (403). With Express's `app.use('/api', ...)`, the path the middleware sees is already
@@ -68,13 +80,25 @@ export interface CapabilityRequest {
   readonly headers: IncomingHttpHeaders
 }
 
-/** The outcome: the token (authorized, one use spent), or the refusal. */
+/** The outcome: the token (authorized, one use spent), or the refusal and its answer in the request's format. */
 export type CapabilityOutcome =
   | { readonly ok: true; readonly token: TokenInfo }
-  | { readonly ok: false; readonly result: HttpResult }
+  | { readonly ok: false; readonly refusal: TokenRefusal; readonly result: HttpResult }
+
+/** How a refusal is answered on this request: the format and challenge scope, own or inherited. */
+export interface RefusalStyle {
+  readonly format: ErrorFormat
+  readonly scope: string | undefined
+}
 
 /** A checked `requireCapability` configuration. */
-export type CapabilityGuard = (request: CapabilityRequest) => Promise<CapabilityOutcome>
+export type CapabilityGuard = (
+  request: CapabilityRequest,
+  style: RefusalStyle,
+) => Promise<CapabilityOutcome>
+
+/** The refusal of a method that maps to no ACL operation. */
+const UNSUPPORTED_OPERATION = 'unsupported operation'
 
 /** Path characters allowed in `mount` and `pathPrefix`. */
 const PATH_TEXT = /^[A-Za-z0-9._~\-/+]*$/
@@ -96,13 +120,21 @@ export function createCapabilityGuard(
   const post = options.post ?? 'create'
   const withParameters = options.parameters ?? true
   const sudo = options.sudo ?? false
-  return async (request) => {
+  const challenge = read.sources.includes('bearer')
+  return async (request, style) => {
+    const refuse = (refusal: TokenRefusal): CapabilityOutcome => ({
+      ok: false,
+      refusal,
+      result: renderRefusal(refusal, style.format, challenge, style.scope),
+    })
     const token = readToken(request.headers, read)
-    if (token === null) return { ok: false, result: errorResult(401, MISSING_TOKEN_MESSAGE) }
+    if (token === null) return refuse(authRefusal(undefined, style.format))
     const operation = operationOf(request.method, request.query, post)
-    if (operation === null) return { ok: false, result: errorResult(405, 'unsupported operation') }
+    if (operation === null) {
+      return refuse(new TokenRefusal('error', 405, 'invalid_request', UNSUPPORTED_OPERATION))
+    }
     const relative = relativePath(request.path, mount)
-    if (relative === null) return { ok: false, result: errorResult(403, PERMISSION_DENIED_MESSAGE) }
+    if (relative === null) return refuse(scopeRefusal())
     const access: AuthorizeOptions = {
       path: pathPrefix + relative,
       operation,
@@ -112,7 +144,11 @@ export function createCapabilityGuard(
     try {
       return { ok: true, token: await store.authorize(token, access) }
     } catch (error) {
-      return { ok: false, result: accessFailure(error) }
+      return refuse(
+        error instanceof TokenStoreError && error.code === 'permission_denied'
+          ? scopeRefusal()
+          : authRefusal(error, style.format),
+      )
     }
   }
 }

@@ -76,6 +76,38 @@ export interface ErrorFormatOptions {
   readonly errorFormat?: ErrorFormat
 }
 
+/**
+ * The `scope` option of `tokenAuth()`, `requirePolicies()` and `requireCapability()`: under the `rfc6750` format,
+ * every `WWW-Authenticate: Bearer` challenge they send names it (RFC 6750 §3), so that a client learns which scope
+ * (here: which policies) to ask its token for. The Vault format ignores it.
+ */
+export interface ScopeOptions {
+  /**
+   * Space-separated scope tokens for the challenge's `scope="..."` attribute, in RFC 6749's syntax (printable ASCII
+   * without `"` and `\`), such as `'deploy'` or `'reports:read reports:write'`. A guard without one uses that of the
+   * `tokenAuth()` before it.
+   */
+  readonly scope?: string
+}
+
+/** RFC 6749 §3.3: `scope = scope-token *( SP scope-token )`, each token `1*( %x21 / %x23-5B / %x5D-7E )`. */
+const SCOPE_SYNTAX = /^[\x21\x23-\x5B\x5D-\x7E]+(?: [\x21\x23-\x5B\x5D-\x7E]+)*$/
+
+/**
+ * Checks `scope` once, when a middleware is built.
+ *
+ * @throws TypeError for anything but RFC 6749 scope syntax.
+ */
+export function resolveScope(scope: unknown): string | undefined {
+  if (scope === undefined) return undefined
+  if (typeof scope !== 'string' || !SCOPE_SYNTAX.test(scope)) {
+    throw new TypeError(
+      "Expected `scope` to be space-separated scope tokens without quotes or backslashes, such as 'deploy admin'",
+    )
+  }
+  return scope
+}
+
 /** RFC 6750 descriptions: fixed texts, so a client never learns why a token failed nor sees it echoed. */
 const INVALID_TOKEN_DESCRIPTION = 'The access token is missing, invalid, expired or revoked'
 const INSUFFICIENT_SCOPE_DESCRIPTION = 'The access token lacks a required policy or capability'
@@ -146,12 +178,14 @@ function errorRefusal(error: unknown): TokenRefusal {
 
 /**
  * The answer to a refusal in the chosen format. `challenge` adds the bare `WWW-Authenticate: Bearer` to a Vault
- * `missing_token` answer (when the middleware reads bearer tokens); the `rfc6750` format always challenges.
+ * `missing_token` answer (when the middleware reads bearer tokens); the `rfc6750` format always challenges, naming
+ * `scope` when given.
  */
 export function renderRefusal(
   refusal: TokenRefusal,
   format: ErrorFormat,
   challenge = true,
+  scope?: string,
 ): HttpResult {
   if (format === 'vault') {
     const result = errorResult(refusal.status, refusal.message)
@@ -162,18 +196,18 @@ export function renderRefusal(
   switch (refusal.reason) {
     case 'missing_token':
       // RFC 6750 §3.1: a request without credentials gets a challenge without an error code.
-      return bearerResult(401, 'Bearer', 'invalid_token', MISSING_TOKEN_MESSAGE)
+      return bearerResult(401, bearerChallenge(null, scope), 'invalid_token', MISSING_TOKEN_MESSAGE)
     case 'invalid_token':
       return bearerResult(
         401,
-        'Bearer error="invalid_token"',
+        bearerChallenge('invalid_token', scope),
         'invalid_token',
         INVALID_TOKEN_DESCRIPTION,
       )
     case 'insufficient_scope':
       return bearerResult(
         403,
-        'Bearer error="insufficient_scope"',
+        bearerChallenge('insufficient_scope', scope),
         'insufficient_scope',
         INSUFFICIENT_SCOPE_DESCRIPTION,
       )
@@ -210,6 +244,15 @@ export function renderThrown(error: unknown, format: ErrorFormat): HttpResult | 
   }
 }
 
+/** `Bearer`, then the error and the scope as RFC 6750 §3 attributes: `Bearer error="...", scope="..."`. */
+function bearerChallenge(error: string | null, scope: string | undefined): string {
+  const attributes = [
+    ...(error === null ? [] : [`error="${error}"`]),
+    ...(scope === undefined ? [] : [`scope="${scope}"`]),
+  ]
+  return attributes.length === 0 ? 'Bearer' : `Bearer ${attributes.join(', ')}`
+}
+
 function bearerResult(
   status: number,
   challenge: string,
@@ -229,6 +272,35 @@ export interface RequestErrorOptions<Handler> {
   readonly format: ErrorFormat
   /** The host's refusal handler, if any. */
   readonly onError: Handler | undefined
+  /** The scope the `rfc6750` challenges name, if any. */
+  readonly scope: string | undefined
+}
+
+/** A guard's own error options, checked when it was built: each one given wins over the `tokenAuth()` before it. */
+export interface OwnErrorOptions<Handler> {
+  readonly format: ErrorFormat | undefined
+  readonly onError: Handler | undefined
+  readonly scope: string | undefined
+}
+
+/**
+ * Checks a guard's `errorFormat`, `onError` and `scope` once, when it is built; unset ones stay `undefined`, to be
+ * inherited per request.
+ *
+ * @throws TypeError for an unknown format, an `onError` that is not a function, or a malformed scope.
+ */
+export function resolveOwnErrorOptions<Handler>(
+  options: ErrorFormatOptions & ScopeOptions & { readonly onError?: Handler },
+): OwnErrorOptions<Handler> {
+  const onError = options.onError
+  if (onError !== undefined && typeof onError !== 'function') {
+    throw new TypeError('Expected `onError` to be a function')
+  }
+  return {
+    format: options.errorFormat === undefined ? undefined : resolveErrorFormat(options.errorFormat),
+    onError,
+    scope: resolveScope(options.scope),
+  }
 }
 
 /**
@@ -238,11 +310,30 @@ export interface RequestErrorOptions<Handler> {
 export function createErrorOptionsRegistry<Handler>(): {
   set(request: object, options: RequestErrorOptions<Handler>): void
   get(request: object): RequestErrorOptions<Handler>
+  /**
+   * The options a guard answers with: its own where given, else those of the `tokenAuth()` before it, else the
+   * defaults. When no `tokenAuth()` ran, they are left on the request for the guards and error handler after it.
+   */
+  resolve(request: object, own: OwnErrorOptions<Handler>): RequestErrorOptions<Handler>
 } {
   const byRequest = new WeakMap<object, RequestErrorOptions<Handler>>()
-  const fallback: RequestErrorOptions<Handler> = { format: 'vault', onError: undefined }
+  const fallback: RequestErrorOptions<Handler> = {
+    format: 'vault',
+    onError: undefined,
+    scope: undefined,
+  }
   return {
     set: (request, options) => byRequest.set(request, options),
     get: (request) => byRequest.get(request) ?? fallback,
+    resolve: (request, own) => {
+      const inherited = byRequest.get(request)
+      const resolved: RequestErrorOptions<Handler> = {
+        format: own.format ?? inherited?.format ?? 'vault',
+        onError: own.onError ?? inherited?.onError,
+        scope: own.scope ?? inherited?.scope,
+      }
+      if (inherited === undefined) byRequest.set(request, resolved)
+      return resolved
+    },
   }
 }

@@ -17,19 +17,27 @@ import type { ErrorRequestHandler, NextFunction, Request, RequestHandler, Respon
 import type { TokenStore } from '../token-store.js'
 import type { TokenInfo } from '../types.js'
 import type { HttpResult } from './bearer.js'
-import { createCapabilityGuard, type RequireCapabilityOptions } from './capability.js'
+import {
+  createCapabilityGuard,
+  type RequireCapabilityOptions as CapabilityOptions,
+} from './capability.js'
 import {
   createErrorOptionsRegistry,
   refusalOf,
   renderRefusal,
   renderThrown,
   resolveErrorFormat,
+  resolveOwnErrorOptions,
+  resolveScope,
   type ErrorFormatOptions,
+  type OwnErrorOptions,
   type TokenRefusal,
 } from './error-format.js'
 import {
   createPolicyCheck,
   createTokenGuard,
+  splitPolicyArguments,
+  type RequirePoliciesArguments,
   type TokenAuthOptions as GuardOptions,
 } from './guard.js'
 import { handleVaultRequest, resolveApiOptions } from './vault-api/handlers.js'
@@ -44,7 +52,7 @@ export {
   type TokenSource,
   type VaultErrorBody,
 } from './bearer.js'
-export type { RequireCapabilityOptions } from './capability.js'
+export type { RequirePoliciesArguments, RequirePoliciesOptions } from './guard.js'
 export type { AclOperation } from '../acl/types.js'
 export {
   TokenRefusal,
@@ -52,6 +60,7 @@ export {
   type ErrorFormat,
   type ErrorFormatOptions,
   type RefusalReason,
+  type ScopeOptions,
 } from './error-format.js'
 export {
   defaultAuthorize,
@@ -126,7 +135,11 @@ export function tokenAuth(store: TokenStore, options: TokenAuthOptions = {}): Re
   if (onError !== undefined && typeof onError !== 'function') {
     throw new TypeError('Expected `onError` to be a function')
   }
-  const errors = { format: resolveErrorFormat(options.errorFormat), onError }
+  const errors = {
+    format: resolveErrorFormat(options.errorFormat),
+    onError,
+    scope: resolveScope(options.scope),
+  }
   return (req, res, next) => {
     REQUEST_ERRORS.set(req, errors)
     guard(req.headers).then((outcome) => {
@@ -141,21 +154,26 @@ export function tokenAuth(store: TokenStore, options: TokenAuthOptions = {}): Re
 
 /**
  * Lets a request through only if its token (from {@link tokenAuth}, which must run first) holds every named
- * policy, or `root`. Otherwise answers 403 (401 when there is no token).
+ * policy, or `root`. Otherwise answers 403 (401 when there is no token), in the format (or through the `onError`)
+ * of that `tokenAuth()`.
  *
- * @param policies - Policy names, compared trimmed and lower-cased as Vault stores them.
- * @throws TypeError at once when no name is given.
+ * @param args - Policy names, compared trimmed and lower-cased as Vault stores them; then optionally
+ * {@link RequirePoliciesOptions}: a `scope` for the `rfc6750` challenges, instead of `tokenAuth()`'s.
+ * @throws TypeError at once when no name is given, or for a malformed scope.
  * @example
  * ```ts
  * app.delete('/users/:id', tokenAuth(store), requirePolicies('admin'), handler)
+ * app.post('/deploy', tokenAuth(store, { errorFormat: 'rfc6750' }), requirePolicies('deploy', { scope: 'deploy' }), handler)
  * ```
  */
-export function requirePolicies(...policies: string[]): RequestHandler {
+export function requirePolicies(...args: RequirePoliciesArguments): RequestHandler {
+  const { policies, scope } = splitPolicyArguments(args)
   const check = createPolicyCheck(policies)
+  const own: OwnErrorOptions<TokenErrorCallback> = { format: undefined, onError: undefined, scope }
   return (req, res, next) => {
     const refusal = check(req.token)
     if (refusal === null) next()
-    else refuse(req, res, next, refusal)
+    else refuse(req, res, next, refusal, own)
   }
 }
 
@@ -187,12 +205,18 @@ export function tokenErrorHandler(options: ErrorFormatOptions = {}): ErrorReques
 }
 
 /** Answers a guard's Vault-shaped refusal in the format (or through the `onError`) `tokenAuth()` chose. */
-function refuse(req: Request, res: Response, next: NextFunction, result: HttpResult): void {
-  const { format, onError } = REQUEST_ERRORS.get(req)
+function refuse(
+  req: Request,
+  res: Response,
+  next: NextFunction,
+  result: HttpResult,
+  own: OwnErrorOptions<TokenErrorCallback>,
+): void {
+  const { format, onError, scope } = REQUEST_ERRORS.resolve(req, own)
   const refusal = refusalOf(result)
   // The Vault format keeps the guard's own answer as it was; only other formats re-render it.
-  if (onError === undefined) send(res, format === 'vault' ? result : renderRefusal(refusal, format))
-  else callOnError(onError, refusal, req, res, next)
+  if (onError !== undefined) callOnError(onError, refusal, req, res, next)
+  else send(res, format === 'vault' ? result : renderRefusal(refusal, format, true, scope))
 }
 
 function callOnError(
@@ -209,6 +233,15 @@ function callOnError(
   }
 }
 
+/** Options of {@link requireCapability}. */
+export interface RequireCapabilityOptions extends CapabilityOptions {
+  /**
+   * Answers refusals in the host's own way instead of the `errorFormat` answer, as {@link TokenAuthOptions.onError}
+   * does. By default, that of a `tokenAuth()` that ran before on the request.
+   */
+  readonly onError?: TokenErrorCallback
+}
+
 /**
  * Authorizes each request against its token's ACL policies, in place of {@link tokenAuth}: the method gives the
  * operation (GET read, `?list=true` list, POST `create` unless `post` says otherwise, PUT update, PATCH patch,
@@ -216,11 +249,16 @@ function callOnError(
  * authenticates the token (one use, spent even when refused) and checks them. The token's `TokenInfo` goes on
  * `req.token`. 401 without a token, 403 for a bad token or a refusal, 405 for another method.
  *
+ * Refusals are answered in `errorFormat` (under `rfc6750` a refusal is 403 `Bearer error="insufficient_scope"`,
+ * naming `scope` if given) or through `onError`; each one not given is that of a `tokenAuth()` that ran before on
+ * the request, else the default. Without a `tokenAuth()` before, this middleware's options are what a later
+ * `requirePolicies()` or `tokenErrorHandler()` follows.
+ *
  * @throws TypeError at once for malformed options.
  * @example Guard an API with policies
  * ```ts
  * await store.policies.write('reader', 'path "api/reports/*" { capabilities = ["read", "list"] }')
- * app.use('/v1', requireCapability(store, { pathPrefix: 'api/' }), reportsRouter)
+ * app.use('/v1', requireCapability(store, { pathPrefix: 'api/', errorFormat: 'rfc6750' }), reportsRouter)
  * // GET /v1/reports/7 is checked as `read` on `api/reports/7`
  * ```
  */
@@ -229,22 +267,27 @@ export function requireCapability(
   options: RequireCapabilityOptions = {},
 ): RequestHandler {
   const guard = createCapabilityGuard(store, options)
+  const own = resolveOwnErrorOptions(options)
   return (req, res, next) => {
+    const errors = REQUEST_ERRORS.resolve(req, own)
     const query = new URLSearchParams(
       req.url.includes('?') ? req.url.slice(req.url.indexOf('?')) : '',
     )
     const parsed: unknown = req.body
-    guard({ method: req.method, path: req.path, query, body: parsed, headers: req.headers }).then(
-      (outcome) => {
-        if (!outcome.ok) {
-          send(res, outcome.result)
-          return
-        }
+    const request = {
+      method: req.method,
+      path: req.path,
+      query,
+      body: parsed,
+      headers: req.headers,
+    }
+    guard(request, errors).then((outcome) => {
+      if (outcome.ok) {
         req.token = outcome.token
         next()
-      },
-      next,
-    )
+      } else if (errors.onError === undefined) send(res, outcome.result)
+      else callOnError(errors.onError, outcome.refusal, req, res, next)
+    }, next)
   }
 }
 

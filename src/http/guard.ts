@@ -23,12 +23,14 @@ import {
   authRefusal,
   renderRefusal,
   resolveErrorFormat,
+  resolveScope,
   type ErrorFormatOptions,
+  type ScopeOptions,
   type TokenRefusal,
 } from './error-format.js'
 
 /** Options of `tokenAuth()`. */
-export interface TokenAuthOptions extends TokenReadOptions, ErrorFormatOptions {
+export interface TokenAuthOptions extends TokenReadOptions, ErrorFormatOptions, ScopeOptions {
   /**
    * Let requests without any token through, with no token attached. A token that is present but bad is still
    * refused.
@@ -65,12 +67,13 @@ export function createTokenGuard(store: TokenStore, options: TokenAuthOptions = 
   const read = resolveReadOptions(options)
   const optional = options.optional ?? false
   const format = resolveErrorFormat(options.errorFormat)
+  const scope = resolveScope(options.scope)
   const spendUse = options.spendUse ?? true
   if (typeof spendUse !== 'boolean') throw new TypeError('Expected `spendUse` to be a boolean')
   const challenge = read.sources.includes('bearer')
   const refuse = (error: unknown): GuardOutcome => {
     const refusal = authRefusal(error, format)
-    return { ok: false, refusal, result: renderRefusal(refusal, format, challenge) }
+    return { ok: false, refusal, result: renderRefusal(refusal, format, challenge, scope) }
   }
   return async (headers) => {
     const token = readToken(headers, read)
@@ -99,6 +102,31 @@ export function authFailure(error: unknown): HttpResult {
     return errorResult(403, PERMISSION_DENIED_MESSAGE)
   }
   return errorToResult(error)
+}
+
+/** Options of `requirePolicies()`, given after the policy names: `requirePolicies('admin', { scope: 'admin' })`. */
+export type RequirePoliciesOptions = ScopeOptions
+
+/** `requirePolicies()`'s arguments: policy names, then optionally an options object. */
+export type RequirePoliciesArguments =
+  [...policies: string[], options: RequirePoliciesOptions] | string[]
+
+/**
+ * Splits `requirePolicies()`'s arguments into the names and the options (a trailing object), checking the scope.
+ *
+ * @throws TypeError at build time for a malformed scope.
+ */
+export function splitPolicyArguments(args: RequirePoliciesArguments): {
+  policies: readonly string[]
+  scope: string | undefined
+} {
+  const last: unknown = args.at(-1)
+  if (typeof last !== 'object' || last === null)
+    return { policies: args as string[], scope: undefined }
+  return {
+    policies: args.slice(0, -1) as string[],
+    scope: resolveScope((last as RequirePoliciesOptions).scope),
+  }
 }
 
 /**

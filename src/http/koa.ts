@@ -16,19 +16,27 @@ import type { Context, Middleware } from 'koa'
 import type { TokenStore } from '../token-store.js'
 import type { TokenInfo } from '../types.js'
 import type { HttpResult } from './bearer.js'
-import { createCapabilityGuard, type RequireCapabilityOptions } from './capability.js'
+import {
+  createCapabilityGuard,
+  type RequireCapabilityOptions as CapabilityOptions,
+} from './capability.js'
 import {
   createErrorOptionsRegistry,
   refusalOf,
   renderRefusal,
   renderThrown,
   resolveErrorFormat,
+  resolveOwnErrorOptions,
+  resolveScope,
   type ErrorFormatOptions,
+  type OwnErrorOptions,
   type TokenRefusal,
 } from './error-format.js'
 import {
   createPolicyCheck,
   createTokenGuard,
+  splitPolicyArguments,
+  type RequirePoliciesArguments,
   type TokenAuthOptions as GuardOptions,
 } from './guard.js'
 import { handleVaultRequest, resolveApiOptions } from './vault-api/handlers.js'
@@ -43,7 +51,7 @@ export {
   type TokenSource,
   type VaultErrorBody,
 } from './bearer.js'
-export type { RequireCapabilityOptions } from './capability.js'
+export type { RequirePoliciesArguments, RequirePoliciesOptions } from './guard.js'
 export type { AclOperation } from '../acl/types.js'
 export {
   TokenRefusal,
@@ -51,6 +59,7 @@ export {
   type ErrorFormat,
   type ErrorFormatOptions,
   type RefusalReason,
+  type ScopeOptions,
 } from './error-format.js'
 export {
   defaultAuthorize,
@@ -139,7 +148,11 @@ export function tokenAuth(
   if (onError !== undefined && typeof onError !== 'function') {
     throw new TypeError('Expected `onError` to be a function')
   }
-  const errors = { format: resolveErrorFormat(options.errorFormat), onError }
+  const errors = {
+    format: resolveErrorFormat(options.errorFormat),
+    onError,
+    scope: resolveScope(options.scope),
+  }
   return async (ctx, next) => {
     REQUEST_ERRORS.set(ctx, errors)
     const outcome = await guard(ctx.headers)
@@ -155,22 +168,36 @@ export function tokenAuth(
 
 /**
  * Lets a request through only if its token (from {@link tokenAuth}, which must run first) holds every named
- * policy, or `root`. Otherwise answers 403 (401 when there is no token).
+ * policy, or `root`. Otherwise answers 403 (401 when there is no token), in the format (or through the `onError`)
+ * of that `tokenAuth()`.
  *
- * @param policies - Policy names, compared trimmed and lower-cased as Vault stores them.
- * @throws TypeError at once when no name is given.
+ * @param args - Policy names, compared trimmed and lower-cased as Vault stores them; then optionally
+ * {@link RequirePoliciesOptions}: a `scope` for the `rfc6750` challenges, instead of `tokenAuth()`'s.
+ * @throws TypeError at once when no name is given, or for a malformed scope.
  * @example
  * ```ts
  * router.delete('/users/:id', tokenAuth(store), requirePolicies('admin'), handler)
+ * router.post('/deploy', tokenAuth(store, { errorFormat: 'rfc6750' }), requirePolicies('deploy', { scope: 'deploy' }), handler)
  * ```
  */
-export function requirePolicies(...policies: string[]): Middleware {
+export function requirePolicies(...args: RequirePoliciesArguments): Middleware {
+  const { policies, scope } = splitPolicyArguments(args)
   const check = createPolicyCheck(policies)
+  const own: OwnErrorOptions<TokenErrorCallback> = { format: undefined, onError: undefined, scope }
   return async (ctx, next) => {
     const refusal = check(ctx.state.token)
     if (refusal === null) await next()
-    else await refuse(ctx, refusal)
+    else await refuse(ctx, refusal, own)
   }
+}
+
+/** Options of {@link requireCapability}. */
+export interface RequireCapabilityOptions extends CapabilityOptions {
+  /**
+   * Answers refusals in the host's own way instead of the `errorFormat` answer, as {@link TokenAuthOptions.onError}
+   * does. By default, that of a `tokenAuth()` that ran before on the request.
+   */
+  readonly onError?: TokenErrorCallback
 }
 
 /**
@@ -180,10 +207,15 @@ export function requirePolicies(...policies: string[]): Middleware {
  * authenticates the token (one use, spent even when refused) and checks them. The token's `TokenInfo` goes on
  * `ctx.state.token`. 401 without a token, 403 for a bad token or a refusal, 405 for another method.
  *
+ * Refusals are answered in `errorFormat` (under `rfc6750` a refusal is 403 `Bearer error="insufficient_scope"`,
+ * naming `scope` if given) or through `onError`; each one not given is that of a `tokenAuth()` that ran before on
+ * the request, else the default. Without a `tokenAuth()` before, this middleware's options are what a later
+ * `requirePolicies()` or `tokenErrorHandler()` follows.
+ *
  * @throws TypeError at once for malformed options.
  * @example
  * ```ts
- * app.use(requireCapability(store, { mount: '/v1', pathPrefix: 'api/' }))
+ * app.use(requireCapability(store, { mount: '/v1', pathPrefix: 'api/', errorFormat: 'rfc6750' }))
  * ```
  */
 export function requireCapability(
@@ -191,21 +223,25 @@ export function requireCapability(
   options: RequireCapabilityOptions = {},
 ): Middleware<TokenState> {
   const guard = createCapabilityGuard(store, options)
+  const own = resolveOwnErrorOptions(options)
   return async (ctx, next) => {
+    const errors = REQUEST_ERRORS.resolve(ctx, own)
     const parsed: unknown = 'body' in ctx.request ? ctx.request.body : undefined
-    const outcome = await guard({
-      method: ctx.method,
-      path: ctx.path,
-      query: new URLSearchParams(ctx.querystring),
-      body: parsed,
-      headers: ctx.headers,
-    })
-    if (!outcome.ok) {
-      send(ctx, outcome.result)
-      return
-    }
-    ctx.state.token = outcome.token
-    await next()
+    const outcome = await guard(
+      {
+        method: ctx.method,
+        path: ctx.path,
+        query: new URLSearchParams(ctx.querystring),
+        body: parsed,
+        headers: ctx.headers,
+      },
+      errors,
+    )
+    if (outcome.ok) {
+      ctx.state.token = outcome.token
+      await next()
+    } else if (errors.onError === undefined) send(ctx, outcome.result)
+    else await errors.onError(outcome.refusal, ctx)
   }
 }
 
@@ -242,11 +278,16 @@ export function tokenErrorHandler(options: ErrorFormatOptions = {}): Middleware 
 }
 
 /** Answers a guard's Vault-shaped refusal in the format (or through the `onError`) `tokenAuth()` chose. */
-async function refuse(ctx: Context, result: HttpResult): Promise<void> {
-  const { format, onError } = REQUEST_ERRORS.get(ctx)
+async function refuse(
+  ctx: Context,
+  result: HttpResult,
+  own: OwnErrorOptions<TokenErrorCallback>,
+): Promise<void> {
+  const { format, onError, scope } = REQUEST_ERRORS.resolve(ctx, own)
   // The Vault format keeps the guard's own answer as it was; only other formats re-render it.
   if (onError !== undefined) await onError(refusalOf(result), ctx)
-  else send(ctx, format === 'vault' ? result : renderRefusal(refusalOf(result), format))
+  else
+    send(ctx, format === 'vault' ? result : renderRefusal(refusalOf(result), format, true, scope))
 }
 
 /**
