@@ -50,6 +50,13 @@ export {
   type WrappingLookup,
 } from './wrapping.js'
 export type { Timers } from './expiration.js'
+export type { SubscriptionState } from './revocation-subscription.js'
+export {
+  NOTICE_CHANNEL,
+  SWEEP_CHANNEL,
+  type NoticeMessage,
+  type SweepMessage,
+} from './background-channels.js'
 export type { LogLevel, LogMethod, Logger } from './logger.js'
 export {
   TRACED_OPERATIONS,
