@@ -99,7 +99,8 @@ export interface Instrumentation {
 export function instrument(store: TokenStore, options: InstrumentOptions = {}): Instrumentation {
   const tracer = options.tracer ?? trace.getTracer(INSTRUMENTATION_SCOPE, VERSION)
   const meter = options.meter ?? metrics.getMeter(INSTRUMENTATION_SCOPE, VERSION)
-  const spans = tracer === false ? null : new OperationSpans(tracer, options.recordAccessor === true)
+  const spans =
+    tracer === false ? null : new OperationSpans(tracer, options.recordAccessor === true)
   const measures = meter === false ? null : new StoreMetrics(meter, () => store.subscriptionState)
   const stops: (() => void)[] = []
 
@@ -118,7 +119,9 @@ export function instrument(store: TokenStore, options: InstrumentOptions = {}): 
     error() {},
   }
   for (const operation of TRACED_OPERATIONS) {
-    const channel = tracingChannel<unknown, OperationContext>(`${TRACING_CHANNEL_PREFIX}${operation}`)
+    const channel = tracingChannel<unknown, OperationContext>(
+      `${TRACING_CHANNEL_PREFIX}${operation}`,
+    )
     channel.subscribe(handlers)
     stops.push(() => {
       channel.unsubscribe(handlers)

@@ -71,7 +71,8 @@ export class StoreMetrics {
       advice: { explicitBucketBoundaries: [...BACKGROUND_BUCKETS] },
     })
     this.#sweepLag = meter.createHistogram(METRICS.sweepLag, {
-      description: 'How late each sweep of the expiration manager started after the expiry it was aimed at',
+      description:
+        'How late each sweep of the expiration manager started after the expiry it was aimed at',
       unit: 's',
       advice: { explicitBucketBoundaries: [...BACKGROUND_BUCKETS] },
     })
@@ -86,9 +87,8 @@ export class StoreMetrics {
     })
     this.#observe = (result) => {
       const state = subscriptionState()
-      // Nothing to follow (storage not shared), or nothing expected to (closed): no value rather than a false 0.
-      if (state === 'unsupported' || state === 'closed') return
-      result.observe(state === 'subscribed' ? 1 : 0)
+      // Storage that is not shared has nothing to follow: no value rather than a false alarm.
+      if (state !== 'unsupported') result.observe(state === 'subscribed' ? 1 : 0)
     }
     this.#subscriptionUp.addCallback(this.#observe)
   }
@@ -128,7 +128,10 @@ export class StoreMetrics {
     })
   }
 
-  /** Stops reporting the gauge. Counters and histograms keep what they recorded. */
+  /**
+   * Stops observing the gauge (an SDK with cumulative temporality goes on exporting its last value). Counters and
+   * histograms keep what they recorded.
+   */
   close(): void {
     this.#subscriptionUp.removeCallback(this.#observe)
   }

@@ -55,8 +55,8 @@ export const METRICS = Object.freeze({
    */
   noticeLag: 'tokentree.notice.lag',
   /**
-   * Gauge: 1 while the store follows other instances' notices, 0 while that subscription is down or starting.
-   * Not reported for storage that is not shared, nor once the store is closed.
+   * Gauge: 1 while the store follows other instances' notices, 0 while that subscription is starting, down, or
+   * closed with the store. Not reported for storage that is not shared (`subscriptionState` `unsupported`).
    */
   subscriptionUp: 'tokentree.subscription.up',
 } as const)

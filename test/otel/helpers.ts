@@ -9,6 +9,7 @@ import {
   MetricReader,
   type DataPoint,
   type MetricData,
+  type ScopeMetrics,
 } from '@opentelemetry/sdk-metrics'
 import {
   BasicTracerProvider,
@@ -23,12 +24,13 @@ context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable())
 
 /** A tracer and the spans it ended. */
 export function memoryTracer(): {
+  provider: BasicTracerProvider
   tracer: ReturnType<BasicTracerProvider['getTracer']>
   spans: () => ReadableSpan[]
 } {
   const exporter = new InMemorySpanExporter()
   const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] })
-  return { tracer: provider.getTracer('test'), spans: () => exporter.getFinishedSpans() }
+  return { provider, tracer: provider.getTracer('test'), spans: () => exporter.getFinishedSpans() }
 }
 
 /** A metric reader that only collects when asked. */
@@ -43,18 +45,23 @@ class ManualReader extends MetricReader {
 
 /** A meter, and a read of everything it has recorded so far. */
 export function memoryMeter(): {
+  provider: MeterProvider
   meter: ReturnType<MeterProvider['getMeter']>
   collect: () => Promise<Metrics>
+  collectScopes: () => Promise<ScopeMetrics[]>
 } {
   const reader = new ManualReader()
   const provider = new MeterProvider({ readers: [reader] })
+  const collectScopes = async () => {
+    const { resourceMetrics, errors } = await reader.collect()
+    if (errors.length > 0) throw new AggregateError(errors, 'metric collection failed')
+    return resourceMetrics.scopeMetrics
+  }
   return {
+    provider,
     meter: provider.getMeter('test'),
-    collect: async () => {
-      const { resourceMetrics, errors } = await reader.collect()
-      if (errors.length > 0) throw new AggregateError(errors, 'metric collection failed')
-      return new Metrics(resourceMetrics.scopeMetrics.flatMap((scope) => scope.metrics))
-    },
+    collect: async () => new Metrics((await collectScopes()).flatMap((scope) => scope.metrics)),
+    collectScopes,
   }
 }
 
@@ -64,7 +71,9 @@ export class Metrics {
 
   /** The metric called `name`, or `undefined` when it has no data. */
   metric(name: string): MetricData | undefined {
-    return this.all.find((metric) => metric.descriptor.name === name && metric.dataPoints.length > 0)
+    return this.all.find(
+      (metric) => metric.descriptor.name === name && metric.dataPoints.length > 0,
+    )
   }
 
   /** The data points of `name` whose attributes include `attributes`. */
@@ -136,7 +145,10 @@ export async function runEveryMethod(store: TokenStore): Promise<string[]> {
   await store.capabilities(parent.clientToken, 'apps/web')
   await store.capabilitiesAccessor(parent.accessor, 'apps/web')
   await store.policies.delete('app')
-  const wrapped = await store.wrap({ token: child.clientToken }, { ttl: '5m', wrappedAccessor: child.accessor })
+  const wrapped = await store.wrap(
+    { token: child.clientToken },
+    { ttl: '5m', wrappedAccessor: child.accessor },
+  )
   tokens.push(wrapped.token)
   await store.lookupWrapping(wrapped.token)
   const rewrapped = await store.rewrap(wrapped.token)
