@@ -7,7 +7,7 @@
  * @packageDocumentation
  * @module tokentree/otel
  */
-import { tracingChannel, subscribe, unsubscribe } from 'node:diagnostics_channel'
+import { subscribe, unsubscribe } from 'node:diagnostics_channel'
 
 import { metrics, trace, type Meter, type Tracer } from '@opentelemetry/api'
 
@@ -104,27 +104,27 @@ export function instrument(store: TokenStore, options: InstrumentOptions = {}): 
   const measures = meter === false ? null : new StoreMetrics(meter, () => store.subscriptionState)
   const stops: (() => void)[] = []
 
-  // Operations: every store's calls go through the same channels; keep this store's.
-  const handlers = {
-    start(message: OperationContext) {
-      if (message.store === store) spans?.start(message)
-    },
-    end() {},
-    asyncStart() {},
-    asyncEnd(message: OperationContext) {
-      if (message.store !== store) return
-      spans?.asyncEnd(message)
-      measures?.operation(message, performance.now())
-    },
-    error() {},
+  // Operations: every store's calls go through the same channels; keep this store's. Only `start` and `asyncEnd`
+  // are subscribed: a publish on a channel nobody listens to costs nothing, and this is every call's hot path.
+  const onStart = (message: unknown): void => {
+    const operation = message as OperationContext
+    if (operation.store === store) spans?.start(operation)
+  }
+  const onSettled = (message: unknown): void => {
+    const operation = message as OperationContext
+    if (operation.store !== store) return
+    spans?.asyncEnd(operation)
+    measures?.operation(operation, performance.now())
   }
   for (const operation of TRACED_OPERATIONS) {
-    const channel = tracingChannel<unknown, OperationContext>(
-      `${TRACING_CHANNEL_PREFIX}${operation}`,
-    )
-    channel.subscribe(handlers)
+    // The names `TracingChannel` gives its five channels (Node's documented `tracing:<name>:<event>`).
+    const start = `tracing:${TRACING_CHANNEL_PREFIX}${operation}:start`
+    const asyncEnd = `tracing:${TRACING_CHANNEL_PREFIX}${operation}:asyncEnd`
+    subscribe(start, onStart)
+    subscribe(asyncEnd, onSettled)
     stops.push(() => {
-      channel.unsubscribe(handlers)
+      unsubscribe(start, onStart)
+      unsubscribe(asyncEnd, onSettled)
     })
   }
 

@@ -17,30 +17,11 @@ import type { RevokedEvent } from '../events.js'
 import type { SubscriptionState } from '../revocation-subscription.js'
 import type { OperationContext } from '../tracing.js'
 import { ATTRIBUTES, BACKGROUND_BUCKETS, METRICS, OPERATION_BUCKETS } from './names.js'
-
-/** The attributes of an operation's measurements, built once per operation, outcome and code: the hot path reuses them. */
-class OperationAttributes {
-  readonly #cache = new Map<string, Attributes>()
-
-  for(context: OperationContext): Attributes {
-    const code = context.code ?? ''
-    const key = `${context.operation} ${code}`
-    let attributes = this.#cache.get(key)
-    if (attributes === undefined) {
-      attributes = Object.freeze({
-        [ATTRIBUTES.operation]: context.operation,
-        [ATTRIBUTES.outcome]: code === '' ? 'ok' : 'error',
-        ...(code === '' ? {} : { [ATTRIBUTES.errorType]: code }),
-      })
-      this.#cache.set(key, attributes)
-    }
-    return attributes
-  }
-}
+import { operationTallies, type OperationTallies } from './operation-tallies.js'
 
 /** Records one store's measurements on a meter's instruments. */
 export class StoreMetrics {
-  readonly #operations: Counter
+  readonly #operations: OperationTallies
   readonly #operationDuration: Histogram
   readonly #revocations: Counter
   readonly #sweepDuration: Histogram
@@ -48,14 +29,10 @@ export class StoreMetrics {
   readonly #noticeLag: Histogram
   readonly #subscriptionUp: ObservableGauge
   readonly #observe: (result: ObservableResult) => void
-  readonly #attributes = new OperationAttributes()
 
   /** Creates (or, on a meter that has them, reuses) the instruments; the gauge reads `subscriptionState`. */
   constructor(meter: Meter, subscriptionState: () => SubscriptionState) {
-    this.#operations = meter.createCounter(METRICS.operations, {
-      description: 'TokenStore operations settled, by operation, outcome and error code',
-      unit: '{operation}',
-    })
+    this.#operations = operationTallies(meter)
     this.#operationDuration = meter.createHistogram(METRICS.operationDuration, {
       description: 'How long TokenStore operations took',
       unit: 's',
@@ -95,9 +72,9 @@ export class StoreMetrics {
 
   /** An operation settled (its `asyncEnd`, `performance.now()` being `now`). */
   operation(context: OperationContext, now: number): void {
-    const attributes = this.#attributes.for(context)
-    this.#operations.add(1, attributes)
-    this.#operationDuration.record(seconds(now - context.startTime), attributes)
+    const tally = this.#operations.for(context)
+    tally.count += 1
+    this.#operationDuration.record(seconds(now - context.startTime), tally.attributes)
   }
 
   /** A `revoked` event: `remote` when it came from another instance's notice. */

@@ -36,7 +36,10 @@ export const ATTRIBUTES = Object.freeze({
 
 /** The metric names, with their instrument and unit. */
 export const METRICS = Object.freeze({
-  /** Counter: operations settled, by `tokentree.operation`, `tokentree.outcome` and `error.type`. */
+  /**
+   * Counter (an observable one, summed per meter across stores and read at collection): operations settled, by
+   * `tokentree.operation`, `tokentree.outcome` and `error.type`.
+   */
   operations: 'tokentree.operations',
   /** Histogram, seconds: how long operations took, with the same attributes as `tokentree.operations`. */
   operationDuration: 'tokentree.operation.duration',

@@ -66,6 +66,43 @@ test('instrument(): tokentree.operations counts by operation, outcome and code; 
   await store.close()
 })
 
+test('instrument(): two stores on one meter are summed; a failed call in one does not count in the other', async () => {
+  const { meter, collect } = memoryMeter()
+  const first = new TokenStore({ timers: false })
+  const second = new TokenStore({ timers: false })
+  const a = instrument(first, { meter, tracer: false })
+  const b = instrument(second, { meter, tracer: false })
+  await first.create()
+  await second.create()
+  await second.create()
+  await assert.rejects(first.authenticate('hvs.nothing-of-the-sort-0000'), {
+    code: 'invalid_token',
+  })
+  const metrics = await collect()
+  assert.equal(metrics.value(METRICS.operations, { [operation]: 'create', [outcome]: 'ok' }), 3)
+  assert.equal(
+    (
+      metrics.value(METRICS.operationDuration, {
+        [operation]: 'create',
+        [outcome]: 'ok',
+      }) as HistogramValue
+    ).count,
+    3,
+  )
+  assert.equal(
+    metrics.value(METRICS.operations, {
+      [operation]: 'authenticate',
+      [outcome]: 'error',
+      [errorType]: 'invalid_token',
+    }),
+    1,
+  )
+  a.close()
+  b.close()
+  await first.close()
+  await second.close()
+})
+
 test('instrument(): every public method is counted as its audit event, and no attribute holds a token id', async () => {
   const { meter, collect } = memoryMeter()
   const store = new TokenStore({ timers: false })
