@@ -273,7 +273,9 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
   /**
    * Where the subscription to the notices of other instances stands (see {@link SubscriptionState}): `subscribed`
    * while this store hears of revocations made elsewhere, `unsupported` for storage that is not shared. For health
-   * checks and the `tokentree.subscription.up` gauge of `tokentree/otel`; `ready()` waits for `subscribed`.
+   * checks and the `tokentree.subscription.up` gauge of `tokentree/otel`; `ready()` waits for `subscribed`. The
+   * Redis and PostgreSQL adapters reconnect by themselves and catch up from their notice log, so a brief outage
+   * leaves it `subscribed`; notices lost meanwhile are reported as an `error` event.
    */
   get subscriptionState(): SubscriptionState {
     return this.#revocations.state
