@@ -17,6 +17,7 @@ const entry = {
   redis: 'src/storage/redis/index.ts',
   postgres: 'src/storage/postgres/index.ts',
   'vault-api': 'src/http/vault-api/index.ts',
+  otel: 'src/otel/index.ts',
   // The `tokentree` command (package.json `bin`: dist/cli.js). Not an import path: no `exports` entry.
   cli: 'src/cli/bin.ts',
 }

@@ -19,6 +19,7 @@ import { printTable, type Row } from './harness.js'
 import { benchHttpRoute } from './http-route.js'
 import { benchJwtVerifiers } from './jwt-verifiers.js'
 import { benchMemory } from './memory.js'
+import { benchOtel } from './otel.js'
 import { benchPostgres, DATABASE_URL } from './postgres.js'
 import { benchRedis, REDIS_URL } from './redis.js'
 import { benchRevokeSubtree } from './revoke-subtree.js'
@@ -82,6 +83,7 @@ for (const [name, run] of [
   ['create', benchCreate],
   ['revoke subtree', benchRevokeSubtree],
   ['tracing', benchTracing],
+  ['opentelemetry', benchOtel],
   ['memory', benchMemory],
   ['expiry sweep', benchExpiry],
   ['batch tokens', benchBatch],

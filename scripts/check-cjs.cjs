@@ -9,6 +9,8 @@ const assert = require('node:assert/strict')
 const { TokenStore, TokenStoreError, MemoryStorage } = require('tokentree')
 const { createTestStore, ManualClock } = require('tokentree/testing')
 const { createVaultHandler, createVaultServer } = require('tokentree/vault-api')
+const { instrument, METRICS } = require('tokentree/otel')
+const { metrics, trace } = require('@opentelemetry/api')
 
 async function main() {
   assert.equal(typeof MemoryStorage, 'function')
@@ -28,6 +30,17 @@ async function main() {
   assert.equal(await fixture.store.lookup(expiring.clientToken), null)
   assert.equal(typeof createVaultHandler(store), 'function')
   assert.equal(typeof createVaultServer(store).listen, 'function')
+
+  // The CJS otel entry shares @opentelemetry/api with the caller: the no-op global tracer and meter work.
+  assert.equal(METRICS.operations, 'tokentree.operations')
+  const traced = new TokenStore()
+  const instrumentation = instrument(traced, {
+    tracer: trace.getTracer('check'),
+    meter: metrics.getMeter('check'),
+  })
+  await traced.create()
+  instrumentation.close()
+  await traced.close()
   console.log(`check-cjs: ok (${require.resolve('tokentree')})`)
 }
 

@@ -5,7 +5,13 @@ import { readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
+import {
+  BasicTracerProvider,
+  InMemorySpanExporter,
+  SimpleSpanProcessor,
+} from '@opentelemetry/sdk-trace-base'
 import { TokenStore, TokenStoreError } from 'tokentree'
+import { instrument } from 'tokentree/otel'
 import { createTestStore } from 'tokentree/testing'
 import { createVaultServer, enableListMethod } from 'tokentree/vault-api'
 
@@ -21,14 +27,40 @@ await clock.advance(60)
 assert.equal(await fixture.lookup(expiring.clientToken), null)
 const vault = createVaultServer(new TokenStore())
 assert.equal(enableListMethod(vault), vault)
+
+const exporter = new InMemorySpanExporter()
+const tracer = new BasicTracerProvider({
+  spanProcessors: [new SimpleSpanProcessor(exporter)],
+}).getTracer('check')
+const traced = new TokenStore()
+const instrumentation = instrument(traced, { tracer, meter: false })
+await traced.create()
+instrumentation.close()
+await traced.close()
+assert.deepEqual(
+  exporter.getFinishedSpans().map((span) => span.name),
+  ['tokentree.create'],
+)
 console.log(`check-esm: ok (${import.meta.resolve('tokentree')})`)
 
-// The root, testing and vault-api entries must load without any optional peer installed: walk their built import graphs and
-// refuse any import of a peer (each adapter or framework lives behind its own subpath).
+// Each entry must load with only its own optional peer installed (the root, testing and vault-api entries with none):
+// walk their built import graphs and refuse any import of another peer (each adapter, framework or telemetry API
+// lives behind its own subpath).
 
-const PEERS = ['ioredis', 'pg', 'express', 'koa', '@koa/router']
+const PEERS = ['ioredis', 'pg', 'express', 'koa', '@koa/router', '@opentelemetry/api']
+/** The peers each entry may reach. */
+const ALLOWED = {
+  'index.js': [],
+  'testing.js': [],
+  'vault-api.js': [],
+  'express.js': ['express'],
+  'koa.js': ['koa', '@koa/router'],
+  'redis.js': ['ioredis'],
+  'postgres.js': ['pg'],
+  'otel.js': ['@opentelemetry/api'],
+}
 const dist = join(dirname(fileURLToPath(import.meta.url)), '..', 'dist')
-for (const entry of ['index.js', 'testing.js', 'vault-api.js']) {
+for (const [entry, allowed] of Object.entries(ALLOWED)) {
   const seen = new Set()
   const pending = [entry]
   while (pending.length > 0) {
@@ -39,12 +71,19 @@ for (const entry of ['index.js', 'testing.js', 'vault-api.js']) {
     const source = readFileSync(join(dist, file), 'utf8').replace(/\/\*[\s\S]*?\*\//g, '')
     for (const [, specifier] of source.matchAll(/(?:from|import)\s*\(?\s*['"]([^'"]+)['"]/g)) {
       if (specifier.startsWith('./')) pending.push(specifier.slice(2))
-      else if (PEERS.some((peer) => specifier === peer || specifier.startsWith(`${peer}/`))) {
+      else if (
+        PEERS.some(
+          (peer) =>
+            !allowed.includes(peer) && (specifier === peer || specifier.startsWith(`${peer}/`)),
+        )
+      ) {
         throw new Error(
           `dist/${entry} reaches the optional peer '${specifier}' through dist/${file}`,
         )
       }
     }
   }
-  console.log(`check-esm: dist/${entry} imports no optional peer (${seen.size} files)`)
+  const own =
+    allowed.length === 0 ? 'no optional peer' : `no optional peer but ${allowed.join(', ')}`
+  console.log(`check-esm: dist/${entry} imports ${own} (${seen.size} files)`)
 }

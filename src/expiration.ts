@@ -42,8 +42,8 @@ const RETRY_BACKOFF = { first: 5_000, max: 300_000 }
 export class ExpiryScheduler {
   readonly #timers: Timers
   readonly #clock: () => UnixMillis
-  /** Revokes what is due; resolves to the next expiry, or `null`. */
-  readonly #sweep: () => Promise<UnixMillis | null>
+  /** Revokes what is due (the timer was aimed at `due`); resolves to the next expiry, or `null`. */
+  readonly #sweep: (due: UnixMillis) => Promise<UnixMillis | null>
   readonly #onError: (error: unknown) => void
   #handle: unknown = null
   #aim: UnixMillis | null = null
@@ -57,7 +57,7 @@ export class ExpiryScheduler {
   constructor(
     timers: Timers,
     clock: () => UnixMillis,
-    sweep: () => Promise<UnixMillis | null>,
+    sweep: (due: UnixMillis) => Promise<UnixMillis | null>,
     onError: (error: unknown) => void,
   ) {
     this.#timers = timers
@@ -98,17 +98,19 @@ export class ExpiryScheduler {
   }
 
   #fire(): Promise<void> {
+    // The aim is always set while a timer is armed; the clock is only a fallback for the type.
+    const due = this.#aim ?? this.#clock()
     this.#handle = null
     this.#aim = null
-    const running = this.#run()
+    const running = this.#run(due)
     this.#running = running
     return running
   }
 
-  async #run(): Promise<void> {
+  async #run(due: UnixMillis): Promise<void> {
     let next: UnixMillis | null
     try {
-      next = await this.#sweep()
+      next = await this.#sweep(due)
       this.#failures = 0
     } catch (error) {
       this.#onError(error)

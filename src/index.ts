@@ -56,6 +56,13 @@ export {
   type CloseGracefullyOptions,
   type CloseGracefullyResult,
 } from './shutdown.js'
+export type { SubscriptionState } from './revocation-subscription.js'
+export {
+  NOTICE_CHANNEL,
+  SWEEP_CHANNEL,
+  type NoticeMessage,
+  type SweepMessage,
+} from './background-channels.js'
 export type { LogLevel, LogMethod, Logger } from './logger.js'
 export {
   TRACED_OPERATIONS,

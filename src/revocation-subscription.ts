@@ -30,6 +30,16 @@ export interface RevocationSubscriptionHandlers {
 }
 
 /**
+ * Where a store's subscription to other instances' notices stands:
+ * - `unsupported`: the storage does not subscribe (it is not shared, as `MemoryStorage`): there is nothing to follow.
+ * - `subscribing`: an attempt is under way (the first, or a retry).
+ * - `subscribed`: notices are followed.
+ * - `down`: the last attempt failed; a retry is scheduled (or, with `timers: false`, waits for `ready()`).
+ * - `closed`: the store is closed.
+ */
+export type SubscriptionState = 'unsupported' | 'subscribing' | 'subscribed' | 'down' | 'closed'
+
+/**
  * Follows the storage's revocation notices from the moment it is constructed. The first attempt asks the storage
  * for every notice written since then (`since`, this process's monotonic clock), however late it succeeds; a
  * later attempt resumes after the last notice passed (`after`). Between failed attempts a timer waits, with
@@ -55,6 +65,14 @@ export class RevocationSubscription {
     this.#timers = timers
     this.#handlers = handlers
     if (storage.subscribe !== undefined) this.#attempt = this.#run()
+  }
+
+  /** Where the subscription stands now. */
+  get state(): SubscriptionState {
+    if (this.#closed) return 'closed'
+    if (this.#storage.subscribe === undefined) return 'unsupported'
+    if (this.#stop !== null) return 'subscribed'
+    return this.#attempt === null ? 'down' : 'subscribing'
   }
 
   /**

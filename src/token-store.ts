@@ -28,6 +28,7 @@ import {
   type WrapOptions,
   type WrappingLookup,
 } from './wrapping.js'
+import { publishNotice, traceSweep } from './background-channels.js'
 import { ExpiryScheduler, REAL_TIMERS, type Timers } from './expiration.js'
 import { InFlight } from './in-flight.js'
 import { BACKGROUND_FAILED, checkLogger, log, subscriptionLogging, type Logger } from './logger.js'
@@ -69,7 +70,7 @@ import {
   type RevocationCount,
   type RevocationSink,
 } from './revoke.js'
-import { RevocationSubscription } from './revocation-subscription.js'
+import { RevocationSubscription, type SubscriptionState } from './revocation-subscription.js'
 import { MemoryStorage } from './storage/memory.js'
 import type { RevocationNotice, Storage } from './storage/storage.js'
 import { startTrace } from './tracing.js'
@@ -239,15 +240,21 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
         : new ExpiryScheduler(
             timers,
             this.#clock,
-            () => this.#sweep(),
+            (due) => this.#sweep(due),
             (error) => {
               this.#backgroundFailed(error)
             },
           )
     this.#revocations = new RevocationSubscription(this.#storage, this.#timers, {
       notice: (notice) => {
-        if (notice.kind === 'policy') this.#policyCache.invalidate(notice.name)
-        else this.#emitRevoked(fromNotice(notice))
+        if (notice.kind === 'policy') {
+          publishNotice(this, notice, null, this.#clock)
+          this.#policyCache.invalidate(notice.name)
+        } else {
+          const event = fromNotice(notice)
+          publishNotice(this, notice, event, this.#clock)
+          this.#emitRevoked(event)
+        }
       },
       // Policies compiled before the subscription began may have changed unnoticed.
       started: () => {
@@ -264,6 +271,17 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
   /** The storage this store keeps its tokens in. */
   get storage(): Storage {
     return this.#storage
+  }
+
+  /**
+   * Where the subscription to the notices of other instances stands (see {@link SubscriptionState}): `subscribed`
+   * while this store hears of revocations made elsewhere, `unsupported` for storage that is not shared. For health
+   * checks and the `tokentree.subscription.up` gauge of `tokentree/otel`; `ready()` waits for `subscribed`. The
+   * Redis and PostgreSQL adapters reconnect by themselves and catch up from their notice log, so a brief outage
+   * leaves it `subscribed`; notices lost meanwhile are reported as an `error` event.
+   */
+  get subscriptionState(): SubscriptionState {
+    return this.#revocations.state
   }
 
   /**
@@ -1363,8 +1381,8 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
   }
 
   /** The expiration manager's sweep: revoke what is due, then report when the next thing expires. */
-  async #sweep(): Promise<UnixMillis | null> {
-    await this.revokeExpired()
+  async #sweep(due: UnixMillis): Promise<UnixMillis | null> {
+    await traceSweep(this, due, this.#clock, () => this.revokeExpired())
     return this.#storage.nextExpiry()
   }
 

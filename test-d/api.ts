@@ -12,6 +12,9 @@ import {
   type TokenInfo,
   type TokenStoreErrorCode,
 } from 'tokentree'
+import type { Tracer } from '@opentelemetry/api'
+import type { SubscriptionState } from 'tokentree'
+import { instrument, type Instrumentation } from 'tokentree/otel'
 import type { createTestStore } from 'tokentree/testing'
 import { type TestStore } from 'tokentree/testing'
 
@@ -64,4 +67,15 @@ export function errorCodes(error: TokenStoreError): void {
   if (error.code === 'not_found') return
   // @ts-expect-error unknown create options do not compile
   void store.create({ numuses: 1 })
+}
+
+export function otel(tracer: Tracer): void {
+  expectType<Equal<ReturnType<typeof instrument>, Instrumentation>>()
+  expectType<Equal<ReturnType<Instrumentation['close']>, void>>()
+  expectType<Equal<typeof store.subscriptionState, SubscriptionState>>()
+  instrument(store, { tracer, meter: false, recordAccessor: true })
+  // @ts-expect-error a tracer, false, or nothing
+  instrument(store, { tracer: true })
+  // @ts-expect-error subscriptionState is read-only
+  store.subscriptionState = 'subscribed'
 }

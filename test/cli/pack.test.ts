@@ -37,7 +37,7 @@ const REQUIRED = [
   'dist/index.cjs',
   'dist/index.d.ts',
   'dist/index.d.cts',
-  ...['testing', 'express', 'koa', 'redis', 'postgres'].flatMap((name) => [
+  ...['testing', 'express', 'koa', 'redis', 'postgres', 'otel'].flatMap((name) => [
     `dist/${name}.js`,
     `dist/${name}.cjs`,
     `dist/${name}.d.ts`,
