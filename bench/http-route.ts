@@ -8,10 +8,10 @@
  * - tokentree on PostgreSQL (goal: at least express-session's rate).
  *
  * Every server listens on 127.0.0.1 (port 0); the servers take turns round by round (in reverse order every other
- * round), so machine load hits them alike, and a ratio is the median over the rounds of that round's two rates, so a
- * burst of load elsewhere during one round does not decide it. The goals are targets: an unmet one prints `no (target)` without failing the run. The Redis and
- * PostgreSQL rows are skipped with a printed note when their servers do not answer. BENCH_HTTP_SECONDS sets the
- * length of one load (default 3).
+ * round), so machine load hits them alike, and a ratio is the median over the rounds of that round's two rates, so
+ * a burst of load elsewhere during one round does not decide it. The goals are targets: an unmet one prints
+ * `no (target)` without failing the run. The Redis and PostgreSQL rows are skipped with a printed note when their
+ * servers do not answer. BENCH_HTTP_SECONDS sets the length of one load (default 3).
  */
 import { spawn } from 'node:child_process'
 import { createSecretKey, randomBytes } from 'node:crypto'
