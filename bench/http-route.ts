@@ -7,10 +7,11 @@
  * - a jose HS256 JWT middleware, key imported once (reported);
  * - tokentree on PostgreSQL (goal: at least express-session's rate).
  *
- * Every server listens on 127.0.0.1 (port 0); the servers take turns round by round, so machine load hits them
- * alike. The goals are targets: an unmet one prints `no (target)` without failing the run. The Redis and
- * PostgreSQL rows are skipped with a printed note when their servers do not answer. BENCH_HTTP_SECONDS sets the
- * length of one load (default 3).
+ * Every server listens on 127.0.0.1 (port 0); the servers take turns round by round (in reverse order every other
+ * round), so machine load hits them alike, and a ratio is the median over the rounds of that round's two rates, so
+ * a burst of load elsewhere during one round does not decide it. The goals are targets: an unmet one prints
+ * `no (target)` without failing the run. The Redis and PostgreSQL rows are skipped with a printed note when their
+ * servers do not answer. BENCH_HTTP_SECONDS sets the length of one load (default 3).
  */
 import { spawn } from 'node:child_process'
 import { createSecretKey, randomBytes } from 'node:crypto'
@@ -44,8 +45,11 @@ declare module 'express-session' {
 const SECONDS = Number(process.env.BENCH_HTTP_SECONDS ?? 3)
 /** Concurrent connections autocannon keeps open. */
 const CONNECTIONS = 10
-/** Measured rounds; each server gets one load per round, after one warm-up load of a second. */
-const ROUNDS = 2
+/**
+ * Measured rounds; each server gets one load per round, after one warm-up load of a second. Odd, so that the
+ * median is one round's figure; three, because the machine is shared and single rounds stray.
+ */
+const ROUNDS = 3
 
 /** One server under load: where to send requests, with which headers, and how to stop it. */
 interface Target {
@@ -285,15 +289,13 @@ export async function benchHttpRoute(): Promise<Row[]> {
     for (const target of targets) await load(target, 1)
     const rates = new Map<string, number[]>(targets.map((target) => [target.name, []]))
     for (let i = 0; i < ROUNDS; i++) {
-      for (const target of targets) rates.get(target.name)?.push(await load(target, SECONDS))
+      const order = i % 2 === 0 ? targets : [...targets].reverse()
+      for (const target of order) rates.get(target.name)?.push(await load(target, SECONDS))
     }
-    const of = (name: string): number | undefined => {
-      const values = rates.get(name)
-      return values === undefined ? undefined : median(values)
-    }
-    const noopRate = of('two no-op middlewares') ?? Number.NaN
-    const memoryRate = of('tokentree, memory') ?? Number.NaN
-    const joseRate = of('jose HS256 JWT middleware') ?? Number.NaN
+    const of = (name: string): readonly number[] | undefined => rates.get(name)
+    const noopRate = of('two no-op middlewares') ?? []
+    const memoryRate = of('tokentree, memory') ?? []
+    const joseRate = of('jose HS256 JWT middleware') ?? []
     const rows: Row[] = [
       compare('protected route, memory', memoryRate, 'two no-op middlewares', noopRate, 0.95),
       compare('protected route, memory vs JWT', memoryRate, 'jose HS256 JWT middleware', joseRate),
@@ -335,19 +337,22 @@ export async function benchHttpRoute(): Promise<Row[]> {
   }
 }
 
-/** A row comparing two rates; with a goal, the goal is a target (reported, not failing the run). */
+/**
+ * A row comparing two servers' rates, round by round: their medians, and the median of the rounds' ratios. With a
+ * goal, the goal is a target (reported, not failing the run).
+ */
 function compare(
   scenario: string,
-  subject: number,
+  subject: readonly number[],
   baselineName: string,
-  baseline: number,
+  baseline: readonly number[],
   goal?: number,
 ): Row {
-  const ratio = subject / baseline
+  const ratio = median(subject.map((value, round) => value / (baseline[round] ?? Number.NaN)))
   return {
     scenario,
-    subject: rate(subject),
-    baseline: `${baselineName}: ${rate(baseline)}`,
+    subject: rate(median(subject)),
+    baseline: `${baselineName}: ${rate(median(baseline))}`,
     ratio: `${ratio.toFixed(2)}×`,
     goal: goal === undefined ? '(reported)' : `≥ ${goal}× (target)`,
     met: goal === undefined || ratio >= goal,

@@ -323,7 +323,15 @@ export function createErrorOptionsRegistry<Handler>(): {
     scope: undefined,
   }
   return {
-    set: (request, options) => byRequest.set(request, options),
+    set: (request, options) => {
+      // The defaults are what `get` answers for a request without an entry, so most apps write nothing per request
+      // (a WeakMap insert is a measurable share of a protected route). An entry an earlier middleware left is
+      // still replaced: the last `tokenAuth()` on a request decides.
+      if (options.format === 'vault' && options.onError === undefined && !byRequest.has(request)) {
+        return
+      }
+      byRequest.set(request, options)
+    },
     get: (request) => byRequest.get(request) ?? fallback,
     resolve: (request, own) => {
       const inherited = byRequest.get(request)

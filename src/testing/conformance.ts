@@ -461,6 +461,45 @@ export function runStorageConformance(
           assert.equal(after.revoking, 'uses_exhausted')
         }),
       )
+
+      test(
+        'answers concurrent calls on tokens in different states each as alone',
+        withStorage(async (s) => {
+          // Started together, so that a storage that sends waiting calls in one statement gets a mixed batch.
+          const unlimited = token({ numUses: 0 })
+          const limited = token({ numUses: 2 })
+          const expired = token({ numUses: 0, expiresAt: NOW })
+          for (const record of [unlimited, limited, expired]) await s.insertToken(record)
+          const [, child] = await chain2(s)
+          const [revoked, stranded] = await chain2(s)
+          const [orphaned, kept] = await chain2(s, (i) => (i === 1 ? { numUses: 5 } : {}))
+          await s.markRevoking(revoked.id, 'explicit')
+          await s.markRevoking(orphaned.id, 'orphan')
+          const calls = [
+            ...[unlimited, limited, unlimited, limited, unlimited, limited],
+            ...[expired, child, stranded, kept, expired, child],
+            token({ numUses: 0 }), // never inserted
+          ]
+          const results = await Promise.all(calls.map((record) => s.useToken(record.id, NOW)))
+          const of = (record: TokenRecord): (TokenRecord | null)[] =>
+            results.filter((_, i) => calls[i] === record)
+          assert.deepEqual(of(unlimited), [unlimited, unlimited, unlimited])
+          assert.deepEqual(of(child), [child, child])
+          assert.deepEqual(of(expired), [null, null])
+          assert.deepEqual(of(stranded), [null])
+          assert.deepEqual(of(kept), [{ ...kept, numUses: 4 }])
+          assert.equal(results.at(-1), null)
+          // Two uses for three callers: one gets each remaining count, the third nothing.
+          const spent = of(limited).sort((a, b) => (b?.numUses ?? -1) - (a?.numUses ?? -1))
+          assert.deepEqual(spent, [
+            { ...limited, numUses: 1 },
+            { ...limited, numUses: 0, revoking: 'uses_exhausted' },
+            null,
+          ])
+          assert.deepEqual(await s.getToken(kept.id), { ...kept, numUses: 4 })
+          assert.deepEqual(await s.getToken(expired.id), expired)
+        }),
+      )
     })
 
     describe('renewToken()', () => {

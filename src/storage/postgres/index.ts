@@ -75,12 +75,14 @@ import {
   SCHEMA_VERSION_QUERY,
   SERVER_TIME,
   USE_TOKEN,
+  USE_TOKENS,
   listTokensSql,
   checkSchema,
   sql,
   sqlState,
   type SqlQueryable,
 } from './schema.js'
+import { UseBatcher } from './use-batch.js'
 
 export {
   migrate,
@@ -238,6 +240,17 @@ export class PostgresStorage implements Storage {
   /** The number of the last notice a subscription of this instance read, kept across subscriptions. */
   #cursor: number | null = null
   readonly #subscriptions = new Set<() => Promise<void>>()
+  /** `useToken` calls that arrive while others are in flight go together, one statement per batch. */
+  readonly #uses = new UseBatcher(
+    async (id, now) => toToken(await this.#query<TokenRow>('useToken', USE_TOKEN, [id, now])),
+    async (ids, now) => {
+      const rows = await this.#query<TokenRow & { id: HashedTokenId }>('useToken', USE_TOKENS, [
+        ids,
+        now,
+      ])
+      return new Map(rows.map((row) => [row.id, toToken([row]) as TokenRecord]))
+    },
+  )
 
   /**
    * @throws `TokenStoreError` `invalid_request` for a malformed option.
@@ -304,8 +317,8 @@ export class PostgresStorage implements Storage {
     return toToken(await this.#query<TokenRow>('getLiveToken', GET_LIVE_TOKEN, [id, now]))
   }
 
-  async useToken(id: HashedTokenId, now: UnixMillis): Promise<TokenRecord | null> {
-    return toToken(await this.#query<TokenRow>('useToken', USE_TOKEN, [id, now]))
+  useToken(id: HashedTokenId, now: UnixMillis): Promise<TokenRecord | null> {
+    return this.#uses.use(id, now)
   }
 
   async renewToken(

@@ -348,6 +348,38 @@ SELECT ${TOKEN_COLUMNS} FROM {schema}.tokens t
 WHERE t.id = $1::text AND t.num_uses = 0 AND ${SELF_LIVE} AND (SELECT live FROM ok)`
 
 /**
+ * useToken for several tokens at once (the calls that queued while earlier ones were in flight): `$1` distinct ids,
+ * `$2` now. Per id, the same as {@link USE_TOKEN}: one use is spent from a live limited token under its row lock,
+ * a live unlimited one is returned as read; no row for an id that is not live. `live` groups the walked chains by
+ * the token they start from; `id = ANY($1)` is repeated so that the token rows are found by their key.
+ */
+export const USE_TOKENS = `
+WITH RECURSIVE chain AS (
+  SELECT id, parent, expires_at, revoking, id AS head FROM {schema}.tokens WHERE id = ANY($1::text[])
+  UNION ALL
+  SELECT a.id, a.parent, a.expires_at, a.revoking, c.head
+  FROM {schema}.tokens a JOIN chain c ON a.id = c.parent
+),
+live AS (
+  SELECT head AS id FROM chain GROUP BY head
+  HAVING bool_or(parent IS NULL)
+    AND NOT bool_or(
+      id <> head AND ((revoking IS NOT NULL AND revoking <> 'orphan') OR expires_at <= $2::float8)
+    )
+),
+used AS (
+  UPDATE {schema}.tokens t
+  SET num_uses = t.num_uses - 1,
+      revoking = CASE WHEN t.num_uses = 1 THEN 'uses_exhausted' ELSE t.revoking END
+  WHERE t.id = ANY($1::text[]) AND t.id IN (SELECT id FROM live) AND t.num_uses > 0 AND ${SELF_LIVE}
+  RETURNING t.id, ${TOKEN_COLUMNS}
+)
+SELECT * FROM used
+UNION ALL
+SELECT t.id, ${TOKEN_COLUMNS} FROM {schema}.tokens t
+WHERE t.id = ANY($1::text[]) AND t.id IN (SELECT id FROM live) AND t.num_uses = 0 AND ${SELF_LIVE}`
+
+/**
  * renewToken: `$1` id, `$2` now, `$3` expiresAt, `$4` ttl, `$5` lastRenewalTime, `$6` the expected current
  * expiresAt (compare-and-set: a concurrent renewal that got there first makes this one a no-op).
  */
