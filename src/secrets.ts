@@ -81,6 +81,11 @@ export class SecretRing {
     this.#codecs = secrets.map((secret) => new BatchTokenCodec(secret))
   }
 
+  /** Whether there are older secrets to try after the current one. */
+  get rotated(): boolean {
+    return this.#hashers.length > 1
+  }
+
   /** The token id's keyed hash under the current secret: the storage key of a new token. */
   hash(id: string): HashedTokenId {
     return (this.#hashers[0] as TokenHasher).hash(id)
