@@ -21,8 +21,8 @@ const BLOCK_BYTES = 64
 /** SHA-256's digest size. */
 const DIGEST_BYTES = 32
 
-/** Longest string, in UTF-16 code units, hashed through the scratch buffer; a longer one goes to `createHmac`. */
-const MAX_FAST_CHARS = 256
+/** Default longest string, in UTF-16 code units, hashed through the scratch buffer; longer go to `createHmac`. */
+const DEFAULT_MAX_FAST_CHARS = 256
 
 /** A code unit takes at most 3 bytes in UTF-8 (a surrogate pair, two units, takes 4). */
 const MAX_UTF8_BYTES_PER_CHAR = 3
@@ -40,15 +40,21 @@ export class HmacSha256 {
   /** `#inner` up to the end of the last message, kept while messages keep that length (token ids all have one). */
   #view: Buffer
   #viewBytes = -1
+  readonly #maxFastChars: number
 
-  constructor(key: Uint8Array) {
+  /**
+   * @param key - The HMAC key.
+   * @param maxFastChars - Longest string hashed without `createHmac`; the scratch buffer takes 3 bytes a character.
+   */
+  constructor(key: Uint8Array, maxFastChars = DEFAULT_MAX_FAST_CHARS) {
+    this.#maxFastChars = maxFastChars
     this.#key = crypto.createSecretKey(key)
     // RFC 2104: a key longer than a block is hashed first; a shorter one is padded with zeros.
     const block = Buffer.alloc(BLOCK_BYTES)
     const material =
       key.byteLength > BLOCK_BYTES ? crypto.createHash('sha256').update(key).digest() : key
     block.set(material)
-    this.#inner = Buffer.alloc(BLOCK_BYTES + MAX_FAST_CHARS * MAX_UTF8_BYTES_PER_CHAR)
+    this.#inner = Buffer.alloc(BLOCK_BYTES + maxFastChars * MAX_UTF8_BYTES_PER_CHAR)
     this.#outer = Buffer.alloc(BLOCK_BYTES + DIGEST_BYTES)
     for (let i = 0; i < BLOCK_BYTES; i++) {
       const byte = block[i] as number
@@ -61,7 +67,7 @@ export class HmacSha256 {
 
   /** HMAC-SHA-256 of the string's UTF-8 bytes, in unpadded base64url. */
   digest(text: string): string {
-    if (oneShotHash === undefined || text.length > MAX_FAST_CHARS) {
+    if (oneShotHash === undefined || text.length > this.#maxFastChars) {
       return crypto.createHmac('sha256', this.#key).update(text).digest('base64url')
     }
     const inner = this.#inner

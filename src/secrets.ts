@@ -7,7 +7,7 @@
  * under the ones before: a token issued under the current secret costs exactly what it did without rotation, and
  * one issued under an older secret at most one extra hash (and storage read) per older secret.
  */
-import { BatchTokenCodec, decodeBatchToken, type BatchEntry } from './batch.js'
+import { BatchTokenCodec, type BatchEntry } from './batch.js'
 import { TokenHasher, constantTimeBytesEqual, newSecret } from './crypto.js'
 import { describeValue, invalidRequest } from './errors.js'
 import type { HashedTokenId } from './types.js'
@@ -105,10 +105,8 @@ export class SecretRing {
 
   /** The entry of a batch token sealed under any of the secrets, or `null`; tried current first. */
   open(token: string): BatchEntry | null {
-    const bytes = decodeBatchToken(token)
-    if (bytes === null) return null
     for (const codec of this.#codecs) {
-      const entry = codec.openBytes(bytes)
+      const entry = codec.open(token)
       if (entry !== null) return entry
     }
     return null

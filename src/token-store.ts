@@ -1136,10 +1136,11 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
   }
 
   /** A batch token's info: batch tokens have no uses to count, so authenticating one is validating it. */
-  async #useBatch(token: string, now: UnixMillis): Promise<TokenInfo> {
-    const entry = await this.#liveBatch(token, now)
-    if (entry === null) throw invalidToken()
-    return batchInfo(entry, token, now)
+  #useBatch(token: string, now: UnixMillis): Promise<TokenInfo> {
+    const entry = this.#liveBatch(token, now)
+    return entry instanceof Promise
+      ? entry.then((live) => liveBatchInfo(live, token, now))
+      : Promise.resolve(liveBatchInfo(entry, token, now))
   }
 
   /** `info` if its policies grant `access`; else `permission_denied`. */
@@ -1196,13 +1197,18 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
     return warnings.length > 0 ? { ...auth, warnings } : auth
   }
 
-  /** The entry of a batch token that is unexpired and whose parent, if any, is live at `now`. */
-  async #liveBatch(token: string, now: UnixMillis): Promise<BatchEntry | null> {
+  /**
+   * The entry of a batch token that is unexpired and whose parent, if any, is live at `now`. Synchronous for an
+   * orphan: only a parent needs a storage read.
+   */
+  #liveBatch(token: string, now: UnixMillis): BatchEntry | null | Promise<BatchEntry | null> {
     if (token.length > MAX_BATCH_TOKEN_LENGTH) return null
     const entry = this.#secrets.open(token)
     if (entry === null || now >= entry.e) return null
-    if (entry.p !== null && (await this.#storage.getLiveToken(entry.p, now)) === null) return null
-    return entry
+    if (entry.p === null) return entry
+    return this.#storage
+      .getLiveToken(entry.p, now)
+      .then((parent) => (parent === null ? null : entry))
   }
 
   /** The token a lease hangs off: the token itself, or for a batch token its parent. */
@@ -1521,6 +1527,12 @@ function newRecord(
   }
   const withRole = fields.role === undefined ? record : { ...record, role: fields.role }
   return fields.wrapped === undefined ? withRole : { ...withRole, wrapped: fields.wrapped }
+}
+
+/** A live batch token's info; `invalid_token` for `null`. */
+function liveBatchInfo(entry: BatchEntry | null, token: string, now: UnixMillis): TokenInfo {
+  if (entry === null) throw invalidToken()
+  return batchInfo(entry, token, now)
 }
 
 /** The error a public method rejects with: a `TokenStoreError` as is; anything else is the storage failing. */
