@@ -1440,7 +1440,7 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
     const trace = startTrace(operation, this)
     let pending: Promise<T>
     try {
-      pending = trace === null ? run(audit) : trace.run(() => run(audit))
+      pending = trace === null ? run(audit) : trace.run(run, audit)
     } catch (cause) {
       pending = Promise.reject(asStoreError(cause))
     }

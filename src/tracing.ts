@@ -106,8 +106,11 @@ export function operationChannel(operation: AuditOperation): OperationChannel {
 
 /** One operation being traced; `null` from {@link startTrace} when nobody listens. */
 export interface OperationTrace {
-  /** Runs the operation's synchronous part between `start` and `end`, with the channel's bound stores. */
-  run<T>(fn: () => Promise<T>): Promise<T>
+  /**
+   * Runs the operation's synchronous part, `fn(argument)`, between `start` and `end`, with the channel's bound
+   * stores. The argument is passed through rather than closed over: one allocation less per traced call.
+   */
+  run<A, T>(fn: (argument: A) => Promise<T>, argument: A): Promise<T>
   /** Publishes the outcome: `error` (on failure), `asyncStart`, `asyncEnd`. */
   finish(accessor: Accessor | null, error: TokenStoreError | undefined): void
 }
@@ -134,9 +137,9 @@ class Trace implements OperationTrace {
     this.#context = { operation, store, startTime: performance.now(), accessor: null }
   }
 
-  run<T>(fn: () => Promise<T>): Promise<T> {
+  run<A, T>(fn: (argument: A) => Promise<T>, argument: A): Promise<T> {
     try {
-      return this.#channel.start.runStores(this.#context, fn)
+      return this.#channel.start.runStores(this.#context, fn, undefined, argument)
     } finally {
       this.#channel.end.publish(this.#context)
     }
