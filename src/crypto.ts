@@ -5,15 +5,11 @@
  * stored only as HMAC-SHA-256 under a per-store secret: a copy of the storage alone does not yield usable tokens,
  * and without the secret the hashes cannot be checked against guesses offline.
  */
-import {
-  createHmac,
-  createSecretKey,
-  randomBytes,
-  timingSafeEqual,
-  type KeyObject,
-} from 'node:crypto'
+import { randomBytes, timingSafeEqual } from 'node:crypto'
 
 import { random } from 'nanoid'
+
+import { HmacSha256 } from './hmac.js'
 
 import type { Accessor, HashedTokenId, TokenId } from './types.js'
 
@@ -66,15 +62,15 @@ export function newSecret(): Uint8Array {
 
 /** Computes the keyed hashes of token ids under one secret. */
 export class TokenHasher {
-  readonly #key: KeyObject
+  readonly #hmac: HmacSha256
 
   constructor(secret: string | Uint8Array) {
-    this.#key = createSecretKey(typeof secret === 'string' ? Buffer.from(secret, 'utf8') : secret)
+    this.#hmac = new HmacSha256(typeof secret === 'string' ? Buffer.from(secret, 'utf8') : secret)
   }
 
   /** HMAC-SHA-256 of the token id, base64url: what storage keys the token by. */
   hash(id: string): HashedTokenId {
-    return createHmac('sha256', this.#key).update(id).digest('base64url') as HashedTokenId
+    return this.#hmac.digest(id) as HashedTokenId
   }
 }
 

@@ -7,7 +7,7 @@
  * under the ones before: a token issued under the current secret costs exactly what it did without rotation, and
  * one issued under an older secret at most one extra hash (and storage read) per older secret.
  */
-import { BatchTokenCodec, decodeBatchToken, type BatchEntry } from './batch.js'
+import { BatchTokenCodec, type BatchEntry } from './batch.js'
 import { TokenHasher, constantTimeBytesEqual, newSecret } from './crypto.js'
 import { describeValue, invalidRequest } from './errors.js'
 import type { HashedTokenId } from './types.js'
@@ -81,6 +81,11 @@ export class SecretRing {
     this.#codecs = secrets.map((secret) => new BatchTokenCodec(secret))
   }
 
+  /** Whether there are older secrets to try after the current one. */
+  get rotated(): boolean {
+    return this.#hashers.length > 1
+  }
+
   /** The token id's keyed hash under the current secret: the storage key of a new token. */
   hash(id: string): HashedTokenId {
     return (this.#hashers[0] as TokenHasher).hash(id)
@@ -100,10 +105,8 @@ export class SecretRing {
 
   /** The entry of a batch token sealed under any of the secrets, or `null`; tried current first. */
   open(token: string): BatchEntry | null {
-    const bytes = decodeBatchToken(token)
-    if (bytes === null) return null
     for (const codec of this.#codecs) {
-      const entry = codec.openBytes(bytes)
+      const entry = codec.open(token)
       if (entry !== null) return entry
     }
     return null

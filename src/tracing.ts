@@ -106,8 +106,11 @@ export function operationChannel(operation: AuditOperation): OperationChannel {
 
 /** One operation being traced; `null` from {@link startTrace} when nobody listens. */
 export interface OperationTrace {
-  /** Runs the operation's synchronous part between `start` and `end`, with the channel's bound stores. */
-  run<T>(fn: () => Promise<T>): Promise<T>
+  /**
+   * Runs the operation's synchronous part, `fn(argument)`, between `start` and `end`, with the channel's bound
+   * stores. The argument is passed through rather than closed over: one allocation less per traced call.
+   */
+  run<A, T>(fn: (argument: A) => Promise<T>, argument: A): Promise<T>
   /** Publishes the outcome: `error` (on failure), `asyncStart`, `asyncEnd`. */
   finish(accessor: Accessor | null, error: TokenStoreError | undefined): void
 }
@@ -118,32 +121,42 @@ export interface OperationTrace {
  */
 export function startTrace(operation: AuditOperation, store: object): OperationTrace | null {
   const channel = CHANNELS[operation]
-  if (!channel.hasSubscribers) return null
-  const context: OperationContext = {
-    operation,
-    store,
-    startTime: performance.now(),
-    accessor: null,
+  return channel.hasSubscribers ? new Trace(channel, operation, store) : null
+}
+
+/**
+ * A class rather than an object of closures: this runs on every traced call, and a class allocates one object
+ * where closures cost one each (and, under loaders that keep function names, a `defineProperty` each).
+ */
+class Trace implements OperationTrace {
+  readonly #channel: OperationChannel
+  readonly #context: OperationContext
+
+  constructor(channel: OperationChannel, operation: AuditOperation, store: object) {
+    this.#channel = channel
+    this.#context = { operation, store, startTime: performance.now(), accessor: null }
   }
-  return {
-    run: (fn) => {
-      try {
-        return channel.start.runStores(context, fn)
-      } finally {
-        channel.end.publish(context)
-      }
-    },
-    finish: (accessor, error) => {
-      context.accessor = accessor
-      if (error === undefined) context.outcome = 'ok'
-      else {
-        context.outcome = 'error'
-        context.code = error.code
-        context.error = error
-        channel.error.publish(context)
-      }
-      channel.asyncStart.publish(context)
-      channel.asyncEnd.publish(context)
-    },
+
+  run<A, T>(fn: (argument: A) => Promise<T>, argument: A): Promise<T> {
+    try {
+      return this.#channel.start.runStores(this.#context, fn, undefined, argument)
+    } finally {
+      this.#channel.end.publish(this.#context)
+    }
+  }
+
+  finish(accessor: Accessor | null, error: TokenStoreError | undefined): void {
+    const context = this.#context
+    const channel = this.#channel
+    context.accessor = accessor
+    if (error === undefined) context.outcome = 'ok'
+    else {
+      context.outcome = 'error'
+      context.code = error.code
+      context.error = error
+      channel.error.publish(context)
+    }
+    channel.asyncStart.publish(context)
+    channel.asyncEnd.publish(context)
   }
 }
