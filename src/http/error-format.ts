@@ -327,7 +327,12 @@ export function createErrorOptionsRegistry<Handler>(): {
       // The defaults are what `get` answers for a request without an entry, so most apps write nothing per request
       // (a WeakMap insert is a measurable share of a protected route). An entry an earlier middleware left is
       // still replaced: the last `tokenAuth()` on a request decides.
-      if (options.format === 'vault' && options.onError === undefined && !byRequest.has(request)) {
+      if (
+        options.format === 'vault' &&
+        options.onError === undefined &&
+        options.scope === undefined &&
+        !byRequest.has(request)
+      ) {
         return
       }
       byRequest.set(request, options)

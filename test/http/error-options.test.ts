@@ -12,25 +12,25 @@ const onError = (): void => undefined
 test('a request without options gets the Vault format and no onError', () => {
   const registry = createErrorOptionsRegistry<typeof onError>()
   const request = {}
-  assert.deepEqual(registry.get(request), { format: 'vault', onError: undefined })
-  registry.set(request, { format: 'vault', onError: undefined })
-  assert.deepEqual(registry.get(request), { format: 'vault', onError: undefined })
+  assert.deepEqual(registry.get(request), { format: 'vault', onError: undefined, scope: undefined })
+  registry.set(request, { format: 'vault', onError: undefined, scope: undefined })
+  assert.deepEqual(registry.get(request), { format: 'vault', onError: undefined, scope: undefined })
 })
 
 test('options are kept per request', () => {
   const registry = createErrorOptionsRegistry<typeof onError>()
   const [first, second] = [{}, {}]
-  registry.set(first, { format: 'rfc6750', onError: undefined })
-  registry.set(second, { format: 'vault', onError })
-  assert.deepEqual(registry.get(first), { format: 'rfc6750', onError: undefined })
-  assert.deepEqual(registry.get(second), { format: 'vault', onError })
-  assert.deepEqual(registry.get({}), { format: 'vault', onError: undefined })
+  registry.set(first, { format: 'rfc6750', onError: undefined, scope: undefined })
+  registry.set(second, { format: 'vault', onError, scope: undefined })
+  assert.deepEqual(registry.get(first), { format: 'rfc6750', onError: undefined, scope: undefined })
+  assert.deepEqual(registry.get(second), { format: 'vault', onError, scope: undefined })
+  assert.deepEqual(registry.get({}), { format: 'vault', onError: undefined, scope: undefined })
 })
 
 test('a later tokenAuth with the default options replaces an earlier one', () => {
   const registry = createErrorOptionsRegistry<typeof onError>()
   const request = {}
-  registry.set(request, { format: 'rfc6750', onError })
-  registry.set(request, { format: 'vault', onError: undefined })
-  assert.deepEqual(registry.get(request), { format: 'vault', onError: undefined })
+  registry.set(request, { format: 'rfc6750', onError, scope: undefined })
+  registry.set(request, { format: 'vault', onError: undefined, scope: undefined })
+  assert.deepEqual(registry.get(request), { format: 'vault', onError: undefined, scope: undefined })
 })
