@@ -280,6 +280,16 @@ export interface Storage {
    * lives and dies with one process (`MemoryStorage`), where a random secret is fine.
    */
   readonly shared?: boolean
+
+  /**
+   * Set by a storage partitioned into this many shards (Redis Cluster), each of which holds whole token trees: a
+   * step that must be atomic runs inside one shard. Such a storage finds a record's shard from the record's own
+   * ids, so `TokenStore` mints them to carry it (see `tree-shard.ts`): the first character of a hashed id and of
+   * an accessor, and the first character after the last `/` of a lease id, name the shard. A child is minted in
+   * its parent's shard, a lease in its token's, a new tree in a random one. At most 64. Absent for storage that is
+   * one piece (memory, PostgreSQL, a single Redis), whose ids carry nothing.
+   */
+  readonly treeShards?: number
 }
 
 /**
