@@ -253,7 +253,7 @@ export interface Storage {
 
   /**
    * For storage shared by several processes: calls `listener` for every revocation and policy change that another
-   * instance of the adapter wrote, exactly once each and in order, including those written while this subscriber was disconnected
+   * instance of the adapter wrote, exactly once each and in order (with {@link Storage.treeShards}, in order within each shard), including those written while this subscriber was disconnected
    * (adapters number their notices and catch up from a log). Resolves once listening, to a function that stops.
    * `TokenStore` subscribes on construction, re-emits each revocation as a `revoked` event, drops the compiled
    * copy of each policy a {@link PolicyNotice} names, and stops on `close()`.

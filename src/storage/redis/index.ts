@@ -248,9 +248,19 @@ export class RedisStorage implements Storage {
    * orphan's creator may live in another shard: the orphan is written first, then the creator checked, and the
    * orphan removed again (without a notice) when the creator's revocation has begun, so that an orphan is only
    * reported `inserted` if its creator was live after it was written. Until then nobody holds its id.
+   *
+   * @throws `TokenStoreError` `invalid_request` on sharded storage when the accessor names another shard than the
+   *   id (ids minted by `TokenStore` never do).
    */
   async insertToken(record: TokenRecord, creator?: HashedTokenId): Promise<InsertResult> {
     const space = this.#spaces.ofId(record.id)
+    // A parent in another shard is simply not found in this one: `parent_gone`.
+    if (this.#spaces.ofId(record.accessor) !== space) {
+      throw new TokenStoreError(
+        'invalid_request',
+        "Expected the token's accessor to name the tree shard its id names (see Storage.treeShards)",
+      )
+    }
     const apart = creator !== undefined && this.#spaces.ofId(creator) !== space
     const result = (await this.#eval('insertToken', INSERT_TOKEN, space, [
       record.id,
