@@ -1026,6 +1026,13 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
     warnings: readonly string[],
     creator?: HashedTokenId,
   ): Promise<TokenAuth> {
+    if (customId !== null && fields.parent !== null && this.#shards !== null) {
+      // A lookup finds a token's shard from its id alone, and a custom id cannot be made to name its parent's.
+      throw new TokenStoreError(
+        'invalid_request',
+        'On storage with tree shards (Redis Cluster) a custom `id` is only for a token without a parent: add `noParent: true`',
+      )
+    }
     const token =
       customId ?? this.#shards?.tokenId(this.#shards.shardFor(fields.parent)) ?? newTokenId()
     // A custom id taken under an older secret is taken: the same id must not name two tokens.
@@ -1036,17 +1043,6 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
       throw new TokenStoreError('conflict', 'A token with this id already exists')
     }
     const id = this.#secrets.hash(token)
-    if (
-      this.#shards !== null &&
-      fields.parent !== null &&
-      this.#shards.shardOf(id) !== this.#shards.shardOf(fields.parent)
-    ) {
-      // A lookup finds a token's shard from its id alone, and a tree lives in one shard (tree-shard.ts).
-      throw new TokenStoreError(
-        'invalid_request',
-        "This storage keeps each token tree in one shard, and the custom id names another shard than its parent's: choose another id, or create the token without a parent",
-      )
-    }
     for (let attempt = 1; ; attempt++) {
       const record = newRecord(id, this.#shards?.accessor(id) ?? newAccessor(), fields, now)
       const result = await this.#storage.insertToken(record, creator)
