@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto'
 import net from 'node:net'
 
 import type * as PGliteModule from '@electric-sql/pglite'
+import type { Cluster } from 'ioredis'
 import { MemoryStorage, type Storage } from 'tokentree'
 import type * as PostgresModule from 'tokentree/postgres'
 import type * as RedisModule from 'tokentree/redis'
@@ -194,7 +195,7 @@ export async function pgliteKind(): Promise<Availability> {
  * A client of the test cluster, with the same generous command timeout as the Redis kind's (the nodes share 2
  * cores with other test runs).
  */
-export async function newClusterClient(url: string): Promise<import('ioredis').Cluster> {
+export async function newClusterClient(url: string): Promise<Cluster> {
   const { Cluster } = await import('ioredis')
   const { hostname, port } = new URL(url)
   const cluster = new Cluster([{ host: hostname || '127.0.0.1', port: Number(port || 7000) }], {
@@ -205,10 +206,7 @@ export async function newClusterClient(url: string): Promise<import('ioredis').C
 }
 
 /** Deletes every key matching `pattern` on every master of the cluster. */
-export async function deleteClusterKeys(
-  cluster: import('ioredis').Cluster,
-  pattern: string,
-): Promise<void> {
+export async function deleteClusterKeys(cluster: Cluster, pattern: string): Promise<void> {
   for (const node of cluster.nodes('master')) {
     let cursor = '0'
     do {

@@ -13,8 +13,15 @@ import { RedisStorage } from '../../src/storage/redis/index.js'
 import { runStorageConformance } from '../../src/testing/conformance.js'
 import { treeHashedId, treeString } from '../../src/testing/tree-ids.js'
 import type { HashedTokenId, TokenRecord } from '../../src/types.js'
-import { clusterKeys, clusterSkipReason, deleteClusterKeys, newCluster } from './helpers/cluster.js'
+import {
+  clusterKeys,
+  clusterSkipReason,
+  deleteClusterKeys,
+  dumpClusterKeys,
+  newCluster,
+} from './helpers/cluster.js'
 import { uniqueSuffix } from './helpers/services.js'
+import { runSharedStorageTests } from './helpers/shared-storage-tests.js'
 
 const skip = await clusterSkipReason()
 const PREFIX = `tokentree-test:${uniqueSuffix()}:`
@@ -34,6 +41,26 @@ if (skip !== null) {
     () => new RedisStorage({ client: cluster, keyPrefix: `${PREFIX}conformance:` }),
     { name: 'RedisStorage conformance on Redis Cluster' },
   )
+
+  // Several processes and instances on the cluster; the outage tests skip (the proxy cuts one address).
+  const spaces = (namespace: string): string[] => [
+    ...Array.from({ length: 16 }, (_, s) => `${namespace}{${s}}`),
+    `${namespace}{g}`,
+  ]
+  runSharedStorageTests({
+    name: 'redis-cluster',
+    namespace: (label) => Promise.resolve(`${PREFIX}${label}:`),
+    storage: (namespace) => new RedisStorage({ client: cluster, keyPrefix: namespace }),
+    countTokens: async (namespace) => {
+      let count = 0
+      for (const space of spaces(namespace)) count += await cluster.hlen(`${space}acc`)
+      return count
+    },
+    dump: (namespace) => dumpClusterKeys(cluster, `${namespace}*`),
+    trimNotices: async (namespace) => {
+      for (const space of spaces(namespace)) await cluster.xtrim(`${space}notices`, 'MAXLEN', 0)
+    },
+  })
 
   describe('RedisStorage on Redis Cluster: tree shards', () => {
     test('every key of one tree hashes to one slot; different trees spread over several slots and nodes', async () => {
@@ -187,7 +214,7 @@ async function slotsOf(
 ): Promise<Set<number>> {
   const slots = new Set<number>()
   for (const key of await clusterKeys(cluster, `${prefix}*`)) {
-    if (ids.some((id) => key.includes(id))) slots.add(Number(await cluster.cluster('KEYSLOT', key)))
+    if (ids.some((id) => key.includes(id))) slots.add(await cluster.cluster('KEYSLOT', key))
   }
   return slots
 }
