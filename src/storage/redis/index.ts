@@ -383,7 +383,7 @@ export class RedisStorage implements Storage {
    * and a path prefix is tested on each. The metadata filter is tested on each token read (a scan of the range).
    *
    * Sharded, a listing by parent reads the parent's shard (its children are all there); any other reads up to
-   * `limit` members of every shard and merges them (see {@link mergeShardPages}), so a page examines up to `limit`
+   * `limit` members of every shard and merges them in byte order (see `shard-merge.ts`), so a page examines up to `limit`
    * members per shard.
    */
   async listTokens(query: TokenListQuery): Promise<TokenListPage> {
