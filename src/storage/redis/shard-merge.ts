@@ -36,6 +36,8 @@ export function mergeShardPages(
   limit: number,
   memberOf: (record: TokenRecord) => string,
 ): ShardPage {
+  // One shard (the unsharded layout, or a listing by parent): its page is the answer.
+  if (pages.length === 1) return pages[0] as ShardPage
   let last: Member | null = null
   for (const page of pages) {
     if (page.last === null) continue
