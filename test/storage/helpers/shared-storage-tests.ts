@@ -19,8 +19,8 @@ import { TcpProxy } from './tcp-proxy.js'
 export interface SharedBackend {
   readonly name: 'redis' | 'redis-cluster' | 'postgres'
   /**
-   * The target of the outage proxy. Absent for a backend behind more than one address (Redis Cluster), whose
-   * outage tests skip with that reason.
+   * The target of the outage proxy. Absent for a backend behind more than one address (Redis Cluster): its outage
+   * tests skip with that reason.
    */
   readonly address?: { host: string; port: number }
   /** Prepares a fresh namespace (key prefix or schema) for one test and returns its name. */
@@ -100,54 +100,52 @@ export function runSharedStorageTests(backend: SharedBackend): void {
       })
     })
 
-    test(
-      'storage down: storage_unavailable, fast; then it works again when storage returns',
-      outage(backend),
-      async () => {
-        const namespace = await backend.namespace('outage')
-        const proxy = new TcpProxy(backend.address ?? UNREACHABLE)
-        await proxy.open()
-        const { storage, close } = viaProxy(backend, proxy.port, namespace)
-        const store = new TokenStore({ storage, secret, timers: false })
-        try {
-          const auth = await store.create({ policies: ['x'] })
-          assert.ok(await store.lookup(auth.clientToken))
-          await proxy.cut()
-          for (const call of [
-            () => store.authenticate(auth.clientToken),
-            () => store.lookup(auth.clientToken),
-            () => store.create({ policies: ['x'] }),
-            () => store.revoke(auth.clientToken),
-          ]) {
-            const started = Date.now()
-            await assert.rejects(call(), (error: unknown) => {
-              assert.ok(error instanceof TokenStoreError)
-              assert.equal(error.code, 'storage_unavailable')
-              return true
-            })
-            assert.ok(Date.now() - started < 5000, 'a call waited too long while storage was down')
-          }
-          await proxy.open()
-          const deadline = Date.now() + 15_000
-          for (;;) {
-            try {
-              const info = await store.authenticate(auth.clientToken)
-              assert.equal(info.accessor, auth.accessor)
-              break
-            } catch (error) {
-              assert.ok(error instanceof TokenStoreError && error.code === 'storage_unavailable')
-              if (Date.now() > deadline) throw error
-              await new Promise((resolve) => setTimeout(resolve, 100))
-            }
-          }
-          assert.ok(await store.lookup(auth.clientToken))
-        } finally {
-          await store.close()
-          await close()
-          await proxy.cut()
+    test('storage down: storage_unavailable, fast; then it works again when storage returns', async (t) => {
+      const cut = outageProxy(backend, t)
+      if (cut === null) return
+      const namespace = await backend.namespace('outage')
+      const proxy = new TcpProxy(cut.address)
+      await proxy.open()
+      const { storage, close } = cut.storageVia(proxy.port, namespace)
+      const store = new TokenStore({ storage, secret, timers: false })
+      try {
+        const auth = await store.create({ policies: ['x'] })
+        assert.ok(await store.lookup(auth.clientToken))
+        await proxy.cut()
+        for (const call of [
+          () => store.authenticate(auth.clientToken),
+          () => store.lookup(auth.clientToken),
+          () => store.create({ policies: ['x'] }),
+          () => store.revoke(auth.clientToken),
+        ]) {
+          const started = Date.now()
+          await assert.rejects(call(), (error: unknown) => {
+            assert.ok(error instanceof TokenStoreError)
+            assert.equal(error.code, 'storage_unavailable')
+            return true
+          })
+          assert.ok(Date.now() - started < 5000, 'a call waited too long while storage was down')
         }
-      },
-    )
+        await proxy.open()
+        const deadline = Date.now() + 15_000
+        for (;;) {
+          try {
+            const info = await store.authenticate(auth.clientToken)
+            assert.equal(info.accessor, auth.accessor)
+            break
+          } catch (error) {
+            assert.ok(error instanceof TokenStoreError && error.code === 'storage_unavailable')
+            if (Date.now() > deadline) throw error
+            await new Promise((resolve) => setTimeout(resolve, 100))
+          }
+        }
+        assert.ok(await store.lookup(auth.clientToken))
+      } finally {
+        await store.close()
+        await close()
+        await proxy.cut()
+      }
+    })
 
     test('4 processes, 1,000 concurrent authenticate calls on an N-use token: exactly N succeed', async () => {
       await withStore('uses', async (store, _storage, namespace) => {
@@ -547,24 +545,28 @@ function failAt(storage: Storage, step: number): Storage {
   })
 }
 
-/** Test options that skip an outage test (with the reason) on a backend the one-address proxy cannot cut. */
-export function outage(backend: SharedBackend): { skip?: string } {
-  return backend.address === undefined || backend.storageVia === undefined
-    ? {
-        skip: `${backend.name}: the outage proxy stands for one address, and this backend has several`,
-      }
-    : {}
+/** What an outage test needs: one address to cut, and a storage through the proxy. */
+interface OutageProxy {
+  readonly address: { host: string; port: number }
+  readonly storageVia: NonNullable<SharedBackend['storageVia']>
 }
 
-/** Never used: `outage()` skips the tests that would need it. */
-export const UNREACHABLE = { host: '127.0.0.1', port: 1 }
-
-/** A storage through the outage proxy; only called by tests that `outage()` did not skip. */
-export function viaProxy(
+/**
+ * The backend's address and `storageVia`, or `null` after skipping the test (with the reason) on a backend that the
+ * one-address proxy cannot cut.
+ */
+export function outageProxy(
   backend: SharedBackend,
-  port: number,
-  namespace: string,
-): { storage: Storage; close: () => Promise<void> } {
-  if (backend.storageVia === undefined) throw new Error(`${backend.name} has no storageVia()`)
-  return backend.storageVia(port, namespace)
+  t: { skip: (reason: string) => void },
+): OutageProxy | null {
+  const { address } = backend
+  if (address !== undefined && backend.storageVia !== undefined) {
+    return {
+      address,
+      storageVia: (port, namespace) =>
+        (backend.storageVia as NonNullable<SharedBackend['storageVia']>)(port, namespace),
+    }
+  }
+  t.skip(`${backend.name}: the outage proxy stands for one address, and this backend has several`)
+  return null
 }

@@ -8,7 +8,7 @@ import { describe, test } from 'node:test'
 import { TokenStore, TokenStoreError } from '../../../src/index.js'
 import type { Storage } from '../../../src/storage/storage.js'
 import { Worker } from './processes.js'
-import { outage, UNREACHABLE, viaProxy, type SharedBackend } from './shared-storage-tests.js'
+import { outageProxy, type SharedBackend } from './shared-storage-tests.js'
 import { TcpProxy } from './tcp-proxy.js'
 
 /** Rounds of the start-up race; each is a fresh instance next to a busy one. */
@@ -77,8 +77,7 @@ export function runStartupTests(
       try {
         for (let round = 0; round < ROUNDS; round++) {
           const auth = await a.store.create({ policies: ['x'] })
-          const via =
-            proxy === null ? fresh(backend, namespace) : viaProxy(backend, proxy.port, namespace)
+          const via = freshStorage(backend, namespace, proxy?.port)
           const b = new TokenStore({ storage: via.storage, secret, timers: false })
           const seen = countRevoked(b)
           try {
@@ -122,107 +121,106 @@ export function runStartupTests(
       }
     })
 
-    test(
-      'storage down at construction: ready() rejects; once it returns, every revocation since arrives once',
-      outage(backend),
-      async () => {
-        const namespace = await backend.namespace('startup_down')
-        const a = open(namespace)
-        const proxy = new TcpProxy(backend.address ?? UNREACHABLE)
+    test('storage down at construction: ready() rejects; once it returns, every revocation since arrives once', async (t) => {
+      const cut = outageProxy(backend, t)
+      if (cut === null) return
+      const namespace = await backend.namespace('startup_down')
+      const a = open(namespace)
+      const proxy = new TcpProxy(cut.address)
+      await proxy.open()
+      await proxy.cut()
+      const via = cut.storageVia(proxy.port, namespace)
+      const b = new TokenStore({ storage: via.storage, secret, timers: false })
+      const seen = countRevoked(b)
+      const errors: unknown[] = []
+      b.on('error', (error) => errors.push(error))
+      try {
+        const tokens = await Promise.all([1, 2, 3].map(() => a.store.create({ policies: ['x'] })))
+        await a.store.revoke(tokens[0]?.clientToken ?? '')
+        await assert.rejects(b.ready(), (error: unknown) => {
+          assert.ok(error instanceof TokenStoreError)
+          assert.equal(error.code, 'storage_unavailable')
+          return true
+        })
+        await a.store.revoke(tokens[1]?.clientToken ?? '')
         await proxy.open()
-        await proxy.cut()
-        const via = viaProxy(backend, proxy.port, namespace)
-        const b = new TokenStore({ storage: via.storage, secret, timers: false })
-        const seen = countRevoked(b)
-        const errors: unknown[] = []
-        b.on('error', (error) => errors.push(error))
-        try {
-          const tokens = await Promise.all([1, 2, 3].map(() => a.store.create({ policies: ['x'] })))
-          await a.store.revoke(tokens[0]?.clientToken ?? '')
-          await assert.rejects(b.ready(), (error: unknown) => {
-            assert.ok(error instanceof TokenStoreError)
-            assert.equal(error.code, 'storage_unavailable')
-            return true
-          })
-          await a.store.revoke(tokens[1]?.clientToken ?? '')
-          await proxy.open()
-          await a.store.revoke(tokens[2]?.clientToken ?? '')
-          const deadline = Date.now() + 15_000
-          for (;;) {
-            try {
-              await b.ready()
-              break
-            } catch (error) {
-              if (Date.now() > deadline) throw error
-              await sleep(100)
-            }
+        await a.store.revoke(tokens[2]?.clientToken ?? '')
+        const deadline = Date.now() + 15_000
+        for (;;) {
+          try {
+            await b.ready()
+            break
+          } catch (error) {
+            if (Date.now() > deadline) throw error
+            await sleep(100)
           }
-          const accessors = tokens.map((t) => t.accessor)
-          await waitSeen(seen, accessors)
-          assert.deepEqual(
-            accessors.map((accessor) => seen.get(accessor) ?? 0),
-            [1, 1, 1],
-          )
-          assert.ok(errors.length >= 1, 'the failed attempts were reported')
-          assert.ok(
-            errors.every((e) => e instanceof TokenStoreError && !/lost/.test(e.message)),
-            'no loss was reported',
-          )
-        } finally {
-          await b.close()
-          await via.close()
-          await proxy.cut()
-          await a.close()
         }
-      },
-    )
+        const accessors = tokens.map((t) => t.accessor)
+        await waitSeen(seen, accessors)
+        assert.deepEqual(
+          accessors.map((accessor) => seen.get(accessor) ?? 0),
+          [1, 1, 1],
+        )
+        assert.ok(errors.length >= 1, 'the failed attempts were reported')
+        assert.ok(
+          errors.every((e) => e instanceof TokenStoreError && !/lost/.test(e.message)),
+          'no loss was reported',
+        )
+      } finally {
+        await b.close()
+        await via.close()
+        await proxy.cut()
+        await a.close()
+      }
+    })
 
-    test(
-      'notices trimmed from the log while an instance was cut off: an error event naming how many',
-      outage(backend),
-      async () => {
-        const namespace = await backend.namespace('startup_gap')
-        const a = open(namespace)
-        const proxy = new TcpProxy(backend.address ?? UNREACHABLE)
+    test('notices trimmed from the log while an instance was cut off: an error event naming how many', async (t) => {
+      const cut = outageProxy(backend, t)
+      if (cut === null) return
+      const namespace = await backend.namespace('startup_gap')
+      const a = open(namespace)
+      const proxy = new TcpProxy(cut.address)
+      await proxy.open()
+      const via = cut.storageVia(proxy.port, namespace)
+      const b = new TokenStore({ storage: via.storage, secret, timers: false })
+      const seen = countRevoked(b)
+      const errors: unknown[] = []
+      b.on('error', (error) => errors.push(error))
+      try {
+        await b.ready()
+        await proxy.cut()
+        const tokens = await Promise.all(
+          [1, 2, 3, 4].map(() => a.store.create({ policies: ['x'] })),
+        )
+        for (const auth of tokens.slice(0, 3)) await a.store.revoke(auth.clientToken)
+        await backend.trimNotices(namespace)
+        await a.store.revoke(tokens[3]?.clientToken ?? '')
         await proxy.open()
-        const via = viaProxy(backend, proxy.port, namespace)
-        const b = new TokenStore({ storage: via.storage, secret, timers: false })
-        const seen = countRevoked(b)
-        const errors: unknown[] = []
-        b.on('error', (error) => errors.push(error))
-        try {
-          await b.ready()
-          await proxy.cut()
-          const tokens = await Promise.all(
-            [1, 2, 3, 4].map(() => a.store.create({ policies: ['x'] })),
-          )
-          for (const auth of tokens.slice(0, 3)) await a.store.revoke(auth.clientToken)
-          await backend.trimNotices(namespace)
-          await a.store.revoke(tokens[3]?.clientToken ?? '')
-          await proxy.open()
-          const last = tokens[3]?.accessor ?? ''
-          await waitSeen(seen, [last])
-          assert.equal(seen.get(last), 1)
-          for (const auth of tokens.slice(0, 3)) assert.equal(seen.has(auth.accessor), false)
-          const lost = errors.filter((e) => e instanceof Error && /lost/.test(e.message))
-          assert.equal(lost.length, 1)
-          assert.match((lost[0] as Error).message, /^3 revocation notice\(s\)/)
-        } finally {
-          await b.close()
-          await via.close()
-          await proxy.cut()
-          await a.close()
-        }
-      },
-    )
+        const last = tokens[3]?.accessor ?? ''
+        await waitSeen(seen, [last])
+        assert.equal(seen.get(last), 1)
+        for (const auth of tokens.slice(0, 3)) assert.equal(seen.has(auth.accessor), false)
+        const lost = errors.filter((e) => e instanceof Error && /lost/.test(e.message))
+        assert.equal(lost.length, 1)
+        assert.match((lost[0] as Error).message, /^3 revocation notice\(s\)/)
+      } finally {
+        await b.close()
+        await via.close()
+        await proxy.cut()
+        await a.close()
+      }
+    })
   })
 }
 
-/** A storage of its own on the namespace, for a backend without the outage proxy. */
-function fresh(
+/** A storage of its own on the namespace: through the proxy on `port` when there is one, else directly. */
+function freshStorage(
   backend: SharedBackend,
   namespace: string,
+  port: number | undefined,
 ): { storage: Storage; close: () => Promise<void> } {
+  if (port !== undefined && backend.storageVia !== undefined)
+    return backend.storageVia(port, namespace)
   const storage = backend.storage(namespace)
   return { storage, close: async () => storage.close?.() }
 }
