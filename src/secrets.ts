@@ -10,6 +10,7 @@
 import { BatchTokenCodec, type BatchEntry } from './batch.js'
 import { TokenHasher, constantTimeBytesEqual, newSecret } from './crypto.js'
 import { describeValue, invalidRequest } from './errors.js'
+import { shardedHash } from './tree-shard.js'
 import type { HashedTokenId } from './types.js'
 
 /** One secret: a string (its UTF-8 bytes) or bytes, at least 32 bytes long. */
@@ -74,11 +75,17 @@ function secretBytes(secret: unknown, index: number | null): Uint8Array {
 export class SecretRing {
   readonly #hashers: readonly TokenHasher[]
   readonly #codecs: readonly BatchTokenCodec[]
+  readonly #sharded: boolean
 
-  /** @param secrets - Current first, as {@link normalizeSecrets} returns them. */
-  constructor(secrets: readonly Uint8Array[]) {
+  /**
+   * @param secrets - Current first, as {@link normalizeSecrets} returns them.
+   * @param sharded - Whether the storage has tree shards: each hash then starts with the token's shard character
+   *   (see `tree-shard.ts`).
+   */
+  constructor(secrets: readonly Uint8Array[], sharded = false) {
     this.#hashers = secrets.map((secret) => new TokenHasher(secret))
     this.#codecs = secrets.map((secret) => new BatchTokenCodec(secret))
+    this.#sharded = sharded
   }
 
   /** Whether there are older secrets to try after the current one. */
@@ -88,14 +95,17 @@ export class SecretRing {
 
   /** The token id's keyed hash under the current secret: the storage key of a new token. */
   hash(id: string): HashedTokenId {
-    return (this.#hashers[0] as TokenHasher).hash(id)
+    return this.#hashWith(0, id)
   }
 
   /** The token id's hashes under the older secrets, newest first, each computed only when asked for. */
   *olderHashes(id: string): Generator<HashedTokenId, void, undefined> {
-    for (let index = 1; index < this.#hashers.length; index++) {
-      yield (this.#hashers[index] as TokenHasher).hash(id)
-    }
+    for (let index = 1; index < this.#hashers.length; index++) yield this.#hashWith(index, id)
+  }
+
+  #hashWith(index: number, id: string): HashedTokenId {
+    const hmac = (this.#hashers[index] as TokenHasher).hash(id)
+    return this.#sharded ? shardedHash(id, hmac) : hmac
   }
 
   /** A new batch token carrying `entry`, sealed under the current secret. */

@@ -16,6 +16,7 @@ import type { Acl } from './acl/acl.js'
 import { MAX_BATCH_TOKEN_LENGTH, isBatchToken, type BatchEntry } from './batch.js'
 import { planCreation, type CreationPlan } from './creation-rules.js'
 import { newAccessor, newTokenId } from './crypto.js'
+import { treeShardsOf, type TreeShards } from './tree-shard.js'
 import { parseDuration } from './duration.js'
 import { emitIsolated } from './emit.js'
 import { TokenStoreError, invalidRequest, readInput } from './errors.js'
@@ -210,6 +211,8 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
   readonly #storage: Storage
   readonly #clock: () => UnixMillis
   readonly #secrets: SecretRing
+  /** Mints ids that carry their tree's shard, for a storage with tree shards (Redis Cluster); else `null`. */
+  readonly #shards: TreeShards | null
   readonly #settings: StoreSettings
   readonly #wrapping: WrappingCodec
   readonly #scheduler: ExpiryScheduler | null
@@ -233,7 +236,8 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
     this.#storage = input.storage ?? new MemoryStorage()
     this.#policyCache = PolicyCache.for(this.#storage)
     this.#clock = input.clock
-    this.#secrets = new SecretRing(input.secrets)
+    this.#shards = readInput(() => treeShardsOf(this.#storage))
+    this.#secrets = new SecretRing(input.secrets, this.#shards !== null)
     this.#wrapping = new WrappingCodec(input.secrets)
     const timers = input.timers ?? REAL_TIMERS
     this.#timers = timers === false ? null : timers
@@ -665,7 +669,7 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
       )
       for (let attempt = 1; ; attempt++) {
         const lease: LeaseRecord = {
-          id: newLeaseId(request.path),
+          id: this.#shards?.leaseId(request.path, owner.id) ?? newLeaseId(request.path),
           token: owner.id,
           accessor: owner.accessor,
           path: request.path,
@@ -1012,7 +1016,7 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
     wrappedAccessor: Accessor | null,
   ): Promise<WrapInfo> {
     const now = this.#clock()
-    const token = newTokenId()
+    const token = this.#shards?.tokenId(this.#shards.shardFor(null)) ?? newTokenId()
     const fields: NewTokenFields = {
       parent: null,
       policies: WRAPPING_POLICIES,
@@ -1055,7 +1059,15 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
     warnings: readonly string[],
     creator?: HashedTokenId,
   ): Promise<TokenAuth> {
-    const token = customId ?? newTokenId()
+    if (customId !== null && fields.parent !== null && this.#shards !== null) {
+      // A lookup finds a token's shard from its id alone, and a custom id cannot be made to name its parent's.
+      throw new TokenStoreError(
+        'invalid_request',
+        'On storage with tree shards (Redis Cluster) a custom `id` is only for a token without a parent: add `noParent: true`',
+      )
+    }
+    const token =
+      customId ?? this.#shards?.tokenId(this.#shards.shardFor(fields.parent)) ?? newTokenId()
     // A custom id taken under an older secret is taken: the same id must not name two tokens.
     if (
       customId !== null &&
@@ -1065,7 +1077,7 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
     }
     const id = this.#secrets.hash(token)
     for (let attempt = 1; ; attempt++) {
-      const record = newRecord(id, newAccessor(), fields, now)
+      const record = newRecord(id, this.#shards?.accessor(id) ?? newAccessor(), fields, now)
       const result = await this.#storage.insertToken(record, creator)
       switch (result) {
         case 'inserted':

@@ -253,7 +253,7 @@ export interface Storage {
 
   /**
    * For storage shared by several processes: calls `listener` for every revocation and policy change that another
-   * instance of the adapter wrote, exactly once each and in order, including those written while this subscriber was disconnected
+   * instance of the adapter wrote, exactly once each and in order (with {@link Storage.treeShards}, in order within each shard), including those written while this subscriber was disconnected
    * (adapters number their notices and catch up from a log). Resolves once listening, to a function that stops.
    * `TokenStore` subscribes on construction, re-emits each revocation as a `revoked` event, drops the compiled
    * copy of each policy a {@link PolicyNotice} names, and stops on `close()`.
@@ -280,6 +280,16 @@ export interface Storage {
    * lives and dies with one process (`MemoryStorage`), where a random secret is fine.
    */
   readonly shared?: boolean
+
+  /**
+   * Set by a storage partitioned into this many shards (Redis Cluster), each of which holds whole token trees: a
+   * step that must be atomic runs inside one shard. Such a storage finds a record's shard from the record's own
+   * ids, so `TokenStore` mints them to carry it (see `tree-shard.ts`): the first character of a hashed id and of
+   * an accessor, and the first character after the last `/` of a lease id, name the shard. A child is minted in
+   * its parent's shard, a lease in its token's, a new tree in a random one. At most 64. Absent for storage that is
+   * one piece (memory, PostgreSQL, a single Redis), whose ids carry nothing.
+   */
+  readonly treeShards?: number
 }
 
 /**

@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto'
 import { TokenStoreError } from '../errors.js'
 import type { Storage, TokenListQuery } from '../storage/storage.js'
 import type { HashedTokenId, TokenRecord, UnixMillis } from '../types.js'
+import { treeHashedId, treeIdentity } from './tree-ids.js'
 
 /** The listing tests' reference time, as the main suite's. */
 const NOW: UnixMillis = 2_000_000_000_000
@@ -306,14 +307,13 @@ function randomString(length: number): string {
 }
 
 function hashedId(): HashedTokenId {
-  return randomBytes(32).toString('base64url') as HashedTokenId
+  return treeHashedId()
 }
 
 /** A token record live at `NOW` for an hour, with random id and accessor, as overridden. */
 function token(overrides: Partial<TokenRecord> = {}): TokenRecord {
   return {
-    id: hashedId(),
-    accessor: randomString(24),
+    ...treeIdentity(overrides),
     parent: null,
     policies: ['default'],
     path: `listing/${randomString(12)}`,

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict'
 
 import type { RevocationNotice, Storage, StorageNotice } from '../storage/storage.js'
 import type { TokenRecord, UnixMillis } from '../types.js'
+import { treeHashedId } from './tree-ids.js'
 
 /** What the main suite lends these tests: its runner, fixtures and helpers. */
 export interface StartupConformanceContext {
@@ -15,7 +16,7 @@ export interface StartupConformanceContext {
   readonly withStorage: (fn: (storage: Storage) => Promise<void>) => () => Promise<void>
   readonly withTwo: (fn: (a: Storage, b: Storage) => Promise<void>) => () => Promise<void>
   /** A fresh token record. */
-  readonly token: () => TokenRecord
+  readonly token: (overrides?: Partial<TokenRecord>) => TokenRecord
   /** A fresh collector of notices. */
   readonly newInbox: () => {
     readonly push: (notice: StorageNotice) => void
@@ -46,7 +47,7 @@ export function runStartupConformance(context: StartupConformanceContext): void 
     'since: a subscription that starts late still delivers, once, what was deleted after `since`',
     withTwo(async (a, b) => {
       if (b.subscribe === undefined) return
-      const tokens = [token(), token()]
+      const tokens = inOneShard(token, 2)
       for (const t of tokens) await a.insertToken(t)
       const accessors = new Set(tokens.map((t) => t.accessor))
       const since = performance.now()
@@ -71,7 +72,7 @@ export function runStartupConformance(context: StartupConformanceContext): void 
     'after: a subscription resumes right after the position an earlier one reported',
     withTwo(async (a, b) => {
       if (b.subscribe === undefined) return
-      const tokens = [token(), token(), token()]
+      const tokens = inOneShard(token, 3)
       for (const t of tokens) await a.insertToken(t)
       const accessors = new Set(tokens.map((t) => t.accessor))
       const first = newInbox()
@@ -103,4 +104,16 @@ export function runStartupConformance(context: StartupConformanceContext): void 
       }
     }),
   )
+}
+
+/**
+ * `count` tokens in one tree shard (see `Storage.treeShards`): a sharded storage delivers the notices of one shard
+ * in order, and those of different shards interleaved.
+ */
+function inOneShard(
+  token: (overrides?: Partial<TokenRecord>) => TokenRecord,
+  count: number,
+): TokenRecord[] {
+  const first = token()
+  return [first, ...Array.from({ length: count - 1 }, () => token({ id: treeHashedId(first.id) }))]
 }

@@ -10,7 +10,8 @@ import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 
 import type { Storage } from '../storage/storage.js'
-import type { HashedTokenId, TokenRecord, UnixMillis } from '../types.js'
+import type { TokenRecord, UnixMillis } from '../types.js'
+import { treeIdentity } from './tree-ids.js'
 
 /** The runner functions the suite needs (see `ConformanceRunner`). */
 export interface WrappingConformanceRunner {
@@ -29,8 +30,7 @@ function sealedValue(): string {
 /** A wrapping token's record: single use, orphan, `response-wrapping`, holding `wrapped`. */
 function wrappingRecord(wrapped: string): TokenRecord {
   return {
-    id: randomBytes(32).toString('base64url') as HashedTokenId,
-    accessor: randomBytes(18).toString('base64url'),
+    ...treeIdentity({}),
     parent: null,
     policies: ['response-wrapping'],
     path: `conformance-wrapping/${randomBytes(6).toString('hex')}`,

@@ -23,6 +23,7 @@ import type {
 } from '../storage/storage.js'
 import type { HashedTokenId, LeaseRecord, TokenRecord, UnixMillis } from '../types.js'
 import { runWrappingConformance } from './conformance-wrapping.js'
+import { treeHashedId, treeIdentity, treeString } from './tree-ids.js'
 
 /**
  * The two functions of a test runner that the suite needs. node:test's `test`/`describe`, Vitest's and Jest's
@@ -987,7 +988,8 @@ export function runStorageConformance(
           await s.insertToken(owner)
           const l = lease(owner)
           await s.insertLease(l, NOW)
-          const other = token()
+          // In the owner's tree shard, where the lease id is looked up (see Storage.treeShards).
+          const other = token({ id: treeHashedId(owner.id) })
           await s.insertToken(other)
           const again = { ...lease(other), id: l.id }
           assert.equal(await s.insertLease(again, NOW), 'id_exists')
@@ -1625,12 +1627,13 @@ export function runStorageConformance(
           const stopB = await b.subscribe(inbox.push)
           const stopA = await a.subscribe(own.push)
           try {
+            // One tree shard: notices of different shards may interleave (see Storage.treeShards).
             const owner = token()
             await a.insertToken(owner)
             const l = lease(owner, { data: { keyId: randomString(8) } })
             await a.insertLease(l, NOW)
-            const t1 = token()
-            const t2 = token()
+            const t1 = token({ id: treeHashedId(owner.id) })
+            const t2 = token({ id: treeHashedId(owner.id) })
             await a.insertToken(t1)
             await a.insertToken(t2)
             await a.deleteToken(t1.id, 'explicit', NOW + 1)
@@ -1669,7 +1672,9 @@ export function runStorageConformance(
         withTwo(async (a, b) => {
           if (b.subscribe === undefined) return
           const inbox = new Inbox()
-          const tokens = Array.from({ length: 6 }, () => token())
+          // One tree shard: notices of different shards may interleave (see Storage.treeShards).
+          const shard = treeHashedId()
+          const tokens = Array.from({ length: 6 }, () => token({ id: treeHashedId(shard) }))
           for (const t of tokens) await a.insertToken(t)
           const mine = accessorsOf(tokens)
           const [t0, t1, t2, t3, t4, t5] = tokens as [
@@ -1932,7 +1937,7 @@ function randomString(length: number): string {
 
 /** A random stand-in for an HMAC: 32 bytes, base64url, as `TokenStore` produces. */
 function hashedId(): HashedTokenId {
-  return randomBytes(32).toString('base64url') as HashedTokenId
+  return treeHashedId()
 }
 
 /** A random time in the past of `NOW`, so that tests listing expired records see few of other tests' records. */
@@ -1947,8 +1952,7 @@ function sorted<T extends string>(ids: readonly T[]): T[] {
 /** A token record with random id, accessor and path, live at `NOW` for an hour, as overridden. */
 function token(overrides: Partial<TokenRecord> = {}): TokenRecord {
   return {
-    id: hashedId(),
-    accessor: randomString(24),
+    ...treeIdentity(overrides),
     parent: null,
     policies: ['default'],
     path: `conformance/${randomString(12)}/login`,
@@ -1972,7 +1976,7 @@ function token(overrides: Partial<TokenRecord> = {}): TokenRecord {
 function lease(owner: TokenRecord, overrides: Partial<LeaseRecord> = {}): LeaseRecord {
   const path = overrides.path ?? `conformance/${randomString(12)}/creds`
   return {
-    id: `${path}/${randomString(20)}`,
+    id: `${path}/${treeString(20, owner.id)}`,
     token: owner.id,
     accessor: owner.accessor,
     path,

@@ -2,18 +2,24 @@
  * Child process of process-kill.test.ts: builds a big token tree with leases on Redis or PostgreSQL, prints what
  * it built, then starts revoking it, to be killed with SIGKILL at a random point. Not a test file.
  *
- * Env: KILL_STORAGE (redis | postgres), KILL_NAMESPACE (key prefix or schema), KILL_SECRET, KILL_TOKENS.
+ * Env: KILL_STORAGE (redis | redis-cluster | postgres), KILL_NAMESPACE (key prefix or schema), KILL_SECRET, KILL_TOKENS.
  */
 import { TokenStore, type Storage } from 'tokentree'
 
-import { DATABASE_URL, REDIS_URL } from '../model/storages.js'
+import { DATABASE_URL, newClusterClient, REDIS_CLUSTER_URL, REDIS_URL } from '../model/storages.js'
 
 const kind = process.env.KILL_STORAGE ?? 'redis'
 const namespace = process.env.KILL_NAMESPACE ?? 'tokentree-kill:'
 const size = Number(process.env.KILL_TOKENS ?? 600)
 
 let storage: Storage
-if (kind === 'redis') {
+if (kind === 'redis-cluster') {
+  const { RedisStorage } = await import('tokentree/redis')
+  storage = new RedisStorage({
+    client: await newClusterClient(REDIS_CLUSTER_URL ?? ''),
+    keyPrefix: namespace,
+  })
+} else if (kind === 'redis') {
   const { RedisStorage } = await import('tokentree/redis')
   storage = new RedisStorage({ connection: REDIS_URL, keyPrefix: namespace })
 } else {

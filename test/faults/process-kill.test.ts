@@ -1,5 +1,5 @@
 /**
- * Process kill mid-revoke on Redis and PostgreSQL: a child process (kill-child.ts) builds a big tree with leases
+ * Process kill mid-revoke on Redis, Redis Cluster (REDIS_CLUSTER_URL) and PostgreSQL: a child process (kill-child.ts) builds a big tree with leases
  * and starts revoking it; the parent kills it with SIGKILL at a random point, then checks from its own store
  * that the invariants hold (no token of the tree usable once its top was marked), and that `revokeExpired()`,
  * which finishes cut-off revocations, removes the whole tree and its leases.
@@ -15,7 +15,11 @@ import { TokenStore, type Storage } from 'tokentree'
 import { checkInvariants } from '../model/invariants.js'
 import {
   DATABASE_URL,
+  deleteClusterKeys,
+  newClusterClient,
   postgresKind,
+  REDIS_CLUSTER_URL,
+  redisClusterKind,
   redisKind,
   REDIS_URL,
   type Availability,
@@ -67,7 +71,7 @@ async function rounds(
   let cut = 0
   for (let round = 0; round < ROUNDS; round++) {
     const namespace =
-      storageName === 'redis'
+      storageName !== 'postgres'
         ? `tokentree-kill:${randomBytes(4).toString('hex')}:`
         : `tokentree_kill_${randomBytes(4).toString('hex')}`
     const secret = randomBytes(32).toString('hex')
@@ -120,7 +124,7 @@ async function rounds(
 
 async function define(
   name: string,
-  storageName: 'redis' | 'postgres',
+  storageName: 'redis' | 'redis-cluster' | 'postgres',
   load: () => Promise<Availability>,
 ): Promise<void> {
   const availability = await load().catch((error: unknown) => ({ skip: String(error) }))
@@ -139,7 +143,23 @@ async function define(
   }
   after(() => availability.kind.close())
   test(title, { timeout: 240_000 }, async () => {
-    if (storageName === 'redis') {
+    if (storageName === 'redis-cluster') {
+      const { RedisStorage } = await import('tokentree/redis')
+      const client = await newClusterClient(REDIS_CLUSTER_URL ?? '')
+      try {
+        await rounds(
+          name,
+          (keyPrefix) =>
+            Promise.resolve({
+              storage: new RedisStorage({ client, keyPrefix }),
+              cleanup: () => deleteClusterKeys(client, `${keyPrefix}*`),
+            }),
+          storageName,
+        )
+      } finally {
+        await client.quit()
+      }
+    } else if (storageName === 'redis') {
       const { RedisStorage } = await import('tokentree/redis')
       const { Redis } = await import('ioredis')
       await rounds(
@@ -196,4 +216,5 @@ async function define(
 }
 
 await define('Redis', 'redis', redisKind)
+await define('Redis Cluster', 'redis-cluster', redisClusterKind)
 await define('PostgreSQL', 'postgres', postgresKind)

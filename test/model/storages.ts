@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto'
 import net from 'node:net'
 
 import type * as PGliteModule from '@electric-sql/pglite'
+import type { Cluster } from 'ioredis'
 import { MemoryStorage, type Storage } from 'tokentree'
 import type * as PostgresModule from 'tokentree/postgres'
 import type * as RedisModule from 'tokentree/redis'
@@ -28,6 +29,8 @@ export interface StorageKind {
 }
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
+/** One master of a local Redis Cluster (`scripts/redis-cluster.sh start`), or `undefined`: cluster runs skip. */
+export const REDIS_CLUSTER_URL = process.env.REDIS_CLUSTER_URL
 export const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
 const REQUIRE = process.env.TOKENTREE_REQUIRE_SERVICES === '1'
 
@@ -184,6 +187,73 @@ export async function pgliteKind(): Promise<Availability> {
         }
       },
       close: () => db.close(),
+    },
+  }
+}
+
+/**
+ * A client of the test cluster, with the same generous command timeout as the Redis kind's (the nodes share 2
+ * cores with other test runs).
+ */
+export async function newClusterClient(url: string): Promise<Cluster> {
+  const { Cluster } = await import('ioredis')
+  const { hostname, port } = new URL(url)
+  const cluster = new Cluster([{ host: hostname || '127.0.0.1', port: Number(port || 7000) }], {
+    redisOptions: { commandTimeout: 20_000, maxRetriesPerRequest: 1 },
+  })
+  cluster.on('error', () => undefined)
+  return cluster
+}
+
+/** Deletes every key matching `pattern` on every master of the cluster. */
+export async function deleteClusterKeys(cluster: Cluster, pattern: string): Promise<void> {
+  for (const node of cluster.nodes('master')) {
+    let cursor = '0'
+    do {
+      const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 1000)
+      cursor = next
+      for (const key of keys) await cluster.del(key)
+    } while (cursor !== '0')
+  }
+}
+
+/**
+ * RedisStorage on a Redis Cluster (16 tree shards over three masters). Skipped with a printed reason when
+ * REDIS_CLUSTER_URL is not set; when it is set but does not answer, as the other services.
+ */
+export async function redisClusterKind(): Promise<Availability> {
+  const url = REDIS_CLUSTER_URL
+  if (url === undefined || url === '') {
+    const reason = 'REDIS_CLUSTER_URL is not set (scripts/redis-cluster.sh start prints it)'
+    process.stdout.write(`# Redis Cluster: skipped: ${reason}\n`)
+    return { skip: reason }
+  }
+  let mod: typeof RedisModule
+  try {
+    mod = await import('tokentree/redis')
+  } catch (error) {
+    return unavailable('Redis Cluster', `adapter not available (${String(error)})`, false)
+  }
+  if (!(await reachable(url, 7000)))
+    return unavailable('Redis Cluster', `Redis Cluster not reachable at ${url}`, true)
+  const { RedisStorage } = mod
+  return {
+    kind: {
+      name: 'redis-cluster',
+      make: async () => {
+        const keyPrefix = `tokentree-model:${suffix()}:`
+        const client = await newClusterClient(url)
+        const storage = new RedisStorage({ client, keyPrefix })
+        return {
+          storage,
+          cleanup: async () => {
+            await storage.close()
+            await deleteClusterKeys(client, `${keyPrefix}*`)
+            await client.quit()
+          },
+        }
+      },
+      close: () => Promise.resolve(),
     },
   }
 }

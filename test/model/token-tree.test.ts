@@ -3,8 +3,9 @@
  * revokeOrphan / revokeAccessor / revokePrefix / createLease / revokeLease and clock advances, some issued at
  * once, against the reference model (see model.ts and runner.ts for what is compared after every step).
  *
- * Memory runs in `npm test` with MODEL_RUNS runs (default 300, each with and without an expiration timer); Redis, PostgreSQL and PGlite run fewer when their
- * adapter and server are there (ADAPTER_MODEL_RUNS, default 8). FC_SEED replays a failure.
+ * Memory runs in `npm test` with MODEL_RUNS runs (default 300, each with and without an expiration timer); Redis,
+ * Redis Cluster (REDIS_CLUSTER_URL), PostgreSQL and PGlite run fewer when their adapter and server are there
+ * (ADAPTER_MODEL_RUNS, default 8). FC_SEED replays a failure.
  */
 import { after, test } from 'node:test'
 
@@ -13,6 +14,7 @@ import {
   memoryKind,
   pgliteKind,
   postgresKind,
+  redisClusterKind,
   redisKind,
   type Availability,
   type StorageKind,
@@ -57,6 +59,7 @@ test('model: the same without an expiration timer (expired tokens linger until r
 
 const adapters: Array<[string, () => Promise<Availability>]> = [
   ['Redis', redisKind],
+  ['Redis Cluster', redisClusterKind],
   ['PostgreSQL', postgresKind],
   ['PGlite', pgliteKind],
 ]

@@ -13,6 +13,7 @@ import { PostgresStorage, migrate } from '../../src/storage/postgres/index.js'
 import { RedisStorage } from '../../src/storage/redis/index.js'
 import type { Storage } from '../../src/storage/storage.js'
 import { Worker } from './helpers/processes.js'
+import { clusterSkipReason, deleteClusterKeys, newCluster } from './helpers/cluster.js'
 import { DATABASE_URL, REDIS_URL, skipReason, uniqueSuffix } from './helpers/services.js'
 
 /** How long a change may take to reach the other process (the notice latency, with a wide margin). */
@@ -31,7 +32,7 @@ async function eventually(worker: Worker, token: string, expected: string): Prom
 }
 
 async function writeTakesEffectElsewhere(
-  backend: 'redis' | 'postgres',
+  backend: 'redis' | 'redis-cluster' | 'postgres',
   namespace: string,
   storage: Storage,
 ): Promise<void> {
@@ -72,6 +73,24 @@ describe('policies across processes', async () => {
         await writeTakesEffectElsewhere('redis', namespace, storage)
       } finally {
         await storage.close()
+      }
+    },
+  )
+
+  const clusterSkip = await clusterSkipReason()
+  test(
+    'Redis Cluster: a policy write in one process takes effect in another within the notice latency',
+    { skip: clusterSkip ?? false, timeout: 60_000 },
+    async () => {
+      const namespace = `tokentree:test:policies:${uniqueSuffix()}:`
+      const cluster = newCluster()
+      const storage = new RedisStorage({ client: cluster, keyPrefix: namespace })
+      try {
+        await writeTakesEffectElsewhere('redis-cluster', namespace, storage)
+      } finally {
+        await storage.close()
+        await deleteClusterKeys(cluster, `${namespace}*`)
+        await cluster.quit()
       }
     },
   )

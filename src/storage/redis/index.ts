@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto'
 
-import { Redis, type RedisOptions } from 'ioredis'
+import { Cluster, Redis, type RedisOptions } from 'ioredis'
 
 import { TokenStoreError } from '../../errors.js'
 import type {
@@ -35,7 +35,10 @@ import type {
 import { decodeCursor, encodeCursor } from '../list-cursor.js'
 import { backoffDelay } from '../../backoff.js'
 import { NoticeFollower, serverTimeAt, startFromAnchor } from '../notice-follower.js'
+import { KeySpaces } from './key-spaces.js'
+import { mergeShardPages, roundRobin, type ShardPage } from './shard-merge.js'
 import {
+  CREATOR_OK,
   DANGLING_LEASES,
   DELETE_LEASE,
   DELETE_POLICY,
@@ -52,12 +55,14 @@ import {
   ORPHAN_CHILDREN,
   RENEW_LEASE,
   RENEW_TOKEN,
+  SERVER_TIME,
   TIDY_ACCESSORS,
   TIDY_CHILDREN,
   TIDY_LISTING,
   TIDY_PATH,
   TIDY_SORTED,
   TIDY_TOKEN_LEASES,
+  UNDO_INSERT,
   USE_TOKEN,
   type RedisScript,
 } from './scripts.js'
@@ -100,14 +105,30 @@ const OWNED_CLIENT_OPTIONS: RedisConnectionOptions = {
  */
 export type RedisConnectionOptions = Omit<RedisOptions, 'replyMapping'>
 
+/** Tree shards of a storage on a Redis Cluster client when `shards` is not given. */
+const DEFAULT_CLUSTER_SHARDS = 16
+
 /** Options of {@link RedisStorage}. */
 export interface RedisStorageOptions {
   /**
-   * An ioredis client to use, with the default reply shape (RESP2). The storage never closes it (close it yourself after `storage.close()`), and
+   * An ioredis client to use, with the default reply shape (RESP2): a `Redis`, or a `Cluster` for Redis Cluster
+   * (see `shards`). The storage never closes it (close it yourself after `storage.close()`), and
    * subscriptions open a `duplicate()` of it. Give it `maxRetriesPerRequest` and `commandTimeout` (or
    * `enableOfflineQueue: false`) so that calls fail fast with `storage_unavailable` while Redis is down.
    */
-  readonly client?: Redis
+  readonly client?: Redis | Cluster
+  /**
+   * How many tree shards to spread tokens over: each token tree (a token, its descendants and their leases) lives
+   * in one shard, whose keys share one hash tag, `<keyPrefix>{<shard>}`, so every script runs in one cluster slot.
+   * From 1 to 64; never change it for a key prefix that holds tokens, or they are no longer found. On a `Cluster`
+   * client it defaults to 16; on a single Redis the storage keeps the unsharded layout unless this is given (a
+   * single Redis with shards holds the same keys a cluster would, so its data can move to a cluster as it is).
+   * Sharded, `keyPrefix` may not contain `{` or `}`, and a `TokenStore` over the storage mints ids that name
+   * their shard (see `Storage.treeShards`).
+   *
+   * @default 16 on a Cluster client, else unsharded
+   */
+  readonly shards?: number
   /**
    * Where to connect when no `client` is given: a `redis://` URL or ioredis options. The storage owns that client
    * and closes it in `close()`.
@@ -146,8 +167,10 @@ export interface RedisStorageOptions {
  * Ids reach storage only as keyed hashes; no token id is ever written. Driver failures reject with
  * `TokenStoreError('storage_unavailable')`.
  *
- * Needs Redis 6.2 or later, as a single server (or primary with replicas): the scripts walk ancestors through keys
- * they discover, which Redis Cluster does not allow.
+ * Needs Redis 6.2 or later: a single server (or primary with replicas), or Redis Cluster through an ioredis
+ * `Cluster` client. On a cluster, each token tree lives in one of `shards` key spaces that each hash to one slot,
+ * so every atomic step still runs as one script on one node; what spans trees (listing, prefix revocation, expiry
+ * sweeps, tidy, the notice subscription) visits every shard in turn (see the storage guide, "Redis Cluster").
  *
  * @example Two instances sharing tokens
  * ```ts
@@ -165,15 +188,21 @@ export interface RedisStorageOptions {
 export class RedisStorage implements Storage {
   /** Shared with other processes, and outliving this one: a store over it needs a stable `secret`. */
   readonly shared = true
-  readonly #client: Redis
+  /** The number of tree shards (see {@link RedisStorageOptions.shards}); absent on the unsharded layout. */
+  readonly treeShards?: number
+  readonly #client: Redis | Cluster
   readonly #owned: boolean
   readonly #prefix: string
+  readonly #spaces: KeySpaces
   readonly #noticeLogLength: string
   readonly #pollInterval: number
   /** Marks this instance's notices, so that its own subscriptions skip them. */
   readonly #origin = randomUUID()
-  /** The number of the last notice a subscription of this instance read, kept across subscriptions. */
-  #cursor: number | null = null
+  /**
+   * The number of the last notice a subscription of this instance read in each key space's stream, kept across
+   * subscriptions.
+   */
+  readonly #cursors = new Map<string, number>()
   readonly #subscriptions = new Set<() => Promise<void>>()
 
   /**
@@ -190,6 +219,10 @@ export class RedisStorage implements Storage {
     }
     this.#noticeLogLength = String(logLength)
     this.#pollInterval = options.pollInterval ?? DEFAULT_POLL_INTERVAL
+    const shards =
+      options.shards ?? (options.client?.isCluster === true ? DEFAULT_CLUSTER_SHARDS : null)
+    this.#spaces = new KeySpaces(this.#prefix, shards)
+    if (shards !== null) this.treeShards = shards
     if (options.client !== undefined) {
       this.#client = options.client
       this.#owned = false
@@ -210,8 +243,26 @@ export class RedisStorage implements Storage {
     return this.#prefix
   }
 
+  /**
+   * One script, which checks the parent (and the creator of an orphan) atomically with the write. Sharded, an
+   * orphan's creator may live in another shard: the orphan is written first, then the creator checked, and the
+   * orphan removed again (without a notice) when the creator's revocation has begun, so that an orphan is only
+   * reported `inserted` if its creator was live after it was written. Until then nobody holds its id.
+   *
+   * @throws `TokenStoreError` `invalid_request` on sharded storage when the accessor names another shard than the
+   *   id (ids minted by `TokenStore` never do).
+   */
   async insertToken(record: TokenRecord, creator?: HashedTokenId): Promise<InsertResult> {
-    return (await this.#eval('insertToken', INSERT_TOKEN, [
+    const space = this.#spaces.ofId(record.id)
+    // A parent in another shard is simply not found in this one: `parent_gone`.
+    if (this.#spaces.ofId(record.accessor) !== space) {
+      throw new TokenStoreError(
+        'invalid_request',
+        "Expected the token's accessor to name the tree shard its id names (see Storage.treeShards)",
+      )
+    }
+    const apart = creator !== undefined && this.#spaces.ofId(creator) !== space
+    const result = (await this.#eval('insertToken', INSERT_TOKEN, space, [
       record.id,
       record.accessor,
       record.parent ?? '',
@@ -222,27 +273,40 @@ export class RedisStorage implements Storage {
       String(record.numUses),
       String(record.ttl),
       orEmpty(record.lastRenewalTime),
-      creator ?? '',
+      apart ? '' : (creator ?? ''),
     ])) as InsertResult
+    if (!apart || result !== 'inserted') return result
+    const creatorSpace = this.#spaces.ofId(creator)
+    if ((await this.#eval('insertToken', CREATOR_OK, creatorSpace, [creator])) === 1) return result
+    await this.#eval('insertToken', UNDO_INSERT, space, [record.id])
+    return 'parent_gone'
   }
 
   async getToken(id: HashedTokenId): Promise<TokenRecord | null> {
     const fields = await this.#run('getToken', () =>
-      this.#client.hmget(this.#key('t:', id), ...TOKEN_FIELDS),
+      this.#client.hmget(this.#key(this.#spaces.ofId(id), 't:', id), ...TOKEN_FIELDS),
     )
     return toToken(fields)
   }
 
   async getTokenByAccessor(accessor: Accessor): Promise<TokenRecord | null> {
-    return toToken(await this.#eval('getTokenByAccessor', GET_BY_ACCESSOR, [accessor]))
+    return toToken(
+      await this.#eval('getTokenByAccessor', GET_BY_ACCESSOR, this.#spaces.ofId(accessor), [
+        accessor,
+      ]),
+    )
   }
 
   async getLiveToken(id: HashedTokenId, now: UnixMillis): Promise<TokenRecord | null> {
-    return toToken(await this.#eval('getLiveToken', GET_LIVE_TOKEN, [id, String(now)]))
+    return toToken(
+      await this.#eval('getLiveToken', GET_LIVE_TOKEN, this.#spaces.ofId(id), [id, String(now)]),
+    )
   }
 
   async useToken(id: HashedTokenId, now: UnixMillis): Promise<TokenRecord | null> {
-    return toToken(await this.#eval('useToken', USE_TOKEN, [id, String(now)]))
+    return toToken(
+      await this.#eval('useToken', USE_TOKEN, this.#spaces.ofId(id), [id, String(now)]),
+    )
   }
 
   async renewToken(
@@ -250,7 +314,9 @@ export class RedisStorage implements Storage {
     now: UnixMillis,
     update: RenewUpdate,
   ): Promise<TokenRecord | null> {
-    return toToken(await this.#eval('renewToken', RENEW_TOKEN, renewal(id, now, update)))
+    return toToken(
+      await this.#eval('renewToken', RENEW_TOKEN, this.#spaces.ofId(id), renewal(id, now, update)),
+    )
   }
 
   async markRevoking(
@@ -259,7 +325,7 @@ export class RedisStorage implements Storage {
     expiredAt?: UnixMillis,
   ): Promise<TokenRecord | null> {
     return toToken(
-      await this.#eval('markRevoking', MARK_REVOKING, [
+      await this.#eval('markRevoking', MARK_REVOKING, this.#spaces.ofId(id), [
         id,
         reason,
         expiredAt === undefined ? '' : String(expiredAt),
@@ -269,12 +335,15 @@ export class RedisStorage implements Storage {
 
   async listChildren(id: HashedTokenId): Promise<HashedTokenId[]> {
     return (await this.#run('listChildren', () =>
-      this.#client.smembers(this.#key('c:', id)),
+      this.#client.smembers(this.#key(this.#spaces.ofId(id), 'c:', id)),
     )) as HashedTokenId[]
   }
 
   async orphanChildren(id: HashedTokenId, now: UnixMillis): Promise<number | null> {
-    const count = await this.#eval('orphanChildren', ORPHAN_CHILDREN, [id, String(now)])
+    const count = await this.#eval('orphanChildren', ORPHAN_CHILDREN, this.#spaces.ofId(id), [
+      id,
+      String(now),
+    ])
     return count === null ? null : Number(count)
   }
 
@@ -283,11 +352,27 @@ export class RedisStorage implements Storage {
     reason: RevokeReason,
     now: UnixMillis,
   ): Promise<TokenRecord | null> {
-    return toToken(await this.#eval('deleteToken', DELETE_TOKEN, this.#deletion(id, reason, now)))
+    return toToken(
+      await this.#eval(
+        'deleteToken',
+        DELETE_TOKEN,
+        this.#spaces.ofId(id),
+        this.#deletion(id, reason, now),
+      ),
+    )
   }
 
+  /** Sharded, one script per shard: each shard's answer is atomic, and a token lives in one shard only. */
   async findByPathPrefix(prefix: string): Promise<HashedTokenId[]> {
-    return (await this.#eval('findByPathPrefix', FIND_BY_PATH_PREFIX, [prefix])) as HashedTokenId[]
+    const found = await Promise.all(
+      this.#spaces.tokenSpaces.map(
+        async (space) =>
+          (await this.#eval('findByPathPrefix', FIND_BY_PATH_PREFIX, space, [
+            prefix,
+          ])) as HashedTokenId[],
+      ),
+    )
+    return found.flat()
   }
 
   /**
@@ -296,6 +381,10 @@ export class RedisStorage implements Storage {
    * token as `<path> <accessor>`): a path prefix is two ranges of it (the path itself, then `<prefix>/…`), so
    * only matching tokens are read. With `parent`, the set is the parent's `pc:<id>` (its children's accessors),
    * and a path prefix is tested on each. The metadata filter is tested on each token read (a scan of the range).
+   *
+   * Sharded, a listing by parent reads the parent's shard (its children are all there); any other reads up to
+   * `limit` members of every shard and merges them in byte order (see `shard-merge.ts`), so a page examines up to `limit`
+   * members per shard.
    */
   async listTokens(query: TokenListQuery): Promise<TokenListPage> {
     const limit = clampBatch(query.limit)
@@ -305,7 +394,7 @@ export class RedisStorage implements Storage {
     const ranges = byParent
       ? [after === null ? '-' : `(${after}`, '+']
       : pathRanges(query.pathPrefix, after)
-    const reply = (await this.#eval('listTokens', LIST_TOKENS, [
+    const args = [
       byParent ? `pc:${query.parent}` : 'ls',
       query.parent ?? '',
       query.pathPrefix ?? '',
@@ -313,10 +402,26 @@ export class RedisStorage implements Storage {
       String(query.now),
       String(limit),
       ...ranges,
-    ])) as [string, string, unknown[]]
+    ]
+    const spaces =
+      query.parent === undefined ? this.#spaces.tokenSpaces : [this.#spaces.ofId(query.parent)]
+    const pages = await Promise.all(
+      spaces.map(async (space): Promise<ShardPage> => {
+        const reply = (await this.#eval('listTokens', LIST_TOKENS, space, args)) as [
+          string,
+          string,
+          unknown[],
+        ]
+        const records = reply[2].map((fields) => toToken(fields) as TokenRecord)
+        return { records, last: Number(reply[0]) < limit ? null : reply[1] }
+      }),
+    )
+    const merged = mergeShardPages(pages, limit, (r) =>
+      byParent ? r.accessor : `${r.path} ${r.accessor}`,
+    )
     return {
-      records: reply[2].map((fields) => toToken(fields) as TokenRecord),
-      cursor: Number(reply[0]) < limit ? null : encodeCursor(tag, [reply[1]]),
+      records: merged.records,
+      cursor: merged.last === null ? null : encodeCursor(tag, [merged.last]),
     }
   }
 
@@ -325,15 +430,19 @@ export class RedisStorage implements Storage {
   }
 
   async nextExpiry(): Promise<UnixMillis | null> {
-    const results = await this.#run('nextExpiry', () =>
-      this.#client
-        .pipeline()
-        .zrange(this.#key('exp'), 0, '0', 'WITHSCORES')
-        .zrange(this.#key('lexp'), 0, '0', 'WITHSCORES')
-        .exec(),
+    const perSpace = await Promise.all(
+      this.#spaces.tokenSpaces.map((space) =>
+        this.#run('nextExpiry', () =>
+          this.#client
+            .pipeline()
+            .zrange(this.#key(space, 'exp'), 0, '0', 'WITHSCORES')
+            .zrange(this.#key(space, 'lexp'), 0, '0', 'WITHSCORES')
+            .exec(),
+        ),
+      ),
     )
     let next: number | null = null
-    for (const [error, reply] of results ?? []) {
+    for (const [error, reply] of perSpace.flatMap((results) => results ?? [])) {
       if (error) throw unavailable('nextExpiry', error)
       const score = (reply as string[])[1]
       if (score !== undefined) next = next === null ? Number(score) : Math.min(next, Number(score))
@@ -341,8 +450,19 @@ export class RedisStorage implements Storage {
     return next
   }
 
+  /**
+   * @throws `TokenStoreError` `invalid_request` on sharded storage when the lease id does not name its token's
+   *   shard (ids minted by `TokenStore` always do).
+   */
   async insertLease(lease: LeaseRecord, now: UnixMillis): Promise<InsertLeaseResult> {
-    return (await this.#eval('insertLease', INSERT_LEASE, [
+    const space = this.#spaces.ofLease(lease.id)
+    if (space !== this.#spaces.ofId(lease.token)) {
+      throw new TokenStoreError(
+        'invalid_request',
+        "Expected the lease id to name its token's tree shard (the first character after its last `/`)",
+      )
+    }
+    return (await this.#eval('insertLease', INSERT_LEASE, space, [
       lease.id,
       lease.token,
       String(lease.expiresAt),
@@ -355,13 +475,20 @@ export class RedisStorage implements Storage {
 
   async getLease(id: LeaseId): Promise<LeaseRecord | null> {
     const fields = await this.#run('getLease', () =>
-      this.#client.hmget(this.#key('l:', id), 'd', 'e', 't', 'l'),
+      this.#client.hmget(this.#key(this.#spaces.ofLease(id), 'l:', id), 'd', 'e', 't', 'l'),
     )
     return toLease(fields)
   }
 
   async renewLease(id: LeaseId, now: UnixMillis, update: RenewUpdate): Promise<LeaseRecord | null> {
-    return toLease(await this.#eval('renewLease', RENEW_LEASE, renewal(id, now, update)))
+    return toLease(
+      await this.#eval(
+        'renewLease',
+        RENEW_LEASE,
+        this.#spaces.ofLease(id),
+        renewal(id, now, update),
+      ),
+    )
   }
 
   async deleteLease(
@@ -369,19 +496,33 @@ export class RedisStorage implements Storage {
     reason: RevokeReason,
     now: UnixMillis,
   ): Promise<LeaseRecord | null> {
-    return toLease(await this.#eval('deleteLease', DELETE_LEASE, this.#deletion(id, reason, now)))
+    return toLease(
+      await this.#eval(
+        'deleteLease',
+        DELETE_LEASE,
+        this.#spaces.ofLease(id),
+        this.#deletion(id, reason, now),
+      ),
+    )
   }
 
   async listLeases(token: HashedTokenId): Promise<LeaseId[]> {
-    return this.#run('listLeases', () => this.#client.smembers(this.#key('tl:', token)))
+    return this.#run('listLeases', () =>
+      this.#client.smembers(this.#key(this.#spaces.ofId(token), 'tl:', token)),
+    )
   }
 
   async findLeasesByPrefix(prefix: string): Promise<LeaseId[]> {
-    return this.#run('findLeasesByPrefix', () =>
-      prefix === ''
-        ? this.#client.zrangebylex(this.#key('lids'), '-', '+')
-        : this.#client.zrangebylex(this.#key('lids'), `[${prefix}/`, `(${prefix}0`),
+    const found = await Promise.all(
+      this.#spaces.tokenSpaces.map((space) =>
+        this.#run('findLeasesByPrefix', () =>
+          prefix === ''
+            ? this.#client.zrangebylex(this.#key(space, 'lids'), '-', '+')
+            : this.#client.zrangebylex(this.#key(space, 'lids'), `[${prefix}/`, `(${prefix}0`),
+        ),
+      ),
     )
+    return found.flat()
   }
 
   async listExpiredLeases(now: UnixMillis, limit: number): Promise<LeaseId[]> {
@@ -390,10 +531,16 @@ export class RedisStorage implements Storage {
 
   async listRevoking(limit: number): Promise<HashedTokenId[]> {
     if (!(limit >= 1)) return []
-    const stop = Math.min(Math.floor(limit), Number.MAX_SAFE_INTEGER) - 1
-    return (await this.#run('listRevoking', () =>
-      this.#client.zrange(this.#key('rv'), 0, String(stop)),
-    )) as HashedTokenId[]
+    const count = Math.min(Math.floor(limit), Number.MAX_SAFE_INTEGER)
+    const perSpace = await Promise.all(
+      this.#spaces.tokenSpaces.map((space) =>
+        this.#run('listRevoking', () =>
+          this.#client.zrange(this.#key(space, 'rv'), 0, String(count - 1)),
+        ),
+      ),
+    )
+    // Taken from the shards in turn, so that marks stuck in one shard cannot hide the others'.
+    return roundRobin(perSpace, count) as HashedTokenId[]
   }
 
   /**
@@ -406,7 +553,7 @@ export class RedisStorage implements Storage {
     now: UnixMillis,
     limit: number,
   ): Promise<SubtreeDeletion> {
-    const reply = (await this.#eval('deleteSubtree', DELETE_SUBTREE, [
+    const reply = (await this.#eval('deleteSubtree', DELETE_SUBTREE, this.#spaces.ofId(topId), [
       topId,
       reason,
       String(now),
@@ -423,25 +570,35 @@ export class RedisStorage implements Storage {
 
   async putRole(role: TokenRole): Promise<void> {
     await this.#run('putRole', () =>
-      this.#client.hset(this.#key('roles'), role.name, JSON.stringify(role)),
+      this.#client.hset(this.#key(this.#spaces.global, 'roles'), role.name, JSON.stringify(role)),
     )
   }
 
   async getRole(name: string): Promise<TokenRole | null> {
-    const json = await this.#run('getRole', () => this.#client.hget(this.#key('roles'), name))
+    const json = await this.#run('getRole', () =>
+      this.#client.hget(this.#key(this.#spaces.global, 'roles'), name),
+    )
     return json === null ? null : (JSON.parse(json) as TokenRole)
   }
 
   async listRoles(): Promise<string[]> {
-    return (await this.#run('listRoles', () => this.#client.hkeys(this.#key('roles')))).sort()
+    return (
+      await this.#run('listRoles', () =>
+        this.#client.hkeys(this.#key(this.#spaces.global, 'roles')),
+      )
+    ).sort()
   }
 
   async deleteRole(name: string): Promise<boolean> {
-    return (await this.#run('deleteRole', () => this.#client.hdel(this.#key('roles'), name))) > 0
+    return (
+      (await this.#run('deleteRole', () =>
+        this.#client.hdel(this.#key(this.#spaces.global, 'roles'), name),
+      )) > 0
+    )
   }
 
   async putPolicy(name: string, text: string, now: UnixMillis): Promise<void> {
-    await this.#eval('putPolicy', PUT_POLICY, [
+    await this.#eval('putPolicy', PUT_POLICY, this.#spaces.global, [
       name,
       text,
       String(now),
@@ -451,16 +608,22 @@ export class RedisStorage implements Storage {
   }
 
   async getPolicy(name: string): Promise<string | null> {
-    return this.#run('getPolicy', () => this.#client.hget(this.#key('policies'), name))
+    return this.#run('getPolicy', () =>
+      this.#client.hget(this.#key(this.#spaces.global, 'policies'), name),
+    )
   }
 
   async listPolicies(): Promise<string[]> {
-    return (await this.#run('listPolicies', () => this.#client.hkeys(this.#key('policies')))).sort()
+    return (
+      await this.#run('listPolicies', () =>
+        this.#client.hkeys(this.#key(this.#spaces.global, 'policies')),
+      )
+    ).sort()
   }
 
   async deletePolicy(name: string, now: UnixMillis): Promise<boolean> {
     const args = [name, String(now), this.#origin, this.#noticeLogLength]
-    return (await this.#eval('deletePolicy', DELETE_POLICY, args)) === 1
+    return (await this.#eval('deletePolicy', DELETE_POLICY, this.#spaces.global, args)) === 1
   }
 
   /**
@@ -473,66 +636,82 @@ export class RedisStorage implements Storage {
   async tidy(): Promise<StorageTidyResult> {
     let indexEntriesRemoved = 0
     let childrenOrphaned = 0
-    const run = async (script: RedisScript, args: string[]): Promise<unknown> =>
-      this.#eval('tidy', script, args)
-    for await (const chunk of this.#scan('acc', 'hash')) {
-      indexEntriesRemoved += Number(await run(TIDY_ACCESSORS, chunk))
+    const leaseIds = new Map<string, LeaseId[]>()
+    // Sharded, each step runs in one shard: the indexes of each in turn, then one pass over every node's keys.
+    for (const space of this.#spaces.tokenSpaces) {
+      indexEntriesRemoved += await this.#tidyIndexes(space)
+      leaseIds.set(space, [])
     }
-    for await (const paths of this.#scan('paths', 'zset')) {
-      for (const path of paths) {
-        let checked = false
-        for await (const ids of this.#scan(`p:${path}`, 'set')) {
-          indexEntriesRemoved += Number(await run(TIDY_PATH, [path, ...ids]))
-          checked = true
-        }
-        // An empty set yields no chunk: the script still drops the path from `paths`.
-        if (!checked) indexEntriesRemoved += Number(await run(TIDY_PATH, [path]))
-      }
-    }
-    for await (const members of this.#scan('ls', 'zset')) {
-      indexEntriesRemoved += Number(await run(TIDY_LISTING, ['ls', ...members]))
-    }
-    for (const set of ['exp', 'rv', 'lexp', 'lids']) {
-      for await (const ids of this.#scan(set, 'zset')) {
-        indexEntriesRemoved += Number(await run(TIDY_SORTED, [set, ...ids]))
-      }
-    }
-    const leaseIds = new Set<LeaseId>()
-    const children = this.#key('c:')
-    const tokenLeases = this.#key('tl:')
-    const leaseKeys = this.#key('l:')
-    const listedChildren = this.#key('pc:')
-    for await (const keys of this.#scan(null, 'keys')) {
+    for await (const keys of this.#scanKeys()) {
       for (const key of keys) {
-        if (key.startsWith(listedChildren)) {
-          const index = key.slice(this.#prefix.length)
-          for await (const members of this.#scan(index, 'zset')) {
-            indexEntriesRemoved += Number(await run(TIDY_LISTING, [index, ...members]))
+        const space = this.#spaceOfKey(key)
+        if (space === null) continue
+        const run = async (script: RedisScript, args: string[]): Promise<unknown> =>
+          this.#eval('tidy', script, space, args)
+        const rest = key.slice(space.length)
+        if (rest.startsWith('pc:')) {
+          for await (const members of this.#scan(space, rest, 'zset')) {
+            indexEntriesRemoved += Number(await run(TIDY_LISTING, [rest, ...members]))
           }
-        } else if (key.startsWith(children)) {
-          const parent = key.slice(children.length)
-          for await (const ids of this.#scan(`c:${parent}`, 'set')) {
+        } else if (rest.startsWith('c:')) {
+          const parent = rest.slice('c:'.length)
+          for await (const ids of this.#scan(space, rest, 'set')) {
             const [removed, orphaned] = (await run(TIDY_CHILDREN, [parent, ...ids])) as number[]
             indexEntriesRemoved += Number(removed)
             childrenOrphaned += Number(orphaned)
           }
-        } else if (key.startsWith(tokenLeases)) {
-          const token = key.slice(tokenLeases.length)
-          for await (const ids of this.#scan(`tl:${token}`, 'set')) {
+        } else if (rest.startsWith('tl:')) {
+          const token = rest.slice('tl:'.length)
+          for await (const ids of this.#scan(space, rest, 'set')) {
             indexEntriesRemoved += Number(await run(TIDY_TOKEN_LEASES, [token, ...ids]))
           }
-        } else if (key.startsWith(leaseKeys)) {
-          leaseIds.add(key.slice(leaseKeys.length))
+        } else if (rest.startsWith('l:')) {
+          leaseIds.get(space)?.push(rest.slice('l:'.length))
         }
       }
     }
     const danglingLeases: LeaseId[] = []
-    const all = [...leaseIds]
-    for (let i = 0; i < all.length; i += TIDY_BATCH) {
-      const found = (await run(DANGLING_LEASES, all.slice(i, i + TIDY_BATCH))) as LeaseId[]
-      danglingLeases.push(...found)
+    for (const [space, ids] of leaseIds) {
+      // SCAN may return a key twice.
+      const all = [...new Set(ids)]
+      for (let i = 0; i < all.length; i += TIDY_BATCH) {
+        const chunk = all.slice(i, i + TIDY_BATCH)
+        danglingLeases.push(
+          ...((await this.#eval('tidy', DANGLING_LEASES, space, chunk)) as LeaseId[]),
+        )
+      }
     }
     return { indexEntriesRemoved, childrenOrphaned, danglingLeases }
+  }
+
+  /** tidy() of one key space's global indexes. Resolves to how many entries it removed. */
+  async #tidyIndexes(space: string): Promise<number> {
+    let removed = 0
+    const run = async (script: RedisScript, args: string[]): Promise<unknown> =>
+      this.#eval('tidy', script, space, args)
+    for await (const chunk of this.#scan(space, 'acc', 'hash')) {
+      removed += Number(await run(TIDY_ACCESSORS, chunk))
+    }
+    for await (const paths of this.#scan(space, 'paths', 'zset')) {
+      for (const path of paths) {
+        let checked = false
+        for await (const ids of this.#scan(space, `p:${path}`, 'set')) {
+          removed += Number(await run(TIDY_PATH, [path, ...ids]))
+          checked = true
+        }
+        // An empty set yields no chunk: the script still drops the path from `paths`.
+        if (!checked) removed += Number(await run(TIDY_PATH, [path]))
+      }
+    }
+    for await (const members of this.#scan(space, 'ls', 'zset')) {
+      removed += Number(await run(TIDY_LISTING, ['ls', ...members]))
+    }
+    for (const set of ['exp', 'rv', 'lexp', 'lids']) {
+      for await (const ids of this.#scan(space, set, 'zset')) {
+        removed += Number(await run(TIDY_SORTED, [set, ...ids]))
+      }
+    }
+    return removed
   }
 
   /**
@@ -540,56 +719,78 @@ export class RedisStorage implements Storage {
    * once each and in order. Listens on its own connection (a `duplicate()` of the client); after a disconnection,
    * and when this instance subscribes again after stopping, it reads what it missed from the notice stream.
    *
+   * Sharded, each shard (and the global space of policies) has its own stream and channel: the subscription
+   * follows each stream in order, so the notices of one tree come in order, and those of different trees
+   * interleave. `onPosition` is then told the sum of the positions in every stream, and `after` resumes each
+   * stream where this instance's last subscription left it (the position of one stream cannot name the others').
+   *
    * @throws `TokenStoreError` `storage_unavailable` when Redis cannot be reached to start listening.
    */
   async subscribe(
     listener: (notice: StorageNotice) => void,
     options: SubscribeOptions = {},
   ): Promise<() => Promise<void>> {
-    const channel = this.#key('notices')
-    const subscriber = this.#client.duplicate({
-      enableOfflineQueue: true,
-      maxRetriesPerRequest: null,
-      lazyConnect: false,
-    })
+    const subscriber = this.#subscriberConnection()
     subscriber.on('error', () => undefined)
-    const follower = new NoticeFollower({
-      readBatch: async (cursor, limit) => {
-        const entries = await this.#client.xrange(channel, `(0-${cursor}`, '+', 'COUNT', limit)
-        return entries.map(([entryId, fields]) => ({
-          seq: seqOf(entryId),
-          notice: readNotice(fields, this.#origin),
-        }))
-      },
-      listener,
-      onAdvance: (seq) => {
-        this.#cursor = seq
-        options.onPosition?.(seq)
-      },
-      onGap: options.onGap,
-      pollInterval: this.#pollInterval,
-    })
+    const positions = new Map<string, number>()
+    const followers = new Map<string, NoticeFollower>()
+    for (const space of this.#spaces.noticeSpaces) {
+      const channel = this.#key(space, 'notices')
+      followers.set(
+        channel,
+        new NoticeFollower({
+          readBatch: async (cursor, limit) => {
+            const entries = await this.#client.xrange(channel, `(0-${cursor}`, '+', 'COUNT', limit)
+            return entries.map(([entryId, fields]) => ({
+              seq: seqOf(entryId),
+              notice: readNotice(fields, this.#origin),
+            }))
+          },
+          listener,
+          onAdvance: (seq) => {
+            this.#cursors.set(space, seq)
+            positions.set(space, seq)
+            if (positions.size === followers.size) {
+              let total = 0
+              for (const position of positions.values()) total += position
+              options.onPosition?.(total)
+            }
+          },
+          onGap: options.onGap,
+          pollInterval: this.#pollInterval,
+        }),
+      )
+    }
+    const wakeAll = (): void => {
+      for (const follower of followers.values()) follower.wake()
+    }
 
     try {
-      subscriber.on('message', follower.wake)
-      subscriber.on('ready', follower.wake)
+      subscriber.on('message', (channel: string) => followers.get(channel)?.wake())
+      subscriber.on('ready', wakeAll)
       // Where to start is settled on the main client first, which fails fast while Redis is down; the pub/sub
-      // connection only wakes the follower, which reads from its cursor, so a notice between the two is not lost.
-      const start = await this.#startCursor(channel, options)
-      if (start.gap !== null) options.onGap?.(start.gap)
-      this.#cursor ??= start.cursor
-      await subscriber.subscribe(channel)
-      follower.start(start.cursor)
+      // connection only wakes the followers, which read from their cursors, so a notice between the two is not lost.
+      const starts = await Promise.all(
+        this.#spaces.noticeSpaces.map((space) => this.#startCursor(space, options)),
+      )
+      for (const start of starts) if (start.gap !== null) options.onGap?.(start.gap)
+      this.#spaces.noticeSpaces.forEach((space, i) => {
+        if (!this.#cursors.has(space)) this.#cursors.set(space, (starts[i] as Start).cursor)
+      })
+      await subscriber.subscribe(...followers.keys())
+      ;[...followers.values()].forEach((follower, i) => {
+        follower.start((starts[i] as Start).cursor)
+      })
     } catch (error) {
       subscriber.disconnect()
       throw unavailable('subscribe', error)
     }
 
     const stop = async (): Promise<void> => {
-      if (follower.stopped) return
+      if (!this.#subscriptions.has(stop)) return
       this.#subscriptions.delete(stop)
-      // Stopped (no read starts) before the listeners go; the read under way, if any, is awaited after.
-      const drained = follower.stop()
+      // Stopped (no read starts) before the listeners go; the reads under way, if any, are awaited after.
+      const drained = Promise.all([...followers.values()].map((follower) => follower.stop()))
       subscriber.removeAllListeners('message')
       subscriber.removeAllListeners('ready')
       await drained
@@ -607,18 +808,25 @@ export class RedisStorage implements Storage {
   }
 
   /**
-   * Where a subscription starts: after `options.after`; with `options.since`, after the newest notice the server
-   * wrote before that moment (its time is in each entry's `st`; entries from before `st` existed count as older);
-   * otherwise where this instance's last subscription stopped, or after the newest notice.
+   * Where a subscription starts in one space's stream: after `options.after` (sharded: after this instance's last
+   * position in that stream); with `options.since`, after the newest notice the server wrote before that moment
+   * (its time is in each entry's `st`; entries from before `st` existed count as older); otherwise where this
+   * instance's last subscription stopped, or after the newest notice.
    */
-  async #startCursor(
-    channel: string,
-    options: SubscribeOptions,
-  ): Promise<{ cursor: number; gap: NoticeGap | null }> {
-    if (options.after !== undefined) return { cursor: options.after, gap: null }
-    const head = Number((await this.#client.get(this.#key('seq'))) ?? 0)
-    if (options.since === undefined) return { cursor: this.#cursor ?? head, gap: null }
-    const [seconds, micros] = await this.#client.time()
+  async #startCursor(space: string, options: SubscribeOptions): Promise<Start> {
+    const channel = this.#key(space, 'notices')
+    const last = this.#cursors.get(space)
+    if (options.after !== undefined) {
+      if (this.#spaces.shards === null) return { cursor: options.after, gap: null }
+      if (last !== undefined) return { cursor: last, gap: null }
+    }
+    const head = Number((await this.#client.get(this.#key(space, 'seq'))) ?? 0)
+    if (options.since === undefined) return { cursor: last ?? head, gap: null }
+    // The clock of the node that writes this stream's `st` (on a cluster, each master has its own).
+    const [seconds, micros] = (await this.#eval('subscribe', SERVER_TIME, space, [])) as [
+      string,
+      string,
+    ]
     const anchor = serverTimeAt(
       options.since,
       Number(seconds) * 1000 + Math.floor(Number(micros) / 1000),
@@ -637,9 +845,9 @@ export class RedisStorage implements Storage {
         }
         oldest = seq
       }
-      const last = entries.at(-1)
-      if (last === undefined || entries.length < ANCHOR_SCAN_BATCH) break
-      end = `(${last[0]}`
+      const lastEntry = entries.at(-1)
+      if (lastEntry === undefined || entries.length < ANCHOR_SCAN_BATCH) break
+      end = `(${lastEntry[0]}`
     }
     return startFromAnchor(null, oldest, head)
   }
@@ -659,27 +867,25 @@ export class RedisStorage implements Storage {
     return [id, reason, String(now), this.#origin, this.#noticeLogLength]
   }
 
-  #key(kind: string, id = ''): string {
-    return `${this.#prefix}${kind}${id}`
+  /** The full name of a key: its space (see {@link KeySpaces}), its kind, and the id it is about. */
+  #key(space: string, kind: string, id = ''): string {
+    return `${space}${kind}${id}`
   }
 
   /**
-   * Iterates over a key's members in chunks (HSCAN fields, ZSCAN or SSCAN members), or with `key` null over the
-   * names of every key under the prefix (SCAN). Entries may come twice, as SCAN allows; the tidy scripts re-check
-   * each, so a repeat repairs nothing twice.
+   * Iterates over a key's members in chunks (HSCAN fields, ZSCAN or SSCAN members). Entries may come twice, as
+   * SCAN allows; the tidy scripts re-check each, so a repeat repairs nothing twice.
    */
   async *#scan(
-    key: string | null,
-    kind: 'hash' | 'zset' | 'set' | 'keys',
+    space: string,
+    key: string,
+    kind: 'hash' | 'zset' | 'set',
   ): AsyncGenerator<string[], void, undefined> {
     let cursor = '0'
     do {
       const [next, reply] = await this.#run('tidy', async () => {
         const count = String(TIDY_BATCH)
-        if (key === null) {
-          return this.#client.scan(cursor, 'MATCH', `${globEscape(this.#prefix)}*`, 'COUNT', count)
-        }
-        const full = this.#key(key)
+        const full = this.#key(space, key)
         if (kind === 'hash') return this.#client.hscan(full, cursor, 'COUNT', count)
         if (kind === 'zset') return this.#client.zscan(full, cursor, 'COUNT', count)
         return this.#client.sscan(full, cursor, 'COUNT', count)
@@ -691,6 +897,53 @@ export class RedisStorage implements Storage {
     } while (cursor !== '0')
   }
 
+  /**
+   * Iterates over the names of every key under the prefix, in chunks (SCAN; on a cluster, SCAN of every master in
+   * turn, since each holds only its own slots). Names may come twice.
+   */
+  async *#scanKeys(): AsyncGenerator<string[], void, undefined> {
+    const nodes = this.#client instanceof Cluster ? this.#client.nodes('master') : [this.#client]
+    const pattern = `${globEscape(this.#prefix)}${this.#spaces.shards === null ? '' : '{'}*`
+    for (const node of nodes) {
+      let cursor = '0'
+      do {
+        const [next, keys] = await this.#run('tidy', () =>
+          node.scan(cursor, 'MATCH', pattern, 'COUNT', String(TIDY_BATCH)),
+        )
+        cursor = next
+        if (keys.length > 0) yield keys
+      } while (cursor !== '0')
+    }
+  }
+
+  /** The token space a key belongs to, or `null` for a key of none (the global space, another prefix's key). */
+  #spaceOfKey(key: string): string | null {
+    if (!key.startsWith(this.#prefix)) return null
+    if (this.#spaces.shards === null) return this.#prefix
+    const close = key.indexOf('}', this.#prefix.length)
+    const space = close === -1 ? null : key.slice(0, close + 1)
+    return space !== null && this.#spaces.tokenSpaces.includes(space) ? space : null
+  }
+
+  /** The connection a subscription listens on: a copy of the client that queues commands while reconnecting. */
+  #subscriberConnection(): Redis | Cluster {
+    if (this.#client instanceof Cluster) {
+      // Cluster.duplicate() replaces `redisOptions` as a whole: carry the client's own over.
+      const redisOptions = { ...this.#client.options.redisOptions, maxRetriesPerRequest: null }
+      return this.#client.duplicate(undefined, {
+        enableOfflineQueue: true,
+        lazyConnect: false,
+        redisOptions,
+      } as ClusterDuplicateOptions)
+    }
+    return this.#client.duplicate({
+      enableOfflineQueue: true,
+      maxRetriesPerRequest: null,
+      lazyConnect: false,
+    })
+  }
+
+  /** The soonest `limit` members of every shard's `kind` set due by `now`, merged soonest first. */
   async #listDue(
     operation: string,
     kind: 'exp' | 'lexp',
@@ -699,19 +952,54 @@ export class RedisStorage implements Storage {
   ): Promise<string[]> {
     if (!(limit >= 1)) return []
     const count = Math.min(Math.floor(limit), Number.MAX_SAFE_INTEGER)
-    return this.#run(operation, () =>
-      this.#client.zrangebyscore(this.#key(kind), '-inf', String(now), 'LIMIT', 0, count),
+    const due = (space: string): Promise<string[]> =>
+      this.#run(operation, () =>
+        this.#client.zrangebyscore(this.#key(space, kind), '-inf', String(now), 'LIMIT', 0, count),
+      )
+    if (this.#spaces.shards === null) return due(this.#spaces.global)
+    const perSpace = await Promise.all(
+      this.#spaces.tokenSpaces.map((space) =>
+        this.#run(operation, () =>
+          this.#client.zrangebyscore(
+            this.#key(space, kind),
+            '-inf',
+            String(now),
+            'WITHSCORES',
+            'LIMIT',
+            0,
+            count,
+          ),
+        ),
+      ),
     )
+    const scored: { member: string; score: number }[] = []
+    for (const reply of perSpace) {
+      for (let i = 0; i + 1 < reply.length; i += 2) {
+        scored.push({ member: reply[i] as string, score: Number(reply[i + 1]) })
+      }
+    }
+    scored.sort((a, b) => a.score - b.score)
+    return scored.slice(0, count).map((entry) => entry.member)
   }
 
-  /** Runs a script by SHA, loading it on first use (NOSCRIPT), as ioredis's own `defineCommand` does. */
-  async #eval(operation: string, script: RedisScript, args: string[]): Promise<unknown> {
+  /**
+   * Runs a script in one key space by SHA, loading it on first use (NOSCRIPT), as ioredis's own `defineCommand`
+   * does. Sharded, the space's `seq` key is passed as the one declared key, so that a cluster client sends the
+   * script to the node serving the space's slot; the scripts compute every key from the space (`ARGV[1]`).
+   */
+  async #eval(
+    operation: string,
+    script: RedisScript,
+    space: string,
+    args: string[],
+  ): Promise<unknown> {
+    const keys = this.#spaces.shards === null ? [] : [this.#key(space, 'seq')]
     return this.#run(operation, async () => {
       try {
-        return await this.#client.evalsha(script.sha, 0, this.#prefix, ...args)
+        return await this.#client.evalsha(script.sha, keys.length, ...keys, space, ...args)
       } catch (error) {
         if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error
-        return await this.#client.eval(script.lua, 0, this.#prefix, ...args)
+        return await this.#client.eval(script.lua, keys.length, ...keys, space, ...args)
       }
     })
   }
@@ -734,6 +1022,15 @@ function unavailable(operation: string, error: unknown): TokenStoreError {
     Object.defineProperty(cause, 'command', { value: { name: command?.name }, enumerable: true })
   }
   return new TokenStoreError('storage_unavailable', `Redis failed during ${operation}`, { cause })
+}
+
+/** What `Cluster.duplicate()` takes as its second argument. */
+type ClusterDuplicateOptions = NonNullable<Parameters<Cluster['duplicate']>[1]>
+
+/** Where a subscription starts in one stream, and the notices it knows it lost. */
+interface Start {
+  readonly cursor: number
+  readonly gap: NoticeGap | null
 }
 
 /** A deleteSubtree limit as a whole number of at least 1. */

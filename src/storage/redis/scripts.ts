@@ -569,3 +569,42 @@ if redis.call('HDEL', P .. 'policies', ARGV[2]) == 0 then return 0 end
 publish(ARGV[4], {'k', 'policy', 'n', ARGV[2], 't', ARGV[3]})
 return 1
 `)
+
+/**
+ * insertToken on sharded storage, second step for an orphan whose creator lives in another shard. ARGV: prefix (the
+ * creator's space), creator id. Returns 1 when the creator and its ancestors exist and none is being revoked, as
+ * insertToken's own check (`node_ok`), else 0.
+ */
+export const CREATOR_OK = script(`
+return node_ok(ARGV[2], nil) and 1 or 0
+`)
+
+/**
+ * insertToken on sharded storage, undone: the orphan just written when its creator's check failed. ARGV: prefix,
+ * id. Deletes the token and its index entries like deleteToken, without a notice (no one was given the token, so
+ * no one is told it went). Returns 1 when it was there.
+ */
+export const UNDO_INSERT = script(`
+local id = ARGV[2]
+local k = P .. 't:' .. id
+local f = redis.call('HMGET', k, 'p', 'a', 'pa')
+if not f[2] then return 0 end
+redis.call('DEL', k)
+redis.call('HDEL', P .. 'acc', f[2])
+local pk = P .. 'p:' .. f[3]
+redis.call('SREM', pk, id)
+if redis.call('EXISTS', pk) == 0 then redis.call('ZREM', P .. 'paths', f[3]) end
+if f[1] ~= '' then redis.call('SREM', P .. 'c:' .. f[1], id) end
+unlist(id, f[1], f[2], f[3])
+redis.call('ZREM', P .. 'exp', id)
+redis.call('ZREM', P .. 'rv', id)
+return 1
+`)
+
+/**
+ * The server's time, from the node that serves the prefix's slot (on a cluster each master has its own clock, and
+ * its scripts stamp its notices with it). ARGV: prefix. Returns TIME's reply.
+ */
+export const SERVER_TIME = script(`
+return redis.call('TIME')
+`)

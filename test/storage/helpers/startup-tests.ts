@@ -8,7 +8,7 @@ import { describe, test } from 'node:test'
 import { TokenStore, TokenStoreError } from '../../../src/index.js'
 import type { Storage } from '../../../src/storage/storage.js'
 import { Worker } from './processes.js'
-import type { SharedBackend } from './shared-storage-tests.js'
+import { outageProxy, type SharedBackend } from './shared-storage-tests.js'
 import { TcpProxy } from './tcp-proxy.js'
 
 /** Rounds of the start-up race; each is a fresh instance next to a busy one. */
@@ -71,13 +71,13 @@ export function runStartupTests(
       const namespace = await backend.namespace('startup')
       const a = open(namespace)
       const stopBusy = keepBusy(a.store)
-      // Each new store gets fresh connections (through an open proxy), as a new instance would.
-      const proxy = new TcpProxy(backend.address)
-      await proxy.open()
+      // Each new store gets fresh connections (through an open proxy, where there is one), as a new instance would.
+      const proxy = backend.address === undefined ? null : new TcpProxy(backend.address)
+      await proxy?.open()
       try {
         for (let round = 0; round < ROUNDS; round++) {
           const auth = await a.store.create({ policies: ['x'] })
-          const via = backend.storageVia(proxy.port, namespace)
+          const via = freshStorage(backend, namespace, proxy?.port)
           const b = new TokenStore({ storage: via.storage, secret, timers: false })
           const seen = countRevoked(b)
           try {
@@ -92,7 +92,7 @@ export function runStartupTests(
       } finally {
         await stopBusy()
         await a.close()
-        await proxy.cut()
+        await proxy?.cut()
       }
     })
 
@@ -121,13 +121,15 @@ export function runStartupTests(
       }
     })
 
-    test('storage down at construction: ready() rejects; once it returns, every revocation since arrives once', async () => {
+    test('storage down at construction: ready() rejects; once it returns, every revocation since arrives once', async (t) => {
+      const cut = outageProxy(backend, t)
+      if (cut === null) return
       const namespace = await backend.namespace('startup_down')
       const a = open(namespace)
-      const proxy = new TcpProxy(backend.address)
+      const proxy = new TcpProxy(cut.address)
       await proxy.open()
       await proxy.cut()
-      const via = backend.storageVia(proxy.port, namespace)
+      const via = cut.storageVia(proxy.port, namespace)
       const b = new TokenStore({ storage: via.storage, secret, timers: false })
       const seen = countRevoked(b)
       const errors: unknown[] = []
@@ -172,12 +174,14 @@ export function runStartupTests(
       }
     })
 
-    test('notices trimmed from the log while an instance was cut off: an error event naming how many', async () => {
+    test('notices trimmed from the log while an instance was cut off: an error event naming how many', async (t) => {
+      const cut = outageProxy(backend, t)
+      if (cut === null) return
       const namespace = await backend.namespace('startup_gap')
       const a = open(namespace)
-      const proxy = new TcpProxy(backend.address)
+      const proxy = new TcpProxy(cut.address)
       await proxy.open()
-      const via = backend.storageVia(proxy.port, namespace)
+      const via = cut.storageVia(proxy.port, namespace)
       const b = new TokenStore({ storage: via.storage, secret, timers: false })
       const seen = countRevoked(b)
       const errors: unknown[] = []
@@ -207,4 +211,16 @@ export function runStartupTests(
       }
     })
   })
+}
+
+/** A storage of its own on the namespace: through the proxy on `port` when there is one, else directly. */
+function freshStorage(
+  backend: SharedBackend,
+  namespace: string,
+  port: number | undefined,
+): { storage: Storage; close: () => Promise<void> } {
+  if (port !== undefined && backend.storageVia !== undefined)
+    return backend.storageVia(port, namespace)
+  const storage = backend.storage(namespace)
+  return { storage, close: async () => storage.close?.() }
 }

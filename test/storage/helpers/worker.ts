@@ -1,8 +1,8 @@
 /**
  * A child process holding its own TokenStore on a shared storage, driven by the multi-process tests: one JSON
- * command per stdin line, one JSON reply per stdout line. Environment: TT_BACKEND (`redis` | `postgres`),
+ * command per stdin line, one JSON reply per stdout line. Environment: TT_BACKEND (`redis` | `redis-cluster` | `postgres`),
  * TT_NAMESPACE (key prefix or schema), TT_SECRET (hex HMAC secret shared with the test) or TT_SECRETS (a
- * comma-separated list of hex secrets, current first, for rotation tests), REDIS_URL, DATABASE_URL.
+ * comma-separated list of hex secrets, current first, for rotation tests), REDIS_URL, REDIS_CLUSTER_URL, DATABASE_URL.
  */
 import { createInterface } from 'node:readline'
 
@@ -12,6 +12,7 @@ import { TokenStore, TokenStoreError, type CreateTokenOptions } from '../../../s
 import { PostgresStorage } from '../../../src/storage/postgres/index.js'
 import { RedisStorage } from '../../../src/storage/redis/index.js'
 import type { Storage } from '../../../src/storage/storage.js'
+import { newCluster } from './cluster.js'
 import { DATABASE_URL, REDIS_URL } from './services.js'
 
 /** A command from the test. */
@@ -35,14 +36,17 @@ const secret =
     ? Buffer.from(process.env.TT_SECRET ?? '', 'hex')
     : process.env.TT_SECRETS.split(',').map((hex) => Buffer.from(hex, 'hex'))
 let pool: pg.Pool | null = null
-if (process.env.TT_BACKEND !== 'redis') {
+const cluster = process.env.TT_BACKEND === 'redis-cluster' ? newCluster() : null
+if (process.env.TT_BACKEND === 'postgres') {
   pool = new pg.Pool({ connectionString: DATABASE_URL, max: 10 })
   pool.on('error', () => undefined)
 }
 const newStorage = (): Storage =>
-  pool === null
-    ? new RedisStorage({ connection: REDIS_URL, keyPrefix: namespace })
-    : new PostgresStorage({ pool, schema: namespace })
+  pool !== null
+    ? new PostgresStorage({ pool, schema: namespace })
+    : cluster !== null
+      ? new RedisStorage({ client: cluster, keyPrefix: namespace })
+      : new RedisStorage({ connection: REDIS_URL, keyPrefix: namespace })
 const storage = newStorage()
 const store = new TokenStore({ storage, secret, timers: false })
 
@@ -145,6 +149,7 @@ lines.on('close', () => {
     await store.close()
     await storage.close?.()
     await pool?.end()
+    await cluster?.quit()
   })()
 })
 process.stdout.write(`${JSON.stringify({ ready: true })}\n`)

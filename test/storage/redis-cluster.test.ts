@@ -1,0 +1,257 @@
+/**
+ * RedisStorage on Redis Cluster: the conformance suite on a real local cluster (three masters), then what only a
+ * cluster can show: every key of a tree in one slot, different trees spread over the nodes.
+ */
+import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
+import { after, describe, test } from 'node:test'
+
+import type { Cluster } from 'ioredis'
+
+import { TokenStore, TokenStoreError } from '../../src/index.js'
+import { RedisStorage } from '../../src/storage/redis/index.js'
+import { runStorageConformance } from '../../src/testing/conformance.js'
+import { treeHashedId, treeString } from '../../src/testing/tree-ids.js'
+import type { HashedTokenId, TokenRecord } from '../../src/types.js'
+import {
+  clusterKeys,
+  clusterSkipReason,
+  deleteClusterKeys,
+  dumpClusterKeys,
+  newCluster,
+} from './helpers/cluster.js'
+import { uniqueSuffix } from './helpers/services.js'
+import { runSharedStorageTests } from './helpers/shared-storage-tests.js'
+
+const skip = await clusterSkipReason()
+const PREFIX = `tokentree-test:${uniqueSuffix()}:`
+const SECRET = randomBytes(32)
+
+if (skip !== null) {
+  test('RedisStorage on Redis Cluster', { skip }, () => undefined)
+} else {
+  const cluster = newCluster()
+  after(async () => {
+    await deleteClusterKeys(cluster, `${PREFIX}*`)
+    cluster.disconnect()
+  })
+
+  runStorageConformance(
+    { test, describe },
+    () => new RedisStorage({ client: cluster, keyPrefix: `${PREFIX}conformance:` }),
+    { name: 'RedisStorage conformance on Redis Cluster' },
+  )
+
+  // Several processes and instances on the cluster; the outage tests skip (the proxy cuts one address).
+  const spaces = (namespace: string): string[] => [
+    ...Array.from({ length: 16 }, (_, s) => `${namespace}{${s}}`),
+    `${namespace}{g}`,
+  ]
+  runSharedStorageTests({
+    name: 'redis-cluster',
+    namespace: (label) => Promise.resolve(`${PREFIX}${label}:`),
+    storage: (namespace) => new RedisStorage({ client: cluster, keyPrefix: namespace }),
+    // In parallel: the SIGKILL test polls this to kill its worker part-way through a revocation.
+    countTokens: async (namespace) => {
+      const counts = await Promise.all(
+        spaces(namespace).map((space) => cluster.hlen(`${space}acc`)),
+      )
+      return counts.reduce((sum, count) => sum + count, 0)
+    },
+    dump: (namespace) => dumpClusterKeys(cluster, `${namespace}*`),
+    trimNotices: async (namespace) => {
+      for (const space of spaces(namespace)) await cluster.xtrim(`${space}notices`, 'MAXLEN', 0)
+    },
+  })
+
+  describe('RedisStorage on Redis Cluster: tree shards', () => {
+    test('every key of one tree hashes to one slot; different trees spread over several slots and nodes', async () => {
+      const keyPrefix = `${PREFIX}slots:`
+      await withClusterStore(cluster, keyPrefix, async (store, storage) => {
+        const treeSlots: number[] = []
+        for (let i = 0; i < 12; i++) {
+          const root = await store.create({ policies: ['a'], ttl: 3600 })
+          const child = await store.create({ parent: root.clientToken, ttl: 600 })
+          const grandchild = await store.create({ parent: child.clientToken, ttl: 60 })
+          const lease = await store.createLease(grandchild.clientToken, {
+            path: `db/creds/t${i}`,
+            ttl: 60,
+          })
+          const ids: string[] = [lease.leaseId]
+          for (const auth of [root, child, grandchild]) {
+            const record = await storage.getTokenByAccessor(auth.accessor)
+            assert.ok(record)
+            ids.push(record.id, auth.accessor)
+          }
+          const slots = await slotsOf(cluster, keyPrefix, ids)
+          assert.equal(slots.size, 1, `tree ${i}: keys in slots ${[...slots].join(', ')}`)
+          treeSlots.push([...slots][0] as number)
+        }
+        const distinct = new Set(treeSlots)
+        assert.ok(distinct.size >= 3, `12 trees in ${distinct.size} slots`)
+        const nodes = new Set(await Promise.all([...distinct].map((slot) => nodeOf(cluster, slot))))
+        assert.ok(nodes.size >= 2, `12 trees on ${nodes.size} node(s)`)
+      })
+    })
+
+    test("a child, its accessor and its leases carry the parent's shard; revoking the root revokes the tree only", async () => {
+      await withClusterStore(cluster, `${PREFIX}inherit:`, async (store) => {
+        const root = await store.create({ policies: ['a'] })
+        const other = await store.create({ policies: ['a'] })
+        const child = await store.create({ parent: root.clientToken })
+        const lease = await store.createLease(child.clientToken, { path: 'aws/creds/x', ttl: 60 })
+        const shard = root.clientToken.charAt(4)
+        assert.equal(child.clientToken.charAt(4), shard)
+        assert.equal(root.accessor.charAt(0), shard)
+        assert.equal(child.accessor.charAt(0), shard)
+        assert.equal(lease.leaseId.charAt('aws/creds/x/'.length), shard)
+        assert.match(child.clientToken, /^hvs\.[\w-]{32}$/)
+        assert.equal(child.accessor.length, 24)
+        await store.revoke(root.clientToken)
+        assert.equal(await store.lookup(child.clientToken), null)
+        assert.equal(await store.lookupLease(lease.leaseId), null)
+        assert.ok(await store.lookup(other.clientToken))
+      })
+    })
+
+    test("a custom id: refused under a parent (it cannot name the parent's shard), fine as an orphan or root", async () => {
+      await withClusterStore(cluster, `${PREFIX}custom:`, async (store, storage) => {
+        const parent = await store.create({ policies: ['root'] })
+        const refused = `refused-${uniqueSuffix()}`
+        await assert.rejects(
+          store.create({ parent: parent.clientToken, id: refused }),
+          (error: unknown) => error instanceof TokenStoreError && error.code === 'invalid_request',
+        )
+        assert.equal(await store.lookup(refused), null)
+        const parentId = (await storage.getTokenByAccessor(parent.accessor))?.id as HashedTokenId
+        assert.deepEqual(await storage.listChildren(parentId), [])
+        const orphan = `orphan-${uniqueSuffix()}`
+        await store.create({ parent: parent.clientToken, id: orphan, noParent: true })
+        assert.ok(await store.lookup(orphan))
+        const root = `root-${uniqueSuffix()}`
+        await store.createRoot({ id: root })
+        const child = await store.create({ parent: root })
+        assert.ok(await store.lookup(child.clientToken))
+        await store.revoke(root)
+        assert.equal(await store.lookup(child.clientToken), null)
+        assert.ok(await store.lookup(orphan))
+      })
+    })
+
+    test("an orphan in another shard than its creator: refused once the creator's revocation began, nothing left", async () => {
+      const storage = new RedisStorage({ client: cluster, keyPrefix: `${PREFIX}orphan:` })
+      try {
+        const creator = record(treeHashedId('A'))
+        assert.equal(await storage.insertToken(creator), 'inserted')
+        const first = record(treeHashedId('B'))
+        assert.equal(await storage.insertToken(first, creator.id), 'inserted')
+        await storage.markRevoking(creator.id, 'explicit')
+        const late = record(treeHashedId('C'))
+        assert.equal(await storage.insertToken(late, creator.id), 'parent_gone')
+        assert.equal(await storage.getToken(late.id), null)
+        assert.equal(await storage.getTokenByAccessor(late.accessor), null)
+        assert.deepEqual(await storage.findByPathPrefix(late.path), [])
+        assert.ok(await storage.getLiveToken(first.id, NOW))
+      } finally {
+        await storage.close()
+      }
+    })
+
+    test('orphans created while their creator is revoked: each is refused or stays live, none is left half-made', async () => {
+      const keyPrefix = `${PREFIX}orphan-race:`
+      await withClusterStore(cluster, keyPrefix, async (store, storage) => {
+        const creator = await store.create({ policies: ['root'] })
+        const attempts = Array.from({ length: 60 }, (_, i) =>
+          (async () => {
+            // Spread the creations around the revocation.
+            await new Promise((resolve) => setTimeout(resolve, i % 20))
+            return store.create({ parent: creator.clientToken, noParent: true, ttl: 600 })
+          })(),
+        )
+        const revocation = (async () => {
+          await new Promise((resolve) => setTimeout(resolve, 8))
+          await store.revoke(creator.clientToken)
+        })()
+        const results = await Promise.allSettled(attempts)
+        await revocation
+        const created = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []))
+        for (const r of results) {
+          if (r.status === 'rejected') {
+            assert.ok(
+              r.reason instanceof TokenStoreError && r.reason.code === 'invalid_token',
+              String(r.reason),
+            )
+          }
+        }
+        for (const orphan of created) assert.ok(await store.lookup(orphan.clientToken))
+        // Every token the storage holds is one a caller was given: no orphan was left behind by a refusal.
+        const stored = await storage.findByPathPrefix('auth/token')
+        assert.equal(stored.length, created.length)
+      })
+    })
+  })
+}
+
+/** A store on the cluster under its own key prefix, closed (with its storage) after `fn`. */
+async function withClusterStore(
+  cluster: Cluster,
+  keyPrefix: string,
+  fn: (store: TokenStore, storage: RedisStorage) => Promise<void>,
+): Promise<void> {
+  const storage = new RedisStorage({ client: cluster, keyPrefix })
+  const store = new TokenStore({ storage, secret: SECRET, timers: false })
+  try {
+    await fn(store, storage)
+  } finally {
+    await store.close()
+    await storage.close()
+  }
+}
+
+/** The slot of every key under `prefix` whose name holds one of `ids`. */
+async function slotsOf(
+  cluster: Cluster,
+  prefix: string,
+  ids: readonly string[],
+): Promise<Set<number>> {
+  const slots = new Set<number>()
+  for (const key of await clusterKeys(cluster, `${prefix}*`)) {
+    if (ids.some((id) => key.includes(id))) slots.add(await cluster.cluster('KEYSLOT', key))
+  }
+  return slots
+}
+
+/** The master serving `slot`, as `host:port`. */
+async function nodeOf(cluster: Cluster, slot: number): Promise<string> {
+  const ranges = await cluster.cluster('SLOTS')
+  const range = ranges.find(([from, to]) => from <= slot && slot <= to)
+  const master = range?.[2]
+  assert.ok(master, `slot ${slot} is served`)
+  return `${master[0]}:${master[1]}`
+}
+
+/** A time far from any real clock: records expire an hour after it. */
+const NOW = 2_000_000_000_000
+
+/** A live orphan record with this hashed id (its accessor in the same shard). */
+function record(id: HashedTokenId): TokenRecord {
+  return {
+    id,
+    accessor: treeString(24, id),
+    parent: null,
+    policies: ['default'],
+    path: `cluster/${uniqueSuffix()}`,
+    metadata: {},
+    displayName: 'token',
+    numUses: 0,
+    creationTime: NOW - 1000,
+    creationTtl: 3600,
+    ttl: 3600,
+    expiresAt: NOW + 3_600_000,
+    explicitMaxTtl: 0,
+    period: 0,
+    renewable: true,
+    lastRenewalTime: null,
+    revoking: null,
+  }
+}
