@@ -550,24 +550,28 @@ SELECT seq::float8 AS seq, origin, notice FROM {schema}.notices
 WHERE seq > $1::bigint ORDER BY seq LIMIT $2::bigint`
 
 /**
- * The part of a batch deletion after `locked` (the rows to delete, `id` and `depth`, locked): deletes them with
- * their leases, and logs a numbered notice for each, in the order reported (deepest first, then by id; each
- * token's leases just before it). `reason` is the SQL of a token's reason (on the deleted row `t`); a lease gets
- * its token's. Parameters: `$2` origin, `$4` now, `$5` log length. Ends with the CTE `ranked` (the deleted tokens
- * in order, `rank`), `gone_leases` and `counter`, for the final SELECT.
+ * The part of a batch deletion after `locked` (the ids to delete, locked) and `picked` (their `depth`): deletes
+ * them with their leases, and logs a numbered notice for each, in the order reported (deepest first, then by id;
+ * each token's leases just before it). `reason` is the SQL of a token's reason (on the deleted row `t`); a lease
+ * gets its token's. Parameters: `$2` origin, `$4` now, `$5` log length. Ends with the CTE `ranked` (the deleted
+ * tokens in order, `rank`), `gone_leases` and `counter`, for the final SELECT.
+ *
+ * Rows are found with `= ANY (ARRAY(…))`, an index lookup per id: a join with a CTE, whose size the planner cannot
+ * know, may become a hash join over a scan of the whole table, which would make each batch cost the table's size.
  */
 function deleteLocked(reason: string): string {
   return `
 gone AS (
-  DELETE FROM {schema}.tokens t USING locked k WHERE t.id = k.id
-  RETURNING ${TOKEN_COLUMNS}, t.id, t.accessor, t.path, k.depth, ${reason} AS reason
+  DELETE FROM {schema}.tokens t WHERE t.id = ANY (ARRAY(SELECT id FROM locked))
+  RETURNING ${TOKEN_COLUMNS}, t.id, t.accessor, t.path, ${reason} AS reason
 ),
 gone_leases AS (
-  DELETE FROM {schema}.leases l USING locked k WHERE l.token = k.id
+  DELETE FROM {schema}.leases l WHERE l.token = ANY (ARRAY(SELECT id FROM locked))
   RETURNING ${LEASE_COLUMNS}, l.id, l.token
 ),
 ranked AS (
-  SELECT g.*, row_number() OVER (ORDER BY g.depth DESC, g.id) AS rank FROM gone g
+  SELECT g.*, row_number() OVER (ORDER BY p.depth DESC, g.id) AS rank
+  FROM gone g JOIN picked p ON p.id = g.id
 ),
 entries AS (
   SELECT r.rank, 0 AS part, l.id AS lease_id, jsonb_build_object('kind', 'lease', 'leaseId', l.record->'id',
@@ -628,7 +632,10 @@ export const DELETE_SUBTREE = `
 WITH RECURSIVE sub AS (
   SELECT t.id, 0 AS depth FROM {schema}.tokens t WHERE t.id = $1::text AND t.revoking IS NOT NULL
   UNION ALL
-  SELECT c.id, s.depth + 1 FROM {schema}.tokens c JOIN sub s ON c.parent = s.id
+  -- A lateral subquery behind OFFSET 0: looked up per parent in the parent index, never a hash join over a scan
+  -- of the whole table, so that the walk stops as soon as enough leaves are found.
+  SELECT c.id, s.depth + 1 FROM sub s
+  CROSS JOIN LATERAL (SELECT c.id FROM {schema}.tokens c WHERE c.parent = s.id OFFSET 0) c
 ),
 leaves AS MATERIALIZED (
   SELECT s.id, s.depth FROM sub s
@@ -642,7 +649,8 @@ picked AS MATERIALIZED (
   WHERE (SELECT count(*) FROM leaves) < $7::bigint
 ),
 locked AS MATERIALIZED (
-  SELECT t.id, p.depth FROM {schema}.tokens t JOIN picked p ON p.id = t.id ORDER BY t.id FOR UPDATE OF t
+  SELECT t.id FROM {schema}.tokens t WHERE t.id = ANY (ARRAY(SELECT id FROM picked))
+  ORDER BY t.id FOR UPDATE OF t
 ),${deleteLocked(`CASE WHEN t.id = $1::text THEN $3::text ELSE COALESCE(t.revoking, 'parent') END`)}
 SELECT ${DELETED_ROWS},
   (NOT EXISTS (SELECT 1 FROM sub WHERE depth = 0) OR EXISTS (SELECT 1 FROM gone WHERE id = $1::text)) AS done`
@@ -662,7 +670,7 @@ export const SWEEP_EXPIRED = `
 WITH due AS MATERIALIZED (
   SELECT t.id, t.revoking FROM {schema}.tokens t
   WHERE t.expires_at <= $4::float8
-  ORDER BY t.expires_at, t.id LIMIT $1::bigint
+  ORDER BY t.expires_at LIMIT $1::bigint
   FOR UPDATE OF t SKIP LOCKED
 ),
 kids AS MATERIALIZED (
@@ -671,13 +679,16 @@ kids AS MATERIALIZED (
   FROM due d
 ),
 newly AS (
-  UPDATE {schema}.tokens t SET revoking = $3::text FROM kids k
-  WHERE t.id = k.id AND (k.revoking IS NULL OR (k.revoking = 'orphan' AND k.has_children))
+  UPDATE {schema}.tokens t SET revoking = $3::text
+  WHERE t.id = ANY (ARRAY(
+    SELECT id FROM kids WHERE revoking IS NULL OR (revoking = 'orphan' AND has_children)
+  ))
   RETURNING ${TOKEN_COLUMNS}, t.id
 ),
-locked AS MATERIALIZED (
+picked AS MATERIALIZED (
   SELECT k.id, 0 AS depth FROM kids k WHERE k.revoking IS NOT NULL AND NOT k.has_children
-),${deleteLocked(`COALESCE(t.revoking, $3::text)`)}
+),
+locked AS (SELECT id FROM picked),${deleteLocked(`COALESCE(t.revoking, $3::text)`)}
 SELECT ${DELETED_ROWS},
   (SELECT COALESCE(jsonb_agg(jsonb_build_object('record', m.record, 'parent', m.parent,
       'num_uses', m.num_uses, 'ttl', m.ttl, 'expires_at', m.expires_at,
@@ -686,8 +697,10 @@ SELECT ${DELETED_ROWS},
       SELECT n.record, n.parent, n.num_uses, n.ttl, n.expires_at, n.last_renewal_time, n.revoking
       FROM newly n JOIN kids k ON k.id = n.id WHERE k.has_children
       UNION ALL
-      SELECT ${TOKEN_COLUMNS} FROM {schema}.tokens t JOIN kids k ON k.id = t.id
-      WHERE k.has_children AND k.revoking IS NOT NULL AND k.revoking <> 'orphan'
+      SELECT ${TOKEN_COLUMNS} FROM {schema}.tokens t
+      WHERE t.id = ANY (ARRAY(
+        SELECT id FROM kids WHERE has_children AND revoking IS NOT NULL AND revoking <> 'orphan'
+      ))
     ) m) AS marked,
   (SELECT count(*) FROM due) < $1::bigint
     AND NOT EXISTS (SELECT 1 FROM kids WHERE revoking IS NULL AND NOT has_children) AS done`
