@@ -28,6 +28,7 @@ import type {
   Storage,
   StorageTidyResult,
   SubscribeOptions,
+  ExpiredSweep,
   SubtreeDeletion,
   TokenListPage,
   TokenListQuery,
@@ -41,6 +42,7 @@ import {
   DELETE_POLICY,
   PUT_POLICY,
   DELETE_SUBTREE,
+  SWEEP_EXPIRED,
   DELETE_TOKEN,
   FIND_BY_PATH_PREFIX,
   GET_BY_ACCESSOR,
@@ -418,6 +420,25 @@ export class RedisStorage implements Storage {
       tokens: reply[0].map((fields) => toToken(fields) as TokenRecord),
       leases: reply[1].map((fields) => toLease(fields) as LeaseRecord),
       done: reply[2] === 1,
+    }
+  }
+
+  /**
+   * Deletes expired tokens without children and marks those with children, up to `limit` per call: one Lua script,
+   * so one round trip per batch.
+   */
+  async sweepExpired(now: UnixMillis, limit: number): Promise<ExpiredSweep> {
+    const reply = (await this.#eval('sweepExpired', SWEEP_EXPIRED, [
+      String(now),
+      String(clampBatch(limit)),
+      this.#origin,
+      this.#noticeLogLength,
+    ])) as [unknown[], unknown[], unknown[], number]
+    return {
+      tokens: reply[0].map((fields) => toToken(fields) as TokenRecord),
+      leases: reply[1].map((fields) => toLease(fields) as LeaseRecord),
+      marked: reply[2].map((fields) => toToken(fields) as TokenRecord),
+      done: reply[3] === 1,
     }
   }
 
