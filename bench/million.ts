@@ -32,7 +32,7 @@ import { REDIS_URL } from './redis.js'
 
 /** Tokens in each scenario. */
 const SIZE = Number(process.env.BENCH_MILLION_SIZE ?? 1_000_000)
-/** The subtree's fan-out: the top has `FANOUT` children, each with `FANOUT - 1`... so that it holds about SIZE. */
+/** The subtree's fan-out: the top has `FANOUT` children, each with `FANOUT - 1`, so that it holds about SIZE. */
 const FANOUT = Math.max(2, Math.round(Math.sqrt(SIZE)))
 /** Which storages to run. */
 const STORAGES = (process.env.BENCH_MILLION_STORAGES ?? 'memory,redis,postgres').split(',')
@@ -54,7 +54,7 @@ function record(
 ): TokenRecord {
   return {
     id: id as HashedTokenId,
-    accessor: `acc-${id}` as Accessor,
+    accessor: `acc-${id}`,
     parent: parent as HashedTokenId | null,
     policies: ['default'],
     path: 'auth/token/create',
@@ -129,19 +129,20 @@ async function loadExpiring(
   }
 }
 
-/** Latencies (ms) of back-to-back authentications of unrelated tokens, until `stop()` resolves. */
+/** Latencies (ms) of back-to-back authentications of unrelated tokens, until `until` settles. */
 async function authenticateLoop(
   store: TokenStore,
   tokens: readonly string[],
   until: Promise<unknown>,
 ): Promise<number[]> {
-  let running = true
+  // An object, so that the loop's condition reads what the callback wrote.
+  const state = { running: true }
   void until.finally(() => {
-    running = false
+    state.running = false
   })
   const latencies: number[] = []
   let ready = performance.now()
-  for (let i = 0; running; i++) {
+  for (let i = 0; state.running; i++) {
     await yieldToLoop()
     await store.authenticate(tokens[i % tokens.length] ?? '')
     const done = performance.now()
