@@ -310,17 +310,34 @@ export class MemoryStorage implements Storage {
     if (this.#tokens.get(topId)?.revoking == null) return { tokens, leases, done: true }
     const max = Math.max(1, Math.floor(limit) || 1)
     // Depth-first, children before parents: `path` runs from the top down to the token looked at. It holds ids
-    // only, as many as the tree is deep (never as many as it is wide), and each call starts over from the top,
-    // which costs a descent, not a listing of the top's children.
+    // only, as many as the tree is deep (never as many as it is wide). Each token's children are gone through in
+    // one pass that deletes those without children of their own and descends into the first that has some: a
+    // pass per token, never one per deleted child (a Set walked from its start again after each deletion would
+    // step over every deleted entry again, quadratic in the width).
     const path: HashedTokenId[] = [topId]
     while (tokens.length < max) {
       const id = path.at(-1)
       if (id === undefined) break
-      const child = this.#firstChild(id)
-      if (child !== undefined) {
-        path.push(child)
-        continue
+      let descended = false
+      const children = this.#children.get(id)
+      for (const child of children ?? []) {
+        if (tokens.length >= max) break
+        const record = this.#tokens.get(child)
+        if (record?.parent !== id) {
+          // Gone, or under another parent now: not a child of `id`.
+          children?.delete(child)
+          continue
+        }
+        if ((this.#children.get(child)?.size ?? 0) > 0) {
+          path.push(child)
+          descended = true
+          break
+        }
+        this.#deleteRecord(record, leases)
+        tokens.push(record)
       }
+      if (descended || tokens.length >= max) continue
+      if (children !== undefined && children.size === 0) this.#children.delete(id)
       path.pop()
       const record = this.#tokens.get(id)
       if (record === undefined) continue
@@ -354,6 +371,9 @@ export class MemoryStorage implements Storage {
       const record = this.#tokens.get(id)
       // Stale: deleted, or renewed since (a newer entry holds its current expiry).
       if (record === undefined || record.expiresAt !== time) continue
+      // An ancestor that expired no later (a child's expiry is capped at its parent's) takes it down with its
+      // subtree, as a sweep token by token, soonest first and parents first, would: its entry is dropped.
+      if (this.#ancestorExpiredBy(record.parent, time)) continue
       if (this.#firstChild(id) === undefined) {
         this.#deleteRecord(record, leases)
         tokens.push(record)
@@ -369,6 +389,17 @@ export class MemoryStorage implements Storage {
     }
     for (const record of marked) heap.push(record.expiresAt as UnixMillis, record.id)
     return { tokens, leases, marked, done }
+  }
+
+  /** Whether a token from `parentId` up has expired at or before `time`. A loop: trees may be deep. */
+  #ancestorExpiredBy(parentId: HashedTokenId | null, time: UnixMillis): boolean {
+    for (let id = parentId; id !== null;) {
+      const ancestor = this.#tokens.get(id)
+      if (ancestor === undefined) return false
+      if (ancestor.expiresAt !== null && ancestor.expiresAt <= time) return true
+      id = ancestor.parent
+    }
+    return false
   }
 
   /** A child still indexed under `id`, dropping stale index entries met on the way; `undefined` when none. */

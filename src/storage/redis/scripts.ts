@@ -426,8 +426,21 @@ local due = redis.call('ZRANGEBYSCORE', P .. 'exp', '-inf', now, 'LIMIT', 0, lim
 local marked = {}
 for _, id in ipairs(due) do
   local f = read_for_delete(id)
-  if not f[1] or f[4] == '' or tonumber(f[4]) > tonumber(now) then
-    -- A stale entry (the token is gone, or no longer expires then): dropped, as tidy would.
+  local expired_above = false
+  if f[1] and f[4] ~= '' then
+    -- An ancestor that expired no later (a child's expiry is capped at its parent's) takes it down with its
+    -- subtree, as a sweep token by token, soonest first and parents first, would.
+    local up = f[2]
+    while up ~= '' do
+      local a = redis.call('HMGET', P .. 't:' .. up, 'p', 'e')
+      if not a[1] then break end
+      if a[2] ~= '' and tonumber(a[2]) <= tonumber(f[4]) then expired_above = true break end
+      up = a[1]
+    end
+  end
+  if not f[1] or f[4] == '' or tonumber(f[4]) > tonumber(now) or expired_above then
+    -- A stale entry (the token is gone, or no longer expires then), or one an ancestor's revocation deletes:
+    -- dropped from the expiry index, as tidy would.
     redis.call('ZREM', P .. 'exp', id)
   elseif not first_child(id) then
     delete_token(id, f, (f[7] ~= '' and f[7]) or 'expired', now, false)
