@@ -284,6 +284,7 @@ const STORAGE_METHODS = [
 /** The methods a storage may have. */
 const OPTIONAL_STORAGE_METHODS = [
   'deleteSubtree',
+  'sweepExpired',
   'putRole',
   'getRole',
   'listRoles',

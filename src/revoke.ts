@@ -10,8 +10,9 @@
  * A storage with {@link Storage.deleteSubtree} does the walk itself, a batch of tokens per atomic call, with the
  * same order and the same guarantees; the walk here is the fallback for storages without it.
  */
-import type { Storage, SubtreeDeletion } from './storage/storage.js'
+import type { Storage } from './storage/storage.js'
 import type { HashedTokenId, LeaseRecord, RevokeReason, TokenRecord, UnixMillis } from './types.js'
+import { yieldToEventLoop } from './yield.js'
 
 /** Tokens per {@link Storage.deleteSubtree} call: large enough for few round trips, small enough to keep each short. */
 export const SUBTREE_BATCH = 500
@@ -97,8 +98,16 @@ export async function finishRevocation(
   if (storage.deleteSubtree !== undefined) {
     for (;;) {
       const batch = await storage.deleteSubtree(record.id, reason, now, SUBTREE_BATCH)
-      report(batch, record.id, reason, sink, count)
+      const topId = record.id
+      report(
+        batch,
+        (token) => (token.id === topId ? reason : (token.revoking ?? 'parent')),
+        sink,
+        count,
+      )
       if (batch.done) return count
+      // Requests of the process get their turn between batches, however fast the storage answers.
+      await yieldToEventLoop()
     }
   }
   const stack: Array<{ id: HashedTokenId; childrenPushed: boolean }> = [
@@ -119,33 +128,35 @@ export async function finishRevocation(
 }
 
 /**
- * Tells `sink` of one {@link Storage.deleteSubtree} batch in deletion order: each token's leases, then the token.
- * The top gets `topReason`; any other token its own mark, else `parent`; a lease its token's reason.
+ * Tells `sink` of one batch of deletions ({@link Storage.deleteSubtree}, {@link Storage.sweepExpired}) in
+ * deletion order: each token's leases, then the token, with the reason `reasonOf` gives it; a lease gets its
+ * token's reason.
  */
-function report(
-  batch: SubtreeDeletion,
-  topId: HashedTokenId,
-  topReason: RevokeReason,
+export function report(
+  batch: { readonly tokens: readonly TokenRecord[]; readonly leases: readonly LeaseRecord[] },
+  reasonOf: (token: TokenRecord) => RevokeReason,
   sink: RevocationSink,
   count: RevocationCount,
 ): void {
-  const reasonOf = (token: TokenRecord): RevokeReason =>
-    token.id === topId ? topReason : (token.revoking ?? 'parent')
-  const reasons = new Map(batch.tokens.map((token) => [token.id, reasonOf(token)]))
   let next = 0
-  const leasesUpTo = (token: HashedTokenId | null): void => {
-    for (; next < batch.leases.length; next++) {
-      const lease = batch.leases[next] as LeaseRecord
-      if (token !== null && lease.token !== token) return
+  const leases = batch.leases
+  for (const token of batch.tokens) {
+    const reason = reasonOf(token)
+    // Leases come just before their token; a batch with none skips this at the cost of one comparison.
+    for (; next < leases.length && (leases[next] as LeaseRecord).token === token.id; next++) {
+      count.leases += 1
+      sink.lease(leases[next] as LeaseRecord, reason)
+    }
+    count.tokens += 1
+    sink.token(token, reason)
+  }
+  // Leases whose token was not in the batch, or not where expected (a storage that ordered them otherwise).
+  if (next < leases.length) {
+    const reasons = new Map(batch.tokens.map((token) => [token.id, reasonOf(token)]))
+    for (; next < leases.length; next++) {
+      const lease = leases[next] as LeaseRecord
       count.leases += 1
       sink.lease(lease, reasons.get(lease.token) ?? 'parent')
     }
   }
-  for (const token of batch.tokens) {
-    leasesUpTo(token.id)
-    count.tokens += 1
-    sink.token(token, reasonOf(token))
-  }
-  // Leases whose token was not in the batch (a storage that ordered them otherwise): reported all the same.
-  leasesUpTo(null)
 }

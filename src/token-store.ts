@@ -72,6 +72,8 @@ import {
   type RevocationCount,
   type RevocationSink,
 } from './revoke.js'
+import { sweepExpiredTokens } from './sweep.js'
+import { yieldToEventLoop } from './yield.js'
 import { RevocationSubscription, type SubscriptionState } from './revocation-subscription.js'
 import { MemoryStorage } from './storage/memory.js'
 import type { RevocationNotice, Storage } from './storage/storage.js'
@@ -1408,10 +1410,13 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
   /** Finishes cut-off revocations, then revokes what expired. Counts what expired on its own. */
   async #revokeExpired(): Promise<number> {
     await this.#finishCutOffRevocations()
-    let expired = 0
-    for (;;) {
+    // In batches when the storage can (an expiry storm); else each listed token below.
+    const swept = await sweepExpiredTokens(this.#storage, this.#clock, this.#sink)
+    let expired = swept ?? 0
+    for (let first = true; ; first = false) {
+      if (!first) await yieldToEventLoop()
       const now = this.#clock()
-      const tokens = await this.#storage.listExpiredTokens(now, SWEEP_BATCH)
+      const tokens = swept === null ? await this.#storage.listExpiredTokens(now, SWEEP_BATCH) : []
       const leases = await this.#storage.listExpiredLeases(now, SWEEP_BATCH)
       if (tokens.length === 0 && leases.length === 0) return expired
       for (const id of tokens) {

@@ -89,10 +89,11 @@ describe('expiration manager on the virtual clock', () => {
   test('a sweep that fails is reported as an error event and retried', async () => {
     const memory = new MemoryStorage()
     let failures = 1
+    // The sweep lists expired tokens in batches (sweepExpired): that is the call that fails.
     const flaky = overrideStorage(memory, {
-      listExpiredTokens: async (now, limit) => {
+      sweepExpired: async (now, limit) => {
         if (failures-- > 0) throw new Error('connection reset')
-        return memory.listExpiredTokens(now, limit)
+        return memory.sweepExpired(now, limit)
       },
     })
     const { store, clock } = createTestStore({ storage: flaky })
@@ -112,14 +113,14 @@ describe('expiration manager on the virtual clock', () => {
     let release: (() => void) | null = null
     let stall = true
     const stalling = overrideStorage(memory, {
-      listExpiredTokens: async (now, limit) => {
+      sweepExpired: async (now, limit) => {
         if (stall) {
           stall = false
           await new Promise<void>((resolve) => {
             release = resolve
           })
         }
-        return memory.listExpiredTokens(now, limit)
+        return memory.sweepExpired(now, limit)
       },
     })
     const { store, clock } = createTestStore({ storage: stalling })

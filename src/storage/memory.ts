@@ -26,6 +26,7 @@ import {
 import { SeqLog } from './seq-log.js'
 import type { TokenRole } from '../roles.js'
 import type {
+  ExpiredSweep,
   InsertLeaseResult,
   InsertResult,
   RenewUpdate,
@@ -308,40 +309,130 @@ export class MemoryStorage implements Storage {
     const leases: LeaseRecord[] = []
     if (this.#tokens.get(topId)?.revoking == null) return { tokens, leases, done: true }
     const max = Math.max(1, Math.floor(limit) || 1)
-    // Depth-first, children before parents, with an explicit stack: a chain may be deeper than recursion goes.
-    const stack: Array<{ id: HashedTokenId; parent: HashedTokenId | null; expanded: boolean }> = [
-      { id: topId, parent: null, expanded: false },
-    ]
+    // Depth-first, children before parents: `path` runs from the top down to the token looked at. It holds ids
+    // only, as many as the tree is deep (never as many as it is wide). Each token's children are gone through in
+    // one pass that deletes those without children of their own and descends into the first that has some: a
+    // pass per token, never one per deleted child (a Set walked from its start again after each deletion would
+    // step over every deleted entry again, quadratic in the width).
+    const path: HashedTokenId[] = [topId]
     while (tokens.length < max) {
-      const frame = stack.at(-1)
-      if (frame === undefined) break
-      if (!frame.expanded) {
-        frame.expanded = true
-        for (const child of this.#children.get(frame.id) ?? []) {
-          stack.push({ id: child, parent: frame.id, expanded: false })
+      const id = path.at(-1)
+      if (id === undefined) break
+      let descended = false
+      const children = this.#children.get(id)
+      for (const child of children ?? []) {
+        if (tokens.length >= max) break
+        const record = this.#tokens.get(child)
+        if (record?.parent !== id) {
+          // Gone, or under another parent now: not a child of `id`.
+          children?.delete(child)
+          continue
         }
-        continue
+        if ((this.#children.get(child)?.size ?? 0) > 0) {
+          path.push(child)
+          descended = true
+          break
+        }
+        this.#deleteRecord(record, leases)
+        tokens.push(record)
       }
-      stack.pop()
-      const record = this.#tokens.get(frame.id)
-      // Gone already, or a stale index entry: not (or no longer) a child of this subtree.
-      if (record === undefined || (frame.parent !== null && record.parent !== frame.parent))
-        continue
-      for (const leaseId of [...(this.#leasesByToken.get(frame.id) ?? [])]) {
-        const lease = this.#leases.get(leaseId)
-        if (lease === undefined) continue
-        this.#leases.delete(leaseId)
-        removeFromIndex(this.#leasesByToken, lease.token, leaseId)
-        leases.push(lease)
-      }
-      this.#tokens.delete(frame.id)
-      this.#byAccessor.delete(record.accessor)
-      this.#revoking.delete(frame.id)
-      if (record.parent !== null) removeFromIndex(this.#children, record.parent, frame.id)
-      this.#logDelete(record)
+      if (descended || tokens.length >= max) continue
+      if (children !== undefined && children.size === 0) this.#children.delete(id)
+      path.pop()
+      const record = this.#tokens.get(id)
+      if (record === undefined) continue
+      this.#deleteRecord(record, leases)
       tokens.push(record)
     }
     return { tokens, leases, done: !this.#tokens.has(topId) }
+  }
+
+  /**
+   * Pops due entries off the expiry heap (lazily: a stale entry is dropped when it reaches the top, never looked
+   * for) and deletes each expired token that has no children right away; one with children is marked and its
+   * entry put back, so that `nextExpiry` still sees it until the store has finished its subtree.
+   */
+  async sweepExpired(now: UnixMillis, limit: number): Promise<ExpiredSweep> {
+    const tokens: TokenRecord[] = []
+    const leases: LeaseRecord[] = []
+    const marked: TokenRecord[] = []
+    const max = Math.max(1, Math.floor(limit) || 1)
+    const heap = this.#expiry
+    let done = true
+    for (;;) {
+      const time = heap.peekTime()
+      const id = heap.peekId()
+      if (time === undefined || id === undefined || time > now) break
+      if (tokens.length + marked.length >= max) {
+        done = false
+        break
+      }
+      heap.pop()
+      const record = this.#tokens.get(id)
+      // Stale: deleted, or renewed since (a newer entry holds its current expiry).
+      if (record === undefined || record.expiresAt !== time) continue
+      // An ancestor that expired no later (a child's expiry is capped at its parent's) takes it down with its
+      // subtree, as a sweep token by token, soonest first and parents first, would: its entry is dropped.
+      if (this.#ancestorExpiredBy(record.parent, time)) continue
+      if (this.#firstChild(id) === undefined) {
+        this.#deleteRecord(record, leases)
+        tokens.push(record)
+        continue
+      }
+      const mark = record.revoking === null || record.revoking === 'orphan' ? 'expired' : null
+      const kept: TokenRecord = mark === null ? record : { ...record, revoking: mark }
+      if (mark !== null) {
+        this.#tokens.set(id, kept)
+        this.#revoking.add(id)
+      }
+      marked.push(kept)
+    }
+    for (const record of marked) heap.push(record.expiresAt as UnixMillis, record.id)
+    return { tokens, leases, marked, done }
+  }
+
+  /** Whether a token from `parentId` up has expired at or before `time`. A loop: trees may be deep. */
+  #ancestorExpiredBy(parentId: HashedTokenId | null, time: UnixMillis): boolean {
+    for (let id = parentId; id !== null;) {
+      const ancestor = this.#tokens.get(id)
+      if (ancestor === undefined) return false
+      if (ancestor.expiresAt !== null && ancestor.expiresAt <= time) return true
+      id = ancestor.parent
+    }
+    return false
+  }
+
+  /** A child still indexed under `id`, dropping stale index entries met on the way; `undefined` when none. */
+  #firstChild(id: HashedTokenId): HashedTokenId | undefined {
+    const children = this.#children.get(id)
+    if (children === undefined) return undefined
+    for (const child of children) {
+      if (this.#tokens.get(child)?.parent === id) return child
+      // Gone, or under another parent now: not a child of `id`.
+      children.delete(child)
+    }
+    this.#children.delete(id)
+    return undefined
+  }
+
+  /** Deletes a token and its leases (appended to `leases`) with every index entry but the expiry heap's. */
+  #deleteRecord(record: TokenRecord, leases: LeaseRecord[]): void {
+    const id = record.id
+    const leaseIds = this.#leasesByToken.get(id)
+    if (leaseIds !== undefined) {
+      for (const leaseId of leaseIds) {
+        const lease = this.#leases.get(leaseId)
+        if (lease === undefined || lease.token !== id) continue
+        this.#leases.delete(leaseId)
+        leases.push(lease)
+      }
+      this.#leasesByToken.delete(id)
+    }
+    this.#tokens.delete(id)
+    this.#byAccessor.delete(record.accessor)
+    this.#revoking.delete(id)
+    if (record.parent !== null) removeFromIndex(this.#children, record.parent, id)
+    this.#logDelete(record)
   }
 
   /**

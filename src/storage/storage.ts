@@ -198,6 +198,22 @@ export interface Storage {
   ): Promise<SubtreeDeletion>
 
   /**
+   * The expiry sweep in batches: takes up to `limit` tokens that expired at or before `now`, soonest first, so that
+   * a million tokens expiring in the same second cost a few thousand calls rather than several per token.
+   * Optional: without it the store lists them with {@link Storage.listExpiredTokens} and revokes each on its own.
+   *
+   * Each token taken that has no children is deleted with its leases and notices, as {@link Storage.deleteSubtree}
+   * deletes one (its reason is its own mark if it has one, else `expired`; a lease gets its token's). Each one with
+   * children is marked `expired` (an earlier mark stays) and returned in `marked`, for the store to finish with
+   * {@link Storage.deleteSubtree}. An adapter that cannot tell atomically that a token has no children may instead
+   * only mark it in this call and delete it in a later one (once the mark keeps new children out). Concurrent calls,
+   * and concurrent deletions, report each token and lease exactly once.
+   *
+   * @param limit - At most this many tokens per call, deleted and marked together; at least 1.
+   */
+  sweepExpired?(now: UnixMillis, limit: number): Promise<ExpiredSweep>
+
+  /**
    * One page of the tokens live at `query.now` (see {@link Storage}: itself and every ancestor) that match the
    * query's filters, in an order of the adapter's choosing that never changes for a stored token. Needed for
    * `store.list()`.
@@ -326,6 +342,18 @@ export interface SubtreeDeletion {
   /** The deleted leases, in the order deleted: each just before its token. */
   readonly leases: readonly LeaseRecord[]
   /** Whether the subtree is gone: the top was deleted (by this call or before), or was never marked. */
+  readonly done: boolean
+}
+
+/** What one {@link Storage.sweepExpired} call did. */
+export interface ExpiredSweep {
+  /** The expired tokens deleted, in the order deleted (none of them had children). */
+  readonly tokens: readonly TokenRecord[]
+  /** Their leases, each just before its token in deletion order. */
+  readonly leases: readonly LeaseRecord[]
+  /** Expired tokens with children, marked revoking (as marked): the store finishes each subtree. */
+  readonly marked: readonly TokenRecord[]
+  /** Whether no expired token was left to take when the call ended: the sweep of `now` is complete. */
   readonly done: boolean
 }
 

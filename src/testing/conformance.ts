@@ -14,6 +14,7 @@ import type { TokenRole } from '../roles.js'
 import { runListingConformance } from './conformance-listing.js'
 import { runPolicyConformance } from './conformance-policies.js'
 import { runStartupConformance } from './conformance-startup.js'
+import { runSweepConformance } from './conformance-sweep.js'
 import type {
   RenewUpdate,
   RevocationNotice,
@@ -116,7 +117,7 @@ export function runStorageConformance(
    * the runner's test context, when it has `skip`) with the reason, and passes otherwise.
    */
   const withOptional = (
-    method: 'putRole' | 'tidy' | 'deleteSubtree',
+    method: 'putRole' | 'tidy' | 'deleteSubtree' | 'sweepExpired',
     fn: (storage: Storage) => Promise<void>,
   ): (() => Promise<void>) =>
     async function optional(...context: unknown[]): Promise<void> {
@@ -1512,6 +1513,15 @@ export function runStorageConformance(
           }
         }),
       )
+    })
+
+    describe('sweepExpired() (optional)', () => {
+      runSweepConformance({
+        test,
+        withSweep: (fn) => withOptional('sweepExpired', fn),
+        token,
+        lease,
+      })
     })
 
     describe('atomicity under concurrency', () => {

@@ -27,6 +27,7 @@ import type {
   Storage,
   StorageTidyResult,
   SubscribeOptions,
+  ExpiredSweep,
   SubtreeDeletion,
   TokenListPage,
   TokenListQuery,
@@ -43,6 +44,7 @@ import {
   DELETE_POLICY,
   DELETE_ROLE,
   DELETE_SUBTREE,
+  SWEEP_EXPIRED,
   DELETE_TOKEN,
   FIND_BY_PATH_PREFIX,
   FIND_LEASES_BY_PREFIX,
@@ -499,6 +501,32 @@ export class PostgresStorage implements Storage {
     return {
       tokens: (row?.tokens ?? []).map((token) => toToken([token]) as TokenRecord),
       leases: (row?.leases ?? []).map((lease) => toLease([lease]) as LeaseRecord),
+      done: row?.done ?? true,
+    }
+  }
+
+  /**
+   * Deletes expired tokens without children, and marks those with children, in batches: one SQL statement per
+   * call. A token not yet marked is marked by one call and deleted by the next, once no child can be added.
+   */
+  async sweepExpired(now: UnixMillis, limit: number): Promise<ExpiredSweep> {
+    const [row] = await this.#query<{
+      tokens: TokenRow[]
+      leases: LeaseRow[]
+      marked: TokenRow[]
+      done: boolean
+    }>('sweepExpired', SWEEP_EXPIRED, [
+      Number.isFinite(limit) ? Math.max(1, Math.floor(limit)) : Number.MAX_SAFE_INTEGER,
+      this.#origin,
+      'expired',
+      now,
+      this.#noticeLogLength,
+      this.#channel,
+    ])
+    return {
+      tokens: (row?.tokens ?? []).map((token) => toToken([token]) as TokenRecord),
+      leases: (row?.leases ?? []).map((lease) => toLease([lease]) as LeaseRecord),
+      marked: (row?.marked ?? []).map((token) => toToken([token]) as TokenRecord),
       done: row?.done ?? true,
     }
   }

@@ -582,38 +582,28 @@ SELECT seq::float8 AS seq, origin, notice FROM {schema}.notices
 WHERE seq > $1::bigint ORDER BY seq LIMIT $2::bigint`
 
 /**
- * deleteSubtree: `$1` top id, `$2` origin, `$3` reason, `$4` now, `$5` log length, `$6` channel, `$7` limit. One
- * statement: unless the top exists and is marked, nothing. Otherwise it lists the subtree (a recursive CTE down
- * `parent`), picks its `$7` deepest tokens (a set that holds every descendant of each token in it, so no token
- * goes before its children), locks them in id order (so that concurrent calls never deadlock: one waits, then
- * skips what the other deleted), deletes them with their leases, and logs a numbered notice for each, in the
- * order reported: deepest first, each token's leases just before it. A token's reason is `$3` for the top, else
- * its own mark, else `parent`; a lease gets its token's. One row: `tokens` and `leases` (JSON arrays of the
- * deleted rows, in that order) and `done` (the top is gone, unmarked, or deleted now).
+ * The part of a batch deletion after `locked` (the ids to delete, locked) and `picked` (their `depth`): deletes
+ * them with their leases, and logs a numbered notice for each, in the order reported (deepest first, then by id;
+ * each token's leases just before it). `reason` is the SQL of a token's reason (on the deleted row `t`); a lease
+ * gets its token's. Parameters: `$2` origin, `$4` now, `$5` log length. Ends with the CTE `ranked` (the deleted
+ * tokens in order, `rank`), `gone_leases` and `counter`, for the final SELECT.
+ *
+ * Rows are found with `= ANY (ARRAY(…))`, an index lookup per id: a join with a CTE, whose size the planner cannot
+ * know, may become a hash join over a scan of the whole table, which would make each batch cost the table's size.
  */
-export const DELETE_SUBTREE = `
-WITH RECURSIVE sub AS (
-  SELECT t.id, 0 AS depth FROM {schema}.tokens t WHERE t.id = $1::text AND t.revoking IS NOT NULL
-  UNION ALL
-  SELECT c.id, s.depth + 1 FROM {schema}.tokens c JOIN sub s ON c.parent = s.id
-),
-picked AS MATERIALIZED (
-  SELECT id, depth FROM sub ORDER BY depth DESC, id LIMIT $7::bigint
-),
-locked AS MATERIALIZED (
-  SELECT t.id, p.depth FROM {schema}.tokens t JOIN picked p ON p.id = t.id ORDER BY t.id FOR UPDATE OF t
-),
+function deleteLocked(reason: string): string {
+  return `
 gone AS (
-  DELETE FROM {schema}.tokens t USING locked k WHERE t.id = k.id
-  RETURNING ${TOKEN_COLUMNS}, t.id, t.accessor, t.path, k.depth,
-    CASE WHEN t.id = $1::text THEN $3::text ELSE COALESCE(t.revoking, 'parent') END AS reason
+  DELETE FROM {schema}.tokens t WHERE t.id = ANY (ARRAY(SELECT id FROM locked))
+  RETURNING ${TOKEN_COLUMNS}, t.id, t.accessor, t.path, ${reason} AS reason
 ),
 gone_leases AS (
-  DELETE FROM {schema}.leases l USING locked k WHERE l.token = k.id
+  DELETE FROM {schema}.leases l WHERE l.token = ANY (ARRAY(SELECT id FROM locked))
   RETURNING ${LEASE_COLUMNS}, l.id, l.token
 ),
 ranked AS (
-  SELECT g.*, row_number() OVER (ORDER BY g.depth DESC, g.id) AS rank FROM gone g
+  SELECT g.*, row_number() OVER (ORDER BY p.depth DESC, g.id) AS rank
+  FROM gone g JOIN picked p ON p.id = g.id
 ),
 entries AS (
   SELECT r.rank, 0 AS part, l.id AS lease_id, jsonb_build_object('kind', 'lease', 'leaseId', l.record->'id',
@@ -641,8 +631,11 @@ notice AS (
 ),
 pruned AS (
   DELETE FROM {schema}.notices WHERE seq <= (SELECT seq FROM counter) - $5::bigint
-)
-SELECT
+)`
+}
+
+/** The final SELECT's columns after {@link deleteLocked}: `tokens`, `leases` (JSON arrays, in order), `notified`. */
+const DELETED_ROWS = `
   (SELECT COALESCE(jsonb_agg(jsonb_build_object('record', r.record, 'parent', r.parent,
       'num_uses', r.num_uses, 'ttl', r.ttl, 'expires_at', r.expires_at,
       'last_renewal_time', r.last_renewal_time, 'revoking', r.revoking) ORDER BY r.rank), '[]'::jsonb)
@@ -650,9 +643,99 @@ SELECT
   (SELECT COALESCE(jsonb_agg(jsonb_build_object('record', l.record, 'expires_at', l.expires_at,
       'ttl', l.ttl, 'last_renewal_time', l.last_renewal_time) ORDER BY r.rank, l.id), '[]'::jsonb)
     FROM gone_leases l JOIN ranked r ON r.id = l.token) AS leases,
-  (NOT EXISTS (SELECT 1 FROM sub WHERE depth = 0) OR EXISTS (SELECT 1 FROM gone WHERE id = $1::text)) AS done,
   CASE WHEN EXISTS (SELECT 1 FROM counter)
     THEN pg_notify($6::text, (SELECT seq::text FROM counter)) END AS notified`
+
+/**
+ * deleteSubtree: `$1` top id, `$2` origin, `$3` reason, `$4` now, `$5` log length, `$6` channel, `$7` limit. One
+ * statement: unless the top exists and is marked, nothing. Otherwise it picks up to `$7` tokens of the subtree
+ * that can go now, locks them in id order (so that concurrent calls never deadlock: one waits, then skips what
+ * the other deleted), and deletes them with their leases and notices ({@link deleteLocked}). A token's reason is
+ * `$3` for the top, else its own mark, else `parent`; a lease gets its token's. One row: `tokens`, `leases` and
+ * `done` (the top is gone, unmarked, or deleted now).
+ *
+ * Picking: the subtree is walked down `parent` (a recursive CTE, breadth first) only until `$7` leaves (tokens
+ * without children) are found, which PostgreSQL does lazily: a wide tree costs the walk to its first leaves, not
+ * a listing of every token at each call. When fewer than `$7` leaves are left (a deep chain, or the end of a wide
+ * tree), it picks the `$7` deepest tokens instead (a set that holds every descendant of each token in it), which
+ * lists the whole subtree left.
+ */
+export const DELETE_SUBTREE = `
+WITH RECURSIVE sub AS (
+  SELECT t.id, 0 AS depth FROM {schema}.tokens t WHERE t.id = $1::text AND t.revoking IS NOT NULL
+  UNION ALL
+  -- A lateral subquery behind OFFSET 0: looked up per parent in the parent index, never a hash join over a scan
+  -- of the whole table, so that the walk stops as soon as enough leaves are found.
+  SELECT c.id, s.depth + 1 FROM sub s
+  CROSS JOIN LATERAL (SELECT c.id FROM {schema}.tokens c WHERE c.parent = s.id OFFSET 0) c
+),
+leaves AS MATERIALIZED (
+  SELECT s.id, s.depth FROM sub s
+  WHERE NOT EXISTS (SELECT 1 FROM {schema}.tokens c WHERE c.parent = s.id)
+  LIMIT $7::bigint
+),
+picked AS MATERIALIZED (
+  SELECT id, depth FROM leaves WHERE (SELECT count(*) FROM leaves) >= $7::bigint
+  UNION ALL
+  SELECT d.id, d.depth FROM (SELECT id, depth FROM sub ORDER BY depth DESC, id LIMIT $7::bigint) d
+  WHERE (SELECT count(*) FROM leaves) < $7::bigint
+),
+locked AS MATERIALIZED (
+  SELECT t.id FROM {schema}.tokens t WHERE t.id = ANY (ARRAY(SELECT id FROM picked))
+  ORDER BY t.id FOR UPDATE OF t
+),${deleteLocked(`CASE WHEN t.id = $1::text THEN $3::text ELSE COALESCE(t.revoking, 'parent') END`)}
+SELECT ${DELETED_ROWS},
+  (NOT EXISTS (SELECT 1 FROM sub WHERE depth = 0) OR EXISTS (SELECT 1 FROM gone WHERE id = $1::text)) AS done`
+
+/**
+ * sweepExpired: `$1` limit, `$2` origin, `$3` the mark (`expired`), `$4` now, `$5` log length, `$6` channel.
+ * Takes up to `$1` tokens expired at `$4`, soonest first, skipping rows another sweep holds (`SKIP LOCKED`), and
+ * locks them. Those already marked (by an earlier call, or any revocation) and without children are deleted with
+ * their leases and notices ({@link deleteLocked}; reason: their mark). The others are marked `$3` (an earlier mark
+ * stays, but for `orphan`, which `$3` replaces when the token has children), and only deleted by a later call:
+ * this statement's snapshot may miss a child inserted while it waited for a lock, but no child can be inserted
+ * under a committed mark. Tokens with children are returned as marked, for the store to finish. One row:
+ * `tokens`, `leases`, `marked` (JSON arrays) and `done` (fewer than `$1` were due, and none was left marked
+ * for the next call to delete).
+ */
+export const SWEEP_EXPIRED = `
+WITH due AS MATERIALIZED (
+  SELECT t.id, t.revoking FROM {schema}.tokens t
+  WHERE t.expires_at <= $4::float8
+  ORDER BY t.expires_at LIMIT $1::bigint
+  FOR UPDATE OF t SKIP LOCKED
+),
+kids AS MATERIALIZED (
+  SELECT d.id, d.revoking,
+    EXISTS (SELECT 1 FROM {schema}.tokens c WHERE c.parent = d.id) AS has_children
+  FROM due d
+),
+newly AS (
+  UPDATE {schema}.tokens t SET revoking = $3::text
+  WHERE t.id = ANY (ARRAY(
+    SELECT id FROM kids WHERE revoking IS NULL OR (revoking = 'orphan' AND has_children)
+  ))
+  RETURNING ${TOKEN_COLUMNS}, t.id
+),
+picked AS MATERIALIZED (
+  SELECT k.id, 0 AS depth FROM kids k WHERE k.revoking IS NOT NULL AND NOT k.has_children
+),
+locked AS (SELECT id FROM picked),${deleteLocked(`COALESCE(t.revoking, $3::text)`)}
+SELECT ${DELETED_ROWS},
+  (SELECT COALESCE(jsonb_agg(jsonb_build_object('record', m.record, 'parent', m.parent,
+      'num_uses', m.num_uses, 'ttl', m.ttl, 'expires_at', m.expires_at,
+      'last_renewal_time', m.last_renewal_time, 'revoking', m.revoking)), '[]'::jsonb)
+    FROM (
+      SELECT n.record, n.parent, n.num_uses, n.ttl, n.expires_at, n.last_renewal_time, n.revoking
+      FROM newly n JOIN kids k ON k.id = n.id WHERE k.has_children
+      UNION ALL
+      SELECT ${TOKEN_COLUMNS} FROM {schema}.tokens t
+      WHERE t.id = ANY (ARRAY(
+        SELECT id FROM kids WHERE has_children AND revoking IS NOT NULL AND revoking <> 'orphan'
+      ))
+    ) m) AS marked,
+  (SELECT count(*) FROM due) < $1::bigint
+    AND NOT EXISTS (SELECT 1 FROM kids WHERE revoking IS NULL AND NOT has_children) AS done`
 
 /**
  * tidy: `$1` the last id of the previous chunk (`''` first), `$2` chunk size. Takes the next `$2` children of

@@ -28,6 +28,7 @@ import type {
   Storage,
   StorageTidyResult,
   SubscribeOptions,
+  ExpiredSweep,
   SubtreeDeletion,
   TokenListPage,
   TokenListQuery,
@@ -44,6 +45,7 @@ import {
   DELETE_POLICY,
   PUT_POLICY,
   DELETE_SUBTREE,
+  SWEEP_EXPIRED,
   DELETE_TOKEN,
   FIND_BY_PATH_PREFIX,
   GET_BY_ACCESSOR,
@@ -566,6 +568,39 @@ export class RedisStorage implements Storage {
       leases: reply[1].map((fields) => toLease(fields) as LeaseRecord),
       done: reply[2] === 1,
     }
+  }
+
+  /**
+   * Deletes expired tokens without children and marks those with children, up to `limit` per call: one Lua script
+   * per shard (one round trip per batch on a single Redis). On a cluster the shards are swept in turn, each step
+   * atomic in its own slot, until `limit` is reached; `done` only when every shard had nothing more.
+   */
+  async sweepExpired(now: UnixMillis, limit: number): Promise<ExpiredSweep> {
+    const sweep: { tokens: TokenRecord[]; leases: LeaseRecord[]; marked: TokenRecord[] } = {
+      tokens: [],
+      leases: [],
+      marked: [],
+    }
+    let left = clampBatch(limit)
+    let done = true
+    for (const space of this.#spaces.tokenSpaces) {
+      if (left <= 0) {
+        done = false
+        break
+      }
+      const reply = (await this.#eval('sweepExpired', SWEEP_EXPIRED, space, [
+        String(now),
+        String(left),
+        this.#origin,
+        this.#noticeLogLength,
+      ])) as [unknown[], unknown[], unknown[], number]
+      for (const fields of reply[0]) sweep.tokens.push(toToken(fields) as TokenRecord)
+      for (const fields of reply[1]) sweep.leases.push(toLease(fields) as LeaseRecord)
+      for (const fields of reply[2]) sweep.marked.push(toToken(fields) as TokenRecord)
+      left -= reply[0].length + reply[2].length
+      if (reply[3] !== 1) done = false
+    }
+    return { ...sweep, done }
   }
 
   async putRole(role: TokenRole): Promise<void> {

@@ -301,70 +301,162 @@ return {f[1], f[3], f[4], f[5]}
 `)
 
 /**
- * deleteSubtree. ARGV: prefix, top id, reason, now, limit, origin, notice log length. Unless the top exists and is
- * marked revoking, does nothing. Otherwise walks the subtree depth-first (an explicit stack: chains may be deep)
- * and deletes up to `limit` tokens, each once all its children are gone and just after its leases, with a notice
- * for each (one PUBLISH wakes the subscribers at the end). A token's reason is ARGV reason for the top, else its
- * own mark, else `parent`; a lease gets its token's. Returns `{tokens, leases, done}`: the deleted tokens' fields
- * `d p u e t l r` and leases' `d e t l`, in deletion order, and 1 when the top is gone.
+ * Batch deletion, shared by deleteSubtree and sweepExpired (not part of the prelude: only these two need it).
+ * `first_child(id)` returns a child still indexed under `id` (SRANDMEMBER: O(1), however wide the token), dropping
+ * stale index entries met on the way. `delete_token` deletes a token read with `read_for_delete` and its leases
+ * with every index entry, appending the records to `tokens`/`leases` and the notices to a list that `flush`
+ * writes at the end: one INCRBY and one TIME per batch rather than per token, and each path's emptiness checked
+ * once. `notice_origin` is ARGV's origin; the log length is the last ARGV, as for every script.
  */
-export const DELETE_SUBTREE = script(`
+const BATCH_DELETION = `
+local tokens, leases, notices, touched_paths = {}, {}, {}, {}
+local function first_child(id)
+  local ck = P .. 'c:' .. id
+  while true do
+    local child = redis.call('SRANDMEMBER', ck)
+    if not child then return nil end
+    if redis.call('HGET', P .. 't:' .. child, 'p') == id then return child end
+    -- Gone, or under another parent now: not a child of id.
+    redis.call('SREM', ck, child)
+  end
+end
+local function read_for_delete(id)
+  return redis.call('HMGET', P .. 't:' .. id, 'd', 'p', 'u', 'e', 't', 'l', 'r', 'a', 'pa')
+end
+local function delete_token(id, f, own, now, had_children)
+  local lk = P .. 'tl:' .. id
+  local lids = redis.call('SMEMBERS', lk)
+  if #lids > 0 then
+    for _, lid in ipairs(lids) do
+      local lkey = P .. 'l:' .. lid
+      local g = redis.call('HMGET', lkey, 'd', 'tk', 'e', 't', 'l')
+      if g[1] and g[2] == id then
+        redis.call('DEL', lkey)
+        redis.call('ZREM', P .. 'lexp', lid)
+        redis.call('ZREM', P .. 'lids', lid)
+        notices[#notices + 1] = {'k', 'lease', 'r', own, 't', now, 'd', g[1]}
+        leases[#leases + 1] = {g[1], g[3], g[4], g[5]}
+      end
+    end
+    redis.call('DEL', lk)
+  end
+  redis.call('DEL', P .. 't:' .. id)
+  redis.call('HDEL', P .. 'acc', f[8])
+  redis.call('SREM', P .. 'p:' .. f[9], id)
+  touched_paths[f[9]] = true
+  if f[2] ~= '' then
+    redis.call('SREM', P .. 'c:' .. f[2], id)
+    redis.call('ZREM', P .. 'pc:' .. f[2], f[8])
+  end
+  redis.call('ZREM', P .. 'ls', f[9] .. ' ' .. f[8])
+  -- A token whose children all went before it has an empty listing by parent; only then can one be left over.
+  if had_children then redis.call('DEL', P .. 'pc:' .. id) end
+  if f[4] ~= '' then redis.call('ZREM', P .. 'exp', id) end
+  if f[7] ~= '' then redis.call('ZREM', P .. 'rv', id) end
+  notices[#notices + 1] = {'k', 'token', 'r', own, 't', now, 'a', f[8], 'pa', f[9]}
+  tokens[#tokens + 1] = {f[1], f[2], f[3], f[4], f[5], f[6], f[7]}
+end
+local function flush(origin)
+  for path in pairs(touched_paths) do
+    if redis.call('EXISTS', P .. 'p:' .. path) == 0 then redis.call('ZREM', P .. 'paths', path) end
+  end
+  if #notices == 0 then return end
+  local last = redis.call('INCRBY', P .. 'seq', #notices)
+  local st = server_ms()
+  for i = 1, #notices do
+    local args = {'XADD', P .. 'notices', 'MAXLEN', '~', ARGV[#ARGV], '0-' .. (last - #notices + i), 'o', origin,
+      'st', st}
+    local fields = notices[i]
+    for j = 1, #fields do args[#args + 1] = fields[j] end
+    redis.call(unpack(args))
+  end
+  redis.call('PUBLISH', P .. 'notices', last)
+end
+`
+
+/**
+ * deleteSubtree. ARGV: prefix, top id, reason, now, limit, origin, notice log length. Unless the top exists and is
+ * marked revoking, does nothing. Otherwise walks down from the top to a token without children (the path held is
+ * as long as the tree is deep, never as wide) and deletes it, then goes on from its parent: up to `limit` tokens,
+ * each once all its children are gone and just after its leases, with a notice for each (one PUBLISH wakes the
+ * subscribers at the end). A token's reason is ARGV reason for the top, else its own mark, else `parent`; a lease
+ * gets its token's. Returns `{tokens, leases, done}`: the deleted tokens' fields `d p u e t l r` and leases'
+ * `d e t l`, in deletion order, and 1 when the top is gone.
+ */
+export const DELETE_SUBTREE = script(
+  BATCH_DELETION +
+    `
 local top, reason, now, limit, origin = ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5]), ARGV[6]
 local mark = redis.call('HGET', P .. 't:' .. top, 'r')
 if not mark or mark == '' then return {{}, {}, 1} end
-local tokens, leases, seq = {}, {}, nil
-local function notice(fields)
-  seq = redis.call('INCR', P .. 'seq')
-  local args = {'XADD', P .. 'notices', 'MAXLEN', '~', ARGV[#ARGV], '0-' .. seq, 'o', origin, 'st', server_ms()}
-  for i = 1, #fields do args[#args + 1] = fields[i] end
-  redis.call(unpack(args))
-end
-local stack = {{top, '', false}}
-while #stack > 0 and #tokens < limit do
-  local frame = stack[#stack]
-  if not frame[3] then
-    frame[3] = true
-    local children = redis.call('SMEMBERS', P .. 'c:' .. frame[1])
-    for i = 1, #children do stack[#stack + 1] = {children[i], frame[1], false} end
+local path, had_children = {top}, {}
+while #path > 0 and #tokens < limit do
+  local id = path[#path]
+  local child = first_child(id)
+  if child then
+    had_children[id] = true
+    path[#path + 1] = child
   else
-    stack[#stack] = nil
-    local id = frame[1]
-    local k = P .. 't:' .. id
-    local f = redis.call('HMGET', k, 'd', 'p', 'u', 'e', 't', 'l', 'r', 'a', 'pa')
-    -- Gone already, or a stale index entry: not (or no longer) a child of this subtree.
-    if f[1] and (frame[2] == '' or f[2] == frame[2]) then
+    path[#path] = nil
+    local f = read_for_delete(id)
+    if f[1] then
       local own = reason
       if id ~= top then own = (f[7] ~= '' and f[7]) or 'parent' end
-      local lk = P .. 'tl:' .. id
-      for _, lid in ipairs(redis.call('SMEMBERS', lk)) do
-        local lkey = P .. 'l:' .. lid
-        local g = redis.call('HMGET', lkey, 'd', 'tk', 'e', 't', 'l')
-        if g[1] and g[2] == id then
-          redis.call('DEL', lkey)
-          redis.call('ZREM', P .. 'lexp', lid)
-          redis.call('ZREM', P .. 'lids', lid)
-          notice({'k', 'lease', 'r', own, 't', now, 'd', g[1]})
-          leases[#leases + 1] = {g[1], g[3], g[4], g[5]}
-        end
-      end
-      redis.call('DEL', lk)
-      redis.call('DEL', k)
-      redis.call('HDEL', P .. 'acc', f[8])
-      local pk = P .. 'p:' .. f[9]
-      redis.call('SREM', pk, id)
-      if redis.call('EXISTS', pk) == 0 then redis.call('ZREM', P .. 'paths', f[9]) end
-      if f[2] ~= '' then redis.call('SREM', P .. 'c:' .. f[2], id) end
-      unlist(id, f[2], f[8], f[9])
-      redis.call('ZREM', P .. 'exp', id)
-      redis.call('ZREM', P .. 'rv', id)
-      notice({'k', 'token', 'r', own, 't', now, 'a', f[8], 'pa', f[9]})
-      tokens[#tokens + 1] = {f[1], f[2], f[3], f[4], f[5], f[6], f[7]}
+      delete_token(id, f, own, now, had_children[id])
     end
   end
 end
-if seq then redis.call('PUBLISH', P .. 'notices', seq) end
+flush(origin)
 return {tokens, leases, redis.call('EXISTS', P .. 't:' .. top) == 0 and 1 or 0}
-`)
+`,
+)
+
+/**
+ * sweepExpired. ARGV: prefix, now, limit, origin, notice log length. Takes up to `limit` tokens from `exp` due at
+ * `now`: deletes each without children (reason: its own mark, else `expired`) with its leases and notices, and
+ * marks `expired` each with children (an earlier mark stays, but for `orphan`). Returns `{tokens, leases, marked,
+ * done}`: deleted tokens' and marked tokens' fields `d p u e t l r`, leases' `d e t l`, and 1 when fewer than
+ * `limit` were due.
+ */
+export const SWEEP_EXPIRED = script(
+  BATCH_DELETION +
+    `
+local now, limit, origin = ARGV[2], tonumber(ARGV[3]), ARGV[4]
+local due = redis.call('ZRANGEBYSCORE', P .. 'exp', '-inf', now, 'LIMIT', 0, limit)
+local marked = {}
+for _, id in ipairs(due) do
+  local f = read_for_delete(id)
+  local expired_above = false
+  if f[1] and f[4] ~= '' then
+    -- An ancestor that expired no later (a child's expiry is capped at its parent's) takes it down with its
+    -- subtree, as a sweep token by token, soonest first and parents first, would.
+    local up = f[2]
+    while up ~= '' do
+      local a = redis.call('HMGET', P .. 't:' .. up, 'p', 'e')
+      if not a[1] then break end
+      if a[2] ~= '' and tonumber(a[2]) <= tonumber(f[4]) then expired_above = true break end
+      up = a[1]
+    end
+  end
+  if not f[1] or f[4] == '' or tonumber(f[4]) > tonumber(now) or expired_above then
+    -- A stale entry (the token is gone, or no longer expires then), or one an ancestor's revocation deletes:
+    -- dropped from the expiry index, as tidy would.
+    redis.call('ZREM', P .. 'exp', id)
+  elseif not first_child(id) then
+    delete_token(id, f, (f[7] ~= '' and f[7]) or 'expired', now, false)
+  else
+    if f[7] == '' or f[7] == 'orphan' then
+      f[7] = 'expired'
+      redis.call('HSET', P .. 't:' .. id, 'r', f[7])
+      redis.call('ZADD', P .. 'rv', 0, id)
+    end
+    marked[#marked + 1] = {f[1], f[2], f[3], f[4], f[5], f[6], f[7]}
+  end
+end
+flush(origin)
+return {tokens, leases, marked, #due < limit and 1 or 0}
+`,
+)
 
 /**
  * tidy, accessor index. ARGV: prefix, accessors. Removes each `acc` entry whose token is gone or has another
