@@ -215,11 +215,12 @@ test('instrument(): expiry sweeps record their duration and lag; a failed sweep 
   const clock = new ManualClock()
   const base = new MemoryStorage()
   let failing = false
+  // Both ways a sweep reads storage fail: the batched `sweepExpired`, and the token-by-token listing it falls
+  // back to on a storage without it.
+  const refused = (): Promise<never> => Promise.reject(new Error('connection refused'))
   const storage = overrideStorage(base, {
-    listExpiredTokens: (now, limit) =>
-      failing
-        ? Promise.reject(new Error('connection refused'))
-        : base.listExpiredTokens(now, limit),
+    listExpiredTokens: (now, limit) => (failing ? refused() : base.listExpiredTokens(now, limit)),
+    sweepExpired: (now, limit) => (failing ? refused() : base.sweepExpired(now, limit)),
   })
   const store = new TokenStore({
     storage,
