@@ -96,8 +96,9 @@ export async function finishRevocation(
     return count
   }
   if (storage.deleteSubtree !== undefined) {
+    const limit = storage.revocationBatchSize ?? SUBTREE_BATCH
     for (;;) {
-      const batch = await storage.deleteSubtree(record.id, reason, now, SUBTREE_BATCH)
+      const batch = await storage.deleteSubtree(record.id, reason, now, limit)
       const topId = record.id
       report(
         batch,

@@ -27,9 +27,10 @@ export async function sweepExpiredTokens(
   if (storage.sweepExpired === undefined) return null
   let expired = 0
   const count = { tokens: 0, leases: 0 }
+  const limit = storage.revocationBatchSize ?? SWEEP_TOKEN_BATCH
   for (;;) {
     const now = clock()
-    const batch = await storage.sweepExpired(now, SWEEP_TOKEN_BATCH)
+    const batch = await storage.sweepExpired(now, limit)
     report(batch, (token) => token.revoking ?? 'expired', sink, count)
     expired += batch.tokens.length
     for (const record of batch.marked) {

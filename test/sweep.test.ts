@@ -117,3 +117,48 @@ describe('revokeExpired() in batches', () => {
     assert.equal(memory.size, 0)
   })
 })
+
+describe('revocationBatchSize', () => {
+  test("a storage's revocationBatchSize sets the batch of deleteSubtree and sweepExpired calls", async () => {
+    const base = new MemoryStorage()
+    const limits: Array<[string, number]> = []
+    const storage = overrideStorage(base, {
+      revocationBatchSize: 7,
+      deleteSubtree: (id, reason, now, limit) => {
+        limits.push(['deleteSubtree', limit])
+        return base.deleteSubtree(id, reason, now, limit)
+      },
+      sweepExpired: (now, limit) => {
+        limits.push(['sweepExpired', limit])
+        return base.sweepExpired(now, limit)
+      },
+    })
+    const { store, clock } = harness({ storage })
+    const top = await store.create()
+    for (let i = 0; i < 20; i++) await store.create({ parent: top.clientToken })
+    for (let i = 0; i < 20; i++) await store.create({ ttl: 60 })
+    const events = recordRevoked(store)
+    await store.revoke(top.clientToken)
+    assert.equal(events.length, 21)
+    clock.advance(61)
+    await store.revokeExpired()
+    assert.equal(events.length, 41)
+    const subtree = limits.filter(([name]) => name === 'deleteSubtree')
+    const sweep = limits.filter(([name]) => name === 'sweepExpired')
+    // 21 tokens in batches of 7, 20 expired in batches of 7 (the last call finds the rest done).
+    assert.ok(
+      subtree.length >= 3 && subtree.every(([, limit]) => limit === 7),
+      JSON.stringify(subtree),
+    )
+    assert.ok(sweep.length >= 3 && sweep.every(([, limit]) => limit === 7), JSON.stringify(sweep))
+  })
+
+  test('RedisStorage asks for small batches: a script blocks the whole Redis server while it runs', async () => {
+    const { RedisStorage } = await import('../src/storage/redis/index.js')
+    const { Redis } = await import('ioredis')
+    const client = new Redis({ lazyConnect: true })
+    const storage = new RedisStorage({ client })
+    assert.ok(storage.revocationBatchSize <= 100)
+    client.disconnect()
+  })
+})

@@ -306,6 +306,14 @@ export interface Storage {
    * one piece (memory, PostgreSQL, a single Redis), whose ids carry nothing.
    */
   readonly treeShards?: number
+
+  /**
+   * How many tokens the store asks {@link Storage.deleteSubtree} and {@link Storage.sweepExpired} to handle per
+   * call, when the default (500) would hold others up too long: a Redis script blocks the whole server while it
+   * runs, so requests queued behind a 500-token script wait about 15 ms. The store yields to the event loop
+   * between calls either way. At least 1.
+   */
+  readonly revocationBatchSize?: number
 }
 
 /**

@@ -192,6 +192,12 @@ export class RedisStorage implements Storage {
   readonly shared = true
   /** The number of tree shards (see {@link RedisStorageOptions.shards}); absent on the unsharded layout. */
   readonly treeShards?: number
+  /**
+   * Tokens per deletion or sweep script: a script blocks Redis while it runs (about 30 µs a token), so 50 keeps
+   * every other client's wait under 2 ms during a million-token revocation, at the same throughput as 500
+   * (`npm run bench:million`: p99 of unrelated `authenticate` 24 ms with 500, 4.5 ms with 50).
+   */
+  readonly revocationBatchSize: number = 50
   readonly #client: Redis | Cluster
   readonly #owned: boolean
   readonly #prefix: string
