@@ -194,8 +194,9 @@ export class RedisStorage implements Storage {
   readonly treeShards?: number
   /**
    * Tokens per deletion or sweep script: a script blocks Redis while it runs (about 30 µs a token), so 50 keeps
-   * every other client's wait under 2 ms during a million-token revocation, at the same throughput as 500
-   * (`npm run bench:million`: p99 of unrelated `authenticate` 24 ms with 500, 4.5 ms with 50).
+   * every other client's wait short during a big revocation (`npm run bench:million`, p99 of unrelated
+   * `authenticate`: 100,000 tokens, 24 ms with 500 and 4.5 ms with 50 at the same throughput; 1,000,000 tokens,
+   * 30–44 ms with 500 and 10–12 ms with 50, which took 46 s rather than 33 s).
    */
   readonly revocationBatchSize: number = 50
   readonly #client: Redis | Cluster
