@@ -15,6 +15,8 @@ import {
   type OperationContext,
 } from 'tokentree'
 
+import { runEveryMethod } from './helpers/every-method.js'
+
 interface Published {
   channel: string
   phase: 'start' | 'end' | 'asyncStart' | 'asyncEnd' | 'error'
@@ -73,59 +75,9 @@ function serialize(context: OperationContext): string {
 test('tracing: every public method publishes on tokentree:<operation>, and no payload holds a token id', async () => {
   const { published, stop } = recordAll()
   const store = new TokenStore({ timers: false })
-  const tokens: string[] = []
-  const keep = <T extends { clientToken: string }>(auth: T): T => {
-    tokens.push(auth.clientToken)
-    return auth
-  }
+  let tokens: string[]
   try {
-    const root = keep(await store.createRoot())
-    const parent = keep(await store.create({ parent: root.clientToken, policies: ['app'] }))
-    const child = keep(await store.create({ parent: parent.clientToken, numUses: 3 }))
-    const orphan = keep(await store.create({ parent: root.clientToken, ttl: '1h' }))
-    const batch = keep(await store.create({ parent: parent.clientToken, type: 'batch', ttl: '5m' }))
-    await store.lookup(child.clientToken)
-    await store.lookupAccessor(child.accessor)
-    await store.list()
-    await store.authenticate(child.clientToken)
-    await store.authenticate(batch.clientToken)
-    await store.authenticate('hvs.not-a-real-token-0123456789').catch(() => undefined)
-    await store.renew(orphan.clientToken, '30m')
-    await store.renewAccessor(orphan.accessor, '30m')
-    const lease = await store.createLease(parent.clientToken, { path: 'db/creds/app', ttl: 60 })
-    await store.lookupLease(lease.leaseId)
-    await store.listLeaseKeys('db/')
-    await store.renewLease(lease.leaseId, 60)
-    await store.revokeLease(lease.leaseId)
-    await store.roles.write('ci', { allowedPolicies: ['deploy'] })
-    await store.roles.read('ci')
-    await store.roles.list()
-    keep(await store.create({ parent: root.clientToken, role: 'ci' }))
-    await store.roles.delete('ci')
-    await store.policies.write('app', 'path "apps/*" { capabilities = ["read"] }')
-    await store.policies.read('app')
-    await store.policies.list()
-    await store.authorize(parent.clientToken, { path: 'apps/web', operation: 'read' })
-    await store.capabilities(parent.clientToken, 'apps/web')
-    await store.capabilitiesAccessor(parent.accessor, 'apps/web')
-    await store.policies.delete('app')
-    const wrapped = await store.wrap(
-      { token: child.clientToken },
-      { ttl: '5m', wrappedAccessor: child.accessor },
-    )
-    tokens.push(wrapped.token)
-    await store.lookupWrapping(wrapped.token)
-    const rewrapped = await store.rewrap(wrapped.token)
-    tokens.push(rewrapped.token)
-    await store.unwrap(rewrapped.token)
-    await store.revokeOrphan(orphan.clientToken)
-    const victim = keep(await store.create({ parent: root.clientToken }))
-    await store.revokeAccessor(victim.accessor)
-    await store.revokePrefix('auth/token/none')
-    await store.revokeExpired()
-    await store.tidy()
-    await store.revoke(parent.clientToken)
-    await store.revoke(child.clientToken).catch(() => undefined)
+    tokens = await runEveryMethod(store)
   } finally {
     stop()
     await store.close()
