@@ -19,15 +19,14 @@ import { performance } from 'node:perf_hooks'
 import { setImmediate as yieldToLoop } from 'node:timers/promises'
 
 import { Redis } from 'ioredis'
-import pg from 'pg'
 
 import { MemoryStorage, TokenStore } from '../src/index.js'
 import type { Storage } from '../src/storage/storage.js'
-import { PostgresStorage, migrate } from '../src/storage/postgres/index.js'
+import { PostgresStorage } from '../src/storage/postgres/index.js'
 import { RedisStorage } from '../src/storage/redis/index.js'
 import type { Accessor, HashedTokenId, TokenRecord, UnixMillis } from '../src/types.js'
 import { median, printTable, type Row } from './harness.js'
-import { DATABASE_URL } from './postgres.js'
+import { DATABASE_URL, openBenchSchema } from './postgres.js'
 import { REDIS_URL } from './redis.js'
 
 /** Tokens in each scenario. */
@@ -319,19 +318,9 @@ async function redisRows(): Promise<Row[]> {
 }
 
 async function postgresRows(): Promise<Row[]> {
-  const schema = `tokentree_million_${randomBytes(4).toString('hex')}`
-  const pool = new pg.Pool({
-    connectionString: DATABASE_URL,
-    max: 10,
-    connectionTimeoutMillis: 2000,
-  })
-  pool.on('error', () => undefined)
-  try {
-    await migrate(pool, { schema })
-  } catch {
-    await pool.end()
-    return [skipped('postgres', DATABASE_URL)]
-  }
+  const opened = await openBenchSchema('tokentree_million')
+  if (opened === null) return [skipped('postgres', DATABASE_URL)]
+  const { pool, schema } = opened
   // Bulk load with unnest: one statement per 5,000 rows (the bench does not measure loading).
   const load: BulkLoad = async (records) => {
     for (let i = 0; i < records.length; i += 5000) {

@@ -19,9 +19,14 @@ const TOKENS = 1000
 /** Sequential operations per measured round. */
 const OPS = 2000
 
-/** Runs the PostgreSQL scenarios; resolves to their rows. */
-export async function benchPostgres(): Promise<Row[]> {
-  const schema = `tokentree_bench_${randomBytes(4).toString('hex')}`
+/**
+ * A pool on DATABASE_URL and a new, migrated schema named `<prefix>_<random>` for one bench run, or `null` (pool
+ * closed) when PostgreSQL does not answer. The caller drops the schema and ends the pool.
+ */
+export async function openBenchSchema(
+  prefix: string,
+): Promise<{ pool: pg.Pool; schema: string } | null> {
+  const schema = `${prefix}_${randomBytes(4).toString('hex')}`
   const pool = new pg.Pool({
     connectionString: DATABASE_URL,
     max: 10,
@@ -32,8 +37,18 @@ export async function benchPostgres(): Promise<Row[]> {
     await migrate(pool, { schema })
   } catch {
     await pool.end()
+    return null
+  }
+  return { pool, schema }
+}
+
+/** Runs the PostgreSQL scenarios; resolves to their rows. */
+export async function benchPostgres(): Promise<Row[]> {
+  const opened = await openBenchSchema('tokentree_bench')
+  if (opened === null) {
     return [skipped('postgres authenticate'), skipped('postgres revoke 10k subtree')]
   }
+  const { pool, schema } = opened
   const storage = new PostgresStorage({ pool, schema })
   const store = new TokenStore({ storage, secret: randomBytes(32), timers: false })
   try {

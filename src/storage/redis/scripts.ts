@@ -88,6 +88,18 @@ local function unlist(id, parent, accessor, path)
   if parent ~= '' then redis.call('ZREM', P .. 'pc:' .. parent, accessor) end
   redis.call('DEL', P .. 'pc:' .. id)
 end
+-- Deletes one token's record and every index entry of it (not its leases, not a notice).
+local function drop_token(id, parent, accessor, path)
+  redis.call('DEL', P .. 't:' .. id)
+  redis.call('HDEL', P .. 'acc', accessor)
+  local pk = P .. 'p:' .. path
+  redis.call('SREM', pk, id)
+  if redis.call('EXISTS', pk) == 0 then redis.call('ZREM', P .. 'paths', path) end
+  if parent ~= '' then redis.call('SREM', P .. 'c:' .. parent, id) end
+  unlist(id, parent, accessor, path)
+  redis.call('ZREM', P .. 'exp', id)
+  redis.call('ZREM', P .. 'rv', id)
+end
 local function server_ms()
   local t = redis.call('TIME')
   return tostring(tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
@@ -225,15 +237,7 @@ local id = ARGV[2]
 local k = P .. 't:' .. id
 local f = redis.call('HMGET', k, 'd', 'p', 'u', 'e', 't', 'l', 'r', 'a', 'pa')
 if not f[1] then return false end
-redis.call('DEL', k)
-redis.call('HDEL', P .. 'acc', f[8])
-local pk = P .. 'p:' .. f[9]
-redis.call('SREM', pk, id)
-if redis.call('EXISTS', pk) == 0 then redis.call('ZREM', P .. 'paths', f[9]) end
-if f[2] ~= '' then redis.call('SREM', P .. 'c:' .. f[2], id) end
-unlist(id, f[2], f[8], f[9])
-redis.call('ZREM', P .. 'exp', id)
-redis.call('ZREM', P .. 'rv', id)
+drop_token(id, f[2], f[8], f[9])
 publish(ARGV[5], {'k', 'token', 'r', ARGV[3], 't', ARGV[4], 'a', f[8], 'pa', f[9]})
 return {f[1], f[2], f[3], f[4], f[5], f[6], f[7]}
 `)
@@ -681,15 +685,7 @@ local id = ARGV[2]
 local k = P .. 't:' .. id
 local f = redis.call('HMGET', k, 'p', 'a', 'pa')
 if not f[2] then return 0 end
-redis.call('DEL', k)
-redis.call('HDEL', P .. 'acc', f[2])
-local pk = P .. 'p:' .. f[3]
-redis.call('SREM', pk, id)
-if redis.call('EXISTS', pk) == 0 then redis.call('ZREM', P .. 'paths', f[3]) end
-if f[1] ~= '' then redis.call('SREM', P .. 'c:' .. f[1], id) end
-unlist(id, f[1], f[2], f[3])
-redis.call('ZREM', P .. 'exp', id)
-redis.call('ZREM', P .. 'rv', id)
+drop_token(id, f[1], f[2], f[3])
 return 1
 `)
 
