@@ -3,8 +3,8 @@
  * default; with `-redis-url` or `-postgres-url` it serves a shared store (the HMAC secret from
  * `TOKENTREE_SECRET`), so several servers, or a server and your app, see the same tokens.
  *
- * Stops cleanly on SIGINT and SIGTERM: stops accepting, closes open connections, the store and its storage, and
- * exits with status 0.
+ * Stops cleanly on SIGINT and SIGTERM: stops accepting, lets requests under way finish (see `closeGracefully`),
+ * closes the store and its storage, and exits with status 0.
  *
  * @packageDocumentation
  */
@@ -12,6 +12,7 @@ import type { Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 
 import { TokenStoreError } from '../errors.js'
+import { closeGracefully } from '../shutdown.js'
 import type { Storage } from '../storage/storage.js'
 import type { TokenStore } from '../token-store.js'
 import { UsageError } from './args.js'
@@ -19,6 +20,12 @@ import { EXIT, type Command, type CommandIo } from './command.js'
 
 /** Vault's dev-server address. */
 export const DEFAULT_LISTEN_ADDRESS = '127.0.0.1:8200'
+
+/**
+ * How long requests under way may run once the dev server stops, in milliseconds: shorter than a service's
+ * default, since a developer pressing Ctrl-C waits for it.
+ */
+const DEV_SHUTDOWN_TIMEOUT = 2_000
 
 /** What the dev server needs. */
 export interface DevServerConfig {
@@ -46,7 +53,10 @@ export interface RunningDevServer {
   readonly address: string
   /** The root token's id. */
   readonly rootToken: string
-  /** Stops accepting, closes connections, the store and the storage. */
+  /**
+   * Stops accepting, lets requests under way finish (within 2 s, then their connections are cut), then closes
+   * the store and the storage.
+   */
   stop(): Promise<void>
 }
 
@@ -162,17 +172,12 @@ export async function startDevServer(config: DevServerConfig): Promise<RunningDe
     address: `http://${host}:${String(port)}`,
     rootToken: root,
     stop() {
-      stopped ??= (async () => {
-        const closed = new Promise<void>((resolve) =>
-          server.close(() => {
-            resolve()
-          }),
-        )
-        server.closeAllConnections()
-        await closed
-        await store.close()
-        await closeStorage()
-      })()
+      stopped ??= closeGracefully({
+        server,
+        store,
+        drivers: [closeStorage],
+        timeoutMs: DEV_SHUTDOWN_TIMEOUT,
+      }).then(() => undefined)
       return stopped
     },
   }
