@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict'
 import { AsyncLocalStorage } from 'node:async_hooks'
 import { tracingChannel } from 'node:diagnostics_channel'
+import { readFile } from 'node:fs/promises'
 import { test } from 'node:test'
 
 import {
@@ -180,4 +181,11 @@ test('tracing: with no subscriber nothing is published', async () => {
   const auth = await store.create()
   assert.equal((await store.authenticate(auth.clientToken)).accessor, auth.accessor)
   await store.close()
+})
+
+test('tracing: docs/observability.md names exactly the channels of TRACED_OPERATIONS', async () => {
+  const text = await readFile(new URL('../docs/observability.md', import.meta.url), 'utf8')
+  const section = text.slice(text.indexOf('## Tracing'), text.indexOf('(the list is exported as'))
+  const documented = [...section.matchAll(/`tokentree:([\w.]+)`/g)].map((match) => match[1])
+  assert.deepEqual([...documented].sort(), [...TRACED_OPERATIONS].sort())
 })
