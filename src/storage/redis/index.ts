@@ -1216,7 +1216,7 @@ function readBatch(fields: string[]): StorageNotice[] | null {
     return items.map((item: unknown): StorageNotice => {
       const [kind, reason, a, path] = item as [string, RevokeReason, string, string | undefined]
       if (kind === 'l') return leaseNotice(JSON.parse(a) as LeaseRecord, reason, time)
-      return { kind: 'token', accessor: a as Accessor, path: path ?? '', reason, time }
+      return { kind: 'token', accessor: a, path: path ?? '', reason, time }
     })
   } catch {
     return null
