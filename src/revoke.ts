@@ -96,15 +96,10 @@ export async function finishRevocation(
     return count
   }
   if (storage.deleteSubtree !== undefined) {
-    const deleteSubtree = storage.deleteSubtree.bind(storage)
     const limit = storage.revocationBatchSize ?? SUBTREE_BATCH
-    const topId = record.id
-    let next = handled(deleteSubtree(topId, reason, now, limit))
     for (;;) {
-      const batch = await next
-      // A server storage works on the next batch while this one's events go out (each batch is atomic and they
-      // come back in order, so the events keep their order).
-      if (!batch.done) next = handled(deleteSubtree(topId, reason, now, limit))
+      const batch = await storage.deleteSubtree(record.id, reason, now, limit)
+      const topId = record.id
       report(
         batch,
         (token) => (token.id === topId ? reason : (token.revoking ?? 'parent')),
@@ -131,15 +126,6 @@ export async function finishRevocation(
     await remove(frame.id, named.has(frame.id) ? reason : 'parent')
   }
   return count
-}
-
-/**
- * `promise`, marked handled: a call started ahead of its `await` must not count as an unhandled rejection if
- * the awaiting code throws first. Awaiting it still rejects.
- */
-function handled<T>(promise: Promise<T>): Promise<T> {
-  promise.catch(() => undefined)
-  return promise
 }
 
 /**

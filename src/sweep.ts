@@ -3,7 +3,7 @@
  * same second) costs a storage call per batch rather than a listing, a mark and a deletion per token.
  */
 import { finishRevocation, report, type RevocationSink } from './revoke.js'
-import type { ExpiredSweep, Storage } from './storage/storage.js'
+import type { Storage } from './storage/storage.js'
 import type { UnixMillis } from './types.js'
 import { yieldToEventLoop } from './yield.js'
 
@@ -28,21 +28,9 @@ export async function sweepExpiredTokens(
   let expired = 0
   const count = { tokens: 0, leases: 0 }
   const limit = storage.revocationBatchSize ?? SWEEP_TOKEN_BATCH
-  const sweepExpired = storage.sweepExpired.bind(storage)
-  const sweep = (at: UnixMillis): { at: UnixMillis; batch: Promise<ExpiredSweep> } => {
-    const batch = sweepExpired(at, limit)
-    // Started ahead of its `await`: not an unhandled rejection if the code before that throws.
-    batch.catch(() => undefined)
-    return { at, batch }
-  }
-  let next = sweep(clock())
   for (;;) {
-    const { at: now, batch: pending } = next
-    const batch = await pending
-    // A server storage works on the next batch while this one's events go out. A batch that marked subtrees
-    // waits for them to be finished first, as before: the next one starts after.
-    const ahead = !batch.done && batch.marked.length === 0
-    if (ahead) next = sweep(clock())
+    const now = clock()
+    const batch = await storage.sweepExpired(now, limit)
     report(batch, (token) => token.revoking ?? 'expired', sink, count)
     expired += batch.tokens.length
     for (const record of batch.marked) {
@@ -50,6 +38,5 @@ export async function sweepExpiredTokens(
     }
     if (batch.done) return expired
     await yieldToEventLoop()
-    if (!ahead) next = sweep(clock())
   }
 }
