@@ -13,6 +13,11 @@ const NOTICE_BATCH = 500
 export interface NoticeEntry {
   readonly seq: number
   readonly notice: StorageNotice | null
+  /**
+   * For a skipped entry that stands for several numbered notices (a batch this instance wrote itself): the number
+   * of the first, so that the numbers it covers are not taken for lost ones. Defaults to `seq`.
+   */
+  readonly first?: number
 }
 
 /** Options of {@link NoticeFollower}. */
@@ -115,8 +120,8 @@ export class NoticeFollower {
       const entries = await readBatch(this.#cursor, NOTICE_BATCH)
       for (const entry of entries) {
         if (this.#stopped) return
-        if (entry.seq > this.#cursor + 1)
-          onGap?.({ lost: entry.seq - this.#cursor - 1, atMost: false })
+        const first = entry.first ?? entry.seq
+        if (first > this.#cursor + 1) onGap?.({ lost: first - this.#cursor - 1, atMost: false })
         this.#cursor = entry.seq
         onAdvance(entry.seq)
         if (entry.notice !== null) deliver(listener, entry.notice)

@@ -35,7 +35,12 @@ import type {
 } from '../storage.js'
 import { decodeCursor, encodeCursor } from '../list-cursor.js'
 import { backoffDelay } from '../../backoff.js'
-import { NoticeFollower, serverTimeAt, startFromAnchor } from '../notice-follower.js'
+import {
+  NoticeFollower,
+  serverTimeAt,
+  startFromAnchor,
+  type NoticeEntry,
+} from '../notice-follower.js'
 import { KeySpaces } from './key-spaces.js'
 import { mergeShardPages, roundRobin, type ShardPage } from './shard-merge.js'
 import {
@@ -783,10 +788,11 @@ export class RedisStorage implements Storage {
         new NoticeFollower({
           readBatch: async (cursor, limit) => {
             const entries = await this.#client.xrange(channel, `(0-${cursor}`, '+', 'COUNT', limit)
-            return entries.map(([entryId, fields]) => ({
-              seq: seqOf(entryId),
-              notice: readNotice(fields, this.#origin),
-            }))
+            const read: NoticeEntry[] = []
+            for (const [entryId, fields] of entries) {
+              readEntry(seqOf(entryId), fields, this.#origin, cursor, read)
+            }
+            return read
           },
           listener,
           onAdvance: (seq) => {
@@ -885,7 +891,8 @@ export class RedisStorage implements Storage {
         if (written === undefined || Number(written) < anchor) {
           return startFromAnchor(seq, null, head)
         }
-        oldest = seq
+        // A batch entry holds the notices up to its number: the oldest kept is its first.
+        oldest = seq - noticeCount(fields) + 1
       }
       const lastEntry = entries.at(-1)
       if (lastEntry === undefined || entries.length < ANCHOR_SCAN_BATCH) break
@@ -1163,6 +1170,72 @@ function fieldOf(fields: string[], name: string): string | undefined {
   return undefined
 }
 
+/** How many numbered notices a stream entry holds: `n` for a batch entry, else 1. */
+function noticeCount(fields: string[]): number {
+  const n = Number(fieldOf(fields, 'n') ?? 1)
+  return Number.isSafeInteger(n) && n >= 1 ? n : 1
+}
+
+/**
+ * Appends the notices of stream entry `seq` numbered after `cursor` to `out`. A batch entry (`k` `batch`, written
+ * by a batch deletion) holds `n` notices numbered up to `seq`, listed in `b`: each is read on its own (a
+ * subscription may have stopped in the middle of one). This instance's own entries, and one that does not parse,
+ * are one skipped entry covering their numbers, so that neither delays the subscription nor counts as a loss.
+ */
+function readEntry(
+  seq: number,
+  fields: string[],
+  origin: string,
+  cursor: number,
+  out: NoticeEntry[],
+): void {
+  const first = Math.max(seq - noticeCount(fields) + 1, cursor + 1)
+  if (fieldOf(fields, 'k') !== 'batch') {
+    out.push({ seq, notice: readNotice(fields, origin), first })
+    return
+  }
+  const notices = fieldOf(fields, 'o') === origin ? null : readBatch(fields)
+  if (notices === null) {
+    out.push({ seq, notice: null, first })
+    return
+  }
+  for (let n = first; n <= seq; n++) {
+    out.push({ seq: n, notice: notices[notices.length - 1 - (seq - n)] ?? null })
+  }
+}
+
+/**
+ * The notices of a batch entry (its `b`: `['t', reason, accessor, path]` for a token, `['l', reason, lease JSON]`
+ * for a lease, all at time `t`), or `null` when they do not parse or their number is not `n`.
+ */
+function readBatch(fields: string[]): StorageNotice[] | null {
+  try {
+    const time = Number(fieldOf(fields, 't'))
+    const items = JSON.parse(fieldOf(fields, 'b') ?? '') as unknown
+    if (!Array.isArray(items) || items.length !== noticeCount(fields)) return null
+    return items.map((item: unknown): StorageNotice => {
+      const [kind, reason, a, path] = item as [string, RevokeReason, string, string | undefined]
+      if (kind === 'l') return leaseNotice(JSON.parse(a) as LeaseRecord, reason, time)
+      return { kind: 'token', accessor: a, path: path ?? '', reason, time }
+    })
+  } catch {
+    return null
+  }
+}
+
+/** The notice of a deleted lease. */
+function leaseNotice(lease: LeaseRecord, reason: RevokeReason, time: number): StorageNotice {
+  return {
+    kind: 'lease',
+    leaseId: lease.id,
+    accessor: lease.accessor,
+    path: lease.path,
+    data: lease.data,
+    reason,
+    time,
+  }
+}
+
 /**
  * {@link toNotice}, with an entry that does not parse read as `null`: skipped, its number still passed, so that
  * one bad entry cannot hold the subscription at its place in the stream.
@@ -1185,16 +1258,7 @@ function toNotice(fields: string[], origin: string): StorageNotice | null {
   const time = Number(map.get('t'))
   if (map.get('k') === 'policy') return { kind: 'policy', name: map.get('n') ?? '', time }
   if (map.get('k') === 'lease') {
-    const lease = JSON.parse(map.get('d') ?? 'null') as LeaseRecord
-    return {
-      kind: 'lease',
-      leaseId: lease.id,
-      accessor: lease.accessor,
-      path: lease.path,
-      data: lease.data,
-      reason,
-      time,
-    }
+    return leaseNotice(JSON.parse(map.get('d') ?? 'null') as LeaseRecord, reason, time)
   }
   return {
     kind: 'token',

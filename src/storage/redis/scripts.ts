@@ -22,8 +22,8 @@
  * | `P roles`      | hash   | role name → role JSON                                                          |
  * | `P policies`   | hash   | ACL policy name → its source text                                              |
  * | `P seq`        | string | the number of the last notice                                                  |
- * | `P notices`    | stream | revocation and policy notices, entry id `0-<seq>`, capped near the configured length |
- * |                |        | (fields: `o` origin, `st` the server's time of the write in ms, then the notice)|
+ * | `P notices`    | stream | revocation and policy notices, entry id `0-<seq>`, trimmed (MINID) to about the configured length in notices |
+ * |                |        | (fields: `o` origin, `st` the server's time of the write in ms, then the notice; a batch deletion's entry, `k` `batch`, holds `n` notices numbered up to `<seq>`, listed in `b`)|
  *
  * Notices are also announced on the pub/sub channel `P notices` (the message is the sequence number), which only
  * wakes subscribers: they read the stream from their last seen number, so none is missed or seen twice.
@@ -106,7 +106,8 @@ local function server_ms()
 end
 local function publish(origin, fields)
   local seq = redis.call('INCR', P .. 'seq')
-  local args = {'XADD', P .. 'notices', 'MAXLEN', '~', ARGV[#ARGV], '0-' .. seq, 'o', origin, 'st', server_ms()}
+  local keep = math.max(0, seq - tonumber(ARGV[#ARGV]) + 1)
+  local args = {'XADD', P .. 'notices', 'MINID', '~', '0-' .. keep, '0-' .. seq, 'o', origin, 'st', server_ms()}
   for i = 1, #fields do args[#args + 1] = fields[i] end
   redis.call(unpack(args))
   redis.call('PUBLISH', P .. 'notices', seq)
@@ -306,14 +307,32 @@ return {f[1], f[3], f[4], f[5]}
 
 /**
  * Batch deletion, shared by deleteSubtree and sweepExpired (not part of the prelude: only these two need it).
- * `first_child(id)` returns a child still indexed under `id` (SRANDMEMBER: O(1), however wide the token), dropping
- * stale index entries met on the way. `delete_token` deletes a token read with `read_for_delete` and its leases
- * with every index entry, appending the records to `tokens`/`leases` and the notices to a list that `flush`
- * writes at the end: one INCRBY and one TIME per batch rather than per token, and each path's emptiness checked
- * once. `notice_origin` is ARGV's origin; the log length is the last ARGV, as for every script.
+ *
+ * A batch is chosen first and written afterwards, so that each kind of write is one variadic command for the whole
+ * batch (DEL, HDEL, ZREM, SREM) rather than one per token: the per-token cost is the reads (HMGET, EXISTS). The
+ * script is atomic, so the order of its writes is never seen; only its end state is, and in it every deleted
+ * token's children are deleted too (the walk dooms a token only once its children index yields no live child).
+ *
+ * - `doom(id, f, own, had_children)` puts a token read with `read_for_delete` in the batch, with its reason; its
+ *   entries in its parent's children indexes wait in `unparented` until `release_children(parent)` removes them
+ *   (the walk does so before it reads that parent's children again).
+ * - `first_child(id)` returns a child still indexed under `id`, dropping stale entries met on the way.
+ * - `apply(origin, now)` deletes the batch in order: each token's leases, then the token with every index entry,
+ *   appending the records to `tokens`/`leases`. Their notices go into one stream entry (`publish_batch`).
  */
 const BATCH_DELETION = `
-local tokens, leases, notices, touched_paths = {}, {}, {}, {}
+local tokens, leases, doomed, unparented = {}, {}, {}, {}
+-- The most arguments one command gets from unpack (Lua's C stack allows about 8,000).
+local CHUNK = 1000
+local function each_chunk(cmd, key, list)
+  for i = 1, #list, CHUNK do
+    local last = math.min(i + CHUNK - 1, #list)
+    if key then redis.call(cmd, key, unpack(list, i, last)) else redis.call(cmd, unpack(list, i, last)) end
+  end
+end
+local function read_for_delete(id)
+  return redis.call('HMGET', P .. 't:' .. id, 'd', 'p', 'u', 'e', 't', 'l', 'r', 'a', 'pa')
+end
 local function first_child(id)
   local ck = P .. 'c:' .. id
   while true do
@@ -324,68 +343,109 @@ local function first_child(id)
     redis.call('SREM', ck, child)
   end
 end
-local function read_for_delete(id)
-  return redis.call('HMGET', P .. 't:' .. id, 'd', 'p', 'u', 'e', 't', 'l', 'r', 'a', 'pa')
+local function doom(id, f, own, had_children)
+  doomed[#doomed + 1] = {id, f, own, had_children}
+  if f[2] ~= '' then
+    local u = unparented[f[2]]
+    if not u then
+      u = {{}, {}}
+      unparented[f[2]] = u
+    end
+    u[1][#u[1] + 1] = id
+    u[2][#u[2] + 1] = f[8]
+  end
 end
-local function delete_token(id, f, own, now, had_children)
+local function release_children(parent)
+  local u = unparented[parent]
+  if u then
+    each_chunk('SREM', P .. 'c:' .. parent, u[1])
+    each_chunk('ZREM', P .. 'pc:' .. parent, u[2])
+    unparented[parent] = nil
+  end
+end
+-- Deletes the leases of a doomed token (rare: one EXISTS for the whole batch tells whether any has one).
+local function delete_leases(id, own, items)
   local lk = P .. 'tl:' .. id
   local lids = redis.call('SMEMBERS', lk)
-  if #lids > 0 then
-    for _, lid in ipairs(lids) do
-      local lkey = P .. 'l:' .. lid
-      local g = redis.call('HMGET', lkey, 'd', 'tk', 'e', 't', 'l')
-      if g[1] and g[2] == id then
-        redis.call('DEL', lkey)
-        redis.call('ZREM', P .. 'lexp', lid)
-        redis.call('ZREM', P .. 'lids', lid)
-        notices[#notices + 1] = {'k', 'lease', 'r', own, 't', now, 'd', g[1]}
-        leases[#leases + 1] = {g[1], g[3], g[4], g[5]}
-      end
+  if #lids == 0 then return end
+  for _, lid in ipairs(lids) do
+    local lkey = P .. 'l:' .. lid
+    local g = redis.call('HMGET', lkey, 'd', 'tk', 'e', 't', 'l')
+    if g[1] and g[2] == id then
+      redis.call('DEL', lkey)
+      redis.call('ZREM', P .. 'lexp', lid)
+      redis.call('ZREM', P .. 'lids', lid)
+      items[#items + 1] = {'l', own, g[1]}
+      leases[#leases + 1] = {g[1], g[3], g[4], g[5]}
     end
-    redis.call('DEL', lk)
   end
-  redis.call('DEL', P .. 't:' .. id)
-  redis.call('HDEL', P .. 'acc', f[8])
-  redis.call('SREM', P .. 'p:' .. f[9], id)
-  touched_paths[f[9]] = true
-  if f[2] ~= '' then
-    redis.call('SREM', P .. 'c:' .. f[2], id)
-    redis.call('ZREM', P .. 'pc:' .. f[2], f[8])
-  end
-  redis.call('ZREM', P .. 'ls', f[9] .. ' ' .. f[8])
-  -- A token whose children all went before it has an empty listing by parent; only then can one be left over.
-  if had_children then redis.call('DEL', P .. 'pc:' .. id) end
-  if f[4] ~= '' then redis.call('ZREM', P .. 'exp', id) end
-  if f[7] ~= '' then redis.call('ZREM', P .. 'rv', id) end
-  notices[#notices + 1] = {'k', 'token', 'r', own, 't', now, 'a', f[8], 'pa', f[9]}
-  tokens[#tokens + 1] = {f[1], f[2], f[3], f[4], f[5], f[6], f[7]}
+  redis.call('DEL', lk)
 end
-local function flush(origin)
-  for path in pairs(touched_paths) do
-    if redis.call('EXISTS', P .. 'p:' .. path) == 0 then redis.call('ZREM', P .. 'paths', path) end
-  end
-  if #notices == 0 then return end
-  local last = redis.call('INCRBY', P .. 'seq', #notices)
-  local st = server_ms()
-  for i = 1, #notices do
-    local args = {'XADD', P .. 'notices', 'MAXLEN', '~', ARGV[#ARGV], '0-' .. (last - #notices + i), 'o', origin,
-      'st', st}
-    local fields = notices[i]
-    for j = 1, #fields do args[#args + 1] = fields[j] end
-    redis.call(unpack(args))
-  end
+-- One stream entry for the whole batch: numbered by its last notice, 'n' says how many it holds, 'b' lists them
+-- as JSON ({'t', reason, accessor, path} or {'l', reason, lease JSON}), all at time 't'. MINID trims by notice
+-- number, so the stream keeps about the log length in notices however they are grouped.
+local function publish_batch(origin, now, items)
+  if #items == 0 then return end
+  local last = redis.call('INCRBY', P .. 'seq', #items)
+  local keep = math.max(0, last - tonumber(ARGV[#ARGV]) + 1)
+  redis.call('XADD', P .. 'notices', 'MINID', '~', '0-' .. keep, '0-' .. last, 'o', origin, 'st', server_ms(),
+    'k', 'batch', 't', now, 'n', #items, 'b', cjson.encode(items))
   redis.call('PUBLISH', P .. 'notices', last)
+end
+local function apply(origin, now)
+  if #doomed == 0 then return end
+  for parent in pairs(unparented) do release_children(parent) end
+  local lease_keys = {}
+  for i = 1, #doomed do lease_keys[i] = P .. 'tl:' .. doomed[i][1] end
+  local with_leases = 0
+  for i = 1, #lease_keys, CHUNK do
+    with_leases = with_leases + redis.call('EXISTS', unpack(lease_keys, i, math.min(i + CHUNK - 1, #lease_keys)))
+  end
+  local keys, accessors, listed, expiring, revoking, by_path, items = {}, {}, {}, {}, {}, {}, {}
+  for _, d in ipairs(doomed) do
+    local id, f, own = d[1], d[2], d[3]
+    if with_leases > 0 then delete_leases(id, own, items) end
+    keys[#keys + 1] = P .. 't:' .. id
+    -- A token whose children all went before it has empty children indexes; only then can one be left over.
+    if d[4] then
+      keys[#keys + 1] = P .. 'c:' .. id
+      keys[#keys + 1] = P .. 'pc:' .. id
+    end
+    accessors[#accessors + 1] = f[8]
+    listed[#listed + 1] = f[9] .. ' ' .. f[8]
+    if f[4] ~= '' then expiring[#expiring + 1] = id end
+    if f[7] ~= '' then revoking[#revoking + 1] = id end
+    local on_path = by_path[f[9]]
+    if not on_path then
+      on_path = {}
+      by_path[f[9]] = on_path
+    end
+    on_path[#on_path + 1] = id
+    items[#items + 1] = {'t', own, f[8], f[9]}
+    tokens[#tokens + 1] = {f[1], f[2], f[3], f[4], f[5], f[6], f[7]}
+  end
+  each_chunk('DEL', nil, keys)
+  each_chunk('HDEL', P .. 'acc', accessors)
+  each_chunk('ZREM', P .. 'ls', listed)
+  each_chunk('ZREM', P .. 'exp', expiring)
+  each_chunk('ZREM', P .. 'rv', revoking)
+  for path, ids in pairs(by_path) do
+    local pk = P .. 'p:' .. path
+    each_chunk('SREM', pk, ids)
+    if redis.call('EXISTS', pk) == 0 then redis.call('ZREM', P .. 'paths', path) end
+  end
+  publish_batch(origin, now, items)
 end
 `
 
 /**
  * deleteSubtree. ARGV: prefix, top id, reason, now, limit, origin, notice log length. Unless the top exists and is
- * marked revoking, does nothing. Otherwise walks down from the top to a token without children (the path held is
- * as long as the tree is deep, never as wide) and deletes it, then goes on from its parent: up to `limit` tokens,
- * each once all its children are gone and just after its leases, with a notice for each (one PUBLISH wakes the
- * subscribers at the end). A token's reason is ARGV reason for the top, else its own mark, else `parent`; a lease
- * gets its token's. Returns `{tokens, leases, done}`: the deleted tokens' fields `d p u e t l r` and leases'
- * `d e t l`, in deletion order, and 1 when the top is gone.
+ * marked revoking, does nothing. Otherwise walks down from the top (the frames held are as many as the tree is
+ * deep; each holds at most the children it read at once, up to the room left in the batch) and dooms each token
+ * once its children are doomed: up to `limit` tokens, children before parents, then deletes them with their
+ * leases and one notice entry (see BATCH_DELETION). A token's reason is ARGV reason for the top, else its own mark,
+ * else `parent`; a lease gets its token's. Returns `{tokens, leases, done}`: the deleted tokens' fields
+ * `d p u e t l r` and leases' `d e t l`, in deletion order, and 1 when the top is gone.
  */
 export const DELETE_SUBTREE = script(
   BATCH_DELETION +
@@ -393,24 +453,46 @@ export const DELETE_SUBTREE = script(
 local top, reason, now, limit, origin = ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5]), ARGV[6]
 local mark = redis.call('HGET', P .. 't:' .. top, 'r')
 if not mark or mark == '' then return {{}, {}, 1} end
-local path, had_children = {top}, {}
-while #path > 0 and #tokens < limit do
-  local id = path[#path]
-  local child = first_child(id)
-  if child then
-    had_children[id] = true
-    path[#path + 1] = child
+-- Frames: {id, its record (nil for the top: read when it goes), children read (nil: read next), next index,
+-- whether it had children}.
+local stack = {{top, nil, nil, 0, false}}
+while #stack > 0 and #doomed < limit do
+  local frame = stack[#stack]
+  local id = frame[1]
+  if frame[3] == nil then
+    -- The children doomed so far leave its indexes first, so that the read below finds only others.
+    release_children(id)
+    local children = redis.call('SRANDMEMBER', P .. 'c:' .. id, math.min(limit - #doomed, CHUNK))
+    if #children == 0 then
+      stack[#stack] = nil
+      local f = frame[2] or read_for_delete(id)
+      if f[1] then
+        local own = reason
+        if id ~= top then own = (f[7] ~= '' and f[7]) or 'parent' end
+        doom(id, f, own, frame[5])
+      end
+    else
+      frame[3], frame[4], frame[5] = children, 0, true
+    end
   else
-    path[#path] = nil
-    local f = read_for_delete(id)
-    if f[1] then
-      local own = reason
-      if id ~= top then own = (f[7] ~= '' and f[7]) or 'parent' end
-      delete_token(id, f, own, now, had_children[id])
+    frame[4] = frame[4] + 1
+    local child = frame[3][frame[4]]
+    if child == nil then
+      frame[3] = nil
+    else
+      local f = read_for_delete(child)
+      if f[2] ~= id then
+        -- Gone, or under another parent now: not a child of id.
+        redis.call('SREM', P .. 'c:' .. id, child)
+      elseif redis.call('EXISTS', P .. 'c:' .. child) == 1 then
+        stack[#stack + 1] = {child, f, nil, 0, false}
+      else
+        doom(child, f, (f[7] ~= '' and f[7]) or 'parent', false)
+      end
     end
   end
 end
-flush(origin)
+apply(origin, now)
 return {tokens, leases, redis.call('EXISTS', P .. 't:' .. top) == 0 and 1 or 0}
 `,
 )
@@ -446,8 +528,10 @@ for _, id in ipairs(due) do
     -- A stale entry (the token is gone, or no longer expires then), or one an ancestor's revocation deletes:
     -- dropped from the expiry index, as tidy would.
     redis.call('ZREM', P .. 'exp', id)
-  elseif not first_child(id) then
-    delete_token(id, f, (f[7] ~= '' and f[7]) or 'expired', now, false)
+  elseif redis.call('EXISTS', P .. 'c:' .. id) == 0 or not first_child(id) then
+    doom(id, f, (f[7] ~= '' and f[7]) or 'expired', false)
+    -- Out of its parent's children index at once: the parent may be due in this batch too, and then goes now.
+    if f[2] ~= '' then release_children(f[2]) end
   else
     if f[7] == '' or f[7] == 'orphan' then
       f[7] = 'expired'
@@ -457,7 +541,7 @@ for _, id in ipairs(due) do
     marked[#marked + 1] = {f[1], f[2], f[3], f[4], f[5], f[6], f[7]}
   end
 end
-flush(origin)
+apply(origin, now)
 return {tokens, leases, marked, #due < limit and 1 or 0}
 `,
 )

@@ -1,0 +1,229 @@
+/**
+ * RedisStorage's batch notices: a deleteSubtree or sweepExpired call writes the notices of its whole batch as one
+ * stream entry, and subscriptions read them one by one, exactly once, as if each had its own entry.
+ */
+import assert from 'node:assert/strict'
+import { after, describe, test } from 'node:test'
+
+import { Redis } from 'ioredis'
+
+import { RedisStorage } from '../../src/storage/redis/index.js'
+import type { NoticeGap, RevocationNotice, StorageNotice } from '../../src/storage/storage.js'
+import type { HashedTokenId, LeaseRecord, TokenRecord } from '../../src/types.js'
+import { REDIS_URL, skipReason, uniqueSuffix } from './helpers/services.js'
+
+const skip = await skipReason('Redis', REDIS_URL, 6379)
+const PREFIX = `tokentree-test:${uniqueSuffix()}:`
+
+if (skip !== null) {
+  test('RedisStorage batch notices', { skip }, () => undefined)
+} else {
+  const admin = new Redis(REDIS_URL)
+
+  after(async () => {
+    let cursor = '0'
+    do {
+      const [next, keys] = await admin.scan(cursor, 'MATCH', `${PREFIX}*`, 'COUNT', 1000)
+      cursor = next
+      if (keys.length > 0) await admin.del(...keys)
+    } while (cursor !== '0')
+    await admin.quit()
+  })
+
+  describe('RedisStorage batch notices', () => {
+    test('deleteSubtree(): one stream entry per batch; another storage is told of each token and lease once, in order', async () => {
+      const keyPrefix = `${PREFIX}subtree:`
+      const a = new RedisStorage({ connection: REDIS_URL, keyPrefix })
+      const b = new RedisStorage({ connection: REDIS_URL, keyPrefix })
+      const inbox = new Inbox()
+      const stop = await b.subscribe(inbox.add, { onGap: inbox.gap })
+      try {
+        // top → [c0, c1, c2], c0 → [g0]; a lease on c1; c2 marked on its own before the top.
+        const top = token('top', null)
+        const children = [0, 1, 2].map((i) => token(`c${i}`, top.id))
+        const grandchild = token('g0', (children[0] as TokenRecord).id)
+        for (const r of [top, ...children, grandchild]) {
+          assert.equal(await a.insertToken(r), 'inserted')
+        }
+        const leaseRecord = lease('l1', children[1] as TokenRecord)
+        assert.equal(await a.insertLease(leaseRecord, 1), 'inserted')
+        await a.markRevoking((children[2] as TokenRecord).id, 'uses_exhausted')
+        await a.markRevoking(top.id, 'explicit')
+        const entriesBefore = await admin.xlen(`${keyPrefix}notices`)
+
+        const expected: string[] = []
+        let calls = 0
+        for (let done = false; !done; calls++) {
+          const batch = await a.deleteSubtree(top.id, 'explicit', 7, 2)
+          for (const t of batch.tokens) {
+            const reason = t.id === top.id ? 'explicit' : (t.revoking ?? 'parent')
+            for (const l of batch.leases.filter((x) => x.token === t.id)) {
+              expected.push(`lease ${l.id} ${reason}`)
+            }
+            expected.push(`token ${t.accessor} ${reason}`)
+          }
+          done = batch.done
+        }
+        assert.equal(calls, 3, '5 tokens, 2 a call')
+        assert.equal(await admin.xlen(`${keyPrefix}notices`), entriesBefore + calls)
+        assert.equal(expected.length, 6)
+        assert.ok(
+          expected.includes(`token ${(children[2] as TokenRecord).accessor} uses_exhausted`),
+        )
+        assert.ok(expected.includes(`lease ${leaseRecord.id} parent`))
+
+        assert.deepEqual(await inbox.waitFor(6), expected)
+        // Nothing comes twice, and every notice carries the batch's time.
+        await new Promise((resolve) => setTimeout(resolve, 100))
+        assert.deepEqual(inbox.texts(), expected)
+        assert.ok(inbox.notices.every((n) => n.time === 7))
+        const leaseNotice = inbox.notices.find((n) => n.kind === 'lease')
+        assert.deepEqual(leaseNotice, {
+          kind: 'lease',
+          leaseId: leaseRecord.id,
+          accessor: leaseRecord.accessor,
+          path: leaseRecord.path,
+          data: leaseRecord.data,
+          reason: 'parent',
+          time: 7,
+        })
+        assert.deepEqual(inbox.gaps, [])
+      } finally {
+        await stop()
+        await a.close()
+        await b.close()
+      }
+    })
+
+    test('a subscription resumed inside a batch entry gets only the rest of it, without a gap', async () => {
+      const keyPrefix = `${PREFIX}resume:`
+      const a = new RedisStorage({ connection: REDIS_URL, keyPrefix })
+      const b = new RedisStorage({ connection: REDIS_URL, keyPrefix })
+      try {
+        const records = Array.from({ length: 5 }, (_, i) => token(`e${i}`, null, 100))
+        for (const r of records) assert.equal(await a.insertToken(r), 'inserted')
+        const head = Number((await admin.get(`${keyPrefix}seq`)) ?? 0)
+        const sweep = await a.sweepExpired(200, 10)
+        assert.equal(sweep.tokens.length, 5)
+        assert.equal(await admin.xlen(`${keyPrefix}notices`), 1, 'one entry for the batch')
+
+        const inbox = new Inbox()
+        const positions: number[] = []
+        const stop = await b.subscribe(inbox.add, {
+          after: head + 2,
+          onGap: inbox.gap,
+          onPosition: (seq) => positions.push(seq),
+        })
+        try {
+          const rest = sweep.tokens.slice(2).map((t) => `token ${t.accessor} expired`)
+          assert.deepEqual(await inbox.waitFor(3), rest)
+          assert.equal(positions.at(-1), head + 5)
+          assert.deepEqual(inbox.gaps, [])
+        } finally {
+          await stop()
+        }
+      } finally {
+        await a.close()
+        await b.close()
+      }
+    })
+
+    test("a storage's own batch entries are skipped whole: no notice, no gap, the position passes them", async () => {
+      const keyPrefix = `${PREFIX}own:`
+      const a = new RedisStorage({ connection: REDIS_URL, keyPrefix })
+      const b = new RedisStorage({ connection: REDIS_URL, keyPrefix })
+      const inbox = new Inbox()
+      const positions: number[] = []
+      const stop = await a.subscribe(inbox.add, {
+        onGap: inbox.gap,
+        onPosition: (seq) => positions.push(seq),
+      })
+      try {
+        const records = Array.from({ length: 4 }, (_, i) => token(`o${i}`, null, 100))
+        for (const r of records) assert.equal(await a.insertToken(r), 'inserted')
+        assert.equal((await a.sweepExpired(200, 10)).tokens.length, 4)
+        const other = token('other', null)
+        assert.equal(await b.insertToken(other), 'inserted')
+        await b.deleteToken(other.id, 'explicit', 300)
+        assert.deepEqual(await inbox.waitFor(1), [`token ${other.accessor} explicit`])
+        const head = Number(await admin.get(`${keyPrefix}seq`))
+        assert.equal(positions.at(-1), head)
+        assert.deepEqual(inbox.gaps, [])
+      } finally {
+        await stop()
+        await a.close()
+        await b.close()
+      }
+    })
+  })
+}
+
+/** Collects revocation notices (and gaps) and waits for them. */
+class Inbox {
+  readonly notices: RevocationNotice[] = []
+  readonly gaps: NoticeGap[] = []
+
+  readonly add = (notice: StorageNotice): void => {
+    if (notice.kind !== 'policy') this.notices.push(notice)
+  }
+
+  readonly gap = (gap: NoticeGap): void => {
+    this.gaps.push(gap)
+  }
+
+  texts(): string[] {
+    return this.notices.map((n) =>
+      n.kind === 'lease' ? `lease ${n.leaseId} ${n.reason}` : `token ${n.accessor} ${n.reason}`,
+    )
+  }
+
+  async waitFor(count: number): Promise<string[]> {
+    const deadline = Date.now() + 5000
+    while (this.notices.length < count && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    }
+    return this.texts()
+  }
+}
+
+function token(
+  label: string,
+  parent: HashedTokenId | null,
+  expiresAt: number | null = null,
+): TokenRecord {
+  const suffix = uniqueSuffix()
+  return {
+    id: `hashed-${label}-${suffix}` as HashedTokenId,
+    accessor: `acc-${label}-${suffix}`,
+    parent,
+    policies: [],
+    path: 'auth/test',
+    metadata: {},
+    displayName: '',
+    numUses: 0,
+    creationTime: 0,
+    creationTtl: 0,
+    ttl: expiresAt === null ? 0 : 60,
+    expiresAt,
+    explicitMaxTtl: 0,
+    period: 0,
+    renewable: false,
+    lastRenewalTime: null,
+    revoking: null,
+  }
+}
+
+function lease(label: string, owner: TokenRecord): LeaseRecord {
+  return {
+    id: `db/creds/app/${label}-${uniqueSuffix()}`,
+    token: owner.id,
+    accessor: owner.accessor,
+    path: 'db/creds/app',
+    data: { user: label },
+    issueTime: 0,
+    ttl: 60,
+    expiresAt: 4_000_000_000_000,
+    renewable: true,
+    lastRenewalTime: null,
+  }
+}
