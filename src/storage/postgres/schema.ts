@@ -729,37 +729,77 @@ SELECT ${DELETED_ROWS},
   (NOT EXISTS (SELECT 1 FROM walk WHERE step = 0) OR EXISTS (SELECT 1 FROM gone WHERE id = $1::text)) AS done`
 
 /**
- * sweepExpired: `$1` limit, `$2` origin, `$3` the mark (`expired`), `$4` now, `$5` log length, `$6` channel.
- * Takes up to `$1` tokens expired at `$4`, soonest first, skipping rows another sweep holds (`SKIP LOCKED`), and
- * locks them. Those already marked (by an earlier call, or any revocation) and without children are deleted with
- * their leases and notices ({@link deleteLocked}; reason: their mark). The others are marked `$3` (an earlier mark
- * stays, but for `orphan`, which `$3` replaces when the token has children), and only deleted by a later call:
- * this statement's snapshot may miss a child inserted while it waited for a lock, but no child can be inserted
- * under a committed mark. Tokens with children are returned as marked, for the store to finish. One row:
- * `tokens`, `leases`, `marked` (JSON arrays) and `done` (fewer than `$1` were due, and none was left marked
- * for the next call to delete).
+ * The expiry sweep's statement ({@link SWEEP_EXPIRED}, {@link SWEEP_LOCKED}). Parameters: `$1` (see below), `$2`
+ * origin, `$3` the mark (`expired`), `$4` now, `$5` log length, `$6` channel. It takes the tokens `due` (expired at
+ * `$4`, locked). A due token with an ancestor that expired no later (a child's expiry is capped at its parent's)
+ * is left to that ancestor's revocation, as memory and Redis do (a sweep token by token, soonest first and
+ * parents first, would reach the ancestor first): instead of it, its topmost such ancestor (the `target`, which
+ * no ancestor of its own covers) is locked (`SKIP LOCKED`: one another sweep holds is that sweep's to finish),
+ * marked `$3` and returned in `marked`, so that the store deletes its subtree (the due token with reason
+ * `parent`) before the next call. Each other due token without children is deleted with its leases and notices
+ * ({@link deleteLocked}; reason: its own mark, else `$3`), and each with children is marked `$3` and returned in
+ * `marked` (an earlier mark stays, but for `orphan`, which `$3` replaces). One row: `tokens`, `leases`, `marked`
+ * (JSON arrays), `due_count` (how many were due) and `left` (whether tokens were marked for a later call to delete).
+ *
+ * `lockedFirst`: `$1` is the ids that {@link SWEEP_LOCK} locked earlier in the same transaction, so this
+ * statement's snapshot, taken after the locks, sees every child committed under them, and a child inserted later
+ * waits for the lock, then finds its parent gone. Otherwise `$1` is the limit, and the statement locks the due
+ * tokens itself (`SKIP LOCKED`, soonest first): its snapshot may then miss a child inserted while it waited for a
+ * lock, so a token not yet marked is only marked, and deleted by a later call (no child can be inserted under a
+ * committed mark).
  */
-export const SWEEP_EXPIRED = `
-WITH due AS MATERIALIZED (
-  SELECT t.id, t.revoking FROM {schema}.tokens t
+function sweepSql(lockedFirst: boolean): string {
+  const due = lockedFirst
+    ? `SELECT t.id, t.parent, t.expires_at, t.revoking FROM {schema}.tokens t
+  WHERE t.id = ANY ($1::text[]) AND t.expires_at <= $4::float8`
+    : `SELECT t.id, t.parent, t.expires_at, t.revoking FROM {schema}.tokens t
   WHERE t.expires_at <= $4::float8
   ORDER BY t.expires_at LIMIT $1::bigint
-  FOR UPDATE OF t SKIP LOCKED
+  FOR UPDATE OF t SKIP LOCKED`
+  // Without children and safe to delete now: any such token locked before the snapshot; else one marked before.
+  const deletable = lockedFirst ? 'true' : 'revoking IS NOT NULL'
+  return `
+WITH RECURSIVE due AS MATERIALIZED (
+  ${due}
+),
+up AS (
+  SELECT d.id AS head, d.expires_at AS head_expires, a.id, a.parent, a.expires_at, 1 AS depth
+  FROM due d JOIN {schema}.tokens a ON a.id = d.parent
+  UNION ALL
+  SELECT u.head, u.head_expires, a.id, a.parent, a.expires_at, u.depth + 1
+  FROM up u JOIN {schema}.tokens a ON a.id = u.parent
+),
+cover AS MATERIALIZED (
+  SELECT DISTINCT ON (u.head) u.head AS id, u.id AS target FROM up u
+  WHERE u.expires_at <= u.head_expires
+  ORDER BY u.head, u.depth DESC
 ),
 kids AS MATERIALIZED (
   SELECT d.id, d.revoking,
     EXISTS (SELECT 1 FROM {schema}.tokens c WHERE c.parent = d.id) AS has_children
-  FROM due d
+  FROM due d WHERE NOT EXISTS (SELECT 1 FROM cover v WHERE v.id = d.id)
+),
+targets AS MATERIALIZED (
+  SELECT t.id, t.revoking FROM {schema}.tokens t
+  WHERE t.id = ANY (ARRAY(SELECT target FROM cover)) AND t.id <> ALL (ARRAY(SELECT id FROM kids))
+  ORDER BY t.id FOR UPDATE OF t SKIP LOCKED
+),
+handed AS MATERIALIZED (
+  SELECT id, revoking FROM kids WHERE has_children
+  UNION ALL
+  SELECT id, revoking FROM targets
 ),
 newly AS (
   UPDATE {schema}.tokens t SET revoking = $3::text
   WHERE t.id = ANY (ARRAY(
-    SELECT id FROM kids WHERE revoking IS NULL OR (revoking = 'orphan' AND has_children)
+    SELECT id FROM handed WHERE revoking IS NULL OR revoking = 'orphan'
+    UNION ALL
+    SELECT id FROM kids WHERE NOT has_children AND revoking IS NULL AND NOT (${deletable})
   ))
   RETURNING ${TOKEN_COLUMNS}, t.id
 ),
 picked AS MATERIALIZED (
-  SELECT k.id, 0 AS ord FROM kids k WHERE k.revoking IS NOT NULL AND NOT k.has_children
+  SELECT k.id, 0 AS ord FROM kids k WHERE NOT k.has_children AND (${deletable})
 ),
 locked AS (SELECT id FROM picked),${deleteLocked(`COALESCE(t.revoking, $3::text)`)}
 SELECT ${DELETED_ROWS},
@@ -768,15 +808,39 @@ SELECT ${DELETED_ROWS},
       'last_renewal_time', m.last_renewal_time, 'revoking', m.revoking)), '[]'::json)
     FROM (
       SELECT n.record, n.parent, n.num_uses, n.ttl, n.expires_at, n.last_renewal_time, n.revoking
-      FROM newly n JOIN kids k ON k.id = n.id WHERE k.has_children
+      FROM newly n WHERE n.id IN (SELECT id FROM handed)
       UNION ALL
       SELECT ${TOKEN_COLUMNS} FROM {schema}.tokens t
       WHERE t.id = ANY (ARRAY(
-        SELECT id FROM kids WHERE has_children AND revoking IS NOT NULL AND revoking <> 'orphan'
+        SELECT id FROM handed WHERE revoking IS NOT NULL AND revoking <> 'orphan'
       ))
     ) m) AS marked,
-  (SELECT count(*) FROM due) < $1::bigint
-    AND NOT EXISTS (SELECT 1 FROM kids WHERE revoking IS NULL AND NOT has_children) AS done`
+  (SELECT count(*) FROM due)::float8 AS due_count,
+  EXISTS (SELECT 1 FROM kids WHERE NOT has_children AND NOT (${deletable})) AS left`
+}
+
+/**
+ * sweepExpired in one statement, for a database without `connect()` (PGlite): `$1` limit; see {@link sweepSql}.
+ * A token not yet marked takes two calls, one to mark it and one to delete it.
+ */
+export const SWEEP_EXPIRED = sweepSql(false)
+
+/**
+ * sweepExpired on a `pg.Pool`, first statement of its transaction: `$1` now, `$2` limit. Locks up to `$2` tokens
+ * expired at `$1`, soonest first, skipping rows another sweep or a revocation holds, and returns their ids (at
+ * most `$2`, so the store never holds more than a batch).
+ */
+export const SWEEP_LOCK = `
+SELECT t.id FROM {schema}.tokens t
+WHERE t.expires_at <= $1::float8
+ORDER BY t.expires_at LIMIT $2::bigint
+FOR UPDATE OF t SKIP LOCKED`
+
+/**
+ * sweepExpired on a `pg.Pool`, second statement of its transaction: `$1` the ids {@link SWEEP_LOCK} locked; see
+ * {@link sweepSql}. Each token is deleted or handed over in this one call.
+ */
+export const SWEEP_LOCKED = sweepSql(true)
 
 /**
  * tidy: `$1` the last id of the previous chunk (`''` first), `$2` chunk size. Takes the next `$2` children of
