@@ -658,11 +658,14 @@ export class PostgresStorage implements Storage {
   ): Promise<() => Promise<void>> {
     const follower = new NoticeFollower({
       readBatch: async (cursor, limit) => {
-        const { rows } = await this.#db.query(this.#text(READ_NOTICES), [cursor, limit])
-        return (rows as { seq: number; origin: string; notice: StorageNotice }[]).map((row) => ({
-          seq: row.seq,
-          notice: row.origin === this.#origin ? null : row.notice,
-        }))
+        const { rows } = await this.#db.query(this.#text(READ_NOTICES), [
+          cursor,
+          limit,
+          this.#origin,
+        ])
+        return (rows as { seq: number; own: boolean; notice: StorageNotice | null }[]).map(
+          (row) => ({ seq: row.seq, notice: row.own ? null : row.notice }),
+        )
       },
       listener,
       onAdvance: (seq) => {

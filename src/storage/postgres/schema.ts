@@ -576,9 +576,15 @@ SELECT
 /** ping: the recorded schema version (one round trip, which also shows the schema was migrated). */
 export const SCHEMA_VERSION_QUERY = `SELECT version FROM {schema}.schema_version`
 
-/** Notices after `$1`, oldest first, at most `$2`. */
+/**
+ * Notices after `$1`, oldest first, at most `$2`; `$3` the reader's origin. The reader's own notices come without
+ * their body (`own`, and `notice` null): it skips them, and a revocation of a million tokens writes a million, which
+ * it would otherwise have to fetch and parse while it keeps up with the log.
+ */
 export const READ_NOTICES = `
-SELECT seq::float8 AS seq, origin, notice FROM {schema}.notices
+SELECT seq::float8 AS seq, origin = $3::text AS own,
+  CASE WHEN origin = $3::text THEN NULL ELSE notice END AS notice
+FROM {schema}.notices
 WHERE seq > $1::bigint ORDER BY seq LIMIT $2::bigint`
 
 /**
@@ -630,11 +636,12 @@ const SUBTREE_WALK = `walk (step, stack, after, budget, emit) AS (
 )`
 
 /**
- * The part of a batch deletion after `locked` (the ids to delete, locked) and `picked` (their `ord`, the
- * order of deletion: every token after its children): deletes them with their leases, and logs a numbered notice
- * for each, in the order reported (by `ord`, then by id; each token's leases just before it). `reason` is the SQL of a token's reason (on the deleted row `t`); a lease
- * gets its token's. Parameters: `$2` origin, `$4` now, `$5` log length. Ends with the CTE `ranked` (the deleted
- * tokens in order, `rank`), `gone_leases` and `counter`, for the final SELECT.
+ * The part of a batch deletion after `locked` (the ids to delete, locked) and `picked` (their `ord`, the order
+ * of deletion: every token after its children): deletes them with their leases, and logs a numbered notice for
+ * each, in the order reported (by `ord`, then by id; each token's leases just before it). `reason` is the SQL of
+ * a token's reason (on the deleted row `t`); a lease gets its token's. Parameters: `$2` origin, `$4` now, `$5`
+ * log length. Ends with the CTE `ranked` (the deleted tokens in order, `rank`), `gone_leases` and `counter`, for
+ * the final SELECT.
  *
  * Rows are found with `= ANY (ARRAY(…))`, an index lookup per id: a join with a CTE, whose size the planner cannot
  * know, may become a hash join over a scan of the whole table, which would make each batch cost the table's size.
