@@ -720,7 +720,8 @@ const DELETED_ROWS = `
  * call reads about as many index entries as it deletes, however wide or deep the tree: a breadth-first walk
  * would read every token of each level it crosses, and a 1,000 × 1,000 tree would cost a thousand probes per
  * call before its first leaf. The subtree cannot gain children under the committed mark, so a token whose
- * children were all picked has none left once they are deleted.
+ * children were all picked has none left once they are deleted. Each step copies the path, so a very deep
+ * chain (thousands of tokens) costs time that grows with the square of its depth.
  */
 export const DELETE_SUBTREE = `
 WITH RECURSIVE ${SUBTREE_WALK},
@@ -733,7 +734,8 @@ locked AS MATERIALIZED (
   ORDER BY t.id FOR UPDATE OF t
 ),${deleteLocked(`CASE WHEN t.id = $1::text THEN $3::text ELSE COALESCE(t.revoking, 'parent') END`)}
 SELECT ${DELETED_ROWS},
-  (NOT EXISTS (SELECT 1 FROM walk WHERE step = 0) OR EXISTS (SELECT 1 FROM gone WHERE id = $1::text)) AS done`
+  (NOT EXISTS (SELECT 1 FROM {schema}.tokens t WHERE t.id = $1::text AND t.revoking IS NOT NULL)
+    OR EXISTS (SELECT 1 FROM gone WHERE id = $1::text)) AS done`
 
 /**
  * The expiry sweep's statement ({@link SWEEP_EXPIRED}, {@link SWEEP_LOCKED}). Parameters: `$1` (see below), `$2`
