@@ -63,6 +63,18 @@ function own(tokens: readonly TokenRecord[], mine: readonly TokenRecord[]): Hash
   return tokens.map((t) => t.id).filter((id) => ids.has(id))
 }
 
+/**
+ * Deletes what a test left for a store to finish (tokens handed over in `marked`, and the subtrees below them),
+ * children first, as the store would: left in a backend the block shares, they would be due in the next test's
+ * sweep and, handed over again and again, take its batches.
+ */
+async function finishLeftovers(
+  storage: Storage,
+  childrenFirst: readonly TokenRecord[],
+): Promise<void> {
+  for (const r of childrenFirst) await storage.deleteToken(r.id, 'parent', 0)
+}
+
 /** Registers the tests; called by `runStorageConformance`. */
 export function runSweepConformance(context: SweepConformanceContext): void {
   const { test, withSweep, token, lease } = context
@@ -109,6 +121,7 @@ export function runSweepConformance(context: SweepConformanceContext): void {
       }
       assert.equal(await s.getLease(l.id), null)
       assert.deepEqual(await s.listLeases(a.id), [])
+      await finishLeftovers(s, [child, parent, later])
     }),
   )
 
@@ -135,6 +148,45 @@ export function runSweepConformance(context: SweepConformanceContext): void {
         [[exhausted.id, 'uses_exhausted']],
       )
       assert.ok(await s.getLiveToken(renewed.id, base + 50))
+    }),
+  )
+
+  test(
+    'a token whose ancestor expired no later is left to that ancestor, which is handed over for its subtree',
+    withSweep(async (s) => {
+      const base = sweepBase()
+      const top = token({ expiresAt: base + 10 })
+      const parent = token({ parent: top.id, expiresAt: base + 10 })
+      // Expired no later than its parent (and its top): goes with the top's subtree, reason `parent`.
+      const covered = token({ parent: parent.id, expiresAt: base + 10 })
+      // Expired before its ancestors: on its own, reason `expired`.
+      const early = token({ parent: parent.id, expiresAt: base + 5 })
+      const mine = [top, parent, covered, early]
+      for (const r of mine) assert.equal(await s.insertToken(r), 'inserted')
+      const results = await drain(s, base + 50, 100, 4 * CALLS_PER_BATCH)
+      assert.deepEqual(
+        own(
+          results.flatMap((r) => r.tokens),
+          mine,
+        ),
+        [early.id],
+      )
+      const marked = own(
+        results.flatMap((r) => r.marked),
+        mine,
+      )
+      assert.ok(marked.includes(top.id), 'the top is handed over')
+      assert.ok(
+        !marked.includes(covered.id) && !marked.includes(parent.id),
+        `handed over: ${marked.join(', ')}`,
+      )
+      // The covered token and its parent are left, unusable, for the top's revocation to delete.
+      for (const r of [parent, covered]) {
+        assert.equal((await s.getToken(r.id))?.id, r.id)
+        assert.equal(await s.getLiveToken(r.id, base + 1), null)
+      }
+      assert.equal((await s.getToken(top.id))?.revoking, 'expired')
+      await finishLeftovers(s, [covered, parent, top])
     }),
   )
 

@@ -183,6 +183,37 @@ if (skip !== null) {
       }
     })
 
+    test('on a pool, sweepExpired deletes in one call, and skips a token an insert under it holds', async () => {
+      const schema = await prepare('sweep_lock')
+      const storage = new PostgresStorage({ pool, schema })
+      const blocker = await pool.connect()
+      try {
+        const [lone, held] = await insertTokens(storage, 2, { expiresAt: 1000 })
+        const ownIds = (tokens: readonly TokenRecord[]): HashedTokenId[] =>
+          tokens.map((t) => t.id).filter((id) => id === lone?.id || id === held?.id)
+        // An insert of a child under `held` locks it FOR SHARE until it commits.
+        await blocker.query('BEGIN')
+        await blocker.query(`SELECT 1 FROM ${schema}.tokens WHERE id = $1 FOR SHARE`, [held?.id])
+        const first = await storage.sweepExpired(2000, 100)
+        // Deleted in this call: the lock taken before the statement's snapshot leaves no marking round.
+        assert.deepEqual(ownIds(first.tokens), [lone?.id])
+        assert.equal(first.tokens[0]?.revoking, null)
+        assert.deepEqual(ownIds(first.marked), [])
+        assert.equal((await storage.getToken(held?.id as HashedTokenId))?.revoking, null)
+        // The child commits; the next sweep sees it and hands `held` over rather than deleting it.
+        const [child] = await insertTokens(storage, 1, { parent: held?.id ?? null })
+        await blocker.query('COMMIT')
+        const second = await storage.sweepExpired(2000, 100)
+        assert.deepEqual(ownIds(second.tokens), [])
+        assert.deepEqual(ownIds(second.marked), [held?.id])
+        assert.equal((await storage.getToken(child?.id as HashedTokenId))?.parent, held?.id)
+      } finally {
+        await blocker.query('ROLLBACK').catch(() => undefined)
+        blocker.release()
+        await storage.close()
+      }
+    })
+
     test('a failed subscribe gives its LISTEN connection back to the pool', async () => {
       const small = new pg.Pool({
         connectionString: DATABASE_URL,
@@ -323,7 +354,11 @@ if (skip !== null) {
   })
 }
 
-async function insertTokens(storage: PostgresStorage, count: number): Promise<TokenRecord[]> {
+async function insertTokens(
+  storage: PostgresStorage,
+  count: number,
+  overrides: Partial<TokenRecord> = {},
+): Promise<TokenRecord[]> {
   const records: TokenRecord[] = Array.from({ length: count }, (_, i) => ({
     id: `hashed-${uniqueSuffix()}-${i}` as HashedTokenId,
     accessor: `acc-${uniqueSuffix()}`,
@@ -342,8 +377,9 @@ async function insertTokens(storage: PostgresStorage, count: number): Promise<To
     renewable: false,
     lastRenewalTime: null,
     revoking: null,
+    ...overrides,
   }))
-  for (const r of records) await storage.insertToken(r)
+  for (const r of records) assert.equal(await storage.insertToken(r), 'inserted')
   return records
 }
 

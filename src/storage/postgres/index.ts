@@ -45,6 +45,8 @@ import {
   DELETE_ROLE,
   DELETE_SUBTREE,
   SWEEP_EXPIRED,
+  SWEEP_LOCK,
+  SWEEP_LOCKED,
   DELETE_TOKEN,
   FIND_BY_PATH_PREFIX,
   FIND_LEASES_BY_PREFIX,
@@ -177,6 +179,15 @@ interface TokenRow {
   revoking: string | null
 }
 
+/** The row of an expiry sweep's statement. */
+interface SweepRow {
+  tokens: TokenRow[]
+  leases: LeaseRow[]
+  marked: TokenRow[]
+  due_count: number
+  left: boolean
+}
+
 /** A row of a listing: the token, its key in the listing's order, and whether it is listed. */
 interface ListedRow extends TokenRow {
   key_path: string
@@ -237,6 +248,8 @@ export class PostgresStorage implements Storage {
   readonly #sql = new Map<string, { text: string; name: string }>()
   /** Whether the database takes pg's named statements (`{ name, text, values }`): a `pg.Pool` does. */
   readonly #named: boolean
+  /** Whether the database is a pool of connections (`connect()`, not PGlite), which can run a transaction on one. */
+  readonly #pooled: boolean
   /** Marks this instance's notices, so that its own subscriptions skip them. */
   readonly #origin = randomUUID()
   /** The number of the last notice a subscription of this instance read, kept across subscriptions. */
@@ -260,7 +273,8 @@ export class PostgresStorage implements Storage {
   constructor(options: PostgresStorageOptions) {
     this.#db = options.pool
     // pg parses and plans a named statement once per connection; PGlite has no such form.
-    this.#named = options.pool.connect !== undefined && options.pool.listen === undefined
+    this.#pooled = options.pool.connect !== undefined && options.pool.listen === undefined
+    this.#named = this.#pooled
     this.#schema = checkSchema(options.schema ?? DEFAULT_SCHEMA)
     this.#channel = `${this.#schema}_notices`
     const logLength = options.noticeLogLength ?? DEFAULT_NOTICE_LOG_LENGTH
@@ -506,28 +520,61 @@ export class PostgresStorage implements Storage {
   }
 
   /**
-   * Deletes expired tokens without children, and marks those with children, in batches: one SQL statement per
-   * call. A token not yet marked is marked by one call and deleted by the next, once no child can be added.
+   * Deletes expired tokens without children, and marks those with children, in batches. On a `pg.Pool`, one short
+   * transaction per call: the due tokens are locked by one statement and dealt with by a second, whose snapshot
+   * (taken after the locks) sees every child they have, so each is deleted or handed over in this call. Without
+   * `connect()` (PGlite), one statement per call, in which a token not yet marked is marked by one call and
+   * deleted by the next, once no child can be added.
    */
   async sweepExpired(now: UnixMillis, limit: number): Promise<ExpiredSweep> {
-    const [row] = await this.#query<{
-      tokens: TokenRow[]
-      leases: LeaseRow[]
-      marked: TokenRow[]
-      done: boolean
-    }>('sweepExpired', SWEEP_EXPIRED, [
-      Number.isFinite(limit) ? Math.max(1, Math.floor(limit)) : Number.MAX_SAFE_INTEGER,
-      this.#origin,
-      'expired',
-      now,
-      this.#noticeLogLength,
-      this.#channel,
-    ])
+    const max = Number.isFinite(limit) ? Math.max(1, Math.floor(limit)) : Number.MAX_SAFE_INTEGER
+    const tail = [this.#origin, 'expired', now, this.#noticeLogLength, this.#channel]
+    const row = this.#pooled
+      ? await this.#sweepLocked(now, max, tail)
+      : (await this.#query<SweepRow>('sweepExpired', SWEEP_EXPIRED, [max, ...tail]))[0]
     return {
       tokens: (row?.tokens ?? []).map((token) => toToken([token]) as TokenRecord),
       leases: (row?.leases ?? []).map((lease) => toLease([lease]) as LeaseRecord),
       marked: (row?.marked ?? []).map((token) => toToken([token]) as TokenRecord),
-      done: row?.done ?? true,
+      done: row === undefined || (row.due_count < max && !row.left),
+    }
+  }
+
+  /**
+   * One sweep batch in a transaction on a connection of the pool: lock the due tokens ({@link SWEEP_LOCK}), then
+   * delete or hand them over ({@link SWEEP_LOCKED}). A failure rolls back and discards the connection.
+   */
+  async #sweepLocked(now: UnixMillis, max: number, tail: unknown[]): Promise<SweepRow | undefined> {
+    const pool = this.#db as Required<Pick<SqlDatabase, 'connect'>>
+    const connection = await this.#run('sweepExpired', () => pool.connect())
+    let failure: Error | undefined
+    try {
+      await connection.query('BEGIN')
+      const locked = await this.#query<{ id: HashedTokenId }>(
+        'sweepExpired',
+        SWEEP_LOCK,
+        [now, max],
+        connection,
+      )
+      const row =
+        locked.length === 0
+          ? undefined
+          : (
+              await this.#query<SweepRow>(
+                'sweepExpired',
+                SWEEP_LOCKED,
+                [ids(locked), ...tail],
+                connection,
+              )
+            )[0]
+      await connection.query('COMMIT')
+      return row
+    } catch (error) {
+      failure = error instanceof Error ? error : new Error(String(error))
+      throw this.#unavailable('sweepExpired', error)
+    } finally {
+      // A connection that failed mid-transaction is not given back: destroying it rolls the transaction back.
+      connection.release(failure)
     }
   }
 
@@ -611,11 +658,14 @@ export class PostgresStorage implements Storage {
   ): Promise<() => Promise<void>> {
     const follower = new NoticeFollower({
       readBatch: async (cursor, limit) => {
-        const { rows } = await this.#db.query(this.#text(READ_NOTICES), [cursor, limit])
-        return (rows as { seq: number; origin: string; notice: StorageNotice }[]).map((row) => ({
-          seq: row.seq,
-          notice: row.origin === this.#origin ? null : row.notice,
-        }))
+        const { rows } = await this.#db.query(this.#text(READ_NOTICES), [
+          cursor,
+          limit,
+          this.#origin,
+        ])
+        return (rows as { seq: number; own: boolean; notice: StorageNotice | null }[]).map(
+          (row) => ({ seq: row.seq, notice: row.own ? null : row.notice }),
+        )
       },
       listener,
       onAdvance: (seq) => {
@@ -814,12 +864,18 @@ export class PostgresStorage implements Storage {
     return this.#statement(statement).text
   }
 
-  async #query<Row>(operation: string, statement: string, params: unknown[]): Promise<Row[]> {
+  /** Runs a statement on the database, or on `db` (a connection checked out of the pool). */
+  async #query<Row>(
+    operation: string,
+    statement: string,
+    params: unknown[],
+    db: SqlQueryable = this.#db,
+  ): Promise<Row[]> {
     const { text, name } = this.#statement(statement)
     const result = await this.#run(operation, () =>
       this.#named
-        ? (this.#db as unknown as NamedQueryable).query({ name, text, values: params })
-        : this.#db.query(text, params),
+        ? (db as unknown as NamedQueryable).query({ name, text, values: params })
+        : db.query(text, params),
     )
     return result.rows as Row[]
   }

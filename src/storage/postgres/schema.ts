@@ -576,17 +576,72 @@ SELECT
 /** ping: the recorded schema version (one round trip, which also shows the schema was migrated). */
 export const SCHEMA_VERSION_QUERY = `SELECT version FROM {schema}.schema_version`
 
-/** Notices after `$1`, oldest first, at most `$2`. */
+/**
+ * Notices after `$1`, oldest first, at most `$2`; `$3` the reader's origin. The reader's own notices come without
+ * their body (`own`, and `notice` null): it skips them, and a revocation of a million tokens writes a million, which
+ * it would otherwise have to fetch and parse while it keeps up with the log.
+ */
 export const READ_NOTICES = `
-SELECT seq::float8 AS seq, origin, notice FROM {schema}.notices
+SELECT seq::float8 AS seq, origin = $3::text AS own,
+  CASE WHEN origin = $3::text THEN NULL ELSE notice END AS notice
+FROM {schema}.notices
 WHERE seq > $1::bigint ORDER BY seq LIMIT $2::bigint`
 
 /**
- * The part of a batch deletion after `locked` (the ids to delete, locked) and `picked` (their `depth`): deletes
- * them with their leases, and logs a numbered notice for each, in the order reported (deepest first, then by id;
- * each token's leases just before it). `reason` is the SQL of a token's reason (on the deleted row `t`); a lease
- * gets its token's. Parameters: `$2` origin, `$4` now, `$5` log length. Ends with the CTE `ranked` (the deleted
- * tokens in order, `rank`), `gone_leases` and `counter`, for the final SELECT.
+ * The post-order walk of {@link DELETE_SUBTREE} (`$1` top, `$7` limit), as the recursive CTE `walk`: one row per
+ * step, with `stack` (the ids from the top down to the token `n` looked at), `after` (the accessor of the last
+ * child of `n` dealt with, `NULL` for none), `budget` (tokens still to pick) and `emit` (the ids picked by this
+ * step, in order). A step reads the children of `n` after `after` in `(parent, accessor)` index order, at most
+ * `budget` of them, and finds the first with children of its own (`inner`, which stops the scan there). The
+ * children before it (`run`, none of which has children) are picked; then it goes down into `inner`; with no
+ * `inner` and budget to spare, `n` has no child left and is picked after its run, and the walk goes back to its
+ * parent, after `n`. The walk ends when the budget is spent or the top is picked.
+ */
+const SUBTREE_WALK = `walk (step, stack, after, budget, emit) AS (
+  SELECT 0, ARRAY[t.id], NULL::text, $7::bigint, ARRAY[]::text[]
+  FROM {schema}.tokens t WHERE t.id = $1::text AND t.revoking IS NOT NULL
+  UNION ALL
+  SELECT w.step + 1,
+    CASE WHEN inner_child.id IS NOT NULL THEN w.stack || inner_child.id
+      WHEN finished.n_done THEN w.stack[1:cardinality(w.stack) - 1] ELSE w.stack END,
+    CASE WHEN inner_child.id IS NULL AND finished.n_done
+      THEN (SELECT a.accessor FROM {schema}.tokens a WHERE a.id = cur.n) END,
+    w.budget - cardinality(run.ids) - CASE WHEN finished.n_done THEN 1 ELSE 0 END,
+    CASE WHEN finished.n_done THEN run.ids || cur.n ELSE run.ids END
+  FROM walk w
+  CROSS JOIN LATERAL (SELECT w.stack[cardinality(w.stack)] AS n) cur
+  CROSS JOIN LATERAL (
+    SELECT max(k.id) AS id, max(k.accessor) AS accessor FROM (
+      SELECT k.id, k.accessor FROM (
+        SELECT c.id, c.accessor FROM {schema}.tokens c
+        WHERE c.parent = cur.n AND c.accessor > COALESCE(w.after, '')
+        ORDER BY c.accessor LIMIT w.budget
+      ) k
+      WHERE EXISTS (SELECT 1 FROM {schema}.tokens g WHERE g.parent = k.id)
+      ORDER BY k.accessor LIMIT 1
+    ) k
+  ) inner_child
+  CROSS JOIN LATERAL (
+    SELECT ARRAY(
+      SELECT c.id FROM {schema}.tokens c
+      WHERE c.parent = cur.n AND c.accessor > COALESCE(w.after, '')
+        AND (inner_child.accessor IS NULL OR c.accessor < inner_child.accessor)
+      ORDER BY c.accessor LIMIT w.budget
+    ) AS ids
+  ) run
+  CROSS JOIN LATERAL (
+    SELECT inner_child.id IS NULL AND cardinality(run.ids) < w.budget AS n_done
+  ) finished
+  WHERE w.budget > 0 AND cardinality(w.stack) > 0
+)`
+
+/**
+ * The part of a batch deletion after `locked` (the ids to delete, locked) and `picked` (their `ord`, the order
+ * of deletion: every token after its children): deletes them with their leases, and logs a numbered notice for
+ * each, in the order reported (by `ord`, then by id; each token's leases just before it). `reason` is the SQL of
+ * a token's reason (on the deleted row `t`); a lease gets its token's. Parameters: `$2` origin, `$4` now, `$5`
+ * log length. Ends with the CTE `ranked` (the deleted tokens in order, `rank`), `gone_leases` and `counter`, for
+ * the final SELECT.
  *
  * Rows are found with `= ANY (ARRAY(…))`, an index lookup per id: a join with a CTE, whose size the planner cannot
  * know, may become a hash join over a scan of the whole table, which would make each batch cost the table's size.
@@ -602,7 +657,7 @@ gone_leases AS (
   RETURNING ${LEASE_COLUMNS}, l.id, l.token
 ),
 ranked AS (
-  SELECT g.*, row_number() OVER (ORDER BY p.depth DESC, g.id) AS rank
+  SELECT g.*, row_number() OVER (ORDER BY p.ord, g.id) AS rank
   FROM gone g JOIN picked p ON p.id = g.id
 ),
 entries AS (
@@ -634,14 +689,18 @@ pruned AS (
 )`
 }
 
-/** The final SELECT's columns after {@link deleteLocked}: `tokens`, `leases` (JSON arrays, in order), `notified`. */
+/**
+ * The final SELECT's columns after {@link deleteLocked}: `tokens`, `leases` (JSON arrays, in order), `notified`.
+ * `json`, not `jsonb`: the arrays are only sent to the client, and building them as text costs a fraction of
+ * building binary `jsonb` (several times less per batch, measured on 500 tokens).
+ */
 const DELETED_ROWS = `
-  (SELECT COALESCE(jsonb_agg(jsonb_build_object('record', r.record, 'parent', r.parent,
+  (SELECT COALESCE(json_agg(json_build_object('record', r.record, 'parent', r.parent,
       'num_uses', r.num_uses, 'ttl', r.ttl, 'expires_at', r.expires_at,
-      'last_renewal_time', r.last_renewal_time, 'revoking', r.revoking) ORDER BY r.rank), '[]'::jsonb)
+      'last_renewal_time', r.last_renewal_time, 'revoking', r.revoking) ORDER BY r.rank), '[]'::json)
     FROM ranked r) AS tokens,
-  (SELECT COALESCE(jsonb_agg(jsonb_build_object('record', l.record, 'expires_at', l.expires_at,
-      'ttl', l.ttl, 'last_renewal_time', l.last_renewal_time) ORDER BY r.rank, l.id), '[]'::jsonb)
+  (SELECT COALESCE(json_agg(json_build_object('record', l.record, 'expires_at', l.expires_at,
+      'ttl', l.ttl, 'last_renewal_time', l.last_renewal_time) ORDER BY r.rank, l.id), '[]'::json)
     FROM gone_leases l JOIN ranked r ON r.id = l.token) AS leases,
   CASE WHEN EXISTS (SELECT 1 FROM counter)
     THEN pg_notify($6::text, (SELECT seq::text FROM counter)) END AS notified`
@@ -649,93 +708,148 @@ const DELETED_ROWS = `
 /**
  * deleteSubtree: `$1` top id, `$2` origin, `$3` reason, `$4` now, `$5` log length, `$6` channel, `$7` limit. One
  * statement: unless the top exists and is marked, nothing. Otherwise it picks up to `$7` tokens of the subtree
- * that can go now, locks them in id order (so that concurrent calls never deadlock: one waits, then skips what
- * the other deleted), and deletes them with their leases and notices ({@link deleteLocked}). A token's reason is
- * `$3` for the top, else its own mark, else `parent`; a lease gets its token's. One row: `tokens`, `leases` and
- * `done` (the top is gone, unmarked, or deleted now).
+ * in post-order (every token after all its children), locks them in id order (so that concurrent calls never
+ * deadlock: one waits, then skips what the other deleted), and deletes them with their leases and notices
+ * ({@link deleteLocked}). A token's reason is `$3` for the top, else its own mark, else `parent`; a lease gets
+ * its token's. One row: `tokens`, `leases` and `done` (the top is gone, unmarked, or deleted now).
  *
- * Picking: the subtree is walked down `parent` (a recursive CTE, breadth first) only until `$7` leaves (tokens
- * without children) are found, which PostgreSQL does lazily: a wide tree costs the walk to its first leaves, not
- * a listing of every token at each call. When fewer than `$7` leaves are left (a deep chain, or the end of a wide
- * tree), it picks the `$7` deepest tokens instead (a set that holds every descendant of each token in it), which
- * lists the whole subtree left.
+ * Picking ({@link SUBTREE_WALK}) walks down from the top the way `MemoryStorage` does, holding only the path
+ * from the top (as deep as the tree, never as wide): each step reads the next children of the token at the end of
+ * the path, in index order, and either takes the run of those without children of their own (one probe each),
+ * or goes down into the first one with children, or (none left) takes the token itself and goes back up. So a
+ * call reads about as many index entries as it deletes, however wide or deep the tree: a breadth-first walk
+ * would read every token of each level it crosses, and a 1,000 × 1,000 tree would cost a thousand probes per
+ * call before its first leaf. The subtree cannot gain children under the committed mark, so a token whose
+ * children were all picked has none left once they are deleted. Each step copies the path, so a very deep
+ * chain (thousands of tokens) costs time that grows with the square of its depth.
  */
 export const DELETE_SUBTREE = `
-WITH RECURSIVE sub AS (
-  SELECT t.id, 0 AS depth FROM {schema}.tokens t WHERE t.id = $1::text AND t.revoking IS NOT NULL
-  UNION ALL
-  -- A lateral subquery behind OFFSET 0: looked up per parent in the parent index, never a hash join over a scan
-  -- of the whole table, so that the walk stops as soon as enough leaves are found.
-  SELECT c.id, s.depth + 1 FROM sub s
-  CROSS JOIN LATERAL (SELECT c.id FROM {schema}.tokens c WHERE c.parent = s.id OFFSET 0) c
-),
-leaves AS MATERIALIZED (
-  SELECT s.id, s.depth FROM sub s
-  WHERE NOT EXISTS (SELECT 1 FROM {schema}.tokens c WHERE c.parent = s.id)
-  LIMIT $7::bigint
-),
+WITH RECURSIVE ${SUBTREE_WALK},
 picked AS MATERIALIZED (
-  SELECT id, depth FROM leaves WHERE (SELECT count(*) FROM leaves) >= $7::bigint
-  UNION ALL
-  SELECT d.id, d.depth FROM (SELECT id, depth FROM sub ORDER BY depth DESC, id LIMIT $7::bigint) d
-  WHERE (SELECT count(*) FROM leaves) < $7::bigint
+  SELECT e.id, row_number() OVER (ORDER BY w.step, e.n) AS ord
+  FROM walk w CROSS JOIN LATERAL unnest(w.emit) WITH ORDINALITY AS e(id, n)
 ),
 locked AS MATERIALIZED (
   SELECT t.id FROM {schema}.tokens t WHERE t.id = ANY (ARRAY(SELECT id FROM picked))
   ORDER BY t.id FOR UPDATE OF t
 ),${deleteLocked(`CASE WHEN t.id = $1::text THEN $3::text ELSE COALESCE(t.revoking, 'parent') END`)}
 SELECT ${DELETED_ROWS},
-  (NOT EXISTS (SELECT 1 FROM sub WHERE depth = 0) OR EXISTS (SELECT 1 FROM gone WHERE id = $1::text)) AS done`
+  (NOT EXISTS (SELECT 1 FROM {schema}.tokens t WHERE t.id = $1::text AND t.revoking IS NOT NULL)
+    OR EXISTS (SELECT 1 FROM gone WHERE id = $1::text)) AS done`
 
 /**
- * sweepExpired: `$1` limit, `$2` origin, `$3` the mark (`expired`), `$4` now, `$5` log length, `$6` channel.
- * Takes up to `$1` tokens expired at `$4`, soonest first, skipping rows another sweep holds (`SKIP LOCKED`), and
- * locks them. Those already marked (by an earlier call, or any revocation) and without children are deleted with
- * their leases and notices ({@link deleteLocked}; reason: their mark). The others are marked `$3` (an earlier mark
- * stays, but for `orphan`, which `$3` replaces when the token has children), and only deleted by a later call:
- * this statement's snapshot may miss a child inserted while it waited for a lock, but no child can be inserted
- * under a committed mark. Tokens with children are returned as marked, for the store to finish. One row:
- * `tokens`, `leases`, `marked` (JSON arrays) and `done` (fewer than `$1` were due, and none was left marked
- * for the next call to delete).
+ * The expiry sweep's statement ({@link SWEEP_EXPIRED}, {@link SWEEP_LOCKED}). Parameters: `$1` (see below), `$2`
+ * origin, `$3` the mark (`expired`), `$4` now, `$5` log length, `$6` channel. It takes the tokens `due` (expired at
+ * `$4`, locked). A due token with an ancestor that expired no later (a child's expiry is capped at its parent's)
+ * is left to that ancestor's revocation, as memory and Redis do (a sweep token by token, soonest first and
+ * parents first, would reach the ancestor first): instead of it, its topmost such ancestor (the `target`, which
+ * no ancestor of its own covers) is locked (`SKIP LOCKED`: one another sweep holds is that sweep's to finish),
+ * marked `$3` and returned in `marked`, so that the store deletes its subtree (the due token with reason
+ * `parent`) before the next call. Each other due token without children is deleted with its leases and notices
+ * ({@link deleteLocked}; reason: its own mark, else `$3`), and each with children is marked `$3` and returned in
+ * `marked` (an earlier mark stays, but for `orphan`, which `$3` replaces). One row: `tokens`, `leases`, `marked`
+ * (JSON arrays), `due_count` (how many were due) and `left` (whether tokens were marked for a later call to delete).
+ *
+ * `lockedFirst`: `$1` is the ids that {@link SWEEP_LOCK} locked earlier in the same transaction, so this
+ * statement's snapshot, taken after the locks, sees every child committed under them, and a child inserted later
+ * waits for the lock, then finds its parent gone. Otherwise `$1` is the limit, and the statement locks the due
+ * tokens itself (`SKIP LOCKED`, soonest first): its snapshot may then miss a child inserted while it waited for a
+ * lock, so a token not yet marked is only marked, and deleted by a later call (no child can be inserted under a
+ * committed mark).
  */
-export const SWEEP_EXPIRED = `
-WITH due AS MATERIALIZED (
-  SELECT t.id, t.revoking FROM {schema}.tokens t
+function sweepSql(lockedFirst: boolean): string {
+  const due = lockedFirst
+    ? `SELECT t.id, t.parent, t.expires_at, t.revoking FROM {schema}.tokens t
+  WHERE t.id = ANY ($1::text[]) AND t.expires_at <= $4::float8`
+    : `SELECT t.id, t.parent, t.expires_at, t.revoking FROM {schema}.tokens t
   WHERE t.expires_at <= $4::float8
   ORDER BY t.expires_at LIMIT $1::bigint
-  FOR UPDATE OF t SKIP LOCKED
+  FOR UPDATE OF t SKIP LOCKED`
+  // Without children and safe to delete now: any such token locked before the snapshot; else one marked before.
+  const deletable = lockedFirst ? 'true' : 'revoking IS NOT NULL'
+  return `
+WITH RECURSIVE due AS MATERIALIZED (
+  ${due}
+),
+up AS (
+  SELECT d.id AS head, d.expires_at AS head_expires, a.id, a.parent, a.expires_at, 1 AS depth
+  FROM due d JOIN {schema}.tokens a ON a.id = d.parent
+  UNION ALL
+  SELECT u.head, u.head_expires, a.id, a.parent, a.expires_at, u.depth + 1
+  FROM up u JOIN {schema}.tokens a ON a.id = u.parent
+),
+cover AS MATERIALIZED (
+  SELECT DISTINCT ON (u.head) u.head AS id, u.id AS target FROM up u
+  WHERE u.expires_at <= u.head_expires
+  ORDER BY u.head, u.depth DESC
 ),
 kids AS MATERIALIZED (
   SELECT d.id, d.revoking,
     EXISTS (SELECT 1 FROM {schema}.tokens c WHERE c.parent = d.id) AS has_children
-  FROM due d
+  FROM due d WHERE NOT EXISTS (SELECT 1 FROM cover v WHERE v.id = d.id)
+),
+targets AS MATERIALIZED (
+  SELECT t.id, t.revoking FROM {schema}.tokens t
+  WHERE t.id = ANY (ARRAY(SELECT target FROM cover)) AND t.id <> ALL (ARRAY(SELECT id FROM kids))
+  ORDER BY t.id FOR UPDATE OF t SKIP LOCKED
+),
+handed AS MATERIALIZED (
+  SELECT id, revoking FROM kids WHERE has_children
+  UNION ALL
+  SELECT id, revoking FROM targets
 ),
 newly AS (
   UPDATE {schema}.tokens t SET revoking = $3::text
   WHERE t.id = ANY (ARRAY(
-    SELECT id FROM kids WHERE revoking IS NULL OR (revoking = 'orphan' AND has_children)
+    SELECT id FROM handed WHERE revoking IS NULL OR revoking = 'orphan'
+    UNION ALL
+    SELECT id FROM kids WHERE NOT has_children AND revoking IS NULL AND NOT (${deletable})
   ))
   RETURNING ${TOKEN_COLUMNS}, t.id
 ),
 picked AS MATERIALIZED (
-  SELECT k.id, 0 AS depth FROM kids k WHERE k.revoking IS NOT NULL AND NOT k.has_children
+  SELECT k.id, 0 AS ord FROM kids k WHERE NOT k.has_children AND (${deletable})
 ),
 locked AS (SELECT id FROM picked),${deleteLocked(`COALESCE(t.revoking, $3::text)`)}
 SELECT ${DELETED_ROWS},
-  (SELECT COALESCE(jsonb_agg(jsonb_build_object('record', m.record, 'parent', m.parent,
+  (SELECT COALESCE(json_agg(json_build_object('record', m.record, 'parent', m.parent,
       'num_uses', m.num_uses, 'ttl', m.ttl, 'expires_at', m.expires_at,
-      'last_renewal_time', m.last_renewal_time, 'revoking', m.revoking)), '[]'::jsonb)
+      'last_renewal_time', m.last_renewal_time, 'revoking', m.revoking)), '[]'::json)
     FROM (
       SELECT n.record, n.parent, n.num_uses, n.ttl, n.expires_at, n.last_renewal_time, n.revoking
-      FROM newly n JOIN kids k ON k.id = n.id WHERE k.has_children
+      FROM newly n WHERE n.id IN (SELECT id FROM handed)
       UNION ALL
       SELECT ${TOKEN_COLUMNS} FROM {schema}.tokens t
       WHERE t.id = ANY (ARRAY(
-        SELECT id FROM kids WHERE has_children AND revoking IS NOT NULL AND revoking <> 'orphan'
+        SELECT id FROM handed WHERE revoking IS NOT NULL AND revoking <> 'orphan'
       ))
     ) m) AS marked,
-  (SELECT count(*) FROM due) < $1::bigint
-    AND NOT EXISTS (SELECT 1 FROM kids WHERE revoking IS NULL AND NOT has_children) AS done`
+  (SELECT count(*) FROM due)::float8 AS due_count,
+  EXISTS (SELECT 1 FROM kids WHERE NOT has_children AND NOT (${deletable})) AS left`
+}
+
+/**
+ * sweepExpired in one statement, for a database without `connect()` (PGlite): `$1` limit; see {@link sweepSql}.
+ * A token not yet marked takes two calls, one to mark it and one to delete it.
+ */
+export const SWEEP_EXPIRED = sweepSql(false)
+
+/**
+ * sweepExpired on a `pg.Pool`, first statement of its transaction: `$1` now, `$2` limit. Locks up to `$2` tokens
+ * expired at `$1`, soonest first, skipping rows another sweep or a revocation holds, and returns their ids (at
+ * most `$2`, so the store never holds more than a batch).
+ */
+export const SWEEP_LOCK = `
+SELECT t.id FROM {schema}.tokens t
+WHERE t.expires_at <= $1::float8
+ORDER BY t.expires_at LIMIT $2::bigint
+FOR UPDATE OF t SKIP LOCKED`
+
+/**
+ * sweepExpired on a `pg.Pool`, second statement of its transaction: `$1` the ids {@link SWEEP_LOCK} locked; see
+ * {@link sweepSql}. Each token is deleted or handed over in this one call.
+ */
+export const SWEEP_LOCKED = sweepSql(true)
 
 /**
  * tidy: `$1` the last id of the previous chunk (`''` first), `$2` chunk size. Takes the next `$2` children of
