@@ -199,8 +199,8 @@ export class MemoryStorage implements Storage {
     this.#tokens.delete(id)
     this.#byAccessor.delete(record.accessor)
     this.#revoking.delete(id)
-    if (record.parent !== null) removeFromIndex(this.#children, record.parent, id)
-    this.#logDelete(record)
+    this.#unlinkFromParent(record)
+    this.#logDelete(id)
     // Children still indexed under this id (a deletion out of order) stay listed, so a resumed walk finds them.
     return record
   }
@@ -333,6 +333,9 @@ export class MemoryStorage implements Storage {
           descended = true
           break
         }
+        // The Set is at hand: no lookup of it per child. The parent's child log is left as it is: the parent goes
+        // in this walk and its log with it, and until then listings skip the deleted entries.
+        children?.delete(child)
         this.#deleteRecord(record, leases)
         tokens.push(record)
       }
@@ -341,6 +344,7 @@ export class MemoryStorage implements Storage {
       path.pop()
       const record = this.#tokens.get(id)
       if (record === undefined) continue
+      this.#unlinkFromParent(record)
       this.#deleteRecord(record, leases)
       tokens.push(record)
     }
@@ -375,6 +379,7 @@ export class MemoryStorage implements Storage {
       // subtree, as a sweep token by token, soonest first and parents first, would: its entry is dropped.
       if (this.#ancestorExpiredBy(record.parent, time)) continue
       if (this.#firstChild(id) === undefined) {
+        this.#unlinkFromParent(record)
         this.#deleteRecord(record, leases)
         tokens.push(record)
         continue
@@ -415,7 +420,10 @@ export class MemoryStorage implements Storage {
     return undefined
   }
 
-  /** Deletes a token and its leases (appended to `leases`) with every index entry but the expiry heap's. */
+  /**
+   * Deletes a token and its leases (appended to `leases`) with every index entry but the expiry heap's and its
+   * parent's ({@link MemoryStorage.#unlinkFromParent}, which a subtree walk does more cheaply itself).
+   */
   #deleteRecord(record: TokenRecord, leases: LeaseRecord[]): void {
     const id = record.id
     const leaseIds = this.#leasesByToken.get(id)
@@ -430,9 +438,20 @@ export class MemoryStorage implements Storage {
     }
     this.#tokens.delete(id)
     this.#byAccessor.delete(record.accessor)
-    this.#revoking.delete(id)
-    if (record.parent !== null) removeFromIndex(this.#children, record.parent, id)
-    this.#logDelete(record)
+    // Only marked tokens are in the set: most of a revoked subtree is not (its top carries the mark).
+    if (record.revoking !== null) this.#revoking.delete(id)
+    this.#logDelete(id)
+  }
+
+  /** Removes a token about to be deleted from its parent's children index and child log. */
+  #unlinkFromParent(record: TokenRecord): void {
+    const parent = record.parent
+    if (parent === null) return
+    removeFromIndex(this.#children, parent, record.id)
+    const log = this.#childLogs.get(parent)
+    if (log?.noteStale() === true) {
+      log.compact((seq, id) => this.#seqOf.get(id) === seq && this.#tokens.get(id)?.parent === parent)
+    }
   }
 
   /**
@@ -564,19 +583,19 @@ export class MemoryStorage implements Storage {
     children.push(seq, record.id)
   }
 
-  /** Marks a deleted token's log entries stale, compacting the logs when most entries are. */
-  #logDelete(record: TokenRecord): void {
-    this.#seqOf.delete(record.id)
-    this.#log.noteStale((seq, id) => this.#seqOf.get(id) === seq)
-    this.#childLogs.delete(record.id)
-    const parent = record.parent
-    if (parent === null) return
-    this.#childLogs
-      .get(parent)
-      ?.noteStale(
-        (seq, id) => this.#seqOf.get(id) === seq && this.#tokens.get(id)?.parent === parent,
-      )
+  /**
+   * Marks a deleted token's entry in the log of every token stale, compacting the log when most entries are, and
+   * drops the log of its children. Its entry in its parent's child log is {@link MemoryStorage.#unlinkFromParent}'s.
+   */
+  #logDelete(id: HashedTokenId): void {
+    this.#seqOf.delete(id)
+    if (this.#log.noteStale()) this.#log.compact(this.#isCurrentInLog)
+    this.#childLogs.delete(id)
   }
+
+  /** The log's compaction test, made once rather than per deletion. */
+  readonly #isCurrentInLog = (seq: number, id: HashedTokenId): boolean =>
+    this.#seqOf.get(id) === seq
 
   /**
    * Whether a new child may hang under `id`: it exists and is not being revoked, and its ancestors exist and are
