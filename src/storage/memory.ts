@@ -450,7 +450,9 @@ export class MemoryStorage implements Storage {
     removeFromIndex(this.#children, parent, record.id)
     const log = this.#childLogs.get(parent)
     if (log?.noteStale() === true) {
-      log.compact((seq, id) => this.#seqOf.get(id) === seq && this.#tokens.get(id)?.parent === parent)
+      log.compact(
+        (seq, id) => this.#seqOf.get(id) === seq && this.#tokens.get(id)?.parent === parent,
+      )
     }
   }
 
