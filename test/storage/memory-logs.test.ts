@@ -88,7 +88,8 @@ describe('MemoryStorage listings after mass deletions', () => {
   test('listTokens(): after most tokens are deleted (the log compacted), lists each remaining token once, in insertion order', async () => {
     const storage = new MemoryStorage()
     const count = 5000
-    for (let i = 0; i < count; i++) assert.equal(await storage.insertToken(rec(`t${i}`)), 'inserted')
+    for (let i = 0; i < count; i++)
+      assert.equal(await storage.insertToken(rec(`t${i}`)), 'inserted')
     const kept: HashedTokenId[] = []
     for (let i = 0; i < count; i++) {
       if (i % 7 === 0) kept.push(hid(`t${i}`))
