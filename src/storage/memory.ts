@@ -327,10 +327,14 @@ export class MemoryStorage implements Storage {
     while (tokens.length < max) {
       const id = path.at(-1)
       if (id === undefined) break
-      let descended = false
       const children = this.#children.get(id)
+      const passStart = tokens.length
+      let reachedEnd = true
       for (const child of children ?? []) {
-        if (tokens.length >= max) break
+        if (tokens.length >= max) {
+          reachedEnd = false
+          break
+        }
         const record = this.#tokens.get(child)
         if (record?.parent !== id) {
           // Gone, or under another parent now: not a child of `id`.
@@ -339,17 +343,24 @@ export class MemoryStorage implements Storage {
         }
         if ((this.#children.get(child)?.size ?? 0) > 0) {
           path.push(child)
-          descended = true
+          reachedEnd = false
           break
         }
-        // The Set is at hand: no lookup of it per child. The parent's child log is left as it is: the parent goes
-        // in this walk and its log with it, and until then listings skip the deleted entries.
-        children?.delete(child)
+        // The parent's child log is left as it is: the parent goes in this walk and its log with it, and until
+        // then listings skip the deleted entries.
         this.#deleteRecord(record, leases)
         tokens.push(record)
       }
-      if (descended || tokens.length >= max) continue
-      if (children !== undefined && children.size === 0) this.#children.delete(id)
+      if (!reachedEnd) {
+        // Cut off, or gone down a level: the children this pass deleted leave the set, which stays for the rest.
+        for (let i = passStart; i < tokens.length; i++) {
+          children?.delete((tokens[i] as TokenRecord).id)
+        }
+        continue
+      }
+      // Every child was deleted (or was stale): the set goes whole rather than entry by entry.
+      if (children !== undefined) this.#children.delete(id)
+      if (tokens.length >= max) continue
       path.pop()
       const record = this.#tokens.get(id)
       if (record === undefined) continue

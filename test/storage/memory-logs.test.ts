@@ -164,3 +164,31 @@ describe('MemoryStorage listings after mass deletions', () => {
     assert.deepEqual(await listAll(storage, 64, hid('p')), kept)
   })
 })
+
+describe('MemoryStorage.deleteSubtree() and the children index', () => {
+  test('a batch cut off part-way through a family leaves exactly the undeleted children indexed under the parent', async () => {
+    const storage = new MemoryStorage()
+    await storage.insertToken(rec('top'))
+    for (let i = 0; i < 50; i++) await storage.insertToken(rec(`c${i}`, { parent: hid('top') }))
+    await storage.insertToken(rec('c3-child', { parent: hid('c3') }))
+    assert.ok(await storage.markRevoking(hid('top'), 'explicit'))
+    const first = await storage.deleteSubtree(hid('top'), 'explicit', T0, 7)
+    // c0–c2, then down to c3's child and c3, then c4 and c5: seven.
+    assert.deepEqual(
+      first.tokens.map((record) => record.id),
+      ['c0', 'c1', 'c2', 'c3-child', 'c3', 'c4', 'c5'].map(hid),
+    )
+    assert.equal(first.done, false)
+    const left = Array.from({ length: 44 }, (_, i) => hid(`c${i + 6}`))
+    assert.deepEqual(await storage.listChildren(hid('top')), left)
+    assert.deepEqual(await storage.listChildren(hid('c3')), [])
+    // The other 45 tokens, 7 a call.
+    let calls = 0
+    for (let done = false; !done; calls++) {
+      done = (await storage.deleteSubtree(hid('top'), 'explicit', T0, 7)).done
+    }
+    assert.equal(calls, 7)
+    assert.deepEqual(await storage.listChildren(hid('top')), [])
+    assert.equal(storage.size, 0)
+  })
+})
