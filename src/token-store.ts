@@ -153,6 +153,8 @@ const ROOT_TOKEN_PATH = 'auth/token/root'
 const WRAPPING_POLICIES: readonly string[] = intern([RESPONSE_WRAPPING_POLICY])
 /** How many expired tokens or leases one storage call lists during a sweep. */
 const SWEEP_BATCH = 1000
+/** Marked tokens listed per storage call when finishing cut-off revocations: a page, never every mark at once. */
+const CUT_OFF_PAGE = 100
 /** Attempts at drawing an accessor or lease id that is not taken (a clash needs a 144-bit collision). */
 const ID_ATTEMPTS = 3
 /** Scans of a prefix during `revokePrefix`, each catching what was created during the one before. */
@@ -1401,17 +1403,28 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
     return [...marked]
   }
 
-  /** Finishes every revocation that was cut off half-way (its mark is still there). Resolves to how many. */
+  /**
+   * Finishes every revocation that was cut off half-way (its mark is still there), a page of marks at a time so
+   * that memory stays bounded however many there are. Finishing a mark deletes it, so the next page lists the
+   * next marks; it stops at a short page, or at a page none of which was still marked (each was finished
+   * concurrently meanwhile), so a listing that keeps returning the same ids cannot hold it in a loop.
+   * Resolves to how many it finished.
+   */
   async #finishCutOffRevocations(): Promise<number> {
     let finished = 0
-    for (const id of await this.#storage.listRevoking(Number.MAX_SAFE_INTEGER)) {
-      const record = await this.#storage.getToken(id)
-      if (record?.revoking != null) {
-        await this.#finish(record, this.#clock())
-        finished += 1
+    for (;;) {
+      const ids = await this.#storage.listRevoking(CUT_OFF_PAGE)
+      let finishedInPage = 0
+      for (const id of ids) {
+        const record = await this.#storage.getToken(id)
+        if (record?.revoking != null) {
+          await this.#finish(record, this.#clock())
+          finishedInPage += 1
+        }
       }
+      finished += finishedInPage
+      if (ids.length < CUT_OFF_PAGE || finishedInPage === 0) return finished
     }
-    return finished
   }
 
   /** Finishes cut-off revocations, then revokes what expired. Counts what expired on its own. */

@@ -96,6 +96,62 @@ test('tidy(): finishes a revocation cut off half-way', async () => {
   assert.equal(await memory.getTokenByAccessor(parent.accessor), null)
 })
 
+test('tidy(): finishes many cut-off revocations a page of marks at a time, never listing every mark at once', async () => {
+  const { memory, store, root } = await setup()
+  const marks = 250
+  const tops = []
+  for (let i = 0; i < marks; i++) {
+    const top = await store.create({ parent: root })
+    const child = await store.create({ parent: top.clientToken })
+    await memory.markRevoking(await idOf(memory, top.accessor), 'explicit')
+    tops.push({ top, child })
+  }
+  const limits: number[] = []
+  const paging = overrideStorage(memory, {
+    listRevoking: async (limit) => {
+      limits.push(limit)
+      return memory.listRevoking(limit)
+    },
+  })
+  const finisher = new TokenStore({ storage: paging, timers: false, secret: 'x'.repeat(32) })
+  const events: RevokedEvent[] = []
+  finisher.on('revoked', (event) => events.push(event))
+  const report = await finisher.tidy()
+  await finisher.close()
+  assert.equal(report.revocationsFinished, marks)
+  assert.ok(limits.length >= 3, `listRevoking was called ${limits.length} times`)
+  assert.ok(
+    limits.every((limit) => limit <= 100),
+    `listRevoking limits: ${limits.join(', ')}`,
+  )
+  assert.deepEqual(await memory.listRevoking(10), [])
+  assert.equal(events.length, marks * 2)
+  for (const { top, child } of tops) {
+    assert.equal(await memory.getTokenByAccessor(top.accessor), null)
+    assert.equal(await memory.getTokenByAccessor(child.accessor), null)
+  }
+})
+
+test('tidy(): a listing that keeps returning tokens no longer marked does not hold it in a loop', async () => {
+  const { memory, store, root } = await setup()
+  const token = await store.create({ parent: root })
+  const id = await idOf(memory, token.accessor)
+  let calls = 0
+  // A broken index: the same unmarked id, a full page of it, on every call.
+  const stuck = overrideStorage(memory, {
+    listRevoking: (limit) => {
+      calls += 1
+      return Promise.resolve(Array.from({ length: limit }, () => id))
+    },
+  })
+  const finisher = new TokenStore({ storage: stuck, timers: false, secret: 'x'.repeat(32) })
+  const report = await finisher.tidy()
+  await finisher.close()
+  assert.equal(report.revocationsFinished, 0)
+  assert.equal(calls, 1)
+  assert.ok(await store.lookup(token.clientToken))
+})
+
 test('tidy(): is safe while the store serves', async () => {
   const { store, root } = await setup()
   const work = Array.from({ length: 50 }, async (_, index) => {

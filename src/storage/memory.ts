@@ -45,6 +45,17 @@ const CURSOR_TAG = 'm'
  */
 const LIST_SCAN_BUDGET = 4096
 
+/**
+ * What the accessor index holds for a token: its id, and its number in the listing logs. The number lives here,
+ * not in a map of its own, so that inserting or deleting a token writes one large map fewer: in a store of a
+ * million tokens each such write costs a cache miss or two, and that is most of what deleting a token costs.
+ */
+interface AccessorEntry {
+  readonly id: HashedTokenId
+  /** The token's insertion number: log entries with another number for its id are stale. */
+  readonly seq: number
+}
+
 /** Whether the token itself (not its ancestors) is usable at `now`. */
 export function isSelfLive(record: TokenRecord, now: UnixMillis): boolean {
   return record.revoking === null && (record.expiresAt === null || now < record.expiresAt)
@@ -73,7 +84,7 @@ export function isAncestorLive(record: TokenRecord, now: UnixMillis): boolean {
  */
 export class MemoryStorage implements Storage {
   readonly #tokens = new Map<HashedTokenId, TokenRecord>()
-  readonly #byAccessor = new Map<Accessor, HashedTokenId>()
+  readonly #byAccessor = new Map<Accessor, AccessorEntry>()
   readonly #children = new Map<HashedTokenId, Set<HashedTokenId>>()
   readonly #revoking = new Set<HashedTokenId>()
   readonly #expiry = new ExpiryHeap<HashedTokenId>()
@@ -81,11 +92,10 @@ export class MemoryStorage implements Storage {
   readonly #leasesByToken = new Map<HashedTokenId, Set<LeaseId>>()
   readonly #leaseExpiry = new ExpiryHeap<LeaseId>()
   readonly #roles = new Map<string, TokenRole>()
-  /** Every token in insertion order, for listings; `#seqOf` holds each stored token's number in it. */
+  /** Every token in insertion order, for listings; `#byAccessor` holds each stored token's number in it. */
   readonly #log = new SeqLog<HashedTokenId>()
   /** Each parent's children in insertion order, for listings by parent. */
   readonly #childLogs = new Map<HashedTokenId, SeqLog<HashedTokenId>>()
-  readonly #seqOf = new Map<HashedTokenId, number>()
   #lastSeq = 0
   readonly #policies = new Map<string, string>()
 
@@ -103,8 +113,7 @@ export class MemoryStorage implements Storage {
       addToIndex(this.#children, record.parent, record.id)
     }
     this.#tokens.set(record.id, record)
-    this.#logInsert(record)
-    this.#byAccessor.set(record.accessor, record.id)
+    this.#byAccessor.set(record.accessor, { id: record.id, seq: this.#logInsert(record) })
     if (record.expiresAt !== null) this.#expiry.push(record.expiresAt, record.id)
     if (record.revoking !== null) this.#revoking.add(record.id)
     return 'inserted'
@@ -115,8 +124,8 @@ export class MemoryStorage implements Storage {
   }
 
   async getTokenByAccessor(accessor: Accessor): Promise<TokenRecord | null> {
-    const id = this.#byAccessor.get(accessor)
-    return id === undefined ? null : (this.#tokens.get(id) ?? null)
+    const entry = this.#byAccessor.get(accessor)
+    return entry === undefined ? null : (this.#tokens.get(entry.id) ?? null)
   }
 
   async getLiveToken(id: HashedTokenId, now: UnixMillis): Promise<TokenRecord | null> {
@@ -199,8 +208,8 @@ export class MemoryStorage implements Storage {
     this.#tokens.delete(id)
     this.#byAccessor.delete(record.accessor)
     this.#revoking.delete(id)
-    if (record.parent !== null) removeFromIndex(this.#children, record.parent, id)
-    this.#logDelete(record)
+    this.#unlinkFromParent(record)
+    this.#logDelete(id)
     // Children still indexed under this id (a deletion out of order) stay listed, so a resumed walk finds them.
     return record
   }
@@ -318,10 +327,14 @@ export class MemoryStorage implements Storage {
     while (tokens.length < max) {
       const id = path.at(-1)
       if (id === undefined) break
-      let descended = false
       const children = this.#children.get(id)
+      const passStart = tokens.length
+      let reachedEnd = true
       for (const child of children ?? []) {
-        if (tokens.length >= max) break
+        if (tokens.length >= max) {
+          reachedEnd = false
+          break
+        }
         const record = this.#tokens.get(child)
         if (record?.parent !== id) {
           // Gone, or under another parent now: not a child of `id`.
@@ -330,17 +343,28 @@ export class MemoryStorage implements Storage {
         }
         if ((this.#children.get(child)?.size ?? 0) > 0) {
           path.push(child)
-          descended = true
+          reachedEnd = false
           break
         }
+        // The parent's child log is left as it is: the parent goes in this walk and its log with it, and until
+        // then listings skip the deleted entries.
         this.#deleteRecord(record, leases)
         tokens.push(record)
       }
-      if (descended || tokens.length >= max) continue
-      if (children !== undefined && children.size === 0) this.#children.delete(id)
+      if (!reachedEnd) {
+        // Cut off, or gone down a level: the children this pass deleted leave the set, which stays for the rest.
+        for (let i = passStart; i < tokens.length; i++) {
+          children?.delete((tokens[i] as TokenRecord).id)
+        }
+        continue
+      }
+      // Every child was deleted (or was stale): the set goes whole rather than entry by entry.
+      if (children !== undefined) this.#children.delete(id)
+      if (tokens.length >= max) continue
       path.pop()
       const record = this.#tokens.get(id)
       if (record === undefined) continue
+      this.#unlinkFromParent(record)
       this.#deleteRecord(record, leases)
       tokens.push(record)
     }
@@ -375,6 +399,7 @@ export class MemoryStorage implements Storage {
       // subtree, as a sweep token by token, soonest first and parents first, would: its entry is dropped.
       if (this.#ancestorExpiredBy(record.parent, time)) continue
       if (this.#firstChild(id) === undefined) {
+        this.#unlinkFromParent(record)
         this.#deleteRecord(record, leases)
         tokens.push(record)
         continue
@@ -415,7 +440,10 @@ export class MemoryStorage implements Storage {
     return undefined
   }
 
-  /** Deletes a token and its leases (appended to `leases`) with every index entry but the expiry heap's. */
+  /**
+   * Deletes a token and its leases (appended to `leases`) with every index entry but the expiry heap's and its
+   * parent's ({@link MemoryStorage.#unlinkFromParent}, which a subtree walk does more cheaply itself).
+   */
   #deleteRecord(record: TokenRecord, leases: LeaseRecord[]): void {
     const id = record.id
     const leaseIds = this.#leasesByToken.get(id)
@@ -430,9 +458,22 @@ export class MemoryStorage implements Storage {
     }
     this.#tokens.delete(id)
     this.#byAccessor.delete(record.accessor)
-    this.#revoking.delete(id)
-    if (record.parent !== null) removeFromIndex(this.#children, record.parent, id)
-    this.#logDelete(record)
+    // Only marked tokens are in the set: most of a revoked subtree is not (its top carries the mark).
+    if (record.revoking !== null) this.#revoking.delete(id)
+    this.#logDelete(id)
+  }
+
+  /** Removes a token about to be deleted from its parent's children index and child log. */
+  #unlinkFromParent(record: TokenRecord): void {
+    const parent = record.parent
+    if (parent === null) return
+    removeFromIndex(this.#children, parent, record.id)
+    const log = this.#childLogs.get(parent)
+    if (log?.noteStale() === true) {
+      log.compact(
+        (seq, id) => this.#isCurrentInLog(seq, id) && this.#tokens.get(id)?.parent === parent,
+      )
+    }
   }
 
   /**
@@ -454,7 +495,7 @@ export class MemoryStorage implements Storage {
       index += 1
       examined += 1
       last = entry.seq
-      if (this.#seqOf.get(entry.id) !== entry.seq) continue
+      if (!this.#isCurrentInLog(entry.seq, entry.id)) continue
       const record = this.#live(entry.id, query.now)
       if (
         record === null ||
@@ -508,7 +549,7 @@ export class MemoryStorage implements Storage {
   async tidy(): Promise<StorageTidyResult> {
     let indexEntriesRemoved = 0
     let childrenOrphaned = 0
-    for (const [accessor, id] of this.#byAccessor) {
+    for (const [accessor, { id }] of this.#byAccessor) {
       if (this.#tokens.get(id)?.accessor !== accessor) {
         this.#byAccessor.delete(accessor)
         indexEntriesRemoved += 1
@@ -550,33 +591,40 @@ export class MemoryStorage implements Storage {
     return { indexEntriesRemoved, childrenOrphaned, danglingLeases }
   }
 
-  /** Appends a new token to the listing logs. */
-  #logInsert(record: TokenRecord): void {
+  /** Appends a new token to the listing logs; returns its insertion number. */
+  #logInsert(record: TokenRecord): number {
     const seq = ++this.#lastSeq
-    this.#seqOf.set(record.id, seq)
     this.#log.push(seq, record.id)
-    if (record.parent === null) return
+    if (record.parent === null) return seq
     let children = this.#childLogs.get(record.parent)
     if (children === undefined) {
       children = new SeqLog()
       this.#childLogs.set(record.parent, children)
     }
     children.push(seq, record.id)
+    return seq
   }
 
-  /** Marks a deleted token's log entries stale, compacting the logs when most entries are. */
-  #logDelete(record: TokenRecord): void {
-    this.#seqOf.delete(record.id)
-    this.#log.noteStale((seq, id) => this.#seqOf.get(id) === seq)
-    this.#childLogs.delete(record.id)
-    const parent = record.parent
-    if (parent === null) return
-    this.#childLogs
-      .get(parent)
-      ?.noteStale(
-        (seq, id) => this.#seqOf.get(id) === seq && this.#tokens.get(id)?.parent === parent,
-      )
+  /**
+   * Marks a deleted token's entry in the log of every token stale, compacting the log when most entries are, and
+   * drops the log of its children. Its entry in its parent's child log is {@link MemoryStorage.#unlinkFromParent}'s.
+   */
+  #logDelete(id: HashedTokenId): void {
+    if (this.#log.noteStale()) this.#log.compact(this.#isCurrent)
+    this.#childLogs.delete(id)
   }
+
+  /**
+   * Whether a log entry is the stored token's current one: the id is stored, under the same insertion number (a
+   * token deleted and inserted again has a new one). The token's accessor entry, removed with it, holds the number.
+   */
+  #isCurrentInLog(seq: number, id: HashedTokenId): boolean {
+    const record = this.#tokens.get(id)
+    return record !== undefined && this.#byAccessor.get(record.accessor)?.seq === seq
+  }
+
+  /** {@link MemoryStorage.#isCurrentInLog} as a function, made once rather than per compaction. */
+  readonly #isCurrent = (seq: number, id: HashedTokenId): boolean => this.#isCurrentInLog(seq, id)
 
   /**
    * Whether a new child may hang under `id`: it exists and is not being revoked, and its ancestors exist and are

@@ -11,8 +11,8 @@
 const MIN_STALE_FOR_COMPACTION = 1024
 
 export class SeqLog<Id> {
-  #seqs: number[] = []
-  #ids: Id[] = []
+  readonly #seqs: number[] = []
+  readonly #ids: Id[] = []
   #stale = 0
 
   /** Entries, stale ones included. */
@@ -46,24 +46,31 @@ export class SeqLog<Id> {
   }
 
   /**
-   * Records that one entry went stale; once stale entries outnumber current ones, keeps only the entries
-   * `isCurrent` accepts.
+   * Records that one entry went stale. Returns whether stale entries now outnumber current ones: the caller then
+   * calls {@link SeqLog.compact}. Split in two so that the caller builds its `isCurrent` test only for the rare
+   * compaction, not for every deletion (a million deletions would allocate a million closures).
    */
-  noteStale(isCurrent: (seq: number, id: Id) => boolean): void {
+  noteStale(): boolean {
     this.#stale += 1
-    if (this.#stale < MIN_STALE_FOR_COMPACTION || this.#stale * 2 < this.#ids.length) return
-    const seqs: number[] = []
-    const ids: Id[] = []
-    for (let i = 0; i < this.#ids.length; i++) {
-      const seq = this.#seqs[i] as number
-      const id = this.#ids[i] as Id
+    return this.#stale >= MIN_STALE_FOR_COMPACTION && this.#stale * 2 >= this.#ids.length
+  }
+
+  /** Keeps only the entries `isCurrent` accepts, in place (no second pair of arrays as large as the log). */
+  compact(isCurrent: (seq: number, id: Id) => boolean): void {
+    const seqs = this.#seqs
+    const ids = this.#ids
+    let kept = 0
+    for (let i = 0; i < ids.length; i++) {
+      const seq = seqs[i] as number
+      const id = ids[i] as Id
       if (isCurrent(seq, id)) {
-        seqs.push(seq)
-        ids.push(id)
+        seqs[kept] = seq
+        ids[kept] = id
+        kept += 1
       }
     }
-    this.#seqs = seqs
-    this.#ids = ids
+    seqs.length = kept
+    ids.length = kept
     this.#stale = 0
   }
 }
