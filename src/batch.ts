@@ -76,7 +76,9 @@ export class BatchTokenCodec {
     const encryptionKey = derive(ENCRYPTION_KEY_LABEL, STREAM_KEY_BYTES)
     this.#cipher = new StreamCipher(encryptionKey)
     encryptionKey.fill(0)
-    this.#mac = new TextMac(asciiKey(derive(MAC_KEY_LABEL, TEXT_MAC_KEY_BYTES)))
+    const macKey = asciiKey(derive(MAC_KEY_LABEL, TEXT_MAC_KEY_BYTES))
+    this.#mac = new TextMac(macKey)
+    macKey.fill(0)
   }
 
   /** A new batch token carrying `entry`. */
