@@ -1,23 +1,24 @@
 /**
  * Batch tokens: the token carries its own entry, encrypted and authenticated, so creating one writes nothing.
  *
- * Encrypt-then-MAC: the entry ({@link encodeEntry}) is encrypted under a random 96-bit nonce ({@link StreamCipher}:
- * SHA-512 in counter mode), and the token's text after the tag is authenticated with HMAC-SHA-256 ({@link TextMac},
- * truncated to 240 bits): `hvb.` + base64url(tag) + base64url(nonce ‖ ciphertext). Opening checks the tag first, in
- * constant time, over the exact text presented, so only the string issued opens (no decoding happens before), and
- * decrypts only then.
+ * Encrypt-then-MAC: the entry ({@link encodeEntry}) is encrypted with AES-256-CTR under a random 96-bit nonce, and
+ * the token's text after the tag is authenticated with HMAC-SHA-256 (truncated to 240 bits):
+ * `hvb.` + base64url(tag) + base64url(nonce ‖ ciphertext). Opening checks the tag first, in constant time, over the
+ * exact text presented, so only the string issued opens (no decoding happens before), and decrypts only then.
  *
- * Why no AES (GCM, then CTR, before): Node has no one-shot AES, and every AES call returns a new Buffer made in C++;
- * a `Decipheriv` per token cost as much as a whole JWT verification, and even one ECB object per key, used as the
- * block function of CTR, cost a fifth of a batch `authenticate` in that allocation alone. Opening is now three
- * one-shot hashes, each returning a string, and no allocation but the entry's own strings.
+ * Why not AES-GCM, which it was: Node has no one-shot cipher, and a `Decipheriv` per token (object, key setup,
+ * two output buffers) cost as much as a whole JWT verification. Here the MAC is two one-shot hashes
+ * ({@link TextMac}), and the CTR keystream comes from one AES-256-ECB cipher object made once per key and used
+ * only as the block function over counter blocks (`nonce ‖ counter`): ECB carries no state between block-aligned
+ * updates, so one object serves every call. Sealing uses Node's own `aes-256-ctr`; the tests check both agree.
  *
  * The encryption and MAC keys are derived from the store's secret with HKDF under labels of their own, so they never
  * coincide with each other nor with the HMAC key that hashes service token ids.
  */
-import { hkdfSync, randomFillSync } from 'node:crypto'
+import { createCipheriv, hkdfSync, randomBytes, type Cipher } from 'node:crypto'
 
-import { NONCE_BYTES, STREAM_KEY_BYTES, StreamCipher } from './batch-cipher.js'
+import { endianness } from 'node:os'
+
 import { decodeEntry, encodeEntry } from './batch-entry.js'
 import { TEXT_MAC_KEY_BYTES, TextMac, asciiKey } from './batch-mac.js'
 import type { HashedTokenId, UnixMillis } from './types.js'
@@ -29,18 +30,24 @@ export const BATCH_TOKEN_PREFIX = 'hvb.'
 export const MAX_BATCH_TOKEN_LENGTH = 65_536
 
 /** HKDF labels of the two keys. Changing either invalidates every batch token. */
-const ENCRYPTION_KEY_LABEL = 'tokentree batch token encryption key v4'
-const MAC_KEY_LABEL = 'tokentree batch token mac key v4'
+const ENCRYPTION_KEY_LABEL = 'tokentree batch token encryption key v3'
+const MAC_KEY_LABEL = 'tokentree batch token mac key v3'
 
+const NONCE_BYTES = 12
+const BLOCK_BYTES = 16
 /** The tag: the first 30 bytes of the HMAC, which are exactly its first 40 base64url characters. */
 const TAG_CHARS = 40
 /** Shortest token: prefix, tag, and the base64url of a nonce and a one-byte entry. */
 const MIN_TOKEN_LENGTH = BATCH_TOKEN_PREFIX.length + TAG_CHARS + 18
+/** Whether a Uint32Array stores its words little-endian. */
+const LITTLE_ENDIAN = endianness() === 'LE'
+/** Counter blocks kept ready per key: tokens up to 4 KiB of entry; longer ones get theirs made per call. */
+const COUNTER_BLOCKS = 256
 /** Sealed texts up to this many base64url characters are decoded into {@link scratch}. */
 const SCRATCH_CHARS = 4096
 /**
- * Where {@link BatchTokenCodec.open} decodes the nonce and ciphertext, and decrypts the entry in place (zeroed once
- * read). One for the module: `open` is synchronous, so no two calls ever share it.
+ * Where {@link BatchTokenCodec.open} decodes the nonce and ciphertext (public bytes: the plaintext goes elsewhere).
+ * One for the module: `open` is synchronous, so no two calls ever share it.
  */
 const scratch = Buffer.alloc((SCRATCH_CHARS / 4) * 3)
 
@@ -66,29 +73,36 @@ export interface BatchEntry {
 
 /** Seals and opens batch tokens under one store secret. */
 export class BatchTokenCodec {
+  readonly #encryptionKey: Buffer
   readonly #mac: TextMac
-  readonly #cipher: StreamCipher
+  /** AES-256 as a block function (ECB, no padding): encrypts counter blocks into the CTR keystream. */
+  readonly #blocks: Cipher
+  /** Counter blocks for tokens up to {@link COUNTER_BLOCKS} blocks long, reused (they hold only the public nonce). */
+  readonly #counters = newCounterBlocks(COUNTER_BLOCKS)
+  readonly #counterWords = wordsOf(this.#counters)
 
   constructor(secret: string | Uint8Array) {
     const material = typeof secret === 'string' ? Buffer.from(secret, 'utf8') : secret
     const derive = (label: string, bytes: number): Buffer =>
       Buffer.from(hkdfSync('sha256', material, Buffer.alloc(0), label, bytes))
-    const encryptionKey = derive(ENCRYPTION_KEY_LABEL, STREAM_KEY_BYTES)
-    this.#cipher = new StreamCipher(encryptionKey)
-    encryptionKey.fill(0)
+    this.#encryptionKey = derive(ENCRYPTION_KEY_LABEL, 32)
     const macKey = asciiKey(derive(MAC_KEY_LABEL, TEXT_MAC_KEY_BYTES))
     this.#mac = new TextMac(macKey)
     macKey.fill(0)
+    this.#blocks = createCipheriv('aes-256-ecb', this.#encryptionKey, null)
+    this.#blocks.setAutoPadding(false)
   }
 
   /** A new batch token carrying `entry`. */
   seal(entry: BatchEntry): string {
-    const plain = encodeEntry(entry)
-    const sealed = Buffer.alloc(NONCE_BYTES + plain.length)
-    randomFillSync(sealed, 0, NONCE_BYTES)
-    plain.copy(sealed, NONCE_BYTES)
-    plain.fill(0)
-    this.#cipher.apply(sealed, 0, sealed.length)
+    const nonce = randomBytes(NONCE_BYTES)
+    // Node's CTR counts the whole 16-byte block up from nonce ‖ 0, as the keystream in open() does.
+    const cipher = createCipheriv(
+      'aes-256-ctr',
+      this.#encryptionKey,
+      Buffer.concat([nonce, Buffer.alloc(BLOCK_BYTES - NONCE_BYTES)]),
+    )
+    const sealed = Buffer.concat([nonce, cipher.update(encodeEntry(entry)), cipher.final()])
     const text = sealed.toString('base64url')
     return BATCH_TOKEN_PREFIX + this.#mac.digest(text).slice(0, TAG_CHARS) + text
   }
@@ -109,19 +123,54 @@ export class BatchTokenCodec {
     // The text is exactly what seal() wrote: canonical base64url of nonce ‖ ciphertext. Decoded into the shared
     // scratch buffer when it fits: `Buffer.from` would allocate a buffer per call, which cost more than decoding.
     const sealed = text.length <= SCRATCH_CHARS ? scratch : Buffer.alloc(text.length)
-    const end = sealed.write(text, 'base64url')
-    if (end <= NONCE_BYTES) return null
-    this.#cipher.apply(sealed, 0, end)
+    const length = sealed.write(text, 'base64url') - NONCE_BYTES
+    if (length <= 0) return null
+    const plain = this.#keystream(sealed, length)
+    for (let i = 0; i < length; i++)
+      plain[i] = (plain[i] as number) ^ (sealed[NONCE_BYTES + i] as number)
     try {
-      return decodeEntry(sealed, NONCE_BYTES, end)
+      return decodeEntry(plain, 0, length)
     } catch {
       // Unreachable for a token this codec sealed: the tag covers every byte.
       return null
-    } finally {
-      // The entry's strings are copies: leave no plaintext in the buffer, which outlives the call.
-      sealed.fill(0, NONCE_BYTES, end)
     }
   }
+
+  /** At least `length` bytes of AES-256-CTR keystream for the nonce at the start of `sealed`. */
+  #keystream(sealed: Buffer, length: number): Buffer {
+    const blocks = Math.ceil(length / BLOCK_BYTES)
+    const counters = blocks <= COUNTER_BLOCKS ? this.#counters : newCounterBlocks(blocks)
+    // Each block is nonce ‖ counter; the counters are written once, the nonce (three words) per call.
+    const words = blocks <= COUNTER_BLOCKS ? this.#counterWords : wordsOf(counters)
+    const first = readWord(sealed, 0)
+    const second = readWord(sealed, 4)
+    const third = readWord(sealed, 8)
+    for (let block = 0; block < blocks; block++) {
+      words[block * 4] = first
+      words[block * 4 + 1] = second
+      words[block * 4 + 2] = third
+    }
+    return this.#blocks.update(counters.subarray(0, blocks * BLOCK_BYTES))
+  }
+}
+
+/** Blocks of the same shape: zeros where the nonce goes, then the block's index as a big-endian uint32. */
+function newCounterBlocks(blocks: number): Buffer {
+  const counters = Buffer.alloc(blocks * BLOCK_BYTES)
+  for (let block = 0; block < blocks; block++) {
+    counters.writeUInt32BE(block, block * BLOCK_BYTES + NONCE_BYTES)
+  }
+  return counters
+}
+
+/** A word view of a buffer made by {@link newCounterBlocks} (offset 0, so aligned), in the platform's order. */
+function wordsOf(buffer: Buffer): Uint32Array {
+  return new Uint32Array(buffer.buffer, buffer.byteOffset, buffer.length / 4)
+}
+
+/** Four bytes as a word in the platform's order, so that writing it through {@link wordsOf} copies them as is. */
+function readWord(bytes: Buffer, offset: number): number {
+  return LITTLE_ENDIAN ? bytes.readUInt32LE(offset) : bytes.readUInt32BE(offset)
 }
 
 /**

@@ -1,7 +1,8 @@
 /**
- * The batch token codec: entries of every shape read back exactly (binary layout, compact and float times, lone
- * surrogates, a '__proto__' metadata key, big entries over many keystream blocks), a malformed layout is refused
- * rather than read past, and any altered character, or another secret, opens nothing.
+ * The batch token codec: entries of every shape read back exactly (binary layout, lone surrogates, a
+ * '__proto__' metadata key, long tokens past the prepared counter blocks), the CTR keystream built from AES-ECB
+ * counter blocks agrees with Node's aes-256-ctr (sealing uses one, opening the other), and any altered
+ * character, or another secret, opens nothing.
  */
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
@@ -55,7 +56,7 @@ test('batch codec: entries of every shape read back exactly', () => {
       ),
       pol: Array.from({ length: 256 }, (_, i) => `p${i}`),
     }),
-    // Past the scratch buffer (4 KiB of entry): decoded into a buffer of its own.
+    // Past the 256 prepared counter blocks (4 KiB of entry).
     entry({ pol: Array.from({ length: 256 }, (_, i) => `policy-${i}-${'x'.repeat(20)}`) }),
   ]
   for (const sealed of entries) {
