@@ -8,7 +8,7 @@
  *
  * Why not AES-GCM, which it was: Node has no one-shot cipher, and a `Decipheriv` per token (object, key setup,
  * two output buffers) cost as much as a whole JWT verification. Here the MAC is two one-shot hashes
- * ({@link HmacSha256}), and the CTR keystream comes from one AES-256-ECB cipher object made once per key and used
+ * ({@link TextMac}), and the CTR keystream comes from one AES-256-ECB cipher object made once per key and used
  * only as the block function over counter blocks (`nonce ‖ counter`): ECB carries no state between block-aligned
  * updates, so one object serves every call. Sealing uses Node's own `aes-256-ctr`; the tests check both agree.
  *
@@ -20,7 +20,7 @@ import { createCipheriv, hkdfSync, randomBytes, type Cipher } from 'node:crypto'
 import { endianness } from 'node:os'
 
 import { decodeEntry, encodeEntry } from './batch-entry.js'
-import { HmacSha256 } from './hmac.js'
+import { TEXT_MAC_KEY_BYTES, TextMac, asciiKey } from './batch-mac.js'
 import type { HashedTokenId, UnixMillis } from './types.js'
 
 /** Prefix of batch tokens, as in Vault (`hvb.`). */
@@ -30,8 +30,8 @@ export const BATCH_TOKEN_PREFIX = 'hvb.'
 export const MAX_BATCH_TOKEN_LENGTH = 65_536
 
 /** HKDF labels of the two keys. Changing either invalidates every batch token. */
-const ENCRYPTION_KEY_LABEL = 'tokentree batch token encryption key v2'
-const MAC_KEY_LABEL = 'tokentree batch token mac key v2'
+const ENCRYPTION_KEY_LABEL = 'tokentree batch token encryption key v3'
+const MAC_KEY_LABEL = 'tokentree batch token mac key v3'
 
 const NONCE_BYTES = 12
 const BLOCK_BYTES = 16
@@ -43,8 +43,13 @@ const MIN_TOKEN_LENGTH = BATCH_TOKEN_PREFIX.length + TAG_CHARS + 18
 const LITTLE_ENDIAN = endianness() === 'LE'
 /** Counter blocks kept ready per key: tokens up to 4 KiB of entry; longer ones get theirs made per call. */
 const COUNTER_BLOCKS = 256
-/** Texts up to this long are MACed without `createHmac` (see {@link HmacSha256}); typical tokens are ~200. */
-const FAST_MAC_CHARS = 4096
+/** Sealed texts up to this many base64url characters are decoded into {@link scratch}. */
+const SCRATCH_CHARS = 4096
+/**
+ * Where {@link BatchTokenCodec.open} decodes the nonce and ciphertext (public bytes: the plaintext goes elsewhere).
+ * One for the module: `open` is synchronous, so no two calls ever share it.
+ */
+const scratch = Buffer.alloc((SCRATCH_CHARS / 4) * 3)
 
 /** What a batch token carries. Field names are short: they travel in every request. */
 export interface BatchEntry {
@@ -69,7 +74,7 @@ export interface BatchEntry {
 /** Seals and opens batch tokens under one store secret. */
 export class BatchTokenCodec {
   readonly #encryptionKey: Buffer
-  readonly #mac: HmacSha256
+  readonly #mac: TextMac
   /** AES-256 as a block function (ECB, no padding): encrypts counter blocks into the CTR keystream. */
   readonly #blocks: Cipher
   /** Counter blocks for tokens up to {@link COUNTER_BLOCKS} blocks long, reused (they hold only the public nonce). */
@@ -78,10 +83,12 @@ export class BatchTokenCodec {
 
   constructor(secret: string | Uint8Array) {
     const material = typeof secret === 'string' ? Buffer.from(secret, 'utf8') : secret
-    const derive = (label: string): Buffer =>
-      Buffer.from(hkdfSync('sha256', material, Buffer.alloc(0), label, 32))
-    this.#encryptionKey = derive(ENCRYPTION_KEY_LABEL)
-    this.#mac = new HmacSha256(derive(MAC_KEY_LABEL), FAST_MAC_CHARS)
+    const derive = (label: string, bytes: number): Buffer =>
+      Buffer.from(hkdfSync('sha256', material, Buffer.alloc(0), label, bytes))
+    this.#encryptionKey = derive(ENCRYPTION_KEY_LABEL, 32)
+    const macKey = asciiKey(derive(MAC_KEY_LABEL, TEXT_MAC_KEY_BYTES))
+    this.#mac = new TextMac(macKey)
+    macKey.fill(0)
     this.#blocks = createCipheriv('aes-256-ecb', this.#encryptionKey, null)
     this.#blocks.setAutoPadding(false)
   }
@@ -113,15 +120,16 @@ export class BatchTokenCodec {
     }
     const text = token.slice(BATCH_TOKEN_PREFIX.length + TAG_CHARS)
     if (!tagMatches(this.#mac.digest(text), token, BATCH_TOKEN_PREFIX.length)) return null
-    // The text is exactly what seal() wrote: canonical base64url of nonce ‖ ciphertext.
-    const sealed = Buffer.from(text, 'base64url')
-    const length = sealed.length - NONCE_BYTES
+    // The text is exactly what seal() wrote: canonical base64url of nonce ‖ ciphertext. Decoded into the shared
+    // scratch buffer when it fits: `Buffer.from` would allocate a buffer per call, which cost more than decoding.
+    const sealed = text.length <= SCRATCH_CHARS ? scratch : Buffer.alloc(text.length)
+    const length = sealed.write(text, 'base64url') - NONCE_BYTES
     if (length <= 0) return null
     const plain = this.#keystream(sealed, length)
     for (let i = 0; i < length; i++)
       plain[i] = (plain[i] as number) ^ (sealed[NONCE_BYTES + i] as number)
     try {
-      return decodeEntry(plain, length)
+      return decodeEntry(plain, 0, length)
     } catch {
       // Unreachable for a token this codec sealed: the tag covers every byte.
       return null

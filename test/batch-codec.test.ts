@@ -8,7 +8,8 @@ import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { test } from 'node:test'
 
-import { BatchTokenCodec, type BatchEntry } from '../src/batch.js'
+import { BatchTokenCodec, MAX_BATCH_TOKEN_LENGTH, type BatchEntry } from '../src/batch.js'
+import { decodeEntry, encodeEntry } from '../src/batch-entry.js'
 import type { HashedTokenId } from '../src/types.js'
 
 function entry(overrides: Partial<BatchEntry> = {}): BatchEntry {
@@ -42,6 +43,19 @@ test('batch codec: entries of every shape read back exactly', () => {
     entry({ m: { lone: 'a\ud800b', low: '\udc00' } }),
     entry({ m: proto }),
     entry({ ttl: 0.5, c: 1, e: 501 }),
+    // Times outside the compact form (not whole, negative, or an expiry other than creation + TTL) read back too.
+    entry({ c: 1.25, e: 3_601.25 }),
+    entry({ c: -5, ttl: 1, e: 995 }),
+    entry({ e: 1_700_000_000_124 }),
+    entry({ c: Number.MAX_SAFE_INTEGER - 1_000, ttl: 1, e: Number.MAX_SAFE_INTEGER }),
+    entry({ c: 0, ttl: 0, e: 0 }),
+    // Big metadata and policies: 64 pairs of long values, 256 policies.
+    entry({
+      m: Object.fromEntries(
+        Array.from({ length: 64 }, (_, i) => [`key-${i}`, `välue-${i}-${'v'.repeat(60)}`]),
+      ),
+      pol: Array.from({ length: 256 }, (_, i) => `p${i}`),
+    }),
     // Past the 256 prepared counter blocks (4 KiB of entry).
     entry({ pol: Array.from({ length: 256 }, (_, i) => `policy-${i}-${'x'.repeat(20)}`) }),
   ]
@@ -76,4 +90,37 @@ test('batch codec: two seals of one entry differ (random nonce), both open', () 
   const second = codec.seal(entry())
   assert.notEqual(first, second)
   assert.deepEqual(codec.open(first), codec.open(second))
+})
+
+test('batch codec: the biggest entry that fits is sealed within the longest token accepted, and opens', () => {
+  const codec = new BatchTokenCodec(randomBytes(32))
+  const big = entry({
+    p: 'c'.repeat(43) as HashedTokenId,
+    pol: Array.from({ length: 256 }, (_, i) => `policy-${i}-${'x'.repeat(80)}`),
+    m: Object.fromEntries(
+      Array.from({ length: 64 }, (_, i) => [`k${i}`.padEnd(128, 'k'), 'v'.repeat(256)]),
+    ),
+  })
+  const token = codec.seal(big)
+  assert.ok(token.length <= MAX_BATCH_TOKEN_LENGTH, `${token.length}`)
+  assert.deepEqual(codec.open(token), big)
+})
+
+test('batch entry: a layout cut short, or with bytes after its end, is refused rather than read past', () => {
+  for (const sample of [
+    entry(),
+    entry({ p: 'd'.repeat(43) as HashedTokenId }),
+    entry({ c: 1.5 }),
+  ]) {
+    const bytes = encodeEntry(sample)
+    assert.deepEqual(decodeEntry(bytes, 0, bytes.length), sample)
+    for (let end = 0; end < bytes.length; end++) {
+      assert.throws(() => decodeEntry(bytes, 0, end), RangeError, `cut at ${end}`)
+    }
+    const longer = Buffer.concat([bytes, Buffer.from([0])])
+    assert.throws(() => decodeEntry(longer, 0, longer.length), RangeError)
+    // At an offset, as the codec decodes it: in place after the nonce.
+    const shifted = Buffer.concat([Buffer.alloc(12, 0xee), bytes])
+    assert.deepEqual(decodeEntry(shifted, 12, shifted.length), sample)
+  }
 })

@@ -78,6 +78,62 @@ describe('batch tokens (Vault TestTokenStore_Batch*)', () => {
     await other.close()
   })
 
+  test('every character of a batch token, altered, is refused with the same error; so is every byte', async () => {
+    const { store, root } = await setup()
+    const batch = (await store.create({ parent: root, type: 'batch', policies: ['app'] }))
+      .clientToken
+    const messages = new Set<string>()
+    const refuse = async (variant: string): Promise<void> => {
+      await assert.rejects(store.authenticate(variant), (error: unknown) => {
+        assert.ok(code('invalid_token')(error), variant)
+        messages.add((error as TokenStoreError).message)
+        return true
+      })
+    }
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
+    for (let i = 4; i < batch.length; i++) {
+      const char = batch[i] as string
+      const other = alphabet[(alphabet.indexOf(char) + 17) % alphabet.length] as string
+      await refuse(batch.slice(0, i) + other + batch.slice(i + 1))
+    }
+    const bytes = Buffer.from(batch.slice(4), 'base64url')
+    for (let index = 0; index < bytes.length; index++) {
+      const altered = Buffer.from(bytes)
+      altered[index] = (altered[index] as number) ^ 0x80
+      await refuse(`hvb.${altered.toString('base64url')}`)
+    }
+    assert.equal(messages.size, 1, [...messages].join(' | '))
+    assert.equal((await store.authenticate(batch)).type, 'batch')
+  })
+
+  test('big metadata and 256 policies read back exactly through authenticate, under a rotated secret too', async () => {
+    const secret = 'the first secret, of at least thirty-two bytes'
+    const before = new TokenStore({ timers: false, secret })
+    const metadata = Object.fromEntries(
+      Array.from({ length: 64 }, (_, i) => [
+        `kéy-${i}`.padEnd(128, 'k'),
+        `välue-${i} 😀`.padEnd(512, 'v'),
+      ]),
+    )
+    const policies = Array.from({ length: 256 }, (_, i) => `policy-${i}`)
+    const batch = (await before.create({ type: 'batch', policies, metadata })).clientToken
+    const rotated = new TokenStore({
+      timers: false,
+      secret: ['a new secret, also of at least thirty-two bytes', secret],
+    })
+    for (const store of [before, rotated]) {
+      const info = await store.authenticate(batch)
+      assert.deepEqual(info.metadata, metadata)
+      assert.deepEqual(info.policies, [...policies, 'default'].sort())
+    }
+    const other = new TokenStore({
+      timers: false,
+      secret: 'yet another secret of thirty-two bytes or more',
+    })
+    await assert.rejects(other.authenticate(batch), code('invalid_token'))
+    await Promise.all([before.close(), rotated.close(), other.close()])
+  })
+
   test('only the exact string issued is valid: padding, junk, inserted characters, +/ for -_ and unused bits are refused', async () => {
     const { store, root } = await setup()
     let batch = ''
