@@ -37,6 +37,7 @@ import {
   createPolicyCheck,
   createTokenGuard,
   splitPolicyArguments,
+  type GuardOutcome,
   type RequirePoliciesArguments,
   type TokenAuthOptions as GuardOptions,
 } from './guard.js'
@@ -140,15 +141,23 @@ export function tokenAuth(store: TokenStore, options: TokenAuthOptions = {}): Re
     onError,
     scope: resolveScope(options.scope),
   }
+  const answer = (outcome: GuardOutcome, req: Request, res: Response, next: NextFunction): void => {
+    if (outcome.ok) {
+      if (outcome.token !== null) req.token = outcome.token
+      next()
+    } else if (onError === undefined) send(res, outcome.result)
+    else callOnError(onError, outcome.refusal, req, res, next)
+  }
   return (req, res, next) => {
     REQUEST_ERRORS.set(req, errors)
-    guard(req.headers).then((outcome) => {
-      if (outcome.ok) {
-        if (outcome.token !== null) req.token = outcome.token
-        next()
-      } else if (onError === undefined) send(res, outcome.result)
-      else callOnError(onError, outcome.refusal, req, res, next)
-    }, next)
+    const outcome = guard(req.headers)
+    // A synchronous outcome (MemoryStorage, or no token) goes on at once, as a plain middleware would: no promise hop.
+    if (!(outcome instanceof Promise)) answer(outcome, req, res, next)
+    else {
+      outcome.then((settled) => {
+        answer(settled, req, res, next)
+      }, next)
+    }
   }
 }
 
