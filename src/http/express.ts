@@ -29,7 +29,7 @@ import {
   resolveErrorFormat,
   resolveOwnErrorOptions,
   resolveScope,
-  type ErrorFormatOptions,
+  type TokenErrorHandlerOptions,
   type OwnErrorOptions,
   type TokenRefusal,
 } from './error-format.js'
@@ -62,6 +62,7 @@ export {
   type ErrorFormatOptions,
   type RefusalReason,
   type ScopeOptions,
+  type TokenErrorHandlerOptions,
 } from './error-format.js'
 export {
   defaultAuthorize,
@@ -192,7 +193,9 @@ export function requirePolicies(...args: RequirePoliciesArguments): RequestHandl
  * to the next error handler untouched.
  *
  * @param options - `errorFormat`; by default the format of the `tokenAuth()` that ran on the request, else `vault`.
- * @throws TypeError at once for an unknown format.
+ * `scope`, named in the `rfc6750` challenges of a thrown `invalid_token` or `permission_denied`; by default that of
+ * the `tokenAuth()` (or `requireCapability()`) that ran on the request, else none.
+ * @throws TypeError at once for an unknown format or a malformed scope.
  * @example
  * ```ts
  * app.post('/tokens', tokenAuth(store, { errorFormat: 'rfc6750' }), async (req, res) => {
@@ -201,13 +204,15 @@ export function requirePolicies(...args: RequirePoliciesArguments): RequestHandl
  * app.use(tokenErrorHandler())
  * ```
  */
-export function tokenErrorHandler(options: ErrorFormatOptions = {}): ErrorRequestHandler {
+export function tokenErrorHandler(options: TokenErrorHandlerOptions = {}): ErrorRequestHandler {
   const format =
     options.errorFormat === undefined ? undefined : resolveErrorFormat(options.errorFormat)
+  const scope = resolveScope(options.scope)
   return (error: unknown, req, res, next) => {
+    const inherited = REQUEST_ERRORS.get(req)
     const result = res.headersSent
       ? null
-      : renderThrown(error, format ?? REQUEST_ERRORS.get(req).format)
+      : renderThrown(error, format ?? inherited.format, scope ?? inherited.scope)
     if (result === null) next(error)
     else send(res, result)
   }
