@@ -12,7 +12,7 @@
  * a burst of load elsewhere during one round does not decide it. The goals are targets: an unmet one prints
  * `no (target)` without failing the run. The Redis and PostgreSQL rows are skipped with a printed note when their
  * servers do not answer. BENCH_HTTP_SECONDS sets the length of one load (default 3); BENCH_HTTP_ROUNDS the number of
- * measured rounds (default 3); BENCH_HTTP_ONLY=memory runs only the in-memory route and its no-op baseline, for quick
+ * measured rounds (default 5); BENCH_HTTP_ONLY=memory runs only the in-memory route and its no-op baseline, for quick
  * iterations on the middleware.
  */
 import { spawn } from 'node:child_process'
@@ -49,9 +49,10 @@ const SECONDS = Number(process.env.BENCH_HTTP_SECONDS ?? 3)
 const CONNECTIONS = 10
 /**
  * Measured rounds; each server gets one load per round, after one warm-up load of a second. Odd, so that the
- * median is one round's figure; three by default, because the machine is shared and single rounds stray.
+ * median is one round's figure; five by default, because the machine is shared and single rounds stray: with five,
+ * two disturbed rounds still leave the median to an undisturbed one (with three, two disturbed rounds decide it).
  */
-const ROUNDS = Number(process.env.BENCH_HTTP_ROUNDS ?? 3)
+const ROUNDS = Number(process.env.BENCH_HTTP_ROUNDS ?? 5)
 /** `memory`: only the in-memory route and the no-op baseline (quick iterations); anything else: every row. */
 const ONLY_MEMORY = process.env.BENCH_HTTP_ONLY === 'memory'
 
