@@ -333,19 +333,23 @@ export function createErrorOptionsRegistry<Handler>(): {
     onError: undefined,
     scope: undefined,
   }
+  // Whether any entry was ever written: until then, no request can have one, and `set` need not look.
+  let written = false
   return {
     set: (request, options) => {
       // The defaults are what `get` answers for a request without an entry, so most apps write nothing per request
-      // (a WeakMap insert is a measurable share of a protected route). An entry an earlier middleware left is
-      // still replaced: the last `tokenAuth()` on a request decides.
+      // (a WeakMap insert is a measurable share of a protected route, and so is a lookup: the first one gives the
+      // request object an identity hash). An entry an earlier middleware left is still replaced: the last
+      // `tokenAuth()` on a request decides.
       if (
         options.format === 'vault' &&
         options.onError === undefined &&
         options.scope === undefined &&
-        !byRequest.has(request)
+        (!written || !byRequest.has(request))
       ) {
         return
       }
+      written = true
       byRequest.set(request, options)
     },
     get: (request) => byRequest.get(request) ?? fallback,
@@ -356,7 +360,10 @@ export function createErrorOptionsRegistry<Handler>(): {
         onError: own.onError ?? inherited?.onError,
         scope: own.scope ?? inherited?.scope,
       }
-      if (inherited === undefined) byRequest.set(request, resolved)
+      if (inherited === undefined) {
+        written = true
+        byRequest.set(request, resolved)
+      }
       return resolved
     },
   }
