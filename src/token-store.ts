@@ -75,9 +75,9 @@ import {
 import { sweepExpiredTokens } from './sweep.js'
 import { yieldToEventLoop } from './yield.js'
 import { RevocationSubscription, type SubscriptionState } from './revocation-subscription.js'
-import { MemoryStorage } from './storage/memory.js'
+import { MemoryStorage, useTokenNowOrLater } from './storage/memory.js'
 import type { RevocationNotice, Storage } from './storage/storage.js'
-import { startTrace } from './tracing.js'
+import { startTrace, type OperationTrace } from './tracing.js'
 import { creationTtl, renewalTtl } from './ttl.js'
 import type {
   Accessor,
@@ -189,6 +189,19 @@ type NewTokenFields = Pick<
   | 'role'
   | 'wrapped'
 >
+
+/**
+ * `store.authenticate(token)` for tokentree's own middleware: the `TokenInfo` itself, not a promise, when the
+ * storage answers synchronously (MemoryStorage); else the promise `authenticate` returns. Synchronous failures are
+ * thrown (a `TokenStoreError`). The use, the audit event and the trace are those of `authenticate`, and so is every
+ * guarantee: only the promise hops between the request and `next()` are gone.
+ *
+ * A subclass that overrides `authenticate`, or an instance whose `authenticate` is patched (a spy), gets its own
+ * `authenticate` called, so the middleware never bypasses it.
+ *
+ * @internal
+ */
+export let authenticateNow: (store: TokenStore, token: string) => TokenInfo | Promise<TokenInfo>
 
 /**
  * A Vault-style token store: opaque tokens with policies, metadata, use limits and TTLs, organised in trees so that
@@ -476,6 +489,14 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
   authenticate(token: string): Promise<TokenInfo> {
     // Not `async`: returning #audited's promise from an async function would wrap it in one more promise.
     return this.#audited('authenticate', (audit) => this.#use(audit, token))
+  }
+
+  static {
+    // tokentree's middleware reaches the synchronous answer through `authenticateNow`, and only through it.
+    authenticateNow = (store, token) =>
+      #audit in store && store.authenticate === OWN_AUTHENTICATE
+        ? store.#auditedNow('authenticate', (audit) => store.#use(audit, token))
+        : Promise.resolve(store.authenticate(token))
   }
 
   /**
@@ -1155,20 +1176,35 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
    * checks the token's ACL, after the use is spent. Promise chains rather than `async`: this is the hot path, and
    * each async function layer cost a tenth of the call; a service token costs the storage read and one step.
    */
-  #use(audit: AuditContext, token: string, access?: AccessRequest): Promise<TokenInfo> {
+  #use(audit: AuditContext, token: string, access?: AccessRequest): TokenInfo | Promise<TokenInfo> {
     const now = audit.started
     if (isBatchToken(checkString(token, 'token'))) {
       const info = this.#useBatch(token, now)
       return access === undefined ? info : info.then((found) => this.#permit(found, access))
     }
-    // The ACL check runs in the same `then` as the use: one promise hop less for `authorize`.
-    return this.#resolve(token, 'token', (id) => this.#storage.useToken(id, now)).then((record) => {
-      const info = this.#spent(audit, record, token, now)
-      if (access === undefined) return info
-      return info instanceof Promise
-        ? info.then((found) => this.#permit(found, access))
-        : this.#permit(info, access)
-    })
+    // Synchronous when the storage answers synchronously (MemoryStorage): see `useTokenNowOrLater`.
+    const record = this.#resolve(token, 'token', (id) => useTokenNowOrLater(this.#storage, id, now))
+    return record instanceof Promise
+      ? record.then((found) => this.#spend(audit, found, token, now, access))
+      : this.#spend(audit, record, token, now, access)
+  }
+
+  /**
+   * What a use found, with `access` checked, if given. The ACL check runs in the same step as the use: one promise
+   * hop less for `authorize`. A method, not a closure in `#use`: one allocation less per request.
+   */
+  #spend(
+    audit: AuditContext,
+    record: TokenRecord | null,
+    token: string,
+    now: UnixMillis,
+    access: AccessRequest | undefined,
+  ): TokenInfo | Promise<TokenInfo> {
+    const info = this.#spent(audit, record, token, now)
+    if (access === undefined) return info
+    return info instanceof Promise
+      ? info.then((found) => this.#permit(found, access))
+      : this.#permit(info, access)
   }
 
   /** What a use of a service token found: its info, once a use that exhausted it has revoked it. */
@@ -1350,9 +1386,10 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
   #resolve<T>(
     token: unknown,
     field: string,
-    read: (id: HashedTokenId) => Promise<T | null>,
-  ): Promise<T | null> {
-    // Not `async`: with one secret, `read`'s own promise is the answer, and authenticate awaits one layer less.
+    read: (id: HashedTokenId) => T | null | Promise<T | null>,
+  ): T | null | Promise<T | null> {
+    // Not `async`: with one secret, `read`'s own answer is the answer (synchronous if `read`'s is), and
+    // authenticate awaits one layer less.
     const text = checkString(token, field)
     if (text.length === 0 || text.length > MAX_TOKEN_LENGTH) return Promise.resolve(null)
     const found = read(this.#secrets.hash(text))
@@ -1363,7 +1400,7 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
   /** What `read` finds under the token id's hash under an older secret, newest first, or `null`. */
   async #resolveOlder<T>(
     text: string,
-    read: (id: HashedTokenId) => Promise<T | null>,
+    read: (id: HashedTokenId) => T | null | Promise<T | null>,
   ): Promise<T | null> {
     for (const id of this.#secrets.olderHashes(text)) {
       const found = await read(id)
@@ -1498,34 +1535,67 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
   }
 
   /**
-   * Runs an operation, emits its `audit` event, and turns any foreign error into `storage_unavailable`. One `then`
-   * rather than an `async` function: every public call goes through here, and an async layer costs more.
+   * Runs an operation, emits its `audit` event, and turns any foreign error into `storage_unavailable`. Not `async`:
+   * every public call goes through here, and an async layer costs more.
    */
-  #audited<T>(operation: AuditOperation, run: (audit: AuditContext) => Promise<T>): Promise<T> {
+  #audited<T>(operation: AuditOperation, run: (audit: AuditContext) => T | Promise<T>): Promise<T> {
+    try {
+      const outcome = this.#auditedNow(operation, run)
+      return outcome instanceof Promise ? outcome : Promise.resolve(outcome)
+    } catch (error) {
+      return Promise.reject(asStoreError(error))
+    }
+  }
+
+  /**
+   * `#audited`, answering synchronously (or throwing the `TokenStoreError`) when `run` answers synchronously, as a
+   * use of a MemoryStorage token does: the request path then takes no promise hop at all. Otherwise the native
+   * promise of the same outcome. Either way, the `audit` event and the trace's end come after the operation.
+   */
+  #auditedNow<T>(
+    operation: AuditOperation,
+    run: (audit: AuditContext) => T | Promise<T>,
+  ): T | Promise<T> {
     const audit: AuditContext = { accessor: null, started: this.#clock() }
     const trace = startTrace(operation, this)
     const counted = this.#inFlight.enter()
-    let pending: Promise<T>
+    let outcome: T | Promise<T>
     try {
-      pending = trace === null ? run(audit) : trace.run(run, audit)
+      outcome = trace === null ? run(audit) : trace.run(run, audit)
     } catch (cause) {
-      pending = Promise.reject(asStoreError(cause))
+      const error = asStoreError(cause)
+      this.#ended(operation, audit, trace, counted, error)
+      throw error
     }
-    return pending.then(
+    // A storage may answer with another promise library's thenable: that is an answer to wait for, not a value.
+    if (!isThenable(outcome)) {
+      this.#ended(operation, audit, trace, counted, undefined)
+      return outcome
+    }
+    return Promise.resolve(outcome).then(
       (result) => {
-        if (counted) this.#inFlight.leave()
-        trace?.finish(audit.accessor, undefined)
-        this.#audit(operation, audit.started, audit.accessor, undefined)
+        this.#ended(operation, audit, trace, counted, undefined)
         return result
       },
       (cause: unknown) => {
-        if (counted) this.#inFlight.leave()
         const error = asStoreError(cause)
-        trace?.finish(audit.accessor, error)
-        this.#audit(operation, audit.started, audit.accessor, error)
+        this.#ended(operation, audit, trace, counted, error)
         throw error
       },
     )
+  }
+
+  /** The end of an operation `#auditedNow` ran (failed with `error`, if given): in-flight count, trace, `audit`. */
+  #ended(
+    operation: AuditOperation,
+    audit: AuditContext,
+    trace: OperationTrace | null,
+    counted: boolean,
+    error: TokenStoreError | undefined,
+  ): void {
+    if (counted) this.#inFlight.leave()
+    trace?.finish(audit.accessor, error)
+    this.#audit(operation, audit.started, audit.accessor, error)
   }
 
   #audit(
@@ -1638,4 +1708,18 @@ function renewedConcurrently(): TokenStoreError {
 
 function leaseNotFound(): TokenStoreError {
   return invalidRequest('The lease is unknown, expired, or its token was revoked')
+}
+
+/** TokenStore's own `authenticate`, to tell it from an override or a patched instance. */
+// eslint-disable-next-line @typescript-eslint/unbound-method -- compared by identity, never called unbound
+const OWN_AUTHENTICATE = TokenStore.prototype.authenticate
+
+/** Whether `value` is a promise, native or not, by the Promises/A+ test: it has a `then` method. */
+function isThenable<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
+  return (
+    value instanceof Promise ||
+    (typeof value === 'object' &&
+      value !== null &&
+      typeof (value as { then?: unknown }).then === 'function')
+  )
 }

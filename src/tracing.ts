@@ -108,9 +108,10 @@ export function operationChannel(operation: AuditOperation): OperationChannel {
 export interface OperationTrace {
   /**
    * Runs the operation's synchronous part, `fn(argument)`, between `start` and `end`, with the channel's bound
-   * stores. The argument is passed through rather than closed over: one allocation less per traced call.
+   * stores. The argument is passed through rather than closed over: one allocation less per traced call. `fn`'s
+   * answer (a value, or a promise of one) is returned as it is.
    */
-  run<A, T>(fn: (argument: A) => Promise<T>, argument: A): Promise<T>
+  run<A, T>(fn: (argument: A) => T, argument: A): T
   /** Publishes the outcome: `error` (on failure), `asyncStart`, `asyncEnd`. */
   finish(accessor: Accessor | null, error: TokenStoreError | undefined): void
 }
@@ -137,7 +138,7 @@ class Trace implements OperationTrace {
     this.#context = { operation, store, startTime: performance.now(), accessor: null }
   }
 
-  run<A, T>(fn: (argument: A) => Promise<T>, argument: A): Promise<T> {
+  run<A, T>(fn: (argument: A) => T, argument: A): T {
     try {
       return this.#channel.start.runStores(this.#context, fn, undefined, argument)
     } finally {

@@ -77,6 +77,12 @@ export interface ErrorFormatOptions {
 }
 
 /**
+ * Options of `tokenErrorHandler()`. Each one not given is that of the `tokenAuth()` (or `requireCapability()`) that
+ * ran on the request, else the default.
+ */
+export interface TokenErrorHandlerOptions extends ErrorFormatOptions, ScopeOptions {}
+
+/**
  * The `scope` option of `tokenAuth()`, `requirePolicies()` and `requireCapability()`: under the `rfc6750` format,
  * every `WWW-Authenticate: Bearer` challenge they send names it (RFC 6750 §3), so that a client learns which scope
  * (here: which policies) to ask its token for. The Vault format ignores it.
@@ -225,17 +231,22 @@ export function renderRefusal(
 /**
  * The answer to an error thrown by a route, for `tokenErrorHandler()`: a {@link TokenStoreError} gets the status of
  * its code ({@link HTTP_STATUS}; `invalid_token` is 401 and `permission_denied` is `insufficient_scope` under
- * `rfc6750`) and a body that never echoes a token; anything else is `null` (not ours to answer).
+ * `rfc6750`, their challenges naming `scope` when given) and a body that never echoes a token; anything else is
+ * `null` (not ours to answer).
  */
-export function renderThrown(error: unknown, format: ErrorFormat): HttpResult | null {
+export function renderThrown(
+  error: unknown,
+  format: ErrorFormat,
+  scope?: string,
+): HttpResult | null {
   if (!(error instanceof TokenStoreError)) return null
-  if (error instanceof TokenRefusal) return renderRefusal(error, format)
+  if (error instanceof TokenRefusal) return renderRefusal(error, format, true, scope)
   if (format === 'vault') return errorResult(HTTP_STATUS[error.code], error.message)
   switch (error.code) {
     case 'invalid_token':
-      return renderRefusal(authRefusal(error, format), format)
+      return renderRefusal(authRefusal(error, format), format, true, scope)
     case 'permission_denied':
-      return renderRefusal(scopeRefusal(), format)
+      return renderRefusal(scopeRefusal(), format, true, scope)
     default:
       return {
         status: HTTP_STATUS[error.code],
@@ -322,19 +333,23 @@ export function createErrorOptionsRegistry<Handler>(): {
     onError: undefined,
     scope: undefined,
   }
+  // Whether any entry was ever written: until then, no request can have one, and `set` need not look.
+  let written = false
   return {
     set: (request, options) => {
       // The defaults are what `get` answers for a request without an entry, so most apps write nothing per request
-      // (a WeakMap insert is a measurable share of a protected route). An entry an earlier middleware left is
-      // still replaced: the last `tokenAuth()` on a request decides.
+      // (a WeakMap insert is a measurable share of a protected route, and so is a lookup: the first one gives the
+      // request object an identity hash). An entry an earlier middleware left is still replaced: the last
+      // `tokenAuth()` on a request decides.
       if (
         options.format === 'vault' &&
         options.onError === undefined &&
         options.scope === undefined &&
-        !byRequest.has(request)
+        (!written || !byRequest.has(request))
       ) {
         return
       }
+      written = true
       byRequest.set(request, options)
     },
     get: (request) => byRequest.get(request) ?? fallback,
@@ -345,7 +360,10 @@ export function createErrorOptionsRegistry<Handler>(): {
         onError: own.onError ?? inherited?.onError,
         scope: own.scope ?? inherited?.scope,
       }
-      if (inherited === undefined) byRequest.set(request, resolved)
+      if (inherited === undefined) {
+        written = true
+        byRequest.set(request, resolved)
+      }
       return resolved
     },
   }

@@ -29,7 +29,7 @@ import {
   resolveErrorFormat,
   resolveOwnErrorOptions,
   resolveScope,
-  type ErrorFormatOptions,
+  type TokenErrorHandlerOptions,
   type OwnErrorOptions,
   type TokenRefusal,
 } from './error-format.js'
@@ -37,6 +37,7 @@ import {
   createPolicyCheck,
   createTokenGuard,
   splitPolicyArguments,
+  type GuardOutcome,
   type RequirePoliciesArguments,
   type TokenAuthOptions as GuardOptions,
 } from './guard.js'
@@ -61,6 +62,7 @@ export {
   type ErrorFormatOptions,
   type RefusalReason,
   type ScopeOptions,
+  type TokenErrorHandlerOptions,
 } from './error-format.js'
 export {
   defaultAuthorize,
@@ -140,15 +142,23 @@ export function tokenAuth(store: TokenStore, options: TokenAuthOptions = {}): Re
     onError,
     scope: resolveScope(options.scope),
   }
+  const answer = (outcome: GuardOutcome, req: Request, res: Response, next: NextFunction): void => {
+    if (outcome.ok) {
+      if (outcome.token !== null) req.token = outcome.token
+      next()
+    } else if (onError === undefined) send(res, outcome.result)
+    else callOnError(onError, outcome.refusal, req, res, next)
+  }
   return (req, res, next) => {
     REQUEST_ERRORS.set(req, errors)
-    guard(req.headers).then((outcome) => {
-      if (outcome.ok) {
-        if (outcome.token !== null) req.token = outcome.token
-        next()
-      } else if (onError === undefined) send(res, outcome.result)
-      else callOnError(onError, outcome.refusal, req, res, next)
-    }, next)
+    const outcome = guard(req.headers)
+    // A synchronous outcome (MemoryStorage, or no token) goes on at once, as a plain middleware would: no promise hop.
+    if (!(outcome instanceof Promise)) answer(outcome, req, res, next)
+    else {
+      outcome.then((settled) => {
+        answer(settled, req, res, next)
+      }, next)
+    }
   }
 }
 
@@ -183,7 +193,9 @@ export function requirePolicies(...args: RequirePoliciesArguments): RequestHandl
  * to the next error handler untouched.
  *
  * @param options - `errorFormat`; by default the format of the `tokenAuth()` that ran on the request, else `vault`.
- * @throws TypeError at once for an unknown format.
+ * `scope`, named in the `rfc6750` challenges of a thrown `invalid_token` or `permission_denied`; by default that of
+ * the `tokenAuth()` (or `requireCapability()`) that ran on the request, else none.
+ * @throws TypeError at once for an unknown format or a malformed scope.
  * @example
  * ```ts
  * app.post('/tokens', tokenAuth(store, { errorFormat: 'rfc6750' }), async (req, res) => {
@@ -192,13 +204,15 @@ export function requirePolicies(...args: RequirePoliciesArguments): RequestHandl
  * app.use(tokenErrorHandler())
  * ```
  */
-export function tokenErrorHandler(options: ErrorFormatOptions = {}): ErrorRequestHandler {
+export function tokenErrorHandler(options: TokenErrorHandlerOptions = {}): ErrorRequestHandler {
   const format =
     options.errorFormat === undefined ? undefined : resolveErrorFormat(options.errorFormat)
+  const scope = resolveScope(options.scope)
   return (error: unknown, req, res, next) => {
+    const inherited = REQUEST_ERRORS.get(req)
     const result = res.headersSent
       ? null
-      : renderThrown(error, format ?? REQUEST_ERRORS.get(req).format)
+      : renderThrown(error, format ?? inherited.format, scope ?? inherited.scope)
     if (result === null) next(error)
     else send(res, result)
   }

@@ -7,7 +7,7 @@
 import type { IncomingHttpHeaders } from 'node:http'
 
 import { TokenStoreError } from '../errors.js'
-import type { TokenStore } from '../token-store.js'
+import { authenticateNow, type TokenStore } from '../token-store.js'
 import type { TokenInfo } from '../types.js'
 import {
   MISSING_TOKEN_MESSAGE,
@@ -53,9 +53,16 @@ export type GuardOutcome =
 
 /** A checked `tokenAuth` configuration. */
 export interface TokenGuard {
-  /** Authenticates the request carrying these headers: exactly one `authenticate` call when a token is present. */
-  (headers: IncomingHttpHeaders): Promise<GuardOutcome>
+  /**
+   * Authenticates the request carrying these headers: exactly one `authenticate` call when a token is present. The
+   * outcome comes synchronously when there is nothing to wait for (no token, or a MemoryStorage), so that the
+   * adapters can call `next()` without a promise hop; otherwise as a promise, which never rejects.
+   */
+  (headers: IncomingHttpHeaders): GuardOutcome | Promise<GuardOutcome>
 }
+
+/** The outcome of an optional `tokenAuth()` on a request without a token: one frozen object for all of them. */
+const NO_TOKEN: GuardOutcome = Object.freeze({ ok: true, token: null })
 
 /**
  * Builds the check behind `tokenAuth()`: reads the token, calls `store.authenticate` once (using one use), and
@@ -75,18 +82,22 @@ export function createTokenGuard(store: TokenStore, options: TokenAuthOptions = 
     const refusal = authRefusal(error, format)
     return { ok: false, refusal, result: renderRefusal(refusal, format, challenge, scope) }
   }
-  return async (headers) => {
+  const admit = (token: TokenInfo): GuardOutcome => ({ ok: true, token })
+  const admitFound = (found: TokenInfo | null): GuardOutcome =>
+    found === null
+      ? refuse(new TokenStoreError('invalid_token', PERMISSION_DENIED_MESSAGE))
+      : { ok: true, token: found }
+  return (headers) => {
     const token = readToken(headers, read)
-    if (token === null) return optional ? { ok: true, token: null } : refuse(undefined)
+    if (token === null) return optional ? NO_TOKEN : refuse(undefined)
+    if (!spendUse) return store.lookup(token).then(admitFound, refuse)
+    let info: TokenInfo | Promise<TokenInfo>
     try {
-      if (spendUse) return { ok: true, token: await store.authenticate(token) }
-      const found = await store.lookup(token)
-      return found === null
-        ? refuse(new TokenStoreError('invalid_token', PERMISSION_DENIED_MESSAGE))
-        : { ok: true, token: found }
+      info = authenticateNow(store, token)
     } catch (error) {
       return refuse(error)
     }
+    return info instanceof Promise ? info.then(admit, refuse) : admit(info)
   }
 }
 

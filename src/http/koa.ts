@@ -28,7 +28,7 @@ import {
   resolveErrorFormat,
   resolveOwnErrorOptions,
   resolveScope,
-  type ErrorFormatOptions,
+  type TokenErrorHandlerOptions,
   type OwnErrorOptions,
   type TokenRefusal,
 } from './error-format.js'
@@ -60,6 +60,7 @@ export {
   type ErrorFormatOptions,
   type RefusalReason,
   type ScopeOptions,
+  type TokenErrorHandlerOptions,
 } from './error-format.js'
 export {
   defaultAuthorize,
@@ -250,7 +251,9 @@ export function requireCapability(
  * its code and a body in the chosen format, which never echoes a token. Other errors are rethrown untouched.
  *
  * @param options - `errorFormat`; by default the format of the `tokenAuth()` that ran on the request, else `vault`.
- * @throws TypeError at once for an unknown format.
+ * `scope`, named in the `rfc6750` challenges of a thrown `invalid_token` or `permission_denied`; by default that of
+ * the `tokenAuth()` (or `requireCapability()`) that ran on the request, else none.
+ * @throws TypeError at once for an unknown format or a malformed scope.
  * @example
  * ```ts
  * const app = new Koa()
@@ -261,16 +264,18 @@ export function requireCapability(
  *   })
  * ```
  */
-export function tokenErrorHandler(options: ErrorFormatOptions = {}): Middleware {
+export function tokenErrorHandler(options: TokenErrorHandlerOptions = {}): Middleware {
   const format =
     options.errorFormat === undefined ? undefined : resolveErrorFormat(options.errorFormat)
+  const scope = resolveScope(options.scope)
   return async (ctx, next) => {
     try {
       await next()
     } catch (error) {
+      const inherited = REQUEST_ERRORS.get(ctx)
       const result = ctx.headerSent
         ? null
-        : renderThrown(error, format ?? REQUEST_ERRORS.get(ctx).format)
+        : renderThrown(error, format ?? inherited.format, scope ?? inherited.scope)
       if (result === null) throw error
       send(ctx, result)
     }

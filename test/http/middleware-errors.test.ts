@@ -24,10 +24,22 @@ interface Spec {
   readonly onError?: (refusal: TokenRefusal) => void
   /** `tokenErrorHandler`'s own format; by default it follows tokenAuth. */
   readonly handlerFormat?: ErrorFormat
+  /** tokenAuth's `scope`. */
+  readonly scope?: string
+  /** `tokenErrorHandler`'s own scope; by default it follows tokenAuth. */
+  readonly handlerScope?: string
   readonly thrown?: unknown
 }
 
 type AppFactory = (store: TokenStore, spec: Spec) => RequestListener
+
+/** `tokenErrorHandler`'s options for `spec`. */
+function handlerOptions(spec: Spec): { errorFormat?: ErrorFormat; scope?: string } {
+  return {
+    ...(spec.handlerFormat ? { errorFormat: spec.handlerFormat } : {}),
+    ...(spec.handlerScope === undefined ? {} : { scope: spec.handlerScope }),
+  }
+}
 
 const APPS: Record<'express' | 'koa', AppFactory> = {
   express: (store, spec) => {
@@ -36,6 +48,7 @@ const APPS: Record<'express' | 'koa', AppFactory> = {
     const auth = tokenAuth(store, {
       ...(spec.errorFormat ? { errorFormat: spec.errorFormat } : {}),
       ...(spec.spendUse === undefined ? {} : { spendUse: spec.spendUse }),
+      ...(spec.scope === undefined ? {} : { scope: spec.scope }),
       ...(spec.onError
         ? {
             onError: (refusal: TokenRefusal, _req: express.Request, res: express.Response) => {
@@ -52,7 +65,7 @@ const APPS: Record<'express' | 'koa', AppFactory> = {
     app.get('/throw', auth, () => {
       throw spec.thrown
     })
-    app.use(tokenErrorHandler(spec.handlerFormat ? { errorFormat: spec.handlerFormat } : {}))
+    app.use(tokenErrorHandler(handlerOptions(spec)))
     // The host's last-resort handler: anything tokenErrorHandler passes on.
     app.use(
       (
@@ -77,12 +90,13 @@ const APPS: Record<'express' | 'koa', AppFactory> = {
         ctx.body = { passedOn: true }
       }
     })
-    app.use(tokenErrorHandler(spec.handlerFormat ? { errorFormat: spec.handlerFormat } : {}))
+    app.use(tokenErrorHandler(handlerOptions(spec)))
     app.use(
       tokenAuth(store, {
         optional: false,
         ...(spec.errorFormat ? { errorFormat: spec.errorFormat } : {}),
         ...(spec.spendUse === undefined ? {} : { spendUse: spec.spendUse }),
+        ...(spec.scope === undefined ? {} : { scope: spec.scope }),
         ...(spec.onError
           ? {
               onError: (refusal: TokenRefusal, ctx: Koa.Context) => {
@@ -270,6 +284,47 @@ for (const [name, factory] of Object.entries(APPS)) {
         assert.equal(res.headers.get('www-authenticate'), 'Bearer error="invalid_token"')
         assert.ok(!res.text.includes(auth.clientToken))
       })
+    })
+
+    test('tokenErrorHandler(): its scope is named in the rfc6750 challenge of a thrown permission_denied', async () => {
+      const thrown = new TokenStoreError('permission_denied', 'not allowed')
+      const spec: Spec = { handlerFormat: 'rfc6750', handlerScope: 'deploy', thrown }
+      await withApp(factory, spec, async (base, store) => {
+        const auth = await store.create({})
+        const res = await call(`${base}/throw`, { token: auth.clientToken })
+        assert.equal(res.status, 403)
+        assert.equal(
+          res.headers.get('www-authenticate'),
+          'Bearer error="insufficient_scope", scope="deploy"',
+        )
+      })
+    })
+
+    test("tokenErrorHandler(): by default it names tokenAuth()'s scope, and its own wins", async () => {
+      const thrown = new TokenStoreError('invalid_token', 'token not found')
+      const inherited: Spec = { errorFormat: 'rfc6750', scope: 'deploy admin', thrown }
+      await withApp(factory, inherited, async (base, store) => {
+        const auth = await store.create({})
+        const res = await call(`${base}/throw`, { token: auth.clientToken })
+        assert.equal(res.status, 401)
+        assert.equal(
+          res.headers.get('www-authenticate'),
+          'Bearer error="invalid_token", scope="deploy admin"',
+        )
+      })
+      await withApp(factory, { ...inherited, handlerScope: 'ops' }, async (base, store) => {
+        const auth = await store.create({})
+        const res = await call(`${base}/throw`, { token: auth.clientToken })
+        assert.equal(
+          res.headers.get('www-authenticate'),
+          'Bearer error="invalid_token", scope="ops"',
+        )
+      })
+    })
+
+    test('tokenErrorHandler(): a malformed scope is a TypeError at once', () => {
+      const adapter = name === 'express' ? expressAdapter : koaAdapter
+      assert.throws(() => adapter.tokenErrorHandler({ scope: 'a "quoted" scope' }), TypeError)
     })
 
     test('tokenErrorHandler(): other errors are passed on untouched', async () => {
