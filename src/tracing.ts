@@ -126,6 +126,17 @@ export function startTrace(operation: AuditOperation, store: object): OperationT
 }
 
 /**
+ * Whether a store (an `AsyncLocalStorage` of an APM) is bound to `channel`, so that the operation must run inside
+ * `runStores`. Node keeps the bound stores in the channel's `_stores` map and has no public way to ask; when that
+ * field has no size (a Node that keeps them otherwise), the answer is yes, and `runStores` runs as before.
+ */
+function storesBound(channel: OperationChannel['start']): boolean {
+  // Node's own map class, which is not an `instanceof Map`: read its size.
+  const stores = (channel as unknown as { _stores?: { size?: unknown } })._stores
+  return typeof stores?.size !== 'number' || stores.size > 0
+}
+
+/**
  * A class rather than an object of closures: this runs on every traced call, and a class allocates one object
  * where closures cost one each (and, under loaders that keep function names, a `defineProperty` each).
  */
@@ -139,8 +150,12 @@ class Trace implements OperationTrace {
   }
 
   run<A, T>(fn: (argument: A) => T, argument: A): T {
+    const start = this.#channel.start
     try {
-      return this.#channel.start.runStores(this.#context, fn, undefined, argument)
+      if (storesBound(start)) return start.runStores(this.#context, fn, undefined, argument)
+      // What `runStores` does when no store is bound, without its closure, argument array and iterator.
+      start.publish(this.#context)
+      return fn(argument)
     } finally {
       this.#channel.end.publish(this.#context)
     }
