@@ -236,6 +236,8 @@ async function scenario(
     process.stderr.write(`bench:million: ${name}: revoking ${tree.size}...\n`)
     const revoke = await underLoad(store, tokens, () => store.revokeAccessor(tree.top))
     if (revoked !== tree.size) throw new Error(`${name}: revoked ${revoked} of ${tree.size}`)
+    // Written at once: a run cut short (a timeout) still tells what it measured.
+    process.stderr.write(`bench:million: ${name}: revoked in ${revoke.ms.toFixed(0)} ms\n`)
     rows.push(...rowsFor(name, 'revoke', tree.size, revoke, goal, baseP99))
 
     process.stderr.write(`bench:million: ${name}: loading ${tree.size} expiring tokens...\n`)
@@ -246,6 +248,7 @@ async function scenario(
     process.stderr.write(`bench:million: ${name}: sweeping...\n`)
     const sweep = await underLoad(store, tokens, () => store.revokeExpired())
     if (revoked !== tree.size) throw new Error(`${name}: swept ${revoked} of ${tree.size}`)
+    process.stderr.write(`bench:million: ${name}: swept in ${sweep.ms.toFixed(0)} ms\n`)
     rows.push(...rowsFor(name, 'expiry storm', tree.size, sweep, goal, baseP99))
     return rows
   } finally {
