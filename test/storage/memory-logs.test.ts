@@ -6,36 +6,9 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 
-import { MemoryStorage, type HashedTokenId, type TokenRecord } from '../../src/index.js'
+import { MemoryStorage, type HashedTokenId } from '../../src/index.js'
 import { SeqLog } from '../../src/storage/seq-log.js'
-
-const T0 = Date.UTC(2030, 0, 1)
-
-const hid = (name: string): HashedTokenId => `hash-${name}` as HashedTokenId
-
-/** A live, unlimited, non-expiring record, with `fields` over it. */
-function rec(name: string, fields: Partial<TokenRecord> = {}): TokenRecord {
-  return {
-    id: hid(name),
-    accessor: `accessor-${name}`,
-    parent: null,
-    policies: ['default'],
-    path: 'auth/token/create',
-    metadata: {},
-    displayName: 'token',
-    numUses: 0,
-    creationTime: T0,
-    creationTtl: 0,
-    ttl: 0,
-    expiresAt: null,
-    explicitMaxTtl: 0,
-    period: 0,
-    renewable: false,
-    lastRenewalTime: null,
-    revoking: null,
-    ...fields,
-  }
-}
+import { hid, rec, T0 } from './helpers/records.js'
 
 /** Every id a listing returns, page after page of `limit`. */
 async function listAll(

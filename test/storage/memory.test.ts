@@ -12,10 +12,7 @@ import {
   type Storage,
   type TokenRecord,
 } from '../../src/index.js'
-
-const T0 = Date.UTC(2030, 0, 1)
-
-const hid = (name: string): HashedTokenId => `hash-${name}` as HashedTokenId
+import { hid, rec, T0 } from './helpers/records.js'
 
 /** `deleteToken` through the Storage interface, which takes the reason and time a shared adapter publishes. */
 function del(
@@ -25,30 +22,6 @@ function del(
   now: number,
 ): Promise<TokenRecord | null> {
   return storage.deleteToken(id, reason, now)
-}
-
-/** A live, unlimited, non-expiring orphan record, with `fields` over it. */
-function rec(name: string, fields: Partial<TokenRecord> = {}): TokenRecord {
-  return {
-    id: hid(name),
-    accessor: `accessor-${name}`,
-    parent: null,
-    policies: ['default'],
-    path: 'auth/token/create',
-    metadata: {},
-    displayName: 'token',
-    numUses: 0,
-    creationTime: T0,
-    creationTtl: 0,
-    ttl: 0,
-    expiresAt: null,
-    explicitMaxTtl: 0,
-    period: 0,
-    renewable: false,
-    lastRenewalTime: null,
-    revoking: null,
-    ...fields,
-  }
 }
 
 /** A storage holding a chain a → b → c (and `extra`). */
