@@ -168,7 +168,9 @@ function gapError(gap: NoticeGap): TokenStoreError {
   const count = gap.atMost ? `Up to ${gap.lost}` : String(gap.lost)
   return new TokenStoreError(
     'storage_unavailable',
-    `${count} revocation notice(s) from other instances were lost: the storage's notice log no longer held them when this store reached for them, so no revoked event will be emitted for them (raise noticeLogLength, or shorten the outage)`,
+    // The count may include this store's own notices (a revocation of its own that outran the log): their events
+    // were emitted when it deleted them, so only other instances' can be missing.
+    `${count} revocation notice(s) were lost: the storage's notice log no longer held them when this store reached for them, so no revoked event will be emitted for those from other instances (raise noticeLogLength, or shorten the outage)`,
   )
 }
 
