@@ -15,6 +15,7 @@ import type {
   TokenRecord,
   UnixMillis,
 } from '../types.js'
+import { ExpiryBuckets } from './expiry-buckets.js'
 import { ExpiryHeap } from './expiry-heap.js'
 import {
   badCursor,
@@ -46,15 +47,31 @@ const CURSOR_TAG = 'm'
 const LIST_SCAN_BUDGET = 4096
 
 /**
- * What the accessor index holds for a token: its id, and its number in the listing logs. The number lives here,
- * not in a map of its own, so that inserting or deleting a token writes one large map fewer: in a store of a
- * million tokens each such write costs a cache miss or two, and that is most of what deleting a token costs.
+ * A stored token's place in MemoryStorage: the record, and its links to its family, so that walking a subtree or
+ * checking ancestors follows references rather than looking ids up in maps of a million entries (each lookup a
+ * cache miss or two, which is most of what deleting a token would otherwise cost).
+ *
+ * A deleted token's slot is marked `dead` (a tombstone) and its entry in the listing log cleared; its entries
+ * in the id and accessor maps stay until those maps are rebuilt from the log, once dead entries outnumber live
+ * ones (see `#maybePurge`). Lookups treat a dead slot as absent.
  */
-interface AccessorEntry {
-  readonly id: HashedTokenId
-  /** The token's insertion number: log entries with another number for its id are stale. */
+interface Slot {
+  record: TokenRecord
+  /** Its insertion number in the listing logs. */
   readonly seq: number
+  /** Its index in the log of every token (moved by compactions), for clearing the entry when it dies. */
+  logIndex: number
+  /** The parent's slot while `record.parent` is set; `null` for an orphan. */
+  parent: Slot | null
+  /** Child slots in insertion order; a dead one or one re-parented since is stale, dropped when met. */
+  children: Set<Slot> | null
+  /** Its children in insertion order, for listings by parent. */
+  childLog: SeqLog<Slot> | null
+  dead: boolean
 }
+
+/** Deletions tolerated since the last purge before another is considered. */
+const MIN_DEAD_FOR_PURGE = 1024
 
 /** Whether the token itself (not its ancestors) is usable at `now`. */
 export function isSelfLive(record: TokenRecord, now: UnixMillis): boolean {
@@ -81,6 +98,32 @@ let useNow: (
   id: HashedTokenId,
   now: UnixMillis,
 ) => TokenRecord | null | typeof NOT_NOW
+
+/** How many entries MemoryStorage's internal indexes hold, dead ones included. */
+export interface MemoryIndexSizes {
+  /** The id map. */
+  readonly tokens: number
+  /** The accessor map. */
+  readonly accessors: number
+  /** The listing log of every token. */
+  readonly log: number
+  /** The token expiry index's entries, and its distinct times. */
+  readonly expiry: number
+  readonly expiryTimes: number
+}
+
+/** Set in MemoryStorage's static block. */
+let indexSizesOf: (storage: MemoryStorage) => MemoryIndexSizes
+
+/**
+ * Entry counts of a MemoryStorage's internal indexes, dead entries included: for tests that check they stay
+ * bounded under churn. Not exported from the package.
+ *
+ * @internal
+ */
+export function memoryIndexSizes(storage: MemoryStorage): MemoryIndexSizes {
+  return indexSizesOf(storage)
+}
 
 /**
  * `storage.useToken(id, now)`, answered synchronously when `storage` is a MemoryStorage whose `useToken` is the
@@ -114,53 +157,82 @@ export function useTokenNowOrLater(
  * ```
  */
 export class MemoryStorage implements Storage {
-  readonly #tokens = new Map<HashedTokenId, TokenRecord>()
-  readonly #byAccessor = new Map<Accessor, AccessorEntry>()
-  readonly #children = new Map<HashedTokenId, Set<HashedTokenId>>()
+  /** Slots by hashed id; dead ones stay until a purge (or a new token with the same id replaces them). */
+  #tokens = new Map<HashedTokenId, Slot>()
+  /** Slots by accessor, dead ones included until a purge. */
+  #byAccessor = new Map<Accessor, Slot>()
+  /** Live tokens: the maps' other entries are dead slots. */
+  #liveCount = 0
+  /**
+   * Dead slots that still had children when they died (a deletion out of order, as a walk cut short leaves): a
+   * purge keeps them in `#tokens`, so that a resumed walk or `tidy` still finds those children.
+   */
+  readonly #deadParents = new Set<Slot>()
   readonly #revoking = new Set<HashedTokenId>()
-  readonly #expiry = new ExpiryHeap<HashedTokenId>()
+  readonly #expiry = new ExpiryBuckets<Slot>()
   readonly #leases = new Map<LeaseId, LeaseRecord>()
   readonly #leasesByToken = new Map<HashedTokenId, Set<LeaseId>>()
   readonly #leaseExpiry = new ExpiryHeap<LeaseId>()
   readonly #roles = new Map<string, TokenRole>()
-  /** Every token in insertion order, for listings; `#byAccessor` holds each stored token's number in it. */
-  readonly #log = new SeqLog<HashedTokenId>()
-  /** Each parent's children in insertion order, for listings by parent. */
-  readonly #childLogs = new Map<HashedTokenId, SeqLog<HashedTokenId>>()
+  /**
+   * Every token in insertion order, for listings; each slot holds its number and index in it. A dead slot's entry
+   * is cleared, so the log's live entries are exactly the live tokens: purges rebuild the maps from it.
+   */
+  readonly #log = new SeqLog<Slot>()
   #lastSeq = 0
   readonly #policies = new Map<string, string>()
 
   /** How many tokens are stored, live or not. */
   get size(): number {
-    return this.#tokens.size
+    return this.#liveCount
   }
 
   async insertToken(record: TokenRecord, creator?: HashedTokenId): Promise<InsertResult> {
-    if (this.#tokens.has(record.id)) return 'id_exists'
-    if (this.#byAccessor.has(record.accessor)) return 'accessor_exists'
-    if (creator !== undefined && !this.#lineageIntact(creator)) return 'parent_gone'
-    if (record.parent !== null) {
-      if (!this.#lineageIntact(record.parent)) return 'parent_gone'
-      addToIndex(this.#children, record.parent, record.id)
+    const sameId = this.#tokens.get(record.id)
+    if (sameId !== undefined && !sameId.dead) return 'id_exists'
+    const sameAccessor = this.#byAccessor.get(record.accessor)
+    if (sameAccessor !== undefined && !sameAccessor.dead) return 'accessor_exists'
+    if (creator !== undefined && !this.#lineageIntact(this.#tokens.get(creator))) {
+      return 'parent_gone'
     }
-    this.#tokens.set(record.id, record)
-    this.#byAccessor.set(record.accessor, { id: record.id, seq: this.#logInsert(record) })
-    if (record.expiresAt !== null) this.#expiry.push(record.expiresAt, record.id)
+    let parent: Slot | null = null
+    if (record.parent !== null) {
+      parent = this.#tokens.get(record.parent) ?? null
+      if (!this.#lineageIntact(parent ?? undefined)) return 'parent_gone'
+    }
+    const slot: Slot = {
+      record,
+      seq: ++this.#lastSeq,
+      logIndex: this.#log.length,
+      parent,
+      children: null,
+      childLog: null,
+      dead: false,
+    }
+    this.#log.push(slot.seq, slot)
+    if (parent !== null) {
+      ;(parent.children ??= new Set()).add(slot)
+      ;(parent.childLog ??= new SeqLog()).push(slot.seq, slot)
+    }
+    this.#tokens.set(record.id, slot)
+    this.#byAccessor.set(record.accessor, slot)
+    if (record.expiresAt !== null) this.#expiry.push(record.expiresAt, slot)
     if (record.revoking !== null) this.#revoking.add(record.id)
+    this.#liveCount += 1
     return 'inserted'
   }
 
   async getToken(id: HashedTokenId): Promise<TokenRecord | null> {
-    return this.#tokens.get(id) ?? null
+    return this.#stored(id)?.record ?? null
   }
 
   async getTokenByAccessor(accessor: Accessor): Promise<TokenRecord | null> {
-    const entry = this.#byAccessor.get(accessor)
-    return entry === undefined ? null : (this.#tokens.get(entry.id) ?? null)
+    const slot = this.#byAccessor.get(accessor)
+    return slot === undefined || slot.dead ? null : slot.record
   }
 
   async getLiveToken(id: HashedTokenId, now: UnixMillis): Promise<TokenRecord | null> {
-    return this.#live(id, now)
+    return this.#live(this.#tokens.get(id), now)
   }
 
   async useToken(id: HashedTokenId, now: UnixMillis): Promise<TokenRecord | null> {
@@ -171,16 +243,24 @@ export class MemoryStorage implements Storage {
     // The one door to `#use` from outside the class: TokenStore's synchronous fast path (see `useTokenNowOrLater`).
     useNow = (storage, id, now) =>
       #tokens in storage && storage.useToken === MEMORY_USE_TOKEN ? storage.#use(id, now) : NOT_NOW
+    indexSizesOf = (storage) => ({
+      tokens: storage.#tokens.size,
+      accessors: storage.#byAccessor.size,
+      log: storage.#log.length,
+      expiry: storage.#expiry.size,
+      expiryTimes: storage.#expiry.times,
+    })
   }
 
   /** `useToken`'s work, without the promise: a read and a write with nothing in between. */
   #use(id: HashedTokenId, now: UnixMillis): TokenRecord | null {
-    const record = this.#live(id, now)
-    if (record === null || record.numUses === 0) return record
+    const slot = this.#tokens.get(id)
+    const record = this.#live(slot, now)
+    if (slot === undefined || record === null || record.numUses === 0) return record
     const numUses = record.numUses - 1
     const used: TokenRecord =
       numUses === 0 ? { ...record, numUses, revoking: 'uses_exhausted' } : { ...record, numUses }
-    this.#tokens.set(id, used)
+    slot.record = used
     if (used.revoking !== null) this.#revoking.add(id)
     return used
   }
@@ -190,12 +270,15 @@ export class MemoryStorage implements Storage {
     now: UnixMillis,
     update: RenewUpdate,
   ): Promise<TokenRecord | null> {
-    const record = this.#live(id, now)
-    if (record === null || record.expiresAt !== update.expectedExpiresAt) return null
+    const slot = this.#tokens.get(id)
+    const record = this.#live(slot, now)
+    if (slot === undefined || record === null || record.expiresAt !== update.expectedExpiresAt) {
+      return null
+    }
     const { expiresAt, ttl, lastRenewalTime } = update
     const renewed: TokenRecord = { ...record, expiresAt, ttl, lastRenewalTime }
-    this.#tokens.set(id, renewed)
-    this.#expiry.push(update.expiresAt, id)
+    slot.record = renewed
+    this.#expiry.push(update.expiresAt, slot)
     return renewed
   }
 
@@ -204,8 +287,9 @@ export class MemoryStorage implements Storage {
     reason: RevokeReason,
     expiredAt?: UnixMillis,
   ): Promise<TokenRecord | null> {
-    const record = this.#tokens.get(id)
-    if (record === undefined) return null
+    const slot = this.#stored(id)
+    if (slot === undefined) return null
+    const record = slot.record
     if (record.revoking !== null && (record.revoking !== 'orphan' || reason === 'orphan')) {
       return record
     }
@@ -213,30 +297,42 @@ export class MemoryStorage implements Storage {
       return null
     }
     const marked: TokenRecord = { ...record, revoking: reason }
-    this.#tokens.set(id, marked)
+    slot.record = marked
     this.#revoking.add(id)
     return marked
   }
 
+  /** Of a deleted token too, while it still has children (a deletion out of order), so that a resumed walk finds them. */
   async listChildren(id: HashedTokenId): Promise<HashedTokenId[]> {
-    const children = this.#children.get(id)
-    return children === undefined ? [] : [...children]
+    const slot = this.#tokens.get(id)
+    const ids: HashedTokenId[] = []
+    for (const child of slot?.children ?? []) {
+      if (!child.dead && child.parent === slot) ids.push(child.record.id)
+    }
+    return ids
   }
 
   async orphanChildren(id: HashedTokenId, now: UnixMillis): Promise<number | null> {
-    const record = this.#tokens.get(id)
-    if (record?.revoking !== 'orphan' || (record.expiresAt !== null && now >= record.expiresAt))
+    const slot = this.#stored(id)
+    const record = slot?.record
+    if (
+      slot === undefined ||
+      record?.revoking !== 'orphan' ||
+      (record.expiresAt !== null && now >= record.expiresAt)
+    ) {
       return null
-    if (!this.#ancestorsLive(record.parent, now)) return null
-    const children = this.#children.get(id)
-    if (children === undefined) return 0
-    for (const childId of children) {
-      const child = this.#tokens.get(childId)
-      if (child !== undefined) this.#tokens.set(childId, { ...child, parent: null })
     }
-    this.#children.delete(id)
-    this.#childLogs.delete(id)
-    return children.size
+    if (!this.#ancestorsLive(slot.parent, now)) return null
+    let orphaned = 0
+    for (const child of slot.children ?? []) {
+      if (child.dead || child.parent !== slot) continue
+      child.record = { ...child.record, parent: null }
+      child.parent = null
+      orphaned += 1
+    }
+    slot.children = null
+    slot.childLog = null
+    return orphaned
   }
 
   // `reason` and `now` are for shared adapters' notices; one process has nobody to notify.
@@ -245,15 +341,13 @@ export class MemoryStorage implements Storage {
     _reason?: RevokeReason,
     _now?: UnixMillis,
   ): Promise<TokenRecord | null> {
-    const record = this.#tokens.get(id)
-    if (record === undefined) return null
-    this.#tokens.delete(id)
-    this.#byAccessor.delete(record.accessor)
-    this.#revoking.delete(id)
-    this.#unlinkFromParent(record)
-    this.#logDelete(id)
-    // Children still indexed under this id (a deletion out of order) stay listed, so a resumed walk finds them.
-    return record
+    const slot = this.#stored(id)
+    if (slot === undefined) return null
+    // Its leases stay (the store deletes them first); its children stay linked, so a resumed walk finds them.
+    this.#bury(slot)
+    this.#unlinkFromParent(slot)
+    this.#maybePurge()
+    return slot.record
   }
 
   /**
@@ -264,21 +358,23 @@ export class MemoryStorage implements Storage {
   async findByPathPrefix(prefix: string): Promise<HashedTokenId[]> {
     const found: HashedTokenId[] = []
     const below = `${prefix}/`
-    for (const record of this.#tokens.values()) {
-      if (record.path === prefix || record.path.startsWith(below)) found.push(record.id)
+    for (const slot of this.#tokens.values()) {
+      if (slot.dead) continue
+      const path = slot.record.path
+      if (path === prefix || path.startsWith(below)) found.push(slot.record.id)
     }
     return found
   }
 
   async listExpiredTokens(now: UnixMillis, limit: number): Promise<HashedTokenId[]> {
-    return listDue(this.#expiry, now, limit, (id) => this.#tokens.get(id)?.expiresAt)
+    return listDue(this.#expiry, now, limit, expiryOf).map((slot) => slot.record.id)
   }
 
   /** Memory always answers. */
   async ping(): Promise<void> {}
 
   async nextExpiry(): Promise<UnixMillis | null> {
-    const token = nextDue(this.#expiry, (id) => this.#tokens.get(id)?.expiresAt)
+    const token = nextDue(this.#expiry, expiryOf)
     const lease = nextDue(this.#leaseExpiry, (id) => this.#leases.get(id)?.expiresAt)
     if (token === null) return lease
     return lease === null ? token : Math.min(token, lease)
@@ -295,7 +391,7 @@ export class MemoryStorage implements Storage {
 
   async insertLease(lease: LeaseRecord, now: UnixMillis): Promise<InsertLeaseResult> {
     if (this.#leases.has(lease.id)) return 'id_exists'
-    if (this.#live(lease.token, now) === null) return 'token_gone'
+    if (this.#live(this.#tokens.get(lease.token), now) === null) return 'token_gone'
     this.#leases.set(lease.id, lease)
     addToIndex(this.#leasesByToken, lease.token, lease.id)
     this.#leaseExpiry.push(lease.expiresAt, lease.id)
@@ -315,7 +411,7 @@ export class MemoryStorage implements Storage {
     ) {
       return null
     }
-    if (this.#live(lease.token, now) === null) return null
+    if (this.#live(this.#tokens.get(lease.token), now) === null) return null
     const { expiresAt, ttl, lastRenewalTime } = update
     const renewed: LeaseRecord = { ...lease, expiresAt, ttl, lastRenewalTime }
     this.#leases.set(id, renewed)
@@ -358,137 +454,114 @@ export class MemoryStorage implements Storage {
   ): Promise<SubtreeDeletion> {
     const tokens: TokenRecord[] = []
     const leases: LeaseRecord[] = []
-    if (this.#tokens.get(topId)?.revoking == null) return { tokens, leases, done: true }
+    const top = this.#stored(topId)
+    if (top?.record.revoking == null) return { tokens, leases, done: true }
     const max = Math.max(1, Math.floor(limit) || 1)
-    // Depth-first, children before parents: `path` runs from the top down to the token looked at. It holds ids
-    // only, as many as the tree is deep (never as many as it is wide). Each token's children are gone through in
+    // Depth-first, children before parents: `path` runs from the top down to the slot looked at. It holds as
+    // many slots as the tree is deep (never as many as it is wide). Each token's children are gone through in
     // one pass that deletes those without children of their own and descends into the first that has some: a
     // pass per token, never one per deleted child (a Set walked from its start again after each deletion would
-    // step over every deleted entry again, quadratic in the width).
-    const path: HashedTokenId[] = [topId]
-    while (tokens.length < max) {
-      const id = path.at(-1)
-      if (id === undefined) break
-      const children = this.#children.get(id)
-      const passStart = tokens.length
+    // step over every deleted entry again, quadratic in the width). Following slots, a deletion looks nothing up.
+    const path: Slot[] = [top]
+    const deleted: Slot[] = []
+    while (deleted.length < max) {
+      const slot = path.at(-1)
+      if (slot === undefined) break
+      const children = slot.children
+      const passStart = deleted.length
       let reachedEnd = true
-      for (const child of children ?? []) {
-        if (tokens.length >= max) {
-          reachedEnd = false
-          break
+      if (children !== null) {
+        for (const child of children) {
+          if (deleted.length >= max) {
+            reachedEnd = false
+            break
+          }
+          if (child.dead || child.parent !== slot) {
+            // Gone, or under another parent now: not a child of `slot`.
+            children.delete(child)
+            continue
+          }
+          if (child.children !== null && child.children.size > 0) {
+            path.push(child)
+            reachedEnd = false
+            break
+          }
+          // The parent's child log is left as it is: the parent goes in this walk and its log with it, and until
+          // then listings skip the dead entries.
+          this.#deleteWithLeases(child, leases)
+          deleted.push(child)
+          tokens.push(child.record)
         }
-        const record = this.#tokens.get(child)
-        if (record?.parent !== id) {
-          // Gone, or under another parent now: not a child of `id`.
-          children?.delete(child)
-          continue
-        }
-        if ((this.#children.get(child)?.size ?? 0) > 0) {
-          path.push(child)
-          reachedEnd = false
-          break
-        }
-        // The parent's child log is left as it is: the parent goes in this walk and its log with it, and until
-        // then listings skip the deleted entries.
-        this.#deleteRecord(record, leases)
-        tokens.push(record)
       }
       if (!reachedEnd) {
         // Cut off, or gone down a level: the children this pass deleted leave the set, which stays for the rest.
-        for (let i = passStart; i < tokens.length; i++) {
-          children?.delete((tokens[i] as TokenRecord).id)
-        }
+        for (let i = passStart; i < deleted.length; i++) children?.delete(deleted[i] as Slot)
         continue
       }
       // Every child was deleted (or was stale): the set goes whole rather than entry by entry.
-      if (children !== undefined) this.#children.delete(id)
-      if (tokens.length >= max) continue
+      slot.children = null
+      if (deleted.length >= max) continue
       path.pop()
-      const record = this.#tokens.get(id)
-      if (record === undefined) continue
-      this.#unlinkFromParent(record)
-      this.#deleteRecord(record, leases)
-      tokens.push(record)
+      if (slot.dead) continue
+      this.#deleteWithLeases(slot, leases)
+      this.#unlinkFromParent(slot)
+      deleted.push(slot)
+      tokens.push(slot.record)
     }
-    return { tokens, leases, done: !this.#tokens.has(topId) }
+    const done = top.dead
+    if (done) this.#maybePurge()
+    return { tokens, leases, done }
   }
 
   /**
-   * Pops due entries off the expiry heap (lazily: a stale entry is dropped when it reaches the top, never looked
-   * for) and deletes each expired token that has no children right away; one with children is marked and its
-   * entry put back, so that `nextExpiry` still sees it until the store has finished its subtree.
+   * Takes due entries off the expiry index (lazily: a stale entry is dropped when it comes up, never looked for)
+   * and deletes each expired token that has no children right away; one with children is marked and its entry
+   * put back, so that `nextExpiry` still sees it until the store has finished its subtree.
    */
   async sweepExpired(now: UnixMillis, limit: number): Promise<ExpiredSweep> {
     const tokens: TokenRecord[] = []
     const leases: LeaseRecord[] = []
-    const marked: TokenRecord[] = []
+    const marked: Slot[] = []
     const max = Math.max(1, Math.floor(limit) || 1)
-    const heap = this.#expiry
+    const expiry = this.#expiry
     let done = true
     for (;;) {
-      const time = heap.peekTime()
-      const id = heap.peekId()
-      if (time === undefined || id === undefined || time > now) break
+      const time = expiry.peekTime()
+      const slot = expiry.peekId()
+      if (time === undefined || slot === undefined || time > now) break
       if (tokens.length + marked.length >= max) {
         done = false
         break
       }
-      heap.pop()
-      const record = this.#tokens.get(id)
+      expiry.pop()
+      const record = slot.record
       // Stale: deleted, or renewed since (a newer entry holds its current expiry).
-      if (record === undefined || record.expiresAt !== time) continue
+      if (slot.dead || record.expiresAt !== time) continue
       // An ancestor that expired no later (a child's expiry is capped at its parent's) takes it down with its
       // subtree, as a sweep token by token, soonest first and parents first, would: its entry is dropped.
-      if (this.#ancestorExpiredBy(record.parent, time)) continue
-      if (this.#firstChild(id) === undefined) {
-        this.#unlinkFromParent(record)
-        this.#deleteRecord(record, leases)
+      if (ancestorExpiredBy(slot.parent, time)) continue
+      if (!hasChild(slot)) {
+        this.#deleteWithLeases(slot, leases)
+        this.#unlinkFromParent(slot)
         tokens.push(record)
         continue
       }
-      const mark = record.revoking === null || record.revoking === 'orphan' ? 'expired' : null
-      const kept: TokenRecord = mark === null ? record : { ...record, revoking: mark }
-      if (mark !== null) {
-        this.#tokens.set(id, kept)
-        this.#revoking.add(id)
+      if (record.revoking === null || record.revoking === 'orphan') {
+        slot.record = { ...record, revoking: 'expired' }
+        this.#revoking.add(record.id)
       }
-      marked.push(kept)
+      marked.push(slot)
     }
-    for (const record of marked) heap.push(record.expiresAt as UnixMillis, record.id)
-    return { tokens, leases, marked, done }
+    for (const slot of marked) expiry.push(slot.record.expiresAt as UnixMillis, slot)
+    if (done) this.#maybePurge()
+    return { tokens, leases, marked: marked.map((slot) => slot.record), done }
   }
 
-  /** Whether a token from `parentId` up has expired at or before `time`. A loop: trees may be deep. */
-  #ancestorExpiredBy(parentId: HashedTokenId | null, time: UnixMillis): boolean {
-    for (let id = parentId; id !== null;) {
-      const ancestor = this.#tokens.get(id)
-      if (ancestor === undefined) return false
-      if (ancestor.expiresAt !== null && ancestor.expiresAt <= time) return true
-      id = ancestor.parent
-    }
-    return false
-  }
-
-  /** A child still indexed under `id`, dropping stale index entries met on the way; `undefined` when none. */
-  #firstChild(id: HashedTokenId): HashedTokenId | undefined {
-    const children = this.#children.get(id)
-    if (children === undefined) return undefined
-    for (const child of children) {
-      if (this.#tokens.get(child)?.parent === id) return child
-      // Gone, or under another parent now: not a child of `id`.
-      children.delete(child)
-    }
-    this.#children.delete(id)
-    return undefined
-  }
-
-  /**
-   * Deletes a token and its leases (appended to `leases`) with every index entry but the expiry heap's and its
-   * parent's ({@link MemoryStorage.#unlinkFromParent}, which a subtree walk does more cheaply itself).
-   */
-  #deleteRecord(record: TokenRecord, leases: LeaseRecord[]): void {
-    const id = record.id
-    const leaseIds = this.#leasesByToken.get(id)
+  /** Deletes a token and its leases (appended to `leases`); its parent's index is the caller's. */
+  #deleteWithLeases(slot: Slot, leases: LeaseRecord[]): void {
+    const id = slot.record.id
+    // Most stores hold no leases: then the token costs no lookup at all.
+    const leaseIds = this.#leasesByToken.size === 0 ? undefined : this.#leasesByToken.get(id)
     if (leaseIds !== undefined) {
       for (const leaseId of leaseIds) {
         const lease = this.#leases.get(leaseId)
@@ -498,24 +571,64 @@ export class MemoryStorage implements Storage {
       }
       this.#leasesByToken.delete(id)
     }
-    this.#tokens.delete(id)
-    this.#byAccessor.delete(record.accessor)
-    // Only marked tokens are in the set: most of a revoked subtree is not (its top carries the mark).
-    if (record.revoking !== null) this.#revoking.delete(id)
-    this.#logDelete(id)
+    this.#bury(slot)
   }
 
-  /** Removes a token about to be deleted from its parent's children index and child log. */
-  #unlinkFromParent(record: TokenRecord): void {
-    const parent = record.parent
+  /**
+   * Marks a slot dead, which deletes its token for every lookup, and clears its entry in the listing log (an
+   * array write). Its map entries stay for the next purge: a deletion writes no map of the store's size (bar the
+   * marked-tokens set, which holds only the tops of revocations).
+   */
+  #bury(slot: Slot): void {
+    slot.dead = true
+    this.#liveCount -= 1
+    if (slot.record.revoking !== null) this.#revoking.delete(slot.record.id)
+    slot.childLog = null
+    if (slot.children !== null) this.#deadParents.add(slot)
+    this.#log.clearAt(slot.logIndex)
+  }
+
+  /** Removes a token just deleted from its parent's children and child log. */
+  #unlinkFromParent(slot: Slot): void {
+    const parent = slot.parent
     if (parent === null) return
-    removeFromIndex(this.#children, parent, record.id)
-    const log = this.#childLogs.get(parent)
-    if (log?.noteStale() === true) {
-      log.compact(
-        (seq, id) => this.#isCurrentInLog(seq, id) && this.#tokens.get(id)?.parent === parent,
-      )
+    const siblings = parent.children
+    if (siblings !== null) {
+      siblings.delete(slot)
+      if (siblings.size === 0) parent.children = null
     }
+    if (parent.childLog?.noteStale() === true) {
+      parent.childLog.compact((_seq, child) => !child.dead && child.parent === parent)
+    }
+  }
+
+  /**
+   * Once the tokens deleted since the last purge are as many as the live ones (and a thousand or more), drops
+   * their dead entries from the id and accessor maps: compacts the log of every token (a pass over an array, cleared entries unread) and builds both maps
+   * afresh from it, which holds exactly the live tokens. So a purge costs about one map write per live token,
+   * never one per dead one, and a store revoking forever holds at most about twice its live tokens. Called only
+   * when a deletion is complete (a token, a subtree, a sweep), never between the batches of one, so that a large
+   * revocation pays for one purge, when the fewest tokens are left.
+   */
+  #maybePurge(): void {
+    // Each death since the last purge cleared one log entry and left at most one dead entry in each map (fewer
+    // when a new token took its id or accessor), so the log's count bounds the maps' too.
+    if (this.#log.stale < Math.max(MIN_DEAD_FOR_PURGE, this.#liveCount)) return
+    this.#log.compact(isAliveInLog, setLogIndex)
+    const tokens = new Map<HashedTokenId, Slot>()
+    const byAccessor = new Map<Accessor, Slot>()
+    for (let i = 0; i < this.#log.length; i++) {
+      const slot = this.#log.idAt(i) as Slot
+      tokens.set(slot.record.id, slot)
+      byAccessor.set(slot.record.accessor, slot)
+    }
+    for (const slot of this.#deadParents) {
+      if (!hasChild(slot)) this.#deadParents.delete(slot)
+      // A live token inserted with its id since takes precedence, as it did in the map being replaced.
+      else if (!tokens.has(slot.record.id)) tokens.set(slot.record.id, slot)
+    }
+    this.#tokens = tokens
+    this.#byAccessor = byAccessor
   }
 
   /**
@@ -525,23 +638,23 @@ export class MemoryStorage implements Storage {
    */
   async listTokens(query: TokenListQuery): Promise<TokenListPage> {
     const after = query.cursor === null ? 0 : cursorSeq(query.cursor)
-    const log = query.parent === undefined ? this.#log : this.#childLogs.get(query.parent)
-    if (log === undefined) return { records: [], cursor: null }
+    const parent = query.parent === undefined ? null : this.#stored(query.parent)
+    const log = parent === null ? this.#log : parent?.childLog
+    if (log === undefined || log === null) return { records: [], cursor: null }
     const limit = Math.max(1, Math.floor(query.limit) || 1)
     const budget = Math.max(limit, LIST_SCAN_BUDGET)
     const records: TokenRecord[] = []
     let index = log.indexAfter(after)
     let last = after
     for (let examined = 0; index < log.length && records.length < limit && examined < budget;) {
-      const entry = log.at(index) as { seq: number; id: HashedTokenId }
+      const slot = log.idAt(index)
+      last = log.seqAt(index) as number
       index += 1
       examined += 1
-      last = entry.seq
-      if (!this.#isCurrentInLog(entry.seq, entry.id)) continue
-      const record = this.#live(entry.id, query.now)
+      if (slot === undefined || slot.dead || (parent !== null && slot.parent !== parent)) continue
+      const record = this.#live(slot, query.now)
       if (
         record === null ||
-        (query.parent !== undefined && record.parent !== query.parent) ||
         !pathMatches(record.path, query.pathPrefix) ||
         !metadataMatches(record.metadata, query.metadata)
       ) {
@@ -591,32 +704,29 @@ export class MemoryStorage implements Storage {
   async tidy(): Promise<StorageTidyResult> {
     let indexEntriesRemoved = 0
     let childrenOrphaned = 0
-    for (const [accessor, { id }] of this.#byAccessor) {
-      if (this.#tokens.get(id)?.accessor !== accessor) {
-        this.#byAccessor.delete(accessor)
-        indexEntriesRemoved += 1
-      }
-    }
     for (const id of this.#revoking) {
-      if (this.#tokens.get(id)?.revoking == null) {
+      if (this.#stored(id)?.record.revoking == null) {
         this.#revoking.delete(id)
         indexEntriesRemoved += 1
       }
     }
-    for (const [parentId, children] of this.#children) {
-      const parentExists = this.#tokens.has(parentId)
-      for (const childId of children) {
-        const child = this.#tokens.get(childId)
-        if (child?.parent !== parentId) {
-          removeFromIndex(this.#children, parentId, childId)
+    for (const slot of this.#tokens.values()) {
+      const children = slot.children
+      if (children === null) continue
+      for (const child of children) {
+        if (child.dead || child.parent !== slot) {
+          children.delete(child)
           indexEntriesRemoved += 1
-        } else if (!parentExists) {
-          this.#tokens.set(childId, { ...child, parent: null })
-          removeFromIndex(this.#children, parentId, childId)
-          this.#childLogs.delete(parentId)
+        } else if (slot.dead) {
+          // A parent deleted out of order (a walk cut short): its children become orphans, live again.
+          child.record = { ...child.record, parent: null }
+          child.parent = null
+          children.delete(child)
           childrenOrphaned += 1
         }
       }
+      if (children.size === 0) slot.children = null
+      if (slot.dead) slot.childLog = null
     }
     const danglingLeases: LeaseId[] = []
     for (const [tokenId, leaseIds] of this.#leasesByToken) {
@@ -628,79 +738,85 @@ export class MemoryStorage implements Storage {
       }
     }
     for (const lease of this.#leases.values()) {
-      if (!this.#tokens.has(lease.token)) danglingLeases.push(lease.id)
+      if (this.#stored(lease.token) === undefined) danglingLeases.push(lease.id)
     }
     return { indexEntriesRemoved, childrenOrphaned, danglingLeases }
   }
 
-  /** Appends a new token to the listing logs; returns its insertion number. */
-  #logInsert(record: TokenRecord): number {
-    const seq = ++this.#lastSeq
-    this.#log.push(seq, record.id)
-    if (record.parent === null) return seq
-    let children = this.#childLogs.get(record.parent)
-    if (children === undefined) {
-      children = new SeqLog()
-      this.#childLogs.set(record.parent, children)
-    }
-    children.push(seq, record.id)
-    return seq
+  /** The stored (not deleted) slot of `id`. */
+  #stored(id: HashedTokenId): Slot | undefined {
+    const slot = this.#tokens.get(id)
+    return slot === undefined || slot.dead ? undefined : slot
   }
 
   /**
-   * Marks a deleted token's entry in the log of every token stale, compacting the log when most entries are, and
-   * drops the log of its children. Its entry in its parent's child log is {@link MemoryStorage.#unlinkFromParent}'s.
-   */
-  #logDelete(id: HashedTokenId): void {
-    if (this.#log.noteStale()) this.#log.compact(this.#isCurrent)
-    this.#childLogs.delete(id)
-  }
-
-  /**
-   * Whether a log entry is the stored token's current one: the id is stored, under the same insertion number (a
-   * token deleted and inserted again has a new one). The token's accessor entry, removed with it, holds the number.
-   */
-  #isCurrentInLog(seq: number, id: HashedTokenId): boolean {
-    const record = this.#tokens.get(id)
-    return record !== undefined && this.#byAccessor.get(record.accessor)?.seq === seq
-  }
-
-  /** {@link MemoryStorage.#isCurrentInLog} as a function, made once rather than per compaction. */
-  readonly #isCurrent = (seq: number, id: HashedTokenId): boolean => this.#isCurrentInLog(seq, id)
-
-  /**
-   * Whether a new child may hang under `id`: it exists and is not being revoked, and its ancestors exist and are
+   * Whether a new child may hang under `slot`: it is stored and not being revoked, and its ancestors are stored and
    * not being revoked but for `revokeOrphan` (expiry aside: the store checked that at `now`).
    */
-  #lineageIntact(id: HashedTokenId): boolean {
-    const record = this.#tokens.get(id)
-    if (record === undefined || record.revoking !== null) return false
-    for (let parentId = record.parent; parentId !== null;) {
-      const ancestor = this.#tokens.get(parentId)
-      if (ancestor === undefined || (ancestor.revoking !== null && ancestor.revoking !== 'orphan'))
-        return false
-      parentId = ancestor.parent
+  #lineageIntact(slot: Slot | undefined): boolean {
+    if (slot === undefined || slot.dead || slot.record.revoking !== null) return false
+    for (let ancestor = slot.parent; ancestor !== null; ancestor = ancestor.parent) {
+      const revoking = ancestor.record.revoking
+      if (ancestor.dead || (revoking !== null && revoking !== 'orphan')) return false
     }
     return true
   }
 
   /** The record if it is live at `now`: itself usable, and its ancestors too. */
-  #live(id: HashedTokenId, now: UnixMillis): TokenRecord | null {
-    const record = this.#tokens.get(id)
-    if (record === undefined || !isSelfLive(record, now)) return null
-    return this.#ancestorsLive(record.parent, now) ? record : null
+  #live(slot: Slot | undefined, now: UnixMillis): TokenRecord | null {
+    if (slot === undefined || slot.dead || !isSelfLive(slot.record, now)) return null
+    return this.#ancestorsLive(slot.parent, now) ? slot.record : null
   }
 
-  /** Whether every token from `parentId` up lets its descendants be used at `now`. A loop: trees may be deep. */
-  #ancestorsLive(parentId: HashedTokenId | null, now: UnixMillis): boolean {
-    for (let id = parentId; id !== null;) {
-      const ancestor = this.#tokens.get(id)
-      if (ancestor === undefined || !isAncestorLive(ancestor, now)) return false
-      id = ancestor.parent
+  /** Whether every token from `parent` up lets its descendants be used at `now`. A loop: trees may be deep. */
+  #ancestorsLive(parent: Slot | null, now: UnixMillis): boolean {
+    for (let ancestor = parent; ancestor !== null; ancestor = ancestor.parent) {
+      if (ancestor.dead || !isAncestorLive(ancestor.record, now)) return false
     }
     return true
   }
 }
+
+/** Whether a token from `parent` up has expired at or before `time`. A loop: trees may be deep. */
+function ancestorExpiredBy(parent: Slot | null, time: UnixMillis): boolean {
+  for (let ancestor = parent; ancestor !== null; ancestor = ancestor.parent) {
+    if (ancestor.dead) return false
+    const expiresAt = ancestor.record.expiresAt
+    if (expiresAt !== null && expiresAt <= time) return true
+  }
+  return false
+}
+
+/** Whether a child is still linked under `slot`, dropping stale links met on the way. */
+function hasChild(slot: Slot): boolean {
+  const children = slot.children
+  if (children === null) return false
+  for (const child of children) {
+    if (!child.dead && child.parent === slot) return true
+    // Gone, or under another parent now: not a child of `slot`.
+    children.delete(child)
+  }
+  slot.children = null
+  return false
+}
+
+/** A slot's current expiry for the expiry index; `undefined` once deleted. */
+function expiryOf(slot: Slot): UnixMillis | null | undefined {
+  return slot.dead ? undefined : slot.record.expiresAt
+}
+
+/** Log entries of deleted tokens are stale (cleared already, so this is a safeguard). */
+function isAliveInLog(_seq: number, slot: Slot): boolean {
+  return !slot.dead
+}
+
+/** Told by a compaction of the log of every token where a kept slot's entry now is. */
+function setLogIndex(slot: Slot, index: number): void {
+  slot.logIndex = index
+}
+
+/** What {@link listDue} and {@link nextDue} need of an expiry index: a heap, or buckets of a heap's interface. */
+type DueIndex<Id> = Pick<ExpiryHeap<Id>, 'peekTime' | 'peekId' | 'pop' | 'push'>
 
 /**
  * Up to `limit` ids whose heap time is at or before `now` and still current (`currentTime(id)` equals it). Stale
@@ -708,7 +824,7 @@ export class MemoryStorage implements Storage {
  * nothing: they leave the heap only once deletion or a renewal makes them stale.
  */
 function listDue<Id>(
-  heap: ExpiryHeap<Id>,
+  heap: DueIndex<Id>,
   now: UnixMillis,
   limit: number,
   currentTime: (id: Id) => UnixMillis | null | undefined,
@@ -727,7 +843,7 @@ function listDue<Id>(
 
 /** The earliest current time in the heap, dropping stale entries on the way. */
 function nextDue<Id>(
-  heap: ExpiryHeap<Id>,
+  heap: DueIndex<Id>,
   currentTime: (id: Id) => UnixMillis | null | undefined,
 ): UnixMillis | null {
   for (;;) {
