@@ -169,7 +169,7 @@ export class MemoryStorage implements Storage {
    */
   readonly #deadParents = new Set<Slot>()
   readonly #revoking = new Set<HashedTokenId>()
-  readonly #expiry = new ExpiryBuckets<Slot>()
+  #expiry = new ExpiryBuckets<Slot>()
   readonly #leases = new Map<LeaseId, LeaseRecord>()
   readonly #leasesByToken = new Map<HashedTokenId, Set<LeaseId>>()
   readonly #leaseExpiry = new ExpiryHeap<LeaseId>()
@@ -605,7 +605,7 @@ export class MemoryStorage implements Storage {
   /**
    * Once the tokens deleted since the last purge are as many as the live ones (and a thousand or more), drops
    * their dead entries from the id and accessor maps: compacts the log of every token (a pass over an array, cleared entries unread) and builds both maps
-   * afresh from it, which holds exactly the live tokens. So a purge costs about one map write per live token,
+   * afresh from it, which holds exactly the live tokens (and the expiry index, when mostly stale). So a purge costs about one map write per live token,
    * never one per dead one, and a store revoking forever holds at most about twice its live tokens. Called only
    * when a deletion is complete (a token, a subtree, a sweep), never between the batches of one, so that a large
    * revocation pays for one purge, when the fewest tokens are left.
@@ -629,6 +629,15 @@ export class MemoryStorage implements Storage {
     }
     this.#tokens = tokens
     this.#byAccessor = byAccessor
+    // Entries of tokens deleted before they expired would otherwise hold their slots until that time comes.
+    if (this.#expiry.size > 2 * this.#liveCount) {
+      const expiry = new ExpiryBuckets<Slot>()
+      for (let i = 0; i < this.#log.length; i++) {
+        const slot = this.#log.idAt(i) as Slot
+        if (slot.record.expiresAt !== null) expiry.push(slot.record.expiresAt, slot)
+      }
+      this.#expiry = expiry
+    }
   }
 
   /**
