@@ -18,7 +18,7 @@ const PURGE_FLOOR = 1024
 /** Deletes a marked subtree to the end, in batches of `limit`. */
 async function deleteAll(storage: MemoryStorage, top: HashedTokenId, limit = 500): Promise<number> {
   let deleted = 0
-  for (let done = false; !done; ) {
+  for (let done = false; !done;) {
     const batch = await storage.deleteSubtree(top, 'explicit', T0, limit)
     deleted += batch.tokens.length
     done = batch.done
@@ -108,7 +108,10 @@ describe('MemoryStorage tombstones and purges', () => {
       expiryTimes: 0,
     })
     assert.equal(storage.size, 6)
-    assert.deepEqual(await storage.listChildren(hid('p')), [0, 1, 2, 3, 4].map((i) => hid(`p${i}`)))
+    assert.deepEqual(
+      await storage.listChildren(hid('p')),
+      [0, 1, 2, 3, 4].map((i) => hid(`p${i}`)),
+    )
     assert.equal((await storage.getTokenByAccessor('accessor-p3'))?.id, hid('p3'))
     assert.equal(await storage.getToken(hid('d17')), null)
     assert.equal(await storage.getTokenByAccessor('accessor-d17'), null)
