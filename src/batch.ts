@@ -17,8 +17,6 @@
  */
 import { createCipheriv, hkdfSync, randomBytes, type Cipher } from 'node:crypto'
 
-import { endianness } from 'node:os'
-
 import { decodeEntry, encodeEntry } from './batch-entry.js'
 import { TEXT_MAC_KEY_BYTES, TextMac, asciiKey } from './batch-mac.js'
 import type { HashedTokenId, UnixMillis } from './types.js'
@@ -39,8 +37,6 @@ const BLOCK_BYTES = 16
 const TAG_CHARS = 40
 /** Shortest token: prefix, tag, and the base64url of a nonce and a one-byte entry. */
 const MIN_TOKEN_LENGTH = BATCH_TOKEN_PREFIX.length + TAG_CHARS + 18
-/** Whether a Uint32Array stores its words little-endian. */
-const LITTLE_ENDIAN = endianness() === 'LE'
 /** Counter blocks kept ready per key: tokens up to 4 KiB of entry; longer ones get theirs made per call. */
 const COUNTER_BLOCKS = 256
 /** Sealed texts up to this many base64url characters are decoded into {@link scratch}. */
@@ -50,6 +46,11 @@ const SCRATCH_CHARS = 4096
  * One for the module: `open` is synchronous, so no two calls ever share it.
  */
 const scratch = Buffer.alloc((SCRATCH_CHARS / 4) * 3)
+/**
+ * {@link scratch} as words in the platform's order: the nonce's three words are copied from here into the counter
+ * blocks as they are, so their bytes land unchanged, whatever the platform's byte order.
+ */
+const scratchWords = wordsOf(scratch)
 
 /** What a batch token carries. Field names are short: they travel in every request. */
 export interface BatchEntry {
@@ -80,6 +81,8 @@ export class BatchTokenCodec {
   /** Counter blocks for tokens up to {@link COUNTER_BLOCKS} blocks long, reused (they hold only the public nonce). */
   readonly #counters = newCounterBlocks(COUNTER_BLOCKS)
   readonly #counterWords = wordsOf(this.#counters)
+  /** `#counters` cut to 1, 2, … blocks, made on first use: a view per call cost an object per `open`. */
+  readonly #counterViews: Buffer[] = []
 
   constructor(secret: string | Uint8Array) {
     const material = typeof secret === 'string' ? Buffer.from(secret, 'utf8') : secret
@@ -122,10 +125,11 @@ export class BatchTokenCodec {
     if (!tagMatches(this.#mac.digest(text), token, BATCH_TOKEN_PREFIX.length)) return null
     // The text is exactly what seal() wrote: canonical base64url of nonce ‖ ciphertext. Decoded into the shared
     // scratch buffer when it fits: `Buffer.from` would allocate a buffer per call, which cost more than decoding.
-    const sealed = text.length <= SCRATCH_CHARS ? scratch : Buffer.alloc(text.length)
+    const fits = text.length <= SCRATCH_CHARS
+    const sealed = fits ? scratch : Buffer.alloc(text.length)
     const length = sealed.write(text, 'base64url') - NONCE_BYTES
     if (length <= 0) return null
-    const plain = this.#keystream(sealed, length)
+    const plain = this.#keystream(fits ? scratchWords : wordsOf(sealed), length)
     for (let i = 0; i < length; i++)
       plain[i] = (plain[i] as number) ^ (sealed[NONCE_BYTES + i] as number)
     try {
@@ -136,21 +140,30 @@ export class BatchTokenCodec {
     }
   }
 
-  /** At least `length` bytes of AES-256-CTR keystream for the nonce at the start of `sealed`. */
-  #keystream(sealed: Buffer, length: number): Buffer {
+  /**
+   * At least `length` bytes of AES-256-CTR keystream for the nonce in the first three words of `sealed` (a word
+   * view of the decoded token, in the platform's order).
+   */
+  #keystream(sealed: Uint32Array, length: number): Buffer {
     const blocks = Math.ceil(length / BLOCK_BYTES)
-    const counters = blocks <= COUNTER_BLOCKS ? this.#counters : newCounterBlocks(blocks)
+    const reused = blocks <= COUNTER_BLOCKS
+    const counters = reused ? this.#counterView(blocks) : newCounterBlocks(blocks)
     // Each block is nonce ‖ counter; the counters are written once, the nonce (three words) per call.
-    const words = blocks <= COUNTER_BLOCKS ? this.#counterWords : wordsOf(counters)
-    const first = readWord(sealed, 0)
-    const second = readWord(sealed, 4)
-    const third = readWord(sealed, 8)
+    const words = reused ? this.#counterWords : wordsOf(counters)
+    const first = sealed[0] as number
+    const second = sealed[1] as number
+    const third = sealed[2] as number
     for (let block = 0; block < blocks; block++) {
       words[block * 4] = first
       words[block * 4 + 1] = second
       words[block * 4 + 2] = third
     }
-    return this.#blocks.update(counters.subarray(0, blocks * BLOCK_BYTES))
+    return this.#blocks.update(counters)
+  }
+
+  /** The first `blocks` of the reused counter blocks. */
+  #counterView(blocks: number): Buffer {
+    return (this.#counterViews[blocks] ??= this.#counters.subarray(0, blocks * BLOCK_BYTES))
   }
 }
 
@@ -163,14 +176,12 @@ function newCounterBlocks(blocks: number): Buffer {
   return counters
 }
 
-/** A word view of a buffer made by {@link newCounterBlocks} (offset 0, so aligned), in the platform's order. */
+/**
+ * A word view, in the platform's order, of the whole words of a buffer made by `Buffer.alloc` (its own memory, at
+ * offset 0, so aligned; never a pool slice): {@link newCounterBlocks}, {@link scratch}, or a long token's buffer.
+ */
 function wordsOf(buffer: Buffer): Uint32Array {
-  return new Uint32Array(buffer.buffer, buffer.byteOffset, buffer.length / 4)
-}
-
-/** Four bytes as a word in the platform's order, so that writing it through {@link wordsOf} copies them as is. */
-function readWord(bytes: Buffer, offset: number): number {
-  return LITTLE_ENDIAN ? bytes.readUInt32LE(offset) : bytes.readUInt32BE(offset)
+  return new Uint32Array(buffer.buffer, buffer.byteOffset, Math.floor(buffer.length / 4))
 }
 
 /**

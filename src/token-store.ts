@@ -1180,7 +1180,10 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
     const now = audit.started
     if (isBatchToken(checkString(token, 'token'))) {
       const info = this.#useBatch(token, now)
-      return access === undefined ? info : info.then((found) => this.#permit(found, access))
+      if (access === undefined) return info
+      return info instanceof Promise
+        ? info.then((found) => this.#permit(found, access))
+        : this.#permit(info, access)
     }
     // Synchronous when the storage answers synchronously (MemoryStorage): see `useTokenNowOrLater`.
     const record = this.#resolve(token, 'token', (id) => useTokenNowOrLater(this.#storage, id, now))
@@ -1223,12 +1226,15 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
     })
   }
 
-  /** A batch token's info: batch tokens have no uses to count, so authenticating one is validating it. */
-  #useBatch(token: string, now: UnixMillis): Promise<TokenInfo> {
+  /**
+   * A batch token's info: batch tokens have no uses to count, so authenticating one is validating it. Synchronous
+   * for an orphan (nothing to read), as a MemoryStorage use is: no promise hop before `#audited` settles the call.
+   */
+  #useBatch(token: string, now: UnixMillis): TokenInfo | Promise<TokenInfo> {
     const entry = this.#liveBatch(token, now)
     return entry instanceof Promise
       ? entry.then((live) => liveBatchInfo(live, token, now))
-      : Promise.resolve(liveBatchInfo(entry, token, now))
+      : liveBatchInfo(entry, token, now)
   }
 
   /** `info` if its policies grant `access`; else `permission_denied`. */

@@ -36,6 +36,7 @@ import {
   createPolicyCheck,
   createTokenGuard,
   splitPolicyArguments,
+  type GuardOutcome,
   type RequirePoliciesArguments,
   type TokenAuthOptions as GuardOptions,
 } from './guard.js'
@@ -154,18 +155,36 @@ export function tokenAuth(
     onError,
     scope: resolveScope(options.scope),
   }
-  return async (ctx, next) => {
-    REQUEST_ERRORS.set(ctx, errors)
-    const outcome = await guard(ctx.headers)
+  const proceed = (outcome: GuardOutcome, ctx: TokenAuthContext, next: Next): Promise<unknown> => {
     if (!outcome.ok) {
-      if (onError === undefined) send(ctx, outcome.result)
-      else await onError(outcome.refusal, ctx)
-      return
+      if (onError === undefined) {
+        send(ctx, outcome.result)
+        return Promise.resolve()
+      }
+      return Promise.resolve(onError(outcome.refusal, ctx))
     }
     if (outcome.token !== null) ctx.state.token = outcome.token
-    await next()
+    return next()
+  }
+  // Not `async`, as Express's: a synchronous outcome (MemoryStorage, or no token) calls next() at once, with no
+  // promise hop; a failure still comes back as a rejected promise, as from an async middleware.
+  return (ctx, next) => {
+    try {
+      REQUEST_ERRORS.set(ctx, errors)
+      const outcome = guard(ctx.headers)
+      return outcome instanceof Promise
+        ? outcome.then((settled) => proceed(settled, ctx, next))
+        : proceed(outcome, ctx, next)
+    } catch (error) {
+      // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- passed on as is, as an async middleware would
+      return Promise.reject(error)
+    }
   }
 }
+
+/** What `tokenAuth()`'s middleware is called with. */
+type TokenAuthContext = Parameters<Middleware<Partial<TokenState>>>[0]
+type Next = Parameters<Middleware<Partial<TokenState>>>[1]
 
 /**
  * Lets a request through only if its token (from {@link tokenAuth}, which must run first) holds every named

@@ -181,6 +181,42 @@ if (skip !== null) {
       await client.quit()
     })
 
+    test('a script the server lost (NOSCRIPT) is sent whole; if that fails too: storage_unavailable', async () => {
+      const client = new Redis(REDIS_URL)
+      const storage = new RedisStorage({ client, keyPrefix: `${PREFIX}noscript:` })
+      try {
+        const [record] = await insertTokens(storage, 1)
+        assert.ok(record)
+        let evalshaCalls = 0
+        client.evalsha = () => {
+          evalshaCalls++
+          return Promise.reject(new Error('NOSCRIPT No matching script. Please use EVAL.'))
+        }
+        assert.equal((await storage.useToken(record.id, Date.now()))?.id, record.id)
+        assert.equal(evalshaCalls, 1)
+        let evalCalls = 0
+        client.eval = () => {
+          evalCalls++
+          return Promise.reject(new Error('LOADING Redis is loading'))
+        }
+        await assert.rejects(storage.useToken(record.id, Date.now()), (error: unknown) => {
+          assert.ok(error instanceof TokenStoreError)
+          assert.equal(error.code, 'storage_unavailable')
+          assert.match((error.cause as Error).message, /^LOADING/)
+          return true
+        })
+        // Any other failure of EVALSHA is not retried.
+        client.evalsha = () => Promise.reject(new Error('BUSY'))
+        await assert.rejects(storage.getLiveToken(record.id, Date.now()), {
+          code: 'storage_unavailable',
+        })
+        assert.equal(evalCalls, 1)
+      } finally {
+        await storage.close()
+        await client.quit()
+      }
+    })
+
     test('an unreachable server: storage_unavailable, without the arguments in the cause', async () => {
       const storage = new RedisStorage({
         connection: { host: '127.0.0.1', port: 1, connectTimeout: 500 },

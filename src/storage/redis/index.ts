@@ -317,10 +317,15 @@ export class RedisStorage implements Storage {
     )
   }
 
-  async useToken(id: HashedTokenId, now: UnixMillis): Promise<TokenRecord | null> {
-    return toToken(
-      await this.#eval('useToken', USE_TOKEN, this.#spaces.ofId(id), [id, String(now)]),
-    )
+  useToken(id: HashedTokenId, now: UnixMillis): Promise<TokenRecord | null> {
+    // Not `async`, as #eval: the hot path of a shared storage; a synchronous failure still rejects.
+    try {
+      return this.#eval('useToken', USE_TOKEN, this.#spaces.ofId(id), [id, String(now)]).then(
+        toToken,
+      )
+    } catch (error) {
+      return Promise.reject(error instanceof Error ? error : new Error(String(error)))
+    }
   }
 
   async renewToken(
@@ -1036,21 +1041,26 @@ export class RedisStorage implements Storage {
    * does. Sharded, the space's `seq` key is passed as the one declared key, so that a cluster client sends the
    * script to the node serving the space's slot; the scripts compute every key from the space (`ARGV[1]`).
    */
-  async #eval(
-    operation: string,
-    script: RedisScript,
-    space: string,
-    args: string[],
-  ): Promise<unknown> {
-    const keys = this.#spaces.shards === null ? [] : [this.#key(space, 'seq')]
-    return this.#run(operation, async () => {
-      try {
-        return await this.#client.evalsha(script.sha, keys.length, ...keys, space, ...args)
-      } catch (error) {
-        if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error
-        return await this.#client.eval(script.lua, keys.length, ...keys, space, ...args)
-      }
-    })
+  #eval(operation: string, script: RedisScript, space: string, args: string[]): Promise<unknown> {
+    // One promise chain, not three async layers: every use of a token comes through here, and each layer cost a
+    // promise and a microtask turn on top of the round trip.
+    try {
+      const keys = this.#spaces.shards === null ? [] : [this.#key(space, 'seq')]
+      return this.#client
+        .evalsha(script.sha, keys.length, ...keys, space, ...args)
+        .then(undefined, (error: unknown) => {
+          if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) {
+            throw unavailable(operation, error)
+          }
+          return this.#client
+            .eval(script.lua, keys.length, ...keys, space, ...args)
+            .then(undefined, (failure: unknown) => {
+              throw unavailable(operation, failure)
+            })
+        })
+    } catch (error) {
+      return Promise.reject(unavailable(operation, error))
+    }
   }
 
   async #run<T>(operation: string, call: () => Promise<T>): Promise<T> {
