@@ -185,6 +185,22 @@ async function sessionTarget(client: Redis, prefix: string): Promise<Target> {
   return { name: 'express-session + connect-redis', headers: { cookie }, ...server }
 }
 
+/**
+ * Throws unless `subject` and `baseline` answer their request with the same status, headers (but `Date`) and body:
+ * the rates compare the middlewares' work only if both servers write the same bytes.
+ */
+async function checkSameAnswer(subject: Target, baseline: Target): Promise<void> {
+  const answer = async (target: Target): Promise<string> => {
+    const response = await fetch(target.url, { headers: target.headers })
+    const headers = [...response.headers].filter(([name]) => name !== 'date')
+    return JSON.stringify([response.status, headers, await response.text()])
+  }
+  const [mine, theirs] = [await answer(subject), await answer(baseline)]
+  if (mine !== theirs) {
+    throw new Error(`bench: ${subject.name} answers ${mine}, ${baseline.name} ${theirs}`)
+  }
+}
+
 /** What the load child answers for one load: autocannon's result, reduced. */
 interface LoadResult {
   readonly requests: number
@@ -307,7 +323,8 @@ export async function benchHttpRoute(): Promise<Row[]> {
     const memoryStore = new TokenStore({ timers: false })
     cleanup.push(() => memoryStore.close())
     const memoryTarget = await tokentreeTarget('tokentree, memory', memoryStore)
-    const targets: Target[] = [await noopTarget(memoryTarget.headers), memoryTarget]
+    const noopBaseline = await noopTarget(memoryTarget.headers)
+    const targets: Target[] = [noopBaseline, memoryTarget]
     if (CONTROL) targets.push(await noopTarget(memoryTarget.headers, CONTROL_NAME))
     if (!ONLY_MEMORY) targets.push(await joseTarget())
     const redis = ONLY_MEMORY ? null : await openRedis()
@@ -338,6 +355,7 @@ export async function benchHttpRoute(): Promise<Row[]> {
       targets.push(await tokentreeTarget('tokentree, PostgreSQL', store))
     }
     for (const target of targets) cleanup.push(target.close)
+    await checkSameAnswer(memoryTarget, noopBaseline)
 
     const loader = startLoader()
     cleanup.push(loader.close)
