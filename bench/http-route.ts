@@ -7,18 +7,24 @@
  * - a jose HS256 JWT middleware, key imported once (reported);
  * - tokentree on PostgreSQL (goal: at least express-session's rate).
  *
- * Every server listens on 127.0.0.1 (port 0); the servers take turns round by round (in reverse order every other
- * round), so machine load hits them alike, and a ratio is the median over the rounds of that round's two rates, so
- * a burst of load elsewhere during one round does not decide it. The goals are targets: an unmet one prints
- * `no (target)` without failing the run. The Redis and PostgreSQL rows are skipped with a printed note when their
- * servers do not answer. BENCH_HTTP_SECONDS sets the length of one load (default 3); BENCH_HTTP_ROUNDS the number of
- * measured rounds (default 5); BENCH_HTTP_ONLY=memory runs only the in-memory route and its no-op baseline, for quick
- * iterations on the middleware.
+ * Every server listens on 127.0.0.1 (port 0), all in this process; one autocannon child, started once and warmed
+ * up on every server, loads them in turn. Each round loads the servers in order, then in reverse (A B B A), each
+ * for half of BENCH_HTTP_SECONDS, so machine load that drifts over a round and the position in it weigh on both
+ * sides of a pair alike; a ratio is the median over the rounds of that round's two rates, so a burst of load
+ * elsewhere during one round does not decide it. The in-memory pair is also compared by this process's CPU time
+ * per request during each load (reported): on a shared machine it moves much less than a rate does. The goals are
+ * targets: an unmet one prints `no (target)` without failing the run. The Redis and PostgreSQL rows are skipped
+ * with a printed note when their servers do not answer.
+ *
+ * BENCH_HTTP_SECONDS sets each server's load per round (default 3); BENCH_HTTP_ROUNDS the number of measured rounds
+ * (default 5); BENCH_HTTP_ONLY=memory runs only the in-memory route and its no-op baseline, for quick iterations on
+ * the middleware; BENCH_HTTP_CONTROL=1 adds a second no-op server compared with the first (a noise gauge).
  */
 import { spawn } from 'node:child_process'
 import { createSecretKey, randomBytes } from 'node:crypto'
 import type { AddressInfo } from 'node:net'
 import { createRequire } from 'node:module'
+import { createInterface } from 'node:readline'
 import { pathToFileURL } from 'node:url'
 
 import RedisStore from 'connect-redis'
@@ -43,18 +49,25 @@ declare module 'express-session' {
   }
 }
 
-/** Seconds of one measured load. */
+/** Seconds each server is loaded per measured round, in two halves (forward, then reverse order). */
 const SECONDS = Number(process.env.BENCH_HTTP_SECONDS ?? 3)
 /** Concurrent connections autocannon keeps open. */
 const CONNECTIONS = 10
 /**
- * Measured rounds; each server gets one load per round, after one warm-up load of a second. Odd, so that the
+ * Measured rounds; each server gets two loads per round, after one warm-up load of a second. Odd, so that the
  * median is one round's figure; five by default, because the machine is shared and single rounds stray: with five,
  * two disturbed rounds still leave the median to an undisturbed one (with three, two disturbed rounds decide it).
  */
 const ROUNDS = Number(process.env.BENCH_HTTP_ROUNDS ?? 5)
 /** `memory`: only the in-memory route and the no-op baseline (quick iterations); anything else: every row. */
 const ONLY_MEMORY = process.env.BENCH_HTTP_ONLY === 'memory'
+/**
+ * `1`: one more no-op server, compared with the first the way the memory route is: the ratio of two identical
+ * servers shows how far the machine's noise moves a ratio in this run (1.00× on a quiet machine).
+ */
+const CONTROL = process.env.BENCH_HTTP_CONTROL === '1'
+/** The name of the control server. */
+const CONTROL_NAME = 'two no-op middlewares, again'
 
 /** One server under load: where to send requests, with which headers, and how to stop it. */
 interface Target {
@@ -103,10 +116,13 @@ async function tokentreeTarget(name: string, store: TokenStore): Promise<Target>
  * The same route with two no-op middlewares, sent the same request (token header included) as the route it is the
  * baseline of, so that only the middlewares' work differs, not the parsing of a longer request.
  */
-async function noopTarget(headers: Record<string, string>): Promise<Target> {
+async function noopTarget(
+  headers: Record<string, string>,
+  name = 'two no-op middlewares',
+): Promise<Target> {
   const app = express()
   app.get('/protected', noop, noop, ok)
-  return { name: 'two no-op middlewares', headers, ...(await listen(app)) }
+  return { name, headers, ...(await listen(app)) }
 }
 
 async function joseTarget(): Promise<Target> {
@@ -169,52 +185,97 @@ async function sessionTarget(client: Redis, prefix: string): Promise<Target> {
   return { name: 'express-session + connect-redis', headers: { cookie }, ...server }
 }
 
-/** What the load child prints: autocannon's result, reduced. */
+/**
+ * Throws unless `subject` and `baseline` answer their request with the same status, headers (but `Date`) and body:
+ * the rates compare the middlewares' work only if both servers write the same bytes.
+ */
+async function checkSameAnswer(subject: Target, baseline: Target): Promise<void> {
+  const answer = async (target: Target): Promise<string> => {
+    const response = await fetch(target.url, { headers: target.headers })
+    const headers = [...response.headers].filter(([name]) => name !== 'date')
+    return JSON.stringify([response.status, headers, await response.text()])
+  }
+  const [mine, theirs] = [await answer(subject), await answer(baseline)]
+  if (mine !== theirs) {
+    throw new Error(`bench: ${subject.name} answers ${mine}, ${baseline.name} ${theirs}`)
+  }
+}
+
+/** What the load child answers for one load: autocannon's result, reduced. */
 interface LoadResult {
-  readonly rate: number
+  readonly requests: number
+  readonly seconds: number
   readonly non2xx: number
   readonly errors: number
 }
 
+/**
+ * The load child: reads one autocannon options object a line from stdin, answers one {@link LoadResult} a line on
+ * stdout. One child serves every load of the run, so the client's JIT is warm for every measured load alike (a
+ * fresh child per load spent the start of each load compiling autocannon) and the two loads of a pair follow each
+ * other without a process start in between.
+ */
 const LOAD_CHILD = `
-const [autocannonUrl, options] = process.argv.slice(1)
-const { default: autocannon } = await import(autocannonUrl)
-const result = await autocannon(JSON.parse(options))
-process.stdout.write(JSON.stringify({ rate: result.requests.total / result.duration, non2xx: result.non2xx, errors: result.errors + result.timeouts }))
+import { createInterface } from 'node:readline'
+const { default: autocannon } = await import(process.argv[1])
+for await (const line of createInterface({ input: process.stdin })) {
+  const result = await autocannon(JSON.parse(line))
+  const { requests, duration: seconds, non2xx, errors, timeouts } = result
+  process.stdout.write(JSON.stringify({ requests: requests.total, seconds, non2xx, errors: errors + timeouts }) + '\\n')
+}
 `
 
-/** Loads `target` for `seconds` from a child process running autocannon; resolves to requests per second. */
-async function load(target: Target, seconds: number): Promise<number> {
+/** Autocannon in a child process, which loads one target at a time; {@link Loader.close} ends it. */
+interface Loader {
+  /** Loads `target` for `seconds`; resolves to the number of requests answered and the seconds it took. */
+  readonly load: (target: Target, seconds: number) => Promise<{ requests: number; seconds: number }>
+  readonly close: () => Promise<void>
+}
+
+/** Starts the load child. */
+function startLoader(): Loader {
   const autocannon = pathToFileURL(createRequire(import.meta.url).resolve('autocannon')).href
-  const options = JSON.stringify({
-    url: target.url,
-    headers: target.headers,
-    connections: CONNECTIONS,
-    duration: seconds,
+  const child = spawn(process.execPath, ['--input-type=module', '-e', LOAD_CHILD, autocannon], {
+    stdio: ['pipe', 'pipe', 'inherit'],
   })
-  const child = spawn(
-    process.execPath,
-    ['--input-type=module', '-e', LOAD_CHILD, autocannon, options],
-    {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    },
-  )
-  let output = ''
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-    output += chunk
-  })
-  const code = await new Promise<number | null>((resolve, reject) => {
-    child.once('error', reject)
+  const exited = new Promise<number | null>((resolve) => {
     child.once('close', resolve)
+    // A child that could not start emits `error` and may never emit `close`.
+    child.once('error', () => {
+      resolve(null)
+    })
   })
-  if (code !== 0) throw new Error(`bench: autocannon child exited with ${String(code)}`)
-  const result = JSON.parse(output) as LoadResult
-  if (result.non2xx > 0 || result.errors > 0) {
-    throw new Error(
-      `bench: ${target.name}: ${result.non2xx} non-2xx answers, ${result.errors} errors`,
-    )
+  // Settles only if the child dies: a load waiting for its answer then fails instead of waiting forever.
+  const died = exited.then((code) => {
+    throw new Error(`bench: autocannon child exited with ${String(code)}`)
+  })
+  died.catch(() => undefined)
+  const answers = createInterface({ input: child.stdout })[Symbol.asyncIterator]()
+  return {
+    load: async (target, seconds) => {
+      child.stdin.write(
+        `${JSON.stringify({
+          url: target.url,
+          headers: target.headers,
+          connections: CONNECTIONS,
+          duration: seconds,
+        })}\n`,
+      )
+      const answer = await Promise.race([answers.next(), died])
+      if (answer.done === true) throw new Error('bench: autocannon child closed its output')
+      const result = JSON.parse(answer.value) as LoadResult
+      if (result.non2xx > 0 || result.errors > 0) {
+        throw new Error(
+          `bench: ${target.name}: ${result.non2xx} non-2xx answers, ${result.errors} errors`,
+        )
+      }
+      return { requests: result.requests, seconds: result.seconds }
+    },
+    close: async () => {
+      child.stdin.end()
+      await exited
+    },
   }
-  return result.rate
 }
 
 /** Opens Redis, or resolves to null (with a printed note) when it does not answer. */
@@ -262,7 +323,9 @@ export async function benchHttpRoute(): Promise<Row[]> {
     const memoryStore = new TokenStore({ timers: false })
     cleanup.push(() => memoryStore.close())
     const memoryTarget = await tokentreeTarget('tokentree, memory', memoryStore)
-    const targets: Target[] = [await noopTarget(memoryTarget.headers), memoryTarget]
+    const noopBaseline = await noopTarget(memoryTarget.headers)
+    const targets: Target[] = [noopBaseline, memoryTarget]
+    if (CONTROL) targets.push(await noopTarget(memoryTarget.headers, CONTROL_NAME))
     if (!ONLY_MEMORY) targets.push(await joseTarget())
     const redis = ONLY_MEMORY ? null : await openRedis()
     if (redis !== null) {
@@ -292,12 +355,34 @@ export async function benchHttpRoute(): Promise<Row[]> {
       targets.push(await tokentreeTarget('tokentree, PostgreSQL', store))
     }
     for (const target of targets) cleanup.push(target.close)
+    await checkSameAnswer(memoryTarget, noopBaseline)
 
-    for (const target of targets) await load(target, 1)
+    const loader = startLoader()
+    cleanup.push(loader.close)
+    for (const target of targets) await loader.load(target, 1)
     const rates = new Map<string, number[]>(targets.map((target) => [target.name, []]))
+    const reversed = [...targets].reverse()
+    /** Per target, per round: this process's CPU microseconds per request answered, i.e. the server's cost. */
+    const cpuCosts = new Map<string, number[]>(targets.map((target) => [target.name, []]))
     for (let i = 0; i < ROUNDS; i++) {
-      const order = i % 2 === 0 ? targets : [...targets].reverse()
-      for (const target of order) rates.get(target.name)?.push(await load(target, SECONDS))
+      // Forward, then backward (A B B A): each target is measured as early and as late in the round as any other,
+      // so neither load drifting over the round nor a position in it favours one side of a pair.
+      const totals = new Map<string, { requests: number; seconds: number; cpu: number }>()
+      for (const target of [...targets, ...reversed]) {
+        const before = process.cpuUsage()
+        const { requests, seconds } = await loader.load(target, SECONDS / 2)
+        const used = process.cpuUsage(before)
+        const total = totals.get(target.name) ?? { requests: 0, seconds: 0, cpu: 0 }
+        totals.set(target.name, {
+          requests: total.requests + requests,
+          seconds: total.seconds + seconds,
+          cpu: total.cpu + used.user + used.system,
+        })
+      }
+      for (const [name, total] of totals) {
+        rates.get(name)?.push(total.requests / total.seconds)
+        cpuCosts.get(name)?.push(total.cpu / total.requests)
+      }
     }
     const of = (name: string): readonly number[] | undefined => rates.get(name)
     const noopRate = of('two no-op middlewares') ?? []
@@ -309,10 +394,36 @@ export async function benchHttpRoute(): Promise<Row[]> {
       noopRate,
       0.95,
     )
-    if (ONLY_MEMORY) return [memoryRow]
+    // The servers all run in this process, so its CPU time during a load is that server's (plus a little IPC):
+    // a cost that depends much less than a rate on how much of the machine other processes take meanwhile.
+    const memoryCpuRow = compareCost(
+      'protected route, memory (server CPU)',
+      cpuCosts.get('tokentree, memory') ?? [],
+      'two no-op middlewares',
+      cpuCosts.get('two no-op middlewares') ?? [],
+    )
+    const controlRows = CONTROL
+      ? [
+          compare(
+            'control: no-op vs no-op',
+            of(CONTROL_NAME) ?? [],
+            'two no-op middlewares',
+            noopRate,
+          ),
+          compareCost(
+            'control: no-op vs no-op (server CPU)',
+            cpuCosts.get(CONTROL_NAME) ?? [],
+            'two no-op middlewares',
+            cpuCosts.get('two no-op middlewares') ?? [],
+          ),
+        ]
+      : []
+    if (ONLY_MEMORY) return [memoryRow, memoryCpuRow, ...controlRows]
     const joseRate = of('jose HS256 JWT middleware') ?? []
     const rows: Row[] = [
       memoryRow,
+      memoryCpuRow,
+      ...controlRows,
       compare('protected route, memory vs JWT', memoryRate, 'jose HS256 JWT middleware', joseRate),
     ]
     const redisRate = of('tokentree, Redis')
@@ -372,6 +483,28 @@ function compare(
     goal: goal === undefined ? '(reported)' : `≥ ${goal}× (target)`,
     met: goal === undefined || ratio >= goal,
     enforced: false,
+  }
+}
+
+/**
+ * A row comparing two servers' CPU time per request, round by round; the ratio is the baseline's cost over the
+ * subject's (the rate each would reach with a core to itself), median over the rounds. Reported, not a goal.
+ */
+function compareCost(
+  scenario: string,
+  subject: readonly number[],
+  baselineName: string,
+  baseline: readonly number[],
+): Row {
+  const ratio = median(subject.map((value, round) => (baseline[round] ?? Number.NaN) / value))
+  const cost = (value: number): string => `${value.toFixed(0)} µs CPU/req`
+  return {
+    scenario,
+    subject: cost(median(subject)),
+    baseline: `${baselineName}: ${cost(median(baseline))}`,
+    ratio: `${ratio.toFixed(2)}×`,
+    goal: '(reported)',
+    met: true,
   }
 }
 
