@@ -70,7 +70,8 @@ export async function benchJwtVerifiers(): Promise<Row[]> {
   const batchTime = med(times.batch)
   const fastTime = med(times.fastJwt)
   const joseTime = med(times.jose)
-  const perRound = (other: number[]): number[] => other.map((time, i) => time / (times.batch[i] as number))
+  const perRound = (other: number[]): number[] =>
+    other.map((time, i) => time / (times.batch[i] as number))
   const vsFast = med(perRound(times.fastJwt))
   const vsJose = med(perRound(times.jose))
   return [
