@@ -1,5 +1,5 @@
 /**
- * RedisStorage with two deletion scripts in flight (`revocationCallsInFlight`): a revocation and an expiry storm many
+ * RedisStorage with two deletion scripts in flight (`revocationCallsInFlight: 2`): a revocation and an expiry storm many
  * batches long report every token once, children before parents, and another instance is told of each once.
  */
 import assert from 'node:assert/strict'
@@ -8,7 +8,7 @@ import { after, describe, test } from 'node:test'
 
 import { Redis } from 'ioredis'
 
-import { TokenStore, type RevokedEvent } from '../../src/index.js'
+import { TokenStore, TokenStoreError, type RevokedEvent } from '../../src/index.js'
 import { RedisStorage } from '../../src/storage/redis/index.js'
 import type { TokenRecord } from '../../src/types.js'
 import { hid, rec, T0 } from './helpers/records.js'
@@ -39,7 +39,11 @@ if (skip !== null) {
   /** Two stores on one key prefix: `a` revokes, `b` is told. */
   async function pair(label: string, clock: () => number) {
     const keyPrefix = `${PREFIX}${label}:`
-    const storageA = new RedisStorage({ connection: REDIS_URL, keyPrefix })
+    const storageA = new RedisStorage({
+      connection: REDIS_URL,
+      keyPrefix,
+      revocationCallsInFlight: 2,
+    })
     const storageB = new RedisStorage({ connection: REDIS_URL, keyPrefix })
     const a = new TokenStore({ storage: storageA, secret: SECRET, timers: false, clock })
     const b = new TokenStore({ storage: storageB, secret: SECRET, timers: false, clock })
@@ -65,6 +69,18 @@ if (skip !== null) {
   }
 
   describe('RedisStorage pipelined revocation', () => {
+    test('revocationCallsInFlight: 1 unless given; a positive integer, else invalid_request', async () => {
+      const plain = new RedisStorage({ connection: REDIS_URL, keyPrefix: `${PREFIX}plain:` })
+      assert.equal(plain.revocationCallsInFlight, 1)
+      await plain.close()
+      for (const bad of [0, 1.5, -1, Number.NaN]) {
+        assert.throws(
+          () => new RedisStorage({ connection: REDIS_URL, revocationCallsInFlight: bad }),
+          (error: unknown) => error instanceof TokenStoreError && error.code === 'invalid_request',
+        )
+      }
+    })
+
     test('a subtree of many batches: every token once, children before parents, the top last; the other instance too', async () => {
       const { storage, a, seenA, seenB, close } = await pair('subtree', () => T0)
       try {
