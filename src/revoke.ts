@@ -12,7 +12,7 @@
  */
 import type { Storage } from './storage/storage.js'
 import type { HashedTokenId, LeaseRecord, RevokeReason, TokenRecord, UnixMillis } from './types.js'
-import { yieldToEventLoop } from './yield.js'
+import { pipelineBatches } from './batch-pipeline.js'
 
 /** Tokens per {@link Storage.deleteSubtree} call: large enough for few round trips, small enough to keep each short. */
 export const SUBTREE_BATCH = 500
@@ -59,9 +59,10 @@ export async function revokeTrees(
  * is deleted children first). Each token's leases go just before it, with its reason. Safe to run again after an
  * interruption, and concurrently: each token and lease is reported by exactly one deletion.
  *
- * With {@link Storage.deleteSubtree}, the subtree goes in batches of {@link SUBTREE_BATCH} tokens, and each
- * descendant's reason is its own mark if it has one, else `parent` (`named` is not needed: the named tokens carry
- * their mark). Without it, the tree is walked here.
+ * With {@link Storage.deleteSubtree}, the subtree goes in batches of {@link SUBTREE_BATCH} tokens (the next one
+ * asked for while the last is reported, see `batch-pipeline.ts`), and each descendant's reason is its own mark if it
+ * has one, else `parent` (`named` is not needed: the named tokens carry their mark). Without it, the tree is walked
+ * here.
  *
  * @param count - Added to as tokens and leases are deleted.
  * @param named - For the walk: tokens that get the mark's reason rather than `parent`; by default just `record`.
@@ -95,21 +96,23 @@ export async function finishRevocation(
     await remove(record.id, reason)
     return count
   }
-  if (storage.deleteSubtree !== undefined) {
+  const deleteSubtree = storage.deleteSubtree?.bind(storage)
+  if (deleteSubtree !== undefined) {
     const limit = storage.revocationBatchSize ?? SUBTREE_BATCH
-    for (;;) {
-      const batch = await storage.deleteSubtree(record.id, reason, now, limit)
-      const topId = record.id
-      report(
-        batch,
-        (token) => (token.id === topId ? reason : (token.revoking ?? 'parent')),
-        sink,
-        count,
-      )
-      if (batch.done) return count
-      // Requests of the process get their turn between batches, however fast the storage answers.
-      await yieldToEventLoop()
-    }
+    const topId = record.id
+    await pipelineBatches(
+      storage.revocationCallsInFlight ?? 1,
+      () => deleteSubtree(topId, reason, now, limit),
+      (batch) => {
+        report(
+          batch,
+          (token) => (token.id === topId ? reason : (token.revoking ?? 'parent')),
+          sink,
+          count,
+        )
+      },
+    )
+    return count
   }
   const stack: Array<{ id: HashedTokenId; childrenPushed: boolean }> = [
     { id: record.id, childrenPushed: false },

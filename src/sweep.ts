@@ -5,7 +5,7 @@
 import { finishRevocation, report, type RevocationSink } from './revoke.js'
 import type { Storage } from './storage/storage.js'
 import type { UnixMillis } from './types.js'
-import { yieldToEventLoop } from './yield.js'
+import { pipelineBatches } from './batch-pipeline.js'
 
 /**
  * Tokens per {@link Storage.sweepExpired} call: few round trips for a storm, yet each call short enough (well
@@ -24,19 +24,28 @@ export async function sweepExpiredTokens(
   clock: () => UnixMillis,
   sink: RevocationSink,
 ): Promise<number | null> {
-  if (storage.sweepExpired === undefined) return null
+  const sweepExpired = storage.sweepExpired?.bind(storage)
+  if (sweepExpired === undefined) return null
   let expired = 0
   const count = { tokens: 0, leases: 0 }
   const limit = storage.revocationBatchSize ?? SWEEP_TOKEN_BATCH
-  for (;;) {
-    const now = clock()
-    const batch = await storage.sweepExpired(now, limit)
-    report(batch, (token) => token.revoking ?? 'expired', sink, count)
-    expired += batch.tokens.length
-    for (const record of batch.marked) {
-      if ((await finishRevocation(storage, record, now, sink)).tokens > 0) expired += 1
-    }
-    if (batch.done) return expired
-    await yieldToEventLoop()
-  }
+  await pipelineBatches(
+    storage.revocationCallsInFlight ?? 1,
+    async () => {
+      const now = clock()
+      const sweep = await sweepExpired(now, limit)
+      return { sweep, now, done: sweep.done }
+    },
+    async ({ sweep: batch, now }) => {
+      report(batch, (token) => token.revoking ?? 'expired', sink, count)
+      expired += batch.tokens.length
+      for (const record of batch.marked) {
+        if ((await finishRevocation(storage, record, now, sink)).tokens > 0) expired += 1
+      }
+    },
+    // Subtrees this batch marked are finished before the next batch is asked for, unless the storage keeps more
+    // than one call in flight anyway.
+    ({ sweep: batch }) => batch.marked.length === 0,
+  )
+  return expired
 }

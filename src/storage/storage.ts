@@ -314,6 +314,15 @@ export interface Storage {
    * between calls either way. At least 1.
    */
   readonly revocationBatchSize?: number
+
+  /**
+   * How many {@link Storage.deleteSubtree} or {@link Storage.sweepExpired} calls the store keeps in flight during one
+   * revocation or sweep (default 1: the next batch is asked for when the last arrives, and is worked on while that
+   * one is reported). A storage whose calls run one after another, each atomic (a Redis connection runs its
+   * scripts in order), may ask for 2, so that it never waits while the process decodes a reply; the store still
+   * reports every batch, in the order asked. At least 1.
+   */
+  readonly revocationCallsInFlight?: number
 }
 
 /**

@@ -316,7 +316,8 @@ return {f[1], f[3], f[4], f[5]}
  * - `doom(id, f, own, had_children)` puts a token read with `read_for_delete` in the batch, with its reason; its
  *   entries in its parent's children indexes wait in `unparented` until `release_children(parent)` removes them
  *   (the walk does so before it reads that parent's children again).
- * - `first_child(id)` returns a child still indexed under `id`, dropping stale entries met on the way.
+ * - `some_children(id, count)` reads part of a token's children index; `first_child(id)` returns a child still
+ *   indexed under `id`, dropping stale entries met on the way.
  * - `apply(origin, now)` deletes the batch in order: each token's leases, then the token with every index entry,
  *   appending the records to `tokens`/`leases`. Their notices go into one stream entry (`publish_batch`).
  */
@@ -332,6 +333,28 @@ local function each_chunk(cmd, key, list)
 end
 local function read_for_delete(id)
   return redis.call('HMGET', P .. 't:' .. id, 'd', 'p', 'u', 'e', 't', 'l', 'r', 'a', 'pa')
+end
+-- About \`count\` members of a token's children index (more for a small set, stored as one piece): SSCAN from the
+-- start, since the children doomed so far have left it. Cheaper than SRANDMEMBER with a count, which builds a
+-- dictionary of its picks and copies the whole set once the count is a third of it. Empty only when the index is.
+local function some_children(id, count)
+  local ck, cursor = P .. 'c:' .. id, '0'
+  repeat
+    local page = redis.call('SSCAN', ck, cursor, 'COUNT', count)
+    if #page[2] > 0 then return page[2] end
+    cursor = page[1]
+  until cursor == '0'
+  return {}
+end
+-- Whether any of the tokens has a children index: one EXISTS for a whole read of children (or of due tokens),
+-- so that a batch of leaves costs no EXISTS each.
+local function any_children(ids)
+  local keys = {}
+  for i = 1, #ids do keys[i] = P .. 'c:' .. ids[i] end
+  for i = 1, #keys, CHUNK do
+    if redis.call('EXISTS', unpack(keys, i, math.min(i + CHUNK - 1, #keys))) > 0 then return true end
+  end
+  return false
 end
 local function first_child(id)
   local ck = P .. 'c:' .. id
@@ -454,15 +477,15 @@ local top, reason, now, limit, origin = ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV
 local mark = redis.call('HGET', P .. 't:' .. top, 'r')
 if not mark or mark == '' then return {{}, {}, 1} end
 -- Frames: {id, its record (nil for the top: read when it goes), children read (nil: read next), next index,
--- whether it had children}.
-local stack = {{top, nil, nil, 0, false}}
+-- whether it had children, whether any of the children read has children of its own}.
+local stack = {{top, nil, nil, 0, false, false}}
 while #stack > 0 and #doomed < limit do
   local frame = stack[#stack]
   local id = frame[1]
   if frame[3] == nil then
     -- The children doomed so far leave its indexes first, so that the read below finds only others.
     release_children(id)
-    local children = redis.call('SRANDMEMBER', P .. 'c:' .. id, math.min(limit - #doomed, CHUNK))
+    local children = some_children(id, math.min(limit - #doomed, CHUNK))
     if #children == 0 then
       stack[#stack] = nil
       local f = frame[2] or read_for_delete(id)
@@ -472,7 +495,7 @@ while #stack > 0 and #doomed < limit do
         doom(id, f, own, frame[5])
       end
     else
-      frame[3], frame[4], frame[5] = children, 0, true
+      frame[3], frame[4], frame[5], frame[6] = children, 0, true, any_children(children)
     end
   else
     frame[4] = frame[4] + 1
@@ -484,8 +507,8 @@ while #stack > 0 and #doomed < limit do
       if f[2] ~= id then
         -- Gone, or under another parent now: not a child of id.
         redis.call('SREM', P .. 'c:' .. id, child)
-      elseif redis.call('EXISTS', P .. 'c:' .. child) == 1 then
-        stack[#stack + 1] = {child, f, nil, 0, false}
+      elseif frame[6] and redis.call('EXISTS', P .. 'c:' .. child) == 1 then
+        stack[#stack + 1] = {child, f, nil, 0, false, false}
       else
         doom(child, f, (f[7] ~= '' and f[7]) or 'parent', false)
       end
@@ -510,6 +533,8 @@ export const SWEEP_EXPIRED = script(
 local now, limit, origin = ARGV[2], tonumber(ARGV[3]), ARGV[4]
 local due = redis.call('ZRANGEBYSCORE', P .. 'exp', '-inf', now, 'LIMIT', 0, limit)
 local marked = {}
+-- The script only ever removes children: when no due token has any at the start, none has later.
+local parents_due = any_children(due)
 for _, id in ipairs(due) do
   local f = read_for_delete(id)
   local expired_above = false
@@ -528,7 +553,7 @@ for _, id in ipairs(due) do
     -- A stale entry (the token is gone, or no longer expires then), or one an ancestor's revocation deletes:
     -- dropped from the expiry index, as tidy would.
     redis.call('ZREM', P .. 'exp', id)
-  elseif redis.call('EXISTS', P .. 'c:' .. id) == 0 or not first_child(id) then
+  elseif not parents_due or redis.call('EXISTS', P .. 'c:' .. id) == 0 or not first_child(id) then
     doom(id, f, (f[7] ~= '' and f[7]) or 'expired', false)
     -- Out of its parent's children index at once: the parent may be due in this batch too, and then goes now.
     if f[2] ~= '' then release_children(f[2]) end
