@@ -34,7 +34,12 @@ import type {
 } from '../storage.js'
 import { decodeCursor, encodeCursor } from '../list-cursor.js'
 import { backoffDelay } from '../../backoff.js'
-import { NoticeFollower, serverTimeAt, startFromAnchor } from '../notice-follower.js'
+import {
+  NoticeFollower,
+  serverTimeAt,
+  startFromAnchor,
+  type NoticeEntry,
+} from '../notice-follower.js'
 import {
   ALL_LEASE_IDS,
   CURRENT_NOTICE,
@@ -45,7 +50,9 @@ import {
   DELETE_ROLE,
   DELETE_SUBTREE,
   SWEEP_EXPIRED,
+  SWEEP_EXPIRED_AFTER,
   SWEEP_LOCK,
+  SWEEP_LOCK_AFTER,
   SWEEP_LOCKED,
   DELETE_TOKEN,
   FIND_BY_PATH_PREFIX,
@@ -86,6 +93,7 @@ import {
   sqlState,
   type SqlQueryable,
 } from './schema.js'
+import { readNoticeRow, type NoticeRow } from './notices.js'
 import { UseBatcher } from './use-batch.js'
 
 export {
@@ -185,8 +193,13 @@ interface SweepRow {
   leases: LeaseRow[]
   marked: TokenRow[]
   due_count: number
+  /** The greatest key of the tokens due, `null` for none. */
+  last: SweepKey | null
   left: boolean
 }
+
+/** A key of the expiry index, `(expires_at, id)`: where an expiry sweep's next batch resumes. */
+type SweepKey = [expiresAt: number, id: string]
 
 /** A row of a listing: the token, its key in the listing's order, and whether it is listed. */
 interface ListedRow extends TokenRow {
@@ -252,6 +265,11 @@ export class PostgresStorage implements Storage {
   readonly #pooled: boolean
   /** Marks this instance's notices, so that its own subscriptions skip them. */
   readonly #origin = randomUUID()
+  /**
+   * Where the next `sweepExpired` batch resumes: the key of the last token of the last full batch, or `null` to
+   * read from the start of the index.
+   */
+  #sweepFrom: SweepKey | null = null
   /** The number of the last notice a subscription of this instance read, kept across subscriptions. */
   #cursor: number | null = null
   readonly #subscriptions = new Set<() => Promise<void>>()
@@ -525,26 +543,53 @@ export class PostgresStorage implements Storage {
    * (taken after the locks) sees every child they have, so each is deleted or handed over in this call. Without
    * `connect()` (PGlite), one statement per call, in which a token not yet marked is marked by one call and
    * deleted by the next, once no child can be added.
+   *
+   * Each call resumes after the `(expires_at, id)` key where the last full batch stopped ({@link #sweepFrom}),
+   * so that a storm of a million tokens does not make each batch step over the index entries of all those deleted
+   * before it (dead until a vacuum). Tokens behind that key can still be due (skipped while another transaction
+   * held them, or marked for a later call to delete), so `done` is only said after a batch read from the start
+   * of the index came back short: a sweep ends with one pass from the start.
    */
   async sweepExpired(now: UnixMillis, limit: number): Promise<ExpiredSweep> {
     const max = Number.isFinite(limit) ? Math.max(1, Math.floor(limit)) : Number.MAX_SAFE_INTEGER
     const tail = [this.#origin, 'expired', now, this.#noticeLogLength, this.#channel]
+    const from = this.#sweepFrom
     const row = this.#pooled
-      ? await this.#sweepLocked(now, max, tail)
-      : (await this.#query<SweepRow>('sweepExpired', SWEEP_EXPIRED, [max, ...tail]))[0]
+      ? await this.#sweepLocked(now, max, tail, from)
+      : from === null
+        ? (await this.#query<SweepRow>('sweepExpired', SWEEP_EXPIRED, [max, ...tail]))[0]
+        : (
+            await this.#query<SweepRow>('sweepExpired', SWEEP_EXPIRED_AFTER, [
+              max,
+              ...tail,
+              ...from,
+            ])
+          )[0]
+    const full = row !== undefined && row.due_count >= max
+    const left = row?.left === true
+    // A full batch: the next resumes after it, unless it marked tokens for a later call to delete (PGlite), which
+    // the next call then reads again. A short one from a key: the next starts over, to find what was left behind.
+    if (full && !left) this.#sweepFrom = row.last ?? from
+    else if (!full) this.#sweepFrom = null
     return {
       tokens: (row?.tokens ?? []).map((token) => toToken([token]) as TokenRecord),
       leases: (row?.leases ?? []).map((lease) => toLease([lease]) as LeaseRecord),
       marked: (row?.marked ?? []).map((token) => toToken([token]) as TokenRecord),
-      done: row === undefined || (row.due_count < max && !row.left),
+      done: from === null && !full && !left,
     }
   }
 
   /**
-   * One sweep batch in a transaction on a connection of the pool: lock the due tokens ({@link SWEEP_LOCK}), then
-   * delete or hand them over ({@link SWEEP_LOCKED}). A failure rolls back and discards the connection.
+   * One sweep batch in a transaction on a connection of the pool: lock the due tokens after `from`
+   * ({@link SWEEP_LOCK}), then delete or hand them over ({@link SWEEP_LOCKED}). A failure rolls back and discards
+   * the connection.
    */
-  async #sweepLocked(now: UnixMillis, max: number, tail: unknown[]): Promise<SweepRow | undefined> {
+  async #sweepLocked(
+    now: UnixMillis,
+    max: number,
+    tail: unknown[],
+    from: SweepKey | null,
+  ): Promise<SweepRow | undefined> {
     const pool = this.#db as Required<Pick<SqlDatabase, 'connect'>>
     const connection = await this.#run('sweepExpired', () => pool.connect())
     let failure: Error | undefined
@@ -552,8 +597,8 @@ export class PostgresStorage implements Storage {
       await connection.query('BEGIN')
       const locked = await this.#query<{ id: HashedTokenId }>(
         'sweepExpired',
-        SWEEP_LOCK,
-        [now, max],
+        from === null ? SWEEP_LOCK : SWEEP_LOCK_AFTER,
+        from === null ? [now, max] : [now, max, ...from],
         connection,
       )
       const row =
@@ -568,7 +613,9 @@ export class PostgresStorage implements Storage {
               )
             )[0]
       await connection.query('COMMIT')
-      return row
+      // The tokens locked count as the batch: one renewed between the two statements is no longer due, yet the
+      // index may hold more after it.
+      return row === undefined ? undefined : { ...row, due_count: locked.length }
     } catch (error) {
       failure = error instanceof Error ? error : new Error(String(error))
       throw this.#unavailable('sweepExpired', error)
@@ -663,9 +710,9 @@ export class PostgresStorage implements Storage {
           limit,
           this.#origin,
         ])
-        return (rows as { seq: number; own: boolean; notice: StorageNotice | null }[]).map(
-          (row) => ({ seq: row.seq, notice: row.own ? null : row.notice }),
-        )
+        const entries: NoticeEntry[] = []
+        for (const row of rows as NoticeRow[]) readNoticeRow(row, cursor, entries)
+        return entries
       },
       listener,
       onAdvance: (seq) => {
