@@ -252,7 +252,46 @@ if (skip !== null) {
     })
   })
 
-  describe('PostgresStorage sweepExpired resumes', () => {
+  describe('PostgresStorage batches resume', () => {
+    test('deleteSubtree resumes its walk, and finishes exactly when the path it saved was deleted by another instance', async () => {
+      const schema = await prepare('walk')
+      const a = new PostgresStorage({ pool, schema })
+      const b = new PostgresStorage({ pool, schema })
+      try {
+        // top → [c0 → 4 leaves, c1 → 4 leaves, c2 → 4 leaves].
+        const top = token('top', null)
+        const heads = [0, 1, 2].map((i) => token(`c${i}`, top.id))
+        const leaves = heads.flatMap((h, i) => [0, 1, 2, 3].map((j) => token(`l${i}${j}`, h.id)))
+        for (const r of [top, ...heads, ...leaves]) assert.equal(await a.insertToken(r), 'inserted')
+        await a.markRevoking(top.id, 'explicit')
+        const deleted: string[] = []
+        const first = await a.deleteSubtree(top.id, 'explicit', 1, 2)
+        deleted.push(...first.tokens.map((t) => t.id))
+        assert.equal(first.tokens.length, 2)
+        // Another instance finishes what `a` stood inside of, and more, behind its back.
+        for (let done = false; !done;) {
+          const batch = await b.deleteSubtree(top.id, 'explicit', 1, 5)
+          deleted.push(...batch.tokens.map((t) => t.id))
+          done = batch.done || deleted.length >= 8
+        }
+        for (let done = false; !done;) {
+          const batch = await a.deleteSubtree(top.id, 'explicit', 1, 2)
+          deleted.push(...batch.tokens.map((t) => t.id))
+          done = batch.done
+        }
+        assert.equal(new Set(deleted).size, deleted.length, 'each token deleted once')
+        assert.deepEqual([...deleted].sort(), [top, ...heads, ...leaves].map((t) => t.id).sort())
+        assert.equal(deleted.at(-1), top.id, 'the top last')
+        assert.equal(
+          Number((await pool.query(`SELECT count(*) FROM ${schema}.tokens`)).rows[0]?.count),
+          0,
+        )
+      } finally {
+        await a.close()
+        await b.close()
+      }
+    })
+
     test('a token skipped while locked behind the resume key is swept by the pass from the start, before done', async () => {
       const schema = await prepare('resume')
       const storage = new PostgresStorage({ pool, schema })

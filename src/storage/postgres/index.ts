@@ -49,6 +49,7 @@ import {
   DELETE_POLICY,
   DELETE_ROLE,
   DELETE_SUBTREE,
+  DELETE_SUBTREE_RESUMED,
   SWEEP_EXPIRED,
   SWEEP_EXPIRED_AFTER,
   SWEEP_LOCK,
@@ -198,6 +199,12 @@ interface SweepRow {
   left: boolean
 }
 
+/** Where a subtree walk stopped: the path from the top, and the accessor of the last child of its end dealt with. */
+type WalkState = [stack: string[], after: string | null]
+
+/** Subtree walks remembered at most (revocations under way in this instance). */
+const MAX_WALKS = 1000
+
 /** A key of the expiry index, `(expires_at, id)`: where an expiry sweep's next batch resumes. */
 type SweepKey = [expiresAt: number, id: string]
 
@@ -270,6 +277,8 @@ export class PostgresStorage implements Storage {
    * read from the start of the index.
    */
   #sweepFrom: SweepKey | null = null
+  /** Where the next `deleteSubtree` call on a top resumes its walk: the path and `after` the last call ended at. */
+  readonly #walks = new Map<HashedTokenId, WalkState>()
   /** The number of the last notice a subscription of this instance read, kept across subscriptions. */
   #cursor: number | null = null
   readonly #subscriptions = new Set<() => Promise<void>>()
@@ -515,6 +524,13 @@ export class PostgresStorage implements Storage {
   /**
    * Deletes up to `limit` tokens of a subtree under a marked token, children first, each with its leases, and
    * logs their notices: one SQL statement (one commit) per call; on a pool, in a transaction with JIT off.
+   *
+   * A call resumes the walk where this instance's last call on the same top stopped ({@link #walks}), rather than
+   * from the top: it would otherwise step again over the index entries of every token deleted under the path it
+   * follows (dead until a vacuum: a top with a million children would make each call read all those deleted
+   * before). A stale start is safe: nothing can be added under the mark, everything before the saved place was
+   * deleted by a committed call, and a token on the path that another call deleted meanwhile reads as having no
+   * children left, from which the walk climbs back and reads its parent's children from the start.
    */
   async deleteSubtree(
     topId: HashedTokenId,
@@ -526,12 +542,21 @@ export class PostgresStorage implements Storage {
       ...this.#deletion(topId, reason, now),
       Number.isFinite(limit) ? Math.max(1, Math.floor(limit)) : Number.MAX_SAFE_INTEGER,
     ]
-    type Row = { tokens: TokenRow[]; leases: LeaseRow[]; done: boolean }
+    const from = this.#walks.get(topId)
+    const statement = from === undefined ? DELETE_SUBTREE : DELETE_SUBTREE_RESUMED
+    if (from !== undefined) params.push(...from)
+    type Row = { tokens: TokenRow[]; leases: LeaseRow[]; done: boolean; resume: WalkState | null }
     const [row] = this.#pooled
       ? await this.#transaction('deleteSubtree', (connection) =>
-          this.#query<Row>('deleteSubtree', DELETE_SUBTREE, params, connection),
+          this.#query<Row>('deleteSubtree', statement, params, connection),
         )
-      : await this.#query<Row>('deleteSubtree', DELETE_SUBTREE, params)
+      : await this.#query<Row>('deleteSubtree', statement, params)
+    this.#walks.delete(topId)
+    if (row !== undefined && !row.done && row.resume !== null && (row.resume[0]?.length ?? 0) > 0) {
+      // Bounded: a revocation abandoned half-way (its caller gone) must not keep its entry for ever.
+      if (this.#walks.size >= MAX_WALKS) this.#walks.clear()
+      this.#walks.set(topId, row.resume)
+    }
     return {
       tokens: (row?.tokens ?? []).map((token) => toToken([token]) as TokenRecord),
       leases: (row?.leases ?? []).map((lease) => toLease([lease]) as LeaseRecord),

@@ -14,7 +14,8 @@
  * - a deletion appends its notice in the same statement, numbered from a one-row counter whose row lock is held
  *   until commit: notices become visible in the order of their numbers, without gaps, so a reader that
  *   remembers the last number it read never skips one that commits late (a `bigserial` would allow that);
- *   `pg_notify` wakes the listeners at commit.
+ *   `pg_notify` wakes the listeners at commit. A batch deletion logs one row for all its notices (`n` of them,
+ *   numbered up to the row's `seq`), which readers take apart notice by notice.
  *
  * SQL text uses `{schema}` where the (validated, lowercase) schema name goes.
  *
@@ -606,8 +607,8 @@ WHERE upto - entries < $2::bigint
 ORDER BY seq`
 
 /**
- * The post-order walk of {@link DELETE_SUBTREE} (`$1` top, `$7` limit), as the recursive CTE `walk`: one row per
- * step, with `stack` (the ids from the top down to the token `n` looked at), `after` (the accessor of the last
+ * The post-order walk of {@link DELETE_SUBTREE} (`$1` top, `$7` limit; resumed: from `$8`, `$9`), as the recursive
+ * CTE `walk`: one row per step, with `stack` (the ids from the top down to the token `n` looked at), `after` (the accessor of the last
  * child of `n` dealt with, `NULL` for none), `budget` (tokens still to pick) and `emit` (the ids picked by this
  * step, in order). A step reads the children of `n` after `after` in `(parent, accessor)` index order, at most
  * `budget` of them, and finds the first with children of its own (`inner`, which stops the scan there). The
@@ -615,15 +616,23 @@ ORDER BY seq`
  * `inner` and budget to spare, `n` has no child left and is picked after its run, and the walk goes back to its
  * parent, after `n`. The walk ends when the budget is spent or the top is picked.
  */
-const SUBTREE_WALK = `walk (step, stack, after, budget, emit) AS (
-  SELECT 0, ARRAY[t.id], NULL::text, $7::bigint, ARRAY[]::text[]
-  FROM {schema}.tokens t WHERE t.id = $1::text AND t.revoking IS NOT NULL
+function subtreeWalk(resume: boolean): string {
+  const start = resume
+    ? `SELECT 0, $8::text[], $9::text, $7::bigint, ARRAY[]::text[]
+  FROM {schema}.tokens t WHERE t.id = $1::text AND t.revoking IS NOT NULL AND ($8::text[])[1] = $1::text`
+    : `SELECT 0, ARRAY[t.id], NULL::text, $7::bigint, ARRAY[]::text[]
+  FROM {schema}.tokens t WHERE t.id = $1::text AND t.revoking IS NOT NULL`
+  return `walk (step, stack, after, budget, emit) AS (
+  ${start}
   UNION ALL
   SELECT w.step + 1,
     CASE WHEN inner_child.id IS NOT NULL THEN w.stack || inner_child.id
       WHEN finished.n_done THEN w.stack[1:cardinality(w.stack) - 1] ELSE w.stack END,
-    CASE WHEN inner_child.id IS NULL AND finished.n_done
-      THEN (SELECT a.accessor FROM {schema}.tokens a WHERE a.id = cur.n) END,
+    CASE WHEN inner_child.id IS NOT NULL THEN NULL
+      WHEN finished.n_done THEN (SELECT a.accessor FROM {schema}.tokens a WHERE a.id = cur.n)
+      WHEN cardinality(run.ids) > 0
+        THEN (SELECT a.accessor FROM {schema}.tokens a WHERE a.id = run.ids[cardinality(run.ids)])
+      ELSE w.after END,
     w.budget - cardinality(run.ids) - CASE WHEN finished.n_done THEN 1 ELSE 0 END,
     CASE WHEN finished.n_done THEN run.ids || cur.n ELSE run.ids END
   FROM walk w
@@ -652,6 +661,7 @@ const SUBTREE_WALK = `walk (step, stack, after, budget, emit) AS (
   ) finished
   WHERE w.budget > 0 AND cardinality(w.stack) > 0
 )`
+}
 
 /**
  * The part of a batch deletion after `locked` (the ids to delete, locked) and `picked` (their `ord`, the order
@@ -730,9 +740,10 @@ const DELETED_ROWS = `
  * in post-order (every token after all its children), locks them in id order (so that concurrent calls never
  * deadlock: one waits, then skips what the other deleted), and deletes them with their leases and notices
  * ({@link deleteLocked}). A token's reason is `$3` for the top, else its own mark, else `parent`; a lease gets
- * its token's. One row: `tokens`, `leases` and `done` (the top is gone, unmarked, or deleted now).
+ * its token's. One row: `tokens`, `leases`, `done` (the top is gone, unmarked, or deleted now) and `resume` (the
+ * walk's last path and `after`, from which the next call may start: {@link DELETE_SUBTREE_RESUMED}).
  *
- * Picking ({@link SUBTREE_WALK}) walks down from the top the way `MemoryStorage` does, holding only the path
+ * Picking ({@link subtreeWalk}) walks down from the top the way `MemoryStorage` does, holding only the path
  * from the top (as deep as the tree, never as wide): each step reads the next children of the token at the end of
  * the path, in index order, and either takes the run of those without children of their own (one probe each),
  * or goes down into the first one with children, or (none left) takes the token itself and goes back up. So a
@@ -742,8 +753,18 @@ const DELETED_ROWS = `
  * children were all picked has none left once they are deleted. Each step copies the path, so a very deep
  * chain (thousands of tokens) costs time that grows with the square of its depth.
  */
-export const DELETE_SUBTREE = `
-WITH RECURSIVE ${SUBTREE_WALK},
+export const DELETE_SUBTREE = deleteSubtreeSql(false)
+
+/**
+ * {@link DELETE_SUBTREE}, with the walk resuming where the last call on the same top stopped: `$8` the path from the
+ * top (`$1`, its first element) and `$9` the accessor of the last child of its end dealt with (`NULL` for none),
+ * as the last call returned them in `resume`.
+ */
+export const DELETE_SUBTREE_RESUMED = deleteSubtreeSql(true)
+
+function deleteSubtreeSql(resume: boolean): string {
+  return `
+WITH RECURSIVE ${subtreeWalk(resume)},
 picked AS MATERIALIZED (
   SELECT e.id, row_number() OVER (ORDER BY w.step, e.n) AS ord
   FROM walk w CROSS JOIN LATERAL unnest(w.emit) WITH ORDINALITY AS e(id, n)
@@ -754,7 +775,9 @@ locked AS MATERIALIZED (
 ),${deleteLocked(`CASE WHEN t.id = $1::text THEN $3::text ELSE COALESCE(t.revoking, 'parent') END`)}
 SELECT ${DELETED_ROWS},
   (NOT EXISTS (SELECT 1 FROM {schema}.tokens t WHERE t.id = $1::text AND t.revoking IS NOT NULL)
-    OR EXISTS (SELECT 1 FROM gone WHERE id = $1::text)) AS done`
+    OR EXISTS (SELECT 1 FROM gone WHERE id = $1::text)) AS done,
+  (SELECT json_build_array(w.stack, w.after) FROM walk w ORDER BY w.step DESC LIMIT 1) AS resume`
+}
 
 /**
  * The condition that a batch of the expiry sweep resumes after the key `(expires_at, id)` = (`expires`, `id`) where
