@@ -29,9 +29,11 @@ if (skip !== null) {
     return schema
   }
   const head = async (schema: string): Promise<number> =>
-    Number((await pool.query(`SELECT seq FROM ${schema}.notice_seq`)).rows[0]?.seq)
+    Number((await pool.query<{ seq: string }>(`SELECT seq FROM ${schema}.notice_seq`)).rows[0]?.seq)
   const rowCount = async (schema: string): Promise<number> =>
-    Number((await pool.query(`SELECT count(*) AS n FROM ${schema}.notices`)).rows[0]?.n)
+    Number(
+      (await pool.query<{ n: string }>(`SELECT count(*) AS n FROM ${schema}.notices`)).rows[0]?.n,
+    )
 
   after(async () => {
     for (const schema of schemas) await pool.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)
@@ -283,7 +285,10 @@ if (skip !== null) {
         assert.deepEqual([...deleted].sort(), [top, ...heads, ...leaves].map((t) => t.id).sort())
         assert.equal(deleted.at(-1), top.id, 'the top last')
         assert.equal(
-          Number((await pool.query(`SELECT count(*) FROM ${schema}.tokens`)).rows[0]?.count),
+          Number(
+            (await pool.query<{ count: string }>(`SELECT count(*) FROM ${schema}.tokens`)).rows[0]
+              ?.count,
+          ),
           0,
         )
       } finally {
@@ -332,7 +337,10 @@ if (skip !== null) {
         )
         assert.equal(fourth.done, true)
         assert.equal(
-          Number((await pool.query(`SELECT count(*) FROM ${schema}.tokens`)).rows[0]?.count),
+          Number(
+            (await pool.query<{ count: string }>(`SELECT count(*) FROM ${schema}.tokens`)).rows[0]
+              ?.count,
+          ),
           0,
         )
       } finally {
@@ -361,7 +369,8 @@ if (skip !== null) {
       assert.ok(names.includes('tokens_expires_at_id'))
       assert.ok(!names.includes('tokens_expires_at'))
       assert.equal(
-        (await pool.query(`SELECT version FROM ${schema}.schema_version`)).rows[0]?.version,
+        (await pool.query<{ version: number }>(`SELECT version FROM ${schema}.schema_version`))
+          .rows[0]?.version,
         SCHEMA_VERSION,
       )
       await insertMany(pool, schema, 3, 100)

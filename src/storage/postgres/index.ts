@@ -552,7 +552,7 @@ export class PostgresStorage implements Storage {
         )
       : await this.#query<Row>('deleteSubtree', statement, params)
     this.#walks.delete(topId)
-    if (row !== undefined && !row.done && row.resume !== null && (row.resume[0]?.length ?? 0) > 0) {
+    if (row !== undefined && !row.done && row.resume !== null && row.resume[0].length > 0) {
       // Bounded: a revocation abandoned half-way (its caller gone) must not keep its entry for ever.
       if (this.#walks.size >= MAX_WALKS) this.#walks.clear()
       this.#walks.set(topId, row.resume)

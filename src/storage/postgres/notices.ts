@@ -5,7 +5,7 @@
  *
  * @packageDocumentation
  */
-import type { LeaseId, RevokeReason, UnixMillis, Accessor } from '../../types.js'
+import type { Accessor, RevokeReason, UnixMillis } from '../../types.js'
 import type { NoticeEntry } from '../notice-follower.js'
 import type { RevocationNotice, StorageNotice } from '../storage.js'
 
@@ -61,11 +61,11 @@ function batchNotices(body: BatchBody, count: number): RevocationNotice[] | null
     if (!Array.isArray(item) || typeof item[1] !== 'string') return null
     const reason = item[1] as RevokeReason
     if (item[0] === 't' && typeof item[2] === 'string' && typeof item[3] === 'string') {
-      notices.push({ kind: 'token', accessor: item[2] as Accessor, path: item[3], reason, time })
+      notices.push({ kind: 'token', accessor: item[2], path: item[3], reason, time })
     } else if (item[0] === 'l' && typeof item[2] === 'string') {
       notices.push({
         kind: 'lease',
-        leaseId: item[2] as LeaseId,
+        leaseId: item[2],
         accessor: item[3] as Accessor,
         path: item[4] as string,
         data: item[5],
