@@ -525,7 +525,7 @@ export class PostgresStorage implements Storage {
    * Deletes up to `limit` tokens of a subtree under a marked token, children first, each with its leases, and
    * logs their notices: one SQL statement (one commit) per call; on a pool, in a transaction with JIT off.
    *
-   * A call resumes the walk where this instance's last call on the same top stopped ({@link #walks}), rather than
+   * A call resumes the walk where this instance's last call on the same top stopped (kept in `#walks`), rather than
    * from the top: it would otherwise step again over the index entries of every token deleted under the path it
    * follows (dead until a vacuum: a top with a million children would make each call read all those deleted
    * before). A stale start is safe: nothing can be added under the mark, everything before the saved place was
@@ -571,7 +571,7 @@ export class PostgresStorage implements Storage {
    * `connect()` (PGlite), one statement per call, in which a token not yet marked is marked by one call and
    * deleted by the next, once no child can be added.
    *
-   * Each call resumes after the `(expires_at, id)` key where the last full batch stopped ({@link #sweepFrom}),
+   * Each call resumes after the `(expires_at, id)` key where the last full batch stopped (kept in `#sweepFrom`),
    * so that a storm of a million tokens does not make each batch step over the index entries of all those deleted
    * before it (dead until a vacuum). Tokens behind that key can still be due (skipped while another transaction
    * held them, or marked for a later call to delete), so `done` is only said after a batch read from the start
