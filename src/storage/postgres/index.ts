@@ -34,7 +34,12 @@ import type {
 } from '../storage.js'
 import { decodeCursor, encodeCursor } from '../list-cursor.js'
 import { backoffDelay } from '../../backoff.js'
-import { NoticeFollower, serverTimeAt, startFromAnchor } from '../notice-follower.js'
+import {
+  NoticeFollower,
+  serverTimeAt,
+  startFromAnchor,
+  type NoticeEntry,
+} from '../notice-follower.js'
 import {
   ALL_LEASE_IDS,
   CURRENT_NOTICE,
@@ -44,8 +49,11 @@ import {
   DELETE_POLICY,
   DELETE_ROLE,
   DELETE_SUBTREE,
+  DELETE_SUBTREE_RESUMED,
   SWEEP_EXPIRED,
+  SWEEP_EXPIRED_AFTER,
   SWEEP_LOCK,
+  SWEEP_LOCK_AFTER,
   SWEEP_LOCKED,
   DELETE_TOKEN,
   FIND_BY_PATH_PREFIX,
@@ -86,6 +94,7 @@ import {
   sqlState,
   type SqlQueryable,
 } from './schema.js'
+import { readNoticeRow, type NoticeRow } from './notices.js'
 import { UseBatcher } from './use-batch.js'
 
 export {
@@ -185,8 +194,19 @@ interface SweepRow {
   leases: LeaseRow[]
   marked: TokenRow[]
   due_count: number
+  /** The greatest key of the tokens due, `null` for none. */
+  last: SweepKey | null
   left: boolean
 }
+
+/** Where a subtree walk stopped: the path from the top, and the accessor of the last child of its end dealt with. */
+type WalkState = [stack: string[], after: string | null]
+
+/** Subtree walks remembered at most (revocations under way in this instance). */
+const MAX_WALKS = 1000
+
+/** A key of the expiry index, `(expires_at, id)`: where an expiry sweep's next batch resumes. */
+type SweepKey = [expiresAt: number, id: string]
 
 /** A row of a listing: the token, its key in the listing's order, and whether it is listed. */
 interface ListedRow extends TokenRow {
@@ -252,6 +272,13 @@ export class PostgresStorage implements Storage {
   readonly #pooled: boolean
   /** Marks this instance's notices, so that its own subscriptions skip them. */
   readonly #origin = randomUUID()
+  /**
+   * Where the next `sweepExpired` batch resumes: the key of the last token of the last full batch, or `null` to
+   * read from the start of the index.
+   */
+  #sweepFrom: SweepKey | null = null
+  /** Where the next `deleteSubtree` call on a top resumes its walk: the path and `after` the last call ended at. */
+  readonly #walks = new Map<HashedTokenId, WalkState>()
   /** The number of the last notice a subscription of this instance read, kept across subscriptions. */
   #cursor: number | null = null
   readonly #subscriptions = new Set<() => Promise<void>>()
@@ -496,7 +523,14 @@ export class PostgresStorage implements Storage {
 
   /**
    * Deletes up to `limit` tokens of a subtree under a marked token, children first, each with its leases, and
-   * logs their notices: one SQL statement (one round trip, one commit) per call.
+   * logs their notices: one SQL statement (one commit) per call; on a pool, in a transaction with JIT off.
+   *
+   * A call resumes the walk where this instance's last call on the same top stopped (kept in `#walks`), rather than
+   * from the top: it would otherwise step again over the index entries of every token deleted under the path it
+   * follows (dead until a vacuum: a top with a million children would make each call read all those deleted
+   * before). A stale start is safe: nothing can be added under the mark, everything before the saved place was
+   * deleted by a committed call, and a token on the path that another call deleted meanwhile reads as having no
+   * children left, from which the walk climbs back and reads its parent's children from the start.
    */
   async deleteSubtree(
     topId: HashedTokenId,
@@ -504,14 +538,25 @@ export class PostgresStorage implements Storage {
     now: UnixMillis,
     limit: number,
   ): Promise<SubtreeDeletion> {
-    const [row] = await this.#query<{ tokens: TokenRow[]; leases: LeaseRow[]; done: boolean }>(
-      'deleteSubtree',
-      DELETE_SUBTREE,
-      [
-        ...this.#deletion(topId, reason, now),
-        Number.isFinite(limit) ? Math.max(1, Math.floor(limit)) : Number.MAX_SAFE_INTEGER,
-      ],
-    )
+    const params = [
+      ...this.#deletion(topId, reason, now),
+      Number.isFinite(limit) ? Math.max(1, Math.floor(limit)) : Number.MAX_SAFE_INTEGER,
+    ]
+    const from = this.#walks.get(topId)
+    const statement = from === undefined ? DELETE_SUBTREE : DELETE_SUBTREE_RESUMED
+    if (from !== undefined) params.push(...from)
+    type Row = { tokens: TokenRow[]; leases: LeaseRow[]; done: boolean; resume: WalkState | null }
+    const [row] = this.#pooled
+      ? await this.#transaction('deleteSubtree', (connection) =>
+          this.#query<Row>('deleteSubtree', statement, params, connection),
+        )
+      : await this.#query<Row>('deleteSubtree', statement, params)
+    this.#walks.delete(topId)
+    if (row !== undefined && !row.done && row.resume !== null && row.resume[0].length > 0) {
+      // Bounded: a revocation abandoned half-way (its caller gone) must not keep its entry for ever.
+      if (this.#walks.size >= MAX_WALKS) this.#walks.clear()
+      this.#walks.set(topId, row.resume)
+    }
     return {
       tokens: (row?.tokens ?? []).map((token) => toToken([token]) as TokenRecord),
       leases: (row?.leases ?? []).map((lease) => toLease([lease]) as LeaseRecord),
@@ -525,53 +570,93 @@ export class PostgresStorage implements Storage {
    * (taken after the locks) sees every child they have, so each is deleted or handed over in this call. Without
    * `connect()` (PGlite), one statement per call, in which a token not yet marked is marked by one call and
    * deleted by the next, once no child can be added.
+   *
+   * Each call resumes after the `(expires_at, id)` key where the last full batch stopped (kept in `#sweepFrom`),
+   * so that a storm of a million tokens does not make each batch step over the index entries of all those deleted
+   * before it (dead until a vacuum). Tokens behind that key can still be due (skipped while another transaction
+   * held them, or marked for a later call to delete), so `done` is only said after a batch read from the start
+   * of the index came back short: a sweep ends with one pass from the start.
    */
   async sweepExpired(now: UnixMillis, limit: number): Promise<ExpiredSweep> {
     const max = Number.isFinite(limit) ? Math.max(1, Math.floor(limit)) : Number.MAX_SAFE_INTEGER
     const tail = [this.#origin, 'expired', now, this.#noticeLogLength, this.#channel]
+    const from = this.#sweepFrom
     const row = this.#pooled
-      ? await this.#sweepLocked(now, max, tail)
-      : (await this.#query<SweepRow>('sweepExpired', SWEEP_EXPIRED, [max, ...tail]))[0]
+      ? await this.#sweepLocked(now, max, tail, from)
+      : from === null
+        ? (await this.#query<SweepRow>('sweepExpired', SWEEP_EXPIRED, [max, ...tail]))[0]
+        : (
+            await this.#query<SweepRow>('sweepExpired', SWEEP_EXPIRED_AFTER, [
+              max,
+              ...tail,
+              ...from,
+            ])
+          )[0]
+    const full = row !== undefined && row.due_count >= max
+    const left = row?.left === true
+    // A full batch: the next resumes after it, unless it marked tokens for a later call to delete (PGlite), which
+    // the next call then reads again. A short one from a key: the next starts over, to find what was left behind.
+    if (full && !left) this.#sweepFrom = row.last ?? from
+    else if (!full) this.#sweepFrom = null
     return {
       tokens: (row?.tokens ?? []).map((token) => toToken([token]) as TokenRecord),
       leases: (row?.leases ?? []).map((lease) => toLease([lease]) as LeaseRecord),
       marked: (row?.marked ?? []).map((token) => toToken([token]) as TokenRecord),
-      done: row === undefined || (row.due_count < max && !row.left),
+      done: from === null && !full && !left,
     }
   }
 
   /**
-   * One sweep batch in a transaction on a connection of the pool: lock the due tokens ({@link SWEEP_LOCK}), then
-   * delete or hand them over ({@link SWEEP_LOCKED}). A failure rolls back and discards the connection.
+   * One sweep batch in a transaction on a connection of the pool: lock the due tokens after `from`
+   * ({@link SWEEP_LOCK}), then delete or hand them over ({@link SWEEP_LOCKED}).
    */
-  async #sweepLocked(now: UnixMillis, max: number, tail: unknown[]): Promise<SweepRow | undefined> {
-    const pool = this.#db as Required<Pick<SqlDatabase, 'connect'>>
-    const connection = await this.#run('sweepExpired', () => pool.connect())
-    let failure: Error | undefined
-    try {
-      await connection.query('BEGIN')
+  async #sweepLocked(
+    now: UnixMillis,
+    max: number,
+    tail: unknown[],
+    from: SweepKey | null,
+  ): Promise<SweepRow | undefined> {
+    return this.#transaction('sweepExpired', async (connection) => {
       const locked = await this.#query<{ id: HashedTokenId }>(
         'sweepExpired',
-        SWEEP_LOCK,
-        [now, max],
+        from === null ? SWEEP_LOCK : SWEEP_LOCK_AFTER,
+        from === null ? [now, max] : [now, max, ...from],
         connection,
       )
-      const row =
-        locked.length === 0
-          ? undefined
-          : (
-              await this.#query<SweepRow>(
-                'sweepExpired',
-                SWEEP_LOCKED,
-                [ids(locked), ...tail],
-                connection,
-              )
-            )[0]
+      if (locked.length === 0) return undefined
+      const [row] = await this.#query<SweepRow>(
+        'sweepExpired',
+        SWEEP_LOCKED,
+        [ids(locked), ...tail],
+        connection,
+      )
+      // The tokens locked count as the batch: one renewed between the two statements is no longer due, yet the
+      // index may hold more after it.
+      return row === undefined ? undefined : { ...row, due_count: locked.length }
+    })
+  }
+
+  /**
+   * Runs `body` in a transaction on a connection of the pool, with JIT compilation off: the planner's estimates for
+   * the recursive walks of a batch statement are far above what a batch costs, and above `jit_above_cost` it
+   * would compile the statement on every call (150 ms measured, for a statement that runs in 20). A failure rolls
+   * back and discards the connection.
+   */
+  async #transaction<T>(
+    operation: string,
+    body: (connection: SqlListenConnection) => Promise<T>,
+  ): Promise<T> {
+    const pool = this.#db as Required<Pick<SqlDatabase, 'connect'>>
+    const connection = await this.#run(operation, () => pool.connect())
+    let failure: Error | undefined
+    try {
+      await connection.query('BEGIN; SET LOCAL jit = off')
+      const result = await body(connection)
       await connection.query('COMMIT')
-      return row
+      return result
     } catch (error) {
       failure = error instanceof Error ? error : new Error(String(error))
-      throw this.#unavailable('sweepExpired', error)
+      throw this.#unavailable(operation, error)
     } finally {
       // A connection that failed mid-transaction is not given back: destroying it rolls the transaction back.
       connection.release(failure)
@@ -663,9 +748,9 @@ export class PostgresStorage implements Storage {
           limit,
           this.#origin,
         ])
-        return (rows as { seq: number; own: boolean; notice: StorageNotice | null }[]).map(
-          (row) => ({ seq: row.seq, notice: row.own ? null : row.notice }),
-        )
+        const entries: NoticeEntry[] = []
+        for (const row of rows as NoticeRow[]) readNoticeRow(row, cursor, entries)
+        return entries
       },
       listener,
       onAdvance: (seq) => {

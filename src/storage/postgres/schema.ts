@@ -14,7 +14,8 @@
  * - a deletion appends its notice in the same statement, numbered from a one-row counter whose row lock is held
  *   until commit: notices become visible in the order of their numbers, without gaps, so a reader that
  *   remembers the last number it read never skips one that commits late (a `bigserial` would allow that);
- *   `pg_notify` wakes the listeners at commit.
+ *   `pg_notify` wakes the listeners at commit. A batch deletion logs one row for all its notices (`n` of them,
+ *   numbered up to the row's `seq`), which readers take apart notice by notice.
  *
  * SQL text uses `{schema}` where the (validated, lowercase) schema name goes.
  *
@@ -46,9 +47,10 @@ export interface SqlQueryable {
  * The version of the schema this release of tokentree reads and writes, recorded in `{schema}.schema_version` by
  * {@link migrate} (and by the script of {@link schemaSql}). Version 1: the tables; version 2: the server's write
  * time on each notice (`notices.written_at`), from which a new subscriber finds where to start; version 3: the
- * `policies` table.
+ * `policies` table; version 4: batch notices (`notices.n`, one row for the notices of a whole batch deletion) and
+ * the `(expires_at, id)` index the expiry sweep resumes on.
  */
-export const SCHEMA_VERSION = 3
+export const SCHEMA_VERSION = 4
 
 /** Options of {@link migrate} and {@link schemaSql}. */
 export interface MigrateOptions {
@@ -188,7 +190,11 @@ CREATE INDEX IF NOT EXISTS tokens_parent_accessor ON {schema}.tokens (parent, ac
 DROP INDEX IF EXISTS {schema}.tokens_parent;
 CREATE INDEX IF NOT EXISTS tokens_path_accessor ON {schema}.tokens (path, accessor);
 DROP INDEX IF EXISTS {schema}.tokens_path;
-CREATE INDEX IF NOT EXISTS tokens_expires_at ON {schema}.tokens (expires_at) WHERE expires_at IS NOT NULL;
+-- Version 4: (expires_at, id), so that each batch of a sweep resumes after the key where the last one stopped,
+-- instead of rescanning the entries of the tokens it deleted (dead until a vacuum). Replaces (expires_at).
+CREATE INDEX IF NOT EXISTS tokens_expires_at_id ON {schema}.tokens (expires_at, id)
+  WHERE expires_at IS NOT NULL;
+DROP INDEX IF EXISTS {schema}.tokens_expires_at;
 CREATE INDEX IF NOT EXISTS tokens_revoking ON {schema}.tokens (id) WHERE revoking IS NOT NULL;
 CREATE TABLE IF NOT EXISTS {schema}.leases (
   id text COLLATE "C" PRIMARY KEY,
@@ -223,6 +229,8 @@ CREATE TABLE IF NOT EXISTS {schema}.policies (
   name text COLLATE "C" PRIMARY KEY,
   text text NOT NULL
 );
+-- Version 4: a batch deletion logs one row for its n notices, numbered up to its seq (older rows: 1).
+ALTER TABLE {schema}.notices ADD COLUMN IF NOT EXISTS n integer NOT NULL DEFAULT 1;
 INSERT INTO {schema}.schema_version (one, version) VALUES (true, ${SCHEMA_VERSION})
   ON CONFLICT (one) DO UPDATE SET version = EXCLUDED.version;
 `
@@ -564,32 +572,43 @@ export const SERVER_TIME = `SELECT (extract(epoch FROM clock_timestamp()) * 1000
 
 /**
  * Where a subscription starting at server time `$1` begins, in one snapshot: the newest notice written before
- * `$1` (the backward scan of the primary key stops at it), the oldest notice held, and the latest number.
+ * `$1` (the backward scan of the primary key stops at it), the oldest notice held (the first of the oldest row's),
+ * and the latest number.
  */
 export const NOTICE_START = `
 SELECT
   (SELECT seq::float8 FROM {schema}.notices
    WHERE written_at IS NULL OR written_at < $1::float8 ORDER BY seq DESC LIMIT 1) AS before,
-  (SELECT min(seq)::float8 FROM {schema}.notices) AS oldest,
+  (SELECT (seq - n + 1)::float8 FROM {schema}.notices ORDER BY seq LIMIT 1) AS oldest,
   (SELECT seq::float8 FROM {schema}.notice_seq) AS head`
 
 /** ping: the recorded schema version (one round trip, which also shows the schema was migrated). */
 export const SCHEMA_VERSION_QUERY = `SELECT version FROM {schema}.schema_version`
 
 /**
- * Notices after `$1`, oldest first, at most `$2`; `$3` the reader's origin. The reader's own notices come without
- * their body (`own`, and `notice` null): it skips them, and a revocation of a million tokens writes a million, which
- * it would otherwise have to fetch and parse while it keeps up with the log.
+ * Rows of the log holding notices after `$1`, oldest first; `$2` the most notices to read; `$3` the reader's origin.
+ * A row holds `n` notices numbered up to its `seq` (a batch), the first of which may be at or before `$1` (a reader
+ * that stopped inside it). The reader's own rows come without their body (`own`, and `notice` null) and count as
+ * one entry: it skips them, and a revocation of a million tokens writes thousands, which it would otherwise have
+ * to fetch and parse while it keeps up with the log. Rows stop once they hold `$2` entries (the last may take it
+ * past `$2`: a batch is read whole), and are at most `$2`, so a read returns at least `$2` entries unless the log
+ * ends, and never more than `$2` plus a batch.
  */
 export const READ_NOTICES = `
-SELECT seq::float8 AS seq, origin = $3::text AS own,
-  CASE WHEN origin = $3::text THEN NULL ELSE notice END AS notice
-FROM {schema}.notices
-WHERE seq > $1::bigint ORDER BY seq LIMIT $2::bigint`
+SELECT seq, n, own, notice FROM (
+  SELECT seq::float8 AS seq, n, origin = $3::text AS own,
+    CASE WHEN origin = $3::text THEN NULL ELSE notice END AS notice,
+    sum(CASE WHEN origin = $3::text THEN 1 ELSE LEAST(n, seq - $1::bigint) END) OVER (ORDER BY seq) AS upto,
+    CASE WHEN origin = $3::text THEN 1 ELSE LEAST(n, seq - $1::bigint) END AS entries
+  FROM {schema}.notices
+  WHERE seq > $1::bigint ORDER BY seq LIMIT $2::bigint
+) r
+WHERE upto - entries < $2::bigint
+ORDER BY seq`
 
 /**
- * The post-order walk of {@link DELETE_SUBTREE} (`$1` top, `$7` limit), as the recursive CTE `walk`: one row per
- * step, with `stack` (the ids from the top down to the token `n` looked at), `after` (the accessor of the last
+ * The post-order walk of {@link DELETE_SUBTREE} (`$1` top, `$7` limit; resumed: from `$8`, `$9`), as the recursive
+ * CTE `walk`: one row per step, with `stack` (the ids from the top down to the token `n` looked at), `after` (the accessor of the last
  * child of `n` dealt with, `NULL` for none), `budget` (tokens still to pick) and `emit` (the ids picked by this
  * step, in order). A step reads the children of `n` after `after` in `(parent, accessor)` index order, at most
  * `budget` of them, and finds the first with children of its own (`inner`, which stops the scan there). The
@@ -597,15 +616,23 @@ WHERE seq > $1::bigint ORDER BY seq LIMIT $2::bigint`
  * `inner` and budget to spare, `n` has no child left and is picked after its run, and the walk goes back to its
  * parent, after `n`. The walk ends when the budget is spent or the top is picked.
  */
-const SUBTREE_WALK = `walk (step, stack, after, budget, emit) AS (
-  SELECT 0, ARRAY[t.id], NULL::text, $7::bigint, ARRAY[]::text[]
-  FROM {schema}.tokens t WHERE t.id = $1::text AND t.revoking IS NOT NULL
+function subtreeWalk(resume: boolean): string {
+  const start = resume
+    ? `SELECT 0, $8::text[], $9::text, $7::bigint, ARRAY[]::text[]
+  FROM {schema}.tokens t WHERE t.id = $1::text AND t.revoking IS NOT NULL AND ($8::text[])[1] = $1::text`
+    : `SELECT 0, ARRAY[t.id], NULL::text, $7::bigint, ARRAY[]::text[]
+  FROM {schema}.tokens t WHERE t.id = $1::text AND t.revoking IS NOT NULL`
+  return `walk (step, stack, after, budget, emit) AS (
+  ${start}
   UNION ALL
   SELECT w.step + 1,
     CASE WHEN inner_child.id IS NOT NULL THEN w.stack || inner_child.id
       WHEN finished.n_done THEN w.stack[1:cardinality(w.stack) - 1] ELSE w.stack END,
-    CASE WHEN inner_child.id IS NULL AND finished.n_done
-      THEN (SELECT a.accessor FROM {schema}.tokens a WHERE a.id = cur.n) END,
+    CASE WHEN inner_child.id IS NOT NULL THEN NULL
+      WHEN finished.n_done THEN (SELECT a.accessor FROM {schema}.tokens a WHERE a.id = cur.n)
+      WHEN cardinality(run.ids) > 0
+        THEN (SELECT a.accessor FROM {schema}.tokens a WHERE a.id = run.ids[cardinality(run.ids)])
+      ELSE w.after END,
     w.budget - cardinality(run.ids) - CASE WHEN finished.n_done THEN 1 ELSE 0 END,
     CASE WHEN finished.n_done THEN run.ids || cur.n ELSE run.ids END
   FROM walk w
@@ -634,12 +661,17 @@ const SUBTREE_WALK = `walk (step, stack, after, budget, emit) AS (
   ) finished
   WHERE w.budget > 0 AND cardinality(w.stack) > 0
 )`
+}
 
 /**
  * The part of a batch deletion after `locked` (the ids to delete, locked) and `picked` (their `ord`, the order
- * of deletion: every token after its children): deletes them with their leases, and logs a numbered notice for
- * each, in the order reported (by `ord`, then by id; each token's leases just before it). `reason` is the SQL of
- * a token's reason (on the deleted row `t`); a lease gets its token's. Parameters: `$2` origin, `$4` now, `$5`
+ * of deletion: every token after its children): deletes them with their leases, and logs their notices, in the
+ * order reported (by `ord`, then by id; each token's leases just before it), as one row of the log: `n` notices
+ * numbered up to its `seq`, whose body (`kind` `batch`) lists them as compact arrays (`['t', reason, accessor,
+ * path]`, `['l', reason, lease id, accessor, path, data]`) with the one `time` they share (read by `notices.ts`).
+ * One row per batch rather than per notice: a small fraction of the log's writes and index entries for a large
+ * revocation, and a subscriber (the revoking instance's own first) reads it in a few round trips. `reason` is the
+ * SQL of a token's reason (on the deleted row `t`); a lease gets its token's. Parameters: `$2` origin, `$4` now, `$5`
  * log length. Ends with the CTE `ranked` (the deleted tokens in order, `rank`), `gone_leases` and `counter`, for
  * the final SELECT.
  *
@@ -661,28 +693,25 @@ ranked AS (
   FROM gone g JOIN picked p ON p.id = g.id
 ),
 entries AS (
-  SELECT r.rank, 0 AS part, l.id AS lease_id, jsonb_build_object('kind', 'lease', 'leaseId', l.record->'id',
-    'accessor', l.record->'accessor', 'path', l.record->'path', 'data', l.record->'data', 'reason', r.reason,
-    'time', $4::float8) AS notice
+  SELECT r.rank, 0 AS part, l.id AS lease_id, jsonb_build_array('l', r.reason, l.record->'id',
+    l.record->'accessor', l.record->'path', l.record->'data') AS item
   FROM gone_leases l JOIN ranked r ON r.id = l.token
   UNION ALL
-  SELECT r.rank, 1, '', jsonb_build_object('kind', 'token', 'accessor', r.accessor, 'path', r.path,
-    'reason', r.reason, 'time', $4::float8)
+  SELECT r.rank, 1, '', jsonb_build_array('t', r.reason, r.accessor, r.path)
   FROM ranked r
 ),
-numbered AS (
-  SELECT notice, row_number() OVER (ORDER BY rank, part, lease_id) AS n,
-    count(*) OVER () AS total
-  FROM entries
+batch AS MATERIALIZED (
+  SELECT count(*) AS n, jsonb_agg(item ORDER BY rank, part, lease_id) AS items FROM entries
 ),
 counter AS (
-  UPDATE {schema}.notice_seq SET seq = seq + (SELECT count(*) FROM numbered)
-  WHERE EXISTS (SELECT 1 FROM numbered) RETURNING seq
+  UPDATE {schema}.notice_seq SET seq = seq + (SELECT n FROM batch)
+  WHERE (SELECT n FROM batch) > 0 RETURNING seq
 ),
 notice AS (
-  INSERT INTO {schema}.notices (seq, origin, notice)
-  SELECT (SELECT seq FROM counter) - numbered.total + numbered.n, $2::text, numbered.notice FROM numbered
-  WHERE EXISTS (SELECT 1 FROM counter)
+  INSERT INTO {schema}.notices (seq, origin, notice, n)
+  SELECT counter.seq, $2::text,
+    jsonb_build_object('kind', 'batch', 'time', $4::float8, 'items', batch.items), batch.n
+  FROM counter, batch
 ),
 pruned AS (
   DELETE FROM {schema}.notices WHERE seq <= (SELECT seq FROM counter) - $5::bigint
@@ -711,9 +740,10 @@ const DELETED_ROWS = `
  * in post-order (every token after all its children), locks them in id order (so that concurrent calls never
  * deadlock: one waits, then skips what the other deleted), and deletes them with their leases and notices
  * ({@link deleteLocked}). A token's reason is `$3` for the top, else its own mark, else `parent`; a lease gets
- * its token's. One row: `tokens`, `leases` and `done` (the top is gone, unmarked, or deleted now).
+ * its token's. One row: `tokens`, `leases`, `done` (the top is gone, unmarked, or deleted now) and `resume` (the
+ * walk's last path and `after`, from which the next call may start: {@link DELETE_SUBTREE_RESUMED}).
  *
- * Picking ({@link SUBTREE_WALK}) walks down from the top the way `MemoryStorage` does, holding only the path
+ * Picking ({@link subtreeWalk}) walks down from the top the way `MemoryStorage` does, holding only the path
  * from the top (as deep as the tree, never as wide): each step reads the next children of the token at the end of
  * the path, in index order, and either takes the run of those without children of their own (one probe each),
  * or goes down into the first one with children, or (none left) takes the token itself and goes back up. So a
@@ -723,8 +753,18 @@ const DELETED_ROWS = `
  * children were all picked has none left once they are deleted. Each step copies the path, so a very deep
  * chain (thousands of tokens) costs time that grows with the square of its depth.
  */
-export const DELETE_SUBTREE = `
-WITH RECURSIVE ${SUBTREE_WALK},
+export const DELETE_SUBTREE = deleteSubtreeSql(false)
+
+/**
+ * {@link DELETE_SUBTREE}, with the walk resuming where the last call on the same top stopped: `$8` the path from the
+ * top (`$1`, its first element) and `$9` the accessor of the last child of its end dealt with (`NULL` for none),
+ * as the last call returned them in `resume`.
+ */
+export const DELETE_SUBTREE_RESUMED = deleteSubtreeSql(true)
+
+function deleteSubtreeSql(resume: boolean): string {
+  return `
+WITH RECURSIVE ${subtreeWalk(resume)},
 picked AS MATERIALIZED (
   SELECT e.id, row_number() OVER (ORDER BY w.step, e.n) AS ord
   FROM walk w CROSS JOIN LATERAL unnest(w.emit) WITH ORDINALITY AS e(id, n)
@@ -735,7 +775,19 @@ locked AS MATERIALIZED (
 ),${deleteLocked(`CASE WHEN t.id = $1::text THEN $3::text ELSE COALESCE(t.revoking, 'parent') END`)}
 SELECT ${DELETED_ROWS},
   (NOT EXISTS (SELECT 1 FROM {schema}.tokens t WHERE t.id = $1::text AND t.revoking IS NOT NULL)
-    OR EXISTS (SELECT 1 FROM gone WHERE id = $1::text)) AS done`
+    OR EXISTS (SELECT 1 FROM gone WHERE id = $1::text)) AS done,
+  (SELECT json_build_array(w.stack, w.after) FROM walk w ORDER BY w.step DESC LIMIT 1) AS resume`
+}
+
+/**
+ * The condition that a batch of the expiry sweep resumes after the key `(expires_at, id)` = (`expires`, `id`) where
+ * the last batch stopped: an index range on `tokens_expires_at_id`, so a batch does not step over the entries of
+ * the tokens the batches before it deleted (dead until a vacuum, and a million of them in a storm). A separate
+ * statement rather than an `OR` with "from the start", which a generic plan could not bound.
+ */
+function afterSweepKey(expires: string, id: string): string {
+  return `\n  AND (t.expires_at, t.id) > (${expires}::float8, ${id}::text)`
+}
 
 /**
  * The expiry sweep's statement ({@link SWEEP_EXPIRED}, {@link SWEEP_LOCKED}). Parameters: `$1` (see below), `$2`
@@ -748,22 +800,23 @@ SELECT ${DELETED_ROWS},
  * `parent`) before the next call. Each other due token without children is deleted with its leases and notices
  * ({@link deleteLocked}; reason: its own mark, else `$3`), and each with children is marked `$3` and returned in
  * `marked` (an earlier mark stays, but for `orphan`, which `$3` replaces). One row: `tokens`, `leases`, `marked`
- * (JSON arrays), `due_count` (how many were due) and `left` (whether tokens were marked for a later call to delete).
+ * (JSON arrays), `due_count` (how many were due), `last` (the greatest `[expires_at, id]` of those due, where the
+ * next batch may resume) and `left` (whether tokens were marked for a later call to delete).
  *
  * `lockedFirst`: `$1` is the ids that {@link SWEEP_LOCK} locked earlier in the same transaction, so this
  * statement's snapshot, taken after the locks, sees every child committed under them, and a child inserted later
  * waits for the lock, then finds its parent gone. Otherwise `$1` is the limit, and the statement locks the due
  * tokens itself (`SKIP LOCKED`, soonest first): its snapshot may then miss a child inserted while it waited for a
  * lock, so a token not yet marked is only marked, and deleted by a later call (no child can be inserted under a
- * committed mark).
+ * committed mark). `resume` (with `$1` the limit): the due tokens are those after the key `$7`, `$8`.
  */
-function sweepSql(lockedFirst: boolean): string {
+function sweepSql(lockedFirst: boolean, resume = false): string {
   const due = lockedFirst
     ? `SELECT t.id, t.parent, t.expires_at, t.revoking FROM {schema}.tokens t
   WHERE t.id = ANY ($1::text[]) AND t.expires_at <= $4::float8`
     : `SELECT t.id, t.parent, t.expires_at, t.revoking FROM {schema}.tokens t
-  WHERE t.expires_at <= $4::float8
-  ORDER BY t.expires_at LIMIT $1::bigint
+  WHERE t.expires_at <= $4::float8${resume ? afterSweepKey('$7', '$8') : ''}
+  ORDER BY t.expires_at, t.id LIMIT $1::bigint
   FOR UPDATE OF t SKIP LOCKED`
   // Without children and safe to delete now: any such token locked before the snapshot; else one marked before.
   const deletable = lockedFirst ? 'true' : 'revoking IS NOT NULL'
@@ -825,6 +878,7 @@ SELECT ${DELETED_ROWS},
       ))
     ) m) AS marked,
   (SELECT count(*) FROM due)::float8 AS due_count,
+  (SELECT json_build_array(d.expires_at, d.id) FROM due d ORDER BY d.expires_at DESC, d.id DESC LIMIT 1) AS last,
   EXISTS (SELECT 1 FROM kids WHERE NOT has_children AND NOT (${deletable})) AS left`
 }
 
@@ -834,16 +888,26 @@ SELECT ${DELETED_ROWS},
  */
 export const SWEEP_EXPIRED = sweepSql(false)
 
+/** {@link SWEEP_EXPIRED} resuming after the key `$7`, `$8` (expires_at, id) where the sweep's last batch stopped. */
+export const SWEEP_EXPIRED_AFTER = sweepSql(false, true)
+
 /**
  * sweepExpired on a `pg.Pool`, first statement of its transaction: `$1` now, `$2` limit. Locks up to `$2` tokens
  * expired at `$1`, soonest first, skipping rows another sweep or a revocation holds, and returns their ids (at
  * most `$2`, so the store never holds more than a batch).
  */
-export const SWEEP_LOCK = `
-SELECT t.id FROM {schema}.tokens t
-WHERE t.expires_at <= $1::float8
-ORDER BY t.expires_at LIMIT $2::bigint
+export const SWEEP_LOCK = sweepLockSql(false)
+
+/** {@link SWEEP_LOCK} resuming after the key `$3`, `$4` (expires_at, id) where the sweep's last batch stopped. */
+export const SWEEP_LOCK_AFTER = sweepLockSql(true)
+
+function sweepLockSql(resume: boolean): string {
+  return `
+SELECT t.id, t.expires_at FROM {schema}.tokens t
+WHERE t.expires_at <= $1::float8${resume ? afterSweepKey('$3', '$4') : ''}
+ORDER BY t.expires_at, t.id LIMIT $2::bigint
 FOR UPDATE OF t SKIP LOCKED`
+}
 
 /**
  * sweepExpired on a `pg.Pool`, second statement of its transaction: `$1` the ids {@link SWEEP_LOCK} locked; see
