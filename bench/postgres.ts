@@ -64,7 +64,7 @@ export async function benchPostgres(): Promise<Row[]> {
     )
     const update = `UPDATE ${schema}.tokens SET num_uses = num_uses - 1 WHERE id = $1 RETURNING num_uses`
     // Rounds alternate baseline and subject, so that load from elsewhere on the machine hits both alike.
-    const { baseline, subject } = await interleaved(
+    const { baseline, subject, ratio } = await interleaved(
       async () => {
         for (let i = 0; i < OPS; i++) await pool.query(update, [ids[i % ids.length]])
       },
@@ -73,7 +73,6 @@ export async function benchPostgres(): Promise<Row[]> {
       },
       OPS,
     )
-    const ratio = subject.median / baseline.median
 
     const revoke = await measure(
       async () => {

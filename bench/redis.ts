@@ -46,7 +46,7 @@ export async function benchRedis(): Promise<Row[]> {
     const key = `${keyPrefix}baseline`
     await admin.hset(key, 'u', '1000000')
     // Rounds alternate baseline and subject, so that load from elsewhere on the machine hits both alike.
-    const { baseline, subject } = await interleaved(
+    const { baseline, subject, ratio } = await interleaved(
       async () => {
         for (let i = 0; i < OPS; i++) await admin.evalsha(sha, 1, key)
       },
@@ -55,7 +55,6 @@ export async function benchRedis(): Promise<Row[]> {
       },
       OPS,
     )
-    const ratio = subject.median / baseline.median
 
     const revoke = await measure(
       async () => {

@@ -21,26 +21,40 @@ export async function buildSubtree(store: TokenStore): Promise<string> {
 }
 
 /** Warm-up and measured rounds of the latency comparisons. */
-const ROUNDS = { warmup: 1, rounds: 7 }
+const ROUNDS = { warmup: 2, rounds: 11 }
 
 /**
  * Times `baseline` and `subject` in alternating rounds (so that load from elsewhere hits both alike) and returns
- * the median milliseconds per operation of each; each function runs `ops` operations per round.
+ * the median milliseconds per operation of each, and the median of the per-round ratios (subject over baseline):
+ * the figure to judge by, since turns a moment apart see the same load. Each function runs `ops` operations per
+ * round.
  */
 export async function interleaved(
   baseline: () => Promise<void>,
   subject: () => Promise<void>,
   ops: number,
-): Promise<{ baseline: { median: number }; subject: { median: number } }> {
+): Promise<{ baseline: { median: number }; subject: { median: number }; ratio: number }> {
   const b: number[] = []
   const s: number[] = []
   for (let round = 0; round < ROUNDS.warmup + ROUNDS.rounds; round++) {
-    const tb = (await timeMs(baseline)) / ops
-    const ts = (await timeMs(subject)) / ops
+    // The order flips every round, so that neither side always runs on the heels of the other.
+    let tb: number
+    let ts: number
+    if (round % 2 === 0) {
+      tb = (await timeMs(baseline)) / ops
+      ts = (await timeMs(subject)) / ops
+    } else {
+      ts = (await timeMs(subject)) / ops
+      tb = (await timeMs(baseline)) / ops
+    }
     if (round >= ROUNDS.warmup) {
       b.push(tb)
       s.push(ts)
     }
   }
-  return { baseline: { median: median(b) }, subject: { median: median(s) } }
+  return {
+    baseline: { median: median(b) },
+    subject: { median: median(s) },
+    ratio: median(s.map((time, i) => time / (b[i] as number))),
+  }
 }
