@@ -72,6 +72,17 @@ interface Slot {
 
 /** Deletions tolerated since the last purge before another is considered. */
 const MIN_DEAD_FOR_PURGE = 1024
+/**
+ * Live tokens up to which a purge rebuilds the maps in one go: a rebuild costs a map write or two per live token,
+ * synchronously, so above this it would hold the event loop too long (about two seconds at a million live tokens
+ * here). A larger store instead drops its dead entries a few at a time ({@link DRAIN_CHUNK}).
+ */
+export const REBUILD_MAX_LIVE = 32_768
+/**
+ * Entries of each map that a store above {@link REBUILD_MAX_LIVE} goes through per insertion, single deletion or
+ * completed batch deletion while it drops dead entries: a fraction of a millisecond each time.
+ */
+const DRAIN_CHUNK = 256
 
 /** Whether the token itself (not its ancestors) is usable at `now`. */
 export function isSelfLive(record: TokenRecord, now: UnixMillis): boolean {
@@ -168,6 +179,14 @@ export class MemoryStorage implements Storage {
    * purge keeps them in `#tokens`, so that a resumed walk or `tidy` still finds those children.
    */
   readonly #deadParents = new Set<Slot>()
+  /**
+   * Where a store too large to rebuild its maps is in going through them to drop dead entries
+   * ({@link MemoryStorage.#drain}); `null` between rounds. A map iterator stays valid while its map changes.
+   */
+  #draining: {
+    tokens: MapIterator<[HashedTokenId, Slot]>
+    accessors: MapIterator<[Accessor, Slot]>
+  } | null = null
   readonly #revoking = new Set<HashedTokenId>()
   #expiry = new ExpiryBuckets<Slot>()
   readonly #leases = new Map<LeaseId, LeaseRecord>()
@@ -219,6 +238,7 @@ export class MemoryStorage implements Storage {
     if (record.expiresAt !== null) this.#expiry.push(record.expiresAt, slot)
     if (record.revoking !== null) this.#revoking.add(record.id)
     this.#liveCount += 1
+    if (this.#liveCount > REBUILD_MAX_LIVE) this.#drain()
     return 'inserted'
   }
 
@@ -604,15 +624,21 @@ export class MemoryStorage implements Storage {
 
   /**
    * Once the tokens deleted since the last purge are as many as the live ones (and a thousand or more), drops
-   * their dead entries from the id and accessor maps: compacts the log of every token (a pass over an array, cleared entries unread) and builds both maps
-   * afresh from it, which holds exactly the live tokens (and the expiry index, when mostly stale). So a purge costs about one map write per live token,
-   * never one per dead one, and a store revoking forever holds at most about twice its live tokens. Called only
-   * when a deletion is complete (a token, a subtree, a sweep), never between the batches of one, so that a large
-   * revocation pays for one purge, when the fewest tokens are left.
+   * their dead entries from the id and accessor maps: compacts the log of every token (a pass over an array,
+   * cleared entries unread) and builds both maps afresh from it, which holds exactly the live tokens (and the expiry
+   * index, when mostly stale). So a purge costs about one map write per live token, never one per dead one, and a
+   * store revoking forever holds at most about twice its live tokens. Called only when a deletion is complete (a
+   * token, a subtree, a sweep), never between the batches of one, so that a large revocation pays for one purge,
+   * when the fewest tokens are left. A store of more than {@link REBUILD_MAX_LIVE} live tokens, whose rebuild would
+   * hold the event loop, drains a chunk of dead entries instead, here and at each insertion, until none is left.
    */
   #maybePurge(): void {
     // Each death since the last purge cleared one log entry and left at most one dead entry in each map (fewer
     // when a new token took its id or accessor), so the log's count bounds the maps' too.
+    if (this.#liveCount > REBUILD_MAX_LIVE) {
+      this.#drain()
+      return
+    }
     if (this.#log.stale < Math.max(MIN_DEAD_FOR_PURGE, this.#liveCount)) return
     this.#log.compact(isAliveInLog, setLogIndex)
     const tokens = new Map<HashedTokenId, Slot>()
@@ -629,6 +655,7 @@ export class MemoryStorage implements Storage {
     }
     this.#tokens = tokens
     this.#byAccessor = byAccessor
+    this.#draining = null
     // Entries of tokens deleted before they expired would otherwise hold their slots until that time comes.
     if (this.#expiry.size > 2 * this.#liveCount) {
       const expiry = new ExpiryBuckets<Slot>()
@@ -638,6 +665,38 @@ export class MemoryStorage implements Storage {
       }
       this.#expiry = expiry
     }
+  }
+
+  /**
+   * For a store too large to rebuild its maps at once: once deletions since the last round are as many as the live
+   * tokens, compacts the log of every token (an array pass) and starts a round through the id and accessor maps,
+   * which then goes {@link DRAIN_CHUNK} entries further at each call, dropping the dead ones. A dead slot that still
+   * has children keeps its id entry, so that a resumed walk or `tidy()` finds them. Nothing is listed up front: the
+   * round holds two iterators, not the dead slots.
+   */
+  #drain(): void {
+    if (this.#draining === null) {
+      if (this.#log.stale < Math.max(MIN_DEAD_FOR_PURGE, this.#liveCount)) return
+      this.#log.compact(isAliveInLog, setLogIndex)
+      this.#draining = { tokens: this.#tokens.entries(), accessors: this.#byAccessor.entries() }
+    }
+    const { tokens, accessors } = this.#draining
+    let more = false
+    for (let n = 0; n < DRAIN_CHUNK; n++) {
+      const next = tokens.next()
+      if (next.done === true) break
+      more = true
+      const [id, slot] = next.value
+      if (slot.dead && !hasChild(slot)) this.#tokens.delete(id)
+    }
+    for (let n = 0; n < DRAIN_CHUNK; n++) {
+      const next = accessors.next()
+      if (next.done === true) break
+      more = true
+      const [accessor, slot] = next.value
+      if (slot.dead) this.#byAccessor.delete(accessor)
+    }
+    if (!more) this.#draining = null
   }
 
   /**

@@ -9,7 +9,7 @@ import { describe, test } from 'node:test'
 
 import { MemoryStorage, type HashedTokenId } from '../../src/index.js'
 import { ExpiryBuckets } from '../../src/storage/expiry-buckets.js'
-import { memoryIndexSizes } from '../../src/storage/memory.js'
+import { memoryIndexSizes, REBUILD_MAX_LIVE } from '../../src/storage/memory.js'
 import { hid, rec, T0 } from './helpers/records.js'
 
 /** Deletions a purge waits for at least (MIN_DEAD_FOR_PURGE in memory.ts). */
@@ -168,6 +168,47 @@ describe('MemoryStorage tombstones and purges', () => {
     const keptListed = listed.filter((id) => kept.includes(id))
     assert.deepEqual(keptListed, kept)
     assert.equal(new Set(listed).size, listed.length)
+  })
+
+  test('a store too large to rebuild at once drains dead entries a chunk per call, never all in one go', async () => {
+    // Rebuilding the maps of a million live tokens held the event loop for about two seconds: above
+    // REBUILD_MAX_LIVE, a completed deletion and each insertion drop a chunk of dead entries instead.
+    const storage = new MemoryStorage()
+    const live = REBUILD_MAX_LIVE + 100
+    for (let i = 0; i < live; i++) await storage.insertToken(rec(`live${i}`))
+    await storage.insertToken(rec('top'))
+    // As many deleted as live: a store that could rebuild its maps would do it now.
+    const children = live + 100
+    for (let i = 0; i < children; i++) {
+      await storage.insertToken(rec(`c${i}`, { parent: hid('top') }))
+    }
+    assert.ok(await storage.markRevoking(hid('top'), 'explicit'))
+    assert.equal(await deleteAll(storage, hid('top')), children + 1)
+
+    // No rebuild: most dead entries are still in both maps, yet every lookup treats them as gone.
+    const after = memoryIndexSizes(storage)
+    assert.equal(storage.size, live)
+    assert.ok(after.tokens > live + children / 2, `id map: ${after.tokens}`)
+    assert.ok(after.accessors > live + children / 2, `accessor map: ${after.accessors}`)
+    assert.equal(await storage.getToken(hid('c7')), null)
+    assert.equal(await storage.getTokenByAccessor('accessor-c7'), null)
+    assert.equal(await storage.getToken(hid('top')), null)
+    assert.equal((await storage.getToken(hid('live7')))?.accessor, 'accessor-live7')
+
+    // A deleted id taken again before the drain reaches it keeps its new token.
+    await storage.insertToken(rec('c0', { accessor: 'accessor-c0-again' }))
+    // Each insertion goes 256 entries further through both maps, dropping dead ones: enough of them bring both maps
+    // back to the live tokens. The log of every token, compacted when the round began, holds just them.
+    const more = Math.ceil((live + children + 1) / 256) + 2
+    for (let i = 0; i < more; i++) await storage.insertToken(rec(`more${i}`))
+    const drained = memoryIndexSizes(storage)
+    assert.equal(storage.size, live + more + 1)
+    assert.equal(drained.tokens, live + more + 1)
+    assert.equal(drained.accessors, live + more + 1)
+    assert.equal(drained.log, live + more + 1)
+    assert.equal((await storage.getToken(hid('c0')))?.accessor, 'accessor-c0-again')
+    assert.equal(await storage.getTokenByAccessor('accessor-c0'), null)
+    assert.equal((await storage.getTokenByAccessor('accessor-live9'))?.id, hid('live9'))
   })
 })
 
