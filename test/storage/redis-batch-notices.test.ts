@@ -8,8 +8,8 @@ import { after, describe, test } from 'node:test'
 import { Redis } from 'ioredis'
 
 import { RedisStorage } from '../../src/storage/redis/index.js'
-import type { NoticeGap, RevocationNotice, StorageNotice } from '../../src/storage/storage.js'
-import type { HashedTokenId, LeaseRecord, TokenRecord } from '../../src/types.js'
+import type { TokenRecord } from '../../src/types.js'
+import { Inbox, lease, token } from './helpers/batch-notices.js'
 import { REDIS_URL, skipReason, uniqueSuffix } from './helpers/services.js'
 
 const skip = await skipReason('Redis', REDIS_URL, 6379)
@@ -156,74 +156,4 @@ if (skip !== null) {
       }
     })
   })
-}
-
-/** Collects revocation notices (and gaps) and waits for them. */
-class Inbox {
-  readonly notices: RevocationNotice[] = []
-  readonly gaps: NoticeGap[] = []
-
-  readonly add = (notice: StorageNotice): void => {
-    if (notice.kind !== 'policy') this.notices.push(notice)
-  }
-
-  readonly gap = (gap: NoticeGap): void => {
-    this.gaps.push(gap)
-  }
-
-  texts(): string[] {
-    return this.notices.map((n) =>
-      n.kind === 'lease' ? `lease ${n.leaseId} ${n.reason}` : `token ${n.accessor} ${n.reason}`,
-    )
-  }
-
-  async waitFor(count: number): Promise<string[]> {
-    const deadline = Date.now() + 5000
-    while (this.notices.length < count && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 20))
-    }
-    return this.texts()
-  }
-}
-
-function token(
-  label: string,
-  parent: HashedTokenId | null,
-  expiresAt: number | null = null,
-): TokenRecord {
-  const suffix = uniqueSuffix()
-  return {
-    id: `hashed-${label}-${suffix}` as HashedTokenId,
-    accessor: `acc-${label}-${suffix}`,
-    parent,
-    policies: [],
-    path: 'auth/test',
-    metadata: {},
-    displayName: '',
-    numUses: 0,
-    creationTime: 0,
-    creationTtl: 0,
-    ttl: expiresAt === null ? 0 : 60,
-    expiresAt,
-    explicitMaxTtl: 0,
-    period: 0,
-    renewable: false,
-    lastRenewalTime: null,
-    revoking: null,
-  }
-}
-
-function lease(label: string, owner: TokenRecord): LeaseRecord {
-  return {
-    id: `db/creds/app/${label}-${uniqueSuffix()}`,
-    token: owner.id,
-    accessor: owner.accessor,
-    path: 'db/creds/app',
-    data: { user: label },
-    issueTime: 0,
-    ttl: 60,
-    expiresAt: 4_000_000_000_000,
-    renewable: true,
-    lastRenewalTime: null,
-  }
 }
