@@ -75,7 +75,10 @@ const MIN_DEAD_FOR_PURGE = 1024
 /**
  * Live tokens up to which a purge rebuilds the maps in one go: a rebuild costs a map write or two per live token,
  * synchronously, so above this it would hold the event loop too long (about two seconds at a million live tokens
- * here). A larger store instead drops its dead entries a few at a time ({@link DRAIN_CHUNK}).
+ * here). A larger store instead drops its dead entries a few at a time ({@link DRAIN_CHUNK}). Exported for the
+ * tests; not part of the package.
+ *
+ * @internal
  */
 export const REBUILD_MAX_LIVE = 32_768
 /**

@@ -10,7 +10,13 @@ import pg from 'pg'
 
 import { PostgresStorage, SCHEMA_VERSION, migrate } from '../../src/storage/postgres/index.js'
 import type { TokenRecord } from '../../src/types.js'
-import { Inbox, lease, token } from './helpers/batch-notices.js'
+import {
+  deleteSubtreeInBatches,
+  Inbox,
+  parentLeaseNotice,
+  plantMarkedFamily,
+  token,
+} from './helpers/batch-notices.js'
 import { DATABASE_URL, skipReason, uniqueSuffix } from './helpers/services.js'
 
 const skip = await skipReason('PostgreSQL', DATABASE_URL, 5432)
@@ -48,33 +54,11 @@ if (skip !== null) {
       const inbox = new Inbox()
       const stop = await b.subscribe(inbox.add, { onGap: inbox.gap })
       try {
-        // top → [c0, c1, c2], c0 → [g0]; a lease on c1; c2 marked on its own before the top.
-        const top = token('top', null)
-        const children = [0, 1, 2].map((i) => token(`c${i}`, top.id))
-        const grandchild = token('g0', (children[0] as TokenRecord).id)
-        for (const r of [top, ...children, grandchild]) {
-          assert.equal(await a.insertToken(r), 'inserted')
-        }
-        const leaseRecord = lease('l1', children[1] as TokenRecord)
-        assert.equal(await a.insertLease(leaseRecord, 1), 'inserted')
-        await a.markRevoking((children[2] as TokenRecord).id, 'uses_exhausted')
-        await a.markRevoking(top.id, 'explicit')
+        const { top, children, grandchild, leaseRecord } = await plantMarkedFamily(a)
         const rowsBefore = await rowCount(schema)
         const headBefore = await head(schema)
 
-        const expected: string[] = []
-        let calls = 0
-        for (let done = false; !done; calls++) {
-          const batch = await a.deleteSubtree(top.id, 'explicit', 7, 2)
-          for (const t of batch.tokens) {
-            const reason = t.id === top.id ? 'explicit' : (t.revoking ?? 'parent')
-            for (const l of batch.leases.filter((x) => x.token === t.id)) {
-              expected.push(`lease ${l.id} ${reason}`)
-            }
-            expected.push(`token ${t.accessor} ${reason}`)
-          }
-          done = batch.done
-        }
+        const { calls, expected } = await deleteSubtreeInBatches(a, top, 2)
         assert.equal(calls, 3, '5 tokens, 2 a call')
         assert.equal(await rowCount(schema), rowsBefore + calls, 'one row per batch')
         assert.equal(await head(schema), headBefore + 6, 'numbered per notice')
@@ -98,15 +82,7 @@ if (skip !== null) {
         assert.ok(inbox.notices.every((n) => n.time === 7))
         assert.deepEqual(
           inbox.notices.find((n) => n.kind === 'lease'),
-          {
-            kind: 'lease',
-            leaseId: leaseRecord.id,
-            accessor: leaseRecord.accessor,
-            path: leaseRecord.path,
-            data: leaseRecord.data,
-            reason: 'parent',
-            time: 7,
-          },
+          parentLeaseNotice(leaseRecord),
         )
         assert.deepEqual(
           inbox.notices.find((n) => n.kind === 'token'),
