@@ -4,7 +4,7 @@ import { defineConfig, globalIgnores } from 'eslint/config'
 import tseslint from 'typescript-eslint'
 
 export default defineConfig(
-  globalIgnores(['dist/', 'docs/', 'coverage/']),
+  globalIgnores(['dist/', 'docs/', 'coverage/', '.scratch/']),
   {
     linterOptions: { reportUnusedDisableDirectives: 'error' },
   },
