@@ -366,8 +366,12 @@ local function first_child(id)
     redis.call('SREM', ck, child)
   end
 end
+-- The batch as parallel lists (id, fields, reason, whether it had children) rather than a table per token: a
+-- revocation dooms a million tokens, and each table costs an allocation and later a collection.
+local doomed_f, doomed_own, doomed_had = {}, {}, {}
 local function doom(id, f, own, had_children)
-  doomed[#doomed + 1] = {id, f, own, had_children}
+  local n = #doomed + 1
+  doomed[n], doomed_f[n], doomed_own[n], doomed_had[n] = id, f, own, had_children
   if f[2] ~= '' then
     local u = unparented[f[2]]
     if not u then
@@ -418,19 +422,22 @@ end
 local function apply(origin, now)
   if #doomed == 0 then return end
   for parent in pairs(unparented) do release_children(parent) end
-  local lease_keys = {}
-  for i = 1, #doomed do lease_keys[i] = P .. 'tl:' .. doomed[i][1] end
   local with_leases = 0
-  for i = 1, #lease_keys, CHUNK do
-    with_leases = with_leases + redis.call('EXISTS', unpack(lease_keys, i, math.min(i + CHUNK - 1, #lease_keys)))
+  -- Every lease is in \`lexp\` (since leases exist), so without it no doomed token has one: no key to look up.
+  if redis.call('EXISTS', P .. 'lexp') == 1 then
+    local lease_keys = {}
+    for i = 1, #doomed do lease_keys[i] = P .. 'tl:' .. doomed[i] end
+    for i = 1, #lease_keys, CHUNK do
+      with_leases = with_leases + redis.call('EXISTS', unpack(lease_keys, i, math.min(i + CHUNK - 1, #lease_keys)))
+    end
   end
   local keys, accessors, listed, expiring, revoking, by_path, items = {}, {}, {}, {}, {}, {}, {}
-  for _, d in ipairs(doomed) do
-    local id, f, own = d[1], d[2], d[3]
+  for i = 1, #doomed do
+    local id, f, own = doomed[i], doomed_f[i], doomed_own[i]
     if with_leases > 0 then delete_leases(id, own, items) end
     keys[#keys + 1] = P .. 't:' .. id
     -- A token whose children all went before it has empty children indexes; only then can one be left over.
-    if d[4] then
+    if doomed_had[i] then
       keys[#keys + 1] = P .. 'c:' .. id
       keys[#keys + 1] = P .. 'pc:' .. id
     end
@@ -445,7 +452,9 @@ local function apply(origin, now)
     end
     on_path[#on_path + 1] = id
     items[#items + 1] = {'t', own, f[8], f[9]}
-    tokens[#tokens + 1] = {f[1], f[2], f[3], f[4], f[5], f[6], f[7]}
+    -- The reply row is the fields read, cut to \`d p u e t l r\` (a reply array ends at its first nil): no copy.
+    f[9], f[8] = nil, nil
+    tokens[#tokens + 1] = f
   end
   each_chunk('DEL', nil, keys)
   each_chunk('HDEL', P .. 'acc', accessors)
