@@ -1,25 +1,23 @@
 /**
  * Batch tokens: the token carries its own entry, encrypted and authenticated, so creating one writes nothing.
  *
- * Encrypt-then-MAC: the entry ({@link encodeEntry}) is encrypted under a random 96-bit nonce with the keystream of
- * {@link NonceKeystream} (SP 800-56C's one-step KDF over SHA-512), and the token's text after the tag is
- * authenticated with HMAC-SHA-256 (truncated to 240 bits): `hvb.` + base64url(tag) + base64url(nonce ‖ ciphertext).
- * Opening checks the tag first, in constant time, over the exact text presented, so only the string issued opens
- * (no decoding happens before), and decrypts only then.
+ * Encrypt-then-MAC: the entry ({@link encodeEntry}) is encrypted with AES-256-CTR under a random 96-bit nonce, and
+ * the token's text after the tag is authenticated with HMAC-SHA-256 (truncated to 240 bits):
+ * `hvb.` + base64url(tag) + base64url(nonce ‖ ciphertext). Opening checks the tag first, in constant time, over the
+ * exact text presented, so only the string issued opens (no decoding happens before), and decrypts only then.
  *
- * Why these primitives: each is made of `crypto.hash` calls, which return a string and make no buffer. Node has no
- * one-shot cipher nor HMAC: a `Decipheriv` per token (AES-GCM, the first format) cost as much as a whole JWT
- * verification, and even one reused AES-ECB object as the CTR block function (the second) made a new buffer per
- * `update`, a fifth of the call. Here the MAC is two one-shot hashes ({@link TextMac}), the keystream one per 64
- * bytes of entry.
+ * Why not AES-GCM, which it was: Node has no one-shot cipher, and a `Decipheriv` per token (object, key setup,
+ * two output buffers) cost as much as a whole JWT verification. Here the MAC is two one-shot hashes
+ * ({@link TextMac}), and the CTR keystream comes from one AES-256-ECB cipher object made once per key and used
+ * only as the block function over counter blocks (`nonce ‖ counter`): ECB carries no state between block-aligned
+ * updates, so one object serves every call. Sealing uses Node's own `aes-256-ctr`; the tests check both agree.
  *
  * The encryption and MAC keys are derived from the store's secret with HKDF under labels of their own, so they never
  * coincide with each other nor with the HMAC key that hashes service token ids.
  */
-import { hkdfSync, randomFillSync } from 'node:crypto'
+import { createCipheriv, hkdfSync, randomBytes, type Cipher } from 'node:crypto'
 
 import { decodeEntry, encodeEntry } from './batch-entry.js'
-import { KEYSTREAM_KEY_BYTES, KEYSTREAM_NONCE_BYTES, NonceKeystream } from './batch-keystream.js'
 import { TEXT_MAC_KEY_BYTES, TextMac, asciiKey } from './batch-mac.js'
 import type { HashedTokenId, UnixMillis } from './types.js'
 
@@ -29,22 +27,30 @@ export const BATCH_TOKEN_PREFIX = 'hvb.'
 /** Longest batch token accepted: an entry with 256 policies and 64 metadata pairs still fits. */
 export const MAX_BATCH_TOKEN_LENGTH = 65_536
 
-/** HKDF labels of the two keys. Changing either, or the cipher, invalidates every batch token. */
-const ENCRYPTION_KEY_LABEL = 'tokentree batch token encryption key v4'
-const MAC_KEY_LABEL = 'tokentree batch token mac key v4'
+/** HKDF labels of the two keys. Changing either invalidates every batch token. */
+const ENCRYPTION_KEY_LABEL = 'tokentree batch token encryption key v3'
+const MAC_KEY_LABEL = 'tokentree batch token mac key v3'
 
-const NONCE_BYTES = KEYSTREAM_NONCE_BYTES
+const NONCE_BYTES = 12
+const BLOCK_BYTES = 16
 /** The tag: the first 30 bytes of the HMAC, which are exactly its first 40 base64url characters. */
 const TAG_CHARS = 40
 /** Shortest token: prefix, tag, and the base64url of a nonce and a one-byte entry. */
 const MIN_TOKEN_LENGTH = BATCH_TOKEN_PREFIX.length + TAG_CHARS + 18
+/** Counter blocks kept ready per key: tokens up to 4 KiB of entry; longer ones get theirs made per call. */
+const COUNTER_BLOCKS = 256
 /** Sealed texts up to this many base64url characters are decoded into {@link scratch}. */
 const SCRATCH_CHARS = 4096
 /**
- * Where {@link BatchTokenCodec.open} decodes the nonce and ciphertext and decrypts them in place (the plaintext is
- * zeroed before `open` returns). One for the module: `open` is synchronous, so no two calls ever share it.
+ * Where {@link BatchTokenCodec.open} decodes the nonce and ciphertext (public bytes: the plaintext goes elsewhere).
+ * One for the module: `open` is synchronous, so no two calls ever share it.
  */
 const scratch = Buffer.alloc((SCRATCH_CHARS / 4) * 3)
+/**
+ * {@link scratch} as words in the platform's order: the nonce's three words are copied from here into the counter
+ * blocks as they are, so their bytes land unchanged, whatever the platform's byte order.
+ */
+const scratchWords = wordsOf(scratch)
 
 /** What a batch token carries. Field names are short: they travel in every request. */
 export interface BatchEntry {
@@ -68,29 +74,38 @@ export interface BatchEntry {
 
 /** Seals and opens batch tokens under one store secret. */
 export class BatchTokenCodec {
-  readonly #keystream: NonceKeystream
+  readonly #encryptionKey: Buffer
   readonly #mac: TextMac
+  /** AES-256 as a block function (ECB, no padding): encrypts counter blocks into the CTR keystream. */
+  readonly #blocks: Cipher
+  /** Counter blocks for tokens up to {@link COUNTER_BLOCKS} blocks long, reused (they hold only the public nonce). */
+  readonly #counters = newCounterBlocks(COUNTER_BLOCKS)
+  readonly #counterWords = wordsOf(this.#counters)
+  /** `#counters` cut to 1, 2, … blocks, made on first use: a view per call cost an object per `open`. */
+  readonly #counterViews: Buffer[] = []
 
   constructor(secret: string | Uint8Array) {
     const material = typeof secret === 'string' ? Buffer.from(secret, 'utf8') : secret
     const derive = (label: string, bytes: number): Buffer =>
       Buffer.from(hkdfSync('sha256', material, Buffer.alloc(0), label, bytes))
-    const encryptionKey = derive(ENCRYPTION_KEY_LABEL, KEYSTREAM_KEY_BYTES)
-    this.#keystream = new NonceKeystream(encryptionKey)
-    encryptionKey.fill(0)
+    this.#encryptionKey = derive(ENCRYPTION_KEY_LABEL, 32)
     const macKey = asciiKey(derive(MAC_KEY_LABEL, TEXT_MAC_KEY_BYTES))
     this.#mac = new TextMac(macKey)
     macKey.fill(0)
+    this.#blocks = createCipheriv('aes-256-ecb', this.#encryptionKey, null)
+    this.#blocks.setAutoPadding(false)
   }
 
   /** A new batch token carrying `entry`. */
   seal(entry: BatchEntry): string {
-    const plain = encodeEntry(entry)
-    const sealed = Buffer.alloc(NONCE_BYTES + plain.length)
-    randomFillSync(sealed, 0, NONCE_BYTES)
-    plain.copy(sealed, NONCE_BYTES)
-    plain.fill(0)
-    this.#keystream.apply(sealed, 0, NONCE_BYTES, plain.length)
+    const nonce = randomBytes(NONCE_BYTES)
+    // Node's CTR counts the whole 16-byte block up from nonce ‖ 0, as the keystream in open() does.
+    const cipher = createCipheriv(
+      'aes-256-ctr',
+      this.#encryptionKey,
+      Buffer.concat([nonce, Buffer.alloc(BLOCK_BYTES - NONCE_BYTES)]),
+    )
+    const sealed = Buffer.concat([nonce, cipher.update(encodeEntry(entry)), cipher.final()])
     const text = sealed.toString('base64url')
     return BATCH_TOKEN_PREFIX + this.#mac.digest(text).slice(0, TAG_CHARS) + text
   }
@@ -110,20 +125,63 @@ export class BatchTokenCodec {
     if (!tagMatches(this.#mac.digest(text), token, BATCH_TOKEN_PREFIX.length)) return null
     // The text is exactly what seal() wrote: canonical base64url of nonce ‖ ciphertext. Decoded into the shared
     // scratch buffer when it fits: `Buffer.from` would allocate a buffer per call, which cost more than decoding.
-    const sealed = text.length <= SCRATCH_CHARS ? scratch : Buffer.alloc(text.length)
-    const end = sealed.write(text, 'base64url')
-    if (end <= NONCE_BYTES) return null
-    this.#keystream.apply(sealed, 0, NONCE_BYTES, end - NONCE_BYTES)
+    const fits = text.length <= SCRATCH_CHARS
+    const sealed = fits ? scratch : Buffer.alloc(text.length)
+    const length = sealed.write(text, 'base64url') - NONCE_BYTES
+    if (length <= 0) return null
+    const plain = this.#keystream(fits ? scratchWords : wordsOf(sealed), length)
+    for (let i = 0; i < length; i++)
+      plain[i] = (plain[i] as number) ^ (sealed[NONCE_BYTES + i] as number)
     try {
-      return decodeEntry(sealed, NONCE_BYTES, end)
+      return decodeEntry(plain, 0, length)
     } catch {
       // Unreachable for a token this codec sealed: the tag covers every byte.
       return null
-    } finally {
-      // The entry is the caller's now: its bytes need not outlive the call.
-      sealed.fill(0, NONCE_BYTES, end)
     }
   }
+
+  /**
+   * At least `length` bytes of AES-256-CTR keystream for the nonce in the first three words of `sealed` (a word
+   * view of the decoded token, in the platform's order).
+   */
+  #keystream(sealed: Uint32Array, length: number): Buffer {
+    const blocks = Math.ceil(length / BLOCK_BYTES)
+    const reused = blocks <= COUNTER_BLOCKS
+    const counters = reused ? this.#counterView(blocks) : newCounterBlocks(blocks)
+    // Each block is nonce ‖ counter; the counters are written once, the nonce (three words) per call.
+    const words = reused ? this.#counterWords : wordsOf(counters)
+    const first = sealed[0] as number
+    const second = sealed[1] as number
+    const third = sealed[2] as number
+    for (let block = 0; block < blocks; block++) {
+      words[block * 4] = first
+      words[block * 4 + 1] = second
+      words[block * 4 + 2] = third
+    }
+    return this.#blocks.update(counters)
+  }
+
+  /** The first `blocks` of the reused counter blocks. */
+  #counterView(blocks: number): Buffer {
+    return (this.#counterViews[blocks] ??= this.#counters.subarray(0, blocks * BLOCK_BYTES))
+  }
+}
+
+/** Blocks of the same shape: zeros where the nonce goes, then the block's index as a big-endian uint32. */
+function newCounterBlocks(blocks: number): Buffer {
+  const counters = Buffer.alloc(blocks * BLOCK_BYTES)
+  for (let block = 0; block < blocks; block++) {
+    counters.writeUInt32BE(block, block * BLOCK_BYTES + NONCE_BYTES)
+  }
+  return counters
+}
+
+/**
+ * A word view, in the platform's order, of the whole words of a buffer made by `Buffer.alloc` (its own memory, at
+ * offset 0, so aligned; never a pool slice): {@link newCounterBlocks}, {@link scratch}, or a long token's buffer.
+ */
+function wordsOf(buffer: Buffer): Uint32Array {
+  return new Uint32Array(buffer.buffer, buffer.byteOffset, Math.floor(buffer.length / 4))
 }
 
 /**
