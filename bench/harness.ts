@@ -1,6 +1,7 @@
 /**
  * Shared pieces of the benchmarks: timing with warm-up and rounds, medians, and formatting.
  */
+import { closeSync, openSync, readSync } from 'node:fs'
 import { performance } from 'node:perf_hooks'
 
 /** One measured quantity of a scenario. */
@@ -39,6 +40,48 @@ export async function timeMs(run: () => unknown): Promise<number> {
   const start = performance.now()
   await run()
   return performance.now() - start
+}
+
+/** `/proc/self/schedstat`, open for the life of the process: the main thread's scheduler statistics (Linux). */
+const schedstat = openSchedstat()
+/** Where {@link mainThreadCpuMs} reads it into. */
+const schedstatBytes = Buffer.alloc(128)
+
+function openSchedstat(): number | null {
+  try {
+    const fd = openSync('/proc/self/schedstat', 'r')
+    if (readSync(fd, Buffer.alloc(128), 0, 128, 0) > 0) return fd
+    closeSync(fd)
+  } catch {
+    // Not Linux, or no scheduler statistics: callers fall back to wall-clock time.
+  }
+  return null
+}
+
+/**
+ * Milliseconds the main thread has spent on a CPU since it started, or `null` where the platform does not tell
+ * (read from `/proc/self/schedstat`, whose first field is the thread's run time in nanoseconds: the process's main
+ * thread only, so neither the time it waited for a CPU nor V8's helper threads count).
+ *
+ * Why: on a shared machine a single-threaded loop can be on a CPU a third of the wall-clock time, so wall-clock
+ * rounds measure the other processes as much as the code. A CPU-bound comparison judged by on-CPU time holds still
+ * under load, and on an idle machine it equals wall-clock time.
+ */
+export function mainThreadCpuMs(): number | null {
+  if (schedstat === null) return null
+  const length = readSync(schedstat, schedstatBytes, 0, schedstatBytes.length, 0)
+  const text = schedstatBytes.toString('latin1', 0, length)
+  return Number(text.slice(0, text.indexOf(' '))) / 1e6
+}
+
+/** Wall-clock and main-thread CPU milliseconds (`cpu` is `null` where {@link mainThreadCpuMs} is) taken by `run`. */
+export async function timeCpuMs(run: () => unknown): Promise<{ wall: number; cpu: number | null }> {
+  const cpuStart = mainThreadCpuMs()
+  const start = performance.now()
+  await run()
+  const wall = performance.now() - start
+  const cpuEnd = mainThreadCpuMs()
+  return { wall, cpu: cpuStart === null || cpuEnd === null ? null : cpuEnd - cpuStart }
 }
 
 /**
