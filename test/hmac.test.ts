@@ -70,6 +70,25 @@ test('HmacSha256: alternating lengths and repeated calls do not leak one message
   }
 })
 
+test('HmacSha256: a string that turns non-ASCII part-way hashes its UTF-8 bytes, before and after ASCII ones', () => {
+  const key = randomBytes(32)
+  const hmac = new HmacSha256(key)
+  // ASCII strings are copied a byte per character; the copy stops at the first other character and the UTF-8
+  // encoder writes the whole string again. Around the boundary (0x7f, 0x80) and at every position of the switch.
+  const id = 'hvs.' + randomBytes(24).toString('base64url')
+  const texts = [
+    id,
+    'abc\u007f',
+    'abc\u0080',
+    '\u0080abc',
+    id + '\u00ff',
+    id.slice(0, 20) + 'é' + id.slice(20),
+  ]
+  for (let at = 0; at <= id.length; at++) texts.push(id.slice(0, at) + '😀' + id.slice(at), id)
+  for (const text of texts)
+    assert.equal(hmac.digest(text), reference(key, text), JSON.stringify(text))
+})
+
 test('TokenHasher: string and byte secrets hash as createHmac does under the UTF-8 bytes', () => {
   const secret = 'a string secret of at least thirty-two bytes, ünïcode'
   const id = 'hvs.' + randomBytes(24).toString('base64url')
