@@ -680,6 +680,10 @@ function subtreeWalk(resume: boolean): string {
  *
  * Rows are found with `= ANY (ARRAY(…))`, an index lookup per id: a join with a CTE, whose size the planner cannot
  * know, may become a hash join over a scan of the whole table, which would make each batch cost the table's size.
+ *
+ * A batch without leases (a large revocation, an expiry storm) builds the same items from one text array
+ * (`to_jsonb`), about half the server time of aggregating one `jsonb` value per token; only the branch of `CASE`
+ * taken is run.
  */
 function deleteLocked(reason: string): string {
   return `
@@ -704,7 +708,12 @@ entries AS (
   FROM ranked r
 ),
 batch AS MATERIALIZED (
-  SELECT count(*) AS n, jsonb_agg(item ORDER BY rank, part, lease_id) AS items FROM entries
+  SELECT
+    CASE WHEN l.has_leases THEN (SELECT count(*) FROM entries) ELSE (SELECT count(*) FROM ranked) END AS n,
+    CASE WHEN l.has_leases THEN (SELECT jsonb_agg(item ORDER BY rank, part, lease_id) FROM entries)
+      ELSE (SELECT to_jsonb(array_agg(ARRAY['t', r.reason, r.accessor, r.path] ORDER BY r.rank)) FROM ranked r)
+    END AS items
+  FROM (SELECT EXISTS (SELECT 1 FROM gone_leases) AS has_leases) l
 ),
 counter AS (
   UPDATE {schema}.notice_seq SET seq = seq + (SELECT n FROM batch)
