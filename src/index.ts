@@ -24,6 +24,7 @@ export type { RoleTokenType, TokenRole, TokenRoleOptions, TokenType } from './ro
 export { TokenStoreError, type TokenStoreErrorCode } from './errors.js'
 export { MemoryStorage } from './storage/memory.js'
 export type {
+  DeletedToken,
   ExpiredSweep,
   InsertLeaseResult,
   InsertResult,

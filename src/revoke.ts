@@ -10,7 +10,7 @@
  * A storage with {@link Storage.deleteSubtree} does the walk itself, a batch of tokens per atomic call, with the
  * same order and the same guarantees; the walk here is the fallback for storages without it.
  */
-import type { Storage } from './storage/storage.js'
+import type { DeletedToken, Storage } from './storage/storage.js'
 import type { HashedTokenId, LeaseRecord, RevokeReason, TokenRecord, UnixMillis } from './types.js'
 import { pipelineBatches } from './batch-pipeline.js'
 
@@ -19,7 +19,7 @@ export const SUBTREE_BATCH = 500
 
 /** Told of each deletion right after it was written. */
 export interface RevocationSink {
-  token(record: TokenRecord, reason: RevokeReason): void
+  token(record: DeletedToken, reason: RevokeReason): void
   lease(lease: LeaseRecord, reason: RevokeReason): void
 }
 
@@ -137,8 +137,8 @@ export async function finishRevocation(
  * token's reason.
  */
 export function report(
-  batch: { readonly tokens: readonly TokenRecord[]; readonly leases: readonly LeaseRecord[] },
-  reasonOf: (token: TokenRecord) => RevokeReason,
+  batch: { readonly tokens: readonly DeletedToken[]; readonly leases: readonly LeaseRecord[] },
+  reasonOf: (token: DeletedToken) => RevokeReason,
   sink: RevocationSink,
   count: RevocationCount,
 ): void {

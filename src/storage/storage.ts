@@ -187,7 +187,8 @@ export interface Storage {
    * concurrent single deletions, report each token and lease exactly once.
    *
    * @param limit - At most this many tokens (each with all its leases) per call; at least 1.
-   * @returns The deleted records in deletion order (`tokens` and `leases` each in the order deleted), and `done`:
+   * @returns The deleted tokens ({@link DeletedToken}: whole records or those fields) and leases in deletion order
+   *   (`tokens` and `leases` each in the order deleted), and `done`:
    *   whether nothing of the subtree is left to delete (the top was deleted by this call, or is gone or unmarked).
    */
   deleteSubtree?(
@@ -352,10 +353,19 @@ export interface TokenListPage {
   readonly cursor: string | null
 }
 
+/**
+ * A token as a batch deletion ({@link Storage.deleteSubtree}, {@link Storage.sweepExpired}) reports it: what the
+ * store needs to tell of its revocation (its accessor and path, and its reason, from its mark) and to check the
+ * order (its id and parent), as stored when it was deleted. A whole {@link TokenRecord} is one: an adapter may
+ * return the records it deleted, or only these fields, which spares a shared backend encoding (and the process
+ * decoding) every other field of a million records.
+ */
+export type DeletedToken = Pick<TokenRecord, 'id' | 'accessor' | 'parent' | 'path' | 'revoking'>
+
 /** What one {@link Storage.deleteSubtree} call deleted. */
 export interface SubtreeDeletion {
   /** The deleted tokens, in the order deleted: children before parents. */
-  readonly tokens: readonly TokenRecord[]
+  readonly tokens: readonly DeletedToken[]
   /** The deleted leases, in the order deleted: each just before its token. */
   readonly leases: readonly LeaseRecord[]
   /** Whether the subtree is gone: the top was deleted (by this call or before), or was never marked. */
@@ -365,7 +375,7 @@ export interface SubtreeDeletion {
 /** What one {@link Storage.sweepExpired} call did. */
 export interface ExpiredSweep {
   /** The expired tokens deleted, in the order deleted (none of them had children). */
-  readonly tokens: readonly TokenRecord[]
+  readonly tokens: readonly DeletedToken[]
   /** Their leases, each just before its token in deletion order. */
   readonly leases: readonly LeaseRecord[]
   /** Expired tokens with children, marked revoking (as marked): the store finishes each subtree. */

@@ -273,6 +273,44 @@ if (skip !== null) {
       }
     })
 
+    test('batch deletions report DeletedToken fields only, as stored when deleted, in deletion order', async () => {
+      const schema = await prepare('deleted')
+      const a = new PostgresStorage({ pool, schema })
+      try {
+        const fields = (t: TokenRecord, revoking: string | null): Record<string, unknown> => ({
+          id: t.id,
+          accessor: t.accessor,
+          parent: t.parent,
+          path: t.path,
+          revoking,
+        })
+        // top → [marked child → leaf, plain child]: two steps of the walk, a mark kept, `parent` for the others.
+        const top = token('top', null)
+        const marked = token('marked', top.id)
+        const leaf = token('leaf', marked.id)
+        const plain = token('plain', top.id)
+        for (const r of [top, marked, leaf, plain]) assert.equal(await a.insertToken(r), 'inserted')
+        await a.markRevoking(marked.id, 'uses_exhausted')
+        await a.markRevoking(top.id, 'explicit')
+        const subtree = await a.deleteSubtree(top.id, 'explicit', 1, 100)
+        assert.equal(subtree.done, true)
+        const byId = new Map(subtree.tokens.map((t) => [t.id, t]))
+        assert.deepEqual(byId.get(leaf.id), fields(leaf, null))
+        assert.deepEqual(byId.get(marked.id), fields(marked, 'uses_exhausted'))
+        assert.deepEqual(byId.get(plain.id), fields(plain, null))
+        assert.deepEqual(subtree.tokens.at(-1), fields(top, 'explicit'))
+        const at = (id: string): number => subtree.tokens.findIndex((t) => t.id === id)
+        assert.ok(at(leaf.id) < at(marked.id), 'a child before its parent')
+
+        const due = token('due', null, 100)
+        assert.equal(await a.insertToken(due), 'inserted')
+        const swept = await a.sweepExpired(200, 10)
+        assert.deepEqual(swept.tokens, [fields(due, null)])
+      } finally {
+        await a.close()
+      }
+    })
+
     test('a token skipped while locked behind the resume key is swept by the pass from the start, before done', async () => {
       const schema = await prepare('resume')
       const storage = new PostgresStorage({ pool, schema })

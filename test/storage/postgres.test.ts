@@ -189,7 +189,7 @@ if (skip !== null) {
       const blocker = await pool.connect()
       try {
         const [lone, held] = await insertTokens(storage, 2, { expiresAt: 1000 })
-        const ownIds = (tokens: readonly TokenRecord[]): HashedTokenId[] =>
+        const ownIds = (tokens: readonly { id: HashedTokenId }[]): HashedTokenId[] =>
           tokens.map((t) => t.id).filter((id) => id === lone?.id || id === held?.id)
         // An insert of a child under `held` locks it FOR SHARE until it commits.
         await blocker.query('BEGIN')

@@ -19,6 +19,7 @@ import type {
 } from '../../types.js'
 import type { TokenRole } from '../../roles.js'
 import type {
+  DeletedToken,
   InsertLeaseResult,
   InsertResult,
   NoticeGap,
@@ -188,9 +189,18 @@ interface TokenRow {
   revoking: string | null
 }
 
+/** A deleted token as a batch deletion returns it: `[id, accessor, parent, path, revoking]`. */
+type DeletedRow = [
+  id: HashedTokenId,
+  accessor: Accessor,
+  parent: HashedTokenId | null,
+  path: string,
+  revoking: RevokeReason | null,
+]
+
 /** The row of an expiry sweep's statement. */
 interface SweepRow {
-  tokens: TokenRow[]
+  tokens: DeletedRow[]
   leases: LeaseRow[]
   marked: TokenRow[]
   due_count: number
@@ -545,7 +555,7 @@ export class PostgresStorage implements Storage {
     const from = this.#walks.get(topId)
     const statement = from === undefined ? DELETE_SUBTREE : DELETE_SUBTREE_RESUMED
     if (from !== undefined) params.push(...from)
-    type Row = { tokens: TokenRow[]; leases: LeaseRow[]; done: boolean; resume: WalkState | null }
+    type Row = { tokens: DeletedRow[]; leases: LeaseRow[]; done: boolean; resume: WalkState | null }
     const [row] = this.#pooled
       ? await this.#transaction('deleteSubtree', (connection) =>
           this.#query<Row>('deleteSubtree', statement, params, connection),
@@ -558,7 +568,7 @@ export class PostgresStorage implements Storage {
       this.#walks.set(topId, row.resume)
     }
     return {
-      tokens: (row?.tokens ?? []).map((token) => toToken([token]) as TokenRecord),
+      tokens: toDeleted(row?.tokens),
       leases: (row?.leases ?? []).map((lease) => toLease([lease]) as LeaseRecord),
       done: row?.done ?? true,
     }
@@ -599,7 +609,7 @@ export class PostgresStorage implements Storage {
     if (full && !left) this.#sweepFrom = row.last ?? from
     else if (!full) this.#sweepFrom = null
     return {
-      tokens: (row?.tokens ?? []).map((token) => toToken([token]) as TokenRecord),
+      tokens: toDeleted(row?.tokens),
       leases: (row?.leases ?? []).map((lease) => toLease([lease]) as LeaseRecord),
       marked: (row?.marked ?? []).map((token) => toToken([token]) as TokenRecord),
       done: from === null && !full && !left,
@@ -1039,6 +1049,18 @@ function toToken(rows: TokenRow[]): TokenRecord | null {
     lastRenewalTime: row.last_renewal_time,
     revoking: row.revoking as RevokeReason | null,
   }
+}
+
+/** The tokens a batch deletion reports, from its rows. */
+function toDeleted(rows: readonly DeletedRow[] | undefined): DeletedToken[] {
+  if (rows === undefined) return []
+  return rows.map(([id, accessor, parent, path, revoking]) => ({
+    id,
+    accessor,
+    parent,
+    path,
+    revoking,
+  }))
 }
 
 function toLease(rows: LeaseRow[]): LeaseRecord | null {
