@@ -28,6 +28,7 @@ import type {
   Storage,
   StorageTidyResult,
   SubscribeOptions,
+  DeletedToken,
   ExpiredSweep,
   SubtreeDeletion,
   TokenListPage,
@@ -601,7 +602,7 @@ export class RedisStorage implements Storage {
       this.#noticeLogLength,
     ])) as [unknown[], unknown[], number]
     return {
-      tokens: reply[0].map((fields) => toToken(fields) as TokenRecord),
+      tokens: reply[0].map(toDeletedToken),
       leases: reply[1].map((fields) => toLease(fields) as LeaseRecord),
       done: reply[2] === 1,
     }
@@ -613,7 +614,7 @@ export class RedisStorage implements Storage {
    * atomic in its own slot, until `limit` is reached; `done` only when every shard had nothing more.
    */
   async sweepExpired(now: UnixMillis, limit: number): Promise<ExpiredSweep> {
-    const sweep: { tokens: TokenRecord[]; leases: LeaseRecord[]; marked: TokenRecord[] } = {
+    const sweep: { tokens: DeletedToken[]; leases: LeaseRecord[]; marked: TokenRecord[] } = {
       tokens: [],
       leases: [],
       marked: [],
@@ -631,7 +632,7 @@ export class RedisStorage implements Storage {
         this.#origin,
         this.#noticeLogLength,
       ])) as [unknown[], unknown[], unknown[], number]
-      for (const fields of reply[0]) sweep.tokens.push(toToken(fields) as TokenRecord)
+      for (const fields of reply[0]) sweep.tokens.push(toDeletedToken(fields))
       for (const fields of reply[1]) sweep.leases.push(toLease(fields) as LeaseRecord)
       for (const fields of reply[2]) sweep.marked.push(toToken(fields) as TokenRecord)
       left -= reply[0].length + reply[2].length
@@ -1172,6 +1173,21 @@ function toToken(reply: unknown): TokenRecord | null {
   record.lastRenewalTime = lastRenewalTime === null ? null : Number(lastRenewalTime)
   record.revoking = orNull(r) as RevokeReason | null
   return record
+}
+
+/**
+ * Builds a {@link DeletedToken} from a batch deletion's row `id p r a pa`: no record JSON to parse, which is most of
+ * the decoding cost of a million-token revocation.
+ */
+function toDeletedToken(reply: unknown): DeletedToken {
+  const [id, p, r, a, pa] = reply as string[]
+  return {
+    id: id as HashedTokenId,
+    accessor: a as DeletedToken['accessor'],
+    parent: orNull(p) as HashedTokenId | null,
+    path: pa as string,
+    revoking: orNull(r) as RevokeReason | null,
+  }
 }
 
 /** `T` with its `readonly` fields writable: for a record this module has just parsed. */
