@@ -35,6 +35,8 @@ const SIZE = Number(process.env.BENCH_MILLION_SIZE ?? 1_000_000)
 const FANOUT = Math.max(2, Math.round(Math.sqrt(SIZE)))
 /** Which storages to run. */
 const STORAGES = (process.env.BENCH_MILLION_STORAGES ?? 'memory,redis,postgres').split(',')
+/** `RedisStorage`'s `revocationCallsInFlight` (`BENCH_REDIS_IN_FLIGHT`, default the storage's own: 1). */
+const REDIS_IN_FLIGHT = Number(process.env.BENCH_REDIS_IN_FLIGHT ?? 1)
 /** Unrelated tokens the loop authenticates in turn. */
 const UNRELATED = 100
 /** How long the baseline loop runs, in ms. */
@@ -307,7 +309,7 @@ async function redisRows(): Promise<Row[]> {
     return [skipped('redis', REDIS_URL)]
   }
   const keyPrefix = `tokentree-million:${randomBytes(4).toString('hex')}:`
-  const storage = new RedisStorage({ client, keyPrefix })
+  const storage = new RedisStorage({ client, keyPrefix, revocationCallsInFlight: REDIS_IN_FLIGHT })
   try {
     return await scenario('redis', storage, insertLoader(storage, 200), randomBytes(32))
   } finally {
