@@ -35,6 +35,11 @@ const SIZE = Number(process.env.BENCH_MILLION_SIZE ?? 1_000_000)
 const FANOUT = Math.max(2, Math.round(Math.sqrt(SIZE)))
 /** Which storages to run. */
 const STORAGES = (process.env.BENCH_MILLION_STORAGES ?? 'memory,redis,postgres').split(',')
+/** `RedisStorage`'s `revocationCallsInFlight` (`BENCH_REDIS_IN_FLIGHT`; unset: the storage's default). */
+const REDIS_IN_FLIGHT =
+  process.env.BENCH_REDIS_IN_FLIGHT === undefined
+    ? undefined
+    : Number(process.env.BENCH_REDIS_IN_FLIGHT)
 /** Unrelated tokens the loop authenticates in turn. */
 const UNRELATED = 100
 /** How long the baseline loop runs, in ms. */
@@ -307,7 +312,11 @@ async function redisRows(): Promise<Row[]> {
     return [skipped('redis', REDIS_URL)]
   }
   const keyPrefix = `tokentree-million:${randomBytes(4).toString('hex')}:`
-  const storage = new RedisStorage({ client, keyPrefix })
+  const storage = new RedisStorage({
+    client,
+    keyPrefix,
+    ...(REDIS_IN_FLIGHT === undefined ? {} : { revocationCallsInFlight: REDIS_IN_FLIGHT }),
+  })
   try {
     return await scenario('redis', storage, insertLoader(storage, 200), randomBytes(32))
   } finally {

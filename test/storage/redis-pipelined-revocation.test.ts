@@ -69,10 +69,17 @@ if (skip !== null) {
   }
 
   describe('RedisStorage pipelined revocation', () => {
-    test('revocationCallsInFlight: 1 unless given; a positive integer, else invalid_request', async () => {
+    test('revocationCallsInFlight: 2 unless given; a positive integer, else invalid_request', async () => {
       const plain = new RedisStorage({ connection: REDIS_URL, keyPrefix: `${PREFIX}plain:` })
-      assert.equal(plain.revocationCallsInFlight, 1)
+      assert.equal(plain.revocationCallsInFlight, 2)
       await plain.close()
+      const one = new RedisStorage({
+        connection: REDIS_URL,
+        keyPrefix: `${PREFIX}one:`,
+        revocationCallsInFlight: 1,
+      })
+      assert.equal(one.revocationCallsInFlight, 1)
+      await one.close()
       for (const bad of [0, 1.5, -1, Number.NaN]) {
         assert.throws(
           () => new RedisStorage({ connection: REDIS_URL, revocationCallsInFlight: bad }),

@@ -331,8 +331,10 @@ local function each_chunk(cmd, key, list)
     if key then redis.call(cmd, key, unpack(list, i, last)) else redis.call(cmd, unpack(list, i, last)) end
   end
 end
+-- Only what the walk tests and a deletion reports (DeletedToken): parent, expiry, mark, accessor, path. Not the
+-- record JSON \`d\`: each value read becomes a Lua string, and a revocation reads a million.
 local function read_for_delete(id)
-  return redis.call('HMGET', P .. 't:' .. id, 'd', 'p', 'u', 'e', 't', 'l', 'r', 'a', 'pa')
+  return redis.call('HMGET', P .. 't:' .. id, 'p', 'e', 'r', 'a', 'pa')
 end
 -- About \`count\` members of a token's children index (more for a small set, stored as one piece): SSCAN from the
 -- start, since the children doomed so far have left it. Cheaper than SRANDMEMBER with a count, which builds a
@@ -372,14 +374,14 @@ local doomed_f, doomed_own, doomed_had = {}, {}, {}
 local function doom(id, f, own, had_children)
   local n = #doomed + 1
   doomed[n], doomed_f[n], doomed_own[n], doomed_had[n] = id, f, own, had_children
-  if f[2] ~= '' then
-    local u = unparented[f[2]]
+  if f[1] ~= '' then
+    local u = unparented[f[1]]
     if not u then
       u = {{}, {}}
-      unparented[f[2]] = u
+      unparented[f[1]] = u
     end
     u[1][#u[1] + 1] = id
-    u[2][#u[2] + 1] = f[8]
+    u[2][#u[2] + 1] = f[4]
   end
 end
 local function release_children(parent)
@@ -441,20 +443,19 @@ local function apply(origin, now)
       keys[#keys + 1] = P .. 'c:' .. id
       keys[#keys + 1] = P .. 'pc:' .. id
     end
-    accessors[#accessors + 1] = f[8]
-    listed[#listed + 1] = f[9] .. ' ' .. f[8]
-    if f[4] ~= '' then expiring[#expiring + 1] = id end
-    if f[7] ~= '' then revoking[#revoking + 1] = id end
-    local on_path = by_path[f[9]]
+    accessors[#accessors + 1] = f[4]
+    listed[#listed + 1] = f[5] .. ' ' .. f[4]
+    if f[2] ~= '' then expiring[#expiring + 1] = id end
+    if f[3] ~= '' then revoking[#revoking + 1] = id end
+    local on_path = by_path[f[5]]
     if not on_path then
       on_path = {}
-      by_path[f[9]] = on_path
+      by_path[f[5]] = on_path
     end
     on_path[#on_path + 1] = id
-    items[#items + 1] = {'t', own, f[8], f[9]}
-    -- The reply row is the fields read, cut to \`d p u e t l r\` (a reply array ends at its first nil): no copy.
-    f[9], f[8] = nil, nil
-    tokens[#tokens + 1] = f
+    items[#items + 1] = {'t', own, f[4], f[5]}
+    -- The reply row: the id, then the fields read (\`p e r a pa\`).
+    tokens[#tokens + 1] = {id, f[1], f[3], f[4], f[5]}
   end
   each_chunk('DEL', nil, keys)
   each_chunk('HDEL', P .. 'acc', accessors)
@@ -476,8 +477,8 @@ end
  * deep; each holds at most the children it read at once, up to the room left in the batch) and dooms each token
  * once its children are doomed: up to `limit` tokens, children before parents, then deletes them with their
  * leases and one notice entry (see BATCH_DELETION). A token's reason is ARGV reason for the top, else its own mark,
- * else `parent`; a lease gets its token's. Returns `{tokens, leases, done}`: the deleted tokens' fields
- * `d p u e t l r` and leases' `d e t l`, in deletion order, and 1 when the top is gone.
+ * else `parent`; a lease gets its token's. Returns `{tokens, leases, done}`: the deleted tokens' id and fields
+ * `p r a pa` (a DeletedToken) and leases' `d e t l`, in deletion order, and 1 when the top is gone.
  */
 export const DELETE_SUBTREE = script(
   BATCH_DELETION +
@@ -500,7 +501,7 @@ while #stack > 0 and #doomed < limit do
       local f = frame[2] or read_for_delete(id)
       if f[1] then
         local own = reason
-        if id ~= top then own = (f[7] ~= '' and f[7]) or 'parent' end
+        if id ~= top then own = (f[3] ~= '' and f[3]) or 'parent' end
         doom(id, f, own, frame[5])
       end
     else
@@ -513,13 +514,13 @@ while #stack > 0 and #doomed < limit do
       frame[3] = nil
     else
       local f = read_for_delete(child)
-      if f[2] ~= id then
+      if f[1] ~= id then
         -- Gone, or under another parent now: not a child of id.
         redis.call('SREM', P .. 'c:' .. id, child)
       elseif frame[6] and redis.call('EXISTS', P .. 'c:' .. child) == 1 then
         stack[#stack + 1] = {child, f, nil, 0, false, false}
       else
-        doom(child, f, (f[7] ~= '' and f[7]) or 'parent', false)
+        doom(child, f, (f[3] ~= '' and f[3]) or 'parent', false)
       end
     end
   end
@@ -533,8 +534,8 @@ return {tokens, leases, redis.call('EXISTS', P .. 't:' .. top) == 0 and 1 or 0}
  * sweepExpired. ARGV: prefix, now, limit, origin, notice log length. Takes up to `limit` tokens from `exp` due at
  * `now`: deletes each without children (reason: its own mark, else `expired`) with its leases and notices, and
  * marks `expired` each with children (an earlier mark stays, but for `orphan`). Returns `{tokens, leases, marked,
- * done}`: deleted tokens' and marked tokens' fields `d p u e t l r`, leases' `d e t l`, and 1 when fewer than
- * `limit` were due.
+ * done}`: deleted tokens' id and fields `p r a pa` (a DeletedToken), marked tokens' fields `d p u e t l r`,
+ * leases' `d e t l`, and 1 when fewer than `limit` were due.
  */
 export const SWEEP_EXPIRED = script(
   BATCH_DELETION +
@@ -547,32 +548,33 @@ local parents_due = any_children(due)
 for _, id in ipairs(due) do
   local f = read_for_delete(id)
   local expired_above = false
-  if f[1] and f[4] ~= '' then
+  if f[1] and f[2] ~= '' then
     -- An ancestor that expired no later (a child's expiry is capped at its parent's) takes it down with its
     -- subtree, as a sweep token by token, soonest first and parents first, would.
-    local up = f[2]
+    local up = f[1]
     while up ~= '' do
       local a = redis.call('HMGET', P .. 't:' .. up, 'p', 'e')
       if not a[1] then break end
-      if a[2] ~= '' and tonumber(a[2]) <= tonumber(f[4]) then expired_above = true break end
+      if a[2] ~= '' and tonumber(a[2]) <= tonumber(f[2]) then expired_above = true break end
       up = a[1]
     end
   end
-  if not f[1] or f[4] == '' or tonumber(f[4]) > tonumber(now) or expired_above then
+  if not f[1] or f[2] == '' or tonumber(f[2]) > tonumber(now) or expired_above then
     -- A stale entry (the token is gone, or no longer expires then), or one an ancestor's revocation deletes:
     -- dropped from the expiry index, as tidy would.
     redis.call('ZREM', P .. 'exp', id)
   elseif not parents_due or redis.call('EXISTS', P .. 'c:' .. id) == 0 or not first_child(id) then
-    doom(id, f, (f[7] ~= '' and f[7]) or 'expired', false)
+    doom(id, f, (f[3] ~= '' and f[3]) or 'expired', false)
     -- Out of its parent's children index at once: the parent may be due in this batch too, and then goes now.
-    if f[2] ~= '' then release_children(f[2]) end
+    if f[1] ~= '' then release_children(f[1]) end
   else
-    if f[7] == '' or f[7] == 'orphan' then
-      f[7] = 'expired'
-      redis.call('HSET', P .. 't:' .. id, 'r', f[7])
+    if f[3] == '' or f[3] == 'orphan' then
+      f[3] = 'expired'
+      redis.call('HSET', P .. 't:' .. id, 'r', f[3])
       redis.call('ZADD', P .. 'rv', 0, id)
     end
-    marked[#marked + 1] = {f[1], f[2], f[3], f[4], f[5], f[6], f[7]}
+    -- A marked token goes back whole (\`d p u e t l r\`): the store finishes its subtree from it. Rare: it has children.
+    marked[#marked + 1] = read_token(id)
   end
 end
 apply(origin, now)
