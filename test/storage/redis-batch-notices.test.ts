@@ -16,7 +16,7 @@ import {
   plantMarkedFamily,
   token,
 } from './helpers/batch-notices.js'
-import { REDIS_URL, skipReason, uniqueSuffix } from './helpers/services.js'
+import { deleteRedisKeys, REDIS_URL, skipReason, uniqueSuffix } from './helpers/services.js'
 
 const skip = await skipReason('Redis', REDIS_URL, 6379)
 const PREFIX = `tokentree-test:${uniqueSuffix()}:`
@@ -27,12 +27,7 @@ if (skip !== null) {
   const admin = new Redis(REDIS_URL)
 
   after(async () => {
-    let cursor = '0'
-    do {
-      const [next, keys] = await admin.scan(cursor, 'MATCH', `${PREFIX}*`, 'COUNT', 1000)
-      cursor = next
-      if (keys.length > 0) await admin.del(...keys)
-    } while (cursor !== '0')
+    await deleteRedisKeys(admin, PREFIX)
     await admin.quit()
   })
 

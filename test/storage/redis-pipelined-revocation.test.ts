@@ -12,7 +12,7 @@ import { TokenStore, TokenStoreError, type RevokedEvent } from '../../src/index.
 import { RedisStorage } from '../../src/storage/redis/index.js'
 import type { TokenRecord } from '../../src/types.js'
 import { hid, rec, T0 } from './helpers/records.js'
-import { REDIS_URL, skipReason, uniqueSuffix } from './helpers/services.js'
+import { deleteRedisKeys, REDIS_URL, skipReason, uniqueSuffix } from './helpers/services.js'
 
 const skip = await skipReason('Redis', REDIS_URL, 6379)
 const PREFIX = `tokentree-test:${uniqueSuffix()}:`
@@ -27,12 +27,7 @@ if (skip !== null) {
   const admin = new Redis(REDIS_URL)
 
   after(async () => {
-    let cursor = '0'
-    do {
-      const [next, keys] = await admin.scan(cursor, 'MATCH', `${PREFIX}*`, 'COUNT', 1000)
-      cursor = next
-      if (keys.length > 0) await admin.del(...keys)
-    } while (cursor !== '0')
+    await deleteRedisKeys(admin, PREFIX)
     await admin.quit()
   })
 

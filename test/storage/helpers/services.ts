@@ -50,3 +50,25 @@ export async function skipReason(
   process.stdout.write(`skipping: ${reason} (set TOKENTREE_REQUIRE_SERVICES=1 to fail instead)\n`)
   return reason
 }
+
+/** What {@link deleteRedisKeys} needs of a Redis client (ioredis's `Redis`), so this module imports no driver. */
+interface KeyScanner {
+  scan(
+    cursor: string,
+    match: 'MATCH',
+    pattern: string,
+    count: 'COUNT',
+    n: number,
+  ): Promise<[string, string[]]>
+  del(...keys: string[]): Promise<number>
+}
+
+/** Deletes every key under `prefix`, a page of `SCAN` at a time: a test file's clean-up of what its stores wrote. */
+export async function deleteRedisKeys(admin: KeyScanner, prefix: string): Promise<void> {
+  let cursor = '0'
+  do {
+    const [next, keys] = await admin.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000)
+    cursor = next
+    if (keys.length > 0) await admin.del(...keys)
+  } while (cursor !== '0')
+}
