@@ -9,7 +9,8 @@ import { after, describe, test } from 'node:test'
 import pg from 'pg'
 
 import { PostgresStorage, SCHEMA_VERSION, migrate } from '../../src/storage/postgres/index.js'
-import type { TokenRecord } from '../../src/types.js'
+import { deletedFields } from '../../src/testing/deleted-token.js'
+import type { RevokeReason, TokenRecord } from '../../src/types.js'
 import {
   deleteSubtreeInBatches,
   Inbox,
@@ -277,13 +278,8 @@ if (skip !== null) {
       const schema = await prepare('deleted')
       const a = new PostgresStorage({ pool, schema })
       try {
-        const fields = (t: TokenRecord, revoking: string | null): Record<string, unknown> => ({
-          id: t.id,
-          accessor: t.accessor,
-          parent: t.parent,
-          path: t.path,
-          revoking,
-        })
+        const fields = (t: TokenRecord, revoking: RevokeReason | null) =>
+          deletedFields({ ...t, revoking })
         // top → [marked child → leaf, plain child]: two steps of the walk, a mark kept, `parent` for the others.
         const top = token('top', null)
         const marked = token('marked', top.id)

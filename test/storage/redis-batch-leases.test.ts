@@ -1,7 +1,7 @@
 /**
  * RedisStorage batch deletion and leases: a batch looks up its tokens' leases only when the key space holds a lease
- * at all (its lease expiry index exists). Either way, the deleted tokens come back exactly as stored, and the leases
- * of deleted tokens go with them.
+ * at all (its lease expiry index exists). Either way, the deleted tokens come back as their `DeletedToken` fields as
+ * stored, and the leases of deleted tokens go with them.
  */
 import assert from 'node:assert/strict'
 import { after, describe, test } from 'node:test'
