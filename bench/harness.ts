@@ -1,5 +1,6 @@
 /**
- * Shared pieces of the benchmarks: timing with warm-up and rounds, medians, and formatting.
+ * Shared pieces of the benchmarks: timing with warm-up and rounds (by wall clock or by main-thread CPU time),
+ * comparisons in turns, medians, and formatting.
  */
 import { closeSync, openSync, readSync } from 'node:fs'
 import { performance } from 'node:perf_hooks'
@@ -69,6 +70,10 @@ function openSchedstat(): number | null {
  */
 export function mainThreadCpuMs(): number | null {
   if (schedstat === null) return null
+  // The kernel brings the running thread's total up to date only on a scheduler tick (every 4 ms at 250 Hz) or a
+  // switch, so a bare read can be milliseconds stale: a third of a 15 ms round. getrusage(RUSAGE_SELF), which
+  // `process.cpuUsage` calls, brings the calling thread's total up to date first, making the read exact.
+  process.cpuUsage()
   const length = readSync(schedstat, schedstatBytes, 0, schedstatBytes.length, 0)
   const text = schedstatBytes.toString('latin1', 0, length)
   return Number(text.slice(0, text.indexOf(' '))) / 1e6
@@ -82,6 +87,145 @@ export async function timeCpuMs(run: () => unknown): Promise<{ wall: number; cpu
   const wall = performance.now() - start
   const cpuEnd = mainThreadCpuMs()
   return { wall, cpu: cpuStart === null || cpuEnd === null ? null : cpuEnd - cpuStart }
+}
+
+/** One round of one side of a {@link compareInTurns} comparison: milliseconds per operation. */
+export interface RoundTime {
+  /** Main-thread CPU time, or wall-clock time where the platform does not tell it (see {@link mainThreadCpuMs}). */
+  readonly cpu: number
+  readonly wall: number
+}
+
+/** What {@link compareInTurns} found. */
+export interface Comparison {
+  /** Median milliseconds per operation of the baseline's rounds, by `clock`. */
+  readonly baseline: number
+  /** Median milliseconds per operation of the subject's rounds, by `clock`. */
+  readonly subject: number
+  /**
+   * The median over rounds of the subject's time over the baseline's, by `clock`: the figure to judge by. With an
+   * odd number of rounds, `1 / ratio` is the median of the per-round speed ratios as well.
+   */
+  readonly ratio: number
+  /** The same by wall clock, printed beside it: the gap between the two shows how loaded the machine was. */
+  readonly wallRatio: number
+  /** What `ratio` was measured by: main-thread CPU time, or wall clock where the platform does not tell it. */
+  readonly clock: 'CPU time' | 'wall clock'
+}
+
+/** Rounds and operations of a {@link compareInTurns} comparison. */
+export interface TurnsOptions {
+  /** Rounds left out at the start (each still runs both sides). */
+  readonly warmup: number
+  /** Measured rounds: many short ones (30 to 60), an odd number so that the median is one round's. */
+  readonly rounds: number
+  /** Operations in one call of each side, to turn round times into per-operation times. */
+  readonly ops: number | { readonly baseline: number; readonly subject: number }
+}
+
+/**
+ * Whether the baseline runs first in round `round`: it does in even rounds, the subject in odd ones (A B, B A, A B,
+ * …), so that neither side always runs on the heels of the other and inherits its garbage or its cold caches.
+ */
+export function baselineFirst(round: number): boolean {
+  return round % 2 === 0
+}
+
+/** Per-round ratios `subject[i] / baseline[i]`; the lists must be the same length. */
+export function roundRatios(baseline: readonly number[], subject: readonly number[]): number[] {
+  if (baseline.length !== subject.length)
+    throw new RangeError(
+      `${subject.length} subject rounds against ${baseline.length} baseline rounds`,
+    )
+  return subject.map((time, i) => time / (baseline[i] as number))
+}
+
+/**
+ * Sums up rounds that took turns: the median time of each side, and the median of the per-round ratios, by CPU
+ * time and by wall clock. The median of ratios, not the ratio of medians: a burst of load from elsewhere slows
+ * both turns of a round alike and cancels out of that round's ratio, and the rounds it skews are outvoted.
+ */
+export function summarizeTurns(
+  baseline: readonly RoundTime[],
+  subject: readonly RoundTime[],
+  clock: Comparison['clock'],
+): Comparison {
+  const cpu = (time: RoundTime): number => time.cpu
+  const wall = (time: RoundTime): number => time.wall
+  return {
+    baseline: median(baseline.map(cpu)),
+    subject: median(subject.map(cpu)),
+    ratio: median(roundRatios(baseline.map(cpu), subject.map(cpu))),
+    wallRatio: median(roundRatios(baseline.map(wall), subject.map(wall))),
+    clock,
+  }
+}
+
+/** `CPU time; wall clock 1.02×` (or `wall clock` alone where there was no CPU time), for a row's ratio cell. */
+export function clockNote(comparison: Comparison, wallFigure: string): string {
+  return comparison.clock === 'CPU time' ? `CPU time; wall clock ${wallFigure}` : 'wall clock'
+}
+
+/** What rounds are judged by here: main-thread CPU time, or wall clock where the platform does not tell it. */
+export const ROUND_CLOCK: Comparison['clock'] = schedstat === null ? 'wall clock' : 'CPU time'
+
+/** Times `run`, one round of `ops` operations: milliseconds per operation, as a {@link RoundTime}. */
+export async function timeRound(run: () => unknown, ops: number): Promise<RoundTime> {
+  const { wall, cpu } = await timeCpuMs(run)
+  return { cpu: (cpu ?? wall) / ops, wall: wall / ops }
+}
+
+/**
+ * Runs `baseline` and `subject` in turns, `warmup + rounds` rounds in the order {@link baselineFirst} gives, each
+ * call timing its own round (with {@link timeRound}, or around the part that counts), and sums up the measured
+ * rounds with {@link summarizeTurns}.
+ */
+export async function takeTurns(
+  baseline: () => Promise<RoundTime>,
+  subject: () => Promise<RoundTime>,
+  options: Pick<TurnsOptions, 'warmup' | 'rounds'>,
+): Promise<Comparison> {
+  const baselineTimes: RoundTime[] = []
+  const subjectTimes: RoundTime[] = []
+  for (let round = 0; round < options.warmup + options.rounds; round++) {
+    let baselineTime: RoundTime
+    let subjectTime: RoundTime
+    if (baselineFirst(round)) {
+      baselineTime = await baseline()
+      subjectTime = await subject()
+    } else {
+      subjectTime = await subject()
+      baselineTime = await baseline()
+    }
+    if (round < options.warmup) continue
+    baselineTimes.push(baselineTime)
+    subjectTimes.push(subjectTime)
+  }
+  return summarizeTurns(baselineTimes, subjectTimes, ROUND_CLOCK)
+}
+
+/**
+ * Compares `subject` with `baseline` over many short rounds in turns (see {@link takeTurns}), timed by the main
+ * thread's CPU time (wall clock where the platform does not tell it). Each call of `baseline` or `subject` is one
+ * round of `ops` operations; keep one to a few tens of milliseconds.
+ *
+ * Why: on a shared two-core machine a wall-clock round also times whatever else runs: nine long wall-clock rounds
+ * put `authenticate` at 0.95–1.06× its floor's speed alone and at 0.80× in a full `npm run bench`. CPU time leaves
+ * out the waits for a core; short turns a moment apart share what remains (cache and memory-bus contention,
+ * frequency changes); and the median of per-round ratios ignores the rounds that a burst still spoils.
+ */
+export function compareInTurns(
+  baseline: () => unknown,
+  subject: () => unknown,
+  options: TurnsOptions,
+): Promise<Comparison> {
+  const ops =
+    typeof options.ops === 'number' ? { baseline: options.ops, subject: options.ops } : options.ops
+  return takeTurns(
+    () => timeRound(baseline, ops.baseline),
+    () => timeRound(subject, ops.subject),
+    options,
+  )
 }
 
 /**

@@ -1,12 +1,23 @@
 /**
  * The bench harness's CPU clock: the main thread's time on a CPU grows with work done, not with time spent
  * waiting, and never exceeds the wall-clock time around it. Skipped where the platform does not tell it.
+ * And the pure parts of its comparisons in turns: the order of turns, per-round ratios and their median.
  */
 import assert from 'node:assert/strict'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { test } from 'node:test'
 
-import { mainThreadCpuMs, timeCpuMs } from '../bench/harness.js'
+import {
+  baselineFirst,
+  clockNote,
+  compareInTurns,
+  mainThreadCpuMs,
+  median,
+  roundRatios,
+  summarizeTurns,
+  timeCpuMs,
+  type RoundTime,
+} from '../bench/harness.js'
 
 const available = mainThreadCpuMs() !== null
 
@@ -25,3 +36,68 @@ test(
     assert.ok((idle.cpu ?? Infinity) < 25, `sleeping 50 ms took ${idle.cpu} ms of CPU`)
   },
 )
+
+test(
+  'bench harness: the CPU clock is up to date at every read, not only at scheduler ticks',
+  {
+    skip: !available && 'no /proc/self/schedstat',
+  },
+  () => {
+    // A stale read repeats the last tick's total: spinning between reads, every read must move on.
+    let last = mainThreadCpuMs() ?? 0
+    for (let read = 0; read < 20; read++) {
+      const end = performance.now() + 0.2
+      while (performance.now() < end);
+      const now = mainThreadCpuMs() ?? 0
+      assert.ok(now > last, `read ${read}: ${now} ms after ${last} ms`)
+      last = now
+    }
+  },
+)
+
+test('bench harness: turns alternate, baseline first in even rounds', () => {
+  assert.deepEqual(
+    Array.from({ length: 6 }, (_, round) => baselineFirst(round)),
+    [true, false, true, false, true, false],
+  )
+})
+
+test('bench harness: per-round ratios pair rounds by index and refuse lists of different lengths', () => {
+  assert.deepEqual(roundRatios([1, 2, 4], [2, 3, 4]), [2, 1.5, 1])
+  assert.throws(() => roundRatios([1, 2], [1]), RangeError)
+})
+
+test('bench harness: median of odd and even lists, unsorted input left alone', () => {
+  const values = [5, 1, 3]
+  assert.equal(median(values), 3)
+  assert.deepEqual(values, [5, 1, 3])
+  assert.equal(median([4, 1, 3, 2]), 2.5)
+})
+
+test('bench harness: a comparison judges by the median of per-round ratios, not the ratio of medians', () => {
+  const round = (cpu: number, wall: number): RoundTime => ({ cpu, wall })
+  // A burst of load from elsewhere spoils the subject's turn of the second round: one ratio of three, outvoted.
+  // The per-side medians would come from different rounds and say 3.3 / 2 = 1.65×.
+  const baseline = [round(2, 4), round(1, 2), round(3, 6)]
+  const subject = [round(2.2, 5), round(5, 10), round(3.3, 7.5)]
+  const comparison = summarizeTurns(baseline, subject, 'CPU time')
+  assert.equal(comparison.baseline, 2)
+  assert.equal(comparison.subject, 3.3)
+  assert.ok(Math.abs(comparison.ratio - 1.1) < 1e-12, `ratio ${comparison.ratio}`)
+  assert.equal(comparison.wallRatio, 1.25)
+  assert.equal(comparison.clock, 'CPU time')
+  assert.equal(clockNote(comparison, '1.25×'), 'CPU time; wall clock 1.25×')
+  assert.equal(clockNote({ ...comparison, clock: 'wall clock' }, '1.25×'), 'wall clock')
+})
+
+test('bench harness: compareInTurns runs both sides in alternating order and keeps only measured rounds', async () => {
+  const order: string[] = []
+  const comparison = await compareInTurns(
+    () => order.push('a'),
+    () => order.push('b'),
+    { warmup: 1, rounds: 3, ops: { baseline: 10, subject: 1000 } },
+  )
+  assert.deepEqual(order, ['a', 'b', 'b', 'a', 'a', 'b', 'b', 'a'])
+  assert.equal(comparison.clock, available ? 'CPU time' : 'wall clock')
+  assert.ok(Number.isFinite(comparison.baseline) && comparison.baseline >= 0)
+})
