@@ -9,23 +9,11 @@
 import { createHmac, randomBytes } from 'node:crypto'
 
 import { TokenStore } from '../src/index.js'
-import { median, perOp, timeCpuMs, type Row } from './harness.js'
+import { clockNote, perOp, takeTurns, timeRound, type RoundTime, type Row } from './harness.js'
 
 /** Tokens created per measured round (each round starts from an empty store). */
 const OPS = 20_000
 const ROUNDS = { warmup: 2, rounds: 21 }
-
-/** One round's milliseconds per operation: main-thread CPU time (wall clock where unknown), and wall clock. */
-interface RoundTime {
-  readonly cpu: number
-  readonly wall: number
-}
-
-/** Times one round of {@link OPS} operations. */
-async function perOperation(run: () => unknown): Promise<RoundTime> {
-  const { wall, cpu } = await timeCpuMs(run)
-  return { cpu: (cpu ?? wall) / OPS, wall: wall / OPS }
-}
 
 export async function benchCreate(): Promise<Row> {
   const key = randomBytes(32)
@@ -35,7 +23,7 @@ export async function benchCreate(): Promise<Row> {
   const metadata = Object.freeze({})
   const floorRound = async (): Promise<RoundTime> => {
     const table = new Map<string, object>()
-    return await perOperation(() => {
+    return await timeRound(() => {
       for (let i = 0; i < OPS; i++) {
         const id = ids[i] ?? ''
         const hashed = createHmac('sha256', key).update(id).digest('base64url')
@@ -59,42 +47,27 @@ export async function benchCreate(): Promise<Row> {
           revoking: null,
         })
       }
-    })
+    }, OPS)
   }
 
   const subjectRound = async (): Promise<RoundTime> => {
     const store = new TokenStore({ timers: false })
-    const time = await perOperation(async () => {
+    const time = await timeRound(async () => {
       for (let i = 0; i < OPS; i++) await store.create({ policies: ['app'], ttl: 3600 })
-    })
+    }, OPS)
     await store.close()
     return time
   }
 
   // Rounds alternate floor and subject, in an order flipped every round, and the ratio is the median of the
   // per-round ratios: turns a moment apart see the same load on a shared machine.
-  const floorTimes: RoundTime[] = []
-  const subjectTimes: RoundTime[] = []
-  for (let round = 0; round < ROUNDS.warmup + ROUNDS.rounds; round++) {
-    const first = round % 2 === 0 ? floorRound : subjectRound
-    const second = first === floorRound ? subjectRound : floorRound
-    const a = await first()
-    const b = await second()
-    if (round < ROUNDS.warmup) continue
-    floorTimes.push(first === floorRound ? a : b)
-    subjectTimes.push(first === floorRound ? b : a)
-  }
-  const floor = median(floorTimes.map((time) => time.cpu))
-  const subject = median(subjectTimes.map((time) => time.cpu))
-  const ratio = (of: (time: RoundTime) => number): number =>
-    median(subjectTimes.map((time, i) => of(time) / of(floorTimes[i] as RoundTime)))
-  const slowdown = ratio((time) => time.cpu)
-  const wallSlowdown = ratio((time) => time.wall)
+  const comparison = await takeTurns(floorRound, subjectRound, ROUNDS)
+  const slowdown = comparison.ratio
   return {
     scenario: 'create',
-    subject: perOp(subject),
-    baseline: `HMAC + Map.set: ${perOp(floor)}`,
-    ratio: `${slowdown.toFixed(2)}× floor time (CPU time; wall clock ${wallSlowdown.toFixed(2)}×)`,
+    subject: perOp(comparison.subject),
+    baseline: `HMAC + Map.set: ${perOp(comparison.baseline)}`,
+    ratio: `${slowdown.toFixed(2)}× floor time (${clockNote(comparison, `${comparison.wallRatio.toFixed(2)}×`)})`,
     goal: '≤ 3× floor time',
     met: slowdown <= 3,
   }
