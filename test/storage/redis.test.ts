@@ -54,6 +54,53 @@ if (skip !== null) {
   })
 
   describe('RedisStorage', () => {
+    test('a subtree deletion passes over indexed children that are gone, and leaves no key of the subtree', async () => {
+      const keyPrefix = `${PREFIX}ghosts:`
+      const storage = new RedisStorage({ connection: REDIS_URL, keyPrefix })
+      try {
+        const [top, a, b, c, d, e] = (await insertTokens(storage, 6)) as [
+          TokenRecord,
+          TokenRecord,
+          TokenRecord,
+          TokenRecord,
+          TokenRecord,
+          TokenRecord,
+        ]
+        const others = [a, b, c, d, e]
+        // top has a, b, c; a has d, e: inserted again under their parents (insertTokens makes roots).
+        const tree = [
+          top,
+          { ...a, parent: top.id },
+          { ...b, parent: top.id },
+          { ...c, parent: top.id },
+          { ...d, parent: a.id },
+          { ...e, parent: a.id },
+        ]
+        for (const r of others) await storage.deleteToken(r.id, 'explicit', 1)
+        for (const r of tree.slice(1)) assert.equal(await storage.insertToken(r), 'inserted')
+        // Index entries whose tokens are gone (as a crash of an older version could leave them).
+        await admin.sadd(`${keyPrefix}c:${top.id}`, 'ghost-1', 'ghost-2')
+        await admin.sadd(`${keyPrefix}c:${a.id}`, 'ghost-3')
+        await storage.markRevoking(top.id, 'explicit')
+        const seen: HashedTokenId[] = []
+        for (let calls = 0; ; calls++) {
+          assert.ok(calls < 20, 'deleteSubtree never finished')
+          const result = await storage.deleteSubtree(top.id, 'explicit', 1, 2)
+          seen.push(...result.tokens.map((t) => t.id))
+          if (result.done) break
+        }
+        assert.deepEqual([...seen].sort(), tree.map((r) => r.id).sort())
+        for (const kind of ['t', 'c', 'pc', 'tl']) {
+          for (const r of tree)
+            assert.equal(await admin.exists(`${keyPrefix}${kind}:${r.id}`), 0, `${kind}:${r.id}`)
+        }
+        assert.equal(await admin.hlen(`${keyPrefix}acc`), 0)
+        assert.equal(await admin.zcard(`${keyPrefix}ls`), 0)
+      } finally {
+        await storage.close()
+      }
+    })
+
     test('a subscriber whose connection drops catches up on what it missed', async () => {
       const keyPrefix = `${PREFIX}reconnect:`
       const a = new RedisStorage({ connection: REDIS_URL, keyPrefix })

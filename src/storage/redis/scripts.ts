@@ -309,17 +309,22 @@ return {f[1], f[3], f[4], f[5]}
  * Batch deletion, shared by deleteSubtree and sweepExpired (not part of the prelude: only these two need it).
  *
  * A batch is chosen first and written afterwards, so that each kind of write is one variadic command for the whole
- * batch (DEL, HDEL, ZREM, SREM) rather than one per token: the per-token cost is the reads (HMGET, EXISTS). The
+ * batch (DEL, HDEL, ZREM, SREM) rather than one per token: the per-token cost is the reads (HMGET, SPOP, EXISTS). The
  * script is atomic, so the order of its writes is never seen; only its end state is, and in it every deleted
  * token's children are deleted too (the walk dooms a token only once its children index yields no live child).
  *
- * - `doom(id, f, own, had_children)` puts a token read with `read_for_delete` in the batch, with its reason; its
- *   entries in its parent's children indexes wait in `unparented` until `release_children(parent)` removes them
- *   (the walk does so before it reads that parent's children again).
- * - `some_children(id, count)` reads part of a token's children index; `first_child(id)` returns a child still
- *   indexed under `id`, dropping stale entries met on the way.
+ * - `doom(id, key, p, e, r, a, pa, own, had_children, taken)` puts a token in the batch with its fields and reason
+ *   (`doom_read` for one read with `read_for_delete`); its entries in its parent's children indexes wait in
+ *   `unparented` until `release_children(parent)` removes them, but for a child the walk took out of the index.
+ * - `take_children(id, count)` takes children out of a token's index (the walk puts back what it does not finish);
+ *   `first_child(id)` returns a child still indexed under `id`, dropping stale entries met on the way.
  * - `apply(origin, now)` deletes the batch in order: each token's leases, then the token with every index entry,
- *   appending the records to `tokens`/`leases`. Their notices go into one stream entry (`publish_batch`).
+ *   appending `id p r a pa` per token to the flat `tokens` and the lease records to `leases`. Their notices go into
+ *   one stream entry (`publish_batch`).
+ *
+ * What it costs is measured in instructions of the Redis process (callgrind; see docs/benchmarks.md): every value a
+ * script reads becomes a Lua value, every table grown one field at a time is resized on the way, and each field of
+ * an HMGET reply costs about as much as a small command. Hence the flat lists, and the walk's three-field read.
  */
 const BATCH_DELETION = `
 local tokens, leases, doomed, unparented = {}, {}, {}, {}
@@ -334,19 +339,27 @@ end
 -- Only what the walk tests and a deletion reports (DeletedToken): parent, expiry, mark, accessor, path. Not the
 -- record JSON \`d\`: each value read becomes a Lua string, and a revocation reads a million.
 local function read_for_delete(id)
-  return redis.call('HMGET', P .. 't:' .. id, 'p', 'e', 'r', 'a', 'pa')
+  local k = P .. 't:' .. id
+  local f = redis.call('HMGET', k, 'p', 'e', 'r', 'a', 'pa')
+  -- The key too, for apply's DEL: building it again would make another Lua string.
+  f[6] = k
+  return f
 end
--- About \`count\` members of a token's children index (more for a small set, stored as one piece): SSCAN from the
--- start, since the children doomed so far have left it. Cheaper than SRANDMEMBER with a count, which builds a
--- dictionary of its picks and copies the whole set once the count is a third of it. Empty only when the index is.
-local function some_children(id, count)
-  local ck, cursor = P .. 'c:' .. id, '0'
-  repeat
-    local page = redis.call('SSCAN', ck, cursor, 'COUNT', count)
-    if #page[2] > 0 then return page[2] end
-    cursor = page[1]
-  until cursor == '0'
-  return {}
+-- What the walk reads of a child: mark, accessor, path (false when the child is gone) and the key. Fewer than
+-- read_for_delete: each field of a script's HMGET reply costs about as much as a command call. The parent is the
+-- token whose index held it (the child goes with the index when it is orphaned), and the expiry is not needed:
+-- every token the walk deletes leaves \`exp\` by id.
+local function read_child(id)
+  local k = P .. 't:' .. id
+  local g = redis.call('HMGET', k, 'r', 'a', 'pa')
+  g[4] = k
+  return g
+end
+-- Takes up to \`count\` members out of a token's children index (SPOP): the walk puts back what it does not finish.
+-- Taking them, rather than reading them and removing the doomed ones later, spares one SREM per token and a scan
+-- that, with each batch, starts over past the emptied part of the index. Empty only when the index is.
+local function take_children(id, count)
+  return redis.call('SPOP', P .. 'c:' .. id, count)
 end
 -- Whether any of the tokens has a children index: one EXISTS for a whole read of children (or of due tokens),
 -- so that a batch of leaves costs no EXISTS each.
@@ -368,26 +381,34 @@ local function first_child(id)
     redis.call('SREM', ck, child)
   end
 end
--- The batch as parallel lists (id, fields, reason, whether it had children) rather than a table per token: a
--- revocation dooms a million tokens, and each table costs an allocation and later a collection.
-local doomed_f, doomed_own, doomed_had = {}, {}, {}
-local function doom(id, f, own, had_children)
+-- The batch as parallel lists (id, key, fields, reason, whether it had children) rather than a table per token: a
+-- revocation dooms a million tokens, and each table costs an allocation and later a collection. The expiry is nil
+-- when not read (the walk's children): the token then leaves \`exp\` whether it was in it or not.
+local doomed_k, doomed_p, doomed_e, doomed_r, doomed_a, doomed_pa = {}, {}, {}, {}, {}, {}
+local doomed_own, doomed_had = {}, {}
+local function doom(id, k, p, e, r, a, pa, own, had_children, taken)
   local n = #doomed + 1
-  doomed[n], doomed_f[n], doomed_own[n], doomed_had[n] = id, f, own, had_children
-  if f[1] ~= '' then
-    local u = unparented[f[1]]
+  doomed[n], doomed_k[n], doomed_own[n], doomed_had[n] = id, k, own, had_children
+  doomed_p[n], doomed_e[n], doomed_r[n], doomed_a[n], doomed_pa[n] = p, e or false, r, a, pa
+  if p ~= '' then
+    local u = unparented[p]
     if not u then
       u = {{}, {}}
-      unparented[f[1]] = u
+      unparented[p] = u
     end
-    u[1][#u[1] + 1] = id
-    u[2][#u[2] + 1] = f[4]
+    -- A child the walk took out of its parent's children index (\`take_children\`) is out of it already.
+    if not taken then u[1][#u[1] + 1] = id end
+    u[2][#u[2] + 1] = a
   end
+end
+-- doom for a token read with read_for_delete.
+local function doom_read(id, f, own, had_children, taken)
+  doom(id, f[6], f[1], f[2], f[3], f[4], f[5], own, had_children, taken)
 end
 local function release_children(parent)
   local u = unparented[parent]
   if u then
-    each_chunk('SREM', P .. 'c:' .. parent, u[1])
+    if #u[1] > 0 then each_chunk('SREM', P .. 'c:' .. parent, u[1]) end
     each_chunk('ZREM', P .. 'pc:' .. parent, u[2])
     unparented[parent] = nil
   end
@@ -433,34 +454,35 @@ local function apply(origin, now)
       with_leases = with_leases + redis.call('EXISTS', unpack(lease_keys, i, math.min(i + CHUNK - 1, #lease_keys)))
     end
   end
-  local keys, accessors, listed, expiring, revoking, by_path, items = {}, {}, {}, {}, {}, {}, {}
+  local keys, listed, expiring, revoking, by_path, items = {}, {}, {}, {}, {}, {}
   for i = 1, #doomed do
-    local id, f, own = doomed[i], doomed_f[i], doomed_own[i]
+    local id, r, a, path, own = doomed[i], doomed_r[i], doomed_a[i], doomed_pa[i], doomed_own[i]
     if with_leases > 0 then delete_leases(id, own, items) end
-    keys[#keys + 1] = P .. 't:' .. id
+    keys[#keys + 1] = doomed_k[i]
     -- A token whose children all went before it has empty children indexes; only then can one be left over.
     if doomed_had[i] then
       keys[#keys + 1] = P .. 'c:' .. id
       keys[#keys + 1] = P .. 'pc:' .. id
     end
-    accessors[#accessors + 1] = f[4]
-    listed[#listed + 1] = f[5] .. ' ' .. f[4]
-    if f[2] ~= '' then expiring[#expiring + 1] = id end
-    if f[3] ~= '' then revoking[#revoking + 1] = id end
-    local on_path = by_path[f[5]]
+    listed[i] = path .. ' ' .. a
+    if doomed_e[i] ~= '' then expiring[#expiring + 1] = id end
+    if r ~= '' then revoking[#revoking + 1] = id end
+    local on_path = by_path[path]
     if not on_path then
       on_path = {}
-      by_path[f[5]] = on_path
+      by_path[path] = on_path
     end
     on_path[#on_path + 1] = id
-    items[#items + 1] = {'t', own, f[4], f[5]}
-    -- The reply row: the id, then the fields read (\`p e r a pa\`).
-    tokens[#tokens + 1] = {id, f[1], f[3], f[4], f[5]}
+    items[#items + 1] = {'t', own, a, path}
+    -- The reply, flat: per token its id, then \`p r a pa\` (a DeletedToken), with no table each.
+    local n = #tokens
+    tokens[n + 1], tokens[n + 2], tokens[n + 3], tokens[n + 4], tokens[n + 5] = id, doomed_p[i], r, a, path
   end
   each_chunk('DEL', nil, keys)
-  each_chunk('HDEL', P .. 'acc', accessors)
+  each_chunk('HDEL', P .. 'acc', doomed_a)
   each_chunk('ZREM', P .. 'ls', listed)
-  each_chunk('ZREM', P .. 'exp', expiring)
+  -- Without \`exp\`, no token is in it: the expiries the walk did not read need not be looked up there.
+  if #expiring > 0 and redis.call('EXISTS', P .. 'exp') == 1 then each_chunk('ZREM', P .. 'exp', expiring) end
   each_chunk('ZREM', P .. 'rv', revoking)
   for path, ids in pairs(by_path) do
     local pk = P .. 'p:' .. path
@@ -474,11 +496,13 @@ end
 /**
  * deleteSubtree. ARGV: prefix, top id, reason, now, limit, origin, notice log length. Unless the top exists and is
  * marked revoking, does nothing. Otherwise walks down from the top (the frames held are as many as the tree is
- * deep; each holds at most the children it read at once, up to the room left in the batch) and dooms each token
+ * deep; each holds at most the children it took at once, up to the room left in the batch) and dooms each token
  * once its children are doomed: up to `limit` tokens, children before parents, then deletes them with their
- * leases and one notice entry (see BATCH_DELETION). A token's reason is ARGV reason for the top, else its own mark,
- * else `parent`; a lease gets its token's. Returns `{tokens, leases, done}`: the deleted tokens' id and fields
- * `p r a pa` (a DeletedToken) and leases' `d e t l`, in deletion order, and 1 when the top is gone.
+ * leases and one notice entry (see BATCH_DELETION). A frame takes one child at a time while the children it took
+ * last had children of their own (a wide top: each child's subtree fills batches, and the rest would only be put
+ * back), else as many as the batch has room for. A token's reason is ARGV reason for the top, else its own mark,
+ * else `parent`; a lease gets its token's. Returns `{tokens, leases, done}`: per deleted token, flat, its id and
+ * fields `p r a pa` (a DeletedToken); leases' `d e t l`; both in deletion order; and 1 when the top is gone.
  */
 export const DELETE_SUBTREE = script(
   BATCH_DELETION +
@@ -486,23 +510,27 @@ export const DELETE_SUBTREE = script(
 local top, reason, now, limit, origin = ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5]), ARGV[6]
 local mark = redis.call('HGET', P .. 't:' .. top, 'r')
 if not mark or mark == '' then return {{}, {}, 1} end
--- Frames: {id, its record (nil for the top: read when it goes), children read (nil: read next), next index,
--- whether it had children, whether any of the children read has children of its own}.
+-- Frames: {id, its fields (the top's read_for_delete when it goes, the others' read_child), children taken (nil:
+-- take next), next index, whether it had children, whether any of the children taken has children of its own,
+-- its parent}.
 local stack = {{top, nil, nil, 0, false, false}}
 while #stack > 0 and #doomed < limit do
   local frame = stack[#stack]
   local id = frame[1]
   if frame[3] == nil then
-    -- The children doomed so far leave its indexes first, so that the read below finds only others.
-    release_children(id)
-    local children = some_children(id, math.min(limit - #doomed, CHUNK))
+    -- One child at a time while the last taken had children of their own (at a wide top, each child's subtree
+    -- fills batches, and the walk would put back all the others it took), else as many as the batch has room for.
+    local count = 1
+    if frame[5] and not frame[6] then count = math.min(limit - #doomed, CHUNK) end
+    local children = take_children(id, count)
     if #children == 0 then
       stack[#stack] = nil
       local f = frame[2] or read_for_delete(id)
-      if f[1] then
+      if (id == top and f[1]) or (id ~= top and f[2]) then
         local own = reason
-        if id ~= top then own = (f[3] ~= '' and f[3]) or 'parent' end
-        doom(id, f, own, frame[5])
+        if id ~= top then own = (f[1] ~= '' and f[1]) or 'parent' end
+        if id == top then doom_read(id, f, own, frame[5], false)
+        else doom(id, f[4], frame[7], nil, f[1], f[2], f[3], own, frame[5], true) end
       end
     else
       frame[3], frame[4], frame[5], frame[6] = children, 0, true, any_children(children)
@@ -513,17 +541,24 @@ while #stack > 0 and #doomed < limit do
     if child == nil then
       frame[3] = nil
     else
-      local f = read_for_delete(child)
-      if f[1] ~= id then
-        -- Gone, or under another parent now: not a child of id.
-        redis.call('SREM', P .. 'c:' .. id, child)
-      elseif frame[6] and redis.call('EXISTS', P .. 'c:' .. child) == 1 then
-        stack[#stack + 1] = {child, f, nil, 0, false, false}
-      else
-        doom(child, f, (f[3] ~= '' and f[3]) or 'parent', false)
+      local g = read_child(child)
+      -- Gone (no accessor): already out of its parent's index, with nothing more to do.
+      if g[2] then
+        if frame[6] and (#frame[3] == 1 or redis.call('EXISTS', P .. 'c:' .. child) == 1) then
+          stack[#stack + 1] = {child, g, nil, 0, false, false, id}
+        else
+          doom(child, g[4], id, nil, g[1], g[2], g[3], (g[1] ~= '' and g[1]) or 'parent', false, true)
+        end
       end
     end
   end
+end
+-- What the walk took and did not finish goes back to the children indexes: each frame's children not reached yet,
+-- and each frame below the top (a child taken from the frame under it).
+for depth, frame in ipairs(stack) do
+  local rest = frame[3]
+  if rest and frame[4] < #rest then each_chunk('SADD', P .. 'c:' .. frame[1], {unpack(rest, frame[4] + 1)}) end
+  if depth > 1 then redis.call('SADD', P .. 'c:' .. stack[depth - 1][1], frame[1]) end
 end
 apply(origin, now)
 return {tokens, leases, redis.call('EXISTS', P .. 't:' .. top) == 0 and 1 or 0}
@@ -534,8 +569,8 @@ return {tokens, leases, redis.call('EXISTS', P .. 't:' .. top) == 0 and 1 or 0}
  * sweepExpired. ARGV: prefix, now, limit, origin, notice log length. Takes up to `limit` tokens from `exp` due at
  * `now`: deletes each without children (reason: its own mark, else `expired`) with its leases and notices, and
  * marks `expired` each with children (an earlier mark stays, but for `orphan`). Returns `{tokens, leases, marked,
- * done}`: deleted tokens' id and fields `p r a pa` (a DeletedToken), marked tokens' fields `d p u e t l r`,
- * leases' `d e t l`, and 1 when fewer than `limit` were due.
+ * done}`: per deleted token, flat, its id and fields `p r a pa` (a DeletedToken); marked tokens' fields
+ * `d p u e t l r`; leases' `d e t l`; and 1 when fewer than `limit` were due.
  */
 export const SWEEP_EXPIRED = script(
   BATCH_DELETION +
@@ -564,7 +599,7 @@ for _, id in ipairs(due) do
     -- dropped from the expiry index, as tidy would.
     redis.call('ZREM', P .. 'exp', id)
   elseif not parents_due or redis.call('EXISTS', P .. 'c:' .. id) == 0 or not first_child(id) then
-    doom(id, f, (f[3] ~= '' and f[3]) or 'expired', false)
+    doom_read(id, f, (f[3] ~= '' and f[3]) or 'expired', false, false)
     -- Out of its parent's children index at once: the parent may be due in this batch too, and then goes now.
     if f[1] ~= '' then release_children(f[1]) end
   else
