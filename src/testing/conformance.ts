@@ -1414,53 +1414,65 @@ export function runStorageConformance(
         }),
       )
 
-      test(
-        'an irregular tree in small batches: each token once, children first, every children index exact in between',
-        withOptional('deleteSubtree', async (s) => {
-          // Wide and narrow levels, leaves beside inner tokens: each shape a batch can stop in the middle of.
-          const top = token()
-          assert.equal(await s.insertToken(top), 'inserted')
-          const records = [top]
-          const widths = [5, 0, 3, 1, 0, 7, 2, 0, 4]
-          for (let i = 1; i < 60; i++) {
-            const parent = records[Math.floor(i / 3)] as TokenRecord
-            for (
-              let w = 0;
-              w < (widths[i % widths.length] as number) && records.length < 120;
-              w++
-            ) {
-              const child = token({ parent: parent.id })
-              assert.equal(await s.insertToken(child), 'inserted')
-              records.push(child)
-            }
-          }
-          await s.markRevoking(top.id, 'explicit')
-          const seen: DeletedToken[] = []
-          for (let calls = 0; ; calls++) {
-            assert.ok(calls < 200, 'deleteSubtree never finished')
-            const result = await subtreeOf(s)(top.id, 'explicit', NOW, 7)
-            seen.push(...result.tokens)
-            if (result.done) break
-            // What a batch took up and did not delete is still indexed under its parent, and nothing more is.
-            for (const r of records) {
-              if ((await s.getToken(r.id)) === null) continue
-              const children: HashedTokenId[] = []
-              for (const c of records) {
-                if (c.parent === r.id && (await s.getToken(c.id)) !== null) children.push(c.id)
+      for (const [marks, every] of [
+        ['a few marked on their own', 9],
+        ['most marked on their own', 1],
+      ] as const) {
+        test(
+          `an irregular tree in small batches, ${marks}: each token once with its own mark, children first, every children index exact in between`,
+          withOptional('deleteSubtree', async (s) => {
+            // Wide and narrow levels, leaves beside inner tokens: each shape a batch can stop in the middle of.
+            const top = token()
+            assert.equal(await s.insertToken(top), 'inserted')
+            const records = [top]
+            const widths = [5, 0, 3, 1, 0, 7, 2, 0, 4]
+            for (let i = 1; i < 60; i++) {
+              const parent = records[Math.floor(i / 3)] as TokenRecord
+              for (
+                let w = 0;
+                w < (widths[i % widths.length] as number) && records.length < 120;
+                w++
+              ) {
+                const child = token({ parent: parent.id })
+                assert.equal(await s.insertToken(child), 'inserted')
+                records.push(child)
               }
-              assert.deepEqual(sorted(await s.listChildren(r.id)), sorted(children))
             }
-          }
-          assertChildrenFirst(seen)
-          assert.deepEqual(sorted(seen.map((t) => t.id)), sorted(records.map((r) => r.id)))
-          for (const t of seen) {
-            const r = records.find((x) => x.id === t.id) as TokenRecord
-            assert.deepEqual(t.parent, r.parent)
-            assert.equal(t.accessor, r.accessor)
-            assert.equal(t.path, r.path)
-          }
-        }),
-      )
+            // Marked before the top, as a revocation under way in each would have left them.
+            const marked = new Set(
+              records.filter((_, i) => i > 0 && i % every === 0).map((r) => r.id),
+            )
+            for (const id of marked) await s.markRevoking(id, 'uses_exhausted')
+            await s.markRevoking(top.id, 'explicit')
+            const seen: DeletedToken[] = []
+            for (let calls = 0; ; calls++) {
+              assert.ok(calls < 200, 'deleteSubtree never finished')
+              const result = await subtreeOf(s)(top.id, 'explicit', NOW, 7)
+              seen.push(...result.tokens)
+              if (result.done) break
+              // What a batch took up and did not delete is still indexed under its parent, and nothing more is.
+              for (const r of records) {
+                if ((await s.getToken(r.id)) === null) continue
+                const children: HashedTokenId[] = []
+                for (const c of records) {
+                  if (c.parent === r.id && (await s.getToken(c.id)) !== null) children.push(c.id)
+                }
+                assert.deepEqual(sorted(await s.listChildren(r.id)), sorted(children))
+              }
+            }
+            assertChildrenFirst(seen)
+            assert.deepEqual(sorted(seen.map((t) => t.id)), sorted(records.map((r) => r.id)))
+            for (const t of seen) {
+              const r = records.find((x) => x.id === t.id) as TokenRecord
+              assert.deepEqual(t.parent, r.parent)
+              assert.equal(t.accessor, r.accessor)
+              assert.equal(t.path, r.path)
+              const mark = t.id === top.id ? 'explicit' : marked.has(t.id) ? 'uses_exhausted' : null
+              assert.equal(t.revoking, mark)
+            }
+          }),
+        )
+      }
 
       test(
         'a deep chain goes in batches, deepest first',

@@ -345,15 +345,22 @@ local function read_for_delete(id)
   f[6] = k
   return f
 end
--- What the walk reads of a child: mark, accessor, path (false when the child is gone) and the key. Fewer than
--- read_for_delete: each field of a script's HMGET reply costs about as much as a command call. The parent is the
--- token whose index held it (the child goes with the index when it is orphaned), and the expiry is not needed:
--- every token the walk deletes leaves \`exp\` by id.
+-- What the walk reads of a child: its key, mark, accessor and path (accessor and path false when it is gone). Less
+-- than read_for_delete: each field of a script's HMGET reply costs about as much as a small command. The parent is
+-- the token whose index held it (a child leaves the index when it is orphaned), and the expiry is not needed: every
+-- token the walk deletes leaves \`exp\` by id. The mark is read only for a marked token when \`marked\` lists them
+-- (see DELETE_SUBTREE).
+local marked = nil
 local function read_child(id)
   local k = P .. 't:' .. id
-  local g = redis.call('HMGET', k, 'r', 'a', 'pa')
-  g[4] = k
-  return g
+  if marked then
+    local f = redis.call('HMGET', k, 'a', 'pa')
+    local r = ''
+    if marked[id] then r = redis.call('HGET', k, 'r') or '' end
+    return k, r, f[1], f[2]
+  end
+  local f = redis.call('HMGET', k, 'r', 'a', 'pa')
+  return k, f[1], f[2], f[3]
 end
 -- Takes up to \`count\` members out of a token's children index (SPOP): the walk puts back what it does not finish.
 -- Taking them, rather than reading them and removing the doomed ones later, spares one SREM per token and a scan
@@ -510,9 +517,15 @@ export const DELETE_SUBTREE = script(
 local top, reason, now, limit, origin = ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5]), ARGV[6]
 local mark = redis.call('HGET', P .. 't:' .. top, 'r')
 if not mark or mark == '' then return {{}, {}, 1} end
--- Frames: {id, its fields (the top's read_for_delete when it goes, the others' read_child), children taken (nil:
--- take next), next index, whether it had children, whether any of the children taken has children of its own,
--- its parent}.
+-- The marked tokens, when few (as they are but while a sweep marks many): a child not among them has no mark, and
+-- its mark need not be read. Every script that marks a token adds it to \`rv\` in the same step.
+if redis.call('ZCARD', P .. 'rv') <= 64 then
+  marked = {}
+  for _, id in ipairs(redis.call('ZRANGE', P .. 'rv', 0, -1)) do marked[id] = true end
+end
+-- Frames: {id, its fields (the top's read_for_delete when it goes, the others' read_child as a list), children
+-- taken (nil: take next), next index, whether it had children, whether any of the children taken has children of
+-- its own, its parent}.
 local stack = {{top, nil, nil, 0, false, false}}
 while #stack > 0 and #doomed < limit do
   local frame = stack[#stack]
@@ -526,11 +539,11 @@ while #stack > 0 and #doomed < limit do
     if #children == 0 then
       stack[#stack] = nil
       local f = frame[2] or read_for_delete(id)
-      if (id == top and f[1]) or (id ~= top and f[2]) then
+      if (id == top and f[1]) or (id ~= top and f[3]) then
         local own = reason
-        if id ~= top then own = (f[1] ~= '' and f[1]) or 'parent' end
+        if id ~= top then own = (f[2] ~= '' and f[2]) or 'parent' end
         if id == top then doom_read(id, f, own, frame[5], false)
-        else doom(id, f[4], frame[7], nil, f[1], f[2], f[3], own, frame[5], true) end
+        else doom(id, f[1], frame[7], nil, f[2], f[3], f[4], own, frame[5], true) end
       end
     else
       frame[3], frame[4], frame[5], frame[6] = children, 0, true, any_children(children)
@@ -541,13 +554,13 @@ while #stack > 0 and #doomed < limit do
     if child == nil then
       frame[3] = nil
     else
-      local g = read_child(child)
+      local k, r, a, pa = read_child(child)
       -- Gone (no accessor): already out of its parent's index, with nothing more to do.
-      if g[2] then
+      if a then
         if frame[6] and (#frame[3] == 1 or redis.call('EXISTS', P .. 'c:' .. child) == 1) then
-          stack[#stack + 1] = {child, g, nil, 0, false, false, id}
+          stack[#stack + 1] = {child, {k, r, a, pa}, nil, 0, false, false, id}
         else
-          doom(child, g[4], id, nil, g[1], g[2], g[3], (g[1] ~= '' and g[1]) or 'parent', false, true)
+          doom(child, k, id, nil, r, a, pa, (r ~= '' and r) or 'parent', false, true)
         end
       end
     end
