@@ -348,15 +348,23 @@ end
 -- What the walk reads of a child: its key, mark, accessor and path (accessor and path false when it is gone). Less
 -- than read_for_delete: each field of a script's HMGET reply costs about as much as a small command. The parent is
 -- the token whose index held it (a child leaves the index when it is orphaned), and the expiry is not needed: every
--- token the walk deletes leaves \`exp\` by id. The mark is read only for a marked token when \`marked\` lists them
--- (see DELETE_SUBTREE).
-local marked = nil
+-- token the walk deletes leaves \`exp\` by id. With \`marked_ids\`, the mark is read only for a token listed there.
+local marked_ids = nil
+-- Lists the marked tokens in \`marked_ids\` when they are few (as they are, but while a sweep marks many): a token
+-- not among them has no mark, which then need not be read. Every script that marks a token adds it to \`rv\` in
+-- the same step.
+local function list_marked()
+  if redis.call('ZCARD', P .. 'rv') <= 64 then
+    marked_ids = {}
+    for _, id in ipairs(redis.call('ZRANGE', P .. 'rv', 0, -1)) do marked_ids[id] = true end
+  end
+end
 local function read_child(id)
   local k = P .. 't:' .. id
-  if marked then
+  if marked_ids then
     local f = redis.call('HMGET', k, 'a', 'pa')
     local r = ''
-    if marked[id] then r = redis.call('HGET', k, 'r') or '' end
+    if marked_ids[id] then r = redis.call('HGET', k, 'r') or '' end
     return k, r, f[1], f[2]
   end
   local f = redis.call('HMGET', k, 'r', 'a', 'pa')
@@ -517,12 +525,7 @@ export const DELETE_SUBTREE = script(
 local top, reason, now, limit, origin = ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5]), ARGV[6]
 local mark = redis.call('HGET', P .. 't:' .. top, 'r')
 if not mark or mark == '' then return {{}, {}, 1} end
--- The marked tokens, when few (as they are but while a sweep marks many): a child not among them has no mark, and
--- its mark need not be read. Every script that marks a token adds it to \`rv\` in the same step.
-if redis.call('ZCARD', P .. 'rv') <= 64 then
-  marked = {}
-  for _, id in ipairs(redis.call('ZRANGE', P .. 'rv', 0, -1)) do marked[id] = true end
-end
+list_marked()
 -- Frames: {id, its fields (the top's read_for_delete when it goes, the others' read_child as a list), children
 -- taken (nil: take next), next index, whether it had children, whether any of the children taken has children of
 -- its own, its parent}.
@@ -591,34 +594,47 @@ export const SWEEP_EXPIRED = script(
 local now, limit, origin = ARGV[2], tonumber(ARGV[3]), ARGV[4]
 local due = redis.call('ZRANGEBYSCORE', P .. 'exp', '-inf', now, 'LIMIT', 0, limit)
 local marked = {}
+list_marked()
+-- What a sweep reads of a due token: its key, parent, expiry, mark, accessor and path (parent false when it is
+-- gone), the mark only when it may be set (see list_marked).
+local function read_due(id)
+  local k = P .. 't:' .. id
+  if marked_ids then
+    local f = redis.call('HMGET', k, 'p', 'e', 'a', 'pa')
+    local r = ''
+    if f[1] and marked_ids[id] then r = redis.call('HGET', k, 'r') or '' end
+    return k, f[1], f[2], r, f[3], f[4]
+  end
+  local f = redis.call('HMGET', k, 'p', 'e', 'r', 'a', 'pa')
+  return k, f[1], f[2], f[3], f[4], f[5]
+end
 -- The script only ever removes children: when no due token has any at the start, none has later.
 local parents_due = any_children(due)
 for _, id in ipairs(due) do
-  local f = read_for_delete(id)
+  local k, p, e, r, a, pa = read_due(id)
   local expired_above = false
-  if f[1] and f[2] ~= '' then
+  if p and e ~= '' then
     -- An ancestor that expired no later (a child's expiry is capped at its parent's) takes it down with its
     -- subtree, as a sweep token by token, soonest first and parents first, would.
-    local up = f[1]
+    local up = p
     while up ~= '' do
-      local a = redis.call('HMGET', P .. 't:' .. up, 'p', 'e')
-      if not a[1] then break end
-      if a[2] ~= '' and tonumber(a[2]) <= tonumber(f[2]) then expired_above = true break end
-      up = a[1]
+      local u = redis.call('HMGET', P .. 't:' .. up, 'p', 'e')
+      if not u[1] then break end
+      if u[2] ~= '' and tonumber(u[2]) <= tonumber(e) then expired_above = true break end
+      up = u[1]
     end
   end
-  if not f[1] or f[2] == '' or tonumber(f[2]) > tonumber(now) or expired_above then
+  if not p or e == '' or tonumber(e) > tonumber(now) or expired_above then
     -- A stale entry (the token is gone, or no longer expires then), or one an ancestor's revocation deletes:
     -- dropped from the expiry index, as tidy would.
     redis.call('ZREM', P .. 'exp', id)
   elseif not parents_due or redis.call('EXISTS', P .. 'c:' .. id) == 0 or not first_child(id) then
-    doom_read(id, f, (f[3] ~= '' and f[3]) or 'expired', false, false)
+    doom(id, k, p, e, r, a, pa, (r ~= '' and r) or 'expired', false, false)
     -- Out of its parent's children index at once: the parent may be due in this batch too, and then goes now.
-    if f[1] ~= '' then release_children(f[1]) end
+    if p ~= '' then release_children(p) end
   else
-    if f[3] == '' or f[3] == 'orphan' then
-      f[3] = 'expired'
-      redis.call('HSET', P .. 't:' .. id, 'r', f[3])
+    if r == '' or r == 'orphan' then
+      redis.call('HSET', k, 'r', 'expired')
       redis.call('ZADD', P .. 'rv', 0, id)
     end
     -- A marked token goes back whole (\`d p u e t l r\`): the store finishes its subtree from it. Rare: it has children.
