@@ -354,9 +354,10 @@ local marked_ids = nil
 -- not among them has no mark, which then need not be read. Every script that marks a token adds it to \`rv\` in
 -- the same step.
 local function list_marked()
-  if redis.call('ZCARD', P .. 'rv') <= 64 then
+  local ids = redis.call('ZRANGE', P .. 'rv', 0, 64)
+  if #ids <= 64 then
     marked_ids = {}
-    for _, id in ipairs(redis.call('ZRANGE', P .. 'rv', 0, -1)) do marked_ids[id] = true end
+    for _, id in ipairs(ids) do marked_ids[id] = true end
   end
 end
 local function read_child(id)
@@ -577,7 +578,8 @@ for depth, frame in ipairs(stack) do
   if depth > 1 then redis.call('SADD', P .. 'c:' .. stack[depth - 1][1], frame[1]) end
 end
 apply(origin, now)
-return {tokens, leases, redis.call('EXISTS', P .. 't:' .. top) == 0 and 1 or 0}
+-- The stack empties only once the top is doomed: it existed when the script started.
+return {tokens, leases, #stack == 0 and 1 or 0}
 `,
 )
 
