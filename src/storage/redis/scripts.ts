@@ -406,14 +406,15 @@ local function doom(id, k, p, e, r, a, pa, own, had_children, taken)
   local n = #doomed + 1
   doomed[n], doomed_k[n], doomed_own[n], doomed_had[n] = id, k, own, had_children
   doomed_p[n], doomed_e[n], doomed_r[n], doomed_a[n], doomed_pa[n] = p, e or false, r, a, pa
-  if p ~= '' then
+  -- A child the walk took out of its parent's children index (\`take_children\`) is out of it already, and its
+  -- parent's listing index goes whole with the parent (see DELETE_SUBTREE).
+  if p ~= '' and not taken then
     local u = unparented[p]
     if not u then
       u = {{}, {}}
       unparented[p] = u
     end
-    -- A child the walk took out of its parent's children index (\`take_children\`) is out of it already.
-    if not taken then u[1][#u[1] + 1] = id end
+    u[1][#u[1] + 1] = id
     u[2][#u[2] + 1] = a
   end
 end
@@ -424,7 +425,7 @@ end
 local function release_children(parent)
   local u = unparented[parent]
   if u then
-    if #u[1] > 0 then each_chunk('SREM', P .. 'c:' .. parent, u[1]) end
+    each_chunk('SREM', P .. 'c:' .. parent, u[1])
     each_chunk('ZREM', P .. 'pc:' .. parent, u[2])
     unparented[parent] = nil
   end
@@ -546,8 +547,9 @@ while #stack > 0 and #doomed < limit do
       if (id == top and f[1]) or (id ~= top and f[3]) then
         local own = reason
         if id ~= top then own = (f[2] ~= '' and f[2]) or 'parent' end
-        if id == top then doom_read(id, f, own, frame[5], false)
-        else doom(id, f[1], frame[7], nil, f[2], f[3], f[4], own, frame[5], true) end
+        -- Its indexes go whole, whether or not it had children this time (see below).
+        if id == top then doom_read(id, f, own, true, false)
+        else doom(id, f[1], frame[7], nil, f[2], f[3], f[4], own, true, true) end
       end
     else
       frame[3], frame[4], frame[5], frame[6] = children, 0, true, any_children(children)
@@ -571,11 +573,17 @@ while #stack > 0 and #doomed < limit do
   end
 end
 -- What the walk took and did not finish goes back to the children indexes: each frame's children not reached yet,
--- and each frame below the top (a child taken from the frame under it).
+-- and each frame below the top (a child taken from the frame under it). A child the walk deletes stays in its
+-- parent's listing index (\`pc:\`, read by listings, which skip tokens that are gone) until the parent goes, which
+-- deletes the index whole: one key rather than one ZREM member per token. A frame whose children are all gone but
+-- which stays has that index deleted here, so that a later call, finding no children, owes it nothing.
 for depth, frame in ipairs(stack) do
   local rest = frame[3]
   if rest and frame[4] < #rest then each_chunk('SADD', P .. 'c:' .. frame[1], {unpack(rest, frame[4] + 1)}) end
   if depth > 1 then redis.call('SADD', P .. 'c:' .. stack[depth - 1][1], frame[1]) end
+end
+for _, frame in ipairs(stack) do
+  if frame[5] and redis.call('EXISTS', P .. 'c:' .. frame[1]) == 0 then redis.call('DEL', P .. 'pc:' .. frame[1]) end
 end
 apply(origin, now)
 -- The stack empties only once the top is doomed: it existed when the script started.
