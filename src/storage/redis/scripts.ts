@@ -397,15 +397,47 @@ local function first_child(id)
     redis.call('SREM', ck, child)
   end
 end
--- The batch as parallel lists (id, key, fields, reason, whether it had children) rather than a table per token: a
--- revocation dooms a million tokens, and each table costs an allocation and later a collection. The expiry is nil
--- when not read (the walk's children): the token then leaves \`exp\` whether it was in it or not.
+-- What apply writes, built token by token by emit: the keys to delete, the entries to remove from each index, the
+-- notices and the reply.
+local keys, accessors, listed, expiring, revoking, by_path, items = {}, {}, {}, {}, {}, {}, {}
+local function emit(id, k, p, e, r, a, pa, own, had_children)
+  keys[#keys + 1] = k
+  -- A token whose children all went before it has empty children indexes; only then can one be left over.
+  if had_children then
+    keys[#keys + 1] = P .. 'c:' .. id
+    keys[#keys + 1] = P .. 'pc:' .. id
+  end
+  accessors[#accessors + 1] = a
+  listed[#listed + 1] = pa .. ' ' .. a
+  if e ~= '' then expiring[#expiring + 1] = id end
+  if r ~= '' then revoking[#revoking + 1] = id end
+  local on_path = by_path[pa]
+  if not on_path then
+    on_path = {}
+    by_path[pa] = on_path
+  end
+  on_path[#on_path + 1] = id
+  items[#items + 1] = {'t', own, a, pa}
+  -- The reply, flat: per token its id, then \`p r a pa\` (a DeletedToken), with no table each.
+  local n = #tokens
+  tokens[n + 1], tokens[n + 2], tokens[n + 3], tokens[n + 4], tokens[n + 5] = id, p, r, a, pa
+end
+-- Every lease is in \`lexp\` (since leases exist), so without it no token has one, and doom emits each token at once.
+-- With it, the batch is kept as parallel lists (rather than a table per token: each costs an allocation and later
+-- a collection) for apply, which deletes each token's leases before emitting it. The expiry is nil when not read
+-- (the walk's children): the token then leaves \`exp\` whether it was in it or not.
+local no_leases = redis.call('EXISTS', P .. 'lexp') == 0
 local doomed_k, doomed_p, doomed_e, doomed_r, doomed_a, doomed_pa = {}, {}, {}, {}, {}, {}
 local doomed_own, doomed_had = {}, {}
 local function doom(id, k, p, e, r, a, pa, own, had_children, taken)
   local n = #doomed + 1
-  doomed[n], doomed_k[n], doomed_own[n], doomed_had[n] = id, k, own, had_children
-  doomed_p[n], doomed_e[n], doomed_r[n], doomed_a[n], doomed_pa[n] = p, e or false, r, a, pa
+  doomed[n] = id
+  if no_leases then
+    emit(id, k, p, e or false, r, a, pa, own, had_children)
+  else
+    doomed_k[n], doomed_own[n], doomed_had[n] = k, own, had_children
+    doomed_p[n], doomed_e[n], doomed_r[n], doomed_a[n], doomed_pa[n] = p, e or false, r, a, pa
+  end
   -- A child the walk took out of its parent's children index (\`take_children\`) is out of it already, and its
   -- parent's listing index goes whole with the parent (see DELETE_SUBTREE).
   if p ~= '' and not taken then
@@ -462,41 +494,20 @@ end
 local function apply(origin, now)
   if #doomed == 0 then return end
   for parent in pairs(unparented) do release_children(parent) end
-  local with_leases = 0
-  -- Every lease is in \`lexp\` (since leases exist), so without it no doomed token has one: no key to look up.
-  if redis.call('EXISTS', P .. 'lexp') == 1 then
-    local lease_keys = {}
+  if not no_leases then
+    local lease_keys, with_leases = {}, 0
     for i = 1, #doomed do lease_keys[i] = P .. 'tl:' .. doomed[i] end
     for i = 1, #lease_keys, CHUNK do
       with_leases = with_leases + redis.call('EXISTS', unpack(lease_keys, i, math.min(i + CHUNK - 1, #lease_keys)))
     end
-  end
-  local keys, listed, expiring, revoking, by_path, items = {}, {}, {}, {}, {}, {}
-  for i = 1, #doomed do
-    local id, r, a, path, own = doomed[i], doomed_r[i], doomed_a[i], doomed_pa[i], doomed_own[i]
-    if with_leases > 0 then delete_leases(id, own, items) end
-    keys[#keys + 1] = doomed_k[i]
-    -- A token whose children all went before it has empty children indexes; only then can one be left over.
-    if doomed_had[i] then
-      keys[#keys + 1] = P .. 'c:' .. id
-      keys[#keys + 1] = P .. 'pc:' .. id
+    for i = 1, #doomed do
+      local id, own = doomed[i], doomed_own[i]
+      if with_leases > 0 then delete_leases(id, own, items) end
+      emit(id, doomed_k[i], doomed_p[i], doomed_e[i], doomed_r[i], doomed_a[i], doomed_pa[i], own, doomed_had[i])
     end
-    listed[i] = path .. ' ' .. a
-    if doomed_e[i] ~= '' then expiring[#expiring + 1] = id end
-    if r ~= '' then revoking[#revoking + 1] = id end
-    local on_path = by_path[path]
-    if not on_path then
-      on_path = {}
-      by_path[path] = on_path
-    end
-    on_path[#on_path + 1] = id
-    items[#items + 1] = {'t', own, a, path}
-    -- The reply, flat: per token its id, then \`p r a pa\` (a DeletedToken), with no table each.
-    local n = #tokens
-    tokens[n + 1], tokens[n + 2], tokens[n + 3], tokens[n + 4], tokens[n + 5] = id, doomed_p[i], r, a, path
   end
   each_chunk('DEL', nil, keys)
-  each_chunk('HDEL', P .. 'acc', doomed_a)
+  each_chunk('HDEL', P .. 'acc', accessors)
   each_chunk('ZREM', P .. 'ls', listed)
   -- Without \`exp\`, no token is in it: the expiries the walk did not read need not be looked up there.
   if #expiring > 0 and redis.call('EXISTS', P .. 'exp') == 1 then each_chunk('ZREM', P .. 'exp', expiring) end
