@@ -12,7 +12,9 @@
  * each operation are sampled every 10 ms.
  *
  * Size: `BENCH_MILLION_SIZE` (default 1,000,000; e.g. 100000 for a quick try), rounded to a square fan-out.
- * `BENCH_MILLION_STORAGES` picks storages (default `memory,redis,postgres`). Not part of `npm test`.
+ * `BENCH_MILLION_STORAGES` picks storages (default `memory,redis,postgres`).
+ * `BENCH_REDIS_IN_FLIGHT` and `BENCH_REDIS_BATCH` set `RedisStorage`'s `revocationCallsInFlight` and
+ * `revocationBatchSize`. Not part of `npm test`.
  */
 import { randomBytes } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
@@ -40,6 +42,9 @@ const REDIS_IN_FLIGHT =
   process.env.BENCH_REDIS_IN_FLIGHT === undefined
     ? undefined
     : Number(process.env.BENCH_REDIS_IN_FLIGHT)
+/** `RedisStorage`'s `revocationBatchSize` (`BENCH_REDIS_BATCH`; unset: the storage's default). */
+const REDIS_BATCH =
+  process.env.BENCH_REDIS_BATCH === undefined ? undefined : Number(process.env.BENCH_REDIS_BATCH)
 /** Unrelated tokens the loop authenticates in turn. */
 const UNRELATED = 100
 /** How long the baseline loop runs, in ms. */
@@ -316,6 +321,7 @@ async function redisRows(): Promise<Row[]> {
     client,
     keyPrefix,
     ...(REDIS_IN_FLIGHT === undefined ? {} : { revocationCallsInFlight: REDIS_IN_FLIGHT }),
+    ...(REDIS_BATCH === undefined ? {} : { revocationBatchSize: REDIS_BATCH }),
   })
   try {
     return await scenario('redis', storage, insertLoader(storage, 200), randomBytes(32))

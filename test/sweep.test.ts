@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 
-import { MemoryStorage, type Storage } from '../src/index.js'
+import { MemoryStorage, type Storage, TokenStoreError } from '../src/index.js'
 import { harness, recordRevoked } from './helpers/index.js'
 import { overrideStorage } from './helpers/storage.js'
 
@@ -159,6 +159,13 @@ describe('revocationBatchSize', () => {
     const client = new Redis({ lazyConnect: true })
     const storage = new RedisStorage({ client })
     assert.ok(storage.revocationBatchSize <= 100)
+    assert.equal(new RedisStorage({ client, revocationBatchSize: 64 }).revocationBatchSize, 64)
+    for (const bad of [0, -1, 1.5, Number.NaN]) {
+      assert.throws(
+        () => new RedisStorage({ client, revocationBatchSize: bad }),
+        (error: unknown) => error instanceof TokenStoreError && error.code === 'invalid_request',
+      )
+    }
     client.disconnect()
   })
 })

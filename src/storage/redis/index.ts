@@ -113,6 +113,9 @@ const OWNED_CLIENT_OPTIONS: RedisConnectionOptions = {
  */
 export type RedisConnectionOptions = Omit<RedisOptions, 'replyMapping'>
 
+/** Tokens per deletion or sweep script when `revocationBatchSize` is not given. */
+const DEFAULT_REVOCATION_BATCH_SIZE = 50
+
 /** Tree shards of a storage on a Redis Cluster client when `shards` is not given. */
 const DEFAULT_CLUSTER_SHARDS = 16
 
@@ -176,6 +179,14 @@ export interface RedisStorageOptions {
    * @default 2
    */
   readonly revocationCallsInFlight?: number
+  /**
+   * Tokens per deletion or sweep script (see {@link RedisStorage.revocationBatchSize}): a script blocks the whole
+   * Redis server while it runs, so a smaller batch keeps other clients' waits short during a big revocation, and
+   * a larger one revokes faster.
+   *
+   * @default 50
+   */
+  readonly revocationBatchSize?: number
 }
 
 /**
@@ -211,12 +222,11 @@ export class RedisStorage implements Storage {
   /** The number of tree shards (see {@link RedisStorageOptions.shards}); absent on the unsharded layout. */
   readonly treeShards?: number
   /**
-   * Tokens per deletion or sweep script: a script blocks Redis while it runs (about 30 µs a token), so 50 keeps
-   * every other client's wait short during a big revocation (`npm run bench:million`, p99 of unrelated
-   * `authenticate`: 100,000 tokens, 24 ms with 500 and 4.5 ms with 50 at the same throughput; 1,000,000 tokens,
-   * 30–44 ms with 500 and 10–12 ms with 50, which took 46 s rather than 33 s).
+   * Tokens per deletion or sweep script ({@link RedisStorageOptions.revocationBatchSize}): a script blocks Redis
+   * while it runs, so 50 keeps every other client's wait short during a big revocation (`npm run bench:million`,
+   * p99 of unrelated `authenticate` at 100,000 tokens: 24 ms with 500 and 4.5 ms with 50 at the same throughput).
    */
-  readonly revocationBatchSize: number = 50
+  readonly revocationBatchSize: number
   /** See {@link RedisStorageOptions.revocationCallsInFlight}. */
   readonly revocationCallsInFlight: number
   readonly #client: Redis | Cluster
@@ -256,6 +266,14 @@ export class RedisStorage implements Storage {
       )
     }
     this.revocationCallsInFlight = inFlight
+    const batchSize = options.revocationBatchSize ?? DEFAULT_REVOCATION_BATCH_SIZE
+    if (!Number.isSafeInteger(batchSize) || batchSize < 1) {
+      throw new TokenStoreError(
+        'invalid_request',
+        `Expected \`revocationBatchSize\` to be a positive integer, got ${batchSize}`,
+      )
+    }
+    this.revocationBatchSize = batchSize
     const shards =
       options.shards ?? (options.client?.isCluster === true ? DEFAULT_CLUSTER_SHARDS : null)
     this.#spaces = new KeySpaces(this.#prefix, shards)
