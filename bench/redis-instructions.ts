@@ -1,0 +1,163 @@
+/**
+ * `npm run bench:redis-instructions`: what a revoked (or swept) token costs the Redis server, counted in
+ * instructions rather than time, so that a change to the batch deletion scripts can be judged on a loaded machine.
+ *
+ * Starts its own `redis-server` under `valgrind --tool=callgrind` (instrumentation off), loads a subtree of
+ * 1 + `BENCH_FANOUT` + `BENCH_FANOUT` × `BENCH_LEAVES` tokens through `RedisStorage` (or, with `BENCH_SWEEP=1`, as
+ * many orphans expiring together), switches instrumentation on (`callgrind_control -i on`), revokes the subtree with
+ * the store's batch deletion (or sweeps), switches it off, and prints the instructions per deleted token. Callgrind
+ * counts are repeatable for the same binary and inputs, whatever else the machine is doing. Needs `valgrind` and
+ * `redis-server` on the PATH; `BENCH_VALGRIND_PORT` (default 6399) is the port it takes. Not part of `npm test`.
+ */
+import { execFileSync, spawn } from 'node:child_process'
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+
+import { Redis } from 'ioredis'
+
+import { finishRevocation } from '../src/revoke.js'
+import { RedisStorage } from '../src/storage/redis/index.js'
+import { sweepExpiredTokens } from '../src/sweep.js'
+import type { HashedTokenId, TokenRecord, UnixMillis } from '../src/types.js'
+
+const PORT = Number(process.env.BENCH_VALGRIND_PORT ?? 6399)
+const FANOUT = Number(process.env.BENCH_FANOUT ?? 50)
+const LEAVES = Number(process.env.BENCH_LEAVES ?? 200)
+const SWEEP = process.env.BENCH_SWEEP === '1'
+
+/** A synthetic stored token, as `bench/million.ts` loads them. */
+function record(
+  id: string,
+  parent: string | null,
+  now: UnixMillis,
+  expiresAt: UnixMillis | null,
+): TokenRecord {
+  return {
+    id: id as HashedTokenId,
+    accessor: `acc-${id}`,
+    parent: parent as HashedTokenId | null,
+    policies: ['default'],
+    path: 'auth/token/create',
+    metadata: {},
+    displayName: 'token',
+    numUses: 0,
+    creationTime: now,
+    creationTtl: 0,
+    ttl: 0,
+    expiresAt,
+    explicitMaxTtl: 0,
+    period: 0,
+    renewable: true,
+    lastRenewalTime: null,
+    revoking: null,
+  }
+}
+
+/** Inserts records 200 at a time. */
+async function load(storage: RedisStorage, records: readonly TokenRecord[]): Promise<void> {
+  for (let i = 0; i < records.length; i += 200) {
+    const results = await Promise.all(records.slice(i, i + 200).map((r) => storage.insertToken(r)))
+    const failed = results.find((result) => result !== 'inserted')
+    if (failed !== undefined) throw new Error(`load: ${failed}`)
+  }
+}
+
+/** Waits until the server answers PING. */
+async function ready(client: Redis): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    try {
+      await client.ping()
+      return
+    } catch {
+      await sleep(200)
+    }
+  }
+  throw new Error(`redis-server under valgrind did not answer on port ${PORT}`)
+}
+
+/** The `totals:` line of the callgrind dump in `dir` (the one dump this run asks for). */
+function totalInstructions(dir: string): number {
+  for (const name of readdirSync(dir)) {
+    const match = /^totals: (\d+)/m.exec(readFileSync(join(dir, name), 'utf8'))
+    if (match !== null && Number(match[1]) > 0) return Number(match[1])
+  }
+  throw new Error('no callgrind totals found')
+}
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'tokentree-callgrind-'))
+  const server = spawn(
+    'valgrind',
+    [
+      '--tool=callgrind',
+      '--instr-atstart=no',
+      `--callgrind-out-file=${join(dir, 'callgrind.%p')}`,
+      'redis-server',
+      '--port',
+      String(PORT),
+      '--save',
+      '',
+    ],
+    { stdio: 'ignore' },
+  )
+  const client = new Redis({
+    port: PORT,
+    host: '127.0.0.1',
+    lazyConnect: true,
+    maxRetriesPerRequest: 1,
+  })
+  client.on('error', () => undefined)
+  const pid = String(server.pid)
+  try {
+    await client.connect().catch(() => undefined)
+    await ready(client)
+    const storage = new RedisStorage({ client, keyPrefix: 'bench:' })
+    const now = Date.now()
+    if (SWEEP) {
+      const count = FANOUT * LEAVES
+      await load(
+        storage,
+        Array.from({ length: count }, (_, i) => record(`e${i}`, null, now, now + 1)),
+      )
+    }
+    const heads = Array.from({ length: FANOUT }, (_, a) => record(`h${a}`, 'top', now, null))
+    await load(storage, [record('top', null, now, null)])
+    await load(storage, heads)
+    await load(
+      storage,
+      heads.flatMap((head) =>
+        Array.from({ length: LEAVES }, (_, b) => record(`${head.id}-${b}`, head.id, now, null)),
+      ),
+    )
+    const top = await storage.markRevoking('top' as HashedTokenId, 'explicit')
+    if (top === null) throw new Error('the top was not marked')
+    let deleted = 0
+    const sink = {
+      token: () => {
+        deleted += 1
+      },
+      lease: () => undefined,
+    }
+    execFileSync('callgrind_control', ['-i', 'on', pid], { stdio: 'ignore' })
+    if (SWEEP) await sweepExpiredTokens(storage, () => now + 10, sink)
+    else await finishRevocation(storage, top, now, sink)
+    execFileSync('callgrind_control', ['-i', 'off', pid], { stdio: 'ignore' })
+    execFileSync('callgrind_control', ['-d', pid], { stdio: 'ignore' })
+    await sleep(500)
+    const total = totalInstructions(dir)
+    const what = SWEEP ? `swept ${deleted} expired orphans` : `revoked a ${deleted}-token subtree`
+    console.log(
+      `bench:redis-instructions: ${what} in batches of ${storage.revocationBatchSize}: ` +
+        `${Math.round(total / deleted).toLocaleString('en-US')} Redis instructions per token (${total.toLocaleString('en-US')} in all)`,
+    )
+    await client.call('SHUTDOWN', 'NOSAVE').catch(() => undefined)
+  } finally {
+    client.disconnect()
+    server.kill()
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+await main()
