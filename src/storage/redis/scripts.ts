@@ -345,10 +345,6 @@ local function read_for_delete(id)
   f[6] = k
   return f
 end
--- What the walk reads of a child: its key, mark, accessor and path (accessor and path false when it is gone). Less
--- than read_for_delete: each field of a script's HMGET reply costs about as much as a small command. The parent is
--- the token whose index held it (a child leaves the index when it is orphaned), and the expiry is not needed: every
--- token the walk deletes leaves \`exp\` by id. With \`marked_ids\`, the mark is read only for a token listed there.
 local marked_ids = nil
 -- Lists the marked tokens in \`marked_ids\` when they are few (as they are, but while a sweep marks many): a token
 -- not among them has no mark, which then need not be read. Every script that marks a token adds it to \`rv\` in
@@ -360,6 +356,10 @@ local function list_marked()
     for _, id in ipairs(ids) do marked_ids[id] = true end
   end
 end
+-- What the walk reads of a child: its key, mark, accessor and path (accessor and path false when it is gone). Less
+-- than read_for_delete: each field of a script's HMGET reply costs about as much as a small command. The parent is
+-- the token whose index held it (a child leaves the index when it is orphaned), and the expiry is not needed: every
+-- token the walk deletes leaves \`exp\` by id. With \`marked_ids\`, the mark is read only for a token listed there.
 local function read_child(id)
   local k = P .. 't:' .. id
   if marked_ids then
