@@ -29,6 +29,7 @@ const WHOLE_TIMES = 4
 const MAX_UINT_BYTES = 8
 /** A lone surrogate: a high one not followed by a low one, or a low one not after a high one. */
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/
+const EMPTY = Buffer.alloc(0)
 
 /** The entry's bytes. */
 export function encodeEntry(entry: BatchEntry): Buffer {
@@ -70,7 +71,14 @@ export function encodeEntry(entry: BatchEntry): Buffer {
 
 /** The entry in `bytes[start, end)`; throws on a layout that does not parse to exactly `end`. */
 export function decodeEntry(bytes: Buffer, start: number, end: number): BatchEntry {
-  const reader = new Reader(bytes, start, end)
+  const entry = readEntry(READER.start(bytes, start, end))
+  // Not to keep the caller's buffer alive until the next call.
+  READER.start(EMPTY, 0, 0)
+  return entry
+}
+
+/** {@link decodeEntry}'s work, from a reader set at the entry's start. */
+function readEntry(reader: Reader): BatchEntry {
   const flags = reader.byte()
   let c: number
   let e: number
@@ -87,23 +95,27 @@ export function decodeEntry(bytes: Buffer, start: number, end: number): BatchEnt
   const policyCount = reader.uint()
   const pairCount = reader.uint()
   const text = reader.text(reader.uint(), (flags & UTF16) === 0 ? 'utf8' : 'utf16le')
-  const strings = new Substrings(text)
-  const p = (flags & HAS_PARENT) === 0 ? null : (strings.next(reader.uint()) as HashedTokenId)
-  const path = strings.next(reader.uint())
-  const dn = strings.next(reader.uint())
-  const pol: string[] = []
-  for (let i = 0; i < policyCount; i++) pol.push(strings.next(reader.uint()))
+  // Each string ends where its length says; a length past the text only gives a short string here, and the
+  // total, checked at the end, then differs from the text's length.
+  let at = 0
+  const p =
+    (flags & HAS_PARENT) === 0 ? null : (text.slice(at, (at += reader.uint())) as HashedTokenId)
+  const path = text.slice(at, (at += reader.uint()))
+  const dn = text.slice(at, (at += reader.uint()))
+  // Sized up front: growing an empty array by `push` cost as much as reading the policies.
+  const pol = new Array<string>(reader.count(policyCount))
+  for (let i = 0; i < policyCount; i++) pol[i] = text.slice(at, (at += reader.uint()))
   const m: Record<string, string> = {}
   for (let i = 0; i < pairCount; i++) {
-    const key = strings.next(reader.uint())
-    const value = strings.next(reader.uint())
+    const key = text.slice(at, (at += reader.uint()))
+    const value = text.slice(at, (at += reader.uint()))
     // As JSON.parse and Object.fromEntries do: a '__proto__' key is an own property, not the prototype.
     if (key === '__proto__') {
       Object.defineProperty(m, key, { value, enumerable: true, writable: true, configurable: true })
     } else m[key] = value
   }
   reader.finish()
-  strings.finish()
+  if (at !== text.length) throw new RangeError('Batch entry: string lengths do not add up')
   return { p, pol, path, m, dn, c, ttl, e }
 }
 
@@ -120,14 +132,16 @@ function hasWholeTimes(entry: BatchEntry): boolean {
 
 /** Reads the layout's fields in order, throwing rather than reading past `end`. */
 class Reader {
-  readonly #bytes: Buffer
-  readonly #end: number
-  #offset: number
+  #bytes: Buffer = EMPTY
+  #end = 0
+  #offset = 0
 
-  constructor(bytes: Buffer, start: number, end: number) {
+  /** Starts reading `bytes[start, end)`. */
+  start(bytes: Buffer, start: number, end: number): this {
     this.#bytes = bytes
     this.#offset = start
     this.#end = end
+    return this
   }
 
   byte(): number {
@@ -146,6 +160,15 @@ class Reader {
       factor *= 0x80
     }
     throw new RangeError('Batch entry: number too long')
+  }
+
+  /**
+   * `count`, once checked against the bytes left: each item takes at least one, so a larger count is a malformed
+   * layout, refused before an array of that size is made.
+   */
+  count(count: number): number {
+    if (count > this.#end - this.#offset) throw truncated()
+    return count
   }
 
   double(): number {
@@ -167,26 +190,11 @@ class Reader {
   }
 }
 
-/** Cuts consecutive substrings off a string, throwing rather than cutting past its end. */
-class Substrings {
-  readonly #text: string
-  #offset = 0
-
-  constructor(text: string) {
-    this.#text = text
-  }
-
-  next(length: number): string {
-    const start = this.#offset
-    this.#offset += length
-    if (this.#offset > this.#text.length) throw new RangeError('Batch entry: strings truncated')
-    return this.#text.slice(start, this.#offset)
-  }
-
-  finish(): void {
-    if (this.#offset !== this.#text.length) throw new RangeError('Batch entry: trailing strings')
-  }
-}
+/**
+ * The one {@link Reader}, reset per call: {@link decodeEntry} is synchronous and calls no outside code, so no two
+ * calls ever share it, and a reader (and a substring cutter) made per call were a tenth of the decode.
+ */
+const READER = new Reader()
 
 function truncated(): RangeError {
   return new RangeError('Batch entry: truncated')

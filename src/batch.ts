@@ -42,8 +42,8 @@ const COUNTER_BLOCKS = 256
 /** Sealed texts up to this many base64url characters are decoded into {@link scratch}. */
 const SCRATCH_CHARS = 4096
 /**
- * Where {@link BatchTokenCodec.open} decodes the nonce and ciphertext (public bytes: the plaintext goes elsewhere).
- * One for the module: `open` is synchronous, so no two calls ever share it.
+ * Where {@link BatchTokenCodec.open} decodes the nonce and ciphertext (public bytes: the plaintext goes to
+ * {@link plain}). One for the module: `open` is synchronous, so no two calls ever share it.
  */
 const scratch = Buffer.alloc((SCRATCH_CHARS / 4) * 3)
 /**
@@ -51,6 +51,12 @@ const scratch = Buffer.alloc((SCRATCH_CHARS / 4) * 3)
  * blocks as they are, so their bytes land unchanged, whatever the platform's byte order.
  */
 const scratchWords = wordsOf(scratch)
+/** Where `open` XORs the keystream with the ciphertext: the plaintext, until the next `open` overwrites it. */
+const plain = Buffer.alloc((SCRATCH_CHARS / 4) * 3)
+/** {@link plain} as words, XORed with {@link scratchWords} from the ciphertext's first word on. */
+const plainWords = wordsOf(plain)
+/** The nonce's length in words: the ciphertext starts at this word of {@link scratchWords}. */
+const NONCE_WORDS = NONCE_BYTES / 4
 
 /** What a batch token carries. Field names are short: they travel in every request. */
 export interface BatchEntry {
@@ -123,21 +129,31 @@ export class BatchTokenCodec {
     }
     const text = token.slice(BATCH_TOKEN_PREFIX.length + TAG_CHARS)
     if (!tagMatches(this.#mac.digest(text), token, BATCH_TOKEN_PREFIX.length)) return null
+    if (text.length > SCRATCH_CHARS) return this.#openLong(text)
     // The text is exactly what seal() wrote: canonical base64url of nonce ‖ ciphertext. Decoded into the shared
-    // scratch buffer when it fits: `Buffer.from` would allocate a buffer per call, which cost more than decoding.
-    const fits = text.length <= SCRATCH_CHARS
-    const sealed = fits ? scratch : Buffer.alloc(text.length)
+    // scratch buffer: `Buffer.from` would allocate a buffer per call, which cost more than decoding.
+    const length = scratch.write(text, 'base64url') - NONCE_BYTES
+    if (length <= 0) return null
+    // XORed a word at a time: a byte loop cost several times as much. The keystream is copied out of the cipher's
+    // buffer in one move first, since a word view of that buffer (a new one per call) cost more than the loop.
+    plain.set(this.#keystream(scratchWords, length))
+    const words = Math.ceil(length / 4)
+    for (let i = 0; i < words; i++) {
+      plainWords[i] = (plainWords[i] as number) ^ (scratchWords[NONCE_WORDS + i] as number)
+    }
+    return decodeOrNull(plain, length)
+  }
+
+  /** {@link open}'s decryption for a token too long for the scratch buffers: a buffer of its own for each step. */
+  #openLong(text: string): BatchEntry | null {
+    const sealed = Buffer.alloc(text.length)
     const length = sealed.write(text, 'base64url') - NONCE_BYTES
     if (length <= 0) return null
-    const plain = this.#keystream(fits ? scratchWords : wordsOf(sealed), length)
-    for (let i = 0; i < length; i++)
-      plain[i] = (plain[i] as number) ^ (sealed[NONCE_BYTES + i] as number)
-    try {
-      return decodeEntry(plain, 0, length)
-    } catch {
-      // Unreachable for a token this codec sealed: the tag covers every byte.
-      return null
+    const decrypted = this.#keystream(wordsOf(sealed), length)
+    for (let i = 0; i < length; i++) {
+      decrypted[i] = (decrypted[i] as number) ^ (sealed[NONCE_BYTES + i] as number)
     }
+    return decodeOrNull(decrypted, length)
   }
 
   /**
@@ -164,6 +180,16 @@ export class BatchTokenCodec {
   /** The first `blocks` of the reused counter blocks. */
   #counterView(blocks: number): Buffer {
     return (this.#counterViews[blocks] ??= this.#counters.subarray(0, blocks * BLOCK_BYTES))
+  }
+}
+
+/** The entry in `bytes[0, length)`, or `null` for a layout that does not parse. */
+function decodeOrNull(bytes: Buffer, length: number): BatchEntry | null {
+  try {
+    return decodeEntry(bytes, 0, length)
+  } catch {
+    // Unreachable for a token this codec sealed: the tag covers every byte.
+    return null
   }
 }
 

@@ -123,4 +123,7 @@ test('batch entry: a layout cut short, or with bytes after its end, is refused r
     const shifted = Buffer.concat([Buffer.alloc(12, 0xee), bytes])
     assert.deepEqual(decodeEntry(shifted, 12, shifted.length), sample)
   }
+  // More policies than bytes left to give their lengths: refused before an array that size is made.
+  const hugeCount = Buffer.from([4, 0, 0, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01, 0, 0])
+  assert.throws(() => decodeEntry(hugeCount, 0, hugeCount.length), /truncated/)
 })
