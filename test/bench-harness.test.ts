@@ -85,6 +85,8 @@ test('bench harness: a comparison judges by the median of per-round ratios, not 
   assert.equal(comparison.subject, 3.3)
   assert.ok(Math.abs(comparison.ratio - 1.1) < 1e-12, `ratio ${comparison.ratio}`)
   assert.equal(comparison.wallRatio, 1.25)
+  assert.equal(comparison.baselineWall, 4)
+  assert.equal(comparison.subjectWall, 7.5)
   assert.equal(comparison.clock, 'CPU time')
   assert.equal(clockNote(comparison, '1.25×'), 'CPU time; wall clock 1.25×')
   assert.equal(clockNote({ ...comparison, clock: 'wall clock' }, '1.25×'), 'wall clock')
