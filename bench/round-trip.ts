@@ -28,6 +28,16 @@ export function redisCpuMs(info: string): number | null {
   return user !== null && sys !== null ? user + sys : null
 }
 
+/**
+ * How many clients in a `CLIENT LIST` reply are not named `name`: other processes' connections, whose commands a
+ * server's CPU time counts as well as ours.
+ */
+export function otherClients(clientList: string, name: string): number {
+  return clientList
+    .split('\n')
+    .filter((line) => line.trim() !== '' && !` ${line} `.includes(` name=${name} `)).length
+}
+
 /** One round of round trips, per operation: wall-clock milliseconds, and CPU milliseconds of each end. */
 export interface RoundTrips {
   readonly wall: number

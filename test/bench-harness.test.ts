@@ -19,7 +19,7 @@ import {
   timeCpuMs,
   type RoundTime,
 } from '../bench/harness.js'
-import { redisCpuMs, roundTripTime, timeRoundTrips } from '../bench/round-trip.js'
+import { otherClients, redisCpuMs, roundTripTime, timeRoundTrips } from '../bench/round-trip.js'
 
 const available = mainThreadCpuMs() !== null
 
@@ -152,4 +152,14 @@ test('bench harness: a round of round trips gives per-operation wall and CPU tim
     () => Promise.resolve(null),
   )
   assert.equal(unknown.server, null)
+})
+
+test("bench harness: other clients on a Redis are those of CLIENT LIST not named the bench's", () => {
+  const line = (id: number, name: string): string =>
+    `id=${id} addr=127.0.0.1:4${id} laddr=127.0.0.1:6379 fd=8 name=${name} age=0 idle=0 flags=N db=0 cmd=client|list`
+  const ours = 'tokentree-bench-42'
+  assert.equal(otherClients(`${line(1, ours)}\n${line(2, ours)}\n`, ours), 0)
+  // Unnamed, or named alike but longer (another bench process whose pid starts with ours): someone else's.
+  const list = [line(1, ours), line(2, ''), line(3, `${ours}1`), line(4, 'app')].join('\n')
+  assert.equal(otherClients(`${list}\n`, ours), 3)
 })
