@@ -49,7 +49,7 @@ const CLIENT_NAME = `tokentree-bench-${process.pid}`
  * What `authenticate` does beyond it, still in one EVALSHA (INFO commandstats: 1 EVALSHA, 2 HMGET, 1 HSET per
  * call): USE_TOKEN reads seven fields of the token's hash, among them the 400-byte record JSON, which goes through
  * Lua and back out; reads the parent's hash (every ancestor must be live); writes the uses left. Pipelined, that
- * is 8.8 µs of Redis CPU against the baseline's 2.0 (the HMGET with the JSON alone 5.8). In Node: the keyed hash
+ * is about 9 µs of Redis CPU against the baseline's 2 (the HMGET with the JSON alone about 6). In Node: the keyed hash
  * of the token, decoding a seven-field reply, `JSON.parse` of the record and building the `TokenInfo` (3.5 µs in
  * all against an in-memory client).
  */
