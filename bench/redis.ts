@@ -41,17 +41,17 @@ const OPS = 200
 const ROUNDS = { warmup: 6, rounds: 61 }
 /** The goal: `authenticate` within this many times one EVALSHA round trip. */
 const GOAL = 1.5
-/** The name of the bench's Redis connections (the store's subscription is a duplicate), to tell them from others. */
+/** The name of the bench's Redis connections (the store's subscription is a duplicate), to tell from others'. */
 const CLIENT_NAME = `tokentree-bench-${process.pid}`
 /**
  * The baseline: one script that reads one hash field and writes it back, as small as a use can be.
  *
- * What `authenticate` does beyond it, still in one EVALSHA (INFO commandstats: 1 EVALSHA, 2 HMGET, 1 HSET per
+ * What `authenticate` does beyond it, still in one EVALSHA (INFO commandstats: 1 EVALSHA, 2 HMGET, 1 HSET a
  * call): USE_TOKEN reads seven fields of the token's hash, among them the 400-byte record JSON, which goes through
  * Lua and back out; reads the parent's hash (every ancestor must be live); writes the uses left. Pipelined, that
- * is about 9 µs of Redis CPU against the baseline's 2 (the HMGET with the JSON alone about 6). In Node: the keyed hash
- * of the token, decoding a seven-field reply, `JSON.parse` of the record and building the `TokenInfo` (3.5 µs in
- * all against an in-memory client).
+ * is about 9 µs of Redis CPU against the baseline's 2 (the HMGET with the JSON alone about 6). In Node: the keyed
+ * hash of the token, decoding a seven-field reply, `JSON.parse` of the record and building the `TokenInfo`
+ * (3.5 µs in all against an in-memory client).
  */
 const BASELINE_LUA = `local u = redis.call('HGET', KEYS[1], 'u') redis.call('HSET', KEYS[1], 'u', u) return u`
 
