@@ -6,8 +6,14 @@
  * `authenticate` is a round trip, so it is judged by wall clock: by the median of per-round wall-clock ratios over
  * many short rounds in turns (A B B A …, see `takeTurns`), where a burst of load from elsewhere slows both turns
  * of a round alike. Beside it the row gives the CPU time both ends spent per operation (this process's main thread
- * plus the Redis server's, from `INFO cpu`), which holds still under load; it counts every client of that server,
- * so it means something only with a Redis of the bench's own (`redis-server --port 17501 --save ''`).
+ * plus the Redis server's, from `INFO cpu`), which waits for a core do not stretch; it counts every client of that
+ * server, so it is left out when other clients are on it (give the bench a Redis of its own:
+ * `redis-server --port 17501 --save ''`, REDIS_URL=redis://127.0.0.1:17501).
+ *
+ * The ratio itself still moves with load: about 1.47× alone on a quiet machine, 1.62–1.82× (20 runs; 1.40–2.54×
+ * with the 13 rounds of 2,000 operations this row had before) at a load average of 5 to 10 on two cores, where
+ * the CPU-time ratio said 1.62–1.79×. The extra work costs more on a busy machine (caches shared with other processes),
+ * rather than the row timing waits.
  */
 import { randomBytes } from 'node:crypto'
 import { pathToFileURL } from 'node:url'

@@ -4,7 +4,7 @@
  *
  * Why both: a round trip is split between two processes, so this process's CPU time alone leaves out the server's
  * share of the work, and wall clock alone also times every wait for a core on a loaded machine. The wall-clock
- * ratio is what a caller sees; the CPU-time ratio holds still under load.
+ * ratio is what a caller sees; the CPU-time ratio is not stretched by those waits.
  */
 import { performance } from 'node:perf_hooks'
 
