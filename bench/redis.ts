@@ -12,8 +12,8 @@
  *
  * The ratio itself still moves with load: about 1.47× alone on a quiet machine, 1.62–1.82× (20 runs; 1.40–2.54×
  * with the 13 rounds of 2,000 operations this row had before) at a load average of 5 to 10 on two cores, where
- * the CPU-time ratio said 1.62–1.79×. The extra work costs more on a busy machine (caches shared with other processes),
- * rather than the row timing waits.
+ * the CPU-time ratio said 1.62–1.79×. The extra work costs more on a busy machine (caches shared with other
+ * processes), rather than the row timing waits.
  */
 import { randomBytes } from 'node:crypto'
 import { pathToFileURL } from 'node:url'
