@@ -109,6 +109,10 @@ export interface Comparison {
   readonly ratio: number
   /** The same by wall clock, printed beside it: the gap between the two shows how loaded the machine was. */
   readonly wallRatio: number
+  /** Median wall-clock milliseconds per operation of the baseline's rounds. */
+  readonly baselineWall: number
+  /** Median wall-clock milliseconds per operation of the subject's rounds. */
+  readonly subjectWall: number
   /** What `ratio` was measured by: main-thread CPU time, or wall clock where the platform does not tell it. */
   readonly clock: 'CPU time' | 'wall clock'
 }
@@ -157,6 +161,8 @@ export function summarizeTurns(
     subject: median(subject.map(cpu)),
     ratio: median(roundRatios(baseline.map(cpu), subject.map(cpu))),
     wallRatio: median(roundRatios(baseline.map(wall), subject.map(wall))),
+    baselineWall: median(baseline.map(wall)),
+    subjectWall: median(subject.map(wall)),
     clock,
   }
 }
