@@ -104,7 +104,12 @@ export function checkAccessRequest(request: AuthorizeOptions): AccessRequest {
   if (typeof sudo !== 'boolean') {
     throw invalidRequest(`Expected \`sudo\` to be a boolean, got ${describeValue(sudo)}`)
   }
-  return { path, operations: listed as AclOperation[], parameters, sudo }
+  // A copy of a caller's list: the ACL trusts what was checked here, and the caller could change its array while
+  // the token's use is read from storage.
+  const operations = single
+    ? (listed as readonly AclOperation[])
+    : Object.freeze([...listed] as AclOperation[])
+  return { path, operations, parameters, sudo }
 }
 
 /**
@@ -128,11 +133,8 @@ export function checkPath(path: unknown): string {
 export function refusal(acl: Acl, request: AccessRequest): string | null {
   let reason: string | undefined
   for (const operation of request.operations) {
-    const decision = acl.check(
-      request.parameters === undefined
-        ? { path: request.path, operation }
-        : { path: request.path, operation, parameters: request.parameters },
-    )
+    // `checkAccessRequest` checked the request: `decide` skips `check`'s checks (and allocates no request object).
+    const decision = acl.decide(request.path, operation, request.parameters)
     if (!decision.allowed) {
       reason ??= decision.reason
       continue

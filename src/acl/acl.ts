@@ -128,6 +128,12 @@ interface SegmentNode {
   exact: WildcardRule | undefined
   /** Prefix patterns whose last segment follows this node (matched by `startsWith`). */
   prefixes: WildcardRule[] | undefined
+  /**
+   * The latest first wildcard of any rule at or below this node (-1 for none), set by `#seal()`. The priority order
+   * compares the first wildcard before anything else, so a subtree whose reach is below the best match so far
+   * cannot hold a better one and is not walked.
+   */
+  reach: number
 }
 
 /** A `*` rule: its permissions, and itself as a candidate of the priority order. */
@@ -153,7 +159,14 @@ function prefixRule(prefix: string, permissions: Permissions): PrefixRule {
 type Candidate = WildcardRule
 
 function newSegmentNode(segment: string): SegmentNode {
-  return { segment, literal: undefined, plus: undefined, exact: undefined, prefixes: undefined }
+  return {
+    segment,
+    literal: undefined,
+    plus: undefined,
+    exact: undefined,
+    prefixes: undefined,
+    reach: -1,
+  }
 }
 
 /** A 32-bit hash of `text[start, end)`, for the segment tree's literal children. */
@@ -277,17 +290,32 @@ export class Acl {
         `Expected \`parameters\` to be an object, got ${describeValue(parameters)}`,
       )
     }
-    const path = normalizePath(request.path)
+    return this.decide(
+      normalizePath(request.path),
+      operation as AclOperation,
+      parameters as Readonly<Record<string, unknown>> | undefined,
+    )
+  }
+
+  /**
+   * {@link Acl.check} on a request already checked, as `store.authorize()` checks its own before it spends the use:
+   * `path` a string without leading slashes, `operation` one of the six, `parameters` absent or a plain object.
+   * Checking them again would cost about as much as the lookup itself. Internal: not part of the public API.
+   *
+   * @throws {@link TokenStoreError} `invalid_request` when reading `parameters` throws (a getter, a Proxy).
+   */
+  decide(
+    path: string,
+    operation: AclOperation,
+    parameters: Readonly<Record<string, unknown>> | undefined,
+  ): AclDecision {
     if (this.#root) return ROOT_DECISION
-    const needed = OPERATION_BITS[operation as AclOperation]
     const permissions = this.#find(path, operation === 'list')
     if (permissions === undefined) return NO_RULE_DECISION
-    if ((permissions.bits & needed) === 0) return permissions.refusals[operation as AclOperation]
+    if ((permissions.bits & OPERATION_BITS[operation]) === 0) return permissions.refusals[operation]
     if (parameters !== undefined && PARAMETER_OPERATIONS.has(operation)) {
       // The caller's object may hold getters or be a Proxy that throws: that is bad input, not a failure.
-      const violation = readInput(() =>
-        parameterViolation(permissions.parameters, parameters as Readonly<Record<string, unknown>>),
-      )
+      const violation = readInput(() => parameterViolation(permissions.parameters, parameters))
       if (violation !== undefined) {
         return refused(
           permissions.names,
@@ -360,8 +388,12 @@ export class Acl {
     else node.exact = rule
   }
 
-  /** Precomputes per rule what checks hand out, so a check allocates nothing when it allows. */
+  /**
+   * Precomputes per rule what checks hand out, so a check allocates nothing when it allows, and per node of the
+   * segment tree how far its rules reach.
+   */
   #seal(): void {
+    setReach(this.#segments)
     const all = new Set<Permissions>()
     for (const rule of this.#wildcards.values()) all.add(rule.permissions)
     for (const permissions of this.#exact.values()) all.add(permissions)
@@ -415,7 +447,12 @@ export class Acl {
   /** The highest-priority `*` or `+` pattern matching `path` (Vault's `CheckAllowedFromNonExactPaths`). */
   #nonExact(path: string): Permissions | undefined {
     const prefix = this.#prefixes.longestPrefix(path)
-    if (this.#wildcards.size === 0) return prefix?.permissions
+    // No `+` rule whose first wildcard comes as late as the prefix's end can outrank it (nor can any, when there
+    // are none: the root's reach is then -1).
+    if (prefix !== undefined && this.#segments.reach < prefix.candidate.firstWildcard) {
+      return prefix.permissions
+    }
+    if (this.#wildcards.size === 0) return undefined
     let best: Candidate | undefined = prefix?.candidate
     // Depth-first over the segment tree with an explicit stack of (node, offset of the next segment): each node is
     // reached by one literal or `+` choice per segment, so only branches present in the rules are visited. An
@@ -430,6 +467,8 @@ export class Acl {
       const node = nodes.pop()
       const start = starts.pop()
       if (node === undefined || start === undefined) break
+      // Nothing below can outrank the best so far: its first wildcards all come earlier.
+      if (best !== undefined && node.reach < best.firstWildcard) continue
       if (start > length) {
         if (node.exact !== undefined && (best === undefined || outranks(node.exact, best))) {
           best = node.exact
@@ -464,6 +503,33 @@ export class Acl {
       }
     }
     return best?.permissions
+  }
+}
+
+/**
+ * Sets the reach of every node of a segment tree: the latest first wildcard of the rules at or below it. Children
+ * before parents, with an explicit stack (no recursion however deep the patterns).
+ */
+function setReach(root: SegmentNode): void {
+  const order: SegmentNode[] = []
+  const stack = [root]
+  for (let node = stack.pop(); node !== undefined; node = stack.pop()) {
+    order.push(node)
+    if (node.literal !== undefined)
+      for (const bucket of node.literal.values()) stack.push(...bucket)
+    if (node.plus !== undefined) stack.push(node.plus)
+  }
+  for (let index = order.length - 1; index >= 0; index--) {
+    const node = order[index] as SegmentNode
+    let reach = node.exact?.firstWildcard ?? -1
+    for (const rule of node.prefixes ?? []) reach = Math.max(reach, rule.firstWildcard)
+    if (node.plus !== undefined) reach = Math.max(reach, node.plus.reach)
+    if (node.literal !== undefined) {
+      for (const bucket of node.literal.values()) {
+        for (const child of bucket) reach = Math.max(reach, child.reach)
+      }
+    }
+    node.reach = reach
   }
 }
 
