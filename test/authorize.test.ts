@@ -75,6 +75,19 @@ describe('store.authorize()', () => {
     )
   })
 
+  test('the operations are read once, when called: changing the list afterwards changes nothing', async () => {
+    const { store, token } = await setup()
+    // The first request compiles the ACL, so the check runs after `authorize` has returned.
+    const granted: string[] = ['read']
+    const allowed = store.authorize(token, { path: 'apps/a', operation: granted as never })
+    granted[0] = 'fly'
+    await allowed
+    const refused: string[] = ['delete']
+    const denied = store.authorize(token, { path: 'apps/a', operation: refused as never })
+    refused[0] = 'read'
+    await rejectsWith(denied, 'permission_denied')
+  })
+
   test('a refused request still spends its use; a malformed one spends nothing', async () => {
     const { store } = await setup()
     const { clientToken } = await store.create({ policies: ['deploy'], numUses: 3 })
@@ -123,6 +136,8 @@ describe('store.authorize()', () => {
 
   test('a policy change takes effect on the next request (compiled ACLs are dropped)', async () => {
     const { store, token } = await setup()
+    // Twice, and twice below: the second is answered from the cache, which each change must empty.
+    await store.authorize(token, { path: 'apps/a', operation: 'read' })
     await store.authorize(token, { path: 'apps/a', operation: 'read' })
     await store.policies.write('deploy', 'path "apps/*" { capabilities = ["deny"] }')
     await rejectsWith(
@@ -130,6 +145,7 @@ describe('store.authorize()', () => {
       'permission_denied',
     )
     await store.policies.write('deploy', DEPLOY)
+    await store.authorize(token, { path: 'apps/a', operation: 'read' })
     await store.authorize(token, { path: 'apps/a', operation: 'read' })
     await store.policies.delete('deploy')
     await rejectsWith(
