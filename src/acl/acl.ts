@@ -8,6 +8,7 @@ import { describeValue, invalidRequest, readInput } from '../errors.js'
 import { ROOT_POLICY } from './builtin.js'
 import type { CompiledPolicy } from './compile.js'
 import { parameterViolation, type ParameterRules } from './parameters.js'
+import { internalized } from './intern.js'
 import { PathTree } from './path-tree.js'
 import type {
   AclDecision,
@@ -52,6 +53,27 @@ const OPERATION_BITS: Readonly<Record<AclOperation, number>> = {
   patch: BITS.patch,
   delete: BITS.delete,
   list: BITS.list,
+}
+
+/**
+ * The capability bit `operation` needs: {@link OPERATION_BITS} as a switch, which compares the (interned) name with
+ * six constants, where indexing the table by a variable key takes a generic property lookup per request.
+ */
+function operationBit(operation: AclOperation): number {
+  switch (operation) {
+    case 'read':
+      return BITS.read
+    case 'update':
+      return BITS.update
+    case 'create':
+      return BITS.create
+    case 'list':
+      return BITS.list
+    case 'delete':
+      return BITS.delete
+    case 'patch':
+      return BITS.patch
+  }
 }
 
 /** Operations whose request parameters are checked (Vault: those that can carry data). */
@@ -120,9 +142,12 @@ interface SegmentNode {
   readonly segment: string
   /**
    * Literal children by a hash of their segment, so a request's segment is looked up without slicing it out of
-   * the path (a check allocates nothing); the few children of a bucket are compared in place.
+   * the path (a check allocates nothing); children whose segments share a hash are chained by `sameHash` and
+   * compared in place.
    */
-  literal: Map<number, SegmentNode[]> | undefined
+  literal: Map<number, SegmentNode> | undefined
+  /** The next literal child of the same parent whose segment has the same hash. */
+  sameHash: SegmentNode | undefined
   plus: SegmentNode | undefined
   /** A non-prefix pattern ending here (the path must have exactly this many segments). */
   exact: WildcardRule | undefined
@@ -162,6 +187,7 @@ function newSegmentNode(segment: string): SegmentNode {
   return {
     segment,
     literal: undefined,
+    sameHash: undefined,
     plus: undefined,
     exact: undefined,
     prefixes: undefined,
@@ -169,12 +195,15 @@ function newSegmentNode(segment: string): SegmentNode {
   }
 }
 
-/** A 32-bit hash of `text[start, end)`, for the segment tree's literal children. */
+/**
+ * A 30-bit hash of `text[start, end)`, for the segment tree's literal children. 30 bits, so that it is a small
+ * integer to V8 (a 32-bit one would be boxed in a heap number on every lookup).
+ */
 function segmentHash(text: string, start: number, end: number): number {
   let hash = 0
   for (let index = start; index < end; index++)
     hash = (Math.imul(hash, 31) + text.charCodeAt(index)) | 0
-  return hash
+  return hash & 0x3fffffff
 }
 
 /**
@@ -312,7 +341,7 @@ export class Acl {
     if (this.#root) return ROOT_DECISION
     const permissions = this.#find(path, operation === 'list')
     if (permissions === undefined) return NO_RULE_DECISION
-    if ((permissions.bits & OPERATION_BITS[operation]) === 0) return permissions.refusals[operation]
+    if ((permissions.bits & operationBit(operation)) === 0) return permissions.refusals[operation]
     if (parameters !== undefined && PARAMETER_OPERATIONS.has(operation)) {
       // The caller's object may hold getters or be a Proxy that throws: that is bad input, not a failure.
       const violation = readInput(() => parameterViolation(permissions.parameters, parameters))
@@ -334,6 +363,8 @@ export class Acl {
     const wildcard = path === '+' || path.includes('/+') || path.startsWith('+/')
     const isPrefix = path.endsWith('*')
     if (isPrefix && !wildcard) path = path.slice(0, -1)
+    // The exact map's keys are compared with request paths: shared copies compare fastest (see `internalized`).
+    path = internalized(path)
     const existing = wildcard
       ? this.#wildcards.get(path)?.permissions
       : isPrefix
@@ -352,7 +383,7 @@ export class Acl {
   #addWildcard(pattern: string, permissions: Permissions): void {
     const isPrefix = pattern.endsWith('*')
     const path = isPrefix ? pattern.slice(0, -1) : pattern
-    const segments = path.split('/')
+    const segments = path.split('/').map(internalized)
     const walked = isPrefix ? segments.slice(0, -1) : segments
     const rule: WildcardRule = {
       path,
@@ -371,15 +402,13 @@ export class Acl {
       } else {
         node.literal ??= new Map()
         const hash = segmentHash(segment, 0, segment.length)
-        let bucket = node.literal.get(hash)
-        if (bucket === undefined) {
-          bucket = []
-          node.literal.set(hash, bucket)
-        }
-        let next = bucket.find((child) => child.segment === segment)
+        const first = node.literal.get(hash)
+        let next = first
+        while (next !== undefined && next.segment !== segment) next = next.sameHash
         if (next === undefined) {
           next = newSegmentNode(segment)
-          bucket.push(next)
+          next.sameHash = first
+          node.literal.set(hash, next)
         }
         node = next
       }
@@ -488,9 +517,9 @@ export class Acl {
           }
         }
       }
-      const bucket = node.literal?.get(segmentHash(path, start, end))
-      if (bucket !== undefined) {
-        for (const child of bucket) {
+      if (node.literal !== undefined) {
+        let child = node.literal.get(segmentHash(path, start, end))
+        for (; child !== undefined; child = child.sameHash) {
           if (child.segment.length === end - start && path.startsWith(child.segment, start)) {
             nodes.push(child)
             starts.push(end + 1)
@@ -515,8 +544,10 @@ function setReach(root: SegmentNode): void {
   const stack = [root]
   for (let node = stack.pop(); node !== undefined; node = stack.pop()) {
     order.push(node)
-    if (node.literal !== undefined)
-      for (const bucket of node.literal.values()) stack.push(...bucket)
+    for (const first of node.literal?.values() ?? []) {
+      for (let child: SegmentNode | undefined = first; child !== undefined; child = child.sameHash)
+        stack.push(child)
+    }
     if (node.plus !== undefined) stack.push(node.plus)
   }
   for (let index = order.length - 1; index >= 0; index--) {
@@ -524,10 +555,9 @@ function setReach(root: SegmentNode): void {
     let reach = node.exact?.firstWildcard ?? -1
     for (const rule of node.prefixes ?? []) reach = Math.max(reach, rule.firstWildcard)
     if (node.plus !== undefined) reach = Math.max(reach, node.plus.reach)
-    if (node.literal !== undefined) {
-      for (const bucket of node.literal.values()) {
-        for (const child of bucket) reach = Math.max(reach, child.reach)
-      }
+    for (const first of node.literal?.values() ?? []) {
+      for (let child: SegmentNode | undefined = first; child !== undefined; child = child.sameHash)
+        reach = Math.max(reach, child.reach)
     }
     node.reach = reach
   }

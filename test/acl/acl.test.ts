@@ -251,6 +251,19 @@ describe("Acl: the policies page's rules", () => {
     assert.equal(allows(list, 'read', 'secret/foo/teamb/x'), false)
   })
 
+  test('`+` rules whose literal segments share a hash are told apart', () => {
+    // `Aa` and `BB` have the same 31-multiplier hash, and so have `AaBB` and `BBAa`: each pair shares an entry.
+    const list = acl(`
+path "x/Aa/+" { capabilities = ["read"] }
+path "x/BB/+" { capabilities = ["update"] }
+path "x/AaBB/+" { capabilities = ["list"] }`)
+    assert.deepEqual(list.capabilities('x/Aa/1'), ['read'])
+    assert.deepEqual(list.capabilities('x/BB/1'), ['update'])
+    assert.deepEqual(list.capabilities('x/AaBB/1'), ['list'])
+    assert.deepEqual(list.capabilities('x/BBAa/1'), ['deny'])
+    assert.deepEqual(list.capabilities('x/Ab/1'), ['deny'])
+  })
+
   test('a more specific rule beats a broader deny, and a specific deny beats a broader grant', () => {
     const list = acl(`
 path "secret/*" { capabilities = ["deny"] }
