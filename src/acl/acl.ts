@@ -483,25 +483,32 @@ export class Acl {
     }
     if (this.#wildcards.size === 0) return undefined
     let best: Candidate | undefined = prefix?.candidate
-    // Depth-first over the segment tree with an explicit stack of (node, offset of the next segment): each node is
-    // reached by one literal or `+` choice per segment, so only branches present in the rules are visited. An
-    // offset past the end means every segment was consumed.
+    // Depth-first over the segment tree: each node is reached by one literal or `+` choice per segment, so only
+    // branches present in the rules are visited. The walk goes on down the literal child (or else the `+` child)
+    // and keeps the `+` child of a node that has both on an explicit stack of (node, offset of the next segment),
+    // so a path down a single branch pushes nothing. An offset past the end means every segment was consumed.
     const nodes = this.#stackNodes
     const starts = this.#stackStarts
     // Both stacks are empty here: every walk drains them, and nothing in the walk throws.
-    nodes.push(this.#segments)
-    starts.push(0)
     const length = path.length
+    let node: SegmentNode | undefined = this.#segments
+    let start = 0
     for (;;) {
-      const node = nodes.pop()
-      const start = starts.pop()
-      if (node === undefined || start === undefined) break
+      if (node === undefined) {
+        node = nodes.pop()
+        if (node === undefined) break
+        start = starts.pop() as number
+      }
       // Nothing below can outrank the best so far: its first wildcards all come earlier.
-      if (best !== undefined && node.reach < best.firstWildcard) continue
+      if (best !== undefined && node.reach < best.firstWildcard) {
+        node = undefined
+        continue
+      }
       if (start > length) {
         if (node.exact !== undefined && (best === undefined || outranks(node.exact, best))) {
           best = node.exact
         }
+        node = undefined
         continue
       }
       let end = path.indexOf('/', start)
@@ -517,19 +524,25 @@ export class Acl {
           }
         }
       }
+      // A node's literal children have distinct segments: at most one matches.
+      let next: SegmentNode | undefined
       if (node.literal !== undefined) {
-        let child = node.literal.get(segmentHash(path, start, end))
-        for (; child !== undefined; child = child.sameHash) {
-          if (child.segment.length === end - start && path.startsWith(child.segment, start)) {
-            nodes.push(child)
-            starts.push(end + 1)
-          }
+        next = node.literal.get(segmentHash(path, start, end))
+        while (
+          next !== undefined &&
+          !(next.segment.length === end - start && path.startsWith(next.segment, start))
+        ) {
+          next = next.sameHash
         }
       }
-      if (node.plus !== undefined) {
+      if (next === undefined) {
+        next = node.plus
+      } else if (node.plus !== undefined) {
         nodes.push(node.plus)
         starts.push(end + 1)
       }
+      node = next
+      start = end + 1
     }
     return best?.permissions
   }
