@@ -6,7 +6,7 @@
  */
 import type { Acl } from './acl/acl.js'
 import type { AclOperation } from './acl/types.js'
-import { describeValue, invalidRequest } from './errors.js'
+import { describeValue, inputError, invalidRequest } from './errors.js'
 
 /** Longest request path accepted. */
 const MAX_PATH_LENGTH = 4096
@@ -81,6 +81,20 @@ export interface AccessRequest {
   readonly operations: readonly AclOperation[]
   readonly parameters: Readonly<Record<string, unknown>> | undefined
   readonly sudo: boolean
+}
+
+/**
+ * {@link checkAccessRequest} with what reading the request throws (a getter, a Proxy) reported as `invalid_request`,
+ * as `readInput` reports it: without a closure per request.
+ *
+ * @throws {@link TokenStoreError} `invalid_request` as `checkAccessRequest`, or when reading the request throws.
+ */
+export function readAccessRequest(request: AuthorizeOptions): AccessRequest {
+  try {
+    return checkAccessRequest(request)
+  } catch (error) {
+    throw inputError(error)
+  }
 }
 
 /**

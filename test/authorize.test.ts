@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 
+import { TokenStoreError } from '../src/index.js'
+
 import { harness, recordAudit, rejectsWith } from './helpers/index.js'
 
 const DEPLOY = `
@@ -86,6 +88,26 @@ describe('store.authorize()', () => {
     const denied = store.authorize(token, { path: 'apps/a', operation: refused as never })
     refused[0] = 'read'
     await rejectsWith(denied, 'permission_denied')
+  })
+
+  test('a request whose reading throws is invalid_request, with the cause, and spends nothing', async () => {
+    const { store } = await setup()
+    const { clientToken } = await store.create({ policies: ['deploy'], numUses: 2 })
+    const boom = new Error('getter')
+    const request = {
+      get path(): string {
+        throw boom
+      },
+      operation: 'read',
+    }
+    const error = await store.authorize(clientToken, request as never).then(
+      () => assert.fail('resolved'),
+      (caught: unknown) => caught,
+    )
+    assert.ok(error instanceof TokenStoreError)
+    assert.equal(error.code, 'invalid_request')
+    assert.equal(error.cause, boom)
+    assert.equal((await store.lookup(clientToken))?.numUses, 2)
   })
 
   test('a refused request still spends its use; a malformed one spends nothing', async () => {
