@@ -121,6 +121,9 @@ describe('store.authorize()', () => {
     for (const bad of [
       { path: 1, operation: 'read' },
       { path: 'apps/x', operation: 'fly' },
+      { path: 'apps/x', operation: 'toString' },
+      { path: 'apps/x', operation: '__proto__' },
+      { path: 'apps/x', operation: ['read', 'constructor'] },
       { path: 'apps/x', operation: [] },
       { path: 'apps/x', operation: 'read', parameters: [] },
       { path: 'apps/x', operation: 'read', sudo: 'yes' },
