@@ -6,7 +6,7 @@
  */
 import type { Acl } from './acl/acl.js'
 import type { AclOperation } from './acl/types.js'
-import { describeValue, invalidRequest } from './errors.js'
+import { describeValue, inputError, invalidRequest } from './errors.js'
 
 /** Longest request path accepted. */
 const MAX_PATH_LENGTH = 4096
@@ -22,14 +22,36 @@ const OPERATIONS: ReadonlySet<string> = new Set([
 ])
 
 /** One-operation lists, shared: the common case allocates nothing. */
-const SINGLE: Readonly<Record<string, readonly AclOperation[]>> = Object.freeze({
-  create: Object.freeze(['create']),
-  read: Object.freeze(['read']),
-  update: Object.freeze(['update']),
-  patch: Object.freeze(['patch']),
-  delete: Object.freeze(['delete']),
-  list: Object.freeze(['list']),
-} satisfies Record<AclOperation, readonly AclOperation[]>)
+const CREATE: readonly AclOperation[] = Object.freeze(['create'])
+const READ: readonly AclOperation[] = Object.freeze(['read'])
+const UPDATE: readonly AclOperation[] = Object.freeze(['update'])
+const PATCH: readonly AclOperation[] = Object.freeze(['patch'])
+const DELETE: readonly AclOperation[] = Object.freeze(['delete'])
+const LIST: readonly AclOperation[] = Object.freeze(['list'])
+
+/**
+ * The shared one-operation list of `operation`, or `undefined` when it is not an operation's name. A switch: it
+ * compares with six constants, where a lookup in a table by a caller's string is a generic property lookup (and
+ * must not find `toString` or `__proto__`).
+ */
+function single(operation: unknown): readonly AclOperation[] | undefined {
+  switch (operation) {
+    case 'read':
+      return READ
+    case 'update':
+      return UPDATE
+    case 'create':
+      return CREATE
+    case 'list':
+      return LIST
+    case 'delete':
+      return DELETE
+    case 'patch':
+      return PATCH
+    default:
+      return undefined
+  }
+}
 
 /** What `store.authorize()` checks: the request's path and operation, and optionally its parameters. */
 export interface AuthorizeOptions {
@@ -62,6 +84,20 @@ export interface AccessRequest {
 }
 
 /**
+ * {@link checkAccessRequest} with what reading the request throws (a getter, a Proxy) reported as `invalid_request`,
+ * as `readInput` reports it: without a closure per request.
+ *
+ * @throws {@link TokenStoreError} `invalid_request` as `checkAccessRequest`, or when reading the request throws.
+ */
+export function readAccessRequest(request: AuthorizeOptions): AccessRequest {
+  try {
+    return checkAccessRequest(request)
+  } catch (error) {
+    throw inputError(error)
+  }
+}
+
+/**
  * Checks `store.authorize()`'s request.
  *
  * @throws {@link TokenStoreError} `invalid_request` for a path that is not a string (or is too long), an unknown
@@ -73,14 +109,11 @@ export function checkAccessRequest(request: AuthorizeOptions): AccessRequest {
   }
   const path = checkPath(request.path)
   const operation: unknown = request.operation
-  const single = typeof operation === 'string' && Object.hasOwn(SINGLE, operation)
-  const listed: readonly unknown[] = single
-    ? (SINGLE[operation] as readonly AclOperation[])
-    : Array.isArray(operation)
-      ? (operation as readonly unknown[])
-      : [operation]
+  const one = single(operation)
+  const listed: readonly unknown[] =
+    one ?? (Array.isArray(operation) ? (operation as readonly unknown[]) : [operation])
   if (listed.length === 0) throw invalidRequest('Expected `operation` to name an operation')
-  if (!single) {
+  if (one === undefined) {
     for (const item of listed) {
       if (typeof item !== 'string' || !OPERATIONS.has(item)) {
         throw invalidRequest(
@@ -104,7 +137,10 @@ export function checkAccessRequest(request: AuthorizeOptions): AccessRequest {
   if (typeof sudo !== 'boolean') {
     throw invalidRequest(`Expected \`sudo\` to be a boolean, got ${describeValue(sudo)}`)
   }
-  return { path, operations: listed as AclOperation[], parameters, sudo }
+  // A copy of a caller's list: the ACL trusts what was checked here, and the caller could change its array while
+  // the token's use is read from storage.
+  const operations = one ?? Object.freeze([...listed] as AclOperation[])
+  return { path, operations, parameters, sudo }
 }
 
 /**
@@ -128,11 +164,8 @@ export function checkPath(path: unknown): string {
 export function refusal(acl: Acl, request: AccessRequest): string | null {
   let reason: string | undefined
   for (const operation of request.operations) {
-    const decision = acl.check(
-      request.parameters === undefined
-        ? { path: request.path, operation }
-        : { path: request.path, operation, parameters: request.parameters },
-    )
+    // `checkAccessRequest` checked the request: `decide` skips `check`'s checks (and allocates no request object).
+    const decision = acl.decide(request.path, operation, request.parameters)
     if (!decision.allowed) {
       reason ??= decision.reason
       continue

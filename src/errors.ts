@@ -78,15 +78,23 @@ export function readInput<T>(read: () => T): T {
   try {
     return read()
   } catch (error) {
-    if (error instanceof TokenStoreError) throw error
-    throw new TokenStoreError(
-      'invalid_request',
-      'The options could not be read: reading them threw',
-      {
-        cause: error,
-      },
-    )
+    throw inputError(error)
   }
+}
+
+/**
+ * What {@link readInput} throws for `error`, thrown while reading caller input: a `TokenStoreError` as it is,
+ * anything else as `invalid_request`. For the hot paths that read input without a closure.
+ */
+export function inputError(error: unknown): TokenStoreError {
+  if (error instanceof TokenStoreError) return error
+  return new TokenStoreError(
+    'invalid_request',
+    'The options could not be read: reading them threw',
+    {
+      cause: error,
+    },
+  )
 }
 
 /** Shorthand for the most common error: malformed input. */

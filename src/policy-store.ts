@@ -64,6 +64,12 @@ export class PolicyCache {
   readonly #acls = new Map<string, Acl>()
   /** ACLs by the (interned, frozen) policy array itself: the memory storage hands out the same array each time. */
   #byArray = new WeakMap<readonly string[], Acl>()
+  /**
+   * The last policy array `cached` found, and its ACL: most tokens of a service share one policy set, and comparing
+   * one reference is cheaper than a WeakMap lookup. Dropped with the rest by every invalidation.
+   */
+  #lastPolicies: readonly string[] | undefined
+  #lastAcl: Acl | undefined
   /** Bumped by every invalidation, so that a load begun before one does not cache what it read. */
   #generation = 0
 
@@ -83,7 +89,13 @@ export class PolicyCache {
 
   /** The ACL of a token's policies if it is cached: the request path's fast, synchronous case. */
   cached(policies: readonly string[]): Acl | undefined {
-    return this.#byArray.get(policies)
+    if (policies === this.#lastPolicies) return this.#lastAcl
+    const acl = this.#byArray.get(policies)
+    if (acl !== undefined) {
+      this.#lastPolicies = policies
+      this.#lastAcl = acl
+    }
+    return acl
   }
 
   /** The ACL of a token's policies, compiling and caching what is missing. `root` allows everything. */
@@ -112,6 +124,8 @@ export class PolicyCache {
   /** Drops what was compiled from the named policy (written or deleted here or by another instance). */
   invalidate(name: string): void {
     this.#generation += 1
+    this.#lastPolicies = undefined
+    this.#lastAcl = undefined
     this.#compiled.delete(name)
     this.#acls.clear()
     this.#byArray = new WeakMap()
@@ -120,6 +134,8 @@ export class PolicyCache {
   /** Drops everything compiled: for when notices may have been missed (a subscription just started). */
   invalidateAll(): void {
     this.#generation += 1
+    this.#lastPolicies = undefined
+    this.#lastAcl = undefined
     this.#compiled.clear()
     this.#acls.clear()
     this.#byArray = new WeakMap()

@@ -5,8 +5,8 @@
 import { EventEmitter } from 'eventemitter3'
 
 import {
-  checkAccessRequest,
   checkPath,
+  readAccessRequest,
   refusal,
   type AccessRequest,
   type AuthorizeOptions,
@@ -515,11 +515,7 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
     // Not `async`, as authenticate: an async function would wrap #audited's promise in one more.
     return this.#audited('authorize', (audit) =>
       // Checked before the use is spent; a malformed request changes nothing.
-      this.#use(
-        audit,
-        token,
-        readInput(() => checkAccessRequest(request)),
-      ),
+      this.#use(audit, token, readAccessRequest(request)),
     )
   }
 

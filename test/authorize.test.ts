@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 
+import { TokenStoreError } from '../src/index.js'
+
 import { harness, recordAudit, rejectsWith } from './helpers/index.js'
 
 const DEPLOY = `
@@ -75,6 +77,39 @@ describe('store.authorize()', () => {
     )
   })
 
+  test('the operations are read once, when called: changing the list afterwards changes nothing', async () => {
+    const { store, token } = await setup()
+    // The first request compiles the ACL, so the check runs after `authorize` has returned.
+    const granted: string[] = ['read']
+    const allowed = store.authorize(token, { path: 'apps/a', operation: granted as never })
+    granted[0] = 'fly'
+    await allowed
+    const refused: string[] = ['delete']
+    const denied = store.authorize(token, { path: 'apps/a', operation: refused as never })
+    refused[0] = 'read'
+    await rejectsWith(denied, 'permission_denied')
+  })
+
+  test('a request whose reading throws is invalid_request, with the cause, and spends nothing', async () => {
+    const { store } = await setup()
+    const { clientToken } = await store.create({ policies: ['deploy'], numUses: 2 })
+    const boom = new Error('getter')
+    const request = {
+      get path(): string {
+        throw boom
+      },
+      operation: 'read',
+    }
+    const error = await store.authorize(clientToken, request as never).then(
+      () => assert.fail('resolved'),
+      (caught: unknown) => caught,
+    )
+    assert.ok(error instanceof TokenStoreError)
+    assert.equal(error.code, 'invalid_request')
+    assert.equal(error.cause, boom)
+    assert.equal((await store.lookup(clientToken))?.numUses, 2)
+  })
+
   test('a refused request still spends its use; a malformed one spends nothing', async () => {
     const { store } = await setup()
     const { clientToken } = await store.create({ policies: ['deploy'], numUses: 3 })
@@ -86,6 +121,9 @@ describe('store.authorize()', () => {
     for (const bad of [
       { path: 1, operation: 'read' },
       { path: 'apps/x', operation: 'fly' },
+      { path: 'apps/x', operation: 'toString' },
+      { path: 'apps/x', operation: '__proto__' },
+      { path: 'apps/x', operation: ['read', 'constructor'] },
       { path: 'apps/x', operation: [] },
       { path: 'apps/x', operation: 'read', parameters: [] },
       { path: 'apps/x', operation: 'read', sudo: 'yes' },
@@ -123,6 +161,8 @@ describe('store.authorize()', () => {
 
   test('a policy change takes effect on the next request (compiled ACLs are dropped)', async () => {
     const { store, token } = await setup()
+    // Twice, and twice below: the second is answered from the cache, which each change must empty.
+    await store.authorize(token, { path: 'apps/a', operation: 'read' })
     await store.authorize(token, { path: 'apps/a', operation: 'read' })
     await store.policies.write('deploy', 'path "apps/*" { capabilities = ["deny"] }')
     await rejectsWith(
@@ -130,6 +170,7 @@ describe('store.authorize()', () => {
       'permission_denied',
     )
     await store.policies.write('deploy', DEPLOY)
+    await store.authorize(token, { path: 'apps/a', operation: 'read' })
     await store.authorize(token, { path: 'apps/a', operation: 'read' })
     await store.policies.delete('deploy')
     await rejectsWith(

@@ -8,6 +8,7 @@ import { describeValue, invalidRequest, readInput } from '../errors.js'
 import { ROOT_POLICY } from './builtin.js'
 import type { CompiledPolicy } from './compile.js'
 import { parameterViolation, type ParameterRules } from './parameters.js'
+import { internalized } from './intern.js'
 import { PathTree } from './path-tree.js'
 import type {
   AclDecision,
@@ -52,6 +53,27 @@ const OPERATION_BITS: Readonly<Record<AclOperation, number>> = {
   patch: BITS.patch,
   delete: BITS.delete,
   list: BITS.list,
+}
+
+/**
+ * The capability bit `operation` needs: {@link OPERATION_BITS} as a switch, which compares the (interned) name with
+ * six constants, where indexing the table by a variable key takes a generic property lookup per request.
+ */
+function operationBit(operation: AclOperation): number {
+  switch (operation) {
+    case 'read':
+      return BITS.read
+    case 'update':
+      return BITS.update
+    case 'create':
+      return BITS.create
+    case 'list':
+      return BITS.list
+    case 'delete':
+      return BITS.delete
+    case 'patch':
+      return BITS.patch
+  }
 }
 
 /** Operations whose request parameters are checked (Vault: those that can carry data). */
@@ -120,14 +142,23 @@ interface SegmentNode {
   readonly segment: string
   /**
    * Literal children by a hash of their segment, so a request's segment is looked up without slicing it out of
-   * the path (a check allocates nothing); the few children of a bucket are compared in place.
+   * the path (a check allocates nothing); children whose segments share a hash are chained by `sameHash` and
+   * compared in place.
    */
-  literal: Map<number, SegmentNode[]> | undefined
+  literal: Map<number, SegmentNode> | undefined
+  /** The next literal child of the same parent whose segment has the same hash. */
+  sameHash: SegmentNode | undefined
   plus: SegmentNode | undefined
   /** A non-prefix pattern ending here (the path must have exactly this many segments). */
   exact: WildcardRule | undefined
   /** Prefix patterns whose last segment follows this node (matched by `startsWith`). */
   prefixes: WildcardRule[] | undefined
+  /**
+   * The latest first wildcard of any rule at or below this node (-1 for none), set by `#seal()`. The priority order
+   * compares the first wildcard before anything else, so a subtree whose reach is below the best match so far
+   * cannot hold a better one and is not walked.
+   */
+  reach: number
 }
 
 /** A `*` rule: its permissions, and itself as a candidate of the priority order. */
@@ -153,15 +184,26 @@ function prefixRule(prefix: string, permissions: Permissions): PrefixRule {
 type Candidate = WildcardRule
 
 function newSegmentNode(segment: string): SegmentNode {
-  return { segment, literal: undefined, plus: undefined, exact: undefined, prefixes: undefined }
+  return {
+    segment,
+    literal: undefined,
+    sameHash: undefined,
+    plus: undefined,
+    exact: undefined,
+    prefixes: undefined,
+    reach: -1,
+  }
 }
 
-/** A 32-bit hash of `text[start, end)`, for the segment tree's literal children. */
+/**
+ * A 30-bit hash of `text[start, end)`, for the segment tree's literal children. 30 bits, so that it is a small
+ * integer to V8 (a 32-bit one would be boxed in a heap number on every lookup).
+ */
 function segmentHash(text: string, start: number, end: number): number {
   let hash = 0
   for (let index = start; index < end; index++)
     hash = (Math.imul(hash, 31) + text.charCodeAt(index)) | 0
-  return hash
+  return hash & 0x3fffffff
 }
 
 /**
@@ -277,17 +319,32 @@ export class Acl {
         `Expected \`parameters\` to be an object, got ${describeValue(parameters)}`,
       )
     }
-    const path = normalizePath(request.path)
+    return this.decide(
+      normalizePath(request.path),
+      operation as AclOperation,
+      parameters as Readonly<Record<string, unknown>> | undefined,
+    )
+  }
+
+  /**
+   * {@link Acl.check} on a request already checked, as `store.authorize()` checks its own before it spends the use:
+   * `path` a string without leading slashes, `operation` one of the six, `parameters` absent or a plain object.
+   * Checking them again would cost about as much as the lookup itself. Internal: not part of the public API.
+   *
+   * @throws {@link TokenStoreError} `invalid_request` when reading `parameters` throws (a getter, a Proxy).
+   */
+  decide(
+    path: string,
+    operation: AclOperation,
+    parameters: Readonly<Record<string, unknown>> | undefined,
+  ): AclDecision {
     if (this.#root) return ROOT_DECISION
-    const needed = OPERATION_BITS[operation as AclOperation]
     const permissions = this.#find(path, operation === 'list')
     if (permissions === undefined) return NO_RULE_DECISION
-    if ((permissions.bits & needed) === 0) return permissions.refusals[operation as AclOperation]
+    if ((permissions.bits & operationBit(operation)) === 0) return permissions.refusals[operation]
     if (parameters !== undefined && PARAMETER_OPERATIONS.has(operation)) {
       // The caller's object may hold getters or be a Proxy that throws: that is bad input, not a failure.
-      const violation = readInput(() =>
-        parameterViolation(permissions.parameters, parameters as Readonly<Record<string, unknown>>),
-      )
+      const violation = readInput(() => parameterViolation(permissions.parameters, parameters))
       if (violation !== undefined) {
         return refused(
           permissions.names,
@@ -306,6 +363,8 @@ export class Acl {
     const wildcard = path === '+' || path.includes('/+') || path.startsWith('+/')
     const isPrefix = path.endsWith('*')
     if (isPrefix && !wildcard) path = path.slice(0, -1)
+    // The exact map's keys are compared with request paths: shared copies compare fastest (see `internalized`).
+    path = internalized(path)
     const existing = wildcard
       ? this.#wildcards.get(path)?.permissions
       : isPrefix
@@ -324,7 +383,7 @@ export class Acl {
   #addWildcard(pattern: string, permissions: Permissions): void {
     const isPrefix = pattern.endsWith('*')
     const path = isPrefix ? pattern.slice(0, -1) : pattern
-    const segments = path.split('/')
+    const segments = path.split('/').map(internalized)
     const walked = isPrefix ? segments.slice(0, -1) : segments
     const rule: WildcardRule = {
       path,
@@ -343,15 +402,13 @@ export class Acl {
       } else {
         node.literal ??= new Map()
         const hash = segmentHash(segment, 0, segment.length)
-        let bucket = node.literal.get(hash)
-        if (bucket === undefined) {
-          bucket = []
-          node.literal.set(hash, bucket)
-        }
-        let next = bucket.find((child) => child.segment === segment)
+        const first = node.literal.get(hash)
+        let next = first
+        while (next !== undefined && next.segment !== segment) next = next.sameHash
         if (next === undefined) {
           next = newSegmentNode(segment)
-          bucket.push(next)
+          next.sameHash = first
+          node.literal.set(hash, next)
         }
         node = next
       }
@@ -360,8 +417,12 @@ export class Acl {
     else node.exact = rule
   }
 
-  /** Precomputes per rule what checks hand out, so a check allocates nothing when it allows. */
+  /**
+   * Precomputes per rule what checks hand out, so a check allocates nothing when it allows, and per node of the
+   * segment tree how far its rules reach.
+   */
   #seal(): void {
+    setReach(this.#segments)
     const all = new Set<Permissions>()
     for (const rule of this.#wildcards.values()) all.add(rule.permissions)
     for (const permissions of this.#exact.values()) all.add(permissions)
@@ -415,25 +476,39 @@ export class Acl {
   /** The highest-priority `*` or `+` pattern matching `path` (Vault's `CheckAllowedFromNonExactPaths`). */
   #nonExact(path: string): Permissions | undefined {
     const prefix = this.#prefixes.longestPrefix(path)
-    if (this.#wildcards.size === 0) return prefix?.permissions
+    // No `+` rule whose first wildcard comes as late as the prefix's end can outrank it (nor can any, when there
+    // are none: the root's reach is then -1).
+    if (prefix !== undefined && this.#segments.reach < prefix.candidate.firstWildcard) {
+      return prefix.permissions
+    }
+    if (this.#wildcards.size === 0) return undefined
     let best: Candidate | undefined = prefix?.candidate
-    // Depth-first over the segment tree with an explicit stack of (node, offset of the next segment): each node is
-    // reached by one literal or `+` choice per segment, so only branches present in the rules are visited. An
-    // offset past the end means every segment was consumed.
+    // Depth-first over the segment tree: each node is reached by one literal or `+` choice per segment, so only
+    // branches present in the rules are visited. The walk goes on down the literal child (or else the `+` child)
+    // and keeps the `+` child of a node that has both on an explicit stack of (node, offset of the next segment),
+    // so a path down a single branch pushes nothing. An offset past the end means every segment was consumed.
     const nodes = this.#stackNodes
     const starts = this.#stackStarts
     // Both stacks are empty here: every walk drains them, and nothing in the walk throws.
-    nodes.push(this.#segments)
-    starts.push(0)
     const length = path.length
+    let node: SegmentNode | undefined = this.#segments
+    let start = 0
     for (;;) {
-      const node = nodes.pop()
-      const start = starts.pop()
-      if (node === undefined || start === undefined) break
+      if (node === undefined) {
+        node = nodes.pop()
+        if (node === undefined) break
+        start = starts.pop() as number
+      }
+      // Nothing below can outrank the best so far: its first wildcards all come earlier.
+      if (best !== undefined && node.reach < best.firstWildcard) {
+        node = undefined
+        continue
+      }
       if (start > length) {
         if (node.exact !== undefined && (best === undefined || outranks(node.exact, best))) {
           best = node.exact
         }
+        node = undefined
         continue
       }
       let end = path.indexOf('/', start)
@@ -449,21 +524,55 @@ export class Acl {
           }
         }
       }
-      const bucket = node.literal?.get(segmentHash(path, start, end))
-      if (bucket !== undefined) {
-        for (const child of bucket) {
-          if (child.segment.length === end - start && path.startsWith(child.segment, start)) {
-            nodes.push(child)
-            starts.push(end + 1)
-          }
+      // A node's literal children have distinct segments: at most one matches.
+      let next: SegmentNode | undefined
+      if (node.literal !== undefined) {
+        next = node.literal.get(segmentHash(path, start, end))
+        while (
+          next !== undefined &&
+          !(next.segment.length === end - start && path.startsWith(next.segment, start))
+        ) {
+          next = next.sameHash
         }
       }
-      if (node.plus !== undefined) {
+      if (next === undefined) {
+        next = node.plus
+      } else if (node.plus !== undefined) {
         nodes.push(node.plus)
         starts.push(end + 1)
       }
+      node = next
+      start = end + 1
     }
     return best?.permissions
+  }
+}
+
+/**
+ * Sets the reach of every node of a segment tree: the latest first wildcard of the rules at or below it. Children
+ * before parents, with an explicit stack (no recursion however deep the patterns).
+ */
+function setReach(root: SegmentNode): void {
+  const order: SegmentNode[] = []
+  const stack = [root]
+  for (let node = stack.pop(); node !== undefined; node = stack.pop()) {
+    order.push(node)
+    for (const first of node.literal?.values() ?? []) {
+      for (let child: SegmentNode | undefined = first; child !== undefined; child = child.sameHash)
+        stack.push(child)
+    }
+    if (node.plus !== undefined) stack.push(node.plus)
+  }
+  for (let index = order.length - 1; index >= 0; index--) {
+    const node = order[index] as SegmentNode
+    let reach = node.exact?.firstWildcard ?? -1
+    for (const rule of node.prefixes ?? []) reach = Math.max(reach, rule.firstWildcard)
+    if (node.plus !== undefined) reach = Math.max(reach, node.plus.reach)
+    for (const first of node.literal?.values() ?? []) {
+      for (let child: SegmentNode | undefined = first; child !== undefined; child = child.sameHash)
+        reach = Math.max(reach, child.reach)
+    }
+    node.reach = reach
   }
 }
 

@@ -3,6 +3,8 @@
  * walk down the path (Vault keeps its prefix rules in a `go-radix` tree and asks `LongestPrefix`). Pure.
  */
 
+import { internalized } from './intern.js'
+
 /** One node: the edge label that leads to it, its children by the label's first character code, and its rule. */
 interface RadixNode<T> {
   label: string
@@ -12,7 +14,8 @@ interface RadixNode<T> {
 }
 
 function newNode<T>(label: string): RadixNode<T> {
-  return { label, children: undefined, value: undefined }
+  // Labels are compared with request paths: shared copies compare fastest (see `internalized`).
+  return { label: internalized(label), children: undefined, value: undefined }
 }
 
 /** Rules by prefix, in a radix tree. */
@@ -79,7 +82,7 @@ export class PathTree<T> {
         if (!create) return undefined
         // Split the edge: node → middle (the common part) → child (the rest).
         const middle = newNode<T>(child.label.slice(0, common))
-        child.label = child.label.slice(common)
+        child.label = internalized(child.label.slice(common))
         middle.children = new Map([[child.label.charCodeAt(0), child]])
         ;(node.children as Map<number, RadixNode<T>>).set(first, middle)
         node = middle

@@ -251,6 +251,19 @@ describe("Acl: the policies page's rules", () => {
     assert.equal(allows(list, 'read', 'secret/foo/teamb/x'), false)
   })
 
+  test('`+` rules whose literal segments share a hash are told apart', () => {
+    // `Aa` and `BB` have the same 31-multiplier hash, and so have `AaBB` and `BBAa`: each pair shares an entry.
+    const list = acl(`
+path "x/Aa/+" { capabilities = ["read"] }
+path "x/BB/+" { capabilities = ["update"] }
+path "x/AaBB/+" { capabilities = ["list"] }`)
+    assert.deepEqual(list.capabilities('x/Aa/1'), ['read'])
+    assert.deepEqual(list.capabilities('x/BB/1'), ['update'])
+    assert.deepEqual(list.capabilities('x/AaBB/1'), ['list'])
+    assert.deepEqual(list.capabilities('x/BBAa/1'), ['deny'])
+    assert.deepEqual(list.capabilities('x/Ab/1'), ['deny'])
+  })
+
   test('a more specific rule beats a broader deny, and a specific deny beats a broader grant', () => {
     const list = acl(`
 path "secret/*" { capabilities = ["deny"] }
@@ -349,6 +362,42 @@ path "kv/team/*" { capabilities = ["update"] }`)
     assert.equal(allows(list, 'read', 'anything/at/all'), true)
     assert.equal(allows(list, 'read', ''), true)
     assert.equal(allows(list, 'read', 'sys/seal'), false)
+  })
+
+  test('a `*` rule ending after every `+` rule starts wins outright; ending where one starts, it loses to it', () => {
+    // The lookup skips the `+` rules when the longest prefix ends after every rule's first `+`: these are the
+    // cases on either side of that line.
+    const list = acl(`
+path "a/b/*" { capabilities = ["read"] }
+path "a/+/c" { capabilities = ["update"] }
+path "x/*" { capabilities = ["read"] }
+path "x/+/c" { capabilities = ["update"] }
+path "m*" { capabilities = ["read"] }
+path "m/+/c" { capabilities = ["update"] }`)
+    assert.deepEqual(list.capabilities('a/b/c'), ['read'])
+    assert.deepEqual(list.capabilities('a/d/c'), ['update'])
+    assert.deepEqual(list.capabilities('x/b/c'), ['update'])
+    assert.deepEqual(list.capabilities('x/b/d'), ['read'])
+    assert.deepEqual(list.capabilities('m/b/c'), ['update'])
+    assert.deepEqual(list.capabilities('m/b/d'), ['read'])
+  })
+
+  test('a `+` rule with a later first wildcard wins over one found first with an earlier one', () => {
+    // Once a match is found, subtrees whose rules all start their wildcards earlier are not walked; those whose
+    // rules start later, or at the same place, still are.
+    const list = acl(`
+path "+/b/c" { capabilities = ["read"] }
+path "a/+/c" { capabilities = ["update"] }
+path "a/b/+" { capabilities = ["list"] }
+path "+/+/d" { capabilities = ["create"] }
+path "+/b/e*" { capabilities = ["patch"] }
+path "+/b/d" { capabilities = ["delete"] }`)
+    assert.deepEqual(list.capabilities('a/b/c'), ['list'])
+    assert.deepEqual(list.capabilities('a/x/c'), ['update'])
+    assert.deepEqual(list.capabilities('z/b/c'), ['read'])
+    assert.deepEqual(list.capabilities('z/b/d'), ['delete'])
+    assert.deepEqual(list.capabilities('z/y/d'), ['create'])
+    assert.deepEqual(list.capabilities('z/b/e/f'), ['patch'])
   })
 
   test('no rule: refused, no capabilities, a reason naming the path', () => {
