@@ -26,9 +26,10 @@ import { MemoryStorage, TokenStore } from '../src/index.js'
 import type { Storage } from '../src/storage/storage.js'
 import { PostgresStorage } from '../src/storage/postgres/index.js'
 import { RedisStorage } from '../src/storage/redis/index.js'
-import type { Accessor, HashedTokenId, TokenRecord, UnixMillis } from '../src/types.js'
+import type { Accessor, TokenRecord, UnixMillis } from '../src/types.js'
 import { median, printTable, type Row } from './harness.js'
 import { DATABASE_URL, openBenchSchema } from './postgres.js'
+import { syntheticRecord } from './synthetic-record.js'
 import { REDIS_URL } from './redis.js'
 
 /** Tokens in each scenario. */
@@ -54,34 +55,6 @@ const GOALS: Record<string, number> = { memory: 1_000, redis: 15_000, postgres: 
 /** The latency goal for unrelated requests, in ms. */
 const P99_GOAL = 5
 
-/** A synthetic stored token: the storage never sees a real token id, only this hashed-id stand-in. */
-function record(
-  id: string,
-  parent: string | null,
-  expiresAt: UnixMillis | null,
-  now: UnixMillis,
-): TokenRecord {
-  return {
-    id: id as HashedTokenId,
-    accessor: `acc-${id}`,
-    parent: parent as HashedTokenId | null,
-    policies: ['default'],
-    path: 'auth/token/create',
-    metadata: {},
-    displayName: 'token',
-    numUses: 0,
-    creationTime: now,
-    creationTtl: expiresAt === null ? 0 : 3600,
-    ttl: expiresAt === null ? 0 : 3600,
-    expiresAt,
-    explicitMaxTtl: 0,
-    period: 0,
-    renewable: true,
-    lastRenewalTime: null,
-    revoking: null,
-  }
-}
-
 /** How a storage is loaded in bulk (unmeasured): by default `insertToken` with many calls in flight. */
 type BulkLoad = (records: TokenRecord[]) => Promise<void>
 
@@ -103,14 +76,17 @@ async function loadSubtree(
   tag: string,
   now: UnixMillis,
 ): Promise<{ top: Accessor; size: number }> {
-  const top = record(`${tag}-top`, null, null, now)
+  const top = syntheticRecord(`${tag}-top`, null, null, now)
   await load([top])
-  const heads = Array.from({ length: FANOUT }, (_, a) => record(`${tag}-${a}`, top.id, null, now))
+  const heads = Array.from({ length: FANOUT }, (_, a) =>
+    syntheticRecord(`${tag}-${a}`, top.id, null, now),
+  )
   await load(heads)
   let size = 1 + heads.length
   const chunk: TokenRecord[] = []
   for (const head of heads) {
-    for (let b = 1; b < FANOUT; b++) chunk.push(record(`${head.id}-${b}`, head.id, null, now))
+    for (let b = 1; b < FANOUT; b++)
+      chunk.push(syntheticRecord(`${head.id}-${b}`, head.id, null, now))
     if (chunk.length >= 20_000) {
       size += chunk.length
       await load(chunk.splice(0))
@@ -132,7 +108,7 @@ async function loadExpiring(
   for (let i = 0; i < count; i += 20_000) {
     const chunk: TokenRecord[] = []
     for (let j = i; j < Math.min(count, i + 20_000); j++) {
-      chunk.push(record(`${tag}-e${j}`, null, expiresAt, now))
+      chunk.push(syntheticRecord(`${tag}-e${j}`, null, expiresAt, now))
     }
     await load(chunk)
   }

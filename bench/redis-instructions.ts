@@ -20,40 +20,13 @@ import { Redis } from 'ioredis'
 import { finishRevocation } from '../src/revoke.js'
 import { RedisStorage } from '../src/storage/redis/index.js'
 import { sweepExpiredTokens } from '../src/sweep.js'
-import type { HashedTokenId, TokenRecord, UnixMillis } from '../src/types.js'
+import type { HashedTokenId, TokenRecord } from '../src/types.js'
+import { syntheticRecord } from './synthetic-record.js'
 
 const PORT = Number(process.env.BENCH_VALGRIND_PORT ?? 6399)
 const FANOUT = Number(process.env.BENCH_FANOUT ?? 50)
 const LEAVES = Number(process.env.BENCH_LEAVES ?? 200)
 const SWEEP = process.env.BENCH_SWEEP === '1'
-
-/** A synthetic stored token, as `bench/million.ts` loads them. */
-function record(
-  id: string,
-  parent: string | null,
-  now: UnixMillis,
-  expiresAt: UnixMillis | null,
-): TokenRecord {
-  return {
-    id: id as HashedTokenId,
-    accessor: `acc-${id}`,
-    parent: parent as HashedTokenId | null,
-    policies: ['default'],
-    path: 'auth/token/create',
-    metadata: {},
-    displayName: 'token',
-    numUses: 0,
-    creationTime: now,
-    creationTtl: 0,
-    ttl: 0,
-    expiresAt,
-    explicitMaxTtl: 0,
-    period: 0,
-    renewable: true,
-    lastRenewalTime: null,
-    revoking: null,
-  }
-}
 
 /** Inserts records 200 at a time. */
 async function load(storage: RedisStorage, records: readonly TokenRecord[]): Promise<void> {
@@ -119,16 +92,20 @@ async function main(): Promise<void> {
       const count = FANOUT * LEAVES
       await load(
         storage,
-        Array.from({ length: count }, (_, i) => record(`e${i}`, null, now, now + 1)),
+        Array.from({ length: count }, (_, i) => syntheticRecord(`e${i}`, null, now + 1, now)),
       )
     }
-    const heads = Array.from({ length: FANOUT }, (_, a) => record(`h${a}`, 'top', now, null))
-    await load(storage, [record('top', null, now, null)])
+    const heads = Array.from({ length: FANOUT }, (_, a) =>
+      syntheticRecord(`h${a}`, 'top', null, now),
+    )
+    await load(storage, [syntheticRecord('top', null, null, now)])
     await load(storage, heads)
     await load(
       storage,
       heads.flatMap((head) =>
-        Array.from({ length: LEAVES }, (_, b) => record(`${head.id}-${b}`, head.id, now, null)),
+        Array.from({ length: LEAVES }, (_, b) =>
+          syntheticRecord(`${head.id}-${b}`, head.id, null, now),
+        ),
       ),
     )
     const top = await storage.markRevoking('top' as HashedTokenId, 'explicit')

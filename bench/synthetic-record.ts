@@ -1,0 +1,32 @@
+/**
+ * The synthetic token records the storage-level benches load straight into a storage.
+ */
+import type { HashedTokenId, TokenRecord, UnixMillis } from '../src/types.js'
+
+/** A synthetic stored token: the storage never sees a real token id, only this hashed-id stand-in. */
+export function syntheticRecord(
+  id: string,
+  parent: string | null,
+  expiresAt: UnixMillis | null,
+  now: UnixMillis,
+): TokenRecord {
+  return {
+    id: id as HashedTokenId,
+    accessor: `acc-${id}`,
+    parent: parent as HashedTokenId | null,
+    policies: ['default'],
+    path: 'auth/token/create',
+    metadata: {},
+    displayName: 'token',
+    numUses: 0,
+    creationTime: now,
+    creationTtl: expiresAt === null ? 0 : 3600,
+    ttl: expiresAt === null ? 0 : 3600,
+    expiresAt,
+    explicitMaxTtl: 0,
+    period: 0,
+    renewable: true,
+    lastRenewalTime: null,
+    revoking: null,
+  }
+}
