@@ -312,41 +312,52 @@ const patternArb = fc
 const requestPathArb = fc
   .array(fc.constantFrom('a', 'b', 'ab', 'abc', '', 'a+'), { minLength: 1, maxLength: 5 })
   .map((segments) => segments.join('/'))
+const capabilityNames = ['create', 'delete', 'deny', 'list', 'patch', 'read', 'sudo', 'update']
+/** One to three policies of up to eight rules each. */
+const policiesArb = fc.array(
+  fc.array(
+    fc.record({
+      path: patternArb,
+      capabilities: fc.uniqueArray(fc.constantFrom(...capabilityNames), { maxLength: 3 }),
+    }),
+    { maxLength: 8 },
+  ),
+  { minLength: 1, maxLength: 3 },
+)
+
+/** The ACL of generated policies, and their rules as the scanning model reads them. */
+function aclAndModel(policies: readonly { path: string; capabilities: string[] }[][]): {
+  acl: Acl
+  flat: { path: string; capabilities: string[] }[]
+} {
+  const acl = Acl.from(
+    policies.map((rules, index) =>
+      compilePolicy(`p${index}`, {
+        path: rules.map((rule) => ({ [rule.path]: { capabilities: rule.capabilities } })),
+      }),
+    ),
+  )
+  const flat = policies.flat().map((rule) => ({
+    // Vault strips one leading slash from a pattern.
+    path: rule.path.startsWith('/') ? rule.path.slice(1) : rule.path,
+    capabilities: rule.capabilities.includes('deny') ? ['deny'] : rule.capabilities,
+  }))
+  return { acl, flat }
+}
 
 test('Acl: capabilities() agrees with a model that scans every rule', TIMEOUT, () => {
-  const names = ['create', 'delete', 'deny', 'list', 'patch', 'read', 'sudo', 'update']
   fc.assert(
     fc.property(
-      fc.array(
-        fc.array(
-          fc.record({
-            path: patternArb,
-            capabilities: fc.uniqueArray(fc.constantFrom(...names), { maxLength: 3 }),
-          }),
-          { maxLength: 8 },
-        ),
-        { minLength: 1, maxLength: 3 },
-      ),
+      policiesArb,
       fc.array(requestPathArb, { minLength: 1, maxLength: 10 }),
       (policies, paths) => {
-        const acl = Acl.from(
-          policies.map((rules, index) =>
-            compilePolicy(`p${index}`, {
-              path: rules.map((rule) => ({ [rule.path]: { capabilities: rule.capabilities } })),
-            }),
-          ),
-        )
-        const flat = policies.flat().map((rule) => ({
-          // Vault strips one leading slash from a pattern.
-          path: rule.path.startsWith('/') ? rule.path.slice(1) : rule.path,
-          capabilities: rule.capabilities.includes('deny') ? ['deny'] : rule.capabilities,
-        }))
+        const { acl, flat } = aclAndModel(policies)
         for (const path of paths) {
           const bits = modelCapabilities(flat, path)
           const expected =
             bits === undefined || bits === 0 || bits & 1
               ? ['deny']
-              : names.filter((name) => bits & (BITS[name] ?? 0))
+              : capabilityNames.filter((name) => bits & (BITS[name] ?? 0))
           assert.deepEqual(
             acl.capabilities(path),
             expected,
@@ -363,35 +374,15 @@ test(
   'Acl: check() of a read agrees with the model, without the list-only trailing-slash retry',
   TIMEOUT,
   () => {
-    const names = ['create', 'delete', 'deny', 'list', 'patch', 'read', 'sudo', 'update']
     fc.assert(
       fc.property(
-        fc.array(
-          fc.array(
-            fc.record({
-              path: patternArb,
-              capabilities: fc.uniqueArray(fc.constantFrom(...names), { maxLength: 3 }),
-            }),
-            { maxLength: 8 },
-          ),
-          { minLength: 1, maxLength: 3 },
-        ),
+        policiesArb,
         fc.array(
           requestPathArb.chain((path) => fc.constantFrom(path, `${path}/`, `/${path}`)),
           { minLength: 1, maxLength: 10 },
         ),
         (policies, paths) => {
-          const acl = Acl.from(
-            policies.map((rules, index) =>
-              compilePolicy(`p${index}`, {
-                path: rules.map((rule) => ({ [rule.path]: { capabilities: rule.capabilities } })),
-              }),
-            ),
-          )
-          const flat = policies.flat().map((rule) => ({
-            path: rule.path.startsWith('/') ? rule.path.slice(1) : rule.path,
-            capabilities: rule.capabilities.includes('deny') ? ['deny'] : rule.capabilities,
-          }))
+          const { acl, flat } = aclAndModel(policies)
           for (const path of paths) {
             const bits = modelCapabilities(flat, path, false)
             const expected = bits !== undefined && (bits & 1) === 0 && (bits & 4) !== 0
