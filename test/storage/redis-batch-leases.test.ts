@@ -54,6 +54,8 @@ if (skip !== null) {
     await storage.markRevoking(top.id, 'explicit')
     const batch = await storage.deleteSubtree(top.id, 'explicit', 7, 100)
     assert.equal(batch.done, true)
+    // The listing entries go once the deletion is done, after it (see RedisStorage.listingCleanupSettled).
+    await storage.listingCleanupSettled()
     return batch
   }
 

@@ -90,12 +90,81 @@ if (skip !== null) {
           if (result.done) break
         }
         assert.deepEqual([...seen].sort(), tree.map((r) => r.id).sort())
+        await storage.listingCleanupSettled()
         for (const kind of ['t', 'c', 'pc', 'tl']) {
           for (const r of tree)
             assert.equal(await admin.exists(`${keyPrefix}${kind}:${r.id}`), 0, `${kind}:${r.id}`)
         }
         assert.equal(await admin.hlen(`${keyPrefix}acc`), 0)
         assert.equal(await admin.zcard(`${keyPrefix}ls`), 0)
+        assert.equal(await admin.exists(`${keyPrefix}lsg`), 0)
+      } finally {
+        await storage.close()
+      }
+    })
+
+    test('a batch deletion leaves its listing entries to the cleanup, which runs once the deletion is done', async () => {
+      const keyPrefix = `${PREFIX}listing-cleanup:`
+      const storage = new RedisStorage({ connection: REDIS_URL, keyPrefix })
+      try {
+        const [top, other, ...rest] = (await insertTokens(storage, 6)) as [
+          TokenRecord,
+          TokenRecord,
+          ...TokenRecord[],
+        ]
+        const children = rest.map((r) => ({ ...r, parent: top.id }))
+        for (const r of rest) await storage.deleteToken(r.id, 'explicit', 1)
+        for (const r of children) assert.equal(await storage.insertToken(r), 'inserted')
+        await storage.markRevoking(top.id, 'explicit')
+        const listed = (): Promise<string[]> => admin.zrange(`${keyPrefix}ls`, '0', '-1')
+        // Two of the five: not done, so no cleanup yet; the entries wait in the queue and listings skip them.
+        const first = await storage.deleteSubtree(top.id, 'explicit', 1, 2)
+        assert.equal(first.done, false)
+        assert.equal(first.tokens.length, 2)
+        await new Promise((resolve) => setTimeout(resolve, 20))
+        assert.deepEqual(
+          (await admin.lrange(`${keyPrefix}lsg`, 0, -1)).sort(),
+          first.tokens.map((t) => `${t.path} ${t.accessor}`).sort(),
+        )
+        assert.equal((await listed()).length, 6)
+        const page = await storage.listTokens({ limit: 10, cursor: null, now: 1 })
+        // The top and what is left under it are being revoked: only `other` is live.
+        assert.deepEqual(
+          page.records.map((r) => r.accessor),
+          [other.accessor],
+        )
+        let done = false
+        while (!done) done = (await storage.deleteSubtree(top.id, 'explicit', 1, 2)).done
+        await storage.listingCleanupSettled()
+        assert.deepEqual(await listed(), [`${other.path} ${other.accessor}`])
+        assert.equal(await admin.exists(`${keyPrefix}lsg`), 0)
+      } finally {
+        await storage.close()
+      }
+    })
+
+    test('the listing cleanup keeps an entry whose accessor was inserted again on the same path, and tidy() drains what a dead instance queued', async () => {
+      const keyPrefix = `${PREFIX}listing-reuse:`
+      const storage = new RedisStorage({ connection: REDIS_URL, keyPrefix })
+      try {
+        const [kept, gone, moved] = (await insertTokens(storage, 3)) as [
+          TokenRecord,
+          TokenRecord,
+          TokenRecord,
+        ]
+        const entry = (r: TokenRecord, path = r.path): string => `${path} ${r.accessor}`
+        // As a batch deletion would leave them: each queued, its `ls` entry still there. `kept` is live again
+        // (deleted, then inserted with its accessor and path); `gone` is gone; `moved` is live on another path.
+        await storage.deleteToken(gone.id, 'explicit', 1)
+        await admin.zadd(`${keyPrefix}ls`, '0', entry(gone), '0', entry(moved, 'auth/old'))
+        await admin.rpush(`${keyPrefix}lsg`, entry(kept), entry(gone), entry(moved, 'auth/old'))
+        const result = await storage.tidy()
+        assert.equal(await admin.exists(`${keyPrefix}lsg`), 0)
+        assert.deepEqual(await admin.zrange(`${keyPrefix}ls`, '0', '-1'), [entry(kept), entry(moved)].sort())
+        // The queued entries were not damage: tidy() counts none of them.
+        assert.equal(result.indexEntriesRemoved, 0)
+        const page = await storage.listTokens({ limit: 10, cursor: null, now: 1 })
+        assert.deepEqual(page.records.map((r) => r.accessor).sort(), [kept, moved].map((r) => r.accessor).sort())
       } finally {
         await storage.close()
       }

@@ -43,6 +43,7 @@ import {
   type NoticeEntry,
 } from '../notice-follower.js'
 import { KeySpaces } from './key-spaces.js'
+import { ListingCleanup } from './listing-cleanup.js'
 import { mergeShardPages, roundRobin, type ShardPage } from './shard-merge.js'
 import {
   CREATOR_OK,
@@ -53,6 +54,7 @@ import {
   DELETE_SUBTREE,
   SWEEP_EXPIRED,
   DELETE_TOKEN,
+  DRAIN_LISTING,
   FIND_BY_PATH_PREFIX,
   GET_BY_ACCESSOR,
   GET_LIVE_TOKEN,
@@ -112,6 +114,12 @@ const OWNED_CLIENT_OPTIONS: RedisConnectionOptions = {
  * replies in the default (RESP2) shape.
  */
 export type RedisConnectionOptions = Omit<RedisOptions, 'replyMapping'>
+
+/**
+ * Listing entries one step of the listing cleanup removes (see `listing-cleanup.ts`): about a millisecond of the
+ * Redis server's time at a million tokens, so that other clients wait no longer than for a deletion batch.
+ */
+const LISTING_CLEANUP_STEP = '200'
 
 /** Tokens per deletion or sweep script when `revocationBatchSize` is not given. */
 const DEFAULT_REVOCATION_BATCH_SIZE = 50
@@ -243,6 +251,10 @@ export class RedisStorage implements Storage {
    */
   readonly #cursors = new Map<string, number>()
   readonly #subscriptions = new Set<() => Promise<void>>()
+  readonly #listingCleanup = new ListingCleanup(
+    async (space) =>
+      Number(await this.#eval('listingCleanup', DRAIN_LISTING, space, [LISTING_CLEANUP_STEP])),
+  )
 
   /**
    * @throws `TokenStoreError` `invalid_request` for a malformed option.
@@ -613,7 +625,8 @@ export class RedisStorage implements Storage {
     now: UnixMillis,
     limit: number,
   ): Promise<SubtreeDeletion> {
-    const reply = (await this.#eval('deleteSubtree', DELETE_SUBTREE, this.#spaces.ofId(topId), [
+    const space = this.#spaces.ofId(topId)
+    const reply = (await this.#batchDeletion(space, DELETE_SUBTREE, 'deleteSubtree', [
       topId,
       reason,
       String(now),
@@ -646,7 +659,7 @@ export class RedisStorage implements Storage {
         done = false
         break
       }
-      const reply = (await this.#eval('sweepExpired', SWEEP_EXPIRED, space, [
+      const reply = (await this.#batchDeletion(space, SWEEP_EXPIRED, 'sweepExpired', [
         String(now),
         String(left),
         this.#origin,
@@ -796,6 +809,8 @@ export class RedisStorage implements Storage {
         if (!checked) removed += Number(await run(TIDY_PATH, [path]))
       }
     }
+    // The entries batch deletions queued for the listing cleanup first: they are not damage, only not yet removed.
+    await this.#listingCleanup.drain(space)
     for await (const members of this.#scan(space, 'ls', 'zset')) {
       removed += Number(await run(TIDY_LISTING, ['ls', ...members]))
     }
@@ -947,13 +962,50 @@ export class RedisStorage implements Storage {
     return startFromAnchor(null, oldest, head)
   }
 
-  /** Stops every subscription and, when the storage created its client, closes it. */
+  /**
+   * Resolves once the listing cleanup this instance runs has stopped: a batch deletion (a big revocation, an
+   * expiry sweep) leaves the listing entries of the tokens it deleted for a cleanup that runs, a step at a time,
+   * once no deletion of this instance is under way. Listings skip those entries meanwhile; only their memory waits.
+   * Useful in tests and benchmarks that inspect Redis's memory or keys right after a revocation.
+   */
+  async listingCleanupSettled(): Promise<void> {
+    await this.#listingCleanup.settled()
+  }
+
+  /** Stops every subscription and the listing cleanup and, when the storage created its client, closes it. */
   async close(): Promise<void> {
-    await Promise.all([...this.#subscriptions].map((stop) => stop()))
+    await Promise.all([
+      ...[...this.#subscriptions].map((stop) => stop()),
+      this.#listingCleanup.close(),
+    ])
     if (this.#owned && this.#client.status !== 'end') {
       await this.#client.quit().catch(() => {
         this.#client.disconnect()
       })
+    }
+  }
+
+  /**
+   * Runs a batch deletion script (its reply starts with the flat list of deleted tokens and ends with `done`),
+   * telling the listing cleanup when it starts and what it queued, so that the cleanup waits for it and begins once
+   * a deletion is done.
+   */
+  async #batchDeletion(
+    space: string,
+    deletion: RedisScript,
+    operation: string,
+    args: string[],
+  ): Promise<unknown[]> {
+    this.#listingCleanup.deletionStarted()
+    let queued = false
+    let finished = false
+    try {
+      const reply = (await this.#eval(operation, deletion, space, args)) as unknown[]
+      queued = (reply[0] as unknown[]).length > 0
+      finished = reply[reply.length - 1] === 1
+      return reply
+    } finally {
+      this.#listingCleanup.deletionSettled(space, queued, finished)
     }
   }
 
