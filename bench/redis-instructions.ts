@@ -7,7 +7,9 @@
  * many orphans expiring together), switches instrumentation on (`callgrind_control -i on`), revokes the subtree with
  * the store's batch deletion (or sweeps), switches it off, and prints the instructions per deleted token. Callgrind
  * counts are repeatable for the same binary and inputs, whatever else the machine is doing. Needs `valgrind` and
- * `redis-server` on the PATH; `BENCH_VALGRIND_PORT` (default 6399) is the port it takes. Not part of `npm test`.
+ * `redis-server` on the PATH; `BENCH_VALGRIND_PORT` (default 6399) is the port it takes. `BENCH_CALLGRIND_KEEP=1`
+ * keeps callgrind's output and prints where, for `callgrind_annotate` (which functions the instructions went to).
+ * Not part of `npm test`.
  */
 import { execFileSync, spawn } from 'node:child_process'
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
@@ -27,6 +29,7 @@ const PORT = Number(process.env.BENCH_VALGRIND_PORT ?? 6399)
 const FANOUT = Number(process.env.BENCH_FANOUT ?? 50)
 const LEAVES = Number(process.env.BENCH_LEAVES ?? 200)
 const SWEEP = process.env.BENCH_SWEEP === '1'
+const KEEP = process.env.BENCH_CALLGRIND_KEEP === '1'
 
 /** Inserts records 200 at a time. */
 async function load(storage: RedisStorage, records: readonly TokenRecord[]): Promise<void> {
@@ -133,7 +136,8 @@ async function main(): Promise<void> {
   } finally {
     client.disconnect()
     server.kill()
-    rmSync(dir, { recursive: true, force: true })
+    if (KEEP) console.log(`bench:redis-instructions: callgrind output kept in ${dir}`)
+    else rmSync(dir, { recursive: true, force: true })
   }
 }
 
