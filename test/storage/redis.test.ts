@@ -8,6 +8,7 @@ import { Redis } from 'ioredis'
 
 import { TokenStoreError } from '../../src/index.js'
 import { RedisStorage } from '../../src/storage/redis/index.js'
+import { DRAIN_LISTING } from '../../src/storage/redis/scripts.js'
 import type { RevocationNotice } from '../../src/storage/storage.js'
 import { runStorageConformance } from '../../src/testing/conformance.js'
 import type { HashedTokenId, TokenRecord } from '../../src/types.js'
@@ -165,6 +166,52 @@ if (skip !== null) {
         assert.equal(result.indexEntriesRemoved, 0)
         const page = await storage.listTokens({ limit: 10, cursor: null, now: 1 })
         assert.deepEqual(page.records.map((r) => r.accessor).sort(), [kept, moved].map((r) => r.accessor).sort())
+      } finally {
+        await storage.close()
+      }
+    })
+
+    test('the listing cleanup compacts the listing in order when most of it is queued, and by the queue otherwise', async () => {
+      const keyPrefix = `${PREFIX}listing-compaction:`
+      const storage = new RedisStorage({ connection: REDIS_URL, keyPrefix })
+      const key = (kind: string): string => `${keyPrefix}${kind}`
+      const step = async (count: number): Promise<number> =>
+        Number(await admin.eval(DRAIN_LISTING.lua, 0, keyPrefix, String(count)))
+      try {
+        const live = await insertTokens(storage, 3)
+        const entry = (r: TokenRecord): string => `${r.path} ${r.accessor}`
+        const listedNow = async (): Promise<string[]> => admin.zrange(key('ls'), '0', '-1')
+        // Ten entries of tokens that are gone, before, between and after the live ones in `ls` (an entry that
+        // extends a live one sorts right after it), all queued; and the entry of a live token queued too (its
+        // accessor inserted again after a deletion).
+        const gone = [
+          'auth/test a0',
+          'auth/test a1',
+          ...live.flatMap((r) => [`${entry(r)}~0`, `${entry(r)}~1`]),
+          'auth/test zz0',
+          'auth/test zz1',
+        ]
+        for (const m of gone) await admin.zadd(key('ls'), '0', m)
+        await admin.rpush(key('lsg'), ...gone, entry(live[0] as TokenRecord))
+        assert.ok((await step(4)) > 0)
+        assert.equal(await admin.exists(key('lsc')), 1, '11 queued of 13 listed: compaction')
+        // Queued while the compaction runs: an entry before its cursor, left to the queue.
+        const late = `auth/a-late ${uniqueSuffix()}`
+        await admin.zadd(key('ls'), '0', late)
+        await admin.rpush(key('lsg'), late)
+        let steps = 1
+        while ((await step(4)) > 0) assert.ok(++steps < 20, 'the cleanup never ended')
+        assert.deepEqual(await listedNow(), live.map(entry).sort())
+        for (const kind of ['lsg', 'lsc', 'lsn']) assert.equal(await admin.exists(key(kind)), 0, kind)
+
+        // One queued among many listed: by the queue, no compaction.
+        const more = await insertTokens(storage, 4)
+        const stray = `auth/test acc-stray-${uniqueSuffix()}`
+        await admin.zadd(key('ls'), '0', stray)
+        await admin.rpush(key('lsg'), stray)
+        assert.equal(await step(4), 0)
+        assert.equal(await admin.exists(key('lsc')), 0)
+        assert.deepEqual(await listedNow(), [...live, ...more].map(entry).sort())
       } finally {
         await storage.close()
       }

@@ -13,6 +13,7 @@
  * | `P p:<path>`   | set    | the ids of the tokens on one path                                              |
  * | `P ls`         | zset   | `<path> <accessor>` of every token (score 0): listings in path order            |
  * | `P lsg`        | list   | `ls` members of tokens a batch deletion removed, left for the listing cleanup (`DRAIN_LISTING`) |
+ * | `P lsc`, `lsn` | string | a compaction of `ls` under way: where it stopped, and how many queued entries it deals with |
  * | `P pc:<id>`    | zset   | the accessors of a token's children (score 0): listings by parent              |
  * | `P exp`        | zset   | token id scored by expiresAt                                                   |
  * | `P rv`         | zset   | ids of tokens marked revoking (score 0)                                        |
@@ -857,25 +858,78 @@ return n
 `)
 
 /**
- * The listing cleanup. ARGV: prefix, count. Takes up to `count` members from the head of `lsg` (what batch
- * deletions left in `ls`) and removes from `ls` each whose token is gone or has another path: a member whose
- * accessor was inserted again, on the same path, since its token was deleted lists the new token and stays.
- * Returns how many members are left in `lsg`.
+ * The listing cleanup. ARGV: prefix, count. Removes from `ls` the entries batch deletions queued in `lsg`, `count`
+ * at a time, in one of two ways:
+ *
+ * - by the queue: takes up to `count` entries from its head and removes each from `ls`;
+ * - by compaction, when the queue holds at least half as many entries as `ls` (a revocation or a sweep of most of
+ *   the tokens): reads `count` entries of `ls` in order from where the last step stopped (`lsc`), and removes the
+ *   runs of those whose token is gone with one ZREMRANGEBYLEX each. Walking the index in order touches each node
+ *   once, where removing members one by one walks down to a random place each time, missing the cache at each
+ *   level; at a million, compaction is many times cheaper. When it reaches the end, the entries queued before it
+ *   began (`lsn` of them, at the head) are all dealt with, and leave the queue.
+ *
+ * Either way, an entry stays while its token is live: one whose accessor was inserted again on the same path since
+ * its token was deleted lists the new token. Returns the queue's length after the step (0: nothing left to do).
  */
 export const DRAIN_LISTING = script(`
-local queue = P .. 'lsg'
-local members = redis.call('LRANGE', queue, 0, tonumber(ARGV[2]) - 1)
-if #members == 0 then return 0 end
-redis.call('LTRIM', queue, #members, -1)
-local stale = {}
-for _, m in ipairs(members) do
-  local space = string.find(m, ' ', 1, true)
-  local id = redis.call('HGET', P .. 'acc', string.sub(m, space + 1))
-  if not id or redis.call('HGET', P .. 't:' .. id, 'pa') ~= string.sub(m, 1, space - 1) then
-    stale[#stale + 1] = m
-  end
+local queue, listing, step = P .. 'lsg', P .. 'ls', tonumber(ARGV[2])
+local queued = redis.call('LLEN', queue)
+if queued == 0 then
+  -- Nothing queued (a queue deleted by hand, say): no compaction can be owed anything.
+  redis.call('DEL', P .. 'lsc', P .. 'lsn')
+  return 0
 end
-if #stale > 0 then redis.call('ZREM', P .. 'ls', unpack(stale)) end
+-- Which listing entries name a token that is gone, or lives on another path now: one HMGET for all their
+-- accessors (a command costs far more than a field of one), then the path of each that still names a token.
+local function stale_entries(members)
+  local accessors, paths, stale = {}, {}, {}
+  for i, m in ipairs(members) do
+    local space = string.find(m, ' ', 1, true)
+    paths[i], accessors[i] = string.sub(m, 1, space - 1), string.sub(m, space + 1)
+  end
+  local ids = redis.call('HMGET', P .. 'acc', unpack(accessors))
+  for i = 1, #members do
+    local id = ids[i]
+    stale[i] = not id or redis.call('HGET', P .. 't:' .. id, 'pa') ~= paths[i]
+  end
+  return stale
+end
+local from = redis.call('GET', P .. 'lsc')
+if not from and queued * 2 >= redis.call('ZCARD', listing) then
+  from = '-'
+  redis.call('SET', P .. 'lsn', queued)
+end
+if from then
+  local members = redis.call('ZRANGEBYLEX', listing, from, '+', 'LIMIT', 0, step)
+  if #members == 0 then
+    redis.call('LTRIM', queue, tonumber(redis.call('GET', P .. 'lsn')), -1)
+    redis.call('DEL', P .. 'lsc', P .. 'lsn')
+    return redis.call('LLEN', queue)
+  end
+  -- Runs of stale entries, each removed whole: no other entry lies between two that ZRANGEBYLEX returned in a row.
+  local stale = stale_entries(members)
+  local first, last = nil, nil
+  for i, m in ipairs(members) do
+    if stale[i] then
+      first = first or m
+      last = m
+    elseif first then
+      redis.call('ZREMRANGEBYLEX', listing, '[' .. first, '[' .. last)
+      first = nil
+    end
+  end
+  if first then redis.call('ZREMRANGEBYLEX', listing, '[' .. first, '[' .. last) end
+  redis.call('SET', P .. 'lsc', '(' .. members[#members])
+  return math.max(queued, 1)
+end
+local members = redis.call('LRANGE', queue, 0, step - 1)
+redis.call('LTRIM', queue, #members, -1)
+local stale, gone = stale_entries(members), {}
+for i, m in ipairs(members) do
+  if stale[i] then gone[#gone + 1] = m end
+end
+if #gone > 0 then redis.call('ZREM', listing, unpack(gone)) end
 return redis.call('LLEN', queue)
 `)
 
