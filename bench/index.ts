@@ -6,6 +6,10 @@
  * defaults on 127.0.0.1); otherwise a note says so and their rows are skipped. The protected-route scenario
  * loads Express servers from autocannon in a child process (about 40 s). The whole run takes three to four
  * minutes.
+ *
+ * `BENCH_ROWS` (names from {@link SCENARIOS}, comma-separated) runs only those, in that order, repeats allowed: to
+ * rerun one row, or to check whether a row reads the same after others in the same process
+ * (`BENCH_ROWS='batch vs JWT verifiers,expiry sweep,batch vs JWT verifiers'`).
  */
 import net from 'node:net'
 
@@ -74,9 +78,11 @@ function whenReachable(
   }
 }
 
-const started = Date.now()
-const rows: Row[] = []
-for (const [name, run] of [
+/** A scenario: its name (for `BENCH_ROWS` and the progress line) and what runs it. */
+type Scenario = readonly [name: string, run: () => Row | Row[] | Promise<Row | Row[]>]
+
+/** Every scenario, in the order a full run takes them. */
+const SCENARIOS: readonly Scenario[] = [
   ['authenticate', benchAuthenticate],
   ['authorize', benchAuthorize],
   ['acl check', benchAcl],
@@ -92,7 +98,29 @@ for (const [name, run] of [
   ['redis', whenReachable('Redis', REDIS_URL, 6379, benchRedis)],
   ['postgres', whenReachable('PostgreSQL', DATABASE_URL, 5432, benchPostgres)],
   ['protected route (HTTP)', benchHttpRoute],
-] as const) {
+]
+
+/** The scenarios `BENCH_ROWS` names, in its order; every scenario when it is unset or empty. */
+function chosenScenarios(list: string | undefined): readonly Scenario[] {
+  const names = (list ?? '')
+    .split(',')
+    .map((name) => name.trim())
+    .filter((name) => name !== '')
+  if (names.length === 0) return SCENARIOS
+  return names.map((name) => {
+    const scenario = SCENARIOS.find(([known]) => known === name)
+    if (scenario === undefined) {
+      throw new Error(
+        `BENCH_ROWS: no scenario named ${JSON.stringify(name)}; expected one of ${SCENARIOS.map(([known]) => JSON.stringify(known)).join(', ')}`,
+      )
+    }
+    return scenario
+  })
+}
+
+const started = Date.now()
+const rows: Row[] = []
+for (const [name, run] of chosenScenarios(process.env.BENCH_ROWS)) {
   process.stderr.write(`bench: ${name}...\n`)
   const result: Row | Row[] = await run()
   rows.push(...(Array.isArray(result) ? result : [result]))
