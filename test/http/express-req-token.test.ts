@@ -1,0 +1,107 @@
+/**
+ * What `req.token` is, as code written against the docs sees it: an own, enumerable, writable data property set by
+ * tokenAuth, which requirePolicies reads afresh. Pinned because the cheapest ways to attach it in Express 5 (a getter
+ * on `app.request`, a side table read by requirePolicies) would change exactly this: every Express 5 request has a
+ * hidden class of its own, so adding `token` costs a new one per request, and it is tempting to avoid.
+ */
+import assert from 'node:assert/strict'
+import { after, before, test } from 'node:test'
+
+import express, { type RequestHandler } from 'express'
+
+import { TokenStore } from '../../src/index.js'
+import { requirePolicies, tokenAuth } from '../../src/http/express.js'
+import { call, listen, type Running } from './helpers/servers.js'
+
+const store = new TokenStore()
+let server: Running
+let token: string
+
+/** Answers how `req.token` looks on the request it reached. */
+const describeToken: RequestHandler = (req, res) => {
+  const descriptor = Object.getOwnPropertyDescriptor(req, 'token')
+  res.json({
+    own: descriptor !== undefined,
+    enumerable: descriptor?.enumerable ?? null,
+    writable: descriptor?.writable ?? null,
+    configurable: descriptor?.configurable ?? null,
+    getter: descriptor?.get !== undefined,
+    listed: Object.keys(req).includes('token'),
+    inReq: 'token' in req,
+    accessor: req.token?.accessor ?? null,
+  })
+}
+
+before(async () => {
+  token = (await store.create({ policies: ['app'] })).clientToken
+  const app = express()
+  app.get('/with', tokenAuth(store), describeToken)
+  app.get('/without', describeToken)
+  app.get(
+    '/deleted',
+    tokenAuth(store),
+    (req, _res, next) => {
+      delete req.token
+      next()
+    },
+    requirePolicies('app'),
+    describeToken,
+  )
+  app.get(
+    '/replaced',
+    tokenAuth(store),
+    (req, _res, next) => {
+      if (req.token) req.token = { ...req.token, policies: ['other'] }
+      next()
+    },
+    requirePolicies('app'),
+    describeToken,
+  )
+  server = await listen(app)
+})
+
+after(async () => {
+  await server.close()
+  await store.close()
+})
+
+test('tokenAuth(): req.token is an own, enumerable, writable, configurable data property', async () => {
+  const { status, json } = await call(`${server.url}/with`, { token })
+  assert.equal(status, 200)
+  const info = await store.lookup(token)
+  assert.deepEqual(json, {
+    own: true,
+    enumerable: true,
+    writable: true,
+    configurable: true,
+    getter: false,
+    listed: true,
+    inReq: true,
+    accessor: info?.accessor,
+  })
+})
+
+test('tokenAuth(): a route without it has no `token` on req at all', async () => {
+  const { status, json } = await call(`${server.url}/without`, { token })
+  assert.equal(status, 200)
+  assert.deepEqual(json, {
+    own: false,
+    enumerable: null,
+    writable: null,
+    configurable: null,
+    getter: false,
+    listed: false,
+    inReq: false,
+    accessor: null,
+  })
+})
+
+test('requirePolicies(): a req.token deleted after tokenAuth is gone (401)', async () => {
+  const { status } = await call(`${server.url}/deleted`, { token })
+  assert.equal(status, 401)
+})
+
+test('requirePolicies(): a req.token replaced after tokenAuth is the one checked (403)', async () => {
+  const { status } = await call(`${server.url}/replaced`, { token })
+  assert.equal(status, 403)
+})
