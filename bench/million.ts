@@ -342,6 +342,7 @@ async function redisRows(): Promise<Row[]> {
       if (keys.length > 0) await client.unlink(...keys)
       cursor = next
     } while (cursor !== '0')
+    await storage.close()
     client.disconnect()
   }
 }

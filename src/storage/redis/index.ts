@@ -1116,6 +1116,11 @@ export class RedisStorage implements Storage {
           : client.duplicate({ enableOfflineQueue: true, lazyConnect: false })
       // Failures surface as rejected commands; without a listener ioredis would also log each one.
       batch.on('error', () => undefined)
+      // It lives as long as the client: one quit or disconnected without `storage.close()` (a given client, in a
+      // script that ends) must not leave this connection holding the process open.
+      client.once('end', () => {
+        batch.disconnect()
+      })
       this.#batchClient = batch
     }
     return this.#batchClient
