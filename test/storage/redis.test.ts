@@ -217,29 +217,6 @@ if (skip !== null) {
       }
     })
 
-    test('batch deletions run on a connection of their own, which ends with the given client even without close()', async () => {
-      const keyPrefix = `${PREFIX}batch-connection:`
-      const connectionName = `tokentree-batch-${uniqueSuffix()}`
-      const client = new Redis(REDIS_URL, { connectionName, maxRetriesPerRequest: 1 })
-      const storage = new RedisStorage({ client, keyPrefix })
-      const named = async (): Promise<number> =>
-        ((await admin.call('CLIENT', 'LIST')) as string)
-          .split('\n')
-          .filter((line) => line.includes(` name=${connectionName} `)).length
-      const [top] = (await insertTokens(storage, 1)) as [TokenRecord]
-      assert.equal(await named(), 1)
-      await storage.markRevoking(top.id, 'explicit')
-      assert.equal((await storage.deleteSubtree(top.id, 'explicit', 1, 10)).done, true)
-      assert.equal(await named(), 2)
-      await storage.listingCleanupSettled()
-      client.disconnect()
-      const deadline = Date.now() + 3000
-      while ((await named()) > 0) {
-        assert.ok(Date.now() < deadline, 'the batch connection outlived its client')
-        await new Promise((resolve) => setTimeout(resolve, 20))
-      }
-    })
-
     test('a subscriber whose connection drops catches up on what it missed', async () => {
       const keyPrefix = `${PREFIX}reconnect:`
       const a = new RedisStorage({ connection: REDIS_URL, keyPrefix })

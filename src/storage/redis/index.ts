@@ -131,9 +131,8 @@ const DEFAULT_CLUSTER_SHARDS = 16
 export interface RedisStorageOptions {
   /**
    * An ioredis client to use, with the default reply shape (RESP2): a `Redis`, or a `Cluster` for Redis Cluster
-   * (see `shards`). The storage never closes it (close it yourself after `storage.close()`); subscriptions,
-   * and batch deletions (big revocations, expiry sweeps) so that other calls do not queue behind them, open a
-   * `duplicate()` of it, which `storage.close()` closes. Give it `maxRetriesPerRequest` and `commandTimeout` (or
+   * (see `shards`). The storage never closes it (close it yourself after `storage.close()`), and
+   * subscriptions open a `duplicate()` of it. Give it `maxRetriesPerRequest` and `commandTimeout` (or
    * `enableOfflineQueue: false`) so that calls fail fast with `storage_unavailable` while Redis is down.
    */
   readonly client?: Redis | Cluster
@@ -239,8 +238,6 @@ export class RedisStorage implements Storage {
   /** See {@link RedisStorageOptions.revocationCallsInFlight}. */
   readonly revocationCallsInFlight: number
   readonly #client: Redis | Cluster
-  /** Batch deletions' and the listing cleanup's own connection, opened at the first (see #batchConnection). */
-  #batchClient: Redis | Cluster | null = null
   readonly #owned: boolean
   readonly #prefix: string
   readonly #spaces: KeySpaces
@@ -256,15 +253,7 @@ export class RedisStorage implements Storage {
   readonly #subscriptions = new Set<() => Promise<void>>()
   readonly #listingCleanup = new ListingCleanup(
     async (space) =>
-      Number(
-        await this.#eval(
-          'listingCleanup',
-          DRAIN_LISTING,
-          space,
-          [LISTING_CLEANUP_STEP],
-          this.#batchConnection(),
-        ),
-      ),
+      Number(await this.#eval('listingCleanup', DRAIN_LISTING, space, [LISTING_CLEANUP_STEP])),
   )
 
   /**
@@ -989,12 +978,6 @@ export class RedisStorage implements Storage {
       ...[...this.#subscriptions].map((stop) => stop()),
       this.#listingCleanup.close(),
     ])
-    const batch = this.#batchClient
-    if (batch !== null && batch.status !== 'end') {
-      await batch.quit().catch(() => {
-        batch.disconnect()
-      })
-    }
     if (this.#owned && this.#client.status !== 'end') {
       await this.#client.quit().catch(() => {
         this.#client.disconnect()
@@ -1017,13 +1000,7 @@ export class RedisStorage implements Storage {
     let queued = false
     let finished = false
     try {
-      const reply = (await this.#eval(
-        operation,
-        deletion,
-        space,
-        args,
-        this.#batchConnection(),
-      )) as unknown[]
+      const reply = (await this.#eval(operation, deletion, space, args)) as unknown[]
       queued = (reply[0] as unknown[]).length > 0
       finished = reply[reply.length - 1] === 1
       return reply
@@ -1095,37 +1072,6 @@ export class RedisStorage implements Storage {
     return space !== null && this.#spaces.tokenSpaces.includes(space) ? space : null
   }
 
-  /**
-   * The connection batch deletions (`deleteSubtree`, `sweepExpired`) and the listing cleanup run on, apart from
-   * the one every other call uses: Redis answers a connection's commands in order, so on one connection an
-   * `authenticate` sent during a big revocation waits behind every deletion script sent before it, and behind the
-   * process's reading of their replies; on its own it waits at most for the script Redis is running. A copy of the
-   * client (its timeouts and retry limits, but queueing commands until it is connected), opened at first use.
-   */
-  #batchConnection(): Redis | Cluster {
-    if (this.#batchClient === null) {
-      const client = this.#client
-      const batch =
-        client instanceof Cluster
-          ? client.duplicate(undefined, {
-              enableOfflineQueue: true,
-              lazyConnect: false,
-              // Cluster.duplicate() replaces `redisOptions` as a whole: carry the client's own over.
-              redisOptions: { ...client.options.redisOptions },
-            } as ClusterDuplicateOptions)
-          : client.duplicate({ enableOfflineQueue: true, lazyConnect: false })
-      // Failures surface as rejected commands; without a listener ioredis would also log each one.
-      batch.on('error', () => undefined)
-      // It lives as long as the client: one quit or disconnected without `storage.close()` (a given client, in a
-      // script that ends) must not leave this connection holding the process open.
-      client.once('end', () => {
-        batch.disconnect()
-      })
-      this.#batchClient = batch
-    }
-    return this.#batchClient
-  }
-
   /** The connection a subscription listens on: a copy of the client that queues commands while reconnecting. */
   #subscriberConnection(): Redis | Cluster {
     if (this.#client instanceof Cluster) {
@@ -1188,24 +1134,18 @@ export class RedisStorage implements Storage {
    * does. Sharded, the space's `seq` key is passed as the one declared key, so that a cluster client sends the
    * script to the node serving the space's slot; the scripts compute every key from the space (`ARGV[1]`).
    */
-  #eval(
-    operation: string,
-    script: RedisScript,
-    space: string,
-    args: string[],
-    client: Redis | Cluster = this.#client,
-  ): Promise<unknown> {
+  #eval(operation: string, script: RedisScript, space: string, args: string[]): Promise<unknown> {
     // One promise chain, not three async layers: every use of a token comes through here, and each layer cost a
     // promise and a microtask turn on top of the round trip.
     try {
       const keys = this.#spaces.shards === null ? [] : [this.#key(space, 'seq')]
-      return client
+      return this.#client
         .evalsha(script.sha, keys.length, ...keys, space, ...args)
         .then(undefined, (error: unknown) => {
           if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) {
             throw unavailable(operation, error)
           }
-          return client
+          return this.#client
             .eval(script.lua, keys.length, ...keys, space, ...args)
             .then(undefined, (failure: unknown) => {
               throw unavailable(operation, failure)
