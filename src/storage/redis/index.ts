@@ -116,8 +116,9 @@ const OWNED_CLIENT_OPTIONS: RedisConnectionOptions = {
 export type RedisConnectionOptions = Omit<RedisOptions, 'replyMapping'>
 
 /**
- * Listing entries one step of the listing cleanup removes (see `listing-cleanup.ts`): about a millisecond of the
- * Redis server's time at a million tokens, so that other clients wait no longer than for a deletion batch.
+ * Listing entries one step of the listing cleanup handles (see `listing-cleanup.ts`): an entry costs Redis a
+ * fraction of what a deleted token does, so a step of 200 holds other clients up for about as long as a deletion
+ * batch of 50.
  */
 const LISTING_CLEANUP_STEP = '200'
 
