@@ -866,7 +866,7 @@ return n
  *   the tokens): reads `count` entries of `ls` in order from where the last step stopped (`lsc`), and removes the
  *   runs of those whose token is gone with one ZREMRANGEBYLEX each. Walking the index in order touches each node
  *   once, where removing members one by one walks down to a random place each time, missing the cache at each
- *   level; at a million, compaction is many times cheaper. When it reaches the end, the entries queued before it
+ *   level. When it reaches the end, the entries queued before it
  *   began (`lsn` of them, at the head) are all dealt with, and leave the queue.
  *
  * Either way, an entry stays while its token is live: one whose accessor was inserted again on the same path since
