@@ -161,11 +161,17 @@ if (skip !== null) {
         await admin.rpush(`${keyPrefix}lsg`, entry(kept), entry(gone), entry(moved, 'auth/old'))
         const result = await storage.tidy()
         assert.equal(await admin.exists(`${keyPrefix}lsg`), 0)
-        assert.deepEqual(await admin.zrange(`${keyPrefix}ls`, '0', '-1'), [entry(kept), entry(moved)].sort())
+        assert.deepEqual(
+          await admin.zrange(`${keyPrefix}ls`, '0', '-1'),
+          [entry(kept), entry(moved)].sort(),
+        )
         // The queued entries were not damage: tidy() counts none of them.
         assert.equal(result.indexEntriesRemoved, 0)
         const page = await storage.listTokens({ limit: 10, cursor: null, now: 1 })
-        assert.deepEqual(page.records.map((r) => r.accessor).sort(), [kept, moved].map((r) => r.accessor).sort())
+        assert.deepEqual(
+          page.records.map((r) => r.accessor).sort(),
+          [kept, moved].map((r) => r.accessor).sort(),
+        )
       } finally {
         await storage.close()
       }
@@ -202,7 +208,8 @@ if (skip !== null) {
         let steps = 1
         while ((await step(4)) > 0) assert.ok(++steps < 20, 'the cleanup never ended')
         assert.deepEqual(await listedNow(), live.map(entry).sort())
-        for (const kind of ['lsg', 'lsc', 'lsn']) assert.equal(await admin.exists(key(kind)), 0, kind)
+        for (const kind of ['lsg', 'lsc', 'lsn'])
+          assert.equal(await admin.exists(key(kind)), 0, kind)
 
         // One queued among many listed: by the queue, no compaction.
         const more = await insertTokens(storage, 4)

@@ -252,9 +252,8 @@ export class RedisStorage implements Storage {
    */
   readonly #cursors = new Map<string, number>()
   readonly #subscriptions = new Set<() => Promise<void>>()
-  readonly #listingCleanup = new ListingCleanup(
-    async (space) =>
-      Number(await this.#eval('listingCleanup', DRAIN_LISTING, space, [LISTING_CLEANUP_STEP])),
+  readonly #listingCleanup = new ListingCleanup(async (space) =>
+    Number(await this.#eval('listingCleanup', DRAIN_LISTING, space, [LISTING_CLEANUP_STEP])),
   )
 
   /**

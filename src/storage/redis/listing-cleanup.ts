@@ -69,7 +69,8 @@ export class ListingCleanup {
   }
 
   #start(): void {
-    if (this.#running !== null || this.#closed || this.#deletions > 0 || this.#pending.size === 0) return
+    if (this.#running !== null || this.#closed || this.#deletions > 0 || this.#pending.size === 0)
+      return
     this.#running = this.#run().then((failed) => {
       this.#running = null
       // A deletion may have finished while the last step ran, when #start found the cleanup still running.
