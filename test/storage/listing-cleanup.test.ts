@@ -30,19 +30,30 @@ function queues(sizes: Record<string, number>, per = 2) {
   }
 }
 
+/** One deletion script of this instance, from start to settlement (see ListingCleanup.deletionSettled). */
+function deletion(
+  cleanup: ListingCleanup,
+  space: string,
+  queued: boolean,
+  finished: boolean,
+): void {
+  cleanup.deletionStarted()
+  cleanup.deletionSettled(space, queued, finished)
+}
+
+/** A later turn of the event loop: the cleanup starts its first step there. */
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
+
 test('waits for a deletion job to finish, then drains every queued space', async () => {
   const q = queues({ a: 3, b: 4 })
   const cleanup = new ListingCleanup(q.step)
-  cleanup.deletionStarted()
-  cleanup.deletionSettled('a', true, false)
-  cleanup.deletionStarted()
-  cleanup.deletionSettled('b', true, false)
+  deletion(cleanup, 'a', true, false)
+  deletion(cleanup, 'b', true, false)
   await new Promise((resolve) => setTimeout(resolve, 10))
   await cleanup.settled()
   assert.deepEqual(q.steps, [], 'no step between the batches of a job')
-  cleanup.deletionStarted()
-  cleanup.deletionSettled('b', false, true)
-  await new Promise((resolve) => setImmediate(resolve))
+  deletion(cleanup, 'b', false, true)
+  await nextTurn()
   await cleanup.settled()
   assert.deepEqual(q.steps, ['a', 'a', 'b', 'b'])
   assert.deepEqual([...q.left.values()], [0, 0])
@@ -51,9 +62,8 @@ test('waits for a deletion job to finish, then drains every queued space', async
 test('pauses while a deletion is in flight and resumes when the next one finishes', async () => {
   const q = queues({ a: 10 })
   const cleanup = new ListingCleanup(q.step)
-  cleanup.deletionStarted()
-  cleanup.deletionSettled('a', true, true)
-  await new Promise((resolve) => setImmediate(resolve))
+  deletion(cleanup, 'a', true, true)
+  await nextTurn()
   // Its first step is under way: a deletion starts.
   cleanup.deletionStarted()
   await cleanup.settled()
@@ -62,7 +72,7 @@ test('pauses while a deletion is in flight and resumes when the next one finishe
   await new Promise((resolve) => setTimeout(resolve, 10))
   assert.equal(q.steps.length, paused, 'no step while the deletion runs')
   cleanup.deletionSettled('a', true, true)
-  await new Promise((resolve) => setImmediate(resolve))
+  await nextTurn()
   await cleanup.settled()
   assert.equal(q.steps.length, 5)
   assert.equal(q.left.get('a'), 0)
@@ -72,16 +82,14 @@ test('a failed step stops the cleanup without retrying in a loop; the next finis
   const q = queues({ a: 4 })
   const cleanup = new ListingCleanup(q.step)
   q.failNext(true)
-  cleanup.deletionStarted()
-  cleanup.deletionSettled('a', true, true)
-  await new Promise((resolve) => setImmediate(resolve))
+  deletion(cleanup, 'a', true, true)
+  await nextTurn()
   await cleanup.settled()
   await new Promise((resolve) => setTimeout(resolve, 10))
   assert.deepEqual(q.steps, [])
   q.failNext(false)
-  cleanup.deletionStarted()
-  cleanup.deletionSettled('a', false, true)
-  await new Promise((resolve) => setImmediate(resolve))
+  deletion(cleanup, 'a', false, true)
+  await nextTurn()
   await cleanup.settled()
   assert.deepEqual(q.steps, ['a', 'a'])
 })
@@ -89,14 +97,12 @@ test('a failed step stops the cleanup without retrying in a loop; the next finis
 test('close() stops it after the step under way, and nothing starts after', async () => {
   const q = queues({ a: 100 })
   const cleanup = new ListingCleanup(q.step)
-  cleanup.deletionStarted()
-  cleanup.deletionSettled('a', true, true)
-  await new Promise((resolve) => setImmediate(resolve))
+  deletion(cleanup, 'a', true, true)
+  await nextTurn()
   await cleanup.close()
   const stopped = q.steps.length
   assert.ok(stopped < 50, `stopped after ${stopped} steps`)
-  cleanup.deletionStarted()
-  cleanup.deletionSettled('a', true, true)
+  deletion(cleanup, 'a', true, true)
   await new Promise((resolve) => setTimeout(resolve, 10))
   assert.equal(q.steps.length, stopped)
 })
