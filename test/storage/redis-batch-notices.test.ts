@@ -128,5 +128,71 @@ if (skip !== null) {
         await b.close()
       }
     })
+
+    test("a storage never reads back its own batch entries: resumed before them, it reads only the others' and reports only trimmed ones as lost", async () => {
+      const keyPrefix = `${PREFIX}unread:`
+      const stream = `${keyPrefix}notices`
+      const client = new Redis(REDIS_URL)
+      // What the subscription of \`a\` reads from the stream, entry by entry (its fields).
+      const fetched: string[][] = []
+      const xrange = client.xrange.bind(client)
+      client.xrange = (async (...args: Parameters<typeof xrange>) => {
+        const entries = await xrange(...args)
+        for (const [, fields] of entries) fetched.push(fields)
+        return entries
+      }) as typeof client.xrange
+      const a = new RedisStorage({ client, keyPrefix })
+      const b = new RedisStorage({ connection: REDIS_URL, keyPrefix })
+      try {
+        const head = Number((await admin.get(`${keyPrefix}seq`)) ?? 0)
+        const others: string[] = []
+        const byB = async (name: string): Promise<void> => {
+          const other = token(name, null)
+          assert.equal(await b.insertToken(other), 'inserted')
+          await b.deleteToken(other.id, 'explicit', 300)
+          others.push(`token ${other.accessor} explicit`)
+        }
+        const sweepByA = async (names: string[]): Promise<void> => {
+          for (const name of names)
+            assert.equal(await a.insertToken(token(name, null, 100)), 'inserted')
+          assert.equal((await a.sweepExpired(200, 10)).tokens.length, names.length)
+        }
+        // head+1, head+2: b's; head+3..5: a's batch; head+6: b's; head+7..8: a's; head+9: b's.
+        await byB('t1')
+        await byB('t2')
+        await sweepByA(['s1', 's2', 's3'])
+        await byB('t6')
+        await sweepByA(['s7', 's8'])
+        await byB('t9')
+        assert.equal(Number(await admin.get(`${keyPrefix}seq`)), head + 9)
+        // The two entries before a's first batch are trimmed away, as an old log's are.
+        await admin.xtrim(stream, 'MINID', `0-${head + 3}`)
+
+        const inbox = new Inbox()
+        const positions: number[] = []
+        const stop = await a.subscribe(inbox.add, {
+          after: head,
+          onGap: inbox.gap,
+          onPosition: (seq) => positions.push(seq),
+        })
+        try {
+          assert.deepEqual(await inbox.waitFor(2), others.slice(2))
+          assert.equal(positions.at(-1), head + 9)
+          assert.deepEqual(inbox.gaps, [{ lost: 2, atMost: false }])
+          assert.ok(fetched.length >= 2, 'the entries of b were read')
+          assert.deepEqual(
+            fetched.filter((fields) => fields.includes('batch')),
+            [],
+            'no batch entry of a was read',
+          )
+        } finally {
+          await stop()
+        }
+      } finally {
+        await a.close()
+        await b.close()
+        await client.quit()
+      }
+    })
   })
 }

@@ -44,6 +44,7 @@ import {
 } from '../notice-follower.js'
 import { KeySpaces } from './key-spaces.js'
 import { ListingCleanup } from './listing-cleanup.js'
+import { OwnNoticeRanges } from './own-notices.js'
 import { mergeShardPages, roundRobin, type ShardPage } from './shard-merge.js'
 import {
   CREATOR_OK,
@@ -246,6 +247,8 @@ export class RedisStorage implements Storage {
   readonly #pollInterval: number
   /** Marks this instance's notices, so that its own subscriptions skip them. */
   readonly #origin = randomUUID()
+  /** The notice numbers of this instance's own batch entries: its subscription does not read them back. */
+  readonly #ownNotices = new OwnNoticeRanges()
   /**
    * The number of the last notice a subscription of this instance read in each key space's stream, kept across
    * subscriptions.
@@ -633,11 +636,11 @@ export class RedisStorage implements Storage {
       String(clampBatch(limit)),
       this.#origin,
       this.#noticeLogLength,
-    ])) as [unknown[], unknown[], number]
+    ])) as [unknown[], unknown[], number[], number]
     return {
       tokens: deletedTokens(reply[0] as string[]),
       leases: reply[1].map((fields) => toLease(fields) as LeaseRecord),
-      done: reply[2] === 1,
+      done: reply[3] === 1,
     }
   }
 
@@ -664,12 +667,12 @@ export class RedisStorage implements Storage {
         String(left),
         this.#origin,
         this.#noticeLogLength,
-      ])) as [unknown[], unknown[], unknown[], number]
+      ])) as [unknown[], unknown[], unknown[], number[], number]
       for (const token of deletedTokens(reply[0] as string[])) sweep.tokens.push(token)
       for (const fields of reply[1]) sweep.leases.push(toLease(fields) as LeaseRecord)
       for (const fields of reply[2]) sweep.marked.push(toToken(fields) as TokenRecord)
       left -= reply[0].length / 5 + reply[2].length
-      if (reply[3] !== 1) done = false
+      if (reply[4] !== 1) done = false
     }
     return { ...sweep, done }
   }
@@ -847,14 +850,7 @@ export class RedisStorage implements Storage {
       followers.set(
         channel,
         new NoticeFollower({
-          readBatch: async (cursor, limit) => {
-            const entries = await this.#client.xrange(channel, `(0-${cursor}`, '+', 'COUNT', limit)
-            const read: NoticeEntry[] = []
-            for (const [entryId, fields] of entries) {
-              readEntry(seqOf(entryId), fields, this.#origin, cursor, read)
-            }
-            return read
-          },
+          readBatch: (cursor, limit) => this.#readNotices(space, channel, cursor, limit),
           listener,
           onAdvance: (seq) => {
             this.#cursors.set(space, seq)
@@ -1003,10 +999,49 @@ export class RedisStorage implements Storage {
       const reply = (await this.#eval(operation, deletion, space, args)) as unknown[]
       queued = (reply[0] as unknown[]).length > 0
       finished = reply[reply.length - 1] === 1
+      const published = reply[reply.length - 2] as number[]
+      if (published.length === 2) this.#ownNotices.add(space, published[0] ?? 0, published[1] ?? 0)
       return reply
     } finally {
       this.#listingCleanup.deletionSettled(space, queued, finished)
     }
+  }
+
+  /**
+   * Reads at most `limit` entries of `space`'s notice stream (key `channel`) after `cursor`, for a subscription.
+   * The ranges this instance's batch deletions wrote (see {@link OwnNoticeRanges}) are not read: each is one
+   * skipped entry, as it would be once read (its origin is this instance), and a read stops short of the next.
+   * A read that comes back short has read all there is before that range, so the range follows it at once.
+   */
+  async #readNotices(
+    space: string,
+    channel: string,
+    cursor: number,
+    limit: number,
+  ): Promise<NoticeEntry[]> {
+    const read: NoticeEntry[] = []
+    let after = cursor
+    while (read.length < limit) {
+      const own = this.#ownNotices.next(space, after)
+      if (own !== undefined && own.first <= after + 1) {
+        read.push({ seq: own.last, notice: null, first: after + 1 })
+        after = own.last
+        continue
+      }
+      const wanted = limit - read.length
+      const end = own === undefined ? '+' : `0-${own.first - 1}`
+      const entries = await this.#client.xrange(channel, `(0-${after}`, end, 'COUNT', wanted)
+      for (const [entryId, fields] of entries) {
+        const seq = seqOf(entryId)
+        readEntry(seq, fields, this.#origin, after, read)
+        after = seq
+      }
+      if (own === undefined || entries.length === wanted) break
+      // Numbers before the range that no entry holds were trimmed: the range's entry reports them as lost.
+      read.push({ seq: own.last, notice: null, first: own.first })
+      after = own.last
+    }
+    return read
   }
 
   /** A deletion script's arguments: the id, reason, now, then this instance's origin and the stream's length. */

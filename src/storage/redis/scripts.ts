@@ -484,10 +484,14 @@ local function delete_leases(id, own, items)
 end
 -- One stream entry for the whole batch: numbered by its last notice, 'n' says how many it holds, 'b' lists them
 -- as JSON ({'t', reason, accessor, path} or {'l', reason, lease JSON}), all at time 't'. MINID trims by notice
--- number, so the stream keeps about the log length in notices however they are grouped.
+-- number, so the stream keeps about the log length in notices however they are grouped. \`published\` is the reply's
+-- \`{first, last}\` of the numbers the entry holds (empty without one): the instance that wrote it need not read it
+-- back from the stream.
+local published = {}
 local function publish_batch(origin, now, items)
   if #items == 0 then return end
   local last = redis.call('INCRBY', P .. 'seq', #items)
+  published = {last - #items + 1, last}
   local keep = math.max(0, last - tonumber(ARGV[#ARGV]) + 1)
   redis.call('XADD', P .. 'notices', 'MINID', '~', '0-' .. keep, '0-' .. last, 'o', origin, 'st', server_ms(),
     'k', 'batch', 't', now, 'n', #items, 'b', cjson.encode(items))
@@ -535,15 +539,16 @@ end
  * leases and one notice entry (see BATCH_DELETION). A frame takes one child at a time while the children it took
  * last had children of their own (a wide top: each child's subtree fills batches, and the rest would only be put
  * back), else as many as the batch has room for. A token's reason is ARGV reason for the top, else its own mark,
- * else `parent`; a lease gets its token's. Returns `{tokens, leases, done}`: per deleted token, flat, its id and
- * fields `p r a pa` (a DeletedToken); leases' `d e t l`; both in deletion order; and 1 when the top is gone.
+ * else `parent`; a lease gets its token's. Returns `{tokens, leases, published, done}`: per deleted token, flat,
+ * its id and fields `p r a pa` (a DeletedToken); leases' `d e t l`; both in deletion order; the notice numbers
+ * `{first, last}` of its stream entry (empty without one); and 1 when the top is gone.
  */
 export const DELETE_SUBTREE = script(
   BATCH_DELETION +
     `
 local top, reason, now, limit, origin = ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5]), ARGV[6]
 local mark = redis.call('HGET', P .. 't:' .. top, 'r')
-if not mark or mark == '' then return {{}, {}, 1} end
+if not mark or mark == '' then return {{}, {}, {}, 1} end
 list_marked()
 -- Frames: {id, its fields (the top's read_for_delete when it goes, the others' read_child as a list), children
 -- taken (nil: take next), next index, whether it had children, whether any of the children taken has children of
@@ -604,7 +609,7 @@ for _, frame in ipairs(stack) do
 end
 apply(origin, now)
 -- The stack empties only once the top is doomed: it existed when the script started.
-return {tokens, leases, #stack == 0 and 1 or 0}
+return {tokens, leases, published, #stack == 0 and 1 or 0}
 `,
 )
 
@@ -612,8 +617,9 @@ return {tokens, leases, #stack == 0 and 1 or 0}
  * sweepExpired. ARGV: prefix, now, limit, origin, notice log length. Takes up to `limit` tokens from `exp` due at
  * `now`: deletes each without children (reason: its own mark, else `expired`) with its leases and notices, and
  * marks `expired` each with children (an earlier mark stays, but for `orphan`). Returns `{tokens, leases, marked,
- * done}`: per deleted token, flat, its id and fields `p r a pa` (a DeletedToken); marked tokens' fields
- * `d p u e t l r`; leases' `d e t l`; and 1 when fewer than `limit` were due.
+ * published, done}`: per deleted token, flat, its id and fields `p r a pa` (a DeletedToken); marked tokens' fields
+ * `d p u e t l r`; leases' `d e t l`; the notice numbers `{first, last}` of its stream entry (empty without one);
+ * and 1 when fewer than `limit` were due.
  */
 export const SWEEP_EXPIRED = script(
   BATCH_DELETION +
@@ -669,7 +675,7 @@ for _, id in ipairs(due) do
   end
 end
 apply(origin, now)
-return {tokens, leases, marked, #due < limit and 1 or 0}
+return {tokens, leases, marked, published, #due < limit and 1 or 0}
 `,
 )
 
