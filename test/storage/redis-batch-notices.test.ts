@@ -31,6 +31,19 @@ if (skip !== null) {
     await admin.quit()
   })
 
+  /** A client that records the fields of every stream entry its \`xrange\` calls return. */
+  function recordingClient(): { client: Redis; fetched: string[][] } {
+    const client = new Redis(REDIS_URL)
+    const fetched: string[][] = []
+    const xrange = client.xrange.bind(client)
+    client.xrange = (async (...args: Parameters<typeof xrange>) => {
+      const entries = await xrange(...args)
+      for (const [, fields] of entries) fetched.push(fields)
+      return entries
+    }) as typeof client.xrange
+    return { client, fetched }
+  }
+
   describe('RedisStorage batch notices', () => {
     test('deleteSubtree(): one stream entry per batch; another storage is told of each token and lease once, in order', async () => {
       const keyPrefix = `${PREFIX}subtree:`
@@ -132,15 +145,7 @@ if (skip !== null) {
     test("a storage never reads back its own batch entries: resumed before them, it reads only the others' and reports only trimmed ones as lost", async () => {
       const keyPrefix = `${PREFIX}unread:`
       const stream = `${keyPrefix}notices`
-      const client = new Redis(REDIS_URL)
-      // What the subscription of \`a\` reads from the stream, entry by entry (its fields).
-      const fetched: string[][] = []
-      const xrange = client.xrange.bind(client)
-      client.xrange = (async (...args: Parameters<typeof xrange>) => {
-        const entries = await xrange(...args)
-        for (const [, fields] of entries) fetched.push(fields)
-        return entries
-      }) as typeof client.xrange
+      const { client, fetched } = recordingClient()
       const a = new RedisStorage({ client, keyPrefix })
       const b = new RedisStorage({ connection: REDIS_URL, keyPrefix })
       try {
@@ -189,6 +194,40 @@ if (skip !== null) {
           await stop()
         }
       } finally {
+        await a.close()
+        await b.close()
+        await client.quit()
+      }
+    })
+
+    test('a subscribed storage revoking in batches does not read its entries back, though each wakes it up', async () => {
+      const keyPrefix = `${PREFIX}live:`
+      const { client, fetched } = recordingClient()
+      const a = new RedisStorage({ client, keyPrefix })
+      const b = new RedisStorage({ connection: REDIS_URL, keyPrefix })
+      const inbox = new Inbox()
+      const stop = await a.subscribe(inbox.add, { onGap: inbox.gap })
+      try {
+        const top = token('top', null)
+        assert.equal(await a.insertToken(top), 'inserted')
+        for (let i = 0; i < 40; i++) {
+          assert.equal(await a.insertToken(token(`c${i}`, top.id)), 'inserted')
+        }
+        await a.markRevoking(top.id, 'explicit')
+        const { calls } = await deleteSubtreeInBatches(a, top, 2)
+        assert.equal(calls, 21)
+        const other = token('other', null)
+        assert.equal(await b.insertToken(other), 'inserted')
+        await b.deleteToken(other.id, 'explicit', 300)
+        assert.deepEqual(await inbox.waitFor(1), [`token ${other.accessor} explicit`])
+        assert.deepEqual(
+          fetched.filter((fields) => fields.includes('batch')).length,
+          0,
+          'no batch entry of a was read',
+        )
+        assert.deepEqual(inbox.gaps, [])
+      } finally {
+        await stop()
         await a.close()
         await b.close()
         await client.quit()
