@@ -9,7 +9,9 @@
  * holds the event loop (or the storage) shows up in it. Then a million tokens expiring in the same second are
  * swept by `revokeExpired()` (what the expiration manager's timer calls) under the same loop. The baseline is the
  * same loop with nothing else running, measured in the same run. Peak heap and RSS growth over the state before
- * each operation are sampled every 10 ms. On Redis, the listing cleanup that follows each (the removal of the deleted
+ * each operation are sampled every 10 ms. On Redis, each row also gives the server's work during the operation:
+ * its main thread's CPU time and the bytes it sent (from `INFO`), which a slow or stalled machine does not inflate
+ * as it does the time. On Redis, the listing cleanup that follows each (the removal of the deleted
  * tokens' listing entries, deferred until no deletion runs) is measured too, under the same loop, as its own rows.
  *
  * Size: `BENCH_MILLION_SIZE` (default 1,000,000; e.g. 100000 for a quick try), rounded to a square fan-out.
@@ -69,6 +71,49 @@ function insertLoader(storage: Storage, inFlight: number): BulkLoad {
       if (failed !== undefined) throw new Error(`bulk load: ${failed}`)
     }
   }
+}
+
+/**
+ * What the storage server did, read before and after an operation: its CPU time (Redis's main thread, user and
+ * system) and the bytes it sent. Unlike the operation's time, neither counts the moments the server was not
+ * running (another process on its core, a stall of the machine's), so they tell a change of the server's work
+ * from a change of the machine.
+ */
+interface ServerReading {
+  readonly cpuSeconds: number
+  readonly sentBytes: number
+}
+
+type ServerProbe = () => Promise<ServerReading>
+
+/** One operation under the authenticate loop: its time, the loop's latencies, memory growth, server work. */
+interface Measured {
+  ms: number
+  latencies: number[]
+  heapMb: number
+  rssMb: number
+  server: ServerReading | undefined
+}
+
+/** Reads Redis's `INFO` for a {@link ServerReading} (the main thread's CPU where Redis reports it apart). */
+function redisProbe(client: Redis): ServerProbe {
+  return async () => {
+    const info = await client.info('all')
+    const field = (name: string): number | undefined => {
+      const match = new RegExp(`^${name}:([0-9.]+)`, 'm').exec(info)
+      return match === null ? undefined : Number(match[1])
+    }
+    const user = field('used_cpu_user_main_thread') ?? field('used_cpu_user') ?? 0
+    const sys = field('used_cpu_sys_main_thread') ?? field('used_cpu_sys') ?? 0
+    return { cpuSeconds: user + sys, sentBytes: field('total_net_output_bytes') ?? 0 }
+  }
+}
+
+/** The server's work during an operation, for a row's baseline column ('' without a probe). */
+function serverText(server: ServerReading | undefined): string {
+  if (server === undefined) return ''
+  const mb = server.sentBytes / 1e6
+  return `; server CPU ${server.cpuSeconds.toFixed(1)} s, sent ${mb.toFixed(0)} MB`
 }
 
 /** Loads the 1 + FANOUT + FANOUT × (FANOUT - 1) subtree level by level; resolves to the top's accessor and size. */
@@ -174,7 +219,9 @@ async function underLoad(
   store: TokenStore,
   tokens: readonly string[],
   operation: () => Promise<unknown>,
-): Promise<{ ms: number; latencies: number[]; heapMb: number; rssMb: number }> {
+  probe?: ServerProbe,
+): Promise<Measured> {
+  const before = await probe?.()
   const stopSampling = memorySampler()
   const started = performance.now()
   const running = operation()
@@ -182,7 +229,15 @@ async function underLoad(
   await running
   const ms = performance.now() - started
   const memory = stopSampling()
-  return { ms, latencies: await latencies, ...memory }
+  const after = await probe?.()
+  const server =
+    before === undefined || after === undefined
+      ? undefined
+      : {
+          cpuSeconds: after.cpuSeconds - before.cpuSeconds,
+          sentBytes: after.sentBytes - before.sentBytes,
+        }
+  return { ms, latencies: await latencies, ...memory, server }
 }
 
 /** One storage's four rows: revoke and expiry storm, each with its duration and the unrelated p99. */
@@ -191,6 +246,7 @@ async function scenario(
   storage: Storage,
   load: BulkLoad,
   secret?: Buffer,
+  probe?: ServerProbe,
 ): Promise<Row[]> {
   let now = Date.now()
   const store = new TokenStore({
@@ -221,12 +277,12 @@ async function scenario(
     process.stderr.write(`bench:million: ${name}: loading a subtree of about ${SIZE}...\n`)
     const tree = await loadSubtree(load, tag, now)
     process.stderr.write(`bench:million: ${name}: revoking ${tree.size}...\n`)
-    const revoke = await underLoad(store, tokens, () => store.revokeAccessor(tree.top))
+    const revoke = await underLoad(store, tokens, () => store.revokeAccessor(tree.top), probe)
     if (revoked !== tree.size) throw new Error(`${name}: revoked ${revoked} of ${tree.size}`)
     // Written at once: a run cut short (a timeout) still tells what it measured.
     process.stderr.write(`bench:million: ${name}: revoked in ${revoke.ms.toFixed(0)} ms\n`)
     rows.push(...rowsFor(name, 'revoke', tree.size, revoke, goal, baseP99))
-    rows.push(...(await cleanupRows(name, 'revocation', storage, store, tokens, baseP99)))
+    rows.push(...(await cleanupRows(name, 'revocation', storage, store, tokens, baseP99, probe)))
 
     process.stderr.write(`bench:million: ${name}: loading ${tree.size} expiring tokens...\n`)
     revoked = 0
@@ -234,11 +290,11 @@ async function scenario(
     await loadExpiring(load, tag, tree.size, expiresAt, now)
     now = expiresAt + 500
     process.stderr.write(`bench:million: ${name}: sweeping...\n`)
-    const sweep = await underLoad(store, tokens, () => store.revokeExpired())
+    const sweep = await underLoad(store, tokens, () => store.revokeExpired(), probe)
     if (revoked !== tree.size) throw new Error(`${name}: swept ${revoked} of ${tree.size}`)
     process.stderr.write(`bench:million: ${name}: swept in ${sweep.ms.toFixed(0)} ms\n`)
     rows.push(...rowsFor(name, 'expiry storm', tree.size, sweep, goal, baseP99))
-    rows.push(...(await cleanupRows(name, 'sweep', storage, store, tokens, baseP99)))
+    rows.push(...(await cleanupRows(name, 'sweep', storage, store, tokens, baseP99, probe)))
     return rows
   } finally {
     await store.close()
@@ -249,7 +305,7 @@ function rowsFor(
   name: string,
   what: 'revoke' | 'expiry storm',
   size: number,
-  result: { ms: number; latencies: number[]; heapMb: number; rssMb: number },
+  result: Measured,
   goal: number,
   baseP99: number,
 ): Row[] {
@@ -263,7 +319,7 @@ function rowsFor(
     {
       scenario: scenarioName,
       subject: `${result.ms.toFixed(0)} ms`,
-      baseline: `peak heap +${result.heapMb.toFixed(0)} MB, RSS +${result.rssMb.toFixed(0)} MB`,
+      baseline: `peak heap +${result.heapMb.toFixed(0)} MB, RSS +${result.rssMb.toFixed(0)} MB${serverText(result.server)}`,
       ratio: `${((size / result.ms) * 1000).toFixed(0)} tokens/s`,
       goal: `< ${goal / 1000} s`,
       met: result.ms < goal,
@@ -293,16 +349,17 @@ async function cleanupRows(
   store: TokenStore,
   tokens: readonly string[],
   baseP99: number,
+  probe?: ServerProbe,
 ): Promise<Row[]> {
   if (!(storage instanceof RedisStorage)) return []
-  const cleanup = await underLoad(store, tokens, () => storage.listingCleanupSettled())
+  const cleanup = await underLoad(store, tokens, () => storage.listingCleanupSettled(), probe)
   process.stderr.write(`bench:million: ${name}: listing cleanup in ${cleanup.ms.toFixed(0)} ms\n`)
   const p99 = percentile(cleanup.latencies, 99)
   return [
     {
       scenario: `${name}: listing cleanup after the ${after}`,
       subject: `${cleanup.ms.toFixed(0)} ms; authenticate ${latencyText(cleanup.latencies)}`,
-      baseline: `alone: p99 ${baseP99.toFixed(2)} ms`,
+      baseline: `alone: p99 ${baseP99.toFixed(2)} ms${serverText(cleanup.server)}`,
       ratio: `p99 ${(p99 / baseP99).toFixed(1)}×`,
       goal: `p99 < ${P99_GOAL} ms`,
       met: p99 < P99_GOAL,
@@ -333,7 +390,13 @@ async function redisRows(): Promise<Row[]> {
     ...(REDIS_BATCH === undefined ? {} : { revocationBatchSize: REDIS_BATCH }),
   })
   try {
-    return await scenario('redis', storage, insertLoader(storage, 200), randomBytes(32))
+    return await scenario(
+      'redis',
+      storage,
+      insertLoader(storage, 200),
+      randomBytes(32),
+      redisProbe(client),
+    )
   } finally {
     // Whatever a failed run left: the keys under the prefix, in batches.
     let cursor = '0'
