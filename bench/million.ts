@@ -10,8 +10,7 @@
  * swept by `revokeExpired()` (what the expiration manager's timer calls) under the same loop. The baseline is the
  * same loop with nothing else running, measured in the same run. Peak heap and RSS growth over the state before
  * each operation are sampled every 10 ms. On Redis, each row also gives the server's work during the operation:
- * its main thread's CPU time and the bytes it sent (from `INFO`), which a slow or stalled machine does not inflate
- * as it does the time. On Redis, the listing cleanup that follows each (the removal of the deleted
+ * its main thread's CPU time and the bytes it sent (from `INFO`); neither counts the time Redis waited for a core. On Redis, the listing cleanup that follows each (the removal of the deleted
  * tokens' listing entries, deferred until no deletion runs) is measured too, under the same loop, as its own rows.
  *
  * Size: `BENCH_MILLION_SIZE` (default 1,000,000; e.g. 100000 for a quick try), rounded to a square fan-out.
@@ -75,9 +74,9 @@ function insertLoader(storage: Storage, inFlight: number): BulkLoad {
 
 /**
  * What the storage server did, read before and after an operation: its CPU time (Redis's main thread, user and
- * system) and the bytes it sent. Unlike the operation's time, neither counts the moments the server was not
- * running (another process on its core, a stall of the machine's), so they tell a change of the server's work
- * from a change of the machine.
+ * system) and the bytes it sent. Unlike the operation's time, neither counts the moments the server waited for a
+ * core; the CPU time does count what the kernel did for it (page faults, TLB flushes after the allocator returns
+ * memory), and the bytes are the same on any machine.
  */
 interface ServerReading {
   readonly cpuSeconds: number
