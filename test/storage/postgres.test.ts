@@ -51,13 +51,13 @@ if (skip !== null) {
 
   runSharedStorageTests({
     name: 'postgres',
-    address: { host: hostname, port: Number(port || 5432) },
+    addresses: [{ host: hostname, port: Number(port || 5432) }],
     namespace: prepare,
     storage: (schema) => new PostgresStorage({ pool, schema }),
-    storageVia: (proxyPort, schema) => {
+    storageVia: (ports, schema) => {
       const url = new URL(DATABASE_URL)
       url.hostname = '127.0.0.1'
-      url.port = String(proxyPort)
+      url.port = String(ports[0])
       const viaProxy = new pg.Pool({
         connectionString: url.toString(),
         connectionTimeoutMillis: 1000,

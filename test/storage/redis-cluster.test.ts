@@ -15,12 +15,15 @@ import { treeHashedId, treeString } from '../../src/testing/tree-ids.js'
 import type { HashedTokenId, TokenRecord } from '../../src/types.js'
 import {
   clusterKeys,
+  clusterMasters,
   clusterSkipReason,
   deleteClusterKeys,
   dumpClusterKeys,
   newCluster,
+  newClusterVia,
 } from './helpers/cluster.js'
 import { uniqueSuffix } from './helpers/services.js'
+import { ProxyGroup } from './helpers/tcp-proxy.js'
 import { runSharedStorageTests } from './helpers/shared-storage-tests.js'
 
 const skip = await clusterSkipReason()
@@ -31,6 +34,8 @@ if (skip !== null) {
   test('RedisStorage on Redis Cluster', { skip }, () => undefined)
 } else {
   const cluster = newCluster()
+  // Before any test is registered: the file's `after` would run once the tests registered so far are done.
+  const masters = await clusterMasters(cluster)
   after(async () => {
     await deleteClusterKeys(cluster, `${PREFIX}*`)
     cluster.disconnect()
@@ -42,7 +47,7 @@ if (skip !== null) {
     { name: 'RedisStorage conformance on Redis Cluster' },
   )
 
-  // Several processes and instances on the cluster; the outage tests skip (the proxy cuts one address).
+  // Several processes and instances on the cluster; the outage tests cut every master (a proxy each).
   const spaces = (namespace: string): string[] => [
     ...Array.from({ length: 16 }, (_, s) => `${namespace}{${s}}`),
     `${namespace}{g}`,
@@ -51,6 +56,18 @@ if (skip !== null) {
     name: 'redis-cluster',
     namespace: (label) => Promise.resolve(`${PREFIX}${label}:`),
     storage: (namespace) => new RedisStorage({ client: cluster, keyPrefix: namespace }),
+    addresses: masters,
+    storageVia: (ports, namespace) => {
+      const via = newClusterVia(masters, ports)
+      const storage = new RedisStorage({ client: via, keyPrefix: namespace })
+      return {
+        storage,
+        close: async () => {
+          await storage.close()
+          via.disconnect()
+        },
+      }
+    },
     // In parallel: the SIGKILL test polls this to kill its worker part-way through a revocation.
     countTokens: async (namespace) => {
       const counts = await Promise.all(
@@ -189,6 +206,62 @@ if (skip !== null) {
         assert.equal(stored.length, created.length)
       })
     })
+  })
+
+  describe('RedisStorage on Redis Cluster: every node unreachable', () => {
+    test(
+      'a subscribed store tries the nodes again with pauses, fails calls at once, and hears revocations once they are back',
+      { timeout: 60_000 },
+      async () => {
+        const keyPrefix = `${PREFIX}outage-loop:`
+        const proxy = new ProxyGroup(masters)
+        await proxy.open()
+        const via = newClusterVia(masters, proxy.ports)
+        const storage = new RedisStorage({ client: via, keyPrefix })
+        const store = new TokenStore({ storage, secret: SECRET, timers: false })
+        const revoked: string[] = []
+        store.on('revoked', (event) => {
+          if (event.kind === 'token') revoked.push(event.accessor)
+        })
+        store.on('error', () => undefined)
+        try {
+          await withClusterStore(cluster, keyPrefix, async (other) => {
+            await store.ready()
+            const held = await other.create({ policies: ['x'] })
+            const before = proxy.connections
+            // Each new connection is closed at once: what a client does then shows in how often it comes back.
+            proxy.refuse()
+            await new Promise((resolve) => setTimeout(resolve, 2000))
+            const attempts = proxy.connections - before
+            // With pauses: a few dozen (the cluster client's own reconnections, the subscription's); in a loop,
+            // thousands (ioredis's cluster subscriber reselects a node the moment its connection ends).
+            assert.ok(
+              attempts < 200,
+              `${attempts} connections in 2 s while every node refused them`,
+            )
+            const started = Date.now()
+            await assert.rejects(store.lookup(held.clientToken), (error: unknown) => {
+              assert.ok(error instanceof TokenStoreError)
+              assert.equal(error.code, 'storage_unavailable')
+              return true
+            })
+            assert.ok(Date.now() - started < 2500, 'a call waited for the cluster to come back')
+            await proxy.open()
+            await other.revoke(held.clientToken)
+            const deadline = Date.now() + 15_000
+            while (!revoked.includes(held.accessor) && Date.now() < deadline) {
+              await new Promise((resolve) => setTimeout(resolve, 50))
+            }
+            assert.deepEqual(revoked, [held.accessor])
+          })
+        } finally {
+          await store.close()
+          await storage.close()
+          via.disconnect()
+          await proxy.cut()
+        }
+      },
+    )
   })
 }
 

@@ -37,12 +37,12 @@ if (skip !== null) {
 
   runSharedStorageTests({
     name: 'redis',
-    address: { host: hostname, port: Number(port || 6379) },
+    addresses: [{ host: hostname, port: Number(port || 6379) }],
     namespace: (label) => Promise.resolve(`${PREFIX}${label}:`),
     storage: (namespace) => new RedisStorage({ connection: REDIS_URL, keyPrefix: namespace }),
-    storageVia: (proxyPort, namespace) => {
+    storageVia: (ports, namespace) => {
       const storage = new RedisStorage({
-        connection: { host: '127.0.0.1', port: proxyPort, connectTimeout: 1000 },
+        connection: { host: '127.0.0.1', port: Number(ports[0]), connectTimeout: 1000 },
         keyPrefix: namespace,
       })
       return { storage, close: () => storage.close() }

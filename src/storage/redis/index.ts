@@ -42,6 +42,8 @@ import {
   startFromAnchor,
   type NoticeEntry,
 } from '../notice-follower.js'
+import { ClusterGate } from './cluster-gate.js'
+import { ClusterWakeups, type WakeupHandlers } from './cluster-wakeups.js'
 import { KeySpaces } from './key-spaces.js'
 import { ListingCleanup } from './listing-cleanup.js'
 import { OwnNoticeRanges } from './own-notices.js'
@@ -126,6 +128,12 @@ const LISTING_CLEANUP_STEP = '200'
 /** Tokens per deletion or sweep script when `revocationBatchSize` is not given. */
 const DEFAULT_REVOCATION_BATCH_SIZE = 50
 
+/**
+ * How long a call made before a `Cluster` client's first connection waits for it, when its `redisOptions` set no
+ * `commandTimeout` (see `cluster-gate.ts`).
+ */
+const CLUSTER_STARTUP_WAIT = 2000
+
 /** Tree shards of a storage on a Redis Cluster client when `shards` is not given. */
 const DEFAULT_CLUSTER_SHARDS = 16
 
@@ -133,9 +141,11 @@ const DEFAULT_CLUSTER_SHARDS = 16
 export interface RedisStorageOptions {
   /**
    * An ioredis client to use, with the default reply shape (RESP2): a `Redis`, or a `Cluster` for Redis Cluster
-   * (see `shards`). The storage never closes it (close it yourself after `storage.close()`), and
-   * subscriptions open a `duplicate()` of it. Give it `maxRetriesPerRequest` and `commandTimeout` (or
-   * `enableOfflineQueue: false`) so that calls fail fast with `storage_unavailable` while Redis is down.
+   * (see `shards`). The storage never closes it (close it yourself after `storage.close()`). Subscriptions open a
+   * `duplicate()` of a `Redis`, and a connection of their own to one master of a `Cluster`. Give a `Redis`
+   * `maxRetriesPerRequest` and `commandTimeout` (or `enableOfflineQueue: false`), and a `Cluster` those in its
+   * `redisOptions`, so that calls fail fast with `storage_unavailable` while Redis is down. While a `Cluster` is
+   * reconnecting (every node lost), calls fail at once and are not sent.
    */
   readonly client?: Redis | Cluster
   /**
@@ -240,6 +250,8 @@ export class RedisStorage implements Storage {
   /** See {@link RedisStorageOptions.revocationCallsInFlight}. */
   readonly revocationCallsInFlight: number
   readonly #client: Redis | Cluster
+  /** On a `Cluster`, what keeps a call from hanging in its offline queue during an outage; else `null`. */
+  readonly #gate: ClusterGate | null
   readonly #owned: boolean
   readonly #prefix: string
   readonly #spaces: KeySpaces
@@ -308,6 +320,13 @@ export class RedisStorage implements Storage {
       // Connection errors surface as rejected commands; without a listener ioredis would also log each one.
       this.#client.on('error', () => undefined)
     }
+    this.#gate =
+      this.#client instanceof Cluster
+        ? new ClusterGate(
+            this.#client,
+            this.#client.options.redisOptions?.commandTimeout ?? CLUSTER_STARTUP_WAIT,
+          )
+        : null
   }
 
   /** The key prefix this storage writes under. */
@@ -843,8 +862,6 @@ export class RedisStorage implements Storage {
     listener: (notice: StorageNotice) => void,
     options: SubscribeOptions = {},
   ): Promise<() => Promise<void>> {
-    const subscriber = this.#subscriberConnection()
-    subscriber.on('error', () => undefined)
     const positions = new Map<string, number>()
     const followers = new Map<string, NoticeFollower>()
     for (const space of this.#spaces.noticeSpaces) {
@@ -868,13 +885,14 @@ export class RedisStorage implements Storage {
         }),
       )
     }
-    const wakeAll = (): void => {
-      for (const follower of followers.values()) follower.wake()
-    }
+    const wakeups = this.#wakeups({
+      onMessage: (channel) => followers.get(channel)?.wake(),
+      onReady: () => {
+        for (const follower of followers.values()) follower.wake()
+      },
+    })
 
     try {
-      subscriber.on('message', (channel: string) => followers.get(channel)?.wake())
-      subscriber.on('ready', wakeAll)
       // Where to start is settled on the main client first, which fails fast while Redis is down; the pub/sub
       // connection only wakes the followers, which read from their cursors, so a notice between the two is not lost.
       const starts = await Promise.all(
@@ -884,12 +902,12 @@ export class RedisStorage implements Storage {
       this.#spaces.noticeSpaces.forEach((space, i) => {
         if (!this.#cursors.has(space)) this.#cursors.set(space, (starts[i] as Start).cursor)
       })
-      await subscriber.subscribe(...followers.keys())
+      await wakeups.subscribe([...followers.keys()])
       ;[...followers.values()].forEach((follower, i) => {
         follower.start((starts[i] as Start).cursor)
       })
     } catch (error) {
-      subscriber.disconnect()
+      wakeups.disconnect()
       throw unavailable('subscribe', error)
     }
 
@@ -898,12 +916,7 @@ export class RedisStorage implements Storage {
       this.#subscriptions.delete(stop)
       // Stopped (no read starts) before the listeners go; the reads under way, if any, are awaited after.
       const drained = Promise.all([...followers.values()].map((follower) => follower.stop()))
-      subscriber.removeAllListeners('message')
-      subscriber.removeAllListeners('ready')
-      await drained
-      await subscriber.quit().catch(() => {
-        subscriber.disconnect()
-      })
+      await Promise.all([drained, wakeups.close()])
     }
     this.#subscriptions.add(stop)
     return stop
@@ -927,7 +940,7 @@ export class RedisStorage implements Storage {
       if (this.#spaces.shards === null) return { cursor: options.after, gap: null }
       if (last !== undefined) return { cursor: last, gap: null }
     }
-    const head = Number((await this.#client.get(this.#key(space, 'seq'))) ?? 0)
+    const head = Number((await this.#send(() => this.#client.get(this.#key(space, 'seq')))) ?? 0)
     if (options.since === undefined) return { cursor: last ?? head, gap: null }
     // The clock of the node that writes this stream's `st` (on a cluster, each master has its own).
     const [seconds, micros] = (await this.#eval('subscribe', SERVER_TIME, space, [])) as [
@@ -943,7 +956,9 @@ export class RedisStorage implements Storage {
     let end = '+'
     let oldest: number | null = null
     for (;;) {
-      const entries = await this.#client.xrevrange(channel, end, '-', 'COUNT', ANCHOR_SCAN_BATCH)
+      const entries = await this.#send(() =>
+        this.#client.xrevrange(channel, end, '-', 'COUNT', ANCHOR_SCAN_BATCH),
+      )
       for (const [entryId, fields] of entries) {
         const seq = seqOf(entryId)
         const written = fieldOf(fields, 'st')
@@ -1041,7 +1056,9 @@ export class RedisStorage implements Storage {
       }
       const wanted = limit - read.length
       const end = own === undefined ? '+' : `0-${own.first - 1}`
-      const entries = await this.#client.xrange(channel, `(0-${after}`, end, 'COUNT', wanted)
+      const entries = await this.#send(() =>
+        this.#client.xrange(channel, `(0-${after}`, end, 'COUNT', wanted),
+      )
       for (const [entryId, fields] of entries) {
         const seq = seqOf(entryId)
         readEntry(seq, fields, this.#origin, after, read)
@@ -1118,22 +1135,35 @@ export class RedisStorage implements Storage {
     return space !== null && this.#spaces.tokenSpaces.includes(space) ? space : null
   }
 
-  /** The connection a subscription listens on: a copy of the client that queues commands while reconnecting. */
-  #subscriberConnection(): Redis | Cluster {
-    if (this.#client instanceof Cluster) {
-      // Cluster.duplicate() replaces `redisOptions` as a whole: carry the client's own over.
-      const redisOptions = { ...this.#client.options.redisOptions, maxRetriesPerRequest: null }
-      return this.#client.duplicate(undefined, {
-        enableOfflineQueue: true,
-        lazyConnect: false,
-        redisOptions,
-      } as ClusterDuplicateOptions)
-    }
-    return this.#client.duplicate({
+  /**
+   * The pub/sub connection a subscription listens on. On a single Redis: a copy of the client that queues commands
+   * while reconnecting, and subscribes again by itself. On a `Cluster`: see `cluster-wakeups.ts`.
+   */
+  #wakeups(handlers: WakeupHandlers): Wakeups {
+    if (this.#client instanceof Cluster) return new ClusterWakeups(this.#client, handlers)
+    const connection = this.#client.duplicate({
       enableOfflineQueue: true,
       maxRetriesPerRequest: null,
       lazyConnect: false,
     })
+    connection.on('error', () => undefined)
+    connection.on('message', handlers.onMessage)
+    connection.on('ready', handlers.onReady)
+    return {
+      subscribe: async (channels) => {
+        await connection.subscribe(...channels)
+      },
+      close: async () => {
+        connection.removeAllListeners('message')
+        connection.removeAllListeners('ready')
+        await connection.quit().catch(() => {
+          connection.disconnect()
+        })
+      },
+      disconnect: () => {
+        connection.disconnect()
+      },
+    }
   }
 
   /** The soonest `limit` members of every shard's `kind` set due by `now`, merged soonest first. */
@@ -1185,18 +1215,21 @@ export class RedisStorage implements Storage {
     // promise and a microtask turn on top of the round trip.
     try {
       const keys = this.#spaces.shards === null ? [] : [this.#key(space, 'seq')]
-      return this.#client
-        .evalsha(script.sha, keys.length, ...keys, space, ...args)
-        .then(undefined, (error: unknown) => {
+      const run = (): Promise<unknown> =>
+        this.#client.evalsha(script.sha, keys.length, ...keys, space, ...args)
+      return (this.#gate === null ? run() : this.#gate.send(run)).then(
+        undefined,
+        (error: unknown) => {
           if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) {
             throw unavailable(operation, error)
           }
-          return this.#client
-            .eval(script.lua, keys.length, ...keys, space, ...args)
-            .then(undefined, (failure: unknown) => {
-              throw unavailable(operation, failure)
-            })
-        })
+          return this.#send(() =>
+            this.#client.eval(script.lua, keys.length, ...keys, space, ...args),
+          ).then(undefined, (failure: unknown) => {
+            throw unavailable(operation, failure)
+          })
+        },
+      )
     } catch (error) {
       return Promise.reject(unavailable(operation, error))
     }
@@ -1204,10 +1237,15 @@ export class RedisStorage implements Storage {
 
   async #run<T>(operation: string, call: () => Promise<T>): Promise<T> {
     try {
-      return await call()
+      return await this.#send(call)
     } catch (error) {
       throw unavailable(operation, error)
     }
+  }
+
+  /** Sends a command now: through the cluster's gate on a `Cluster` (see `cluster-gate.ts`). */
+  #send<T>(call: () => Promise<T>): Promise<T> {
+    return this.#gate === null ? call() : this.#gate.send(call)
   }
 }
 
@@ -1222,8 +1260,15 @@ function unavailable(operation: string, error: unknown): TokenStoreError {
   return new TokenStoreError('storage_unavailable', `Redis failed during ${operation}`, { cause })
 }
 
-/** What `Cluster.duplicate()` takes as its second argument. */
-type ClusterDuplicateOptions = NonNullable<Parameters<Cluster['duplicate']>[1]>
+/** A subscription's pub/sub connection, which only wakes its followers (see `RedisStorage.#wakeups`). */
+interface Wakeups {
+  /** Subscribes to the channels; rejects when it cannot. */
+  subscribe(channels: readonly string[]): Promise<void>
+  /** Unsubscribes and closes, for a subscription's stop. */
+  close(): Promise<void>
+  /** Closes at once, after a failed start. */
+  disconnect(): void
+}
 
 /** Where a subscription starts in one stream, and the notices it knows it lost. */
 interface Start {

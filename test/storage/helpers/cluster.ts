@@ -68,3 +68,35 @@ export async function dumpClusterKeys(cluster: Cluster, pattern: string): Promis
   }
   return parts.join('\n')
 }
+
+/** The addresses of the cluster's masters, as the cluster announces them. */
+export async function clusterMasters(cluster: Cluster): Promise<{ host: string; port: number }[]> {
+  if (cluster.status !== 'ready') await new Promise((resolve) => cluster.once('ready', resolve))
+  return cluster.nodes('master').map((node) => ({
+    host: node.options.host ?? '127.0.0.1',
+    port: node.options.port ?? 6379,
+  }))
+}
+
+/**
+ * A cluster client that reaches each master through a proxy on loopback (`ports`, in the order of `masters`): the
+ * addresses the cluster announces are mapped to the proxies (ioredis `natMap`), so that cutting the proxies cuts
+ * the client off every node. Fails fast as {@link newCluster} does.
+ */
+export function newClusterVia(
+  masters: readonly { host: string; port: number }[],
+  ports: readonly number[],
+): Cluster {
+  const natMap = Object.fromEntries(
+    masters.map((master, i) => [
+      `${master.host}:${master.port}`,
+      { host: '127.0.0.1', port: Number(ports[i]) },
+    ]),
+  )
+  const cluster = new Cluster([{ host: '127.0.0.1', port: Number(ports[0]) }], {
+    natMap,
+    redisOptions: { maxRetriesPerRequest: 1, commandTimeout: 2000, connectTimeout: 1000 },
+  })
+  cluster.on('error', () => undefined)
+  return cluster
+}

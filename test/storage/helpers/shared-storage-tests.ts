@@ -13,22 +13,25 @@ import type { RevokedEvent } from '../../../src/events.js'
 import { ManualClock } from '../../../src/testing/manual-clock.js'
 import { Worker } from './processes.js'
 import { runStartupTests } from './startup-tests.js'
-import { TcpProxy } from './tcp-proxy.js'
+import { ProxyGroup } from './tcp-proxy.js'
 
 /** What the shared tests need to know about a backend. */
 export interface SharedBackend {
   readonly name: 'redis' | 'redis-cluster' | 'postgres'
-  /**
-   * The target of the outage proxy. Absent for a backend behind more than one address (Redis Cluster): its outage
-   * tests skip with that reason.
-   */
-  readonly address?: { host: string; port: number }
+  /** The addresses the outage tests cut (each node of a Redis Cluster); without them, those tests skip. */
+  readonly addresses?: readonly { host: string; port: number }[]
   /** Prepares a fresh namespace (key prefix or schema) for one test and returns its name. */
   namespace(label: string): Promise<string>
   /** A storage on the namespace. */
   storage(namespace: string): Storage
-  /** A storage on the namespace that connects through `port` (the outage proxy), and how to close it. */
-  storageVia?(port: number, namespace: string): { storage: Storage; close: () => Promise<void> }
+  /**
+   * A storage on the namespace that connects through the outage proxies (`ports`, in the order of `addresses`),
+   * and how to close it.
+   */
+  storageVia?(
+    ports: readonly number[],
+    namespace: string,
+  ): { storage: Storage; close: () => Promise<void> }
   /** How many tokens the namespace holds. */
   countTokens(namespace: string): Promise<number>
   /** Every key and value (or row) of the namespace, as text. */
@@ -100,52 +103,56 @@ export function runSharedStorageTests(backend: SharedBackend): void {
       })
     })
 
-    test('storage down: storage_unavailable, fast; then it works again when storage returns', async (t) => {
-      const cut = outageProxy(backend, t)
-      if (cut === null) return
-      const namespace = await backend.namespace('outage')
-      const proxy = new TcpProxy(cut.address)
-      await proxy.open()
-      const { storage, close } = cut.storageVia(proxy.port, namespace)
-      const store = new TokenStore({ storage, secret, timers: false })
-      try {
-        const auth = await store.create({ policies: ['x'] })
-        assert.ok(await store.lookup(auth.clientToken))
-        await proxy.cut()
-        for (const call of [
-          () => store.authenticate(auth.clientToken),
-          () => store.lookup(auth.clientToken),
-          () => store.create({ policies: ['x'] }),
-          () => store.revoke(auth.clientToken),
-        ]) {
-          const started = Date.now()
-          await assert.rejects(call(), (error: unknown) => {
-            assert.ok(error instanceof TokenStoreError)
-            assert.equal(error.code, 'storage_unavailable')
-            return true
-          })
-          assert.ok(Date.now() - started < 5000, 'a call waited too long while storage was down')
-        }
+    test(
+      'storage down: storage_unavailable, fast; then it works again when storage returns',
+      { timeout: 60_000 },
+      async (t) => {
+        const cut = outageProxy(backend, t)
+        if (cut === null) return
+        const namespace = await backend.namespace('outage')
+        const proxy = new ProxyGroup(cut.addresses)
         await proxy.open()
-        const deadline = Date.now() + 15_000
-        for (;;) {
-          try {
-            const info = await store.authenticate(auth.clientToken)
-            assert.equal(info.accessor, auth.accessor)
-            break
-          } catch (error) {
-            assert.ok(error instanceof TokenStoreError && error.code === 'storage_unavailable')
-            if (Date.now() > deadline) throw error
-            await new Promise((resolve) => setTimeout(resolve, 100))
+        const { storage, close } = cut.storageVia(proxy.ports, namespace)
+        const store = new TokenStore({ storage, secret, timers: false })
+        try {
+          const auth = await store.create({ policies: ['x'] })
+          assert.ok(await store.lookup(auth.clientToken))
+          await proxy.cut()
+          for (const call of [
+            () => store.authenticate(auth.clientToken),
+            () => store.lookup(auth.clientToken),
+            () => store.create({ policies: ['x'] }),
+            () => store.revoke(auth.clientToken),
+          ]) {
+            const started = Date.now()
+            await assert.rejects(call(), (error: unknown) => {
+              assert.ok(error instanceof TokenStoreError)
+              assert.equal(error.code, 'storage_unavailable')
+              return true
+            })
+            assert.ok(Date.now() - started < 5000, 'a call waited too long while storage was down')
           }
+          await proxy.open()
+          const deadline = Date.now() + 15_000
+          for (;;) {
+            try {
+              const info = await store.authenticate(auth.clientToken)
+              assert.equal(info.accessor, auth.accessor)
+              break
+            } catch (error) {
+              assert.ok(error instanceof TokenStoreError && error.code === 'storage_unavailable')
+              if (Date.now() > deadline) throw error
+              await new Promise((resolve) => setTimeout(resolve, 100))
+            }
+          }
+          assert.ok(await store.lookup(auth.clientToken))
+        } finally {
+          await store.close()
+          await close()
+          await proxy.cut()
         }
-        assert.ok(await store.lookup(auth.clientToken))
-      } finally {
-        await store.close()
-        await close()
-        await proxy.cut()
-      }
-    })
+      },
+    )
 
     test('4 processes, 1,000 concurrent authenticate calls on an N-use token: exactly N succeed', async () => {
       await withStore('uses', async (store, _storage, namespace) => {
@@ -545,28 +552,25 @@ function failAt(storage: Storage, step: number): Storage {
   })
 }
 
-/** What an outage test needs: one address to cut, and a storage through the proxy. */
+/** What an outage test needs: the addresses to cut, and a storage through their proxies. */
 interface OutageProxy {
-  readonly address: { host: string; port: number }
+  readonly addresses: readonly { host: string; port: number }[]
   readonly storageVia: NonNullable<SharedBackend['storageVia']>
 }
 
 /**
- * The backend's address and `storageVia`, or `null` after skipping the test (with the reason) on a backend that the
- * one-address proxy cannot cut.
+ * The backend's addresses and `storageVia`, or `null` after skipping the test (with the reason) on a backend that
+ * gives none.
  */
 export function outageProxy(
   backend: SharedBackend,
   t: { skip: (reason: string) => void },
 ): OutageProxy | null {
-  const { address } = backend
-  if (address !== undefined && backend.storageVia !== undefined) {
-    return {
-      address,
-      storageVia: (port, namespace) =>
-        (backend.storageVia as NonNullable<SharedBackend['storageVia']>)(port, namespace),
-    }
+  const { addresses } = backend
+  if (addresses !== undefined && backend.storageVia !== undefined) {
+    const storageVia = backend.storageVia.bind(backend)
+    return { addresses, storageVia }
   }
-  t.skip(`${backend.name}: the outage proxy stands for one address, and this backend has several`)
+  t.skip(`${backend.name}: no addresses for the outage proxy`)
   return null
 }

@@ -9,6 +9,8 @@ export class TcpProxy {
   readonly #sockets = new Set<net.Socket>()
   #server: net.Server | null = null
   #port = 0
+  #refusing = false
+  #connections = 0
 
   constructor(target: { host: string; port: number }) {
     this.#target = target
@@ -19,9 +21,22 @@ export class TcpProxy {
     return this.#port
   }
 
-  /** Starts accepting connections (on the same port as before, after a `cut()`). */
+  /** How many connections clients opened to the proxy so far, refused ones included. */
+  get connections(): number {
+    return this.#connections
+  }
+
+  /** Starts forwarding connections (on the same port as before, after a `cut()` or `refuse()`). */
   async open(): Promise<void> {
+    this.#refusing = false
+    // Still listening after refuse(): forwarding again is all there is to do.
+    if (this.#server !== null) return
     const server = net.createServer((client) => {
+      this.#connections += 1
+      if (this.#refusing) {
+        client.destroy()
+        return
+      }
       const upstream = net.connect(this.#target)
       for (const socket of [client, upstream]) {
         this.#sockets.add(socket)
@@ -44,6 +59,16 @@ export class TcpProxy {
     this.#server = server
   }
 
+  /**
+   * Drops every connection and closes each new one at once, still listening: the service looks down, and
+   * {@link TcpProxy.connections} counts how often clients try again.
+   */
+  refuse(): void {
+    this.#refusing = true
+    for (const socket of this.#sockets) socket.destroy()
+    this.#sockets.clear()
+  }
+
   /** Drops every connection and stops listening: the service looks down. */
   async cut(): Promise<void> {
     for (const socket of this.#sockets) socket.destroy()
@@ -51,5 +76,42 @@ export class TcpProxy {
     const server = this.#server
     this.#server = null
     if (server !== null) await new Promise((resolve) => server.close(resolve))
+  }
+}
+
+/**
+ * One {@link TcpProxy} per address of a service that has several (the nodes of a Redis Cluster), opened and cut
+ * together.
+ */
+export class ProxyGroup {
+  readonly #proxies: TcpProxy[]
+
+  constructor(targets: readonly { host: string; port: number }[]) {
+    this.#proxies = targets.map((target) => new TcpProxy(target))
+  }
+
+  /** The local ports, in the order of the targets (0 before the first `open()`). */
+  get ports(): number[] {
+    return this.#proxies.map((proxy) => proxy.port)
+  }
+
+  /** Starts (or resumes) accepting connections on every proxy. */
+  async open(): Promise<void> {
+    await Promise.all(this.#proxies.map((proxy) => proxy.open()))
+  }
+
+  /** How many connections clients opened to the proxies so far, refused ones included. */
+  get connections(): number {
+    return this.#proxies.reduce((sum, proxy) => sum + proxy.connections, 0)
+  }
+
+  /** Every proxy closes each connection at once (see {@link TcpProxy.refuse}). */
+  refuse(): void {
+    for (const proxy of this.#proxies) proxy.refuse()
+  }
+
+  /** Cuts every proxy: the whole service looks down. */
+  async cut(): Promise<void> {
+    await Promise.all(this.#proxies.map((proxy) => proxy.cut()))
   }
 }
