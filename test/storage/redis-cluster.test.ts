@@ -12,6 +12,7 @@ import { TokenStore, TokenStoreError } from '../../src/index.js'
 import { RedisStorage } from '../../src/storage/redis/index.js'
 import { runStorageConformance } from '../../src/testing/conformance.js'
 import { treeHashedId, treeString } from '../../src/testing/tree-ids.js'
+import { shardOfId } from '../../src/tree-shard.js'
 import type { HashedTokenId, TokenRecord } from '../../src/types.js'
 import {
   clusterKeys,
@@ -208,25 +209,66 @@ if (skip !== null) {
     })
   })
 
-  describe('RedisStorage on Redis Cluster: every node unreachable', () => {
+  /** What a test of an outage gets: a subscribed store that reaches the cluster through a proxy per master. */
+  interface CutOff {
+    readonly store: TokenStore
+    readonly storage: RedisStorage
+    readonly via: Cluster
+    readonly proxy: ProxyGroup
+    /** The accessors of the tokens `store` heard were revoked, in order. */
+    readonly revoked: string[]
+  }
+
+  /** Runs `fn` with a {@link CutOff} and a store on the cluster itself (`other`), under `keyPrefix`. */
+  const withCutOff = async (
+    keyPrefix: string,
+    pollInterval: number | undefined,
+    fn: (cutOff: CutOff, other: TokenStore) => Promise<void>,
+  ): Promise<void> => {
+    const proxy = new ProxyGroup(masters)
+    await proxy.open()
+    const via = newClusterVia(masters, proxy.ports)
+    const storage = new RedisStorage({
+      client: via,
+      keyPrefix,
+      ...(pollInterval === undefined ? {} : { pollInterval }),
+    })
+    const store = new TokenStore({ storage, secret: SECRET, timers: false })
+    const revoked: string[] = []
+    store.on('revoked', (event) => {
+      if (event.kind === 'token') revoked.push(event.accessor)
+    })
+    store.on('error', () => undefined)
+    try {
+      await store.ready()
+      await withClusterStore(cluster, keyPrefix, (other) =>
+        fn({ store, storage, via, proxy, revoked }, other),
+      )
+    } finally {
+      await store.close()
+      await storage.close()
+      via.disconnect()
+      await proxy.cut()
+    }
+  }
+
+  /** Waits (up to 15 s) until `revoked` holds `count` accessors. */
+  const waitRevoked = async (revoked: readonly string[], count: number): Promise<void> => {
+    const deadline = Date.now() + 15_000
+    while (revoked.length < count && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+  }
+
+  describe('RedisStorage on Redis Cluster: nodes unreachable', () => {
     test(
-      'a subscribed store tries the nodes again with pauses, fails calls at once, and hears revocations once they are back',
+      'every node: a subscribed store tries them again with pauses, fails calls at once, and hears revocations once they are back',
       { timeout: 60_000 },
       async () => {
-        const keyPrefix = `${PREFIX}outage-loop:`
-        const proxy = new ProxyGroup(masters)
-        await proxy.open()
-        const via = newClusterVia(masters, proxy.ports)
-        const storage = new RedisStorage({ client: via, keyPrefix })
-        const store = new TokenStore({ storage, secret: SECRET, timers: false })
-        const revoked: string[] = []
-        store.on('revoked', (event) => {
-          if (event.kind === 'token') revoked.push(event.accessor)
-        })
-        store.on('error', () => undefined)
-        try {
-          await withClusterStore(cluster, keyPrefix, async (other) => {
-            await store.ready()
+        await withCutOff(
+          `${PREFIX}outage-all:`,
+          undefined,
+          async ({ store, proxy, revoked }, other) => {
             const held = await other.create({ policies: ['x'] })
             const before = proxy.connections
             // Each new connection is closed at once: what a client does then shows in how often it comes back.
@@ -248,18 +290,62 @@ if (skip !== null) {
             assert.ok(Date.now() - started < 2500, 'a call waited for the cluster to come back')
             await proxy.open()
             await other.revoke(held.clientToken)
-            const deadline = Date.now() + 15_000
-            while (!revoked.includes(held.accessor) && Date.now() < deadline) {
-              await new Promise((resolve) => setTimeout(resolve, 50))
-            }
+            await waitRevoked(revoked, 1)
             assert.deepEqual(revoked, [held.accessor])
-          })
-        } finally {
-          await store.close()
-          await storage.close()
-          via.disconnect()
-          await proxy.cut()
-        }
+          },
+        )
+      },
+    )
+
+    test(
+      'one master: its trees fail fast, the others are served, and every revocation arrives once',
+      { timeout: 60_000 },
+      async () => {
+        const keyPrefix = `${PREFIX}outage-one:`
+        // No polling within the test: what arrives came through the subscription's wake-ups.
+        await withCutOff(
+          keyPrefix,
+          600_000,
+          async ({ store, storage, via, proxy, revoked }, other) => {
+            // The master the subscription listens on first (ClusterWakeups starts with the cluster's first master):
+            // losing it makes the subscription move to another.
+            const down = proxy.ports.indexOf(Number(via.nodes('master')[0]?.options.port))
+            assert.ok(down >= 0, 'the subscription listens through a proxy')
+            const tokens = await Promise.all(
+              Array.from({ length: 32 }, () => other.create({ policies: ['x'] })),
+            )
+            const slots = await cluster.cluster('SLOTS')
+            const masterOf = async (accessor: string): Promise<number> => {
+              const space = `${keyPrefix}{${shardOfId(accessor, storage.treeShards ?? 0)}}`
+              const slot = await cluster.cluster('KEYSLOT', `${space}seq`)
+              const node = slots.find(([from, to]) => slot >= from && slot <= to)?.[2]
+              return masters.findIndex((m) => m.host === node?.[0] && m.port === node[1])
+            }
+            const lost = new Set<string>()
+            for (const auth of tokens) {
+              if ((await masterOf(auth.accessor)) === down) lost.add(auth.accessor)
+            }
+            assert.ok(lost.size > 0 && lost.size < tokens.length, 'tokens on both sides')
+            proxy.at(down).refuse()
+            for (const auth of tokens) {
+              const started = Date.now()
+              const outcome = await store.lookup(auth.clientToken).then(
+                () => 'served',
+                (error: unknown) => (error instanceof TokenStoreError ? error.code : String(error)),
+              )
+              assert.equal(outcome, lost.has(auth.accessor) ? 'storage_unavailable' : 'served')
+              assert.ok(Date.now() - started < 2500, 'a call waited for the lost master')
+            }
+            for (const auth of tokens) await other.revoke(auth.clientToken)
+            const served = tokens.map((t) => t.accessor).filter((accessor) => !lost.has(accessor))
+            await waitRevoked(revoked, served.length)
+            assert.deepEqual([...revoked].sort(), served.sort())
+            // Back: the notices of the lost master's streams are read, once each.
+            await proxy.open()
+            await waitRevoked(revoked, tokens.length)
+            assert.deepEqual([...revoked].sort(), tokens.map((t) => t.accessor).sort())
+          },
+        )
       },
     )
   })

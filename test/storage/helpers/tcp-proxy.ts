@@ -90,6 +90,13 @@ export class ProxyGroup {
     this.#proxies = targets.map((target) => new TcpProxy(target))
   }
 
+  /** The proxy of the target at `index`. */
+  at(index: number): TcpProxy {
+    const proxy = this.#proxies[index]
+    if (proxy === undefined) throw new RangeError(`No proxy at ${index}`)
+    return proxy
+  }
+
   /** The local ports, in the order of the targets (0 before the first `open()`). */
   get ports(): number[] {
     return this.#proxies.map((proxy) => proxy.port)
