@@ -64,25 +64,32 @@ export class ClusterWakeups {
 
   /** Closes at once (after a failed start); no attempt follows. */
   disconnect(): void {
-    this.#closed = true
-    if (this.#retry !== null) clearTimeout(this.#retry)
-    this.#retry = null
-    this.#connection?.disconnect()
-    this.#connection = null
+    this.#stop()?.disconnect()
   }
 
   /** Unsubscribes and closes the connection; no attempt follows. */
   async close(): Promise<void> {
+    const connection = this.#stop()
+    if (connection === null) return
+    connection.removeAllListeners('message')
+    // A connection still trying its node is dropped: QUIT would wait for the node.
+    if (connection.status !== 'ready') {
+      connection.disconnect()
+      return
+    }
+    await connection.quit().catch(() => {
+      connection.disconnect()
+    })
+  }
+
+  /** Ends the attempts and hands over the connection (if any) to be closed. */
+  #stop(): Redis | null {
     this.#closed = true
     if (this.#retry !== null) clearTimeout(this.#retry)
     this.#retry = null
     const connection = this.#connection
     this.#connection = null
-    if (connection === null) return
-    connection.removeAllListeners('message')
-    await connection.quit().catch(() => {
-      connection.disconnect()
-    })
+    return connection
   }
 
   /** A connection to the next master, with no reconnection of its own: this class picks where to go next. */
