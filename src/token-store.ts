@@ -280,8 +280,11 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
           this.#emitRevoked(event)
         }
       },
-      // Policies compiled before the subscription began may have changed unnoticed.
+      // Policies compiled before the subscription began, or before notices were lost, may have changed unnoticed.
       started: () => {
+        this.#policyCache.invalidateAll()
+      },
+      gap: () => {
         this.#policyCache.invalidateAll()
       },
       failed: (error) => {

@@ -229,6 +229,42 @@ export function runStartupTests(
         }
       },
     )
+
+    test(
+      'a policy change trimmed from the log while an instance was cut off: it drops its compiled policies',
+      { timeout: 60_000 },
+      async (t) => {
+        const pair = await cutOffPair(t, 'startup_policy_gap', false)
+        if (pair === null) return
+        const { a, b, proxy, errors, namespace } = pair
+        const read = { path: 'secret/report', operation: 'read' } as const
+        try {
+          await b.ready()
+          await a.store.policies.write('app', 'path "secret/*" { capabilities = ["read"] }')
+          const auth = await a.store.create({ policies: ['app'] })
+          // b compiles `app` as it is now.
+          await b.authorize(auth.clientToken, read)
+          await proxy.cut()
+          await a.store.policies.write('app', 'path "secret/*" { capabilities = ["deny"] }')
+          await backend.trimNotices(namespace)
+          // A later policy notice, in the same stream: the one that shows b the gap.
+          await a.store.policies.write('other', 'path "other/*" { capabilities = ["read"] }')
+          await proxy.open()
+          const deadline = Date.now() + 15_000
+          while (!errors.some((e) => e instanceof Error && /lost/.test(e.message))) {
+            assert.ok(Date.now() < deadline, 'the loss was never reported')
+            await sleep(50)
+          }
+          await assert.rejects(b.authorize(auth.clientToken, read), (error: unknown) => {
+            assert.ok(error instanceof TokenStoreError)
+            assert.equal(error.code, 'permission_denied')
+            return true
+          })
+        } finally {
+          await pair.close()
+        }
+      },
+    )
   })
 }
 
