@@ -165,6 +165,12 @@ export class RevocationSubscription {
 
 /** The error for notices lost: the count, and that the `revoked` events for them will never come. */
 function gapError(gap: NoticeGap): TokenStoreError {
+  if (gap.reset === true) {
+    return new TokenStoreError(
+      'storage_unavailable',
+      "The storage's notice log started over (its numbers went back: the storage lost its data, or was restored from an older copy): notices written before that and not yet read were lost, so no revoked event will be emitted for those from other instances; this store reads the log from its new start",
+    )
+  }
   const count = gap.atMost ? `Up to ${gap.lost}` : String(gap.lost)
   return new TokenStoreError(
     'storage_unavailable',

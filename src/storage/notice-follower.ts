@@ -18,6 +18,11 @@ export interface NoticeEntry {
    * of the first, so that the numbers it covers are not taken for lost ones. Defaults to `seq`.
    */
   readonly first?: number
+  /**
+   * Set on an entry that says the log started over (its numbers went back below the cursor): `seq` is 0, and the
+   * entries after it are numbered from the log's start.
+   */
+  readonly reset?: boolean
 }
 
 /** Options of {@link NoticeFollower}. */
@@ -120,6 +125,12 @@ export class NoticeFollower {
       const entries = await readBatch(this.#cursor, NOTICE_BATCH)
       for (const entry of entries) {
         if (this.#stopped) return
+        if (entry.reset === true) {
+          onGap?.({ lost: 0, atMost: true, reset: true })
+          this.#cursor = entry.seq
+          onAdvance(entry.seq)
+          continue
+        }
         const first = entry.first ?? entry.seq
         if (first > this.#cursor + 1) onGap?.({ lost: first - this.#cursor - 1, atMost: false })
         this.#cursor = entry.seq

@@ -447,6 +447,12 @@ export interface NoticeGap {
    * how many notices were trimmed, some of which may predate the subscriber.
    */
   readonly atMost: boolean
+  /**
+   * Set when the log started over: its numbers went back below the subscriber's position (the storage lost its
+   * data, or was restored from an older copy). The subscription then reads the log from its start; what was
+   * written before the restart and not yet read is lost, and `lost` is 0 for not being known.
+   */
+  readonly reset?: boolean
 }
 
 /**

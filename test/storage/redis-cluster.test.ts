@@ -80,6 +80,10 @@ if (skip !== null) {
     trimNotices: async (namespace) => {
       for (const space of spaces(namespace)) await cluster.xtrim(`${space}notices`, 'MAXLEN', 0)
     },
+    resetNotices: async (namespace) => {
+      for (const space of spaces(namespace))
+        await cluster.del(`${space}notices`, `${space}seq`, `${space}epoch`)
+    },
   })
 
   describe('RedisStorage on Redis Cluster: tree shards', () => {

@@ -52,6 +52,9 @@ if (skip !== null) {
     trimNotices: async (namespace) => {
       await admin.xtrim(`${namespace}notices`, 'MAXLEN', 0)
     },
+    resetNotices: async (namespace) => {
+      await admin.del(`${namespace}notices`, `${namespace}seq`, `${namespace}epoch`)
+    },
   })
 
   describe('RedisStorage', () => {

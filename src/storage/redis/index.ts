@@ -268,6 +268,8 @@ export class RedisStorage implements Storage {
    * subscriptions.
    */
   readonly #cursors = new Map<string, number>()
+  /** The epoch of each key space's notice log when a subscription of this instance last read it (`null`: none). */
+  readonly #epochs = new Map<string, string | null>()
   readonly #subscriptions = new Set<() => Promise<void>>()
   readonly #listingCleanup = new ListingCleanup(async (space) =>
     Number(await this.#eval('listingCleanup', DRAIN_LISTING, space, [LISTING_CLEANUP_STEP])),
@@ -1045,6 +1047,14 @@ export class RedisStorage implements Storage {
     limit: number,
   ): Promise<NoticeEntry[]> {
     if (this.#deletionsInFlight.size > 0) await Promise.allSettled(this.#deletionsInFlight)
+    if (await this.#logStartedOver(space, cursor)) {
+      // The own ranges name numbers of the old log; what the new one holds is read from its start.
+      this.#ownNotices.forget(space)
+      return [
+        { seq: 0, notice: null, reset: true },
+        ...(await this.#readNotices(space, channel, 0, limit - 1)),
+      ]
+    }
     const read: NoticeEntry[] = []
     let after = cursor
     while (read.length < limit) {
@@ -1070,6 +1080,22 @@ export class RedisStorage implements Storage {
       after = own.last
     }
     return read
+  }
+
+  /**
+   * Whether `space`'s notice log started over since this instance last looked (Redis lost its data, or was
+   * restored from an older copy): its epoch (see the scripts' key layout) changed or vanished, or its counter went
+   * back below `cursor` (a log no notice of this version has marked yet). Numbers at or below the cursor would
+   * otherwise hide the new notices from the subscription until the counter passed it.
+   */
+  async #logStartedOver(space: string, cursor: number): Promise<boolean> {
+    const [seq, epoch] = await this.#send(() =>
+      this.#client.mget(this.#key(space, 'seq'), this.#key(space, 'epoch')),
+    )
+    const known = this.#epochs.get(space)
+    this.#epochs.set(space, epoch ?? null)
+    if (known !== undefined && known !== null && epoch !== known) return true
+    return Number(seq ?? 0) < cursor
   }
 
   /** A deletion script's arguments: the id, reason, now, then this instance's origin and the stream's length. */

@@ -53,6 +53,12 @@ export class OwnNoticeRanges {
     this.#start.set(space, start)
   }
 
+  /** Forgets the ranges of `space`: its stream started over, and the numbers they name are new ones now. */
+  forget(space: string): void {
+    this.#ranges.delete(space)
+    this.#start.delete(space)
+  }
+
   /** The first range of `space` that ends after notice `after`, if one is kept. */
   next(space: string, after: number): NoticeRange | undefined {
     const ranges = this.#ranges.get(space)

@@ -24,6 +24,7 @@
  * | `P roles`      | hash   | role name → role JSON                                                          |
  * | `P policies`   | hash   | ACL policy name → its source text                                              |
  * | `P seq`        | string | the number of the last notice                                                  |
+ * | `P epoch`      | string | the server time at which the notice log began (set by the first notice without one): a subscriber that sees it change, or vanish, knows the log started over |
  * | `P notices`    | stream | revocation and policy notices, entry id `0-<seq>`, trimmed (MINID) to about the configured length in notices |
  * |                |        | (fields: `o` origin, `st` the server's time of the write in ms, then the notice; a batch deletion's entry, `k` `batch`, holds `n` notices numbered up to `<seq>`, listed in `b`)|
  *
@@ -106,7 +107,16 @@ local function server_ms()
   local t = redis.call('TIME')
   return tostring(tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
 end
+-- Marks the notice log with the moment it began, once: if Redis loses its data, the next notice marks it anew, and
+-- a subscriber whose position the new numbers would hide sees the log started over.
+local function mark_epoch()
+  if redis.call('EXISTS', P .. 'epoch') == 0 then
+    local t = redis.call('TIME')
+    redis.call('SET', P .. 'epoch', t[1] .. '.' .. t[2])
+  end
+end
 local function publish(origin, fields)
+  mark_epoch()
   local seq = redis.call('INCR', P .. 'seq')
   local keep = math.max(0, seq - tonumber(ARGV[#ARGV]) + 1)
   local args = {'XADD', P .. 'notices', 'MINID', '~', '0-' .. keep, '0-' .. seq, 'o', origin, 'st', server_ms()}
@@ -490,6 +500,7 @@ end
 local published = {}
 local function publish_batch(origin, now, items)
   if #items == 0 then return end
+  mark_epoch()
   local last = redis.call('INCRBY', P .. 'seq', #items)
   published = {last - #items + 1, last}
   local keep = math.max(0, last - tonumber(ARGV[#ARGV]) + 1)

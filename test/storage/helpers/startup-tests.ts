@@ -265,6 +265,51 @@ export function runStartupTests(
         }
       },
     )
+
+    test(
+      'the notice log started over (the storage lost it): an instance reads it from its start, drops its compiled policies, and says so',
+      { timeout: 60_000 },
+      async (t) => {
+        if (backend.resetNotices === undefined) {
+          t.skip(`${backend.name}: a subscriber does not detect a log that started over`)
+          return
+        }
+        const pair = await cutOffPair(t, 'startup_reset', false)
+        if (pair === null) return
+        const { a, b, seen, errors, namespace } = pair
+        const read = { path: 'secret/report', operation: 'read' } as const
+        try {
+          await b.ready()
+          await a.store.policies.write('app', 'path "secret/*" { capabilities = ["read"] }')
+          const auth = await a.store.create({ policies: ['app'] })
+          await b.authorize(auth.clientToken, read)
+          // Some notices, so that b's position is past what the log will hold after it starts over.
+          const before = await Promise.all([1, 2, 3].map(() => a.store.create({ policies: ['x'] })))
+          for (const token of before) await a.store.revoke(token.clientToken)
+          await waitSeen(
+            seen,
+            before.map((token) => token.accessor),
+          )
+          await backend.resetNotices(namespace)
+          await a.store.policies.write('app', 'path "secret/*" { capabilities = ["deny"] }')
+          const after = await a.store.create({ policies: ['x'] })
+          await a.store.revoke(after.clientToken)
+          await waitSeen(seen, [after.accessor])
+          assert.equal(seen.get(after.accessor), 1)
+          assert.ok(
+            errors.some((e) => e instanceof Error && /started over/.test(e.message)),
+            'the restart of the log was reported',
+          )
+          await assert.rejects(b.authorize(auth.clientToken, read), (error: unknown) => {
+            assert.ok(error instanceof TokenStoreError)
+            assert.equal(error.code, 'permission_denied')
+            return true
+          })
+        } finally {
+          await pair.close()
+        }
+      },
+    )
   })
 }
 
