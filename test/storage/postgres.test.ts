@@ -83,6 +83,10 @@ if (skip !== null) {
     trimNotices: async (schema) => {
       await pool.query(`DELETE FROM ${schema}.notices`)
     },
+    resetNotices: async (schema) => {
+      await pool.query(`DELETE FROM ${schema}.notices`)
+      await pool.query(`UPDATE ${schema}.notice_seq SET seq = 0`)
+    },
   })
 
   describe('PostgresStorage', () => {

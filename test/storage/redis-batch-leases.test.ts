@@ -46,7 +46,9 @@ if (skip !== null) {
   /** The keys left under `keyPrefix` besides the notice stream and its counter, which outlive every token. */
   async function leftOver(keyPrefix: string): Promise<string[]> {
     const keys = await admin.keys(`${keyPrefix}*`)
-    return keys.filter((k) => k !== `${keyPrefix}notices` && k !== `${keyPrefix}seq`)
+    return keys.filter(
+      (k) => ![`${keyPrefix}notices`, `${keyPrefix}seq`, `${keyPrefix}epoch`].includes(k),
+    )
   }
 
   /** Deletes the subtree under `top` (marked `explicit` first) in one call; returns the batch. */

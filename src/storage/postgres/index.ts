@@ -740,6 +740,26 @@ export class PostgresStorage implements Storage {
   }
 
   /**
+   * Reads at most `limit` entries of the notice log after `cursor`, for a subscription. When there are none and the
+   * counter is below the cursor, the log started over (the database lost it, or was restored from an older copy):
+   * a `reset` entry, then the log from its start.
+   */
+  async #readNotices(cursor: number, limit: number): Promise<NoticeEntry[]> {
+    const { rows } = await this.#db.query(this.#text(READ_NOTICES), [cursor, limit, this.#origin])
+    const entries: NoticeEntry[] = []
+    for (const row of rows as NoticeRow[]) readNoticeRow(row, cursor, entries)
+    if (entries.length === 0 && cursor > 0) {
+      const [head] = (await this.#db.query(this.#text(CURRENT_NOTICE), [])).rows as {
+        seq: number
+      }[]
+      if ((head?.seq ?? 0) < cursor) {
+        return [{ seq: 0, notice: null, reset: true }, ...(await this.#readNotices(0, limit - 1))]
+      }
+    }
+    return entries
+  }
+
+  /**
    * Calls `listener` for each token or lease that another `PostgresStorage` on the same database and schema
    * deletes, once each and in order. Wakes on `LISTEN` (a connection held from a `pg.Pool`, or PGlite's
    * `listen`), polls as a safety net, and reads the numbered notice log from the last number it saw, so what was
@@ -752,16 +772,7 @@ export class PostgresStorage implements Storage {
     options: SubscribeOptions = {},
   ): Promise<() => Promise<void>> {
     const follower = new NoticeFollower({
-      readBatch: async (cursor, limit) => {
-        const { rows } = await this.#db.query(this.#text(READ_NOTICES), [
-          cursor,
-          limit,
-          this.#origin,
-        ])
-        const entries: NoticeEntry[] = []
-        for (const row of rows as NoticeRow[]) readNoticeRow(row, cursor, entries)
-        return entries
-      },
+      readBatch: (cursor, limit) => this.#readNotices(cursor, limit),
       listener,
       onAdvance: (seq) => {
         this.#cursor = seq

@@ -1046,7 +1046,6 @@ export class RedisStorage implements Storage {
     cursor: number,
     limit: number,
   ): Promise<NoticeEntry[]> {
-    if (this.#deletionsInFlight.size > 0) await Promise.allSettled(this.#deletionsInFlight)
     if (await this.#logStartedOver(space, cursor)) {
       // The own ranges name numbers of the old log; what the new one holds is read from its start.
       this.#ownNotices.forget(space)
@@ -1055,6 +1054,8 @@ export class RedisStorage implements Storage {
         ...(await this.#readNotices(space, channel, 0, limit - 1)),
       ]
     }
+    // After the check's round trip: a deletion that began meanwhile is waited for too.
+    if (this.#deletionsInFlight.size > 0) await Promise.allSettled(this.#deletionsInFlight)
     const read: NoticeEntry[] = []
     let after = cursor
     while (read.length < limit) {

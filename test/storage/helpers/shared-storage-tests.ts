@@ -39,8 +39,8 @@ export interface SharedBackend {
   /** Deletes every notice from the namespace's notice log, as trimming does. */
   trimNotices(namespace: string): Promise<void>
   /**
-   * Empties the namespace's notice log and restarts its numbering, as a storage that lost its data does; absent
-   * where a subscriber does not detect that (the test that needs it then skips, saying so).
+   * Empties the namespace's notice log and restarts its numbering, as a storage that lost its data does (Redis: its
+   * epoch too); absent where a subscriber does not detect that (the test that needs it then skips, saying so).
    */
   resetNotices?(namespace: string): Promise<void>
 }
