@@ -30,6 +30,31 @@ async function waitSeen(seen: Map<string, number>, accessors: readonly string[])
   await sleep(50)
 }
 
+/** The request the policy tests authorize, and the policy `app` that allows it, then denies it. */
+const READ_REPORT = { path: 'secret/report', operation: 'read' } as const
+const APP_ALLOWS = 'path "secret/*" { capabilities = ["read"] }'
+const APP_DENIES = 'path "secret/*" { capabilities = ["deny"] }'
+
+/**
+ * Writes `app` (allowing {@link READ_REPORT}) through `writer` and has `reader` compile it by authorizing a token
+ * of it; resolves to that token.
+ */
+async function compiledApp(writer: TokenStore, reader: TokenStore): Promise<string> {
+  await writer.policies.write('app', APP_ALLOWS)
+  const auth = await writer.create({ policies: ['app'] })
+  await reader.authorize(auth.clientToken, READ_REPORT)
+  return auth.clientToken
+}
+
+/** Asserts that `store` refuses `token` {@link READ_REPORT}: it uses `app` as it is now, not as it compiled it. */
+async function assertDenied(store: TokenStore, token: string): Promise<void> {
+  await assert.rejects(store.authorize(token, READ_REPORT), (error: unknown) => {
+    assert.ok(error instanceof TokenStoreError)
+    assert.equal(error.code, 'permission_denied')
+    return true
+  })
+}
+
 /** Keeps `store` revoking fresh tokens until the returned function is called (and awaited). */
 function keepBusy(store: TokenStore): () => Promise<void> {
   const state = { busy: true }
@@ -237,15 +262,11 @@ export function runStartupTests(
         const pair = await cutOffPair(t, 'startup_policy_gap', false)
         if (pair === null) return
         const { a, b, proxy, errors, namespace } = pair
-        const read = { path: 'secret/report', operation: 'read' } as const
         try {
           await b.ready()
-          await a.store.policies.write('app', 'path "secret/*" { capabilities = ["read"] }')
-          const auth = await a.store.create({ policies: ['app'] })
-          // b compiles `app` as it is now.
-          await b.authorize(auth.clientToken, read)
+          const token = await compiledApp(a.store, b)
           await proxy.cut()
-          await a.store.policies.write('app', 'path "secret/*" { capabilities = ["deny"] }')
+          await a.store.policies.write('app', APP_DENIES)
           await backend.trimNotices(namespace)
           // A later policy notice, in the same stream: the one that shows b the gap.
           await a.store.policies.write('other', 'path "other/*" { capabilities = ["read"] }')
@@ -255,11 +276,7 @@ export function runStartupTests(
             assert.ok(Date.now() < deadline, 'the loss was never reported')
             await sleep(50)
           }
-          await assert.rejects(b.authorize(auth.clientToken, read), (error: unknown) => {
-            assert.ok(error instanceof TokenStoreError)
-            assert.equal(error.code, 'permission_denied')
-            return true
-          })
+          await assertDenied(b, token)
         } finally {
           await pair.close()
         }
@@ -277,12 +294,9 @@ export function runStartupTests(
         const pair = await cutOffPair(t, 'startup_reset', false)
         if (pair === null) return
         const { a, b, seen, errors, namespace } = pair
-        const read = { path: 'secret/report', operation: 'read' } as const
         try {
           await b.ready()
-          await a.store.policies.write('app', 'path "secret/*" { capabilities = ["read"] }')
-          const auth = await a.store.create({ policies: ['app'] })
-          await b.authorize(auth.clientToken, read)
+          const token = await compiledApp(a.store, b)
           // Some notices, so that b's position is past what the log will hold after it starts over.
           const before = await Promise.all([1, 2, 3].map(() => a.store.create({ policies: ['x'] })))
           for (const token of before) await a.store.revoke(token.clientToken)
@@ -291,7 +305,7 @@ export function runStartupTests(
             before.map((token) => token.accessor),
           )
           await backend.resetNotices(namespace)
-          await a.store.policies.write('app', 'path "secret/*" { capabilities = ["deny"] }')
+          await a.store.policies.write('app', APP_DENIES)
           const after = await a.store.create({ policies: ['x'] })
           await a.store.revoke(after.clientToken)
           await waitSeen(seen, [after.accessor])
@@ -300,11 +314,7 @@ export function runStartupTests(
             errors.some((e) => e instanceof Error && /started over/.test(e.message)),
             'the restart of the log was reported',
           )
-          await assert.rejects(b.authorize(auth.clientToken, read), (error: unknown) => {
-            assert.ok(error instanceof TokenStoreError)
-            assert.equal(error.code, 'permission_denied')
-            return true
-          })
+          await assertDenied(b, token)
         } finally {
           await pair.close()
         }
