@@ -1244,19 +1244,16 @@ export class RedisStorage implements Storage {
       const keys = this.#spaces.shards === null ? [] : [this.#key(space, 'seq')]
       const run = (): Promise<unknown> =>
         this.#client.evalsha(script.sha, keys.length, ...keys, space, ...args)
-      return (this.#gate === null ? run() : this.#gate.send(run)).then(
-        undefined,
-        (error: unknown) => {
-          if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) {
-            throw unavailable(operation, error)
-          }
-          return this.#send(() =>
-            this.#client.eval(script.lua, keys.length, ...keys, space, ...args),
-          ).then(undefined, (failure: unknown) => {
-            throw unavailable(operation, failure)
-          })
-        },
-      )
+      return this.#send(run).then(undefined, (error: unknown) => {
+        if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) {
+          throw unavailable(operation, error)
+        }
+        return this.#send(() =>
+          this.#client.eval(script.lua, keys.length, ...keys, space, ...args),
+        ).then(undefined, (failure: unknown) => {
+          throw unavailable(operation, failure)
+        })
+      })
     } catch (error) {
       return Promise.reject(unavailable(operation, error))
     }
