@@ -65,17 +65,20 @@ export class TcpProxy {
    */
   refuse(): void {
     this.#refusing = true
-    for (const socket of this.#sockets) socket.destroy()
-    this.#sockets.clear()
+    this.#dropConnections()
   }
 
   /** Drops every connection and stops listening: the service looks down. */
   async cut(): Promise<void> {
-    for (const socket of this.#sockets) socket.destroy()
-    this.#sockets.clear()
+    this.#dropConnections()
     const server = this.#server
     this.#server = null
     if (server !== null) await new Promise((resolve) => server.close(resolve))
+  }
+
+  #dropConnections(): void {
+    for (const socket of this.#sockets) socket.destroy()
+    this.#sockets.clear()
   }
 }
 
