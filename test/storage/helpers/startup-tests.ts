@@ -92,17 +92,25 @@ export function runStartupTests(
   }
 
   /**
-   * For an outage test: a store `a` on a fresh namespace, and a store `b` whose storage reaches it through the
-   * outage proxies (cut before `b` is made when `startCut`), with the revocations and errors `b` reports; `null`
-   * after skipping the test on a backend without proxies. `close()` closes both stores and cuts the proxies.
+   * Runs an outage test's body with a store `a` on a fresh namespace and a store `b` whose storage reaches it
+   * through the outage proxies (cut before `b` is made when `startCut`), with the revocations and errors `b`
+   * reports; afterwards closes both stores and cuts the proxies. Skips the test on a backend without proxies.
    */
-  const cutOffPair = async (
+  const withCutOffPair = async (
     t: { skip: (reason: string) => void },
     label: string,
     startCut: boolean,
-  ) => {
+    body: (pair: {
+      a: { store: TokenStore }
+      b: TokenStore
+      proxy: ProxyGroup
+      seen: Map<string, number>
+      errors: unknown[]
+      namespace: string
+    }) => Promise<void>,
+  ): Promise<void> => {
     const cut = outageProxy(backend, t)
-    if (cut === null) return null
+    if (cut === null) return
     const namespace = await backend.namespace(label)
     const a = open(namespace)
     const proxy = new ProxyGroup(cut.addresses)
@@ -113,13 +121,14 @@ export function runStartupTests(
     const seen = countRevoked(b)
     const errors: unknown[] = []
     b.on('error', (error) => errors.push(error))
-    const close = async (): Promise<void> => {
+    try {
+      await body({ a, b, proxy, seen, errors, namespace })
+    } finally {
       await b.close()
       await via.close()
       await proxy.cut()
       await a.close()
     }
-    return { a, b, proxy, seen, errors, namespace, close }
   }
 
   describe(`${backend.name}: a new instance follows every revocation from its construction`, () => {
@@ -181,10 +190,7 @@ export function runStartupTests(
       'storage down at construction: ready() rejects; once it returns, every revocation since arrives once',
       { timeout: 60_000 },
       async (t) => {
-        const pair = await cutOffPair(t, 'startup_down', true)
-        if (pair === null) return
-        const { a, b, proxy, seen, errors } = pair
-        try {
+        await withCutOffPair(t, 'startup_down', true, async ({ a, b, proxy, seen, errors }) => {
           const tokens = await Promise.all([1, 2, 3].map(() => a.store.create({ policies: ['x'] })))
           await a.store.revoke(tokens[0]?.clientToken ?? '')
           await assert.rejects(b.ready(), (error: unknown) => {
@@ -216,9 +222,7 @@ export function runStartupTests(
             errors.every((e) => e instanceof TokenStoreError && !/lost/.test(e.message)),
             'no loss was reported',
           )
-        } finally {
-          await pair.close()
-        }
+        })
       },
     )
 
@@ -226,32 +230,32 @@ export function runStartupTests(
       'notices trimmed from the log while an instance was cut off: an error event naming how many',
       { timeout: 60_000 },
       async (t) => {
-        const pair = await cutOffPair(t, 'startup_gap', false)
-        if (pair === null) return
-        const { a, b, proxy, seen, errors, namespace } = pair
-        try {
-          await b.ready()
-          await proxy.cut()
-          // Children of one root: one tree, so one notice stream on a sharded storage, where a gap shows once a
-          // later notice of the same stream is read.
-          const root = await a.store.create({ policies: ['x'] })
-          const tokens = await Promise.all(
-            [1, 2, 3, 4].map(() => a.store.create({ policies: ['x'], parent: root.clientToken })),
-          )
-          for (const auth of tokens.slice(0, 3)) await a.store.revoke(auth.clientToken)
-          await backend.trimNotices(namespace)
-          await a.store.revoke(tokens[3]?.clientToken ?? '')
-          await proxy.open()
-          const last = tokens[3]?.accessor ?? ''
-          await waitSeen(seen, [last])
-          assert.equal(seen.get(last), 1)
-          for (const auth of tokens.slice(0, 3)) assert.equal(seen.has(auth.accessor), false)
-          const lost = errors.filter((e) => e instanceof Error && /lost/.test(e.message))
-          assert.equal(lost.length, 1)
-          assert.match((lost[0] as Error).message, /^3 revocation notice\(s\)/)
-        } finally {
-          await pair.close()
-        }
+        await withCutOffPair(
+          t,
+          'startup_gap',
+          false,
+          async ({ a, b, proxy, seen, errors, namespace }) => {
+            await b.ready()
+            await proxy.cut()
+            // Children of one root: one tree, so one notice stream on a sharded storage, where a gap shows once a
+            // later notice of the same stream is read.
+            const root = await a.store.create({ policies: ['x'] })
+            const tokens = await Promise.all(
+              [1, 2, 3, 4].map(() => a.store.create({ policies: ['x'], parent: root.clientToken })),
+            )
+            for (const auth of tokens.slice(0, 3)) await a.store.revoke(auth.clientToken)
+            await backend.trimNotices(namespace)
+            await a.store.revoke(tokens[3]?.clientToken ?? '')
+            await proxy.open()
+            const last = tokens[3]?.accessor ?? ''
+            await waitSeen(seen, [last])
+            assert.equal(seen.get(last), 1)
+            for (const auth of tokens.slice(0, 3)) assert.equal(seen.has(auth.accessor), false)
+            const lost = errors.filter((e) => e instanceof Error && /lost/.test(e.message))
+            assert.equal(lost.length, 1)
+            assert.match((lost[0] as Error).message, /^3 revocation notice\(s\)/)
+          },
+        )
       },
     )
 
@@ -259,27 +263,27 @@ export function runStartupTests(
       'a policy change trimmed from the log while an instance was cut off: it drops its compiled policies',
       { timeout: 60_000 },
       async (t) => {
-        const pair = await cutOffPair(t, 'startup_policy_gap', false)
-        if (pair === null) return
-        const { a, b, proxy, errors, namespace } = pair
-        try {
-          await b.ready()
-          const token = await compiledApp(a.store, b)
-          await proxy.cut()
-          await a.store.policies.write('app', APP_DENIES)
-          await backend.trimNotices(namespace)
-          // A later policy notice, in the same stream: the one that shows b the gap.
-          await a.store.policies.write('other', 'path "other/*" { capabilities = ["read"] }')
-          await proxy.open()
-          const deadline = Date.now() + 15_000
-          while (!errors.some((e) => e instanceof Error && /lost/.test(e.message))) {
-            assert.ok(Date.now() < deadline, 'the loss was never reported')
-            await sleep(50)
-          }
-          await assertDenied(b, token)
-        } finally {
-          await pair.close()
-        }
+        await withCutOffPair(
+          t,
+          'startup_policy_gap',
+          false,
+          async ({ a, b, proxy, errors, namespace }) => {
+            await b.ready()
+            const token = await compiledApp(a.store, b)
+            await proxy.cut()
+            await a.store.policies.write('app', APP_DENIES)
+            await backend.trimNotices(namespace)
+            // A later policy notice, in the same stream: the one that shows b the gap.
+            await a.store.policies.write('other', 'path "other/*" { capabilities = ["read"] }')
+            await proxy.open()
+            const deadline = Date.now() + 15_000
+            while (!errors.some((e) => e instanceof Error && /lost/.test(e.message))) {
+              assert.ok(Date.now() < deadline, 'the loss was never reported')
+              await sleep(50)
+            }
+            await assertDenied(b, token)
+          },
+        )
       },
     )
 
@@ -291,33 +295,36 @@ export function runStartupTests(
           t.skip(`${backend.name}: a subscriber does not detect a log that started over`)
           return
         }
-        const pair = await cutOffPair(t, 'startup_reset', false)
-        if (pair === null) return
-        const { a, b, seen, errors, namespace } = pair
-        try {
-          await b.ready()
-          const token = await compiledApp(a.store, b)
-          // Some notices, so that b's position is past what the log will hold after it starts over.
-          const before = await Promise.all([1, 2, 3].map(() => a.store.create({ policies: ['x'] })))
-          for (const token of before) await a.store.revoke(token.clientToken)
-          await waitSeen(
-            seen,
-            before.map((token) => token.accessor),
-          )
-          await backend.resetNotices(namespace)
-          await a.store.policies.write('app', APP_DENIES)
-          const after = await a.store.create({ policies: ['x'] })
-          await a.store.revoke(after.clientToken)
-          await waitSeen(seen, [after.accessor])
-          assert.equal(seen.get(after.accessor), 1)
-          assert.ok(
-            errors.some((e) => e instanceof Error && /started over/.test(e.message)),
-            'the restart of the log was reported',
-          )
-          await assertDenied(b, token)
-        } finally {
-          await pair.close()
-        }
+        const resetNotices = backend.resetNotices.bind(backend)
+        await withCutOffPair(
+          t,
+          'startup_reset',
+          false,
+          async ({ a, b, seen, errors, namespace }) => {
+            await b.ready()
+            const token = await compiledApp(a.store, b)
+            // Some notices, so that b's position is past what the log will hold after it starts over.
+            const before = await Promise.all(
+              [1, 2, 3].map(() => a.store.create({ policies: ['x'] })),
+            )
+            for (const token of before) await a.store.revoke(token.clientToken)
+            await waitSeen(
+              seen,
+              before.map((token) => token.accessor),
+            )
+            await resetNotices(namespace)
+            await a.store.policies.write('app', APP_DENIES)
+            const after = await a.store.create({ policies: ['x'] })
+            await a.store.revoke(after.clientToken)
+            await waitSeen(seen, [after.accessor])
+            assert.equal(seen.get(after.accessor), 1)
+            assert.ok(
+              errors.some((e) => e instanceof Error && /started over/.test(e.message)),
+              'the restart of the log was reported',
+            )
+            await assertDenied(b, token)
+          },
+        )
       },
     )
   })
