@@ -4,10 +4,16 @@
  *
  * @packageDocumentation
  */
+import { backoffDelay, type Backoff } from '../backoff.js'
 import { NOTICE_START_MARGIN, type NoticeGap, type StorageNotice } from './storage.js'
 
 /** Notices read per batch. */
 const NOTICE_BATCH = 500
+
+/** The delay before each retry of a failed read, until one succeeds. */
+const RETRY_BACKOFF: Backoff = { first: 100, max: 2000 }
+/** The least delay before a retry, in ms, whatever the jitter draws: a storage that fails at once is not spun on. */
+const RETRY_FLOOR = 50
 
 /** One entry of a notice log: its number, and its notice or `null` to skip it (this instance's own, unreadable). */
 export interface NoticeEntry {
@@ -27,7 +33,10 @@ export interface NoticeEntry {
 
 /** Options of {@link NoticeFollower}. */
 export interface NoticeFollowerOptions {
-  /** Reads at most `limit` entries numbered after `cursor`, oldest first. A rejection is retried later. */
+  /**
+   * Reads at most `limit` entries numbered after `cursor`, oldest first. A rejection is retried after a backoff
+   * delay, and at the next wake-up or poll if that comes first.
+   */
   readonly readBatch: (cursor: number, limit: number) => Promise<readonly NoticeEntry[]>
   /** Receives each notice read, once and in order. */
   readonly listener: (notice: StorageNotice) => void
@@ -47,6 +56,10 @@ export interface NoticeFollowerOptions {
  * arrive while a read runs coalesce into one more read, and a timer reads as well, as the backstop for a wake-up
  * lost (a dropped connection) or never sent (a database that cannot notify).
  *
+ * A read that fails is retried on its own, after a backoff delay, until one succeeds: the wake-up that prompted it
+ * was spent, and none may follow when the part of the storage that failed comes back (a Redis Cluster master the
+ * wake-ups do not go through), so without the retry its notices would wait for the poll.
+ *
  * Wake-ups before {@link start} are ignored, so the adapter can wire its notifications up before it knows where
  * the log ends; the first read follows `start`.
  */
@@ -59,6 +72,10 @@ export class NoticeFollower {
   /** Set when a wake-up arrives during a read: one more read follows. */
   #again = false
   #poll: NodeJS.Timeout | undefined
+  /** The retry of a failed read, when one is due. */
+  #retry: NodeJS.Timeout | undefined
+  /** Reads failed in a row. */
+  #failures = 0
 
   constructor(options: NoticeFollowerOptions) {
     this.#options = options
@@ -89,14 +106,21 @@ export class NoticeFollower {
       this.#again = true
       return
     }
+    clearTimeout(this.#retry)
+    this.#retry = undefined
     this.#running = (async () => {
+      let failed: boolean
       do {
         this.#again = false
-        // A failed read (the server down) is retried by the next wake-up or poll.
-        await this.#readOnce().catch(() => undefined)
+        failed = await this.#readOnce().then(
+          () => false,
+          () => true,
+        )
       } while (this.#readAgain())
+      this.#failures = failed ? this.#failures + 1 : 0
     })().finally(() => {
       this.#running = null
+      if (this.#failures > 0) this.#retryLater()
     })
   }
 
@@ -107,7 +131,16 @@ export class NoticeFollower {
   async stop(): Promise<void> {
     this.#stopped = true
     clearInterval(this.#poll)
+    clearTimeout(this.#retry)
     await this.#running
+  }
+
+  /** Reads again after a delay that grows with each failure in a row (a wake-up before then reads at once). */
+  #retryLater(): void {
+    if (this.#stopped) return
+    const delay = RETRY_FLOOR + backoffDelay(this.#failures - 1, RETRY_BACKOFF)
+    this.#retry = setTimeout(this.wake, delay)
+    this.#retry.unref()
   }
 
   /**

@@ -306,7 +306,8 @@ if (skip !== null) {
       { timeout: 60_000 },
       async () => {
         const keyPrefix = `${PREFIX}outage-one:`
-        // No polling within the test: what arrives came through the subscription's wake-ups.
+        // No polling within the test: what arrives came through the subscription's wake-ups, or (the lost master's
+        // streams, once it is back) through the followers' own retries of the reads that failed while it was away.
         await withCutOff(
           keyPrefix,
           600_000,
@@ -344,7 +345,8 @@ if (skip !== null) {
             const served = tokens.map((t) => t.accessor).filter((accessor) => !lost.has(accessor))
             await waitRevoked(revoked, served.length)
             assert.deepEqual([...revoked].sort(), served.sort())
-            // Back: the notices of the lost master's streams are read, once each.
+            // Back: the notices of the lost master's streams are read, once each, with no wake-up after its return:
+            // their wake-ups came while it was away, and the reads they prompted failed.
             await proxy.open()
             await waitRevoked(revoked, tokens.length)
             assert.deepEqual([...revoked].sort(), tokens.map((t) => t.accessor).sort())
