@@ -71,6 +71,8 @@ export {
   TRACING_CHANNEL_PREFIX,
   operationChannel,
   type OperationChannel,
+  type OperationChannelSubscribers,
+  type OperationEventChannel,
   type OperationContext,
 } from './tracing.js'
 export type { CreateRootOptions, CreateTokenOptions, TokenStoreOptions } from './options.js'

@@ -7,7 +7,8 @@
  *
  * @packageDocumentation
  */
-import { tracingChannel, type TracingChannel } from 'node:diagnostics_channel'
+import type { AsyncLocalStorage } from 'node:async_hooks'
+import { tracingChannel } from 'node:diagnostics_channel'
 
 import type { TokenStoreError, TokenStoreErrorCode } from './errors.js'
 import type { AuditOperation } from './events.js'
@@ -83,17 +84,73 @@ export interface OperationContext {
   error?: TokenStoreError
 }
 
-/** The tracing channel of an operation, typed with its context. */
-export type OperationChannel = TracingChannel<unknown, OperationContext>
+/** The handlers of an {@link OperationChannel}'s five events, each given the operation's context. */
+export interface OperationChannelSubscribers {
+  /** The operation started (its synchronous part runs next). */
+  start(context: OperationContext): void
+  /** Its synchronous part returned. */
+  end(context: OperationContext): void
+  /** It failed: `context.error` and `context.code` are set (before `asyncStart`). */
+  error(context: OperationContext): void
+  /** It settled: `context.outcome` and `context.accessor` are set. */
+  asyncStart(context: OperationContext): void
+  /** Right after `asyncStart`: measure latency here against `context.startTime`. */
+  asyncEnd(context: OperationContext): void
+}
+
+/**
+ * One of the five channels of an {@link OperationChannel} (Node's `Channel`), as a subscriber uses it, or an APM that
+ * binds its context store (an `AsyncLocalStorage`) to `start` so that the operation runs inside its span.
+ */
+export interface OperationEventChannel {
+  /** Whether it has a subscriber or a bound store. */
+  readonly hasSubscribers: boolean
+  /** Calls `onMessage` with the context of each operation that reaches this event. */
+  subscribe(onMessage: (context: OperationContext, name: string | symbol) => void): void
+  /** Removes `onMessage`; `true` when it was subscribed. */
+  unsubscribe(onMessage: (context: OperationContext, name: string | symbol) => void): boolean
+  /** Runs what follows this event with `store` set to `transform(context)` (to the context itself without one). */
+  bindStore<T>(store: AsyncLocalStorage<T>, transform?: (context: OperationContext) => T): void
+  /** Undoes {@link OperationEventChannel.bindStore}; `true` when `store` was bound. */
+  unbindStore(store: AsyncLocalStorage<unknown>): boolean
+}
+
+/**
+ * The tracing channel of an operation: Node's `TracingChannel` (the object is one), as far as subscribers and APMs
+ * use it, typed with {@link OperationContext}. Declared here rather than as `TracingChannel<…>` of `@types/node`,
+ * whose type parameters changed order between its major versions (store then context in 20, context then store in
+ * 26): a declaration that names them fails the type check of every project on the other side.
+ */
+export interface OperationChannel {
+  /** Whether any of the five events has a subscriber. */
+  readonly hasSubscribers: boolean
+  /** Adds handlers for any of the five events. */
+  subscribe(subscribers: Partial<OperationChannelSubscribers>): void
+  /** Removes handlers added by {@link OperationChannel.subscribe}; `true` when every one was found. */
+  unsubscribe(subscribers: Partial<OperationChannelSubscribers>): boolean
+  /** Published when the operation starts; bind an `AsyncLocalStorage` here to run it inside a span. */
+  readonly start: OperationEventChannel
+  /** Published when its synchronous part returns. */
+  readonly end: OperationEventChannel
+  /** Published when it fails, before `asyncStart`. */
+  readonly error: OperationEventChannel
+  /** Published when it settles. */
+  readonly asyncStart: OperationEventChannel
+  /** Published right after `asyncStart`. */
+  readonly asyncEnd: OperationEventChannel
+}
+
+/** Node's tracing channel, as this module publishes on it (its type parameters are left as Node declares them). */
+type NodeTracingChannel = ReturnType<typeof tracingChannel>
 
 /** The tracing channel of each operation, created once: the hot path reads a property, it never looks one up. */
-const CHANNELS: Readonly<Record<AuditOperation, OperationChannel>> = Object.freeze(
+const CHANNELS: Readonly<Record<AuditOperation, NodeTracingChannel>> = Object.freeze(
   Object.fromEntries(
     TRACED_OPERATIONS.map((operation) => [
       operation,
-      tracingChannel<unknown, OperationContext>(`${TRACING_CHANNEL_PREFIX}${operation}`),
+      tracingChannel(`${TRACING_CHANNEL_PREFIX}${operation}`),
     ]),
-  ) as Record<AuditOperation, OperationChannel>,
+  ) as Record<AuditOperation, NodeTracingChannel>,
 )
 
 /**
@@ -101,7 +158,8 @@ const CHANNELS: Readonly<Record<AuditOperation, OperationChannel>> = Object.free
  * asyncStart, asyncEnd, error })`, or by name through `diagnostics_channel.tracingChannel('tokentree:create')`.
  */
 export function operationChannel(operation: AuditOperation): OperationChannel {
-  return CHANNELS[operation]
+  // Node's declaration knows neither the context nor unsubscribe's answer; the object is what the interface says.
+  return CHANNELS[operation] as unknown as OperationChannel
 }
 
 /** One operation being traced; `null` from {@link startTrace} when nobody listens. */
@@ -130,7 +188,7 @@ export function startTrace(operation: AuditOperation, store: object): OperationT
  * `runStores`. Node keeps the bound stores in the channel's `_stores` map and has no public way to ask; when that
  * field has no size (a Node that keeps them otherwise), the answer is yes, and `runStores` runs as before.
  */
-function storesBound(channel: OperationChannel['start']): boolean {
+function storesBound(channel: NodeTracingChannel['start']): boolean {
   // Node's own map class, which is not an `instanceof Map`: read its size.
   const stores = (channel as unknown as { _stores?: { size?: unknown } })._stores
   return typeof stores?.size !== 'number' || stores.size > 0
@@ -141,10 +199,10 @@ function storesBound(channel: OperationChannel['start']): boolean {
  * where closures cost one each (and, under loaders that keep function names, a `defineProperty` each).
  */
 class Trace implements OperationTrace {
-  readonly #channel: OperationChannel
+  readonly #channel: NodeTracingChannel
   readonly #context: OperationContext
 
-  constructor(channel: OperationChannel, operation: AuditOperation, store: object) {
+  constructor(channel: NodeTracingChannel, operation: AuditOperation, store: object) {
     this.#channel = channel
     this.#context = { operation, store, startTime: performance.now(), accessor: null }
   }

@@ -2,11 +2,12 @@
  * The package as a user gets it: `npm pack` ships dist/ (with the command), LICENSE, README and CHANGELOG and no
  * sources or tests; installed into an empty project (offline-capable, from npm's cache), `npx tokentree server
  * -dev` serves the Vault API, `npx tokentree token create -format=json` prints the token, and a SIGTERM to npx
- * stops the server.
+ * stops the server; and its declarations type-check in a TypeScript project that checks libraries too, against the
+ * `@types/node` of this repository and against the newest one.
  */
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
@@ -49,6 +50,34 @@ describe('the packed package', { skip: MISSING_BUILD, timeout: 180_000 }, () => 
   let dir: string
   let files: string[]
   let tarball: string
+  let installed: Promise<string> | undefined
+
+  /** An empty project with the tarball installed (once, for every test that needs it): its directory. */
+  const installedApp = (): Promise<string> => {
+    installed ??= (async () => {
+      const app = join(dir, 'app')
+      await mkdir(app, { recursive: true })
+      await writeFile(
+        join(app, 'package.json'),
+        JSON.stringify({ name: 'app', private: true, type: 'module' }),
+      )
+      await run(
+        NPM,
+        [
+          'install',
+          tarball,
+          '--prefer-offline',
+          '--no-audit',
+          '--no-fund',
+          '--ignore-scripts',
+          '--loglevel=error',
+        ],
+        { cwd: app, env: childEnv() },
+      )
+      return app
+    })()
+    return installed
+  }
 
   before(async () => {
     requireBuild()
@@ -84,25 +113,7 @@ describe('the packed package', { skip: MISSING_BUILD, timeout: 180_000 }, () => 
   })
 
   test('installed in an empty project: npx tokentree server -dev, token create -format=json, SIGTERM stops it', async () => {
-    const app = join(dir, 'app')
-    await run('mkdir', ['-p', app])
-    await writeFile(
-      join(app, 'package.json'),
-      JSON.stringify({ name: 'app', private: true, type: 'module' }),
-    )
-    await run(
-      NPM,
-      [
-        'install',
-        tarball,
-        '--prefer-offline',
-        '--no-audit',
-        '--no-fund',
-        '--ignore-scripts',
-        '--loglevel=error',
-      ],
-      { cwd: app, env: childEnv() },
-    )
+    const app = await installedApp()
     const imported = await run(
       process.execPath,
       [
@@ -144,4 +155,74 @@ describe('the packed package', { skip: MISSING_BUILD, timeout: 180_000 }, () => 
     }
     await waitUntilDown(server.address)
   })
+
+  test('its declarations type-check with skipLibCheck off (ESM and CommonJS), against @types/node 20 and the newest', async () => {
+    const app = await installedApp()
+    await writeFile(join(app, 'consumer.ts'), CONSUMER)
+    await writeFile(join(app, 'consumer-cjs.cts'), CONSUMER_CJS)
+    // Each variant names its @types/node through a type root of its own (the newest is a devDependency alias).
+    const variants = {
+      repository: join(ROOT_DIR, 'node_modules', '@types', 'node'),
+      newest: join(ROOT_DIR, 'node_modules', 'node-types-newest'),
+    }
+    for (const [variant, types] of Object.entries(variants)) {
+      const root = join(app, `types-${variant}`)
+      await mkdir(root, { recursive: true })
+      await symlink(types, join(root, 'node'), 'dir')
+      const config = `tsconfig.${variant}.json`
+      await writeFile(
+        join(app, config),
+        JSON.stringify({
+          compilerOptions: {
+            target: 'ES2022',
+            module: 'NodeNext',
+            moduleResolution: 'NodeNext',
+            strict: true,
+            noEmit: true,
+            skipLibCheck: false,
+            types: ['node'],
+            typeRoots: [`./types-${variant}`],
+          },
+          files: ['consumer.ts', 'consumer-cjs.cts'],
+        }),
+      )
+      const tsc = join(ROOT_DIR, 'node_modules', 'typescript', 'bin', 'tsc')
+      const checked = await run(process.execPath, [tsc, '-p', config], {
+        cwd: app,
+        env: childEnv(),
+      }).then(
+        () => '',
+        (error: unknown) => String((error as { stdout?: string }).stdout ?? error),
+      )
+      assert.equal(
+        checked,
+        '',
+        `@types/node (${variant}): the package's declarations fail to type-check`,
+      )
+    }
+  })
 })
+
+/** What a TypeScript user writes against the core and the testing entry, tracing included (ESM). */
+const CONSUMER = `
+import { AsyncLocalStorage } from 'node:async_hooks'
+import { TokenStore, TokenStoreError, operationChannel, type OperationContext } from 'tokentree'
+import { createTestStore } from 'tokentree/testing'
+
+const spans = new AsyncLocalStorage<string>()
+const channel = operationChannel('create')
+channel.start.bindStore(spans, (context: OperationContext) => context.operation)
+channel.subscribe({ asyncEnd: (context) => void context.outcome })
+const store: TokenStore = new TokenStore()
+const created = await store.create({ policies: ['web'], ttl: '1h' })
+const code: string | undefined = new TokenStoreError('invalid_token', 'x').code
+const fixture = createTestStore()
+export { created, code, fixture }
+`
+
+/** The same through \`require\` (the package's CommonJS declarations). */
+const CONSUMER_CJS = `
+import tokentree = require('tokentree')
+const store = new tokentree.TokenStore()
+export = store
+`
