@@ -10,6 +10,7 @@ import { ApiError, ConnectionError } from './client.js'
 import { EXIT, type Command, type CommandIo } from './command.js'
 import { FieldError } from './format.js'
 import { leaseLookup, leaseRenew, leaseRevoke } from './lease.js'
+import { listCommand } from './list.js'
 import { migrateCommand } from './migrate.js'
 import { LocalError, policyDelete, policyList, policyRead, policyWrite } from './policy.js'
 import { server } from './server.js'
@@ -30,6 +31,7 @@ export const COMMANDS: readonly Command[] = [
   policyRead,
   policyList,
   policyDelete,
+  listCommand,
   migrateCommand,
 ]
 
