@@ -17,28 +17,15 @@ import { createVaultServer } from '../../src/http/vault-api/server.js'
 import { TokenStore } from '../../src/index.js'
 import { call, listen, type Running } from '../http/helpers/servers.js'
 import { MISSING_BUILD, requireBuild, tokentree, type RunResult } from './helpers/run.js'
+import { servedStore } from './helpers/served-store.js'
 
 describe('tokentree lease', { skip: MISSING_BUILD }, () => {
-  let store: TokenStore
-  let api: Running
-  let root: string
-  const run = (args: string[]): Promise<RunResult> =>
-    tokentree(args, { env: { VAULT_ADDR: api.url, VAULT_TOKEN: root } })
-
-  before(async () => {
-    requireBuild()
-    store = new TokenStore()
-    root = (await store.createRoot()).clientToken
-    api = await listen(createVaultServer(store))
-  })
-  after(async () => {
-    await api.close()
-    await store.close()
-  })
+  const served = servedStore()
+  const run = (args: string[]): Promise<RunResult> => served.run(args)
 
   test('lease lookup, renew -increment, revoke, revoke -prefix', async () => {
-    const owner = await store.create({ parent: root, policies: ['web'], ttl: '2h' })
-    const lease = await store.createLease(owner.clientToken, {
+    const owner = await served.store.create({ parent: served.root, policies: ['web'], ttl: '2h' })
+    const lease = await served.store.createLease(owner.clientToken, {
       path: 'database/creds/web',
       ttl: '10m',
       data: { username: 'v-web-1' },
@@ -61,18 +48,18 @@ describe('tokentree lease', { skip: MISSING_BUILD }, () => {
     const revoked = await run(['lease', 'revoke', lease.leaseId])
     assert.equal(revoked.code, 0, revoked.stderr)
     assert.equal(revoked.stdout, `Success! Revoked lease: ${lease.leaseId}\n`)
-    assert.equal(await store.lookupLease(lease.leaseId), null)
+    assert.equal(await served.store.lookupLease(lease.leaseId), null)
     const gone = await run(['lease', 'lookup', lease.leaseId])
     assert.equal(gone.code, 2)
     assert.match(gone.stderr, /invalid lease/)
 
-    const a = await store.createLease(owner.clientToken, { path: 'aws/creds/a' })
-    const b = await store.createLease(owner.clientToken, { path: 'aws/creds/b' })
+    const a = await served.store.createLease(owner.clientToken, { path: 'aws/creds/a' })
+    const b = await served.store.createLease(owner.clientToken, { path: 'aws/creds/b' })
     const prefix = await run(['lease', 'revoke', '-prefix', 'aws/creds'])
     assert.equal(prefix.code, 0, prefix.stderr)
-    assert.equal(await store.lookupLease(a.leaseId), null)
-    assert.equal(await store.lookupLease(b.leaseId), null)
-    assert.notEqual(await store.lookup(owner.clientToken), null)
+    assert.equal(await served.store.lookupLease(a.leaseId), null)
+    assert.equal(await served.store.lookupLease(b.leaseId), null)
+    assert.notEqual(await served.store.lookup(owner.clientToken), null)
   })
 })
 

@@ -7,11 +7,10 @@ import assert from 'node:assert/strict'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { after, before, describe, test } from 'node:test'
 
-import { createVaultServer } from '../../src/http/vault-api/server.js'
-import { TokenStore } from '../../src/index.js'
 import { folderPath, keysTable, listedKeys } from '../../src/cli/list.js'
 import { listen, type Running } from '../http/helpers/servers.js'
 import { MISSING_BUILD, requireBuild, tokentree, type RunResult } from './helpers/run.js'
+import { servedStore } from './helpers/served-store.js'
 
 test('list: the path becomes a folder, keys print sorted under "Keys", and an empty list is no list', () => {
   assert.equal(folderPath('auth/token/accessors'), 'auth/token/accessors/')
@@ -24,28 +23,15 @@ test('list: the path becomes a folder, keys print sorted under "Keys", and an em
 })
 
 describe('tokentree list', { skip: MISSING_BUILD }, () => {
-  let store: TokenStore
-  let api: Running
-  let root: string
-  const run = (args: string[], token = root): Promise<RunResult> =>
-    tokentree(['list', ...args], { env: { VAULT_ADDR: api.url, VAULT_TOKEN: token } })
-
-  before(async () => {
-    requireBuild()
-    store = new TokenStore()
-    root = (await store.createRoot()).clientToken
-    api = await listen(createVaultServer(store))
-  })
-  after(async () => {
-    await api.close()
-    await store.close()
-  })
+  const served = servedStore()
+  const run = (args: string[], token?: string): Promise<RunResult> =>
+    served.run(['list', ...args], token)
 
   test('auth/token/accessors: every live token, sorted in a table, as an array in JSON', async () => {
-    const kept = await store.create({ parent: root, policies: ['web'] })
-    const gone = await store.create({ parent: root, policies: ['web'] })
-    await store.revoke(gone.clientToken)
-    const live = (await store.list({ limit: 1000 })).tokens.map((t) => t.accessor)
+    const kept = await served.store.create({ parent: served.root, policies: ['web'] })
+    const gone = await served.store.create({ parent: served.root, policies: ['web'] })
+    await served.store.revoke(gone.clientToken)
+    const live = (await served.store.list({ limit: 1000 })).tokens.map((t) => t.accessor)
     assert.ok(live.includes(kept.accessor))
 
     const table = await run(['auth/token/accessors'])
@@ -59,14 +45,14 @@ describe('tokentree list', { skip: MISSING_BUILD }, () => {
   })
 
   test('lease ids under a prefix, and token roles', async () => {
-    const owner = await store.create({ parent: root, policies: ['web'] })
-    const lease = await store.createLease(owner.clientToken, { path: 'database/creds/web' })
+    const owner = await served.store.create({ parent: served.root, policies: ['web'] })
+    const lease = await served.store.createLease(owner.clientToken, { path: 'database/creds/web' })
     const leases = await run(['sys/leases/lookup/database/creds/web'])
     assert.equal(leases.code, 0, leases.stderr)
     assert.equal(leases.stdout, keysTable([lease.leaseId.slice('database/creds/web/'.length)]))
 
-    await store.roles.write('deployer', { allowedPolicies: ['deploy'] })
-    await store.roles.write('auditor', { allowedPolicies: ['audit'] })
+    await served.store.roles.write('deployer', { allowedPolicies: ['deploy'] })
+    await served.store.roles.write('auditor', { allowedPolicies: ['audit'] })
     const roles = await run(['auth/token/roles'])
     assert.equal(roles.code, 0, roles.stderr)
     assert.equal(roles.stdout, 'Keys\n----\nauditor\ndeployer\n')
@@ -83,7 +69,7 @@ describe('tokentree list', { skip: MISSING_BUILD }, () => {
   })
 
   test('a refusal is a remote error (2) with the server message and no token; no path is a local one (1)', async () => {
-    const web = await store.create({ parent: root, policies: ['web'] })
+    const web = await served.store.create({ parent: served.root, policies: ['web'] })
     const refused = await run(['auth/token/accessors'], web.clientToken)
     assert.equal(refused.code, 2)
     assert.match(refused.stderr, /permission denied/)

@@ -6,12 +6,11 @@ import assert from 'node:assert/strict'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { after, before, describe, test } from 'node:test'
+import { describe, test } from 'node:test'
 
-import { createVaultServer } from '../../src/http/vault-api/server.js'
-import { TokenStore } from '../../src/index.js'
-import { call, listen, type Running } from '../http/helpers/servers.js'
-import { MISSING_BUILD, requireBuild, tokentree, type RunResult } from './helpers/run.js'
+import { call } from '../http/helpers/servers.js'
+import { MISSING_BUILD, tokentree, type RunResult } from './helpers/run.js'
+import { servedStore } from './helpers/served-store.js'
 
 interface AuthAnswer {
   auth: {
@@ -28,31 +27,19 @@ interface LookupAnswer {
 }
 
 describe('tokentree token', { skip: MISSING_BUILD }, () => {
-  let store: TokenStore
-  let api: Running
-  let root: string
+  // The ACL decides, as in Vault: a `web` token may create children (the `default` policy alone may not).
+  const served = servedStore(async (store) => {
+    await store.policies.write('web', 'path "auth/token/create" { capabilities = ["update"] }')
+  })
   /** Runs the command as root (or as `token`) against the test's server. */
-  const run = (args: string[], token?: string): Promise<RunResult> =>
-    tokentree(args, { env: { VAULT_ADDR: api.url, VAULT_TOKEN: token ?? root } })
+  const run = (args: string[], token?: string): Promise<RunResult> => served.run(args, token)
   const createJson = async (args: string[], token?: string): Promise<AuthAnswer> => {
     const result = await run(['token', 'create', '-format=json', ...args], token)
     assert.equal(result.code, 0, result.stderr)
     return JSON.parse(result.stdout) as AuthAnswer
   }
-  const usable = async (token: string): Promise<boolean> => (await store.lookup(token)) !== null
-
-  before(async () => {
-    requireBuild()
-    store = new TokenStore()
-    root = (await store.createRoot()).clientToken
-    // The ACL decides, as in Vault: a `web` token may create children (the `default` policy alone may not).
-    await store.policies.write('web', 'path "auth/token/create" { capabilities = ["update"] }')
-    api = await listen(createVaultServer(store))
-  })
-  after(async () => {
-    await api.close()
-    await store.close()
-  })
+  const usable = async (token: string): Promise<boolean> =>
+    (await served.store.lookup(token)) !== null
 
   test('token create: repeatable -policy, -metadata k=v, -ttl; -format=json prints the API answer', async () => {
     const answer = await createJson([
@@ -86,7 +73,7 @@ describe('tokentree token', { skip: MISSING_BUILD }, () => {
     ])
     assert.equal(answer.auth.orphan, true)
     assert.deepEqual(answer.auth.policies, ['web'])
-    const info = await store.lookup(answer.auth.client_token)
+    const info = await served.store.lookup(answer.auth.client_token)
     assert.ok(info)
     assert.equal(info.numUses, 3)
     assert.equal(info.renewable, false)
@@ -113,8 +100,8 @@ describe('tokentree token', { skip: MISSING_BUILD }, () => {
   })
 
   test('token create -role and -period (root) and -type=batch', async () => {
-    const role = await call(`${api.url}/v1/auth/token/roles/ci`, {
-      token: root,
+    const role = await call(`${served.url}/v1/auth/token/roles/ci`, {
+      token: served.root,
       body: { allowed_policies: ['deploy'], orphan: true },
     })
     assert.ok(role.status < 300, role.text)
@@ -122,7 +109,7 @@ describe('tokentree token', { skip: MISSING_BUILD }, () => {
     assert.equal(byRole.auth.orphan, true)
     assert.deepEqual(byRole.auth.policies, ['default', 'deploy'])
     const periodic = await createJson(['-period=10m'])
-    assert.equal((await store.lookup(periodic.auth.client_token))?.period, 600)
+    assert.equal((await served.store.lookup(periodic.auth.client_token))?.period, 600)
     const batch = await run(['token', 'create', '-type=batch', '-policy=web', '-field=token'])
     assert.equal(batch.code, 0, batch.stderr)
     assert.match(batch.stdout, /^hvb\./)
@@ -148,7 +135,7 @@ describe('tokentree token', { skip: MISSING_BUILD }, () => {
       child.auth.accessor,
     ])
     assert.equal(byAccessor.stdout, '[default web]')
-    assert.equal((await store.lookup(child.auth.client_token))?.numUses, 2)
+    assert.equal((await served.store.lookup(child.auth.client_token))?.numUses, 2)
     const table = await run(['token', 'lookup', child.auth.client_token])
     assert.match(table.stdout, /^ttl\s+(1h59m\d+s|2h)$/m)
   })
@@ -213,7 +200,7 @@ describe('tokentree token', { skip: MISSING_BUILD }, () => {
     const pathRun = await run(['token', 'revoke', '-mode=path', 'auth/token/create'])
     assert.equal(pathRun.code, 0, pathRun.stderr)
     assert.equal(await usable(underPath.auth.client_token), false)
-    assert.equal(await usable(root), true)
+    assert.equal(await usable(served.root), true)
   })
 
   test('usage errors exit 1 with the help on stderr; server errors exit 2; no token ever on stderr', async () => {
@@ -244,22 +231,22 @@ describe('tokentree token', { skip: MISSING_BUILD }, () => {
       assert.match(result.stderr, /^Error [a-z ]+: Error making API request\./)
       assert.match(result.stderr, /Code: 40\d/)
       assert.ok(!result.stderr.includes(secret), 'stderr must not contain the token')
-      assert.ok(!result.stderr.includes(root), 'stderr must not contain the calling token')
+      assert.ok(!result.stderr.includes(served.root), 'stderr must not contain the calling token')
     }
     const down = await tokentree(['token', 'lookup'], {
-      env: { VAULT_ADDR: 'http://127.0.0.1:1', VAULT_TOKEN: root },
+      env: { VAULT_ADDR: 'http://127.0.0.1:1', VAULT_TOKEN: served.root },
     })
     assert.equal(down.code, 2)
-    assert.ok(!down.stderr.includes(root))
+    assert.ok(!down.stderr.includes(served.root))
   })
 
   test('the token comes from ~/.vault-token when VAULT_TOKEN is unset', async () => {
     const home = await mkdtemp(join(tmpdir(), 'tokentree-home-'))
     try {
-      await writeFile(join(home, '.vault-token'), `${root}\n`)
+      await writeFile(join(home, '.vault-token'), `${served.root}\n`)
       const result = await tokentree(['token', 'lookup', '-field=policies'], {
         home,
-        env: { VAULT_ADDR: api.url },
+        env: { VAULT_ADDR: served.url },
       })
       assert.equal(result.code, 0, result.stderr)
       assert.equal(result.stdout, '[root]')
