@@ -156,7 +156,7 @@ describe('the packed package', { skip: MISSING_BUILD, timeout: 180_000 }, () => 
     await waitUntilDown(server.address)
   })
 
-  test('its declarations type-check with skipLibCheck off (ESM and CommonJS), against @types/node 20 and the newest', async () => {
+  test('its declarations type-check with skipLibCheck off (ESM and CommonJS), against @types/node 20 and the newest; every entry but Koa with its peers', async () => {
     const app = await installedApp()
     await writeFile(join(app, 'consumer.ts'), CONSUMER)
     await writeFile(join(app, 'consumer-cjs.cts'), CONSUMER_CJS)
@@ -164,6 +164,12 @@ describe('the packed package', { skip: MISSING_BUILD, timeout: 180_000 }, () => 
     const variants = {
       repository: join(ROOT_DIR, 'node_modules', '@types', 'node'),
       newest: join(ROOT_DIR, 'node_modules', 'node-types-newest'),
+    }
+    // The entries with peers, checked with this repository's typings of them (linked into the project).
+    await writeFile(join(app, 'consumer-peers.ts'), CONSUMER_PEERS)
+    for (const peer of PEER_TYPINGS) {
+      await mkdir(join(app, 'node_modules', peer, '..'), { recursive: true })
+      await symlink(join(ROOT_DIR, 'node_modules', peer), join(app, 'node_modules', peer), 'dir')
     }
     for (const [variant, types] of Object.entries(variants)) {
       const root = join(app, `types-${variant}`)
@@ -183,7 +189,12 @@ describe('the packed package', { skip: MISSING_BUILD, timeout: 180_000 }, () => 
             types: ['node'],
             typeRoots: [`./types-${variant}`],
           },
-          files: ['consumer.ts', 'consumer-cjs.cts'],
+          // The peers' typings reference this repository's @types/node: with another, both would load.
+          files: [
+            'consumer.ts',
+            'consumer-cjs.cts',
+            ...(variant === 'repository' ? ['consumer-peers.ts'] : []),
+          ],
         }),
       )
       const tsc = join(ROOT_DIR, 'node_modules', 'typescript', 'bin', 'tsc')
@@ -219,6 +230,22 @@ const code: string | undefined = new TokenStoreError('invalid_token', 'x').code
 const fixture = createTestStore()
 export { created, code, fixture }
 `
+
+/**
+ * The entries whose declarations import a peer's typings. Not `tokentree/koa`: `@types/koa` fails a check with
+ * skipLibCheck off by itself (it names an `Options` that `content-disposition` no longer exports).
+ */
+const CONSUMER_PEERS = `
+import * as express from 'tokentree/express'
+import * as redis from 'tokentree/redis'
+import * as postgres from 'tokentree/postgres'
+import * as vaultApi from 'tokentree/vault-api'
+import * as otel from 'tokentree/otel'
+export { express, redis, postgres, vaultApi, otel }
+`
+
+/** The peers {@link CONSUMER_PEERS} needs, with their typings. */
+const PEER_TYPINGS = ['express', '@types/express', 'ioredis', '@opentelemetry/api']
 
 /** The same through \`require\` (the package's CommonJS declarations). */
 const CONSUMER_CJS = `
