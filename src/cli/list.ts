@@ -79,6 +79,7 @@ export function listedKeys(answer: JsonObject | null): string[] | null {
 
 /** Vault's table of a listing: a `Keys` header, its underline, then the keys sorted, one a line. */
 export function keysTable(keys: readonly string[]): string {
-  const sorted = [...keys].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
+  // The default order compares UTF-16 code units: byte order for the ASCII keys Vault's paths hold, as Go sorts.
+  const sorted = [...keys].sort()
   return `Keys\n----\n${sorted.map((key) => `${key}\n`).join('')}`
 }
