@@ -659,9 +659,9 @@ export class RedisStorage implements Storage {
       String(clampBatch(limit)),
       this.#origin,
       this.#noticeLogLength,
-    ])) as [unknown[], unknown[], number[], number]
+    ])) as [string, unknown[], number[], number]
     return {
-      tokens: deletedTokens(reply[0] as string[]),
+      tokens: deletedTokens(reply[0]),
       leases: reply[1].map((fields) => toLease(fields) as LeaseRecord),
       done: reply[3] === 1,
     }
@@ -690,11 +690,12 @@ export class RedisStorage implements Storage {
         String(left),
         this.#origin,
         this.#noticeLogLength,
-      ])) as [unknown[], unknown[], unknown[], number[], number]
-      for (const token of deletedTokens(reply[0] as string[])) sweep.tokens.push(token)
+      ])) as [string, unknown[], unknown[], number[], number]
+      const deleted = deletedTokens(reply[0])
+      for (const token of deleted) sweep.tokens.push(token)
       for (const fields of reply[1]) sweep.leases.push(toLease(fields) as LeaseRecord)
       for (const fields of reply[2]) sweep.marked.push(toToken(fields) as TokenRecord)
-      left -= reply[0].length / 5 + reply[2].length
+      left -= deleted.length + reply[2].length
       if (reply[4] !== 1) done = false
     }
     return { ...sweep, done }
@@ -1363,12 +1364,15 @@ function toToken(reply: unknown): TokenRecord | null {
 }
 
 /**
- * Builds the {@link DeletedToken}s of a batch deletion's flat reply, five values per token (`id p r a pa`): no record
- * JSON to parse, which was most of the decoding cost of a million-token revocation, and no array per token, which
- * the script would build and Redis encode.
+ * Builds the {@link DeletedToken}s of a batch deletion's reply: per token five values (`id p r a pa`), in one string
+ * with a NUL between values. No record JSON to parse, which was most of the decoding cost of a million-token
+ * revocation; and one string rather than five values a token, which Redis would convert from Lua one by one. No
+ * value holds a NUL: ids are hashes, accessors and paths are checked, reasons are the store's words.
  */
-function deletedTokens(flat: readonly string[]): DeletedToken[] {
+function deletedTokens(joined: string): DeletedToken[] {
   const tokens: DeletedToken[] = []
+  if (joined === '') return tokens
+  const flat = joined.split('\0')
   for (let i = 0; i + 4 < flat.length; i += 5) {
     tokens.push({
       id: flat[i] as HashedTokenId,
