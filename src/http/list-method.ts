@@ -21,14 +21,19 @@ const MARKER_HEADER = 'x-tokentree-list-method'
 /** Marks a server already set up, so a second call is a no-op. */
 const ENABLED = Symbol('tokentree.listMethod')
 
-/** The events by which node:http hands a request to the host, each of which must see `LIST` restored. */
-const REQUEST_EVENTS = [
+/**
+ * The events by which node:http hands a request to the host, each of which must see `LIST` restored. node:http
+ * emits all but `request` only when the server has a listener for them, and without one does what HTTP asks
+ * (answers `100 Continue` or 417, serves an `Upgrade` request as a plain one, closes a `CONNECT`): so the method is
+ * restored as they are emitted, by no listener of ours.
+ */
+const REQUEST_EVENTS: ReadonlySet<string | symbol> = new Set([
   'request',
   'checkContinue',
   'checkExpectation',
   'upgrade',
   'connect',
-] as const
+])
 
 /** The internal flag node:http reads to decide whether its parser consumes the socket directly (in C++). */
 interface StreamHandle {
@@ -51,7 +56,9 @@ interface StreamHandle {
  * Implementation: the server's `connection` (or, for HTTPS, `secureConnection`) event gets a listener that runs
  * first and keeps Node's parser from reading the socket natively (the `_consumed` flag node:http itself uses), so
  * that data flows through the socket's `data` event, where it is rewritten. Connections injected with
- * `server.emit('connection', duplex)` are handled the same way.
+ * `server.emit('connection', duplex)` are handled the same way. The method is restored in the server's `emit`,
+ * before any listener of `request` (or `checkContinue`, `checkExpectation`, `upgrade`, `connect`) runs; no listener
+ * is added for those, so that Node still answers them itself when the host has none.
  *
  * @example
  * ```ts
@@ -77,10 +84,11 @@ export function enableListMethod<S extends Server>(server: S): S {
   server.prependListener(connectionEvent, (socket: Socket) => {
     rewriteSocket(socket, markerLine)
   })
-  const restore = (request: IncomingMessage): void => {
-    restoreListMethod(request, secret)
-  }
-  for (const event of REQUEST_EVENTS) server.prependListener(event, restore)
+  const emit = server.emit.bind(server) as (event: string | symbol, ...args: unknown[]) => boolean
+  server.emit = function emitRestored(event: string | symbol, ...args: unknown[]): boolean {
+    if (REQUEST_EVENTS.has(event)) restoreListMethod(args[0] as IncomingMessage, secret)
+    return emit(event, ...args)
+  } as S['emit']
   return server
 }
 

@@ -276,6 +276,40 @@ for (const [name, host] of Object.entries(HOSTS)) {
       }
     })
 
+    test('Expect and Upgrade requests get the answers Node gives them, LIST included', async () => {
+      const { url, token, close } = await setup()
+      try {
+        const auth = `Host: x\r\nX-Vault-Token: ${token}\r\n`
+        const body = '{"token":"' + token + '"}'
+        const continued = await exchange(
+          url,
+          `POST /v1/auth/token/lookup HTTP/1.1\r\n${auth}Expect: 100-continue\r\n` +
+            `Content-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}` +
+            `LIST /v1/auth/token/roles HTTP/1.1\r\n${auth}Expect: 100-continue\r\nContent-Length: 2\r\n\r\n{}` +
+            `GET /v1/auth/token/roles HTTP/1.1\r\n${auth}Expect: something-else\r\n\r\n` +
+            `LIST /v1/auth/token/roles HTTP/1.1\r\n${auth}Connection: close\r\n\r\n`,
+        )
+        assert.deepEqual(
+          continued.map((r) => r.status),
+          [100, 200, 100, 200, 417, 200],
+        )
+        assert.deepEqual(keys(continued[3]), ['ci'])
+        assert.deepEqual(keys(continued[5]), ['ci'])
+        // No `upgrade` listener: Node serves the request as a plain one.
+        const upgraded = await exchange(
+          url,
+          `GET /v1/auth/token/roles?list=true HTTP/1.1\r\n${auth}Connection: Upgrade\r\nUpgrade: websocket\r\n\r\n`,
+        )
+        assert.deepEqual(
+          upgraded.map((r) => r.status),
+          [200],
+        )
+        assert.deepEqual(keys(upgraded[0]), ['ci'])
+      } finally {
+        await close()
+      }
+    })
+
     test('a client cannot forge the marker header', async () => {
       const { url, token, close } = await setup()
       try {
@@ -302,4 +336,39 @@ test('enableListMethod is idempotent and returns the server', () => {
   const count = server.listenerCount('request')
   enableListMethod(server)
   assert.equal(server.listenerCount('request'), count)
+})
+
+test("a host's own checkContinue and checkExpectation listeners see LIST, and enableListMethod adds none", async () => {
+  const seen: string[] = []
+  const server = enableListMethod(createServer())
+  assert.deepEqual(
+    ['request', 'checkContinue', 'checkExpectation', 'upgrade', 'connect'].map((event) =>
+      server.listenerCount(event),
+    ),
+    [0, 0, 0, 0, 0],
+  )
+  server.on('checkContinue', (req, res) => {
+    seen.push(`continue ${req.method ?? ''}`)
+    res.writeContinue()
+    res.end('c')
+  })
+  server.on('checkExpectation', (req, res) => {
+    seen.push(`expectation ${req.method ?? ''}`)
+    res.end('e')
+  })
+  const running = await listen(server)
+  try {
+    const responses = await exchange(
+      running.url,
+      'LIST /a HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 0\r\n\r\n' +
+        'LIST /b HTTP/1.1\r\nHost: x\r\nExpect: other\r\nConnection: close\r\n\r\n',
+    )
+    assert.deepEqual(
+      responses.map((r) => r.status),
+      [100, 200, 200],
+    )
+    assert.deepEqual(seen, ['continue LIST', 'expectation LIST'])
+  } finally {
+    await running.close()
+  }
 })
