@@ -130,6 +130,39 @@ path "auth/token/accessors" { capabilities = ["list"] }
       })
     })
 
+    test('a policy name is checked as the store will write it: a deny on its lower-case name holds for every spelling', async () => {
+      await withApi(async (endpoint, root) => {
+        const vault = client(endpoint, root)
+        const manager = `
+path "sys/policy/*" { capabilities = ["create", "read", "update", "delete", "list"] }
+path "sys/policies/acl/*" { capabilities = ["create", "read", "update", "delete", "list"] }
+path "sys/policy/admin" { capabilities = ["deny"] }
+path "sys/policies/acl/admin" { capabilities = ["deny"] }
+path "sys/policy/default" { capabilities = ["deny"] }
+`
+        await vault.write('sys/policy/manager', { policy: manager })
+        await vault.write('sys/policy/admin', { policy: READER })
+        const token = (await client(endpoint, root).tokenCreate({ policies: ['manager'] })).auth
+          .client_token
+        const rules = { policy: 'path "*" { capabilities = ["sudo", "update"] }' }
+        for (const name of ['admin', 'ADMIN', 'Admin', '%20admin', 'admin%20', 'Default']) {
+          for (const base of ['sys/policy', 'sys/policies/acl']) {
+            if (base === 'sys/policies/acl' && name === 'Default') continue
+            const url = `${endpoint}/v1/${base}/${name}`
+            assert.equal((await call(url, { method: 'PUT', token, body: rules })).status, 403, url)
+            assert.equal((await call(url, { method: 'DELETE', token })).status, 403, url)
+            assert.equal((await call(url, { token })).status, 403, url)
+          }
+        }
+        assert.equal((await vault.read('sys/policy/admin')).rules, READER)
+        assert.match((await vault.read('sys/policy/default')).rules, /lookup-self/)
+        // Any other name is the manager's to write, in any spelling.
+        const other = `${endpoint}/v1/sys/policy/Other`
+        assert.equal((await call(other, { method: 'PUT', token, body: rules })).status, 204)
+        assert.equal((await vault.read('sys/policy/other')).rules, rules.policy)
+      })
+    })
+
     test('role writes: create for a new role, update for an existing one (Vault’s existence check)', async () => {
       await withApi(async (endpoint, root) => {
         const vault = client(endpoint, root)

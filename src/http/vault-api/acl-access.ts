@@ -17,7 +17,8 @@ const UPDATE: readonly AclOperation[] = ['update']
 
 /**
  * The `authorize` request for an API call: `path` is the request path below the mount (`auth/token/create`),
- * `parameters` its decoded body (for writes).
+ * with the route's parameter as the store will read it (see {@link Route.aclParam}), `parameters` its decoded body
+ * (for writes).
  */
 export async function aclRequest(
   store: TokenStore,
@@ -28,10 +29,14 @@ export async function aclRequest(
   parameters: Readonly<Record<string, unknown>>,
 ): Promise<AuthorizeOptions> {
   const sudo = route.sudo === true
-  if (operation !== 'update') return { path, operation, sudo }
+  const aclPath =
+    route.aclParam !== undefined && param !== ''
+      ? path.slice(0, path.length - param.length) + route.aclParam(param)
+      : path
+  if (operation !== 'update') return { path: aclPath, operation, sudo }
   let operations = route.writeOperations ?? UPDATE
   if (route.writeOperations === undefined && route.exists !== undefined) {
     operations = (await route.exists(store, param)) ? UPDATE : ['create']
   }
-  return { path, operation: operations, parameters, sudo }
+  return { path: aclPath, operation: operations, parameters, sudo }
 }

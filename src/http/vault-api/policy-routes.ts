@@ -9,6 +9,7 @@
  *
  * @packageDocumentation
  */
+import { normalizePolicyName } from '../../acl/builtin.js'
 import { TokenStoreError, invalidRequest } from '../../errors.js'
 import type { PolicyEntry } from '../../policy-store.js'
 import { errorResult, type HttpResult } from '../bearer.js'
@@ -87,6 +88,7 @@ function policyRoute(shape: 'rules' | 'policy'): Route {
     operationFor: { read: 'read-policy', delete: 'delete-policy' },
     ops: ['read', 'update', 'delete'],
     fields: WRITE_FIELDS,
+    aclParam: storedPolicyName,
     async run({ store, fields, param, operation }) {
       if (operation === 'read') {
         const entry = await store.policies.read(param)
@@ -100,6 +102,19 @@ function policyRoute(shape: 'rules' | 'policy'): Route {
       return NO_CONTENT
     },
   })
+}
+
+/**
+ * The name under which the store reads, writes or deletes a policy (trimmed, lower-cased): the ACL is asked about
+ * that one, or a rule on `sys/policy/admin` could be stepped around as `sys/policy/ADMIN`. A name the store
+ * refuses is passed on as sent (the request then fails with 400 after the access check, as any other).
+ */
+function storedPolicyName(param: string): string {
+  try {
+    return normalizePolicyName(param)
+  } catch {
+    return param
+  }
 }
 
 /** `LIST sys/policies/acl`: `data.keys`. */

@@ -91,6 +91,12 @@ export interface Route<S extends FieldSchema = FieldSchema> {
    * `create`), as Vault decides for token roles.
    */
   exists?(store: TokenStore, param: string): Promise<boolean>
+  /**
+   * The name the store will act on, for a route whose store call normalises its parameter (policy names are
+   * trimmed and lower-cased): the ACL is asked about the path with this name in place of the one sent, so that a
+   * rule on `sys/policy/admin` also governs `sys/policy/ADMIN`.
+   */
+  aclParam?(param: string): string
   /** What the request names, passed on to the `authorize` hook. */
   subject?(fields: DecodedFields<S>, param: string): RouteSubject
   /** Serves the request. Store errors it throws are answered from the status table. */
