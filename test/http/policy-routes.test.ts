@@ -154,12 +154,12 @@ path "sys/policy/default" { capabilities = ["deny"] }
             assert.equal((await call(url, { token })).status, 403, url)
           }
         }
-        assert.equal((await vault.read('sys/policy/admin')).rules, READER)
-        assert.match((await vault.read('sys/policy/default')).rules, /lookup-self/)
+        assert.equal((await vault.read('sys/policy/admin')).data.rules, READER)
+        assert.match(String((await vault.read('sys/policy/default')).data.rules), /lookup-self/)
         // Any other name is the manager's to write, in any spelling.
         const other = `${endpoint}/v1/sys/policy/Other`
         assert.equal((await call(other, { method: 'PUT', token, body: rules })).status, 204)
-        assert.equal((await vault.read('sys/policy/other')).rules, rules.policy)
+        assert.equal((await vault.read('sys/policy/other')).data.rules, rules.policy)
       })
     })
 
