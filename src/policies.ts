@@ -22,13 +22,21 @@ const MAX_POLICIES = 256
  * Identical sanitized lists share one frozen array, so a million tokens with `['default']` hold one array between
  * them rather than a million.
  */
+/**
+ * What no policy name may hold, in a written policy's name as in a token's or role's list: control characters
+ * (C0, DEL, C1) and lone surrogates, so that names print and log safely and survive UTF-8 unchanged.
+ */
+// eslint-disable-next-line no-control-regex
+export const UNPRINTABLE_NAME_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]|\p{Cs}/u
+
 const interned = new Map<string, readonly string[]>()
 const MAX_INTERNED = 10_000
 
 /**
  * Checks that `value` is an array of strings and returns them trimmed, lower-cased, deduplicated and sorted.
  *
- * @throws {@link TokenStoreError} `invalid_request` when it is not an array of at most 256 strings.
+ * @throws {@link TokenStoreError} `invalid_request` when it is not an array of at most 256 strings, or a name is
+ *   too long or holds a control character or lone surrogate.
  */
 export function parsePolicies(value: unknown, field = 'policies'): string[] {
   if (!Array.isArray(value)) {
@@ -52,6 +60,11 @@ export function parsePolicies(value: unknown, field = 'policies'): string[] {
     if (name.length > MAX_POLICY_NAME_LENGTH) {
       throw invalidRequest(
         `Expected \`${field}[${index}]\` to be at most ${MAX_POLICY_NAME_LENGTH} characters, got ${name.length}`,
+      )
+    }
+    if (UNPRINTABLE_NAME_CHARACTERS.test(name)) {
+      throw invalidRequest(
+        `Expected \`${field}[${index}]\` to hold no control characters or lone surrogates`,
       )
     }
     if (name !== '') names.add(name)

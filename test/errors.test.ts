@@ -87,6 +87,19 @@ const BAD_CALLS: Array<[string, (p: Populated) => Promise<unknown>]> = [
     (p) => p.store.create({ policies: Array.from({ length: 257 }, (_, i) => `p${i}`) }),
   ],
   ['create() with an overlong policy name', (p) => p.store.create({ policies: ['p'.repeat(257)] })],
+  ['create() with a policy name holding NUL', (p) => p.store.create({ policies: ['a\u0000b'] })],
+  [
+    'create() with a policy name holding an escape sequence',
+    (p) => p.store.create({ policies: ['\u001b[31mred'] }),
+  ],
+  [
+    'roles.write() with an allowed policy holding a control character',
+    (p) => p.store.roles.write('odd', { allowedPolicies: ['a\nb'] }),
+  ],
+  [
+    'create() with a policy name holding a lone surrogate',
+    (p) => p.store.create({ policies: ['a\ud800'] }),
+  ],
   [
     'create() with an overlong displayName',
     (p) => p.store.create({ displayName: 'd'.repeat(257) }),

@@ -4,16 +4,12 @@
  * @packageDocumentation
  */
 import { describeValue, invalidRequest } from '../errors.js'
-import { DEFAULT_POLICY, ROOT_POLICY } from '../policies.js'
+import { DEFAULT_POLICY, ROOT_POLICY, UNPRINTABLE_NAME_CHARACTERS } from '../policies.js'
 
 export { DEFAULT_POLICY, ROOT_POLICY }
 
 /** Longest policy name accepted (the same bound as a token's policy names). */
 const MAX_POLICY_NAME_LENGTH = 256
-
-/** Control characters (C0, DEL, C1): never part of a policy name, so names print and log safely. */
-// eslint-disable-next-line no-control-regex
-const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/
 
 /**
  * Vault's `default` policy, trimmed to the endpoints tokentree serves: a token may look up, renew and revoke
@@ -98,8 +94,10 @@ export function normalizePolicyName(name: string): string {
       `Expected the policy name to be at most ${MAX_POLICY_NAME_LENGTH} characters, got ${normalized.length}`,
     )
   }
-  if (CONTROL_CHARACTERS.test(normalized)) {
-    throw invalidRequest('Expected the policy name to hold no control characters')
+  if (UNPRINTABLE_NAME_CHARACTERS.test(normalized)) {
+    throw invalidRequest(
+      'Expected the policy name to hold no control characters or lone surrogates',
+    )
   }
   return normalized
 }

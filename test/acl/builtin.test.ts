@@ -19,6 +19,7 @@ test('normalizePolicyName(): trims and lower-cases, as Vault', () => {
   assert.equal(normalizePolicyName('Root'), ROOT_POLICY)
   assert.equal(normalizePolicyName('team/app-ç'), 'team/app-ç')
   assert.equal(normalizePolicyName('x'.repeat(256)), 'x'.repeat(256))
+  assert.equal(normalizePolicyName('team-\u{1f600}'), 'team-\u{1f600}')
 })
 
 test('normalizePolicyName(): refuses non-strings, empty, over-long and control characters', () => {
@@ -29,6 +30,9 @@ test('normalizePolicyName(): refuses non-strings, empty, over-long and control c
     'a\nb',
     'a\u0000',
     '\u007f',
+    '\u009b',
+    'a\ud800',
+    '\udc00b',
     42,
     null,
     undefined,
