@@ -38,8 +38,16 @@ for (const [host, makeServer] of Object.entries(VAULT_HOSTS)) {
         assert.equal(head.text, '')
         // Malformed parameters are still a 400, checked before the storage.
         assert.equal((await call(`${server.url}/v1/sys/health?activecode=abc`)).status, 400)
+        // So are codes that cannot end an answer: Node refuses those under 100, and a 1xx leaves the client waiting.
+        for (const code of ['000', '099', '100', '101', '199', '1000']) {
+          const refused = await call(`${server.url}/v1/sys/health?activecode=${code}`)
+          assert.equal(refused.status, 400, code)
+          assert.deepEqual(refused.json, { errors: ['bad value for activecode parameter'] })
+        }
         down = false
         assert.equal((await call(`${server.url}/v1/sys/health?activecode=204`)).status, 204)
+        assert.equal((await call(`${server.url}/v1/sys/health?activecode=200`)).status, 200)
+        assert.equal((await call(`${server.url}/v1/sys/health?activecode=999`)).status, 999)
       } finally {
         await server.close()
         await store.close()

@@ -25,12 +25,14 @@ const HEALTH_CODE_PARAMS = [
 /** Vault's `sys/health` status when its storage fails (`http.StatusInternalServerError`), body `{"errors":[]}`. */
 const STORAGE_FAILED_STATUS = 500
 
-/** Most an HTTP status code can be. */
+/** The final (not informational) HTTP status codes: a `*code` parameter outside them is refused. */
+const MIN_STATUS = 200
 const MAX_STATUS = 999
 
 /**
  * `sys/health`, unauthenticated as in Vault: initialized, unsealed and active while the storage answers. Honours
- * `activecode` and rejects malformed `*code` or `*ok` parameters with 400, as Vault does. Then one storage round
+ * `activecode` and rejects malformed `*code` or `*ok` parameters with 400, as Vault does, and `*code` values that
+ * are not final statuses (200–999). Then one storage round
  * trip (`ping`): when the storage fails, the answer is Vault's for a storage error while it checks its state (a
  * 500 with an empty `errors` list, whatever `activecode` says), so that load balancers take the node out.
  */
@@ -44,7 +46,9 @@ export async function health(
     const text = query.get(name)
     if (text === null) continue
     const code = Number(text)
-    if (!/^\d{3}$/.test(text) || code > MAX_STATUS)
+    // Stricter than Vault, which takes any integer: a code below 200 could not end the answer (Node refuses one
+    // under 100, and a 1xx is informational, after which the client waits for the real answer).
+    if (!/^\d{3}$/.test(text) || code < MIN_STATUS || code > MAX_STATUS)
       throw invalidRequest(`bad value for ${name} parameter`)
     codes.set(name, code)
   }
