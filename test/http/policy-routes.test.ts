@@ -93,6 +93,18 @@ for (const [host, makeServer] of Object.entries(VAULT_HOSTS)) {
           capabilities: ['root'],
           x: ['root'],
         })
+        // Paths named like Object.prototype's members are keys like any other.
+        const odd = await call(`${endpoint}/v1/sys/capabilities-self`, {
+          token: root,
+          body: { paths: ['__proto__', 'constructor', 'toString'] },
+        })
+        assert.equal(odd.status, 200)
+        assert.deepEqual(Object.keys((JSON.parse(odd.text) as { data: object }).data), [
+          '__proto__',
+          'constructor',
+          'toString',
+        ])
+        assert.match(odd.text, /"__proto__":\["root"\]/)
         await rejectsWith(
           client(endpoint, auth.client_token).write('sys/capabilities', {
             token: root,

@@ -45,7 +45,8 @@ async function capabilitiesAnswer(
   paths: readonly string[],
   of: (path: string) => Promise<string[]>,
 ): Promise<HttpResult> {
-  const data: Record<string, unknown> = {}
+  // Without a prototype, a path named `__proto__` is a key like any other rather than a prototype to set.
+  const data = Object.create(null) as Record<string, unknown>
   for (const path of paths) data[path] = await of(path)
   if (paths.length === 1) data.capabilities = data[paths[0] as string]
   return flattened(data)
