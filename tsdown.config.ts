@@ -45,6 +45,10 @@ export default defineConfig({
   // ESM → .js/.d.ts (package is "type": "module"), CJS → .cjs/.d.cts.
   fixedExtension: false,
   dts: true,
+  // The declarations use Node's types (`Server`, `Buffer`, diagnostics channels). TypeScript 6 and later no longer
+  // load every `@types/*` package by themselves, so without this a consumer's `tsc` reports "Cannot find name
+  // 'node:http'" inside our files unless their tsconfig lists `"types": ["node"]`.
+  banner: { dts: '/// <reference types="node" />' },
   clean: true,
   target: 'node20',
   platform: 'node',

@@ -211,8 +211,44 @@ describe('the packed package', { skip: MISSING_BUILD, timeout: 180_000 }, () => 
         `@types/node (${variant}): the package's declarations fail to type-check`,
       )
     }
+    // A project that names no `types` (TypeScript 6 then loads no @types package by itself) and uses nothing of
+    // Node's: the declarations reference @types/node themselves.
+    await mkdir(join(app, 'node_modules', '@types'), { recursive: true })
+    await symlink(variants.repository, join(app, 'node_modules', '@types', 'node'), 'dir')
+    await writeFile(join(app, 'bare.ts'), CONSUMER_BARE)
+    await writeFile(
+      join(app, 'tsconfig.bare.json'),
+      JSON.stringify({
+        compilerOptions: {
+          target: 'ES2022',
+          module: 'NodeNext',
+          moduleResolution: 'NodeNext',
+          strict: true,
+          noEmit: true,
+          skipLibCheck: false,
+        },
+        files: ['bare.ts'],
+      }),
+    )
+    const bare = await run(
+      process.execPath,
+      [join(ROOT_DIR, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.bare.json'],
+      { cwd: app, env: childEnv() },
+    ).then(
+      () => '',
+      (error: unknown) => String((error as { stdout?: string }).stdout ?? error),
+    )
+    assert.equal(bare, '', 'a project without `types`: the declarations fail to type-check')
   })
 })
+
+/** A TypeScript user's file that imports tokentree and nothing of Node's. */
+const CONSUMER_BARE = `
+import { TokenStore } from 'tokentree'
+
+const store = new TokenStore()
+export const created = await store.create({ policies: ['web'] })
+`
 
 /** What a TypeScript user writes against the core and the testing entry, tracing included (ESM). */
 const CONSUMER = `
