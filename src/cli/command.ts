@@ -37,8 +37,11 @@ export interface Command {
   readonly name: string
   /** One line for the command list. */
   readonly synopsis: string
-  /** What it was doing, for error messages: `Error ${action}: …` (`creating token`). */
-  readonly action: string
+  /**
+   * What it was doing, for error messages: `Error ${action}: …` (`creating token`); a function of the arguments
+   * where Vault's message names what was asked (`listing auth/token/accessors/`).
+   */
+  readonly action: string | ((args: ParsedArgs) => string)
   /** The help text `-h` prints: one screen. */
   readonly help: string
   /** The flags it accepts. */

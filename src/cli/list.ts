@@ -12,7 +12,7 @@ import { expectArgs } from './token.js'
 /** `list`. */
 export const listCommand: Command = {
   name: 'list',
-  action: 'listing',
+  action: (args) => `listing ${folderPath(args.positionals[0] ?? '')}`,
   synopsis: 'List the keys at a path (accessors, leases, roles)',
   flags: { format: 'string' },
   help: `Usage: tokentree list [options] PATH

@@ -5,7 +5,7 @@
  * @packageDocumentation
  */
 import { TokenStoreError } from '../errors.js'
-import { UsageError, parseArgs } from './args.js'
+import { UsageError, parseArgs, type ParsedArgs } from './args.js'
 import { ApiError, ConnectionError } from './client.js'
 import { EXIT, type Command, type CommandIo } from './command.js'
 import { FieldError } from './format.js'
@@ -125,8 +125,9 @@ export async function main(argv: readonly string[], io: CommandIo): Promise<numb
     io.err(`Unknown command: ${first}\n\n${mainHelp()}`)
     return EXIT.local
   }
+  let args: ParsedArgs | undefined
   try {
-    const args = parseArgs(rest, command.flags)
+    args = parseArgs(rest, command.flags)
     if (args.help) {
       io.out(`${command.help}\n`)
       return EXIT.ok
@@ -145,7 +146,13 @@ export async function main(argv: readonly string[], io: CommandIo): Promise<numb
       error instanceof ApiError ||
       error instanceof ConnectionError ||
       (error instanceof TokenStoreError && error.code === 'storage_unavailable')
-    io.err(`Error ${command.action}: ${describe(error)}\n`)
+    const action =
+      typeof command.action === 'string'
+        ? command.action
+        : args === undefined
+          ? command.name
+          : command.action(args)
+    io.err(`Error ${action}: ${describe(error)}\n`)
     return remote ? EXIT.remote : EXIT.local
   }
 }

@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises'
 
 import { UsageError } from './args.js'
-import type { JsonObject } from './client.js'
+import { ApiError, type JsonObject } from './client.js'
 import { ENV_HELP, EXIT, clientFor, printSuccess, type Command } from './command.js'
 import { parseFormat } from './format.js'
 import { expectArgs } from './token.js'
@@ -56,7 +56,7 @@ ${ENV_HELP}`,
 /** `policy read`. */
 export const policyRead: Command = {
   name: 'policy read',
-  action: 'reading policy',
+  action: (args) => `reading policy named ${(args.positionals[0] ?? '').trim().toLowerCase()}`,
   synopsis: "Print a policy's rules",
   flags: { format: 'string' },
   help: `Usage: tokentree policy read [options] NAME
@@ -65,26 +65,39 @@ export const policyRead: Command = {
 
       $ tokentree policy read web
 
+  A policy that does not exist prints "No policy named: NAME" (exit status 2).
+
 Options:
-  -format=table|json       Print the rules as written (default) or JSON.
+  -format=table|json       Print the rules as written (default), or
+                           {"policy": rules} as JSON.
 
 ${ENV_HELP}`,
   async run(args, io) {
     expectArgs(args, 1, 1)
     const format = parseFormat(args.strings.get('format'))
+    const name = (args.positionals[0] as string).trim().toLowerCase()
     const client = await clientFor(io)
-    const answer =
-      (await client.request({
-        method: 'GET',
-        path: policyPath(args.positionals[0] as string),
-      })) ?? {}
-    if (format === 'json') {
-      io.out(`${JSON.stringify(answer, null, 2)}\n`)
-      return EXIT.ok
+    let answer: JsonObject
+    try {
+      answer = (await client.request({ method: 'GET', path: policyPath(name) })) ?? {}
+    } catch (error) {
+      // Vault's client reads a 404 as no rules, which its command reports as no such policy.
+      if (!(error instanceof ApiError && error.status === 404)) throw error
+      answer = {}
     }
     const data = (answer.data ?? answer) as JsonObject
     const rules = data.rules ?? data.policy ?? answer.rules
-    io.out(typeof rules === 'string' ? (rules.endsWith('\n') ? rules : `${rules}\n`) : '')
+    if (typeof rules !== 'string' || rules === '') {
+      io.err(`No policy named: ${name}\n`)
+      return EXIT.remote
+    }
+    io.out(
+      format === 'json'
+        ? `${JSON.stringify({ policy: rules }, null, 2)}\n`
+        : rules.endsWith('\n')
+          ? rules
+          : `${rules}\n`,
+    )
     return EXIT.ok
   },
 }

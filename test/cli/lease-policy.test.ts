@@ -177,8 +177,8 @@ describe(
       const read = await run(['policy', 'read', 'web'])
       assert.equal(read.code, 0, read.stderr)
       assert.equal(read.stdout, rules)
-      const readJson = await run(['policy', 'read', '-format=json', 'web'])
-      assert.equal((JSON.parse(readJson.stdout) as { data: { rules: string } }).data.rules, rules)
+      const readJson = await run(['policy', 'read', '-format=json', 'Web '])
+      assert.deepEqual(JSON.parse(readJson.stdout), { policy: rules })
 
       const list = await run(['policy', 'list'])
       assert.equal(list.stdout, 'default\nops\nroot\nweb\n')
@@ -188,8 +188,13 @@ describe(
       const del = await run(['policy', 'delete', 'web'])
       assert.equal(del.stdout, 'Success! Deleted policy: web\n')
       assert.deepEqual(seen.at(-1)?.method, 'DELETE')
-      const missing = await run(['policy', 'read', 'web'])
+      const missing = await run(['policy', 'read', 'Web'])
       assert.equal(missing.code, 2)
+      assert.equal(missing.stdout, '')
+      assert.equal(missing.stderr, 'No policy named: web\n')
+      const missingJson = await run(['policy', 'read', '-format=json', 'web'])
+      assert.equal(missingJson.code, 2)
+      assert.equal(missingJson.stderr, 'No policy named: web\n')
     })
 
     test('token capabilities: self, a token, an accessor; sorted, comma-separated or JSON', async () => {

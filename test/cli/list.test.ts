@@ -72,6 +72,8 @@ describe('tokentree list', { skip: MISSING_BUILD }, () => {
     const web = await served.store.create({ parent: served.root, policies: ['web'] })
     const refused = await run(['auth/token/accessors'], web.clientToken)
     assert.equal(refused.code, 2)
+    // Vault's wording: the path listed, then the API's error.
+    assert.match(refused.stderr, /^Error listing auth\/token\/accessors\/: /)
     assert.match(refused.stderr, /permission denied/)
     assert.doesNotMatch(refused.stderr, new RegExp(web.clientToken))
     const missing = await run([])
