@@ -32,7 +32,8 @@ export type TokenStoreErrorCode =
 
 /**
  * The error every tokentree operation rejects with. Its `code` is stable; its message names the field, the rule and
- * what was received, but never a token id or a hash of one.
+ * what was received, but never a token id or a hash of one (a token-shaped word in a message is replaced by
+ * `[redacted]`).
  *
  * @example Telling a bad token from an outage
  * ```ts
@@ -57,8 +58,20 @@ export class TokenStoreError extends Error {
     message: string,
     options?: { cause?: unknown },
   ) {
-    super(message, options)
+    super(withoutTokens(message), options)
   }
+}
+
+/**
+ * A service or batch token as it appears in text (its prefix in any case, then at least 8 of its characters): a
+ * caller who puts a token where a name belongs (a policy, a role) would otherwise see it echoed by the message
+ * that refuses the name, and so would every log the message reaches.
+ */
+const TOKEN_SHAPED = /\bhv[sb]\.[A-Za-z0-9_-]{8,}/gi
+
+/** `message` with every token-shaped word replaced by `[redacted]`. */
+function withoutTokens(message: string): string {
+  return message.includes('.') ? message.replace(TOKEN_SHAPED, '[redacted]') : message
 }
 
 /** Describes a received value for an error message without echoing it (it may be a secret). */

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 
-import { TokenStore, type TokenStoreError } from '../src/index.js'
+import { TokenStore, TokenStoreError } from '../src/index.js'
 import { rejectsWith, spyHarness, throwsWith } from './helpers/index.js'
 
 /** Lets a test pass values the types forbid, as JavaScript callers can. */
@@ -250,4 +250,20 @@ describe('storage_unavailable', () => {
     }
     assert.ok(await p.store.authenticate(p.child.clientToken))
   })
+})
+
+test('TokenStoreError: a token-shaped word in a message is redacted, in any case; prefixes alone and other dots are not', () => {
+  const cases: [string, string][] = [
+    ['unknown role hvs.ABCdef123456789xyz', 'unknown role [redacted]'],
+    ["the parent lacks 'HVS.abcdefgh-_12'", "the parent lacks '[redacted]'"],
+    ['bad capability "hvb.AAAAAAAAAAAAAAAAAAAA_-x" in x', 'bad capability "[redacted]" in x'],
+    [
+      "Expected an id such as 'hvs.…', got a string of length 3",
+      "Expected an id such as 'hvs.…', got a string of length 3",
+    ],
+    ['path a.b.c and hvs.short', 'path a.b.c and hvs.short'],
+  ]
+  for (const [message, expected] of cases) {
+    assert.equal(new TokenStoreError('invalid_request', message).message, expected)
+  }
 })

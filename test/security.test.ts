@@ -233,6 +233,38 @@ describe('what errors and events say', () => {
     }
   })
 
+  test('security: a token put where a name belongs is not echoed by the error that refuses it, in any case', async () => {
+    const { store } = harness()
+    const root = await store.createRoot()
+    const parent = await store.create({ parent: root.clientToken, policies: ['web'] })
+    await store.roles.write('narrow', { allowedPolicies: ['web'] })
+    const child = await store.create({ parent: parent.clientToken, numUses: 2 })
+    const batch = await store.create({ parent: parent.clientToken, type: 'batch' })
+    const messages: string[] = []
+    const collect = async (p: Promise<unknown>): Promise<void> => {
+      await p.then(
+        () => assert.fail('expected a rejection'),
+        (error: unknown) => {
+          messages.push(String(error), (error as Error).stack ?? '')
+        },
+      )
+    }
+    for (const secret of [child.clientToken, batch.clientToken]) {
+      await collect(store.create({ parent: parent.clientToken, policies: [secret] }))
+      await collect(
+        store.create({ parent: parent.clientToken, role: 'narrow', policies: [secret] }),
+      )
+      await collect(store.create({ parent: parent.clientToken, role: secret }))
+      await collect(store.policies.write('p', `path "x" { capabilities = ["${secret}"] }`))
+      await collect(store.policies.write('p', `path "x" { ${secret} = 1 }`))
+    }
+    const text = messages.join('\n').toLowerCase()
+    for (const secret of [child.clientToken, batch.clientToken]) {
+      assert.equal(text.includes(secret.toLowerCase()), false, `echoed: ${text}`)
+    }
+    assert.match(text, /\[redacted\]/)
+  })
+
   test('security: audit and revoked events never contain a token id', async () => {
     const { store } = harness()
     const audits = recordAudit(store)
