@@ -175,35 +175,16 @@ describe('the packed package', { skip: MISSING_BUILD, timeout: 180_000 }, () => 
       const root = join(app, `types-${variant}`)
       await mkdir(root, { recursive: true })
       await symlink(types, join(root, 'node'), 'dir')
-      const config = `tsconfig.${variant}.json`
-      await writeFile(
-        join(app, config),
-        JSON.stringify({
-          compilerOptions: {
-            target: 'ES2022',
-            module: 'NodeNext',
-            moduleResolution: 'NodeNext',
-            strict: true,
-            noEmit: true,
-            skipLibCheck: false,
-            types: ['node'],
-            typeRoots: [`./types-${variant}`],
-          },
-          // The peers' typings reference this repository's @types/node: with another, both would load.
-          files: [
-            'consumer.ts',
-            'consumer-cjs.cts',
-            ...(variant === 'repository' ? ['consumer-peers.ts'] : []),
-          ],
-        }),
-      )
-      const tsc = join(ROOT_DIR, 'node_modules', 'typescript', 'bin', 'tsc')
-      const checked = await run(process.execPath, [tsc, '-p', config], {
-        cwd: app,
-        env: childEnv(),
-      }).then(
-        () => '',
-        (error: unknown) => String((error as { stdout?: string }).stdout ?? error),
+      const checked = await typeCheck(
+        app,
+        `tsconfig.${variant}.json`,
+        { types: ['node'], typeRoots: [`./types-${variant}`] },
+        // The peers' typings reference this repository's @types/node: with another, both would load.
+        [
+          'consumer.ts',
+          'consumer-cjs.cts',
+          ...(variant === 'repository' ? ['consumer-peers.ts'] : []),
+        ],
       )
       assert.equal(
         checked,
@@ -216,31 +197,37 @@ describe('the packed package', { skip: MISSING_BUILD, timeout: 180_000 }, () => 
     await mkdir(join(app, 'node_modules', '@types'), { recursive: true })
     await symlink(variants.repository, join(app, 'node_modules', '@types', 'node'), 'dir')
     await writeFile(join(app, 'bare.ts'), CONSUMER_BARE)
-    await writeFile(
-      join(app, 'tsconfig.bare.json'),
-      JSON.stringify({
-        compilerOptions: {
-          target: 'ES2022',
-          module: 'NodeNext',
-          moduleResolution: 'NodeNext',
-          strict: true,
-          noEmit: true,
-          skipLibCheck: false,
-        },
-        files: ['bare.ts'],
-      }),
-    )
-    const bare = await run(
-      process.execPath,
-      [join(ROOT_DIR, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.bare.json'],
-      { cwd: app, env: childEnv() },
-    ).then(
-      () => '',
-      (error: unknown) => String((error as { stdout?: string }).stdout ?? error),
-    )
+    const bare = await typeCheck(app, 'tsconfig.bare.json', {}, ['bare.ts'])
     assert.equal(bare, '', 'a project without `types`: the declarations fail to type-check')
   })
 })
+
+/**
+ * Writes `config` in `app` (strict, NodeNext, skipLibCheck off, with `options` added) for `files`, runs this
+ * repository's `tsc` on it, and resolves to what it reported: empty when the files type-check.
+ */
+async function typeCheck(
+  app: string,
+  config: string,
+  options: Record<string, unknown>,
+  files: readonly string[],
+): Promise<string> {
+  const compilerOptions = {
+    target: 'ES2022',
+    module: 'NodeNext',
+    moduleResolution: 'NodeNext',
+    strict: true,
+    noEmit: true,
+    skipLibCheck: false,
+    ...options,
+  }
+  await writeFile(join(app, config), JSON.stringify({ compilerOptions, files }))
+  const tsc = join(ROOT_DIR, 'node_modules', 'typescript', 'bin', 'tsc')
+  return run(process.execPath, [tsc, '-p', config], { cwd: app, env: childEnv() }).then(
+    () => '',
+    (error: unknown) => String((error as { stdout?: string }).stdout ?? error),
+  )
+}
 
 /** A TypeScript user's file that imports tokentree and nothing of Node's. */
 const CONSUMER_BARE = `
