@@ -32,9 +32,9 @@ const MAX_STATUS = 999
 /**
  * `sys/health`, unauthenticated as in Vault: initialized, unsealed and active while the storage answers. Honours
  * `activecode` and rejects malformed `*code` or `*ok` parameters with 400, as Vault does, and `*code` values that
- * are not final statuses (200–999). Then one storage round
- * trip (`ping`): when the storage fails, the answer is Vault's for a storage error while it checks its state (a
- * 500 with an empty `errors` list, whatever `activecode` says), so that load balancers take the node out.
+ * are not final statuses (200–999). Then one storage round trip (`ping`): when the storage fails, the answer is
+ * Vault's for a storage error while it checks its state (a 500 with an empty `errors` list, whatever `activecode`
+ * says), so that load balancers take the node out.
  */
 export async function health(
   query: URLSearchParams,
