@@ -41,12 +41,17 @@ if (process.env.TT_BACKEND === 'postgres') {
   pool = new pg.Pool({ connectionString: DATABASE_URL, max: 10 })
   pool.on('error', () => undefined)
 }
+/** `TT_REVOCATION_BATCH`: `RedisStorage`'s `revocationBatchSize`, for a test that needs a revocation to take longer. */
+const redisBatch =
+  process.env.TT_REVOCATION_BATCH === undefined
+    ? {}
+    : { revocationBatchSize: Number(process.env.TT_REVOCATION_BATCH) }
 const newStorage = (): Storage =>
   pool !== null
     ? new PostgresStorage({ pool, schema: namespace })
     : cluster !== null
-      ? new RedisStorage({ client: cluster, keyPrefix: namespace })
-      : new RedisStorage({ connection: REDIS_URL, keyPrefix: namespace })
+      ? new RedisStorage({ client: cluster, keyPrefix: namespace, ...redisBatch })
+      : new RedisStorage({ connection: REDIS_URL, keyPrefix: namespace, ...redisBatch })
 const storage = newStorage()
 const store = new TokenStore({ storage, secret, timers: false })
 
