@@ -251,6 +251,74 @@ if (skip !== null) {
       }
     })
 
+    test('backends terminated under load: calls fail with storage_unavailable, the process lives, then all works again', async () => {
+      const schema = await prepare('terminated')
+      const application = `tokentree-terminated-${uniqueSuffix()}`
+      const busy = new pg.Pool({
+        connectionString: DATABASE_URL,
+        max: 6,
+        application_name: application,
+      })
+      busy.on('error', () => undefined)
+      const store = new TokenStore({
+        storage: new PostgresStorage({ pool: busy, schema }),
+        timers: false,
+        secret: 'x'.repeat(32),
+      })
+      const uncaught: unknown[] = []
+      const onUncaught = (error: unknown): void => {
+        uncaught.push(error)
+      }
+      process.on('uncaughtException', onUncaught)
+      try {
+        const root = await store.createRoot()
+        const failures = new Map<string, number>()
+        let running = true
+        const loops = Array.from({ length: 12 }, async () => {
+          while (running) {
+            try {
+              const child = await store.create({ parent: root.clientToken })
+              await store.authenticate(child.clientToken)
+              await store.create({ parent: child.clientToken })
+              await store.revoke(child.clientToken)
+            } catch (error) {
+              const code = error instanceof TokenStoreError ? error.code : String(error)
+              failures.set(code, (failures.get(code) ?? 0) + 1)
+            }
+          }
+        })
+        // pg's pool listens for errors on idle connections only: before the storage gave each connection a
+        // listener of its own, one of these terminations ended the process in six runs out of six.
+        for (let round = 0; round < 8; round++) {
+          await delay(150)
+          await pool.query(
+            'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1',
+            [application],
+          )
+        }
+        running = false
+        // Without the listeners, a crashed connection's statement never settles: bounded, so the test fails.
+        const settled = await Promise.race([
+          Promise.all(loops).then(() => true),
+          delay(15_000, false, { ref: false }),
+        ])
+        assert.deepEqual(uncaught, [])
+        assert.equal(settled, true, 'calls still pending 15 s after the last termination')
+        assert.deepEqual(
+          [...failures.keys()].filter((code) => code !== 'storage_unavailable'),
+          [],
+        )
+        const after = await store.create({ parent: root.clientToken, numUses: 2 })
+        assert.equal((await store.authenticate(after.clientToken)).numUses, 1)
+      } finally {
+        process.off('uncaughtException', onUncaught)
+        await Promise.race([
+          Promise.all([store.close(), busy.end()]),
+          delay(1000, undefined, { ref: false }),
+        ])
+      }
+    })
+
     test('a server on the wrong port: storage_unavailable', async () => {
       const wrong = new pg.Pool({
         host: '127.0.0.1',

@@ -96,6 +96,7 @@ import {
   type SqlQueryable,
 } from './schema.js'
 import { readNoticeRow, type NoticeRow } from './notices.js'
+import { guardDroppedConnections } from './dropped-connections.js'
 import { UseBatcher } from './use-batch.js'
 
 export {
@@ -312,6 +313,7 @@ export class PostgresStorage implements Storage {
     // pg parses and plans a named statement once per connection; PGlite has no such form.
     this.#pooled = options.pool.connect !== undefined && options.pool.listen === undefined
     this.#named = this.#pooled
+    if (this.#pooled) guardDroppedConnections(options.pool)
     this.#schema = checkSchema(options.schema ?? DEFAULT_SCHEMA)
     this.#channel = `${this.#schema}_notices`
     const logLength = options.noticeLogLength ?? DEFAULT_NOTICE_LOG_LENGTH
