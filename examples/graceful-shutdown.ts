@@ -33,7 +33,12 @@ let closeDriver: () => Promise<unknown>
 if (storageKind === 'redis') {
   const { Redis } = await import('ioredis')
   const { RedisStorage } = await import('tokentree/redis')
-  const redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379')
+  // Fail fast while Redis is down, and never send a script twice (docs/storage.md, "Storage down").
+  const redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', {
+    maxRetriesPerRequest: 1,
+    commandTimeout: 2000,
+    autoResendUnfulfilledCommands: false,
+  })
   storage = new RedisStorage({ client: redis, keyPrefix: process.env.NAMESPACE ?? 'tokentree:' })
   // quit() sends QUIT after the commands already queued and waits for their replies; disconnect() would not.
   closeDriver = () => redis.quit()

@@ -2,6 +2,7 @@
  * RedisStorage: the conformance suite against a real Redis, then what only a shared server can show.
  */
 import assert from 'node:assert/strict'
+import net from 'node:net'
 import { after, describe, test } from 'node:test'
 
 import { Redis } from 'ioredis'
@@ -390,6 +391,57 @@ if (skip !== null) {
       }
     })
 
+    test('a script whose reply is lost with its connection fails, and is not run again: a lost reply spends one use', async () => {
+      // A proxy that, once armed, drops the connection that sent a script when the script's reply arrives.
+      let armed = false
+      const proxy = net.createServer((client) => {
+        const upstream = net.connect(Number(port || 6379), hostname)
+        let dropNextReply = false
+        client.on('data', (bytes: Buffer) => {
+          if (armed && /eval/i.test(bytes.toString('latin1'))) {
+            armed = false
+            dropNextReply = true
+          }
+          upstream.write(bytes)
+        })
+        upstream.on('data', (bytes: Buffer) => {
+          if (!dropNextReply) {
+            client.write(bytes)
+            return
+          }
+          client.destroy()
+          upstream.destroy()
+        })
+        for (const socket of [client, upstream]) {
+          socket.on('error', () => undefined)
+          socket.on('close', () => {
+            client.destroy()
+            upstream.destroy()
+          })
+        }
+      })
+      await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve))
+      const { port: proxyPort } = proxy.address() as net.AddressInfo
+      const keyPrefix = `${PREFIX}lost-reply:`
+      const storage = new RedisStorage({ connection: `redis://127.0.0.1:${proxyPort}`, keyPrefix })
+      const direct = new RedisStorage({ connection: REDIS_URL, keyPrefix })
+      try {
+        const [record] = await insertTokens(storage, 1, { numUses: 5 })
+        const id = (record as TokenRecord).id
+        assert.equal((await storage.useToken(id, 0))?.numUses, 4)
+        armed = true
+        await assert.rejects(storage.useToken(id, 0), { code: 'storage_unavailable' })
+        assert.equal(armed, false, 'the proxy dropped a reply')
+        // The script ran once, its reply lost: one use gone, not two (ioredis would send it again on reconnecting).
+        assert.equal((await direct.getToken(id))?.numUses, 3)
+        assert.equal((await storage.useToken(id, 0))?.numUses, 2)
+      } finally {
+        await storage.close()
+        await direct.close()
+        await new Promise((resolve) => proxy.close(resolve))
+      }
+    })
+
     test('an unreachable server: storage_unavailable, without the arguments in the cause', async () => {
       const storage = new RedisStorage({
         connection: { host: '127.0.0.1', port: 1, connectTimeout: 500 },
@@ -412,7 +464,11 @@ function hashed(text: string): HashedTokenId {
   return `hashed-${text}` as HashedTokenId
 }
 
-async function insertTokens(storage: RedisStorage, count: number): Promise<TokenRecord[]> {
+async function insertTokens(
+  storage: RedisStorage,
+  count: number,
+  overrides: Partial<TokenRecord> = {},
+): Promise<TokenRecord[]> {
   const records: TokenRecord[] = Array.from({ length: count }, (_, i) => ({
     id: hashed(`${uniqueSuffix()}-${i}`),
     accessor: `acc-${uniqueSuffix()}`,
@@ -431,6 +487,7 @@ async function insertTokens(storage: RedisStorage, count: number): Promise<Token
     renewable: false,
     lastRenewalTime: null,
     revoking: null,
+    ...overrides,
   }))
   for (const r of records) await storage.insertToken(r)
   return records

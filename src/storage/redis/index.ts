@@ -104,11 +104,14 @@ const TOKEN_FIELDS = ['d', 'p', 'u', 'e', 't', 'l', 'r'] as const
 /**
  * Options of the client `RedisStorage` creates when it is not given one: fail fast while Redis is down (one
  * reconnection attempt per command, a 2 s cap on any command), and keep reconnecting so that calls succeed again
- * when it returns.
+ * when it returns. A command whose connection dropped before its reply came is not sent again on the next one
+ * (ioredis's default): it may have run, and a script that spends a use would spend a second one. The caller gets
+ * `storage_unavailable` for it instead.
  */
 const OWNED_CLIENT_OPTIONS: RedisConnectionOptions = {
   maxRetriesPerRequest: 1,
   commandTimeout: 2000,
+  autoResendUnfulfilledCommands: false,
   retryStrategy: (attempt) => RECONNECT_FLOOR + backoffDelay(attempt - 1, RECONNECT_BACKOFF),
 }
 
@@ -144,8 +147,9 @@ export interface RedisStorageOptions {
    * (see `shards`). The storage never closes it (close it yourself after `storage.close()`). Subscriptions open a
    * `duplicate()` of a `Redis`, and a connection of their own to one master of a `Cluster`. Give a `Redis`
    * `maxRetriesPerRequest` and `commandTimeout` (or `enableOfflineQueue: false`), and a `Cluster` those in its
-   * `redisOptions`, so that calls fail fast with `storage_unavailable` while Redis is down. While a `Cluster` is
-   * reconnecting (every node lost), calls fail at once and are not sent.
+   * `redisOptions`, so that calls fail fast with `storage_unavailable` while Redis is down; and
+   * `autoResendUnfulfilledCommands: false`, or a script whose reply was lost with its connection runs again (a
+   * use spent twice). While a `Cluster` is reconnecting (every node lost), calls fail at once and are not sent.
    */
   readonly client?: Redis | Cluster
   /**
