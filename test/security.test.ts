@@ -27,6 +27,16 @@ function estimateBits(samples: readonly string[]): {
   return { alphabet, bitsPerString: minLength * Math.log2(alphabet.size) }
 }
 
+/** Awaits a rejection of `p` and adds what it shows (its text, JSON and stack) to `messages`. */
+async function collectRejection(p: Promise<unknown>, messages: string[]): Promise<void> {
+  await p.then(
+    () => assert.fail('expected a rejection'),
+    (error: unknown) => {
+      messages.push(String(error), JSON.stringify(error), (error as Error).stack ?? '')
+    },
+  )
+}
+
 describe('token ids and accessors', () => {
   test('security: token ids are hvs.-prefixed and carry at least 128 random bits', async () => {
     const { store } = harness()
@@ -211,14 +221,7 @@ describe('what errors and events say', () => {
     const real = await store.create({ id: 'a-real-custom-token-id', numUses: 1 })
     const guessed = 'hvs.guessed-token-value-1234567890'
     const messages: string[] = []
-    const collect = async (p: Promise<unknown>): Promise<void> => {
-      await p.then(
-        () => assert.fail('expected a rejection'),
-        (error: unknown) => {
-          messages.push(String(error), JSON.stringify(error), (error as Error).stack ?? '')
-        },
-      )
-    }
+    const collect = (p: Promise<unknown>): Promise<void> => collectRejection(p, messages)
     await collect(store.authenticate(guessed))
     await collect(store.renew(guessed))
     await collect(store.create({ parent: guessed }))
@@ -241,14 +244,7 @@ describe('what errors and events say', () => {
     const child = await store.create({ parent: parent.clientToken, numUses: 2 })
     const batch = await store.create({ parent: parent.clientToken, type: 'batch' })
     const messages: string[] = []
-    const collect = async (p: Promise<unknown>): Promise<void> => {
-      await p.then(
-        () => assert.fail('expected a rejection'),
-        (error: unknown) => {
-          messages.push(String(error), (error as Error).stack ?? '')
-        },
-      )
-    }
+    const collect = (p: Promise<unknown>): Promise<void> => collectRejection(p, messages)
     for (const secret of [child.clientToken, batch.clientToken]) {
       await collect(store.create({ parent: parent.clientToken, policies: [secret] }))
       await collect(

@@ -2,7 +2,6 @@
  * RedisStorage: the conformance suite against a real Redis, then what only a shared server can show.
  */
 import assert from 'node:assert/strict'
-import net from 'node:net'
 import { after, describe, test } from 'node:test'
 
 import { Redis } from 'ioredis'
@@ -15,6 +14,7 @@ import { runStorageConformance } from '../../src/testing/conformance.js'
 import type { HashedTokenId, TokenRecord } from '../../src/types.js'
 import { REDIS_URL, skipReason, uniqueSuffix } from './helpers/services.js'
 import { runSharedStorageTests } from './helpers/shared-storage-tests.js'
+import { TcpProxy } from './helpers/tcp-proxy.js'
 
 const skip = await skipReason('Redis', REDIS_URL, 6379)
 const PREFIX = `tokentree-test:${uniqueSuffix()}:`
@@ -392,53 +392,25 @@ if (skip !== null) {
     })
 
     test('a script whose reply is lost with its connection fails, and is not run again: a lost reply spends one use', async () => {
-      // A proxy that, once armed, drops the connection that sent a script when the script's reply arrives.
-      let armed = false
-      const proxy = net.createServer((client) => {
-        const upstream = net.connect(Number(port || 6379), hostname)
-        let dropNextReply = false
-        client.on('data', (bytes: Buffer) => {
-          if (armed && /eval/i.test(bytes.toString('latin1'))) {
-            armed = false
-            dropNextReply = true
-          }
-          upstream.write(bytes)
-        })
-        upstream.on('data', (bytes: Buffer) => {
-          if (!dropNextReply) {
-            client.write(bytes)
-            return
-          }
-          client.destroy()
-          upstream.destroy()
-        })
-        for (const socket of [client, upstream]) {
-          socket.on('error', () => undefined)
-          socket.on('close', () => {
-            client.destroy()
-            upstream.destroy()
-          })
-        }
-      })
-      await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve))
-      const { port: proxyPort } = proxy.address() as net.AddressInfo
+      const proxy = new TcpProxy({ host: hostname, port: Number(port || 6379) })
+      await proxy.open()
       const keyPrefix = `${PREFIX}lost-reply:`
-      const storage = new RedisStorage({ connection: `redis://127.0.0.1:${proxyPort}`, keyPrefix })
+      const storage = new RedisStorage({ connection: `redis://127.0.0.1:${proxy.port}`, keyPrefix })
       const direct = new RedisStorage({ connection: REDIS_URL, keyPrefix })
       try {
         const [record] = await insertTokens(storage, 1, { numUses: 5 })
         const id = (record as TokenRecord).id
         assert.equal((await storage.useToken(id, 0))?.numUses, 4)
-        armed = true
+        proxy.dropNextReplyTo(/eval/i)
         await assert.rejects(storage.useToken(id, 0), { code: 'storage_unavailable' })
-        assert.equal(armed, false, 'the proxy dropped a reply')
+        assert.equal(proxy.waitingToDrop, false, 'the proxy dropped a reply')
         // The script ran once, its reply lost: one use gone, not two (ioredis would send it again on reconnecting).
         assert.equal((await direct.getToken(id))?.numUses, 3)
         assert.equal((await storage.useToken(id, 0))?.numUses, 2)
       } finally {
         await storage.close()
         await direct.close()
-        await new Promise((resolve) => proxy.close(resolve))
+        await proxy.cut()
       }
     })
 

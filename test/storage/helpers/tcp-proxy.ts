@@ -11,6 +11,8 @@ export class TcpProxy {
   #port = 0
   #refusing = false
   #connections = 0
+  /** Armed by {@link TcpProxy.dropNextReplyTo}: the request whose connection drops its reply. */
+  #dropReplyTo: RegExp | null = null
 
   constructor(target: { host: string; port: number }) {
     this.#target = target
@@ -46,7 +48,22 @@ export class TcpProxy {
           upstream.destroy()
         })
       }
-      client.pipe(upstream).pipe(client)
+      let dropReply = false
+      client.on('data', (bytes: Buffer) => {
+        if (this.#dropReplyTo?.test(bytes.toString('latin1')) === true) {
+          this.#dropReplyTo = null
+          dropReply = true
+        }
+      })
+      client.pipe(upstream)
+      upstream.on('data', (bytes: Buffer) => {
+        if (!dropReply) {
+          client.write(bytes)
+          return
+        }
+        client.destroy()
+        upstream.destroy()
+      })
     })
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject)
@@ -57,6 +74,19 @@ export class TcpProxy {
     const address = server.address()
     if (address !== null && typeof address === 'object') this.#port = address.port
     this.#server = server
+  }
+
+  /**
+   * Once: the connection that next sends a request matching `request` is dropped when the reply arrives, the
+   * reply unsent, as if the network failed between a command and its answer.
+   */
+  dropNextReplyTo(request: RegExp): void {
+    this.#dropReplyTo = request
+  }
+
+  /** Whether {@link TcpProxy.dropNextReplyTo} is still waiting for its request. */
+  get waitingToDrop(): boolean {
+    return this.#dropReplyTo !== null
   }
 
   /**
