@@ -73,11 +73,21 @@ export interface AuthorizeOptions {
    * @default false
    */
   readonly sudo?: boolean
+  /**
+   * The path is served by a router that matches it in any case (Express's and Koa's routers by default), while
+   * policies match paths case-sensitively, as Vault's do: the request must then be allowed on its path as given
+   * **and** on the path lower-cased, so that `GET /Admin/users` does not slip past a `deny` on `admin/*` and reach
+   * the handler of `/admin/users`. Write such routes' rules in lower case.
+   * @default false
+   */
+  readonly caseInsensitive?: boolean
 }
 
 /** A checked {@link AuthorizeOptions}. */
 export interface AccessRequest {
   readonly path: string
+  /** The lower-cased path, also to be allowed, when the router ignores case and it differs from `path`. */
+  readonly foldedPath: string | undefined
   readonly operations: readonly AclOperation[]
   readonly parameters: Readonly<Record<string, unknown>> | undefined
   readonly sudo: boolean
@@ -137,10 +147,17 @@ export function checkAccessRequest(request: AuthorizeOptions): AccessRequest {
   if (typeof sudo !== 'boolean') {
     throw invalidRequest(`Expected \`sudo\` to be a boolean, got ${describeValue(sudo)}`)
   }
+  const caseInsensitive = request.caseInsensitive ?? false
+  if (typeof caseInsensitive !== 'boolean') {
+    throw invalidRequest(
+      `Expected \`caseInsensitive\` to be a boolean, got ${describeValue(caseInsensitive)}`,
+    )
+  }
+  const folded = caseInsensitive ? path.toLowerCase() : path
   // A copy of a caller's list: the ACL trusts what was checked here, and the caller could change its array while
   // the token's use is read from storage.
   const operations = one ?? Object.freeze([...listed] as AclOperation[])
-  return { path, operations, parameters, sudo }
+  return { path, foldedPath: folded === path ? undefined : folded, operations, parameters, sudo }
 }
 
 /**
@@ -160,18 +177,27 @@ export function checkPath(path: unknown): string {
   return path.charCodeAt(0) === 47 ? path.replace(/^\/+/, '') : path
 }
 
-/** Why `acl` refuses `request`, or `null` when it allows it (any one operation, and sudo when asked). */
+/**
+ * Why `acl` refuses `request`, or `null` when it allows it (any one operation, and sudo when asked; on the
+ * lower-cased path too, for a case-insensitive router).
+ */
 export function refusal(acl: Acl, request: AccessRequest): string | null {
+  const refused = pathRefusal(acl, request, request.path)
+  if (refused !== null || request.foldedPath === undefined) return refused
+  return pathRefusal(acl, request, request.foldedPath)
+}
+
+function pathRefusal(acl: Acl, request: AccessRequest, path: string): string | null {
   let reason: string | undefined
   for (const operation of request.operations) {
     // `checkAccessRequest` checked the request: `decide` skips `check`'s checks (and allocates no request object).
-    const decision = acl.decide(request.path, operation, request.parameters)
+    const decision = acl.decide(path, operation, request.parameters)
     if (!decision.allowed) {
       reason ??= decision.reason
       continue
     }
     if (request.sudo && !decision.sudo) {
-      reason ??= `sudo is required on '${request.path}'`
+      reason ??= `sudo is required on '${path}'`
       continue
     }
     return null

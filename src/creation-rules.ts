@@ -5,7 +5,14 @@
 import { TokenStoreError, invalidRequest } from './errors.js'
 import { CHILD_TOKEN_PATH } from './paths.js'
 import type { CreateRequest } from './options.js'
-import { DEFAULT_POLICY, finalizePolicies, intern, isRoot, missingPolicies } from './policies.js'
+import {
+  DEFAULT_POLICY,
+  NON_ASSIGNABLE_POLICIES,
+  finalizePolicies,
+  intern,
+  isRoot,
+  missingPolicies,
+} from './policies.js'
 import { lesserLimit, matchesAny, type TokenRole, type TokenType } from './roles.js'
 import type { HashedTokenId, Seconds, TokenRecord } from './types.js'
 
@@ -58,6 +65,8 @@ export function planCreation(
   if (noDefault && policies.includes(DEFAULT_POLICY)) {
     policies = intern(policies.filter((name) => name !== DEFAULT_POLICY))
   }
+  const reserved = policies.find((name) => NON_ASSIGNABLE_POLICIES.includes(name))
+  if (reserved !== undefined) throw invalidRequest(`cannot assign policy "${reserved}"`)
   if (isRoot(policies) && parent !== null && !isRoot(parent.policies)) {
     denied('Only a root parent may create a root token')
   }

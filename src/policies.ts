@@ -19,9 +19,15 @@ const MAX_POLICY_NAME_LENGTH = 256
 const MAX_POLICIES = 256
 
 /**
- * Identical sanitized lists share one frozen array, so a million tokens with `['default']` hold one array between
- * them rather than a million.
+ * Policies no token may be given, nor anyone write or delete (Vault's non-assignable, immutable policies):
+ * `response-wrapping` marks the wrapping tokens only the store issues, and a written one would give every wrapping
+ * token its rules; `control-group` is Vault Enterprise's.
  */
+export const NON_ASSIGNABLE_POLICIES: readonly string[] = Object.freeze([
+  'response-wrapping',
+  'control-group',
+])
+
 /**
  * What no policy name may hold, in a written policy's name as in a token's or role's list: control characters
  * (C0, DEL, C1) and lone surrogates, so that names print and log safely and survive UTF-8 unchanged.
@@ -29,6 +35,10 @@ const MAX_POLICIES = 256
 // eslint-disable-next-line no-control-regex
 export const UNPRINTABLE_NAME_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]|\p{Cs}/u
 
+/**
+ * Identical sanitized lists share one frozen array, so a million tokens with `['default']` hold one array between
+ * them rather than a million.
+ */
 const interned = new Map<string, readonly string[]>()
 const MAX_INTERNED = 10_000
 

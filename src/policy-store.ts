@@ -15,6 +15,7 @@ import {
 import { compilePolicy, type CompiledPolicy } from './acl/compile.js'
 import type { PolicyPathRule } from './acl/types.js'
 import { describeValue, invalidRequest } from './errors.js'
+import { NON_ASSIGNABLE_POLICIES } from './policies.js'
 import type { Storage } from './storage/storage.js'
 import type { UnixMillis } from './types.js'
 
@@ -149,7 +150,9 @@ export class PolicyCache {
    */
   async write(name: string, source: string | object, now: UnixMillis): Promise<PolicyEntry> {
     const normalized = normalizePolicyName(name)
-    if (normalized === ROOT_POLICY) throw invalidRequest('cannot update root policy')
+    if (normalized === ROOT_POLICY || NON_ASSIGNABLE_POLICIES.includes(normalized)) {
+      throw invalidRequest(`cannot update ${normalized} policy`)
+    }
     const given: unknown = source
     if (typeof given !== 'string' && (typeof given !== 'object' || given === null)) {
       throw invalidRequest(
@@ -193,7 +196,11 @@ export class PolicyCache {
    */
   async delete(name: string, now: UnixMillis): Promise<void> {
     const normalized = normalizePolicyName(name)
-    if (normalized === ROOT_POLICY || normalized === DEFAULT_POLICY) {
+    if (
+      normalized === ROOT_POLICY ||
+      normalized === DEFAULT_POLICY ||
+      NON_ASSIGNABLE_POLICIES.includes(normalized)
+    ) {
       throw invalidRequest(`cannot delete ${normalized} policy`)
     }
     await this.#writable().deletePolicy(normalized, now)
@@ -209,7 +216,10 @@ export class PolicyCache {
   async #load(name: string, generation: number): Promise<CompiledPolicy | null> {
     const known = this.#compiled.get(name)
     if (known !== undefined) return known
-    const text = await this.#storage.getPolicy?.(name)
+    // A reserved name grants nothing, even if a storage holds such a policy (written before writes were refused).
+    const text = NON_ASSIGNABLE_POLICIES.includes(name)
+      ? null
+      : await this.#storage.getPolicy?.(name)
     let compiled: CompiledPolicy | null
     if (text === undefined || text === null) {
       compiled = name === DEFAULT_POLICY ? defaultPolicy() : null

@@ -44,6 +44,35 @@ describe('store.policies', () => {
     assert.deepEqual(await store.policies.list(), ['default', 'root'])
   })
 
+  test('response-wrapping and control-group: never written, deleted, assigned, or read from storage', async () => {
+    const { store, memory } = harness()
+    const root = (await store.createRoot()).clientToken
+    await store.roles.write('wrapper', { allowedPolicies: ['response-wrapping'] })
+    for (const name of ['response-wrapping', ' Response-Wrapping ', 'control-group']) {
+      const written = await rejectsWith(store.policies.write(name, READ_APPS), 'invalid_request')
+      assert.match(written.message, /^cannot update (response-wrapping|control-group) policy$/)
+      await rejectsWith(store.policies.delete(name), 'invalid_request')
+      const given = await rejectsWith(
+        store.create({ parent: root, policies: [name] }),
+        'invalid_request',
+      )
+      assert.match(given.message, /^cannot assign policy "(response-wrapping|control-group)"$/)
+    }
+    const byRole = await rejectsWith(
+      store.create({ parent: root, role: 'wrapper' }),
+      'invalid_request',
+    )
+    assert.equal(byRole.message, 'cannot assign policy "response-wrapping"')
+    // One already in storage (written before writes were refused) gives wrapping tokens nothing.
+    await memory.putPolicy('response-wrapping', 'path "*" { capabilities = ["read"] }', Date.now())
+    const { token } = await store.wrap({ secret: 1 }, { ttl: '5m' })
+    await rejectsWith(
+      store.authorize(token, { path: 'apps/x', operation: 'read' }),
+      'permission_denied',
+    )
+    assert.deepEqual(await store.policies.list(), ['default', 'response-wrapping', 'root'])
+  })
+
   test('a malformed policy or name is invalid_request and changes nothing', async () => {
     const { store } = harness()
     await store.policies.write('p', READ_APPS)

@@ -464,10 +464,11 @@ export class Acl {
   #find(path: string, list: boolean): Permissions | undefined {
     const exact = this.#exact.get(path)
     if (exact !== undefined) return exact
-    // List requests are also tried without their trailing slash, first exactly, then against patterns.
+    // A list request (whose path ends in `/`, as Vault routes a listing) is also tried against the exact rule without
+    // its trailing slash; patterns see the path as it is, slash included, as in Vault: a pattern matched against
+    // the trimmed path would let `auth/token/*` outrank a deny on `auth/token/accessors/*`.
     if (list && path.endsWith('/')) {
-      const trimmed = path.slice(0, -1)
-      const found = this.#exact.get(trimmed) ?? this.#nonExact(trimmed)
+      const found = this.#exact.get(path.slice(0, -1))
       if (found !== undefined) return found
     }
     return this.#nonExact(path)

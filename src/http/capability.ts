@@ -5,6 +5,7 @@
  * @packageDocumentation
  */
 import type { IncomingHttpHeaders } from 'node:http'
+import { isDeepStrictEqual } from 'node:util'
 
 import type { AuthorizeOptions } from '../access.js'
 import type { AclOperation } from '../acl/types.js'
@@ -67,6 +68,23 @@ export interface RequireCapabilityOptions
    * @default false
    */
   readonly sudo?: boolean
+  /**
+   * Whether the router in front of the handlers matches paths case-sensitively. Policies match paths
+   * case-sensitively, as Vault's do, while Express's and Koa's routers ignore case unless told otherwise
+   * (`app.set('case sensitive routing', true)`, `express.Router({ caseSensitive: true })`, `@koa/router`'s
+   * `sensitive`). So by default a request must be allowed on its path as sent **and** lower-cased: `GET
+   * /Admin/users` does not slip past a `deny` on `api/admin/*` to the handler of `/admin/users`. Write the rules of
+   * such routes in lower case; with a case-sensitive router, pass `true` to check the path as sent only.
+   * @default false
+   */
+  readonly caseSensitive?: boolean
+  /**
+   * Treat `GET ?list=true` as a `list`, as Vault's HTTP API does. Only for routes whose handlers answer such a
+   * request with a listing: a handler that ignores the query would serve a `read` to a token that may only list.
+   * Off, a GET is a `read` whatever its query; the `LIST` method is a `list` either way.
+   * @default false
+   */
+  readonly listQuery?: boolean
 }
 
 /** A request, as the adapters hand it over. */
@@ -75,6 +93,11 @@ export interface CapabilityRequest {
   /** The path, without the query string, not yet URI-decoded. */
   readonly path: string
   readonly query: URLSearchParams
+  /**
+   * The query as the framework parsed it for the handlers (Express's `req.query`, Koa's `ctx.query`), if any: its
+   * values are checked with the raw query's, so that a parser reading `role[]=admin` as `role` is covered.
+   */
+  readonly parsedQuery?: unknown
   /** What a body parser produced, if any. */
   readonly body: unknown
   readonly headers: IncomingHttpHeaders
@@ -96,6 +119,9 @@ export type CapabilityGuard = (
   request: CapabilityRequest,
   style: RefusalStyle,
 ) => Promise<CapabilityOutcome>
+
+/** The query seen when `?list=true` is not a listing. */
+const NO_QUERY = new URLSearchParams()
 
 /** The refusal of a method that maps to no ACL operation. */
 const UNSUPPORTED_OPERATION = 'unsupported operation'
@@ -119,7 +145,9 @@ export function createCapabilityGuard(
   const pathPrefix = checkText(options.pathPrefix ?? '', 'pathPrefix').replace(/^\/+/, '')
   const post = options.post ?? 'create'
   const withParameters = options.parameters ?? true
-  const sudo = options.sudo ?? false
+  const sudo = checkBoolean(options.sudo ?? false, 'sudo')
+  const caseInsensitive = !checkBoolean(options.caseSensitive ?? false, 'caseSensitive')
+  const listQuery = checkBoolean(options.listQuery ?? false, 'listQuery')
   const challenge = read.sources.includes('bearer')
   return async (request, style) => {
     const refuse = (refusal: TokenRefusal): CapabilityOutcome => ({
@@ -129,17 +157,21 @@ export function createCapabilityGuard(
     })
     const token = readToken(request.headers, read)
     if (token === null) return refuse(authRefusal(undefined, style.format))
-    const operation = operationOf(request.method, request.query, post)
+    const operation = operationOf(request.method, listQuery ? request.query : NO_QUERY, post)
     if (operation === null) {
       return refuse(new TokenRefusal('error', 405, 'invalid_request', UNSUPPORTED_OPERATION))
     }
     const relative = relativePath(request.path, mount)
     if (relative === null) return refuse(scopeRefusal())
+    // A listing is a folder, as Vault routes it: `LIST /users` is checked on `api/users/`, where `api/users/*` and
+    // `api/users/` rules (and a deny on them) apply.
+    const path = pathPrefix + relative
     const access: AuthorizeOptions = {
-      path: pathPrefix + relative,
+      path: operation === 'list' && !path.endsWith('/') ? `${path}/` : path,
       operation,
       sudo,
-      ...(withParameters ? { parameters: parametersOf(request) } : {}),
+      caseInsensitive,
+      ...(withParameters ? { parameters: parametersOf(request, listQuery) } : {}),
     }
     try {
       return { ok: true, token: await store.authorize(token, access) }
@@ -205,17 +237,38 @@ function relativePath(path: string, mount: string): string | null {
   return decoded.startsWith(`${mount}/`) ? decoded.slice(mount.length + 1) : null
 }
 
-/** The query's parameters, then the body's (a parsed object), the body winning, as Vault merges them. */
-function parametersOf(request: CapabilityRequest): Record<string, unknown> {
+/**
+ * Every value the handler may read for each parameter: the raw query's (each repeated key), the framework's parsed
+ * query's and the body's (a parsed object). A name given once keeps its value; given more than once, or in more
+ * than one place, it is checked as the list of them all, so that every value meets `allowed_parameters` and none
+ * is in `denied_parameters`: a handler reading `?role=admin&role=viewer`, or the query rather than the body, finds
+ * no value the policy did not see.
+ */
+function parametersOf(request: CapabilityRequest, listQuery: boolean): Record<string, unknown> {
+  const values = new Map<string, unknown[]>()
+  const add = (key: string, value: unknown): void => {
+    const list = values.get(key)
+    if (list === undefined) values.set(key, [value])
+    else if (!list.some((seen) => isDeepStrictEqual(seen, value))) list.push(value)
+  }
+  for (const [key, value] of request.query) add(key, value)
+  for (const source of [request.parsedQuery, request.body]) {
+    if (typeof source !== 'object' || source === null || Array.isArray(source)) continue
+    for (const [key, value] of Object.entries(source)) {
+      if (Array.isArray(value)) for (const item of value as unknown[]) add(key, item)
+      else add(key, value)
+    }
+  }
+  // `?list=true` chose the operation; it is not a parameter of it.
+  if (listQuery) values.delete('list')
   const parameters: Record<string, unknown> = Object.create(null) as Record<string, unknown>
-  for (const [key, value] of request.query) {
-    if (key !== 'list') parameters[key] = value
-  }
-  const { body } = request
-  if (typeof body === 'object' && body !== null && !Array.isArray(body)) {
-    for (const [key, value] of Object.entries(body)) parameters[key] = value
-  }
+  for (const [key, list] of values) parameters[key] = list.length === 1 ? list[0] : list
   return parameters
+}
+
+function checkBoolean(value: unknown, name: string): boolean {
+  if (typeof value !== 'boolean') throw new TypeError(`Expected \`${name}\` to be a boolean`)
+  return value
 }
 
 function trimSlashes(text: string): string {

@@ -222,8 +222,9 @@ export interface RequireCapabilityOptions extends CapabilityOptions {
 
 /**
  * Authorizes each request against its token's ACL policies, in place of {@link tokenAuth}: the method gives the
- * operation (GET read, `?list=true` list, POST `create` unless `post` says otherwise, PUT update, PATCH patch,
- * DELETE delete) and `ctx.path` (below `mount`, after `pathPrefix`) the ACL path, and one `store.authorize` call
+ * operation (GET read, or list with `listQuery` and `?list=true`, POST `create` unless `post` says otherwise, PUT
+ * update, PATCH patch, DELETE delete) and `ctx.path` (below `mount`, after `pathPrefix`; lower-cased too, unless
+ * `caseSensitive`) the ACL path, and one `store.authorize` call
  * authenticates the token (one use, spent even when refused) and checks them. The token's `TokenInfo` goes on
  * `ctx.state.token`. 401 without a token, 403 for a bad token or a refusal, 405 for another method.
  *
@@ -252,6 +253,7 @@ export function requireCapability(
         method: ctx.method,
         path: ctx.path,
         query: new URLSearchParams(ctx.querystring),
+        parsedQuery: ctx.query,
         body: parsed,
         headers: ctx.headers,
       },

@@ -345,14 +345,26 @@ path "kv/team/*" { capabilities = ["update"] }`)
     assert.deepEqual(list.capabilities('/a/b'), ['read'])
   })
 
-  test('list requests are also tried without their trailing slash', () => {
+  test('list requests are also tried against the exact rule without their trailing slash, not patterns', () => {
     const list = acl(
       'path "kv/metadata" { capabilities = ["list"] }\npath "app/+" { capabilities = ["list"] }',
     )
     assert.equal(allows(list, 'list', 'kv/metadata/'), true)
     assert.equal(allows(list, 'read', 'kv/metadata/'), false)
-    assert.equal(allows(list, 'list', 'app/x/'), true)
+    // As in Vault: `app/+` has two segments, `app/x/` three; the pattern is not tried on `app/x`.
+    assert.equal(allows(list, 'list', 'app/x/'), false)
+    assert.equal(allows(list, 'list', 'app/x'), true)
     assert.deepEqual(list.capabilities('kv/metadata/'), ['list'])
+  })
+
+  test('a deny on a listing folder holds against a broader prefix (the trimmed path is not matched to patterns)', () => {
+    const list = acl(`
+path "auth/token/*" { capabilities = ["list", "read", "sudo"] }
+path "auth/token/accessors/*" { capabilities = ["deny"] }
+`)
+    assert.equal(allows(list, 'list', 'auth/token/accessors/'), false)
+    assert.equal(allows(list, 'list', 'auth/token/roles/'), true)
+    assert.deepEqual(list.capabilities('auth/token/accessors/'), ['deny'])
   })
 
   test('a `*` alone matches everything, below every more specific rule', () => {

@@ -231,7 +231,8 @@ function modelCapabilities(
   const path = requestPath.replace(/^\/+/, '')
   const isWildcard = (pattern: string): boolean =>
     pattern === '+' || pattern.includes('/+') || pattern.startsWith('+/')
-  // Exact, then (list requests only, as capabilities() looks up) exact without the trailing slash, then patterns.
+  // Exact, then (list requests only, as capabilities() looks up) exact without the trailing slash, then patterns on
+  // the path as it is (Vault's `AllowOperation`).
   const exact = (candidate: string): ModelRule | undefined => {
     const rule = merged.get(candidate)
     return rule !== undefined && !isWildcard(candidate) && !candidate.endsWith('*')
@@ -298,8 +299,7 @@ function modelCapabilities(
     return scored.at(-1)?.rule
   }
   let found = exact(path)
-  if (list && found === undefined && path.endsWith('/'))
-    found = exact(path.slice(0, -1)) ?? nonExact(path.slice(0, -1))
+  if (list && found === undefined && path.endsWith('/')) found = exact(path.slice(0, -1))
   found ??= nonExact(path)
   return found?.bits
 }

@@ -89,7 +89,6 @@ function batch(user: { token: string; accessor: string }, leaseId: string): BadR
       status: 400,
     },
     { name: 'a custom id with a dot', path: create, body: { id: 'a.b' }, status: 400 },
-    { name: 'both meta and metadata', path: create, body: { meta: {}, metadata: {} }, status: 400 },
     { name: 'an unknown token role', path: `${create}/nope`, body: {}, status: 400 },
     {
       name: 'create against a role by a non-root token',

@@ -8,7 +8,7 @@ import { runCapabilitySuite } from './helpers/capability-suite.js'
 
 runCapabilitySuite('express', (store, options) => {
   const app = express()
-  app.use(requireCapability(store, options), (req, res) => {
+  app.use(express.json(), requireCapability(store, options), (req, res) => {
     res.json({ accessor: req.token?.accessor ?? null })
   })
   return app

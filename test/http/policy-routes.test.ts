@@ -142,6 +142,32 @@ path "auth/token/accessors" { capabilities = ["list"] }
       })
     })
 
+    test('a listing is authorized as a folder, as Vault does: `x/` and `x/*` rules apply, a deny on them holds', async () => {
+      await withApi(async (endpoint, root) => {
+        const vault = client(endpoint, root)
+        await vault.write('sys/policy/lister', {
+          policy: `
+path "auth/token/roles/*" { capabilities = ["list"] }
+path "sys/policies/acl/" { capabilities = ["list"] }
+path "auth/token/*" { capabilities = ["list", "read", "sudo"] }
+path "auth/token/accessors/" { capabilities = ["deny"] }
+`,
+        })
+        const token = (await client(endpoint, root).tokenCreate({ policies: ['lister'] })).auth
+          .client_token
+        const status = async (path: string): Promise<number> =>
+          (await call(`${endpoint}/v1/${path}`, { token })).status
+        // Roles are listed empty (404 with no keys, as Vault answers); the ACL let the request through.
+        assert.equal(await status('auth/token/roles?list=true'), 404)
+        assert.equal(await status('sys/policies/acl?list=true'), 200)
+        assert.equal(await status('auth/token/accessors?list=true'), 403)
+        assert.equal(await status('auth/token/accessors/?list=true'), 403)
+        // Root lists accessors: the deny above is the only reason for the 403s.
+        const listed = await call(`${endpoint}/v1/auth/token/accessors?list=true`, { token: root })
+        assert.equal(listed.status, 200)
+      })
+    })
+
     test('a policy name is checked as the store will write it: a deny on its lower-case name holds for every spelling', async () => {
       await withApi(async (endpoint, root) => {
         const vault = client(endpoint, root)
@@ -204,6 +230,21 @@ path "sys/policy/default" { capabilities = ["deny"] }
           assert.equal(create.status, 200, 'and allows what default does not')
         },
         { authorize: ({ operation }) => operation === 'create' },
+      )
+    })
+
+    test('under an authorize hook, the sudo endpoints stay root-only, listing accessors included', async () => {
+      await withApi(
+        async (endpoint, root) => {
+          const { auth } = await client(endpoint, root).tokenCreate({ policies: ['default'] })
+          const token = auth.client_token
+          const accessors = `${endpoint}/v1/auth/token/accessors?list=true`
+          assert.equal((await call(accessors, { token })).status, 403)
+          const prefix = `${endpoint}/v1/sys/leases/revoke-prefix/auth/token/none`
+          assert.equal((await call(prefix, { method: 'PUT', token, body: {} })).status, 403)
+          assert.equal((await call(accessors, { token: root })).status, 200)
+        },
+        { authorize: () => true },
       )
     })
   })

@@ -32,6 +32,17 @@ for (const [name, host] of Object.entries(VAULT_HOSTS)) {
         ])
         // The misspelt field did nothing: the token has a parent.
         assert.equal(body.auth?.orphan, false)
+        // Metadata is `meta`, as Vault decodes it: `metadata` is not an alias (it would dodge a policy's
+        // denied_parameters on `meta`).
+        const aliased = await call(`${url}/v1/auth/token/create`, {
+          token: root,
+          body: { metadata: { user: 'alice' } },
+        })
+        assert.equal(aliased.status, 200)
+        assert.deepEqual((aliased.json as Envelope).warnings, [
+          'Endpoint ignored these unrecognized parameters: [metadata]',
+        ])
+        assert.equal((aliased.json as { auth: { metadata: unknown } }).auth.metadata, null)
 
         for (const body of [{ bound_cidrs: ['10.0.0.0/8'] }, { bound_cidrs: '10.0.0.0/8' }]) {
           const refused = await call(`${url}/v1/auth/token/create`, { token: root, body })

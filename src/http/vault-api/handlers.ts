@@ -135,8 +135,10 @@ async function dispatch(
   // Vault's HTTP layer refuses an unknown method before anything else.
   const operation = logicalOperation(request.method, request.query)
   if (operation === null) return methodNotAllowed()
-  // Vault routes a listing as a folder: `LIST auth/token/accessors` is `auth/token/accessors/`.
-  const match = matchRoute(operation === 'list' && !path.endsWith('/') ? `${path}/` : path)
+  // Vault routes and authorizes a listing as a folder: `LIST auth/token/accessors` is `auth/token/accessors/`, so a
+  // policy's `auth/token/accessors/*` (a deny, say) applies to it.
+  const routedPath = operation === 'list' && !path.endsWith('/') ? `${path}/` : path
+  const match = matchRoute(routedPath)
   const served = match !== null && match.route.ops.includes(operation)
   const wrapTtl = served ? requestedWrapTtl(request.headers, match.route, operation) : null
   // With X-Vault-Wrap-TTL, an answer with `data` or `auth` is held for a wrapping token and only `wrap_info` sent.
@@ -184,7 +186,7 @@ async function dispatch(
   // Without a host rule, the ACL decides: one `authorize` on the request's own path (a use spent either way).
   const access =
     hook === null && served && decoded !== null
-      ? await aclRequest(store, match.route, path, operation, match.param, input)
+      ? await aclRequest(store, match.route, routedPath, operation, match.param, input)
       : null
   let caller
   try {

@@ -7,7 +7,7 @@
  *
  * @packageDocumentation
  */
-import { errorResult, type HttpResult } from '../bearer.js'
+import { PERMISSION_DENIED_MESSAGE, errorResult, type HttpResult } from '../bearer.js'
 import { NO_CONTENT, envelope } from './responses.js'
 import { route, type Route } from './route.js'
 
@@ -22,6 +22,8 @@ const ACCESSOR_PAGE = 1000
  */
 const listAccessors: Route = route({
   operation: 'list-accessors',
+  // Vault's 403 for a caller without sudo: a host `authorize` hook does not open the full list of accessors.
+  rootOnly: PERMISSION_DENIED_MESSAGE,
   sudo: true,
   ops: ['list'],
   fields: {},

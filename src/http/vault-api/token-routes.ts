@@ -14,12 +14,14 @@ import type { DecodedFields } from './fields.js'
 import { NO_CONTENT, authResult, envelope, lookupData } from './responses.js'
 import { aboutTarget, required, route, type Route } from './route.js'
 
-/** Fields of `create` and `create-orphan`, as Vault decodes them (`meta`; `metadata` is accepted as an alias). */
+/**
+ * Fields of `create` and `create-orphan`, as Vault decodes them. Metadata is `meta` only, as in Vault (which ignores
+ * a `metadata`): an alias would let a request carry metadata past a policy's `denied_parameters` on `meta`.
+ */
 const CREATE_FIELDS = {
   id: 'string',
   policies: 'policies',
   meta: 'map',
-  metadata: 'map',
   no_parent: 'bool',
   no_default_policy: 'bool',
   renewable: 'bool',
@@ -81,18 +83,15 @@ type CreateOptionsDraft = { -readonly [K in keyof CreateTokenOptions]: CreateTok
  * Maps Vault's create fields to the store's options (without `parent`). `type` is `service` or `batch`; absent or
  * `''` leaves the choice to the store (and a role's `token_type`).
  *
- * @throws {@link TokenStoreError} `invalid_request` for an unknown token type, or both `meta` and `metadata`.
+ * @throws {@link TokenStoreError} `invalid_request` for an unknown token type.
  */
 function createOptions(fields: CreateFields): CreateOptionsDraft {
   const type = fields.type === undefined || fields.type === '' ? undefined : fields.type
   if (type !== undefined && type !== 'service' && type !== 'batch') {
     throw invalidRequest("invalid 'token_type' value")
   }
-  if (fields.meta !== undefined && fields.metadata !== undefined) {
-    throw invalidRequest('send either `meta` or `metadata`, not both')
-  }
   const options: CreateOptionsDraft = {}
-  const metadata = fields.meta ?? fields.metadata
+  const metadata = fields.meta
   const ttl = fields.ttl ?? fields.lease
   if (fields.id !== undefined) options.id = fields.id
   if (fields.policies !== undefined) options.policies = fields.policies

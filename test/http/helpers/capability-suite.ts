@@ -58,7 +58,7 @@ export function runCapabilitySuite(name: string, makeApp: CapabilityAppFactory):
       assert.equal(await status(`${v1}/items/1`, token), 200, 'GET is read')
       assert.equal(await status(`${v1}/items/1`, token, 'HEAD'), 200, 'HEAD is read')
       assert.equal(await status(`${v1}/items`, token), 403, 'no read on api/items')
-      assert.equal(await status(`${v1}/items?list=true`, token), 200, '?list=true is list')
+      assert.equal(await status(`${v1}/items?list=true`, token), 403, '?list=true is still read')
       assert.equal(await status(`${v1}/items/2`, token, 'POST'), 200, 'POST is create')
       assert.equal(await status(`${v1}/items/2`, token, 'PUT'), 403, 'PUT is update')
       assert.equal(await status(`${v1}/items/2/name`, token, 'PUT'), 200)
@@ -105,9 +105,89 @@ export function runCapabilitySuite(name: string, makeApp: CapabilityAppFactory):
     })
   })
 
+  test(`${name} requireCapability(): with listQuery, GET ?list=true is a list of the path as a folder`, async () => {
+    await withApp({ pathPrefix: 'api/', listQuery: true }, async (base, store) => {
+      await store.policies.write(
+        'folders',
+        'path "api/items" { capabilities = ["list"] }\npath "api/docs/*" { capabilities = ["list"] }\n' +
+          'path "api/docs/private/*" { capabilities = ["deny"] }',
+      )
+      const { clientToken: token } = await store.create({ policies: ['folders'] })
+      assert.equal(
+        await status(`${base}/items?list=true`, token),
+        200,
+        'the exact rule, slash trimmed',
+      )
+      assert.equal(await status(`${base}/items`, token), 403, 'a plain GET is a read')
+      assert.equal(
+        await status(`${base}/docs?list=true`, token),
+        200,
+        'api/docs/ is under api/docs/*',
+      )
+      assert.equal(await status(`${base}/docs/private?list=true`, token), 403, 'the deny holds')
+      assert.equal(await status(`${base}/docs/private/?list=true`, token), 403)
+    })
+  })
+
+  test(`${name} requireCapability(): a path is also checked lower-cased, unless caseSensitive`, async () => {
+    const policy =
+      'path "api/*" { capabilities = ["read"] }\npath "api/admin/*" { capabilities = ["deny"] }\n' +
+      'path "api/Mixed/*" { capabilities = ["read"] }'
+    await withApp({ pathPrefix: 'api/' }, async (base, store) => {
+      await store.policies.write('reader', policy)
+      const { clientToken: token } = await store.create({ policies: ['reader'] })
+      assert.equal(await status(`${base}/admin/users`, token), 403)
+      for (const path of ['Admin/users', 'ADMIN/users', 'aDmin/users']) {
+        assert.equal(await status(`${base}/${path}`, token), 403, path)
+      }
+      assert.equal(await status(`${base}/Reports/Q1`, token), 200, 'allowed both ways')
+    })
+    await withApp({ pathPrefix: 'api/', caseSensitive: true }, async (base, store) => {
+      await store.policies.write('reader', policy)
+      const { clientToken: token } = await store.create({ policies: ['reader'] })
+      assert.equal(await status(`${base}/admin/users`, token), 403)
+      assert.equal(
+        await status(`${base}/Admin/users`, token),
+        200,
+        'a case-sensitive router: another path',
+      )
+    })
+  })
+
+  test(`${name} requireCapability(): every value of a parameter is checked (repeated keys, query and body)`, async () => {
+    await withApp({ pathPrefix: 'api/' }, async (base, store) => {
+      await store.policies.write(
+        'inviter',
+        'path "api/invite" {\n capabilities = ["create"]\n denied_parameters = { "role" = ["admin"] }\n}',
+      )
+      const { clientToken: token } = await store.create({ policies: ['inviter'] })
+      const post = async (query: string, body?: unknown): Promise<number> =>
+        (
+          await call(`${base}/invite${query}`, {
+            method: 'POST',
+            token,
+            ...(body === undefined
+              ? {}
+              : { body, headers: { 'content-type': 'application/json' } }),
+          })
+        ).status
+      assert.equal(await post('?role=viewer'), 200)
+      assert.equal(await post('?role=admin'), 403)
+      assert.equal(await post('?role=admin&role=viewer'), 403)
+      assert.equal(await post('?role=viewer&role=admin'), 403)
+      assert.equal(await post('', { role: 'viewer' }), 200)
+      assert.equal(await post('?role=admin', { role: 'viewer' }), 403, 'the query under the body')
+      assert.equal(await post('?role=viewer', { role: 'admin' }), 403)
+      assert.equal(await post('', { role: ['viewer', 'admin'] }), 403)
+    })
+  })
+
   test(`${name} requireCapability(): malformed options fail at once`, () => {
     const store = new TokenStore({ timers: false })
     assert.throws(() => makeApp(store, { mount: 'a b' }), TypeError)
     assert.throws(() => makeApp(store, { sources: [] }), TypeError)
+    for (const option of ['sudo', 'caseSensitive', 'listQuery'] as const) {
+      assert.throws(() => makeApp(store, { [option]: 'yes' as unknown as boolean }), TypeError)
+    }
   })
 }
