@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # A throwaway local Redis Cluster for the cluster tests: three masters on loopback, no persistence, no replicas.
+# With cluster-require-full-coverage off, as docs/storage.md advises: a lost master takes only its own slots down.
 #
 #   scripts/redis-cluster.sh start [first-port]   # default 7000: ports 7000, 7001, 7002
 #   scripts/redis-cluster.sh stop  [first-port]
@@ -27,7 +28,8 @@ start() {
     dir=$(dir_of "$port")
     mkdir -p "$dir"
     redis-server --port "$port" --bind 127.0.0.1 --cluster-enabled yes --cluster-config-file "$dir/nodes.conf" \
-      --cluster-node-timeout 5000 --save "" --appendonly no --dir "$dir" --daemonize yes \
+      --cluster-node-timeout 5000 --cluster-require-full-coverage no --save "" --appendonly no --dir "$dir" \
+      --daemonize yes \
       --logfile "$dir/redis.log" --pidfile "$dir/redis.pid"
   done
   for port in "${ports[@]}"; do

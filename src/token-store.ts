@@ -648,17 +648,31 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
    * (`auth/github` matches `auth/github/login`, not `auth/github-old/login`), with their subtrees and leases, and
    * every lease whose id lies below `prefix` (`aws` revokes every AWS lease).
    *
+   * Tokens created meanwhile from a matched token's authority (orphans made with `noParent`) are caught by
+   * scanning again, up to five times. If new ones still appear after that (a holder minting orphans in a chain,
+   * each from the last, faster than a scan runs), everything found is revoked and the call rejects with `conflict`:
+   * tokens under the prefix are still live. Stop what is creating them, then call it again.
+   *
    * @returns How many tokens and leases were revoked, descendants included.
-   * @throws {@link TokenStoreError} `invalid_request` when `prefix` is not a path.
+   * @throws {@link TokenStoreError} `invalid_request` when `prefix` is not a path; `conflict` when tokens under it
+   * were still being created after the last scan (what was found is revoked).
    */
   async revokePrefix(prefix: string): Promise<number> {
     return this.#audited('revokePrefix', async () => {
       const path = normalizePath(prefix, 'prefix')
       const now = this.#clock()
-      const tokens = await this.#markPrefix(path)
-      const count = await revokeTrees(this.#storage, tokens, 'prefix', now, this.#sink)
+      const { marked, stillAppearing } = await this.#markPrefix(path)
+      const count = await revokeTrees(this.#storage, marked, 'prefix', now, this.#sink)
       for (const leaseId of await this.#storage.findLeasesByPrefix(path)) {
         if (await this.#deleteLease(leaseId, 'prefix', now)) count.leases += 1
+      }
+      if (stillAppearing > 0) {
+        throw new TokenStoreError(
+          'conflict',
+          `Tokens under '${path}' were still being created after ${PREFIX_SCANS + 1} scans: ` +
+            `${count.tokens + count.leases} tokens and leases were revoked, ${stillAppearing} found by the ` +
+            'last scan were not. Revoke what is creating them, then call revokePrefix again',
+        )
       }
       return count.tokens + count.leases
     })
@@ -1429,11 +1443,13 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
   }
 
   /**
-   * Marks every token under `path` and returns their ids. A token created from a matched token's authority after
-   * the first scan but before its mark (an orphan made with `noParent`) is caught by scanning again once the scan's
-   * tokens are marked: from then on, their authority is refused at insert. Bounded, in case tokens keep coming.
+   * Marks every token under `path` and returns their ids, and how many were still appearing at the last scan. A
+   * token created from a matched token's authority after the first scan but before its mark (an orphan made with
+   * `noParent`) is caught by scanning again once the scan's tokens are marked: from then on, their authority is
+   * refused at insert. Bounded: a holder that mints a chain of orphans, each from the last, faster than a scan
+   * and its marks take, stays ahead of every scan, and the caller must hear that tokens were left.
    */
-  async #markPrefix(path: string): Promise<HashedTokenId[]> {
+  async #markPrefix(path: string): Promise<{ marked: HashedTokenId[]; stillAppearing: number }> {
     const marked = new Set<HashedTokenId>()
     let found = await this.#storage.findByPathPrefix(path)
     for (let scan = 1; found.length > 0 && scan <= PREFIX_SCANS; scan++) {
@@ -1442,7 +1458,7 @@ export class TokenStore extends EventEmitter<TokenStoreEvents> {
       }
       found = (await this.#storage.findByPathPrefix(path)).filter((id) => !marked.has(id))
     }
-    return [...marked]
+    return { marked: [...marked], stillAppearing: found.length }
   }
 
   /**

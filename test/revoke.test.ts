@@ -264,6 +264,40 @@ describe('revokePrefix()', () => {
     }
   })
 
+  test('revokePrefix(): tokens still appearing under the prefix after the last scan: what was found is revoked, then conflict', async () => {
+    // A storage under which a holder mints one more token under the prefix before every scan (a chain of orphans,
+    // each from the last, faster than the scans): the scans never catch up.
+    class Minting extends MemoryStorage {
+      mint: (() => Promise<unknown>) | null = null
+      override async findByPathPrefix(prefix: string): Promise<HashedTokenId[]> {
+        await this.mint?.()
+        return super.findByPathPrefix(prefix)
+      }
+    }
+    const storage = new Minting()
+    const h = harness({ storage })
+    const first = await h.store.create({ path: 'auth/chain/login' })
+    const minted: TokenAuth[] = []
+    storage.mint = async () => {
+      minted.push(await h.store.create({ path: 'auth/chain/login' }))
+    }
+    const refused = await rejectsWith(h.store.revokePrefix('auth/chain'), 'conflict')
+    storage.mint = null
+    assert.match(
+      refused.message,
+      /still being created after 6 scans: 6 tokens and leases were revoked, 1 found/,
+    )
+    assert.equal(await isUsable(h.store, first.clientToken), false)
+    const usable = await Promise.all(minted.map((token) => isUsable(h.store, token.clientToken)))
+    assert.deepEqual(
+      usable,
+      [false, false, false, false, false, true],
+      'only the last one minted is live',
+    )
+    // Once nothing is minting, a second call revokes the rest.
+    assert.equal(await h.store.revokePrefix('auth/chain'), 1)
+  })
+
   test('revokePrefix(): a trailing slash is the same prefix', async () => {
     const h = harness()
     const tokens = await pathTokens(h)

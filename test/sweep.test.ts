@@ -156,7 +156,7 @@ describe('revocationBatchSize', () => {
   test('RedisStorage asks for small batches: a script blocks the whole Redis server while it runs', async () => {
     const { RedisStorage } = await import('../src/storage/redis/index.js')
     const { Redis } = await import('ioredis')
-    const client = new Redis({ lazyConnect: true })
+    const client = new Redis({ lazyConnect: true, autoResendUnfulfilledCommands: false })
     const storage = new RedisStorage({ client })
     assert.ok(storage.revocationBatchSize <= 100)
     assert.equal(new RedisStorage({ client, revocationBatchSize: 64 }).revocationBatchSize, 64)

@@ -179,6 +179,55 @@ for (const [name, host] of Object.entries(VAULT_HOSTS)) {
       })
     })
 
+    test("refused creations are Vault's ErrInvalidRequest, 400: a duplicate id, policies beyond the caller's", async () => {
+      await withVaultApi(host, async (url, root, store) => {
+        const create = (token: string, body: unknown) =>
+          call(`${url}/v1/auth/token/create`, { token, body })
+        assert.equal((await create(root, { id: 'custom-one' })).status, 200)
+        const duplicate = await create(root, { id: 'custom-one' })
+        assert.equal(duplicate.status, 400)
+        assert.deepEqual(duplicate.json, { errors: ['A token with this id already exists'] })
+        const user = await store.create({ policies: ['app'] })
+        assert.equal((await create(user.clientToken, { policies: ['other'] })).status, 400)
+        assert.equal((await create(user.clientToken, { policies: ['root'] })).status, 400)
+      })
+    })
+
+    test('a GET reads its data from the query string, as Vault does: lookup?token= looks that token up', async () => {
+      await withVaultApi(host, async (url, root, store) => {
+        const other = await store.create({ policies: ['app'], metadata: { who: 'other' } })
+        const looked = await call(
+          `${url}/v1/auth/token/lookup?token=${encodeURIComponent(other.clientToken)}`,
+          { token: root },
+        )
+        assert.equal(looked.status, 200)
+        assert.equal((looked.json as Envelope).data?.accessor, other.accessor)
+        const self = await call(`${url}/v1/auth/token/lookup`, { token: root })
+        assert.deepEqual((self.json as Envelope).data?.policies, ['root'])
+        const warned = await call(`${url}/v1/auth/token/lookup-self?zeta=1&zeta=2&help=1`, {
+          token: root,
+        })
+        assert.deepEqual((warned.json as Envelope).warnings, [
+          'Endpoint ignored these unrecognized parameters: [zeta]',
+        ])
+        // A policy's parameter rules apply to a read's query string, as in Vault.
+        await store.policies.write(
+          'peek',
+          'path "auth/token/lookup" {\n capabilities = ["read"]\n allowed_parameters = { "token" = [] }\n}',
+        )
+        const peek = await store.create({ policies: ['peek'] })
+        const allowed = await call(
+          `${url}/v1/auth/token/lookup?token=${encodeURIComponent(other.clientToken)}`,
+          { token: peek.clientToken },
+        )
+        assert.equal(allowed.status, 200)
+        const refused = await call(`${url}/v1/auth/token/lookup?token=x&extra=1`, {
+          token: peek.clientToken,
+        })
+        assert.equal(refused.status, 403)
+      })
+    })
+
     test("revoke-orphan refused by its own check: 400; renew of an unknown lease: Vault's message", async () => {
       await withVaultApi(
         host,

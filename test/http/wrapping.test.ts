@@ -166,6 +166,15 @@ for (const [host, makeServer] of Object.entries(VAULT_HOSTS)) {
         const bad = await call(`${endpoint}/v1/sys/wrapping/lookup`, { body: { token: root } })
         assert.equal(bad.status, 400)
         assert.deepEqual(bad.json, { errors: [INVALID] })
+        // Vault serves a read of it too: the token in the query string, or as the calling token.
+        for (const get of [
+          call(`${endpoint}/v1/sys/wrapping/lookup?token=${encodeURIComponent(info.token)}`),
+          call(`${endpoint}/v1/sys/wrapping/lookup`, { token: info.token }),
+        ]) {
+          const read = await get
+          assert.equal(read.status, 200)
+          assert.equal((read.json as Envelope).data?.creation_path, 'auth/token/lookup-self')
+        }
 
         const rewrapped = await call(`${endpoint}/v1/sys/wrapping/rewrap`, {
           token: root,

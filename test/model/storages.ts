@@ -95,7 +95,11 @@ export async function redisKind(): Promise<Availability> {
         const keyPrefix = `tokentree-model:${suffix()}:`
         // A generous command timeout: the Redis server is shared with other test runs and benchmarks on a
         // 2-core machine, and a stall there is not what these tests are about.
-        const client = new Redis(REDIS_URL, { commandTimeout: 20_000, maxRetriesPerRequest: 1 })
+        const client = new Redis(REDIS_URL, {
+          commandTimeout: 20_000,
+          maxRetriesPerRequest: 1,
+          autoResendUnfulfilledCommands: false,
+        })
         client.on('error', () => undefined)
         const storage = new RedisStorage({ client, keyPrefix })
         return Promise.resolve({
@@ -199,6 +203,7 @@ export async function newClusterClient(url: string): Promise<Cluster> {
   const { Cluster } = await import('ioredis')
   const { hostname, port } = new URL(url)
   const cluster = new Cluster([{ host: hostname || '127.0.0.1', port: Number(port || 7000) }], {
+    retryDelayOnFailover: 0,
     redisOptions: { commandTimeout: 20_000, maxRetriesPerRequest: 1 },
   })
   cluster.on('error', () => undefined)

@@ -33,7 +33,7 @@ if (skip !== null) {
 
   /** A client that records the fields of every stream entry its \`xrange\` calls return. */
   function recordingClient(): { client: Redis; fetched: string[][] } {
-    const client = new Redis(REDIS_URL)
+    const client = new Redis(REDIS_URL, { autoResendUnfulfilledCommands: false })
     const fetched: string[][] = []
     const xrange = client.xrange.bind(client)
     client.xrange = (async (...args: Parameters<typeof xrange>) => {

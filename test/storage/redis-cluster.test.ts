@@ -264,6 +264,37 @@ if (skip !== null) {
     }
   }
 
+  describe('RedisStorage on Redis Cluster: a lost reply', () => {
+    test('a script whose reply is lost with its connection fails, and is not sent again: one use spent, not two', async () => {
+      const keyPrefix = `${PREFIX}lost-reply:`
+      const proxy = new ProxyGroup(masters)
+      await proxy.open()
+      const via = newClusterVia(masters, proxy.ports)
+      // Storage calls alone, no store: nothing else is sent through the proxies while the reply is dropped.
+      const storage = new RedisStorage({ client: via, keyPrefix })
+      const direct = new RedisStorage({ client: cluster, keyPrefix })
+      try {
+        const token = { ...record(treeHashedId()), numUses: 5 }
+        assert.equal(await direct.insertToken(token), 'inserted')
+        assert.equal((await storage.useToken(token.id, NOW))?.numUses, 4)
+        const proxies = proxy.ports.map((_, index) => proxy.at(index))
+        for (const each of proxies) each.dropNextReplyTo(/evalsha|eval/i)
+        await assert.rejects(storage.useToken(token.id, NOW), { code: 'storage_unavailable' })
+        assert.equal(proxies.filter((each) => !each.waitingToDrop).length, 1, 'one reply dropped')
+        // The script ran once and its reply was lost: had the cluster client sent it again (after its
+        // `retryDelayOnFailover`), the call would have succeeded at the price of two uses.
+        assert.equal((await direct.getToken(token.id))?.numUses, 3)
+        // Until the client has a new connection to that node (about 0.1 s), calls fail before they are sent.
+        assert.equal((await servedAgain(() => storage.useToken(token.id, NOW)))?.numUses, 2)
+      } finally {
+        await storage.close()
+        await direct.close()
+        via.disconnect()
+        await proxy.cut()
+      }
+    })
+  })
+
   describe('RedisStorage on Redis Cluster: nodes unreachable', () => {
     test(
       'every node: a subscribed store tries them again with pauses, fails calls at once, and hears revocations once they are back',
@@ -355,6 +386,23 @@ if (skip !== null) {
       },
     )
   })
+}
+
+/**
+ * `call`'s answer once it is served: while a cluster client has no connection to the node, a call fails with
+ * `storage_unavailable` before it is sent (within 3 s, or the last failure is thrown).
+ */
+async function servedAgain<T>(call: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + 3000
+  for (;;) {
+    try {
+      return await call()
+    } catch (error) {
+      const unavailable = error instanceof TokenStoreError && error.code === 'storage_unavailable'
+      if (!unavailable || Date.now() > deadline) throw error
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+  }
 }
 
 /** A store on the cluster under its own key prefix, closed (with its storage) after `fn`. */

@@ -17,8 +17,8 @@ const UPDATE: readonly AclOperation[] = ['update']
 
 /**
  * The `authorize` request for an API call: `path` is the request path below the mount (`auth/token/create`),
- * with the route's parameter as the store will read it (see {@link Route.aclParam}), `parameters` its decoded body
- * (for writes).
+ * with the route's parameter as the store will read it (see {@link Route.aclParam}), `parameters` its data (the
+ * body of a write, the query string of a read).
  */
 export async function aclRequest(
   store: TokenStore,
@@ -33,6 +33,8 @@ export async function aclRequest(
     route.aclParam !== undefined && param !== ''
       ? path.slice(0, path.length - param.length) + route.aclParam(param)
       : path
+  // Vault checks a policy's parameter rules on reads too (their data is the query string), not on lists or deletes.
+  if (operation === 'read') return { path: aclPath, operation, parameters, sudo }
   if (operation !== 'update') return { path: aclPath, operation, sudo }
   let operations = route.writeOperations ?? UPDATE
   if (route.writeOperations === undefined && route.exists !== undefined) {

@@ -153,7 +153,8 @@ async function dispatch(
           match.route.operationFor?.[operation] ?? match.route.operation,
         )
 
-  // The body is read and parsed before the token is used: a body that cannot be parsed spends no use.
+  // The body is read and parsed before the token is used: a body that cannot be parsed spends no use. A read's
+  // data is its query string, as Vault's `parseQuery` makes it (`GET auth/token/lookup?token=…`).
   let input: Record<string, unknown> = {}
   if (operation === 'update') {
     const { body } = request
@@ -161,6 +162,8 @@ async function dispatch(
       return { ...errorResult(413, 'request body too large'), headers: { connection: 'close' } }
     }
     input = body.kind === 'text' ? parseJsonObject(body.text) : asObject(body.value)
+  } else if (operation === 'read') {
+    input = queryData(request.query)
   }
   const decoded = served
     ? match.route.anyFields === true
@@ -237,6 +240,20 @@ function withWarnings(result: HttpResult, warnings: readonly string[]): HttpResu
   if (warnings.length === 0 || typeof body !== 'object' || !('warnings' in body)) return result
   const existing = Array.isArray(body.warnings) ? (body.warnings as string[]) : []
   return { ...result, body: { ...body, warnings: [...existing, ...warnings] } }
+}
+
+/**
+ * A GET's query string as request data, as Vault's `parseQuery` reads it: a name given once is its value, given
+ * more than once the list of them; `help` is Vault's reserved parameter, left out.
+ */
+function queryData(query: URLSearchParams): Record<string, unknown> {
+  const data: Record<string, unknown> = Object.create(null) as Record<string, unknown>
+  for (const name of new Set(query.keys())) {
+    if (name === 'help') continue
+    const values = query.getAll(name)
+    data[name] = values.length === 1 ? values[0] : values
+  }
+  return data
 }
 
 /** Vault's operation for an HTTP method: `GET ?list=true` is LIST, since Node's HTTP parser refuses `LIST`. */

@@ -6,10 +6,11 @@
  *
  * @packageDocumentation
  */
-import { invalidRequest } from '../../errors.js'
+import { TokenStoreError, invalidRequest } from '../../errors.js'
 import type { CreateTokenOptions } from '../../options.js'
+import type { TokenStore } from '../../token-store.js'
 import type { TokenInfo } from '../../types.js'
-import { errorResult } from '../bearer.js'
+import { errorResult, type HttpResult } from '../bearer.js'
 import type { DecodedFields } from './fields.js'
 import { NO_CONTENT, authResult, envelope, lookupData } from './responses.js'
 import { aboutTarget, required, route, type Route } from './route.js'
@@ -74,6 +75,25 @@ function checkCreation(caller: TokenInfo, fields: CreateFields): void {
   }
 }
 
+/**
+ * `store.create` as Vault's create handlers answer: a request the creation rules refuse (policies beyond the
+ * parent's or the role's, an orphan, id or period without root, a duplicate id) is their `ErrInvalidRequest`, 400,
+ * not the 403 of a refused path.
+ */
+async function createToken(store: TokenStore, options: CreateTokenOptions): Promise<HttpResult> {
+  try {
+    return authResult(await store.create(options))
+  } catch (error) {
+    if (
+      error instanceof TokenStoreError &&
+      (error.code === 'permission_denied' || error.code === 'conflict')
+    ) {
+      throw invalidRequest(error.message)
+    }
+    throw error
+  }
+}
+
 type CreateFields = DecodedFields<typeof CREATE_FIELDS>
 
 /** Mutable view of the store's create options, filled field by field. */
@@ -126,7 +146,7 @@ export const TOKEN_ROUTES: Readonly<Record<string, Route>> = {
       // The calling token is the parent; the store applies Vault's child rules (no_parent, id and period need
       // root, policies within the parent's, no children from a limited-use token).
       checkCreation(caller, fields)
-      return authResult(await store.create({ ...createOptions(fields), parent: callerToken }))
+      return createToken(store, { ...createOptions(fields), parent: callerToken })
     },
   }),
 
@@ -141,7 +161,7 @@ export const TOKEN_ROUTES: Readonly<Record<string, Route>> = {
       // insert that the caller's revocation has not begun; the token just gets no parent. `no_parent` means nothing
       // here: the token is an orphan either way.
       const { noParent, ...options } = createOptions(fields)
-      return authResult(await store.create({ ...options, parent: callerToken, orphan: true }))
+      return createToken(store, { ...options, parent: callerToken, orphan: true })
     },
   }),
 
@@ -291,6 +311,6 @@ export const CREATE_WITH_ROLE: Route = route({
     checkCreation(caller, fields)
     if ((await store.roles.read(param)) === null) throw invalidRequest(`unknown role ${param}`)
     const { noParent, ...options } = createOptions(fields)
-    return authResult(await store.create({ ...options, parent: callerToken, role: param }))
+    return createToken(store, { ...options, parent: callerToken, role: param })
   },
 })

@@ -43,10 +43,13 @@ const unwrap: Route = route({
   },
 })
 
-/** `sys/wrapping/lookup`: unauthenticated in Vault, so it never uses the calling token. */
+/**
+ * `sys/wrapping/lookup`: unauthenticated in Vault, so it never uses the calling token. POST with the token in the
+ * body, or GET with it in the query string (`?token=…`), or either with it as the calling token.
+ */
 const lookup: Route = route({
   operation: 'lookup-wrapping',
-  ops: ['update'],
+  ops: ['read', 'update'],
   fields: TOKEN_FIELD,
   async beforeAuth({ store, fields, presentedToken }) {
     const token = fields.token ?? presentedToken

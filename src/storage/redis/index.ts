@@ -48,6 +48,7 @@ import { KeySpaces } from './key-spaces.js'
 import { ListingCleanup } from './listing-cleanup.js'
 import { OwnNoticeRanges } from './own-notices.js'
 import { mergeShardPages, roundRobin, type ShardPage } from './shard-merge.js'
+import { warnIfResending } from './resend-warning.js'
 import {
   CREATOR_OK,
   DANGLING_LEASES,
@@ -147,9 +148,10 @@ export interface RedisStorageOptions {
    * (see `shards`). The storage never closes it (close it yourself after `storage.close()`). Subscriptions open a
    * `duplicate()` of a `Redis`, and a connection of their own to one master of a `Cluster`. Give a `Redis`
    * `maxRetriesPerRequest` and `commandTimeout` (or `enableOfflineQueue: false`), and a `Cluster` those in its
-   * `redisOptions`, so that calls fail fast with `storage_unavailable` while Redis is down; and
-   * `autoResendUnfulfilledCommands: false`, or a script whose reply was lost with its connection runs again (a
-   * use spent twice). While a `Cluster` is reconnecting (every node lost), calls fail at once and are not sent.
+   * `redisOptions`, so that calls fail fast with `storage_unavailable` while Redis is down; and give a `Redis`
+   * `autoResendUnfulfilledCommands: false`, a `Cluster` `retryDelayOnFailover: 0`, or a script whose reply was
+   * lost with its connection runs again (a use spent twice): the storage warns once (a `TokenStoreWarning`) when
+   * they are missing. While a `Cluster` is reconnecting (every node lost), calls fail at once and are not sent.
    */
   readonly client?: Redis | Cluster
   /**
@@ -316,6 +318,7 @@ export class RedisStorage implements Storage {
     if (options.client !== undefined) {
       this.#client = options.client
       this.#owned = false
+      warnIfResending(options.client)
     } else {
       const connection = options.connection ?? 'redis://127.0.0.1:6379'
       this.#client =

@@ -23,11 +23,12 @@ export async function clusterSkipReason(): Promise<string | null> {
 
 /**
  * A cluster client that fails fast while a node is down, as the storage's documentation advises: one attempt
- * more per command, a 2 s cap on each.
+ * more per command, a 2 s cap on each, and no command sent again after its connection closed.
  */
 export function newCluster(url = REDIS_CLUSTER_URL ?? 'redis://127.0.0.1:7000'): Cluster {
   const { hostname, port } = new URL(url)
   const cluster = new Cluster([{ host: hostname || '127.0.0.1', port: Number(port || 7000) }], {
+    retryDelayOnFailover: 0,
     redisOptions: { maxRetriesPerRequest: 1, commandTimeout: 2000 },
   })
   cluster.on('error', () => undefined)
@@ -95,6 +96,7 @@ export function newClusterVia(
   )
   const cluster = new Cluster([{ host: '127.0.0.1', port: Number(ports[0]) }], {
     natMap,
+    retryDelayOnFailover: 0,
     redisOptions: { maxRetriesPerRequest: 1, commandTimeout: 2000, connectTimeout: 1000 },
   })
   cluster.on('error', () => undefined)
