@@ -59,7 +59,9 @@ test('RedisStorage warns once per process about a resending client, never about 
     new RedisStorage({ client: redis({}) })
     new RedisStorage({ client: cluster({}) })
   })
+  const [warning] = warned
   assert.equal(warned.length, 1)
-  assert.equal(warned[0]?.name, 'TokenStoreWarning')
-  assert.match(String(warned[0]?.message), /autoResendUnfulfilledCommands: false/)
+  assert.ok(warning)
+  assert.equal(warning.name, 'TokenStoreWarning')
+  assert.match(warning.message, /autoResendUnfulfilledCommands: false/)
 })
