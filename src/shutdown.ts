@@ -70,21 +70,33 @@ const SHUTDOWNS = new WeakMap<TokenStore, Promise<CloseGracefullyResult>>()
  *
  * @throws {@link TokenStoreError} `invalid_request` (before closing anything) when `timeoutMs` is not a
  * non-negative finite number or `drivers` is not an array of functions.
- * @example Express on Redis, on SIGTERM
+ * @example Express on Redis, on SIGTERM and SIGINT
  * ```ts
+ * import express from 'express'
+ * import { Redis } from 'ioredis'
  * import { TokenStore, closeGracefully } from 'tokentree'
+ * import { tokenAuth } from 'tokentree/express'
  * import { RedisStorage } from 'tokentree/redis'
  *
- * const redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379')
+ * const redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', {
+ *   maxRetriesPerRequest: 1,
+ *   commandTimeout: 2000,
+ *   autoResendUnfulfilledCommands: false,
+ * })
  * const storage = new RedisStorage({ client: redis })
  * const store = new TokenStore({ storage, secret: process.env.TOKENTREE_SECRET ?? '' })
+ * const app = express()
+ * app.get('/me', tokenAuth(store), (req, res) => res.json({ accessor: req.token?.accessor }))
  * const server = app.listen(3000)
- * process.once('SIGTERM', () => {
+ *
+ * const shutdown = (): void => {
  *   closeGracefully({ server, store, storage, drivers: [() => redis.quit()] }).catch((error: unknown) => {
  *     console.error(error)
  *     process.exitCode = 1
  *   })
- * })
+ * }
+ * process.on('SIGTERM', shutdown) // `on`, not `once`: a second signal joins the shutdown under way
+ * process.on('SIGINT', shutdown)
  * ```
  */
 export function closeGracefully(options: CloseGracefullyOptions): Promise<CloseGracefullyResult> {

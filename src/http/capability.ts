@@ -178,7 +178,7 @@ export function createCapabilityGuard(
     } catch (error) {
       return refuse(
         error instanceof TokenStoreError && error.code === 'permission_denied'
-          ? scopeRefusal()
+          ? scopeRefusal(error)
           : authRefusal(error, style.format),
       )
     }

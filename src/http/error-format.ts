@@ -150,9 +150,18 @@ export function authRefusal(error: unknown, format: ErrorFormat): TokenRefusal {
   return errorRefusal(error)
 }
 
-/** The refusal of a token that lacks a required policy or capability: 403 in both formats. */
-export function scopeRefusal(): TokenRefusal {
-  return new TokenRefusal('insufficient_scope', 403, 'permission_denied', PERMISSION_DENIED_MESSAGE)
+/**
+ * The refusal of a token that lacks a required policy or capability: 403 in both formats. `cause`: the store's
+ * error, whose message says why (for the host's logs; the answer never carries it).
+ */
+export function scopeRefusal(cause?: unknown): TokenRefusal {
+  return new TokenRefusal(
+    'insufficient_scope',
+    403,
+    'permission_denied',
+    PERMISSION_DENIED_MESSAGE,
+    cause === undefined ? undefined : { cause },
+  )
 }
 
 /**

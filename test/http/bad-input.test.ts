@@ -78,7 +78,7 @@ function batch(user: { token: string; accessor: string }, leaseId: string): BadR
     { name: 'a fractional num_uses', path: create, body: { num_uses: 1.5 }, status: 400 },
     { name: 'a negative num_uses', path: create, body: { num_uses: -1 }, status: 400 },
     { name: 'policies not strings', path: create, body: { policies: ['a', 7] }, status: 400 },
-    { name: 'metadata not strings', path: create, body: { meta: { a: 1 } }, status: 400 },
+    { name: 'metadata not scalars', path: create, body: { meta: { a: { b: 1 } } }, status: 400 },
     { name: 'a boolean that is not one', path: create, body: { renewable: 'maybe' }, status: 400 },
     { name: 'an unknown token type', path: create, body: { type: 'weird' }, status: 400 },
     { name: 'a root batch token', path: create, body: { type: 'batch' }, status: 400 },
@@ -239,7 +239,7 @@ function batch(user: { token: string; accessor: string }, leaseId: string): BadR
     {
       name: 'lookup with a token of the wrong type',
       path: '/v1/auth/token/lookup',
-      body: { token: 5 },
+      body: { token: { id: 5 } },
       status: 400,
     },
     {

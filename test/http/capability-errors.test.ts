@@ -10,7 +10,8 @@ import { describe, test } from 'node:test'
 import express from 'express'
 import Koa from 'koa'
 
-import { TokenStore } from '../../src/index.js'
+import { TokenStore, TokenStoreError } from '../../src/index.js'
+import { createCapabilityGuard } from '../../src/http/capability.js'
 import * as expressAdapter from '../../src/http/express.js'
 import * as koaAdapter from '../../src/http/koa.js'
 import type { ErrorFormat } from '../../src/http/error-format.js'
@@ -302,3 +303,29 @@ for (const [name, factory] of Object.entries(APPS)) {
     })
   })
 }
+
+test("a refusal's cause is the store's error, which says why; the answer does not", async () => {
+  const store = new TokenStore()
+  try {
+    await store.policies.write('reader', 'path "api/*" { capabilities = ["read"] }')
+    const { clientToken } = await store.create({ policies: ['reader'] })
+    const guard = createCapabilityGuard(store, { pathPrefix: 'api/' })
+    const outcome = await guard(
+      {
+        method: 'DELETE',
+        path: '/items/1',
+        query: new URLSearchParams(),
+        body: undefined,
+        headers: { 'x-vault-token': clientToken },
+      },
+      { format: 'vault', scope: undefined },
+    )
+    assert.ok(!outcome.ok)
+    assert.ok(outcome.refusal.cause instanceof TokenStoreError)
+    assert.equal(outcome.refusal.cause.code, 'permission_denied')
+    assert.match(outcome.refusal.cause.message, /^permission denied: .+/)
+    assert.deepEqual(outcome.result.body, { errors: ['permission denied'] })
+  } finally {
+    await store.close()
+  }
+})

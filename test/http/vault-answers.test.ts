@@ -193,6 +193,40 @@ for (const [name, host] of Object.entries(VAULT_HOSTS)) {
       })
     })
 
+    test("fields decode as Vault's weak decoding reads them; a form body is read as a form", async () => {
+      await withVaultApi(host, async (url, root) => {
+        const created = await call(`${url}/v1/auth/token/create`, {
+          token: root,
+          body: { renewable: 0, meta: { uid: 42, admin: false }, display_name: 7, num_uses: '' },
+        })
+        assert.equal(created.status, 200)
+        const auth = (created.json as { auth: Record<string, unknown> }).auth
+        assert.equal(auth.renewable, false)
+        assert.deepEqual(auth.metadata, { uid: '42', admin: '0' })
+        assert.equal(auth.num_uses, 0)
+        const form = await call(`${url}/v1/auth/token/create`, {
+          token: root,
+          raw: 'policies=app&policies=ops&ttl=1h&renewable=false',
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        })
+        assert.equal(form.status, 200)
+        const formAuth = (form.json as { auth: Record<string, unknown> }).auth
+        assert.deepEqual(formAuth.policies, ['app', 'default', 'ops'])
+        assert.equal(formAuth.lease_duration, 3600)
+        assert.equal(formAuth.renewable, false)
+        // Sent as a form but written as JSON: JSON, as Vault reads it.
+        const json = await call(`${url}/v1/auth/token/create`, {
+          token: root,
+          raw: '{"policies":["app"]}',
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        })
+        assert.deepEqual((json.json as { auth: { policies: string[] } }).auth.policies, [
+          'app',
+          'default',
+        ])
+      })
+    })
+
     test('a GET reads its data from the query string, as Vault does: lookup?token= looks that token up', async () => {
       await withVaultApi(host, async (url, root, store) => {
         const other = await store.create({ policies: ['app'], metadata: { who: 'other' } })

@@ -1,5 +1,5 @@
 /**
- * Request bodies: read with a size limit, parsed as one JSON object.
+ * Request bodies: read with a size limit, parsed as one JSON object, or as a form when sent as one.
  *
  * @packageDocumentation
  */
@@ -57,6 +57,31 @@ export function readBody(request: IncomingMessage, limit: number): Promise<Reque
     request.on('end', onEnd)
     request.on('error', onError)
   })
+}
+
+/**
+ * The body's fields: a form when it is sent as `application/x-www-form-urlencoded` and does not start like JSON
+ * (`{` or `[`), as Vault's `isForm` decides, else {@link parseJsonObject}. A form field given more than once is its
+ * values joined with commas, as Vault joins them (string lists take comma-separated values).
+ *
+ * @throws {@link TokenStoreError} `invalid_request` for malformed JSON or a non-object.
+ */
+export function parseBodyText(
+  text: string,
+  contentType: string | undefined,
+): Record<string, unknown> {
+  if (!isForm(text, contentType)) return parseJsonObject(text)
+  const form = new URLSearchParams(text)
+  const fields: Record<string, unknown> = Object.create(null) as Record<string, unknown>
+  for (const name of new Set(form.keys())) fields[name] = form.getAll(name).join(',')
+  return fields
+}
+
+function isForm(text: string, contentType: string | undefined): boolean {
+  const mediaType = contentType?.split(';', 1)[0]?.trim().toLowerCase()
+  if (mediaType !== 'application/x-www-form-urlencoded') return false
+  const start = text.trimStart()[0]
+  return start !== undefined && start !== '{' && start !== '['
 }
 
 /**

@@ -2,8 +2,11 @@
  * Request fields: the JSON body (or query) of a Vault API call, checked against the fields its endpoint declares.
  * Checks are by type only; the store checks values (durations, policy names, metadata limits).
  *
- * Vault decodes loosely (`mapstructure.WeakDecode`): `"true"` is a boolean, `"5"` an integer and `"a,b"` a policy
- * list, and clients rely on it (node-vault sends `ttl` only as a string). This accepts the same forms. As in Vault,
+ * Vault decodes loosely (`mapstructure.WeakDecode`): `"true"` and `1` are booleans, `"5"` an integer, `42` the
+ * string `"42"` and `"a,b"` a policy list, and clients rely on it (node-vault sends `ttl` only as a string). This
+ * accepts the same forms: a string field or metadata value takes a number (its decimal text) or a boolean (`"1"`
+ * or `"0"`); a boolean takes a number (non-zero is true) and `""` (false); an integer takes a boolean and `""` (0).
+ * Fractions stay refused where an integer is expected (Vault truncates them). As in Vault,
  * an unknown field is ignored with the warning `Endpoint ignored these unrecognized parameters: [...]`. A field
  * Vault declares and tokentree does not implement is either ignored with a warning (`unsupported`, where ignoring
  * it cannot widen what a token may do) or refused when set (`cidrs`: bound CIDR blocks, whose absence would let a
@@ -106,14 +109,29 @@ function isEmptyList(value: unknown): boolean {
   return false
 }
 
-/** Parses a Go-style boolean (`true`, `1`, `F`...) from a query parameter or a field. */
+/**
+ * Parses a boolean as Vault's weak decoding reads one: a boolean, a Go-style word (`true`, `1`, `F`...), `""`
+ * (false), or a number (non-zero is true).
+ */
 export function parseBool(name: string, value: unknown): boolean {
   if (typeof value === 'boolean') return value
   if (typeof value === 'string') {
     if (TRUE_WORDS.has(value)) return true
-    if (FALSE_WORDS.has(value)) return false
+    if (FALSE_WORDS.has(value) || value === '') return false
   }
+  if (typeof value === 'number' && Number.isFinite(value)) return value !== 0
   throw invalidRequest(`Expected \`${name}\` to be a boolean, got ${describeValue(value)}`)
+}
+
+/**
+ * A scalar as the string Vault's weak decoding makes of it: a string as it is, a finite number as its decimal
+ * text, a boolean as `"1"` or `"0"`; `undefined` for anything else.
+ */
+function weakString(value: unknown): string | undefined {
+  if (typeof value === 'string') return value
+  if (typeof value === 'number' && Number.isFinite(value)) return String(value)
+  if (typeof value === 'boolean') return value ? '1' : '0'
+  return undefined
 }
 
 /**
@@ -130,9 +148,11 @@ export function syncRequested(field: boolean | undefined, query: URLSearchParams
 
 function decodeValue(name: string, kind: FieldKind, value: unknown): unknown {
   switch (kind) {
-    case 'string':
-      if (typeof value === 'string') return value
+    case 'string': {
+      const text = weakString(value)
+      if (text !== undefined) return text
       throw invalidRequest(`Expected \`${name}\` to be a string, got ${describeValue(value)}`)
+    }
     case 'bool':
       return parseBool(name, value)
     case 'int':
@@ -155,6 +175,8 @@ function decodeValue(name: string, kind: FieldKind, value: unknown): unknown {
 function parseInteger(name: string, value: unknown): number {
   if (typeof value === 'number' && Number.isSafeInteger(value)) return value
   if (typeof value === 'string' && INTEGER_TEXT.test(value)) return Number(value)
+  if (value === '') return 0
+  if (typeof value === 'boolean') return value ? 1 : 0
   throw invalidRequest(`Expected \`${name}\` to be an integer, got ${describeValue(value)}`)
 }
 
@@ -183,12 +205,13 @@ function parseStringMap(name: string, value: unknown): Record<string, string> {
   // A prototype-free copy: a `__proto__` key stays a plain key.
   const map: Record<string, string> = Object.create(null) as Record<string, string>
   for (const [key, item] of Object.entries(value)) {
-    if (typeof item !== 'string') {
+    const text = weakString(item)
+    if (text === undefined) {
       throw invalidRequest(
         `Expected the values of \`${name}\` to be strings, got ${describeValue(item)}`,
       )
     }
-    map[key] = item
+    map[key] = text
   }
   return map
 }

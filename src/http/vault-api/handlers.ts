@@ -20,7 +20,7 @@ import {
   type TokenReadOptions,
 } from '../bearer.js'
 import { accessFailure, aclRequest } from './acl-access.js'
-import { DEFAULT_BODY_LIMIT, asObject, parseJsonObject } from './body.js'
+import { DEFAULT_BODY_LIMIT, asObject, parseBodyText } from './body.js'
 import { decodeFields, parseBool } from './fields.js'
 import type { LogicalOperation, Route } from './route.js'
 import { LEASE_PARAM_ROUTES, LEASE_ROUTES } from './lease-routes.js'
@@ -161,7 +161,10 @@ async function dispatch(
     if (body.kind === 'too_large') {
       return { ...errorResult(413, 'request body too large'), headers: { connection: 'close' } }
     }
-    input = body.kind === 'text' ? parseJsonObject(body.text) : asObject(body.value)
+    input =
+      body.kind === 'text'
+        ? parseBodyText(body.text, request.headers['content-type'])
+        : asObject(body.value)
   } else if (operation === 'read') {
     input = queryData(request.query)
   }
