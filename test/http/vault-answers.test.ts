@@ -238,6 +238,13 @@ for (const [name, host] of Object.entries(VAULT_HOSTS)) {
         assert.equal((looked.json as Envelope).data?.accessor, other.accessor)
         const self = await call(`${url}/v1/auth/token/lookup`, { token: root })
         assert.deepEqual((self.json as Envelope).data?.policies, ['root'])
+        // lookup-self takes Vault's unused `token` field without a warning, and looks up the caller.
+        const selfWithToken = await call(`${url}/v1/auth/token/lookup-self`, {
+          token: root,
+          body: { token: other.clientToken },
+        })
+        assert.deepEqual((selfWithToken.json as Envelope).data?.policies, ['root'])
+        assert.equal((selfWithToken.json as Envelope).warnings, null)
         const warned = await call(`${url}/v1/auth/token/lookup-self?zeta=1&zeta=2&help=1`, {
           token: root,
         })

@@ -114,10 +114,13 @@ export function lookupData(details: TokenDetails, id: string): Record<string, un
     expire_time: details.expireTime === null ? null : details.expireTime.toISOString(),
     explicit_max_ttl: details.explicitMaxTtl,
     ttl: details.ttl,
-    issue_time: details.issueTime.toISOString(),
-    renewable: details.renewable,
     entity_id: '',
     type: details.type,
+  }
+  // Vault shows these from the token's lease, and a service token that never expires (a root token) has none.
+  if (details.expireTime !== null || details.type !== 'service') {
+    data.issue_time = details.issueTime.toISOString()
+    data.renewable = details.renewable
   }
   if (details.role !== null) data.role = details.role
   if (details.period > 0) data.period = details.period

@@ -184,7 +184,8 @@ export const TOKEN_ROUTES: Readonly<Record<string, Route>> = {
   'lookup-self': route({
     operation: 'lookup-self',
     ops: ['read', 'update'],
-    fields: NO_FIELDS,
+    // Vault declares `token` here and replaces it with the calling token: accepted, and ignored.
+    fields: TOKEN_FIELD,
     run({ caller, callerToken }) {
       // The authenticate result is the lookup: no second read, and it shows the use this request spent.
       return Promise.resolve(envelope({ data: selfData(caller, callerToken) }))
@@ -215,7 +216,8 @@ export const TOKEN_ROUTES: Readonly<Record<string, Route>> = {
   'renew-self': route({
     operation: 'renew-self',
     ops: ['update'],
-    fields: { increment: 'duration' },
+    // As on lookup-self, Vault declares an unused `token`.
+    fields: RENEW_FIELDS,
     async run({ store, fields, callerToken }) {
       return authResult(
         await aboutTarget(store.renew(callerToken, fields.increment), TOKEN_NOT_FOUND),
