@@ -104,6 +104,26 @@ describe('list()', () => {
     assert.deepEqual(await listAll(store), [...all])
   })
 
+  test('list(): ends even while tokens are created as fast as pages are read (MemoryStorage lists by insertion)', async () => {
+    const { store } = harness()
+    const root = await store.createRoot()
+    const first = await store.create({ parent: root.clientToken })
+    const seen: string[] = []
+    let cursor: string | null = null
+    let pages = 0
+    do {
+      const [page] = await Promise.all([
+        store.list({ limit: 1, cursor }),
+        store.create({ parent: root.clientToken }),
+      ])
+      seen.push(...page.tokens.map((token) => token.accessor))
+      cursor = page.cursor
+      pages += 1
+    } while (cursor !== null && pages < 100)
+    assert.equal(cursor, null, 'the listing ended')
+    assert.ok(seen.includes(first.accessor) && seen.includes(root.accessor))
+  })
+
   test('list(): pagination is stable under concurrent creates and revokes (property)', async () => {
     // Each run: a tree of tokens, then a listing whose every page races a batch of creates and revokes
     // (whole subtrees, orphans, expiries). A token live from start to end is listed exactly once; nothing is

@@ -38,7 +38,7 @@ import type {
   TokenListQuery,
 } from './storage.js'
 
-/** Tag of MemoryStorage's list cursors (an insertion number). */
+/** Tag of MemoryStorage's list cursors (two insertion numbers: where the listing is, and where it ends). */
 const CURSOR_TAG = 'm'
 /**
  * Most entries one `listTokens` call examines: in process, a few thousand cost microseconds, and a filter the log
@@ -705,19 +705,23 @@ export class MemoryStorage implements Storage {
   /**
    * Lists in insertion order, from a log of every token (or, with `parent`, of that parent's children): resuming
    * is a binary search for the cursor's insertion number. The `path` and `metadata` filters test each entry: a
-   * call examines up to 4096 entries (or `limit`, when larger), so a sparse filter may yield short pages.
+   * call examines up to 4096 entries (or `limit`, when larger), so a sparse filter may yield short pages. The
+   * listing ends at the last insertion made before its first page: tokens inserted later go to the end of the
+   * log, and a caller creating them as fast as it pages would otherwise never reach it.
    */
   async listTokens(query: TokenListQuery): Promise<TokenListPage> {
-    const after = query.cursor === null ? 0 : cursorSeq(query.cursor)
     const parent = query.parent === undefined ? null : this.#stored(query.parent)
     const log = parent === null ? this.#log : parent?.childLog
     if (log === undefined || log === null) return { records: [], cursor: null }
+    const [after, end] =
+      query.cursor === null ? [0, log.seqAt(log.length - 1) ?? 0] : cursorSeqs(query.cursor)
     const limit = Math.max(1, Math.floor(query.limit) || 1)
     const budget = Math.max(limit, LIST_SCAN_BUDGET)
     const records: TokenRecord[] = []
     let index = log.indexAfter(after)
     let last = after
-    for (let examined = 0; index < log.length && records.length < limit && examined < budget;) {
+    const within = (at: number): boolean => at < log.length && (log.seqAt(at) as number) <= end
+    for (let examined = 0; within(index) && records.length < limit && examined < budget;) {
       const slot = log.idAt(index)
       last = log.seqAt(index) as number
       index += 1
@@ -735,7 +739,7 @@ export class MemoryStorage implements Storage {
     }
     return {
       records,
-      cursor: index < log.length ? encodeCursor(CURSOR_TAG, [String(last)]) : null,
+      cursor: within(index) ? encodeCursor(CURSOR_TAG, [String(last), String(end)]) : null,
     }
   }
 
@@ -926,14 +930,14 @@ function nextDue<Id>(
   }
 }
 
-/** The insertion number in a MemoryStorage cursor. */
-function cursorSeq(cursor: string): number {
-  const [text] = decodeCursor(cursor, CURSOR_TAG, 1)
-  const seq = Number(text)
-  if (!/^\d{1,16}$/.test(text ?? '') || !Number.isSafeInteger(seq)) {
-    throw badCursor()
-  }
-  return seq
+/** The insertion numbers in a MemoryStorage cursor: the last one listed, and the last one the listing covers. */
+function cursorSeqs(cursor: string): [number, number] {
+  const [after, end] = decodeCursor(cursor, CURSOR_TAG, 2).map((text) => {
+    const seq = Number(text)
+    if (!/^\d{1,16}$/.test(text) || !Number.isSafeInteger(seq)) throw badCursor()
+    return seq
+  })
+  return [after as number, end as number]
 }
 
 function addToIndex<K, V>(index: Map<K, Set<V>>, key: K, value: V): void {
