@@ -7,6 +7,7 @@ import {
   MemoryStorage,
   type AuditEvent,
   type Storage,
+  type TokenAuth,
   type TokenList,
   type TokenListOptions,
   type TokenStore,
@@ -112,7 +113,7 @@ describe('list()', () => {
     let cursor: string | null = null
     let pages = 0
     do {
-      const [page] = await Promise.all([
+      const [page]: [TokenList, TokenAuth] = await Promise.all([
         store.list({ limit: 1, cursor }),
         store.create({ parent: root.clientToken }),
       ])

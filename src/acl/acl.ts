@@ -32,6 +32,9 @@ const BITS: Readonly<Record<Capability, number>> = {
 }
 const DENY = BITS.deny
 const SUDO = BITS.sudo
+const LIST = BITS.list
+/** The filter of a pattern search that takes any rule, whatever it grants (see `Acl.#nonExact`). */
+const ANY_RULE = -1
 
 /** Capabilities in alphabetical order: the order `capabilities()` and decisions report them in (Vault sorts). */
 const SORTED: readonly Capability[] = [
@@ -464,23 +467,44 @@ export class Acl {
   #find(path: string, list: boolean): Permissions | undefined {
     const exact = this.#exact.get(path)
     if (exact !== undefined) return exact
-    // A list request (whose path ends in `/`, as Vault routes a listing) is also tried against the exact rule without
-    // its trailing slash; patterns see the path as it is, slash included, as in Vault: a pattern matched against
-    // the trimmed path would let `auth/token/*` outrank a deny on `auth/token/accessors/*`.
     if (list && path.endsWith('/')) {
-      const found = this.#exact.get(path.slice(0, -1))
-      if (found !== undefined) return found
+      // A listing (its path ends in `/`, as Vault routes one) is also tried against the exact rule without its
+      // trailing slash, then against the patterns of both forms (see `#listPattern`).
+      return this.#exact.get(path.slice(0, -1)) ?? this.#listPattern(path)
     }
-    return this.#nonExact(path)
+    return this.#nonExact(path, ANY_RULE)?.permissions
   }
 
-  /** The highest-priority `*` or `+` pattern matching `path` (Vault's `CheckAllowedFromNonExactPaths`). */
-  #nonExact(path: string): Permissions | undefined {
-    const prefix = this.#prefixes.longestPrefix(path)
+  /**
+   * The pattern that applies to a listing of `path` (ending in `/`), as current Vault picks it
+   * (`resolveACLPermsForListOp`): among the patterns matching the path or the path without its slash, the
+   * highest-priority `deny`, unless a pattern granting `list` outranks it; else that pattern; else the
+   * highest-priority one. Both forms, because `app/+` matches `app/x` but not `app/x/`, while `app/x/*` matches
+   * `app/x/` but not `app/x`; the deny rule, because a pattern reached only through the trimmed form
+   * (`auth/token/*`) must not outrank a deny on the folder (`auth/token/accessors/*`).
+   */
+  #listPattern(path: string): Permissions | undefined {
+    const trimmed = path.slice(0, -1)
+    const deny = higher(this.#nonExact(trimmed, DENY), this.#nonExact(path, DENY))
+    const list = higher(this.#nonExact(trimmed, LIST), this.#nonExact(path, LIST))
+    if (deny !== undefined && (list === undefined || outranks(deny, list))) return deny.permissions
+    if (list !== undefined) return list.permissions
+    return higher(this.#nonExact(trimmed, ANY_RULE), this.#nonExact(path, ANY_RULE))?.permissions
+  }
+
+  /**
+   * The highest-priority `*` or `+` pattern matching `path` (Vault's `CheckAllowedFromNonExactPaths`) among those
+   * whose capabilities include a bit of `want` (any pattern for {@link ANY_RULE}). The `*` candidate is the longest
+   * matching prefix, as in Vault, considered only if it qualifies.
+   */
+  #nonExact(path: string, want: number): Candidate | undefined {
+    const longest = this.#prefixes.longestPrefix(path)
+    const prefix =
+      longest !== undefined && qualifies(longest.permissions, want) ? longest : undefined
     // No `+` rule whose first wildcard comes as late as the prefix's end can outrank it (nor can any, when there
     // are none: the root's reach is then -1).
     if (prefix !== undefined && this.#segments.reach < prefix.candidate.firstWildcard) {
-      return prefix.permissions
+      return prefix.candidate
     }
     if (this.#wildcards.size === 0) return undefined
     let best: Candidate | undefined = prefix?.candidate
@@ -506,7 +530,11 @@ export class Acl {
         continue
       }
       if (start > length) {
-        if (node.exact !== undefined && (best === undefined || outranks(node.exact, best))) {
+        if (
+          node.exact !== undefined &&
+          qualifies(node.exact.permissions, want) &&
+          (best === undefined || outranks(node.exact, best))
+        ) {
           best = node.exact
         }
         node = undefined
@@ -519,6 +547,7 @@ export class Acl {
           if (
             rule.lastSegment.length <= end - start &&
             path.startsWith(rule.lastSegment, start) &&
+            qualifies(rule.permissions, want) &&
             (best === undefined || outranks(rule, best))
           ) {
             best = rule
@@ -545,8 +574,20 @@ export class Acl {
       node = next
       start = end + 1
     }
-    return best?.permissions
+    return best
   }
+}
+
+/** Whether a pattern with these permissions is one a search for `want` considers (a function: no closure a call). */
+function qualifies(permissions: Permissions, want: number): boolean {
+  return want === ANY_RULE || (permissions.bits & want) !== 0
+}
+
+/** The higher-priority of two candidates, either of which may be missing. */
+function higher(a: Candidate | undefined, b: Candidate | undefined): Candidate | undefined {
+  if (a === undefined) return b
+  if (b === undefined) return a
+  return outranks(b, a) ? b : a
 }
 
 /**

@@ -57,12 +57,14 @@ function quote(name: string): string {
 
 /**
  * Vault's `valueInAllowedParameterList`: an empty list allows anything; otherwise the value must match, or every
- * element of an array value must, or every item of a comma-separated string must.
+ * element of an array value must, or every item of a comma-separated string must. Stricter than Vault: an array or
+ * string with no items at all (`[]`, `""`) is not vacuously allowed, since it still means something to the
+ * endpoint (no policies: the parent's; `num_uses: ""`: no limit); it passes only if the list matches it as it is.
  */
 function inAllowedList(value: unknown, list: readonly unknown[]): boolean {
   if (list.length === 0 || inList(value, list)) return true
   const items = Array.isArray(value) ? (value as unknown[]) : commaItems(value)
-  return items !== undefined && items.every((item) => inList(item, list))
+  return items !== undefined && items.length > 0 && items.every((item) => inList(item, list))
 }
 
 /**

@@ -5,7 +5,6 @@
  * @packageDocumentation
  */
 import type { IncomingHttpHeaders } from 'node:http'
-import { isDeepStrictEqual } from 'node:util'
 
 import type { AuthorizeOptions } from '../access.js'
 import type { AclOperation } from '../acl/types.js'
@@ -120,8 +119,12 @@ export type CapabilityGuard = (
   style: RefusalStyle,
 ) => Promise<CapabilityOutcome>
 
-/** The query seen when `?list=true` is not a listing. */
-const NO_QUERY = new URLSearchParams()
+/** Go's `strconv.ParseBool` spellings, which Vault reads `?list=` with. */
+const GO_TRUE: ReadonlySet<string> = new Set(['1', 't', 'T', 'true', 'TRUE', 'True'])
+const GO_FALSE: ReadonlySet<string> = new Set(['0', 'f', 'F', 'false', 'FALSE', 'False'])
+
+/** The refusal of a `?list=` that is malformed or repeated, under `listQuery`. */
+const BAD_LIST_QUERY = '`list` must be given at most once, as a boolean'
 
 /** The refusal of a method that maps to no ACL operation. */
 const UNSUPPORTED_OPERATION = 'unsupported operation'
@@ -157,7 +160,15 @@ export function createCapabilityGuard(
     })
     const token = readToken(request.headers, read)
     if (token === null) return refuse(authRefusal(undefined, style.format))
-    const operation = operationOf(request.method, listQuery ? request.query : NO_QUERY, post)
+    let listing = false
+    if (listQuery) {
+      const asked = listingAsked(request.query)
+      if (asked === null) {
+        return refuse(new TokenRefusal('error', 400, 'invalid_request', BAD_LIST_QUERY))
+      }
+      listing = asked
+    }
+    const operation = operationOf(request.method, listing, post)
     if (operation === null) {
       return refuse(new TokenRefusal('error', 405, 'invalid_request', UNSUPPORTED_OPERATION))
     }
@@ -197,18 +208,32 @@ export function accessFailure(error: unknown): HttpResult {
 }
 
 /**
- * The ACL operation of a request: GET and HEAD read (list with `?list=true`), POST per the `post` option, PUT
+ * Whether `?list=` asks for a listing, as Vault reads it (Go's `ParseBool`: `true`, `1`, `t`, …; absent or empty:
+ * no), or `null` when it is malformed or given more than once: a handler could read another of its values than the
+ * check did.
+ */
+function listingAsked(query: URLSearchParams): boolean | null {
+  const values = query.getAll('list')
+  if (values.length > 1) return null
+  const [value] = values
+  if (value === undefined || value === '') return false
+  if (GO_TRUE.has(value)) return true
+  return GO_FALSE.has(value) ? false : null
+}
+
+/**
+ * The ACL operation of a request: GET and HEAD read (list when `listing`), POST per the `post` option, PUT
  * update, PATCH patch, DELETE delete, LIST list; `null` for any other method.
  */
 export function operationOf(
   method: string,
-  query: URLSearchParams,
+  listing: boolean,
   post: AclOperation | readonly AclOperation[],
 ): AclOperation | readonly AclOperation[] | null {
   switch (method.toUpperCase()) {
     case 'GET':
     case 'HEAD':
-      return query.get('list') === 'true' ? 'list' : 'read'
+      return listing ? 'list' : 'read'
     case 'POST':
       return post
     case 'PUT':
@@ -247,17 +272,26 @@ function relativePath(path: string, mount: string): string | null {
 function parametersOf(request: CapabilityRequest, listQuery: boolean): Record<string, unknown> {
   const values = new Map<string, unknown[]>()
   const add = (key: string, value: unknown): void => {
+    // Repeats are kept, not compared away: a comparison with every value before would be quadratic in the request.
     const list = values.get(key)
     if (list === undefined) values.set(key, [value])
-    else if (!list.some((seen) => isDeepStrictEqual(seen, value))) list.push(value)
+    else list.push(value)
   }
-  for (const [key, value] of request.query) add(key, value)
-  for (const source of [request.parsedQuery, request.body]) {
-    if (typeof source !== 'object' || source === null || Array.isArray(source)) continue
+  const addEntries = (source: object): void => {
     for (const [key, value] of Object.entries(source)) {
       if (Array.isArray(value)) for (const item of value as unknown[]) add(key, item)
       else add(key, value)
     }
+  }
+  for (const [key, value] of request.query) add(key, value)
+  for (const source of [request.parsedQuery, request.body]) {
+    if (typeof source !== 'object' || source === null) continue
+    // An array body (a bulk request) is checked as the entries of each object in it.
+    if (Array.isArray(source)) {
+      for (const item of source as unknown[]) {
+        if (typeof item === 'object' && item !== null && !Array.isArray(item)) addEntries(item)
+      }
+    } else addEntries(source)
   }
   // `?list=true` chose the operation; it is not a parameter of it.
   if (listQuery) values.delete('list')

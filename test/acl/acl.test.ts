@@ -345,26 +345,38 @@ path "kv/team/*" { capabilities = ["update"] }`)
     assert.deepEqual(list.capabilities('/a/b'), ['read'])
   })
 
-  test('list requests are also tried against the exact rule without their trailing slash, not patterns', () => {
+  test('a listing is tried against the exact rule without its slash, then the patterns of both forms', () => {
     const list = acl(
       'path "kv/metadata" { capabilities = ["list"] }\npath "app/+" { capabilities = ["list"] }',
     )
     assert.equal(allows(list, 'list', 'kv/metadata/'), true)
     assert.equal(allows(list, 'read', 'kv/metadata/'), false)
-    // As in Vault: `app/+` has two segments, `app/x/` three; the pattern is not tried on `app/x`.
-    assert.equal(allows(list, 'list', 'app/x/'), false)
-    assert.equal(allows(list, 'list', 'app/x'), true)
+    // `app/+` matches `app/x`, not `app/x/`: the trimmed form lets it grant the listing (Vault's VAULT-3825).
+    assert.equal(allows(list, 'list', 'app/x/'), true)
+    assert.equal(allows(list, 'list', 'app/x/y/'), false)
     assert.deepEqual(list.capabilities('kv/metadata/'), ['list'])
   })
 
-  test('a deny on a listing folder holds against a broader prefix (the trimmed path is not matched to patterns)', () => {
+  test('a listing: a deny on the folder holds against a pattern reached through the trimmed form, and the other way', () => {
     const list = acl(`
 path "auth/token/*" { capabilities = ["list", "read", "sudo"] }
 path "auth/token/accessors/*" { capabilities = ["deny"] }
+path "secret/*" { capabilities = ["list", "read"] }
+path "secret/+/private" { capabilities = ["deny"] }
+path "kv/+" { capabilities = ["list"] }
+path "kv/open/*" { capabilities = ["read"] }
 `)
     assert.equal(allows(list, 'list', 'auth/token/accessors/'), false)
     assert.equal(allows(list, 'list', 'auth/token/roles/'), true)
     assert.deepEqual(list.capabilities('auth/token/accessors/'), ['deny'])
+    // `secret/+/private` matches the trimmed form only, and outranks `secret/*`.
+    assert.equal(allows(list, 'list', 'secret/a/private/'), false)
+    assert.deepEqual(list.capabilities('secret/a/private/'), ['deny'])
+    assert.equal(allows(list, 'list', 'secret/a/public/'), true)
+    // `kv/open/*` (full form) outranks `kv/+` (trimmed form) but grants no list: the pattern granting list wins.
+    assert.equal(allows(list, 'list', 'kv/open/'), true)
+    // A read of the same path is no listing: the full form alone, `kv/open/*`.
+    assert.equal(allows(list, 'read', 'kv/open/'), true)
   })
 
   test('a `*` alone matches everything, below every more specific rule', () => {

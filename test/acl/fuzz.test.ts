@@ -231,22 +231,23 @@ function modelCapabilities(
   const path = requestPath.replace(/^\/+/, '')
   const isWildcard = (pattern: string): boolean =>
     pattern === '+' || pattern.includes('/+') || pattern.startsWith('+/')
-  // Exact, then (list requests only, as capabilities() looks up) exact without the trailing slash, then patterns on
-  // the path as it is (Vault's `AllowOperation`).
+  // Exact, then (list requests only, as capabilities() looks up) exact without the trailing slash, then patterns
+  // (Vault's `AllowOperation`).
   const exact = (candidate: string): ModelRule | undefined => {
     const rule = merged.get(candidate)
     return rule !== undefined && !isWildcard(candidate) && !candidate.endsWith('*')
       ? rule
       : undefined
   }
-  const nonExact = (candidate: string): ModelRule | undefined => {
-    type Scored = {
-      rule: ModelRule
-      first: number
-      prefix: boolean
-      wildcards: number
-      path: string
-    }
+  type Scored = {
+    rule: ModelRule
+    first: number
+    prefix: boolean
+    wildcards: number
+    path: string
+  }
+  /** Every pattern matching `candidate` (the longest `*` prefix alone among prefixes), by priority, highest last. */
+  const candidates = (candidate: string): Scored[] => {
     const scored: Scored[] = []
     let longest: Scored | undefined
     for (const [pattern, rule] of merged) {
@@ -279,28 +280,44 @@ function modelCapabilities(
         scored.push({ rule, first: pattern.indexOf('+'), prefix: isPrefix, wildcards, path: body })
     }
     if (longest !== undefined) scored.push(longest)
-    scored.sort((a, b) =>
-      a.first !== b.first
-        ? a.first - b.first
-        : a.prefix !== b.prefix
-          ? a.prefix
-            ? -1
-            : 1
-          : a.wildcards !== b.wildcards
-            ? b.wildcards - a.wildcards
-            : a.path.length !== b.path.length
-              ? a.path.length - b.path.length
-              : a.path < b.path
-                ? -1
-                : a.path > b.path
-                  ? 1
-                  : 0,
-    )
-    return scored.at(-1)?.rule
+    return scored.sort(byPriority)
   }
+  const byPriority = (a: Scored, b: Scored): number =>
+    a.first !== b.first
+      ? a.first - b.first
+      : a.prefix !== b.prefix
+        ? a.prefix
+          ? -1
+          : 1
+        : a.wildcards !== b.wildcards
+          ? b.wildcards - a.wildcards
+          : a.path.length !== b.path.length
+            ? a.path.length - b.path.length
+            : a.path < b.path
+              ? -1
+              : a.path > b.path
+                ? 1
+                : 0
   let found = exact(path)
-  if (list && found === undefined && path.endsWith('/')) found = exact(path.slice(0, -1))
-  found ??= nonExact(path)
+  if (found === undefined && list && path.endsWith('/')) {
+    found = exact(path.slice(0, -1))
+    if (found === undefined) {
+      // Current Vault's listing (`resolveACLPermsForListOp`): the patterns of both forms; the best deny unless the
+      // best pattern granting list outranks it; else that one; else the best of all.
+      const all = [...candidates(path.slice(0, -1)), ...candidates(path)].sort(byPriority)
+      const lastWith = (bit: number): number => {
+        for (let index = all.length - 1; index >= 0; index--) {
+          if (((all[index]?.rule.bits ?? 0) & bit) !== 0) return index
+        }
+        return -1
+      }
+      const deny = lastWith(1)
+      const grant = lastWith(32)
+      const chosen = deny >= 0 && deny > grant ? deny : grant >= 0 ? grant : all.length - 1
+      return all[chosen]?.rule.bits
+    }
+  }
+  found ??= candidates(path).at(-1)?.rule
   return found?.bits
 }
 

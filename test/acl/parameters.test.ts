@@ -270,6 +270,11 @@ describe('Acl.check() parameters: the rules one by one', () => {
     assert.equal(ok('a', ['foo-1', 'exact']), true, 'every array element allowed')
     assert.equal(ok('a', ['foo-1', 'nope']), false)
     assert.equal(ok('a', 7), false)
+    // Stricter than Vault: a value with no items is not vacuously allowed (it still means something: `[]` policies
+    // are the parent's, `""` uses no limit), unless the list matches it as it is.
+    assert.equal(ok('a', ''), false)
+    assert.equal(ok('a', []), false)
+    assert.equal(ok('c', ''), false)
     assert.equal(ok('b', 'good,bad'), false, 'any comma-separated item denied')
     assert.equal(ok('b', ['good', 'bad']), false, 'any array element denied')
     assert.equal(ok('b', 'good'), true)

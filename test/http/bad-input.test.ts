@@ -77,7 +77,12 @@ function batch(user: { token: string; accessor: string }, leaseId: string): BadR
     { name: 'an unparseable ttl', path: create, body: { ttl: 'forever' }, status: 400 },
     { name: 'a fractional num_uses', path: create, body: { num_uses: 1.5 }, status: 400 },
     { name: 'a negative num_uses', path: create, body: { num_uses: -1 }, status: 400 },
-    { name: 'policies not strings', path: create, body: { policies: ['a', 7] }, status: 400 },
+    {
+      name: 'policies not strings',
+      path: create,
+      body: { policies: ['a', { b: 1 }] },
+      status: 400,
+    },
     { name: 'metadata not scalars', path: create, body: { meta: { a: { b: 1 } } }, status: 400 },
     { name: 'a boolean that is not one', path: create, body: { renewable: 'maybe' }, status: 400 },
     { name: 'an unknown token type', path: create, body: { type: 'weird' }, status: 400 },

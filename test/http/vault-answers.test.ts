@@ -227,6 +227,60 @@ for (const [name, host] of Object.entries(VAULT_HOSTS)) {
       })
     })
 
+    test("a policy's parameter rules see fields as the endpoint acts on them: no spelling, empty value or case slips past", async () => {
+      await withVaultApi(host, async (url, _root, store) => {
+        await store.policies.write(
+          'minter',
+          `
+path "auth/token/create" {
+  capabilities = ["update"]
+  allowed_parameters = { "policies" = ["dev"], "num_uses" = [1], "ttl" = ["1m"], "renewable" = [false] }
+}
+path "auth/token/create-orphan" {
+  capabilities = ["update"]
+  denied_parameters = { "policies" = ["admin"], "renewable" = [true], "no_default_policy" = [true] }
+}
+`,
+        )
+        const minter = await store.create({ policies: ['minter', 'dev', 'admin', 'ops'] })
+        const create = (path: string, body: unknown, form = false) =>
+          call(`${url}/v1/auth/token/${path}`, {
+            token: minter.clientToken,
+            ...(form
+              ? {
+                  raw: String(body),
+                  headers: { 'content-type': 'application/x-www-form-urlencoded' },
+                }
+              : { body }),
+          })
+        const allowed = { policies: ['dev'], num_uses: 1, ttl: '1m', renewable: false }
+        assert.equal((await create('create', allowed)).status, 200)
+        assert.equal((await create('create', { ...allowed, num_uses: '1' })).status, 200)
+        for (const body of [
+          { ...allowed, num_uses: '' },
+          { ...allowed, ttl: '' },
+          { ...allowed, policies: '' },
+          { ...allowed, policies: [] },
+        ]) {
+          assert.equal((await create('create', body)).status, 403, JSON.stringify(body))
+        }
+        assert.equal((await create('create', 'policies=dev&num_uses=&ttl=1m', true)).status, 403)
+        for (const body of [
+          { policies: ['Admin'] },
+          { policies: [' admin'] },
+          { policies: 'dev,ADMIN' },
+          { renewable: 'true' },
+          { renewable: 1 },
+          { renewable: 't' },
+          { no_default_policy: '1' },
+        ]) {
+          assert.equal((await create('create-orphan', body)).status, 403, JSON.stringify(body))
+        }
+        assert.equal((await create('create-orphan', 'policies=ADMIN', true)).status, 403)
+        assert.equal((await create('create-orphan', { policies: ['dev'] })).status, 200)
+      })
+    })
+
     test('a GET reads its data from the query string, as Vault does: lookup?token= looks that token up', async () => {
       await withVaultApi(host, async (url, root, store) => {
         const other = await store.create({ policies: ['app'], metadata: { who: 'other' } })

@@ -71,10 +71,13 @@ export function parseBodyText(
   contentType: string | undefined,
 ): Record<string, unknown> {
   if (!isForm(text, contentType)) return parseJsonObject(text)
-  const form = new URLSearchParams(text)
-  const fields: Record<string, unknown> = Object.create(null) as Record<string, unknown>
-  for (const name of new Set(form.keys())) fields[name] = form.getAll(name).join(',')
-  return fields
+  // One pass over the pairs: `getAll` per name would be quadratic in a body of many names.
+  const joined = new Map<string, string>()
+  for (const [name, value] of new URLSearchParams(text)) {
+    const before = joined.get(name)
+    joined.set(name, before === undefined ? value : `${before},${value}`)
+  }
+  return Object.assign(Object.create(null) as Record<string, unknown>, Object.fromEntries(joined))
 }
 
 function isForm(text: string, contentType: string | undefined): boolean {

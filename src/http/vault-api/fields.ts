@@ -17,11 +17,12 @@
 import { describeValue, invalidRequest } from '../../errors.js'
 
 /**
- * The type of one field. `unsupported`: declared by Vault, not implemented, ignored with a warning. `cidrs`:
- * CIDR blocks a token would be bound to, not implemented, refused unless empty.
+ * The type of one field. `strings`: a list of strings (an array, or one comma-separated string); `policies`: the
+ * same, of policy names (trimmed, lower-cased). `unsupported`: declared by Vault, not implemented, ignored with a
+ * warning. `cidrs`: CIDR blocks a token would be bound to, not implemented, refused unless empty.
  */
 export type FieldKind =
-  'string' | 'bool' | 'int' | 'duration' | 'policies' | 'map' | 'unsupported' | 'cidrs'
+  'string' | 'bool' | 'int' | 'duration' | 'strings' | 'policies' | 'map' | 'unsupported' | 'cidrs'
 
 /** The fields of an endpoint, by their snake_case name. */
 export type FieldSchema = Readonly<Record<string, FieldKind>>
@@ -35,7 +36,7 @@ export type FieldValue<K extends FieldKind> = K extends 'string'
       ? number
       : K extends 'duration'
         ? number | string
-        : K extends 'policies'
+        : K extends 'strings' | 'policies'
           ? string[]
           : K extends 'map'
             ? Record<string, string>
@@ -162,8 +163,10 @@ function decodeValue(name: string, kind: FieldKind, value: unknown): unknown {
       throw invalidRequest(
         `Expected \`${name}\` to be seconds or a duration string such as '1h', got ${describeValue(value)}`,
       )
+    case 'strings':
+      return parseStringList(name, value, (text) => text)
     case 'policies':
-      return parseStringList(name, value)
+      return parseStringList(name, value, policyName)
     case 'map':
       return parseStringMap(name, value)
     case 'unsupported':
@@ -180,12 +183,17 @@ function parseInteger(name: string, value: unknown): number {
   throw invalidRequest(`Expected \`${name}\` to be an integer, got ${describeValue(value)}`)
 }
 
-/** An array of strings, or one comma-separated string (Vault's `TypeCommaStringSlice`). */
-function parseStringList(name: string, value: unknown): string[] {
-  if (typeof value === 'string') return value.split(',')
+/**
+ * An array of strings, or one comma-separated string (Vault's `TypeCommaStringSlice`), each item passed through
+ * `clean`: for policy names, trimmed and lower-cased as the store keeps them (and as a policy's parameter rules must
+ * see them: `Admin` is `admin`).
+ */
+function parseStringList(name: string, value: unknown, clean: (text: string) => string): string[] {
+  if (typeof value === 'string') return value.split(',').map(clean)
   if (Array.isArray(value)) {
     return value.map((item: unknown, index) => {
-      if (typeof item === 'string') return item
+      const text = weakString(item)
+      if (text !== undefined) return clean(text)
       throw invalidRequest(
         `Expected \`${name}[${index}]\` to be a string, got ${describeValue(item)}`,
       )
@@ -194,6 +202,10 @@ function parseStringList(name: string, value: unknown): string[] {
   throw invalidRequest(
     `Expected \`${name}\` to be an array of strings, got ${describeValue(value)}`,
   )
+}
+
+function policyName(text: string): string {
+  return text.trim().toLowerCase()
 }
 
 function parseStringMap(name: string, value: unknown): Record<string, string> {

@@ -192,7 +192,17 @@ async function dispatch(
   // Without a host rule, the ACL decides: one `authorize` on the request's own path (a use spent either way).
   const access =
     hook === null && served && decoded !== null
-      ? await aclRequest(store, match.route, routedPath, operation, match.param, input)
+      ? await aclRequest(
+          store,
+          match.route,
+          routedPath,
+          operation,
+          match.param,
+          // The policy's parameter rules see each known field as the endpoint will act on it (decoded: `"t"` is
+          // true, `""` is 0, policy names trimmed and lower-cased), so that no spelling of a denied value slips
+          // past them; unknown fields as they came.
+          { ...input, ...decoded.fields },
+        )
       : null
   let caller
   try {
@@ -250,12 +260,16 @@ function withWarnings(result: HttpResult, warnings: readonly string[]): HttpResu
  * more than once the list of them; `help` is Vault's reserved parameter, left out.
  */
 function queryData(query: URLSearchParams): Record<string, unknown> {
-  const data: Record<string, unknown> = Object.create(null) as Record<string, unknown>
-  for (const name of new Set(query.keys())) {
+  // One pass over the pairs: `getAll` per name would be quadratic in a query of many names.
+  const values = new Map<string, string[]>()
+  for (const [name, value] of query) {
     if (name === 'help') continue
-    const values = query.getAll(name)
-    data[name] = values.length === 1 ? values[0] : values
+    const list = values.get(name)
+    if (list === undefined) values.set(name, [value])
+    else list.push(value)
   }
+  const data: Record<string, unknown> = Object.create(null) as Record<string, unknown>
+  for (const [name, list] of values) data[name] = list.length === 1 ? list[0] : list
   return data
 }
 

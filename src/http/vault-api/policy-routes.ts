@@ -20,7 +20,7 @@ import { required, route, type Route } from './route.js'
 const WRITE_FIELDS = { policy: 'string', rules: 'string', name: 'string' } as const
 
 /** Fields of the capabilities endpoints: `paths`, or the older `path`, each a list or a comma-separated string. */
-const CAPABILITY_FIELDS = { paths: 'policies', path: 'policies' } as const
+const CAPABILITY_FIELDS = { paths: 'strings', path: 'strings' } as const
 
 /** A `sys/*` answer with its `data` also at the top of the body, as Vault answers the older endpoints. */
 function flattened(data: Record<string, unknown>): HttpResult {

@@ -126,6 +126,12 @@ export function runCapabilitySuite(name: string, makeApp: CapabilityAppFactory):
       )
       assert.equal(await status(`${base}/docs/private?list=true`, token), 403, 'the deny holds')
       assert.equal(await status(`${base}/docs/private/?list=true`, token), 403)
+      // Vault's spellings of true, and a repeated or malformed `list`, which a handler might read otherwise.
+      assert.equal(await status(`${base}/items?list=1`, token), 200)
+      assert.equal(await status(`${base}/docs/private?list=1`, token), 403)
+      assert.equal(await status(`${base}/items?list=true&list=false`, token), 400)
+      assert.equal(await status(`${base}/items?list=maybe`, token), 400)
+      assert.equal(await status(`${base}/items?list=`, token), 403, 'empty: a read')
     })
   })
 
@@ -179,6 +185,8 @@ export function runCapabilitySuite(name: string, makeApp: CapabilityAppFactory):
       assert.equal(await post('?role=admin', { role: 'viewer' }), 403, 'the query under the body')
       assert.equal(await post('?role=viewer', { role: 'admin' }), 403)
       assert.equal(await post('', { role: ['viewer', 'admin'] }), 403)
+      assert.equal(await post('', [{ role: 'viewer' }, { role: 'admin' }]), 403, 'a bulk body')
+      assert.equal(await post('', [{ role: 'viewer' }]), 200)
     })
   })
 
