@@ -28,6 +28,7 @@ import {
   type ErrorFormatOptions,
   type ScopeOptions,
 } from './error-format.js'
+import { parseGoBool } from './go-bool.js'
 import { authFailure } from './guard.js'
 
 /**
@@ -57,8 +58,9 @@ export interface RequireCapabilityOptions
    */
   readonly post?: AclOperation | readonly AclOperation[]
   /**
-   * Pass the request's parameters (query string, then a body a parser already read, when it is an object) to the
-   * ACL, so that policies' `allowed_parameters`, `denied_parameters` and `required_parameters` apply.
+   * Pass the request's parameters to the ACL, so that policies' `allowed_parameters`, `denied_parameters` and
+   * `required_parameters` apply: every value the handler may read for a name (each repeat in the query string, the
+   * framework's parsed query, a body a parser already read), a name with several checked as the list of them.
    * @default true
    */
   readonly parameters?: boolean
@@ -118,10 +120,6 @@ export type CapabilityGuard = (
   request: CapabilityRequest,
   style: RefusalStyle,
 ) => Promise<CapabilityOutcome>
-
-/** Go's `strconv.ParseBool` spellings, which Vault reads `?list=` with. */
-const GO_TRUE: ReadonlySet<string> = new Set(['1', 't', 'T', 'true', 'TRUE', 'True'])
-const GO_FALSE: ReadonlySet<string> = new Set(['0', 'f', 'F', 'false', 'FALSE', 'False'])
 
 /** The refusal of a `?list=` that is malformed or repeated, under `listQuery`. */
 const BAD_LIST_QUERY = '`list` must be given at most once, as a boolean'
@@ -217,8 +215,7 @@ function listingAsked(query: URLSearchParams): boolean | null {
   if (values.length > 1) return null
   const [value] = values
   if (value === undefined || value === '') return false
-  if (GO_TRUE.has(value)) return true
-  return GO_FALSE.has(value) ? false : null
+  return parseGoBool(value) ?? null
 }
 
 /**
@@ -264,7 +261,8 @@ function relativePath(path: string, mount: string): string | null {
 
 /**
  * Every value the handler may read for each parameter: the raw query's (each repeated key), the framework's parsed
- * query's and the body's (a parsed object). A name given once keeps its value; given more than once, or in more
+ * query's and the body's (a parsed object, or each object of an array). A name given once keeps its value; given
+ * more than once, or in more
  * than one place, it is checked as the list of them all, so that every value meets `allowed_parameters` and none
  * is in `denied_parameters`: a handler reading `?role=admin&role=viewer`, or the query rather than the body, finds
  * no value the policy did not see.

@@ -15,6 +15,7 @@
  * @packageDocumentation
  */
 import { describeValue, invalidRequest } from '../../errors.js'
+import { parseGoBool } from '../go-bool.js'
 
 /**
  * The type of one field. `strings`: a list of strings (an array, or one comma-separated string); `policies`: the
@@ -47,10 +48,6 @@ export type DecodedFields<S extends FieldSchema> = { [K in keyof S]?: FieldValue
 
 /** Field names echoed in error messages; anything else is described, not repeated. */
 const PRINTABLE_FIELD = /^[A-Za-z0-9_-]{1,64}$/
-
-/** Go's `strconv.ParseBool` spellings, which Vault accepts for booleans. */
-const TRUE_WORDS = new Set(['1', 't', 'T', 'true', 'TRUE', 'True'])
-const FALSE_WORDS = new Set(['0', 'f', 'F', 'false', 'FALSE', 'False'])
 
 /** An integer written as a string. */
 const INTEGER_TEXT = /^-?\d{1,15}$/
@@ -117,8 +114,8 @@ function isEmptyList(value: unknown): boolean {
 export function parseBool(name: string, value: unknown): boolean {
   if (typeof value === 'boolean') return value
   if (typeof value === 'string') {
-    if (TRUE_WORDS.has(value)) return true
-    if (FALSE_WORDS.has(value) || value === '') return false
+    const parsed = value === '' ? false : parseGoBool(value)
+    if (parsed !== undefined) return parsed
   }
   if (typeof value === 'number' && Number.isFinite(value)) return value !== 0
   throw invalidRequest(`Expected \`${name}\` to be a boolean, got ${describeValue(value)}`)
