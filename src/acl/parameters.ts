@@ -2,6 +2,7 @@
  * Request parameters against a rule's `allowed_parameters`, `denied_parameters` and `required_parameters`, as
  * Vault's `AllowOperation` checks them. Pure.
  */
+import { parseGoBool } from '../go-bool.js'
 
 /** The parameter constraints of the rule that applies (merged across policies). */
 export interface ParameterRules {
@@ -84,17 +85,40 @@ function commaItems(value: unknown): string[] | undefined {
   return value.split(',').map((item) => item.trim())
 }
 
-/** Vault's `valueInParameterList`: null matches null, strings match globs, anything else deep-equals. */
+/**
+ * Vault's `valueInParameterList`: null matches null, strings match globs, anything else deep-equals; and, as
+ * Vault's weak decoding reads a request, a scalar matches the same value in another type (see {@link weakEqual}).
+ */
 function inList(value: unknown, list: readonly unknown[]): boolean {
   for (const element of list) {
     if (element === null || element === undefined || value === null || value === undefined) {
       if ((element ?? null) === (value ?? null)) return true
-    } else if (typeof element === 'string') {
-      if (typeof value === 'string' && globMatch(element, value)) return true
-    } else if (deepEqual(element, value)) {
+    } else if (typeof element === 'string' && typeof value === 'string') {
+      if (globMatch(element, value)) return true
+    } else if (deepEqual(element, value) || weakEqual(element, value)) {
       return true
     }
   }
+  return false
+}
+
+/**
+ * Whether two scalars of different types are the same value as a weakly decoding endpoint reads them: the number
+ * `1` and the string `"1"`; `true` and `"true"`, `"t"` or `"1"` (Go's `ParseBool`); `true` and any non-zero
+ * number. So a policy's `num_uses = ["0"]` or `renewable = ["true"]` holds against the decoded `0` and `true` the
+ * Vault API checks, and `num_uses = [1]` against a `"1"` a client sent to a middleware.
+ */
+function weakEqual(a: unknown, b: unknown): boolean {
+  if (typeof a === typeof b) return false
+  const [text, other] =
+    typeof a === 'string' ? [a, b] : typeof b === 'string' ? [b, a] : [null, null]
+  if (text !== null) {
+    if (typeof other === 'number') return text.trim() !== '' && Number(text) === other
+    if (typeof other === 'boolean') return parseGoBool(text) === other
+    return false
+  }
+  if (typeof a === 'number' && typeof b === 'boolean') return (a !== 0) === b
+  if (typeof a === 'boolean' && typeof b === 'number') return (b !== 0) === a
   return false
 }
 

@@ -28,7 +28,7 @@ import {
   type ErrorFormatOptions,
   type ScopeOptions,
 } from './error-format.js'
-import { parseGoBool } from './go-bool.js'
+import { parseGoBool } from '../go-bool.js'
 import { authFailure } from './guard.js'
 
 /**
@@ -124,6 +124,12 @@ export type CapabilityGuard = (
 /** The refusal of a `?list=` that is malformed or repeated, under `listQuery`. */
 const BAD_LIST_QUERY = '`list` must be given at most once, as a boolean'
 
+/** `%2F` (any case) in a request path. */
+const ENCODED_SLASH = /%2f/i
+
+/** The refusal of a path with an encoded slash. */
+const ENCODED_SLASH_REFUSED = 'an encoded slash (%2F) in the path is not accepted'
+
 /** The refusal of a method that maps to no ACL operation. */
 const UNSUPPORTED_OPERATION = 'unsupported operation'
 
@@ -160,7 +166,7 @@ export function createCapabilityGuard(
     if (token === null) return refuse(authRefusal(undefined, style.format))
     let listing = false
     if (listQuery) {
-      const asked = listingAsked(request.query)
+      const asked = listingAsked(request.query, request.parsedQuery)
       if (asked === null) {
         return refuse(new TokenRefusal('error', 400, 'invalid_request', BAD_LIST_QUERY))
       }
@@ -169,6 +175,11 @@ export function createCapabilityGuard(
     const operation = operationOf(request.method, listing, post)
     if (operation === null) {
       return refuse(new TokenRefusal('error', 405, 'invalid_request', UNSUPPORTED_OPERATION))
+    }
+    // An encoded slash would split the ACL path where the router does not (Express keeps `a%2Fb` as one segment, a
+    // parameter holding `a/b`), so `+` rules would see other segments than the handler's route.
+    if (ENCODED_SLASH.test(request.path)) {
+      return refuse(new TokenRefusal('error', 400, 'invalid_request', ENCODED_SLASH_REFUSED))
     }
     const relative = relativePath(request.path, mount)
     if (relative === null) return refuse(scopeRefusal())
@@ -207,13 +218,17 @@ export function accessFailure(error: unknown): HttpResult {
 
 /**
  * Whether `?list=` asks for a listing, as Vault reads it (Go's `ParseBool`: `true`, `1`, `t`, …; absent or empty:
- * no), or `null` when it is malformed or given more than once: a handler could read another of its values than the
- * check did.
+ * no), or `null` when it is malformed, given more than once, or read otherwise by the framework's query parser
+ * (`list[]=true`, `list[0]=1`): a handler could read another value than the check did.
  */
-function listingAsked(query: URLSearchParams): boolean | null {
+function listingAsked(query: URLSearchParams, parsedQuery: unknown): boolean | null {
   const values = query.getAll('list')
   if (values.length > 1) return null
+  for (const key of query.keys()) if (key.startsWith('list[')) return null
   const [value] = values
+  if (isPlainObject(parsedQuery) && Object.hasOwn(parsedQuery, 'list')) {
+    if (parsedQuery.list !== value) return null
+  }
   if (value === undefined || value === '') return false
   return parseGoBool(value) ?? null
 }
@@ -275,27 +290,40 @@ function parametersOf(request: CapabilityRequest, listQuery: boolean): Record<st
     if (list === undefined) values.set(key, [value])
     else list.push(value)
   }
-  const addEntries = (source: object): void => {
+  const addEntries = (source: Record<string, unknown>): void => {
     for (const [key, value] of Object.entries(source)) {
-      if (Array.isArray(value)) for (const item of value as unknown[]) add(key, item)
-      else add(key, value)
+      // Nested arrays are flattened (an explicit stack: a body's nesting is the client's to choose), so that a
+      // handler flattening `[["admin"], "viewer"]` finds no element the policy did not see.
+      const pending: unknown[] = [value]
+      while (pending.length > 0) {
+        const item = pending.pop()
+        if (Array.isArray(item)) for (let i = item.length - 1; i >= 0; i--) pending.push(item[i])
+        else add(key, item)
+      }
     }
   }
   for (const [key, value] of request.query) add(key, value)
   for (const source of [request.parsedQuery, request.body]) {
-    if (typeof source !== 'object' || source === null) continue
-    // An array body (a bulk request) is checked as the entries of each object in it.
-    if (Array.isArray(source)) {
-      for (const item of source as unknown[]) {
-        if (typeof item === 'object' && item !== null && !Array.isArray(item)) addEntries(item)
-      }
-    } else addEntries(source)
+    // Only what a parser made of JSON, a form or a query: a Buffer or typed array (`express.raw()`) is content,
+    // not parameters (each byte would be one).
+    if (isPlainObject(source)) addEntries(source)
+    else if (Array.isArray(source)) {
+      // An array body (a bulk request) is checked as the entries of each object in it.
+      for (const item of source as unknown[]) if (isPlainObject(item)) addEntries(item)
+    }
   }
   // `?list=true` chose the operation; it is not a parameter of it.
   if (listQuery) values.delete('list')
   const parameters: Record<string, unknown> = Object.create(null) as Record<string, unknown>
   for (const [key, list] of values) parameters[key] = list.length === 1 ? list[0] : list
   return parameters
+}
+
+/** An object a parser builds from JSON, a form or a query string: its prototype is `Object.prototype` or none. */
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null) return false
+  const prototype: unknown = Object.getPrototypeOf(value)
+  return prototype === Object.prototype || prototype === null
 }
 
 function checkBoolean(value: unknown, name: string): boolean {

@@ -276,6 +276,23 @@ describe('Acl.check() parameters: the rules one by one', () => {
     assert.equal(ok('a', []), false)
     assert.equal(ok('c', ''), false)
     assert.equal(ok('b', 'good,bad'), false, 'any comma-separated item denied')
+    // As a weakly decoding endpoint reads them: a scalar matches the same value in another type.
+    const typed = acl(
+      'path "n" {\n capabilities = ["update"]\n allowed_parameters = { "p" = ["1", 2] }\n}',
+      'path "t" {\n capabilities = ["update"]\n denied_parameters = { "p" = ["true", 0] }\n}',
+    )
+    const typedOk = (path: string, value: unknown): boolean =>
+      typed.check({ path, operation: 'update', parameters: { p: value } }).allowed
+    assert.equal(typedOk('n', 1), true)
+    assert.equal(typedOk('n', '2'), true)
+    assert.equal(typedOk('n', '3'), false)
+    assert.equal(typedOk('n', ' '), false)
+    for (const denied of [true, 'true', 0, '0', false]) {
+      assert.equal(typedOk('t', denied), false, JSON.stringify(denied))
+    }
+    // Two strings compare as strings: `"t"` is Go's true only once an endpoint decodes it (the Vault API does).
+    assert.equal(typedOk('t', 't'), true)
+    assert.equal(typedOk('t', 'no'), true)
     assert.equal(ok('b', ['good', 'bad']), false, 'any array element denied')
     assert.equal(ok('b', 'good'), true)
     // As in Vault, a lone "*" value matches only the string "*" (use [] for any value).

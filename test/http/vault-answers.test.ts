@@ -278,6 +278,42 @@ path "auth/token/create-orphan" {
         }
         assert.equal((await create('create-orphan', 'policies=ADMIN', true)).status, 403)
         assert.equal((await create('create-orphan', { policies: ['dev'] })).status, 200)
+
+        // Values written as strings, Vault's usual style, hold against the decoded fields; `lease` is seen as `ttl`.
+        await store.policies.write(
+          'strings',
+          `
+path "auth/token/create" {
+  capabilities = ["update"]
+  allowed_parameters = { "num_uses" = ["1", "2"], "lease" = [], "ttl" = ["1m"] }
+}
+path "auth/token/create-orphan" {
+  capabilities = ["update"]
+  denied_parameters = { "num_uses" = ["0"], "renewable" = ["true"], "ttl" = [] }
+}
+`,
+        )
+        const typed = await store.create({ policies: ['strings', 'dev'] })
+        const send = (path: string, body: unknown) =>
+          call(`${url}/v1/auth/token/${path}`, { token: typed.clientToken, body })
+        assert.equal((await send('create', { num_uses: '1' })).status, 200)
+        assert.equal((await send('create', { num_uses: 2 })).status, 200)
+        assert.equal((await send('create', { num_uses: 3 })).status, 403)
+        assert.equal(
+          (await send('create', { num_uses: 1, lease: '1h' })).status,
+          403,
+          'lease as ttl',
+        )
+        assert.equal((await send('create', { num_uses: 1, lease: '1m' })).status, 200)
+        for (const body of [
+          { num_uses: '0' },
+          { num_uses: 0 },
+          { renewable: 't' },
+          { lease: '1h' },
+        ]) {
+          assert.equal((await send('create-orphan', body)).status, 403, JSON.stringify(body))
+        }
+        assert.equal((await send('create-orphan', { num_uses: 5, renewable: false })).status, 200)
       })
     })
 

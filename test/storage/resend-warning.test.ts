@@ -31,6 +31,7 @@ const redis = (options: { autoResendUnfulfilledCommands?: boolean }): Redis =>
   new Redis({ lazyConnect: true, ...options })
 const cluster = (options: {
   retryDelayOnFailover?: number
+  clusterNodeRetryStrategy?: () => number
   redisOptions?: { autoResendUnfulfilledCommands: boolean }
 }): Cluster => new Cluster([{ host: '127.0.0.1', port: 1 }], { lazyConnect: true, ...options })
 
@@ -39,10 +40,26 @@ test('resendingOption(): Redis resends unless autoResendUnfulfilledCommands is f
   assert.equal(resendingOption(redis({ autoResendUnfulfilledCommands: false })), null)
   assert.equal(resendingOption(cluster({})), 'retryDelayOnFailover: 100')
   assert.equal(resendingOption(cluster({ retryDelayOnFailover: 0 })), null)
-  // A Cluster's node connections never reconnect: their own resend option plays no part.
+  // A Cluster's node connections do not reconnect by default: their own resend option plays no part then.
   assert.equal(
     resendingOption(
       cluster({ retryDelayOnFailover: 0, redisOptions: { autoResendUnfulfilledCommands: true } }),
+    ),
+    null,
+  )
+  // With a clusterNodeRetryStrategy they do, and resend unless told not to.
+  const retry = (): number => 50
+  assert.equal(
+    resendingOption(cluster({ retryDelayOnFailover: 0, clusterNodeRetryStrategy: retry })),
+    'clusterNodeRetryStrategy and redisOptions.autoResendUnfulfilledCommands: true',
+  )
+  assert.equal(
+    resendingOption(
+      cluster({
+        retryDelayOnFailover: 0,
+        clusterNodeRetryStrategy: retry,
+        redisOptions: { autoResendUnfulfilledCommands: false },
+      }),
     ),
     null,
   )

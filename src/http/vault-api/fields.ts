@@ -15,7 +15,7 @@
  * @packageDocumentation
  */
 import { describeValue, invalidRequest } from '../../errors.js'
-import { parseGoBool } from '../go-bool.js'
+import { parseGoBool } from '../../go-bool.js'
 
 /**
  * The type of one field. `strings`: a list of strings (an array, or one comma-separated string); `policies`: the

@@ -198,10 +198,7 @@ async function dispatch(
           routedPath,
           operation,
           match.param,
-          // The policy's parameter rules see each known field as the endpoint will act on it (decoded: `"t"` is
-          // true, `""` is 0, policy names trimmed and lower-cased), so that no spelling of a denied value slips
-          // past them; unknown fields as they came.
-          { ...input, ...decoded.fields },
+          aclParameters(input, decoded.fields),
         )
       : null
   let caller
@@ -253,6 +250,20 @@ function withWarnings(result: HttpResult, warnings: readonly string[]): HttpResu
   if (warnings.length === 0 || typeof body !== 'object' || !('warnings' in body)) return result
   const existing = Array.isArray(body.warnings) ? (body.warnings as string[]) : []
   return { ...result, body: { ...body, warnings: [...existing, ...warnings] } }
+}
+
+/**
+ * The parameters a policy's rules see: each known field as the endpoint will act on it (decoded: `"t"` is true, `""`
+ * is 0, policy names trimmed and lower-cased), so that no spelling of a denied value slips past them; unknown fields
+ * as they came. `lease`, the older name of `ttl` on token creation, is also seen as `ttl` when that is not sent.
+ */
+function aclParameters(
+  input: Readonly<Record<string, unknown>>,
+  fields: Readonly<Record<string, unknown>>,
+): Record<string, unknown> {
+  const parameters: Record<string, unknown> = { ...input, ...fields }
+  if (fields.lease !== undefined && fields.ttl === undefined) parameters.ttl = fields.lease
+  return parameters
 }
 
 /**

@@ -149,7 +149,8 @@ export interface RedisStorageOptions {
    * `duplicate()` of a `Redis`, and a connection of their own to one master of a `Cluster`. Give a `Redis`
    * `maxRetriesPerRequest` and `commandTimeout` (or `enableOfflineQueue: false`), and a `Cluster` those in its
    * `redisOptions`, so that calls fail fast with `storage_unavailable` while Redis is down; and give a `Redis`
-   * `autoResendUnfulfilledCommands: false`, a `Cluster` `retryDelayOnFailover: 0`, or a script whose reply was
+   * `autoResendUnfulfilledCommands: false`, a `Cluster` `retryDelayOnFailover: 0` (and, with a
+   * `clusterNodeRetryStrategy`, `redisOptions.autoResendUnfulfilledCommands: false`), or a script whose reply was
    * lost with its connection runs again (a use spent twice): the storage warns once (a `TokenStoreWarning`) when
    * they are missing. While a `Cluster` is reconnecting (every node lost), calls fail at once and are not sent.
    */

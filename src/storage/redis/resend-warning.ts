@@ -16,13 +16,19 @@ export const RESEND_WARNING_CODE = 'TOKENTREE_REDIS_RESENDS'
 /**
  * What makes `client` send a command again after a lost reply, or `null` when nothing does: a `Redis` resends what
  * was in flight when it reconnects (`autoResendUnfulfilledCommands`, on by default); a `Cluster` sends a command
- * whose node connection closed again after `retryDelayOnFailover` (100 ms by default; its node connections do not
- * reconnect, so their own resend option plays no part).
+ * whose node connection closed again after `retryDelayOnFailover` (100 ms by default), and, when its node
+ * connections reconnect (`clusterNodeRetryStrategy`), they resend as a `Redis` does unless its `redisOptions` say
+ * `autoResendUnfulfilledCommands: false`.
  */
 export function resendingOption(client: Redis | Cluster): string | null {
   if (client.isCluster) {
-    const delay = (client as Cluster).options.retryDelayOnFailover
-    return delay !== undefined && delay > 0 ? `retryDelayOnFailover: ${delay}` : null
+    const { options } = client as Cluster
+    const delay = options.retryDelayOnFailover
+    if (delay !== undefined && delay > 0) return `retryDelayOnFailover: ${delay}`
+    const reconnecting = typeof options.clusterNodeRetryStrategy === 'function'
+    return reconnecting && options.redisOptions?.autoResendUnfulfilledCommands !== false
+      ? 'clusterNodeRetryStrategy and redisOptions.autoResendUnfulfilledCommands: true'
+      : null
   }
   return (client as Redis).options.autoResendUnfulfilledCommands === false
     ? null
@@ -37,7 +43,8 @@ export function warnIfResending(client: Redis | Cluster): void {
   if (option === null || warned) return
   warned = true
   const fix = client.isCluster
-    ? 'create the Cluster with `retryDelayOnFailover: 0`'
+    ? 'create the Cluster with `retryDelayOnFailover: 0` (and, with a `clusterNodeRetryStrategy`, ' +
+      '`redisOptions: { autoResendUnfulfilledCommands: false }`)'
     : 'create the client with `autoResendUnfulfilledCommands: false`'
   process.emitWarning(
     `RedisStorage was given an ioredis client with ${option}: a script whose reply is lost with its connection ` +

@@ -132,6 +132,11 @@ export function runCapabilitySuite(name: string, makeApp: CapabilityAppFactory):
       assert.equal(await status(`${base}/items?list=true&list=false`, token), 400)
       assert.equal(await status(`${base}/items?list=maybe`, token), 400)
       assert.equal(await status(`${base}/items?list=`, token), 403, 'empty: a read')
+      assert.equal(
+        await status(`${base}/items?list[]=true`, token),
+        400,
+        'read otherwise by a parser',
+      )
     })
   })
 
@@ -187,6 +192,16 @@ export function runCapabilitySuite(name: string, makeApp: CapabilityAppFactory):
       assert.equal(await post('', { role: ['viewer', 'admin'] }), 403)
       assert.equal(await post('', [{ role: 'viewer' }, { role: 'admin' }]), 403, 'a bulk body')
       assert.equal(await post('', [{ role: 'viewer' }]), 200)
+      assert.equal(await post('', { role: [['admin'], 'viewer'] }), 403, 'nested arrays, flattened')
+    })
+  })
+
+  test(`${name} requireCapability(): an encoded slash in the path is refused (the router would not split there)`, async () => {
+    await withApp({ pathPrefix: 'api/' }, async (base, _store, token) => {
+      assert.equal(await status(`${base}/items/1`, token), 200)
+      for (const path of ['items/a%2Fb', 'items/a%2fb', 'items%2F1']) {
+        assert.equal(await status(`${base}/${path}`, token), 400, path)
+      }
     })
   })
 
