@@ -122,3 +122,16 @@ function parseText(text: string): bigint | null {
   }
   return text.startsWith('-') ? -total : total
 }
+
+/**
+ * Whole seconds as Go's `time.Duration` prints them, as Vault's messages quote durations: `768h0m0s`, `1m30s`,
+ * `45s`, `0s`.
+ */
+export function formatGoDuration(seconds: Seconds): string {
+  const hours = Math.floor(seconds / 3600)
+  const minutes = Math.floor((seconds % 3600) / 60)
+  const rest = seconds % 60
+  if (hours > 0) return `${hours}h${minutes}m${rest}s`
+  if (minutes > 0) return `${minutes}m${rest}s`
+  return `${rest}s`
+}

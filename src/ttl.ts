@@ -7,6 +7,7 @@
  * token gets the requested TTL (or the default), and can never outlive `creationTime` + the maximum. Exceeding a
  * cap shortens the TTL and adds a warning, as in Vault; only a token already past its maximum is refused.
  */
+import { formatGoDuration } from './duration.js'
 import { TokenStoreError } from './errors.js'
 import type { Seconds, TokenRecord, UnixMillis } from './types.js'
 
@@ -51,7 +52,7 @@ export function creationTtl(request: TtlRequest, limits: TtlLimits): CreationTtl
   let explicitMaxTtl = request.explicitMaxTtl
   if (explicitMaxTtl > limits.maxTtl && period === 0) {
     warnings.push(
-      `Explicit max TTL of ${explicitMaxTtl} seconds is greater than system/mount allowed value; value is being capped to ${limits.maxTtl} seconds`,
+      `Explicit max TTL of ${quoted(explicitMaxTtl)} is greater than system/mount allowed value; value is being capped to ${quoted(limits.maxTtl)}`,
     )
     explicitMaxTtl = limits.maxTtl
   }
@@ -98,7 +99,7 @@ function effectiveMax(explicitMaxTtl: Seconds, maxTtl: Seconds): Seconds {
 function cap(ttl: Seconds, max: Seconds, warnings: string[]): Seconds {
   if (ttl <= max) return ttl
   warnings.push(
-    `TTL of ${ttl}s exceeded the effective max TTL of ${max}s; TTL value is capped accordingly`,
+    `TTL of ${quoted(ttl)} exceeded the effective max_ttl of ${quoted(max)}; TTL value is capped accordingly`,
   )
   return max
 }
@@ -106,7 +107,12 @@ function cap(ttl: Seconds, max: Seconds, warnings: string[]): Seconds {
 function capPeriod(period: Seconds, max: Seconds, warnings: string[]): Seconds {
   if (period <= max) return period
   warnings.push(
-    `Period of ${period}s exceeded the effective max TTL of ${max}s; period value is capped accordingly`,
+    `Period of ${quoted(period)} exceeded the effective max_ttl of ${quoted(max)}; Period value is capped accordingly`,
   )
   return max
+}
+
+/** A duration as Vault's warnings quote one (Go's `%q` of a `time.Duration`): `"768h0m0s"`. */
+function quoted(seconds: Seconds): string {
+  return `"${formatGoDuration(seconds)}"`
 }

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 
 import type { Duration } from '../src/index.js'
+import { formatGoDuration } from '../src/duration.js'
 import { harness, rejectsWith, throwsWith } from './helpers/index.js'
 
 /** Durations as Vault reads them: a number or a string of digits is seconds, otherwise a duration string. */
@@ -133,4 +134,13 @@ describe('durations', () => {
     }
     assert.equal((await store.lookup(token.clientToken))?.ttl, 3600)
   })
+})
+
+test('formatGoDuration(): whole seconds as Go prints a time.Duration, as Vault quotes it', () => {
+  assert.equal(formatGoDuration(0), '0s')
+  assert.equal(formatGoDuration(45), '45s')
+  assert.equal(formatGoDuration(90), '1m30s')
+  assert.equal(formatGoDuration(3600), '1h0m0s')
+  assert.equal(formatGoDuration(768 * 3600), '768h0m0s')
+  assert.equal(formatGoDuration(36 * 3600 + 61), '36h1m1s')
 })
