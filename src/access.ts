@@ -74,13 +74,14 @@ export interface AuthorizeOptions {
    */
   readonly sudo?: boolean
   /**
-   * The path is served by a router that matches it in any case (Express's and Koa's routers by default), while
-   * policies match paths case-sensitively, as Vault's do: the request must then be allowed on its path as given
-   * **and** on the path lower-cased, so that `GET /Admin/users` does not slip past a `deny` on `admin/*` and reach
-   * the handler of `/admin/users`. Write such routes' rules in lower case.
-   * @default false
+   * Whether the path is served by a router that matches it case-sensitively, as policies match paths (and Vault's
+   * router). `false` for a router that matches it in any case (Express's and Koa's by default): the request must
+   * then be allowed on its path as given **and** on the path lower-cased, so that `GET /Admin/users` does not slip
+   * past a `deny` on `admin/*` and reach the handler of `/admin/users`. Write such routes' rules in lower case.
+   * (`requireCapability`'s option of the same name defaults to `false`.)
+   * @default true
    */
-  readonly caseInsensitive?: boolean
+  readonly caseSensitive?: boolean
 }
 
 /** A checked {@link AuthorizeOptions}. */
@@ -147,13 +148,13 @@ export function checkAccessRequest(request: AuthorizeOptions): AccessRequest {
   if (typeof sudo !== 'boolean') {
     throw invalidRequest(`Expected \`sudo\` to be a boolean, got ${describeValue(sudo)}`)
   }
-  const caseInsensitive = request.caseInsensitive ?? false
-  if (typeof caseInsensitive !== 'boolean') {
+  const caseSensitive = request.caseSensitive ?? true
+  if (typeof caseSensitive !== 'boolean') {
     throw invalidRequest(
-      `Expected \`caseInsensitive\` to be a boolean, got ${describeValue(caseInsensitive)}`,
+      `Expected \`caseSensitive\` to be a boolean, got ${describeValue(caseSensitive)}`,
     )
   }
-  const folded = caseInsensitive ? path.toLowerCase() : path
+  const folded = caseSensitive ? path : path.toLowerCase()
   // A copy of a caller's list: the ACL trusts what was checked here, and the caller could change its array while
   // the token's use is read from storage.
   const operations = one ?? Object.freeze([...listed] as AclOperation[])

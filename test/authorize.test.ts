@@ -60,28 +60,29 @@ describe('store.authorize()', () => {
     )
   })
 
-  test('caseInsensitive: the path must be allowed as given and lower-cased too', async () => {
+  test('caseSensitive: false: the path must be allowed as given and lower-cased too', async () => {
     const { store, token } = await setup()
-    const read = (path: string, caseInsensitive?: boolean) =>
+    const read = (path: string, caseSensitive?: boolean) =>
       store.authorize(token, {
         path,
         operation: 'read',
-        ...(caseInsensitive === undefined ? {} : { caseInsensitive }),
+        ...(caseSensitive === undefined ? {} : { caseSensitive }),
       })
     // `Apps/secret/x` matches no rule as given; lower-cased, the deny on apps/secret/*.
-    await rejectsWith(read('apps/SECRET/x', true), 'permission_denied')
+    await rejectsWith(read('apps/SECRET/x', false), 'permission_denied')
     assert.ok(await read('apps/SECRET/x'), 'case-sensitive by default: another path, under apps/*')
-    assert.ok(await read('apps/Billing', true), 'allowed both ways')
-    await rejectsWith(read('APPS/billing', true), 'permission_denied')
+    assert.ok(await read('apps/SECRET/x', true))
+    assert.ok(await read('apps/Billing', false), 'allowed both ways')
+    await rejectsWith(read('APPS/billing', false), 'permission_denied')
     const malformed = await rejectsWith(
       store.authorize(token, {
         path: 'apps/x',
         operation: 'read',
-        caseInsensitive: 'yes' as unknown as boolean,
+        caseSensitive: 'yes' as unknown as boolean,
       }),
       'invalid_request',
     )
-    assert.match(malformed.message, /caseInsensitive/)
+    assert.match(malformed.message, /caseSensitive/)
   })
 
   test('parameters are checked when given', async () => {

@@ -153,7 +153,7 @@ export function createCapabilityGuard(
   const post = options.post ?? 'create'
   const withParameters = options.parameters ?? true
   const sudo = checkBoolean(options.sudo ?? false, 'sudo')
-  const caseInsensitive = !checkBoolean(options.caseSensitive ?? false, 'caseSensitive')
+  const caseSensitive = checkBoolean(options.caseSensitive ?? false, 'caseSensitive')
   const listQuery = checkBoolean(options.listQuery ?? false, 'listQuery')
   const challenge = read.sources.includes('bearer')
   return async (request, style) => {
@@ -190,7 +190,7 @@ export function createCapabilityGuard(
       path: operation === 'list' && !path.endsWith('/') ? `${path}/` : path,
       operation,
       sudo,
-      caseInsensitive,
+      caseSensitive,
       ...(withParameters ? { parameters: parametersOf(request, listQuery) } : {}),
     }
     try {

@@ -7,9 +7,9 @@
  */
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
-import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { join, posix } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { promisify } from 'node:util'
 
@@ -99,16 +99,28 @@ describe('the packed package', { skip: MISSING_BUILD, timeout: 180_000 }, () => 
     await rm(dir, { recursive: true, force: true })
   })
 
-  test('npm pack ships dist/, LICENSE, README and CHANGELOG, and no sources, tests or CLI typings', () => {
+  test('npm pack ships dist/, the docs, LICENSE, README and CHANGELOG, and no sources, tests or CLI typings', () => {
     for (const file of REQUIRED)
       assert.ok(files.includes(file), `missing from the tarball: ${file}`)
     for (const file of files) {
       assert.match(
         file,
-        /^(dist\/[\w.-]+\.(js|cjs|d\.ts|d\.cts)|package\.json|README\.md|LICENSE|CHANGELOG\.md)$/,
+        /^(dist\/[\w.-]+\.(js|cjs|d\.ts|d\.cts)|docs\/[\w.-]+\.md|package\.json|README\.md|LICENSE|CHANGELOG\.md|CONTRIBUTING\.md)$/,
         file,
       )
       assert.doesNotMatch(file, /^dist\/cli\.(cjs|d\.ts|d\.cts)$/, file)
+    }
+  })
+
+  test('every relative link of the shipped README and docs names a file the tarball holds', async () => {
+    const pages = files.filter((file) => file.endsWith('.md'))
+    for (const page of pages) {
+      const text = await readFile(join(ROOT_DIR, page), 'utf8')
+      for (const [, target] of text.matchAll(/\]\(([^)\s#:]+)(?:#[^)]*)?\)/g)) {
+        if (target === undefined || !/\.(md|txt)$|^LICENSE$/.test(target)) continue
+        const resolved = posix.normalize(posix.join(posix.dirname(page), target))
+        assert.ok(files.includes(resolved), `${page} links ${target}, which the tarball lacks`)
+      }
     }
   })
 
