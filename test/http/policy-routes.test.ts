@@ -22,6 +22,18 @@ interface PolicyClient extends VaultClient {
 
 const READER = 'path "secret/*" { capabilities = ["read", "list"] }'
 
+/** Writes policy `name` through the API, then creates a token holding it (by root) and returns its id. */
+async function tokenWithPolicy(
+  endpoint: string,
+  root: string,
+  name: string,
+  rules: string,
+): Promise<string> {
+  await client(endpoint, root).write(`sys/policy/${name}`, { policy: rules })
+  // node-vault's tokenCreate switches the client to the new token: one client per call.
+  return (await client(endpoint, root).tokenCreate({ policies: [name] })).auth.client_token
+}
+
 for (const [host, makeServer] of Object.entries(VAULT_HOSTS)) {
   describe(`Vault API policies over ${host}`, () => {
     const withApi = (
@@ -118,21 +130,21 @@ for (const [host, makeServer] of Object.entries(VAULT_HOSTS)) {
 
     test('sudo endpoints need sudo on their path; root passes everything', async () => {
       await withApi(async (endpoint, root) => {
-        const vault = client(endpoint, root)
-        await vault.write('sys/policy/ops', {
-          policy: `
+        const ops = await tokenWithPolicy(
+          endpoint,
+          root,
+          'ops',
+          `
 path "sys/leases/revoke-prefix/*" { capabilities = ["update"] }
 path "auth/token/accessors" { capabilities = ["list"] }
 `,
-        })
-        await vault.write('sys/policy/ops-sudo', {
-          policy: 'path "sys/leases/revoke-prefix/*" { capabilities = ["update", "sudo"] }',
-        })
-        // node-vault's tokenCreate switches the client to the new token: one client per call.
-        const ops = (await client(endpoint, root).tokenCreate({ policies: ['ops'] })).auth
-          .client_token
-        const sudo = (await client(endpoint, root).tokenCreate({ policies: ['ops-sudo'] })).auth
-          .client_token
+        )
+        const sudo = await tokenWithPolicy(
+          endpoint,
+          root,
+          'ops-sudo',
+          'path "sys/leases/revoke-prefix/*" { capabilities = ["update", "sudo"] }',
+        )
         const url = `${endpoint}/v1/sys/leases/revoke-prefix/auth/token/none`
         assert.equal((await call(url, { method: 'PUT', token: ops, body: {} })).status, 403)
         assert.equal((await call(url, { method: 'PUT', token: sudo, body: {} })).status, 204)
@@ -144,17 +156,17 @@ path "auth/token/accessors" { capabilities = ["list"] }
 
     test('a listing is authorized as a folder, as Vault does: `x/` and `x/*` rules apply, a deny on them holds', async () => {
       await withApi(async (endpoint, root) => {
-        const vault = client(endpoint, root)
-        await vault.write('sys/policy/lister', {
-          policy: `
+        const token = await tokenWithPolicy(
+          endpoint,
+          root,
+          'lister',
+          `
 path "auth/token/roles/*" { capabilities = ["list"] }
 path "sys/policies/acl/" { capabilities = ["list"] }
 path "auth/token/*" { capabilities = ["list", "read", "sudo"] }
 path "auth/token/accessors/" { capabilities = ["deny"] }
 `,
-        })
-        const token = (await client(endpoint, root).tokenCreate({ policies: ['lister'] })).auth
-          .client_token
+        )
         const status = async (path: string): Promise<number> =>
           (await call(`${endpoint}/v1/${path}`, { token })).status
         // Roles are listed empty (404 with no keys, as Vault answers); the ACL let the request through.
@@ -203,12 +215,12 @@ path "sys/policy/default" { capabilities = ["deny"] }
 
     test('role writes: create for a new role, update for an existing one (Vault’s existence check)', async () => {
       await withApi(async (endpoint, root) => {
-        const vault = client(endpoint, root)
-        await vault.write('sys/policy/roles-create', {
-          policy: 'path "auth/token/roles/*" { capabilities = ["create"] }',
-        })
-        const creator = (await client(endpoint, root).tokenCreate({ policies: ['roles-create'] }))
-          .auth.client_token
+        const creator = await tokenWithPolicy(
+          endpoint,
+          root,
+          'roles-create',
+          'path "auth/token/roles/*" { capabilities = ["create"] }',
+        )
         const roles = `${endpoint}/v1/auth/token/roles/ci`
         const body = { allowed_policies: ['app'] }
         assert.equal((await call(roles, { token: creator, body })).status, 204)
