@@ -280,7 +280,11 @@ function startLoader(): Loader {
 
 /** Opens Redis, or resolves to null (with a printed note) when it does not answer. */
 async function openRedis(): Promise<Redis | null> {
-  const client = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 })
+  const client = new Redis(REDIS_URL, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 1,
+    autoResendUnfulfilledCommands: false,
+  })
   client.on('error', () => undefined)
   try {
     await client.connect()

@@ -373,7 +373,11 @@ async function memoryRows(): Promise<Row[]> {
 }
 
 async function redisRows(): Promise<Row[]> {
-  const client = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 })
+  const client = new Redis(REDIS_URL, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 1,
+    autoResendUnfulfilledCommands: false,
+  })
   client.on('error', () => undefined)
   try {
     await client.connect()

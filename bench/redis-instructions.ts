@@ -107,6 +107,7 @@ async function main(): Promise<void> {
     host: '127.0.0.1',
     lazyConnect: true,
     maxRetriesPerRequest: 1,
+    autoResendUnfulfilledCommands: false,
   })
   client.on('error', () => undefined)
   const pid = String(server.pid)

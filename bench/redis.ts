@@ -67,6 +67,7 @@ export async function benchRedis({ revoke: withRevoke = true } = {}): Promise<Ro
   const admin = new Redis(REDIS_URL, {
     lazyConnect: true,
     maxRetriesPerRequest: 1,
+    autoResendUnfulfilledCommands: false,
     connectionName: CLIENT_NAME,
   })
   admin.on('error', () => undefined)

@@ -65,7 +65,11 @@ async function open(name: StorageName): Promise<Opened> {
     const { Redis } = await import('ioredis')
     const { RedisStorage } = await import('tokentree/redis')
     const namespace = `tokentree-shutdown:${suffix}:`
-    const client = new Redis(REDIS_URL, { commandTimeout: 20_000, maxRetriesPerRequest: 1 })
+    const client = new Redis(REDIS_URL, {
+      commandTimeout: 20_000,
+      maxRetriesPerRequest: 1,
+      autoResendUnfulfilledCommands: false,
+    })
     client.on('error', () => undefined)
     const storage = new RedisStorage({ client, keyPrefix: namespace })
     return {
