@@ -5,6 +5,7 @@
  *
  * @packageDocumentation
  */
+import { printable } from './format.js'
 import { main } from './main.js'
 
 /** Reads standard input to the end. */
@@ -14,9 +15,15 @@ async function readStdin(): Promise<string> {
   return Buffer.concat(chunks).toString('utf8')
 }
 
+/**
+ * What reaches the terminal: control characters but line feeds and tabs written out. The output is built from
+ * escaped values already; this is the last guard, for any text a server's answer could still carry.
+ */
+const safe = (text: string): string => printable(text, true)
+
 void main(process.argv.slice(2), {
-  out: (text) => process.stdout.write(text),
-  err: (text) => process.stderr.write(text),
+  out: (text) => process.stdout.write(safe(text)),
+  err: (text) => process.stderr.write(safe(text)),
   isTTY: process.stdout.isTTY,
   env: process.env,
   readStdin,

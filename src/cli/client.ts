@@ -7,6 +7,7 @@
 import { readFile } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
+import { printable } from './format.js'
 
 /** Where the API is when `VAULT_ADDR` is unset: the dev server's address (Vault's own default is https). */
 export const DEFAULT_ADDRESS = 'http://127.0.0.1:8200'
@@ -79,6 +80,34 @@ export interface ApiCall {
   readonly anonymous?: boolean
 }
 
+/** Largest answer read: Vault's are a few kilobytes; a listing of many accessors, a few megabytes. */
+const MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+
+/** What an HTTP header value may hold: visible ASCII, spaces and tabs. */
+const HEADER_VALUE = /^[\t\x20-\x7e]*$/
+
+/**
+ * The body of `response` as UTF-8 text, refusing one longer than `limit` bytes as it arrives.
+ *
+ * @throws Error when the body is longer than `limit`, or when reading it fails (a timeout included).
+ */
+async function readBounded(response: Response, limit: number): Promise<string> {
+  const declared = Number(response.headers.get('content-length'))
+  if (Number.isFinite(declared) && declared > limit) {
+    await response.body?.cancel()
+    throw new Error(`the answer is larger than ${String(limit)} bytes`)
+  }
+  if (response.body === null) return ''
+  const chunks: Uint8Array[] = []
+  let size = 0
+  for await (const chunk of response.body as AsyncIterable<Uint8Array>) {
+    size += chunk.byteLength
+    if (size > limit) throw new Error(`the answer is larger than ${String(limit)} bytes`)
+    chunks.push(chunk)
+  }
+  return Buffer.concat(chunks).toString('utf8')
+}
+
 /** Talks to Vault's API. */
 export class VaultClient {
   readonly #settings: ClientSettings
@@ -104,22 +133,43 @@ export class VaultClient {
       headers['x-vault-token'] = this.#settings.token
     }
     if (call.body !== undefined) headers['content-type'] = 'application/json'
+    const token = headers['x-vault-token']
+    if (token !== undefined && !HEADER_VALUE.test(token)) {
+      // fetch's own message would quote the token.
+      throw new ConnectionError(
+        'The token (VAULT_TOKEN or ~/.vault-token) holds characters a header cannot',
+      )
+    }
+    const failed = (error: unknown): ConnectionError => {
+      const cause = error instanceof Error && error.cause instanceof Error ? error.cause : error
+      const reason = cause instanceof Error ? cause.message : String(cause)
+      return new ConnectionError(
+        `Error making API request to ${this.#settings.address} (${label}): ${reason}`,
+      )
+    }
     let response: Response
+    let text: string
     try {
       response = await fetch(`${this.#settings.address}/v1/${call.path}`, {
         method: call.method,
         headers,
         ...(call.body === undefined ? {} : { body: JSON.stringify(call.body) }),
         signal: AbortSignal.timeout(this.#settings.timeoutMs),
+        // A redirect is not followed: fetch would send the token (and a POST's body) to wherever it points.
+        redirect: 'manual',
       })
+      if (response.status >= 300 && response.status < 400) {
+        await response.body?.cancel()
+        throw new Error(
+          `the server redirected (${String(response.status)}) instead of answering; redirects are not followed, ` +
+            'so that the token goes nowhere else: point VAULT_ADDR at the server itself',
+        )
+      }
+      // Read within the same timeout, and bounded: a server must not hold the command or its memory.
+      text = await readBounded(response, MAX_RESPONSE_BYTES)
     } catch (error) {
-      const cause = error instanceof Error && error.cause instanceof Error ? error.cause : error
-      const reason = cause instanceof Error ? cause.message : String(cause)
-      throw new ConnectionError(
-        `Error making API request to ${this.#settings.address} (${label}): ${reason}`,
-      )
+      throw failed(error)
     }
-    const text = await response.text()
     let json: unknown = null
     if (text !== '') {
       try {
@@ -133,7 +183,7 @@ export class VaultClient {
     if (!response.ok) {
       const errors =
         typeof json === 'object' && json !== null && Array.isArray((json as JsonObject).errors)
-          ? ((json as JsonObject).errors as unknown[]).map(String)
+          ? ((json as JsonObject).errors as unknown[]).map((error) => printable(String(error)))
           : []
       throw new ApiError(response.status, errors, label)
     }

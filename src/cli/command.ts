@@ -5,7 +5,7 @@
  */
 import type { FlagSpec, ParsedArgs } from './args.js'
 import { VaultClient, settingsFromEnv, type JsonObject } from './client.js'
-import { formatField, formatSecret, parseFormat } from './format.js'
+import { formatField, formatSecret, parseFormat, printable } from './format.js'
 
 /** Vault's CLI exit statuses. */
 export const EXIT = {
@@ -83,7 +83,7 @@ export function printSecret(secret: JsonObject | null, args: ParsedArgs, io: Com
   if (Array.isArray(warnings) && warnings.length > 0 && format === 'table') {
     io.err(
       `WARNING! The following warnings were returned from Vault:\n\n${warnings
-        .map((w) => `  * ${String(w)}`)
+        .map((w) => `  * ${printable(String(w))}`)
         .join('\n')}\n`,
     )
   }

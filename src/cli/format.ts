@@ -7,6 +7,27 @@
 import { UsageError } from './args.js'
 import type { JsonObject } from './client.js'
 
+/** Control characters: C0 (newlines included), DEL and C1. */
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/g
+
+/** The same, but for line feeds and tabs: what multi-line text (a policy printed with `-field`) may hold. */
+// eslint-disable-next-line no-control-regex
+const CONTROL_BUT_LINES = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g
+
+/**
+ * `text` from a server with its control characters written out (`\x1b`, `\x0a`; with `keepLines`, line feeds and
+ * tabs kept): a value is printed on its own line of a table, and a server must not be able to move the cursor,
+ * clear the screen, set the terminal's title or forge another line (`\r` then a fake `root_token` row) through it.
+ */
+export function printable(text: string, keepLines = false): string {
+  return text.replace(keepLines ? CONTROL_BUT_LINES : CONTROL, escapeControl)
+}
+
+function escapeControl(char: string): string {
+  return `\\x${char.charCodeAt(0).toString(16).padStart(2, '0')}`
+}
+
 /** The output formats `-format` accepts. */
 export type OutputFormat = 'table' | 'json'
 
@@ -94,7 +115,10 @@ export function table(rows: readonly (readonly [string, unknown])[]): string {
   const all: [string, string][] = [
     ['Key', 'Value'],
     ['---', '-----'],
-    ...rows.map(([k, v]): [string, string] => [k, typeof v === 'string' ? v : plainValue(v)]),
+    ...rows.map(([k, v]): [string, string] => [
+      printable(k),
+      printable(typeof v === 'string' ? v : plainValue(v)),
+    ]),
   ]
   const width = Math.max(...all.map(([k]) => k.length))
   return all.map(([k, v]) => `${k.padEnd(width)}    ${v}`.trimEnd()).join('\n') + '\n'
@@ -135,7 +159,7 @@ export function formatField(secret: JsonObject, field: string, format: OutputFor
   if (found === undefined && Object.hasOwn(secret, field)) found = { value: secret[field] }
   if (found === undefined) throw new FieldError(`Field "${field}" not present in secret`)
   if (format === 'json') return `${JSON.stringify(found.value, null, 2)}\n`
-  return typeof found.value === 'string' ? found.value : plainValue(found.value)
+  return printable(typeof found.value === 'string' ? found.value : plainValue(found.value), true)
 }
 
 /** `-field` named something the answer does not have: exit status 1, as Vault. */

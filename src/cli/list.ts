@@ -6,7 +6,7 @@
  */
 import { ApiError, type JsonObject } from './client.js'
 import { ENV_HELP, EXIT, clientFor, type Command } from './command.js'
-import { parseFormat } from './format.js'
+import { parseFormat, printable } from './format.js'
 import { expectArgs } from './token.js'
 
 /** `list`. */
@@ -81,5 +81,5 @@ export function listedKeys(answer: JsonObject | null): string[] | null {
 export function keysTable(keys: readonly string[]): string {
   // The default order compares UTF-16 code units: byte order for the ASCII keys Vault's paths hold, as Go sorts.
   const sorted = [...keys].sort()
-  return `Keys\n----\n${sorted.map((key) => `${key}\n`).join('')}`
+  return `Keys\n----\n${sorted.map((key) => `${printable(key)}\n`).join('')}`
 }
