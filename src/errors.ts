@@ -63,11 +63,12 @@ export class TokenStoreError extends Error {
 }
 
 /**
- * A service or batch token as it appears in text (its prefix in any case, then at least 8 of its characters): a
- * caller who puts a token where a name belongs (a policy, a role) would otherwise see it echoed by the message
- * that refuses the name, and so would every log the message reaches.
+ * A service or batch token as it appears in text (its prefix in any case, then at least 8 of its characters),
+ * wherever it starts (`x_hvs.…` too): a caller who puts a token where a name belongs (a policy, a role) would
+ * otherwise see it echoed by the message that refuses the name, and so would every log the message reaches. A
+ * custom id (`create({ id })`) has no shape to find: it is echoed like any name.
  */
-const TOKEN_SHAPED = /\bhv[sb]\.[A-Za-z0-9_-]{8,}/gi
+const TOKEN_SHAPED = /hv[sb]\.[A-Za-z0-9_-]{8,}/gi
 
 /** `message` with every token-shaped word replaced by `[redacted]`. */
 function withoutTokens(message: string): string {

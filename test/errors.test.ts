@@ -262,6 +262,9 @@ test('TokenStoreError: a token-shaped word in a message is redacted, in any case
       "Expected an id such as 'hvs.…', got a string of length 3",
     ],
     ['path a.b.c and hvs.short', 'path a.b.c and hvs.short'],
+    // Glued to a word, still a token.
+    ['unknown policy x_hvs.ABCdef123456789xyz', 'unknown policy x_[redacted]'],
+    ['unknown policy ahvb.AAAAAAAAAAAAAAAA', 'unknown policy a[redacted]'],
   ]
   for (const [message, expected] of cases) {
     assert.equal(new TokenStoreError('invalid_request', message).message, expected)

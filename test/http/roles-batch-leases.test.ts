@@ -298,6 +298,26 @@ for (const [host, makeServer] of Object.entries(VAULT_HOSTS)) {
           'lease_id must be specified',
         )
 
+        // A body naming another lease than the path is refused: the ACL checked the path's (stricter than Vault).
+        const kept = await store.createLease(user.client_token, { path: 'secret/admin/db' })
+        const decoy = await store.createLease(user.client_token, { path: 'aws/creds/dev' })
+        for (const action of ['revoke', 'renew']) {
+          const mismatch = await call(`${endpoint}/v1/sys/leases/${action}/${decoy.leaseId}`, {
+            method: 'PUT',
+            token: root,
+            body: { lease_id: kept.leaseId },
+          })
+          assert.equal(mismatch.status, 400, action)
+          assert.deepEqual(mismatch.json, {
+            errors: ['the lease_id in the body differs from the one in the path'],
+          })
+        }
+        assert.ok(await store.lookupLease(kept.leaseId), 'the body’s lease is untouched')
+        await client(endpoint, root).write(`sys/leases/revoke/${decoy.leaseId}`, {
+          lease_id: decoy.leaseId,
+        })
+        await client(endpoint, root).write(`sys/leases/revoke/${kept.leaseId}`, {})
+
         // The older path, the lease id in the URL, and sync=false (202, which node-vault counts as an error).
         const second = await store.createLease(user.client_token, { path: 'db/creds/ro' })
         await client(endpoint, root).write(`sys/revoke/${second.leaseId}`, {})
@@ -315,7 +335,7 @@ for (const [host, makeServer] of Object.entries(VAULT_HOSTS)) {
         assert.equal(lazy.status, 202)
         assert.equal(lazy.text, '')
         assert.equal(await store.lookupLease(third.leaseId), null)
-        assert.equal(revoked.length, 3)
+        assert.equal(revoked.length, 5)
       })
     })
   })

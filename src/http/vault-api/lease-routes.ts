@@ -19,9 +19,20 @@ import { required, route, type Route, type RouteSubject } from './route.js'
 /** Vault's message for a request without a lease id. */
 const MISSING_LEASE_ID = 'lease_id must be specified'
 
-/** The lease a request names: the body's `lease_id`, else the path's (`sys/leases/renew/:lease_id`), else `''`. */
+/** The refusal of a request whose body and path name different leases. */
+const LEASE_ID_MISMATCH = 'the lease_id in the body differs from the one in the path'
+
+/**
+ * The lease a request names: the body's `lease_id`, else the path's (`sys/leases/renew/:lease_id`), else `''`.
+ * Stricter than Vault, which lets the body's win: both given and different is refused, since the ACL checked the
+ * path, and a rule on `sys/leases/revoke/aws/*` must not reach a lease the body names elsewhere.
+ *
+ * @throws {@link TokenStoreError} `invalid_request` when the body and the path name different leases.
+ */
 function namedLease(fields: { readonly lease_id?: string }, param: string): string {
-  return fields.lease_id === undefined || fields.lease_id === '' ? param : fields.lease_id
+  if (fields.lease_id === undefined || fields.lease_id === '') return param
+  if (param !== '' && param !== fields.lease_id) throw invalidRequest(LEASE_ID_MISMATCH)
+  return fields.lease_id
 }
 
 /**
