@@ -5,6 +5,7 @@
  */
 import { parseDuration } from './duration.js'
 import { describeValue, invalidRequest } from './errors.js'
+import { checkNumUses } from './num-uses.js'
 import { checkKeys } from './option-object.js'
 import { MAX_PATH_LENGTH } from './paths.js'
 import { parsePolicies } from './policies.js'
@@ -355,12 +356,7 @@ function checkStorage(storage: unknown): Storage {
 /** Checks `create` options. */
 export function normalizeCreateOptions(options: CreateTokenOptions): CreateRequest {
   checkKeys(options, CREATE_OPTION_KEYS, 'create options')
-  const numUses = options.numUses ?? 0
-  if (!Number.isSafeInteger(numUses) || numUses < 0) {
-    throw invalidRequest(
-      `Expected \`numUses\` to be a non-negative integer, got ${describeValue(numUses)}`,
-    )
-  }
+  const numUses = checkNumUses(options.numUses ?? 0, 'numUses')
   const policies = options.policies === undefined ? [] : parsePolicies(options.policies)
   return {
     parent: options.parent === undefined ? null : checkString(options.parent, 'parent'),
@@ -469,6 +465,10 @@ export function normalizeMetadata(value: unknown): Readonly<Record<string, strin
   }
   if (entries.length === 0) return NO_METADATA
   for (const [key, item] of entries) {
+    // NUL: PostgreSQL's text cannot hold it; refused here so that every storage takes the same metadata.
+    if (key.includes('\u0000') || (typeof item === 'string' && item.includes('\u0000'))) {
+      throw invalidRequest('Expected `metadata` keys and values without NUL characters')
+    }
     if (key.length === 0 || key.length > MAX_METADATA_KEY_LENGTH) {
       throw invalidRequest(
         `Expected \`metadata\` keys to be 1 to ${MAX_METADATA_KEY_LENGTH} characters`,

@@ -161,6 +161,8 @@ export class PolicyCache {
     }
     const compiled = compilePolicy(normalized, source)
     const text = typeof source === 'string' ? source : JSON.stringify(source, null, 2)
+    // PostgreSQL's text cannot hold NUL: refused here so that every storage takes the same policies.
+    if (text.includes('\u0000')) throw invalidRequest('Expected the policy without NUL characters')
     await this.#writable().putPolicy(normalized, text, now)
     this.invalidate(normalized)
     return { name: normalized, text, rules: compiled.document.rules }

@@ -3,6 +3,7 @@
  */
 import { parseDuration } from './duration.js'
 import { describeValue, invalidRequest } from './errors.js'
+import { checkNumUses } from './num-uses.js'
 import { checkKeys } from './option-object.js'
 import { MAX_PATH_LENGTH, MAX_PATH_SUFFIX_LENGTH, MAX_ROLE_NAME_LENGTH } from './paths.js'
 import { parsePolicies } from './policies.js'
@@ -106,12 +107,7 @@ export function checkRoleName(name: unknown): string {
 /** Checks `roles.write` options into a full role. */
 export function normalizeRole(name: string, options: TokenRoleOptions): TokenRole {
   checkKeys(options, ROLE_OPTION_KEYS, 'role options')
-  const tokenNumUses = options.tokenNumUses ?? 0
-  if (!Number.isSafeInteger(tokenNumUses) || tokenNumUses < 0) {
-    throw invalidRequest(
-      `Expected \`tokenNumUses\` to be a non-negative integer, got ${describeValue(tokenNumUses)}`,
-    )
-  }
+  const tokenNumUses = checkNumUses(options.tokenNumUses ?? 0, 'tokenNumUses')
   const tokenType = options.tokenType ?? 'default-service'
   if (!ROLE_TOKEN_TYPES.has(tokenType)) {
     throw invalidRequest(

@@ -60,6 +60,15 @@ const BAD_CALLS: Array<[string, (p: Populated) => Promise<unknown>]> = [
   ['create() with a negative numUses', (p) => p.store.create({ numUses: -1 })],
   ['create() with a fractional numUses', (p) => p.store.create({ numUses: 1.5 })],
   ['create() with a string numUses', (p) => p.store.create(loose({ numUses: '3' }))],
+  ['create() with numUses past 2^31 - 1', (p) => p.store.create({ numUses: 2 ** 31 })],
+  [
+    'create() with a NUL in a metadata value',
+    (p) => p.store.create({ metadata: { a: 'b\u0000' } }),
+  ],
+  [
+    'create() with a NUL in a metadata key',
+    (p) => p.store.create({ metadata: { 'a\u0000': 'b' } }),
+  ],
   ['create() with a NaN numUses', (p) => p.store.create({ numUses: Number.NaN })],
   ['create() with a non-boolean renewable', (p) => p.store.create(loose({ renewable: 'no' }))],
   [

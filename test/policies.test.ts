@@ -77,6 +77,8 @@ describe('store.policies', () => {
     const { store } = harness()
     await store.policies.write('p', READ_APPS)
     const bad: unknown[] = [
+      // NUL: no storage may be handed what PostgreSQL cannot hold.
+      'path "x" { capabilities = ["read"] }\n# \u0000',
       'path "x" { capabilities = ["fly"] }',
       'path "x" { capabilities = ["read"] ',
       'path "x" { capabilities = ["read"]\n min_wrapping_ttl = "1s" }',

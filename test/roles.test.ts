@@ -56,6 +56,7 @@ describe('store.roles', () => {
       ['ok', { allowedPolicies: 'deploy' }],
       ['ok', { tokenNumUses: -1 }],
       ['ok', { tokenNumUses: 1.5 }],
+      ['ok', { tokenNumUses: 2 ** 31 }],
       ['ok', { tokenPeriod: 'soon' }],
       ['ok', { tokenType: 'jwt' }],
       ['ok', { pathSuffix: '../escape' }],

@@ -144,10 +144,17 @@ export async function startDevServer(config: DevServerConfig): Promise<RunningDe
     import('../http/vault-api/server.js'),
   ])
   const { storage, close: closeStorage } = await openStorage(config)
-  const store = new TokenStore({
-    ...(storage === undefined ? {} : { storage }),
-    ...(shared ? { secret: config.secret as string } : {}),
-  })
+  let store: InstanceType<typeof TokenStore>
+  try {
+    store = new TokenStore({
+      ...(storage === undefined ? {} : { storage }),
+      ...(shared ? { secret: config.secret as string } : {}),
+    })
+  } catch (error) {
+    // A secret the store refuses (too short): the storage's connection must not keep the process alive.
+    await closeStorage()
+    throw error
+  }
   let server: Server
   let root: string
   try {

@@ -158,7 +158,9 @@ export function createPolicyCheck(
   return (token) => {
     // No tokenAuth before this check (or an optional one that found no token): fail closed.
     if (token == null) return errorResult(401, MISSING_TOKEN_MESSAGE)
-    const held = token.policies
+    const held: unknown = token.policies
+    // `req.token` is the host's to overwrite: a string's `includes('root')` would match `'rootless'`. Fail closed.
+    if (!Array.isArray(held)) return errorResult(403, PERMISSION_DENIED_MESSAGE)
     if (held.includes('root')) return null
     // A plain loop, not `required.every(…)`: that allocates a closure over `held` on every request.
     for (const name of required) {

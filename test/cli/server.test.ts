@@ -118,6 +118,21 @@ describe(
     const redisSkip = await skipReason('Redis', REDIS_URL, 6379)
     const pgSkip = await skipReason('PostgreSQL', DATABASE_URL, 5432)
 
+    test(
+      '-redis-url with a secret the store refuses: exits 1 at once, the connection closed',
+      { skip: redisSkip ?? false, timeout: 30_000 },
+      async () => {
+        requireBuild()
+        const started = Date.now()
+        const result = await tokentree(['server', '-dev', LISTEN, `-redis-url=${REDIS_URL}`], {
+          env: { TOKENTREE_SECRET: 'short' },
+        })
+        assert.equal(result.code, 1, result.stderr)
+        assert.match(result.stderr, /secret/i)
+        assert.ok(Date.now() - started < 10_000, 'the process ended on its own')
+      },
+    )
+
     test('-redis-url: tokens outlive a restart', { skip: redisSkip ?? false }, async () => {
       requireBuild()
       const prefix = `tokentree-cli-${uniqueSuffix()}:`

@@ -57,6 +57,17 @@ before(async () => {
     requirePolicies('app'),
     describeToken,
   )
+  app.get(
+    '/mangled',
+    tokenAuth(store),
+    (req, _res, next) => {
+      // Host code that writes a string where the list belongs: `'rootless'.includes('root')` is true.
+      if (req.token) req.token = { ...req.token, policies: 'rootless' as unknown as string[] }
+      next()
+    },
+    requirePolicies('app'),
+    describeToken,
+  )
   server = await listen(app)
 })
 
@@ -103,5 +114,10 @@ test('requirePolicies(): a req.token deleted after tokenAuth is gone (401)', asy
 
 test('requirePolicies(): a req.token replaced after tokenAuth is the one checked (403)', async () => {
   const { status } = await call(`${server.url}/replaced`, { token })
+  assert.equal(status, 403)
+})
+
+test('requirePolicies(): a req.token whose policies are not a list is refused (403), not read as one', async () => {
+  const { status } = await call(`${server.url}/mangled`, { token })
   assert.equal(status, 403)
 })

@@ -2,6 +2,7 @@
  * PostgresStorage: the conformance suite against a real PostgreSQL, then what only a shared server can show.
  */
 import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
 import { after, describe, test } from 'node:test'
 import { setTimeout as delay } from 'node:timers/promises'
 
@@ -319,6 +320,21 @@ if (skip !== null) {
       }
     })
 
+    test('a value PostgreSQL cannot hold (NUL in a looked-up string) is invalid_request, not an outage', async () => {
+      const storage = new PostgresStorage({ pool, schema: conformance })
+      const store = new TokenStore({ storage, secret: randomBytes(32), timers: false })
+      try {
+        await rejectsCode(store.lookupAccessor('abc\u0000def'), 'invalid_request')
+        await rejectsCode(store.lookupLease('aws/creds/\u0000x'), 'invalid_request')
+        // What the store validates is refused before PostgreSQL, as on every storage.
+        await rejectsCode(store.create({ metadata: { a: 'b\u0000' } }), 'invalid_request')
+        await rejectsCode(store.create({ numUses: 2 ** 31 }), 'invalid_request')
+        assert.ok(await store.create({ numUses: 2 ** 31 - 1 }))
+      } finally {
+        await store.close()
+      }
+    })
+
     test('a server on the wrong port: storage_unavailable', async () => {
       const wrong = new pg.Pool({
         host: '127.0.0.1',
@@ -465,4 +481,13 @@ async function dumpSchema(pool: pg.Pool, schema: string): Promise<string> {
     parts.push(...rows.map((r) => r.row))
   }
   return parts.join('\n')
+}
+
+/** Asserts that `promise` rejects with a TokenStoreError of `code`. */
+async function rejectsCode(promise: Promise<unknown>, code: string): Promise<void> {
+  await assert.rejects(promise, (error: unknown) => {
+    assert.ok(error instanceof TokenStoreError, String(error))
+    assert.equal(error.code, code, error.message)
+    return true
+  })
 }

@@ -9,7 +9,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { HttpResult } from '../bearer.js'
 import { readBody } from './body.js'
 import type { ResolvedApiOptions } from './handlers.js'
-import type { ApiRequest } from './types.js'
+import type { ApiRequest, RequestBody } from './types.js'
 
 /** Headers on every API answer: Vault's content type, and no caching of answers that may carry tokens. */
 const COMMON_HEADERS = { 'cache-control': 'no-store' } as const
@@ -31,9 +31,20 @@ export function splitUrl(
   }
 }
 
+/** What a body parser produced, as the core reads a body: text (a string, a `Buffer`) or a parsed value. */
+function parsedBodyOf(parsed: unknown): RequestBody {
+  if (typeof parsed === 'string') return { kind: 'text', text: parsed }
+  if (Buffer.isBuffer(parsed)) return { kind: 'text', text: parsed.toString('utf8') }
+  return { kind: 'parsed', value: parsed }
+}
+
 /**
  * Builds the core's request from a node:http request, reading the body (within the limit) unless a body parser
- * already did: pass what it produced as `parsedBody`. Resolves to `null` when the URL is outside the prefix.
+ * already did: pass what it produced as `parsedBody`. It is used only if the request's stream was read: parsers set
+ * `{}` for a content type they do not handle without reading it (koa-bodyparser, Express 4's body-parser), and the
+ * request's fields would be lost (a `num_uses` or `ttl` asked for, silently dropped). A parser's text or `Buffer`
+ * (`express.text()`, `express.raw()`) is read as the body's text. Resolves to `null` when the URL is outside the
+ * prefix.
  */
 export async function toApiRequest(
   request: IncomingMessage,
@@ -45,8 +56,8 @@ export async function toApiRequest(
   if (parts === null) return null
   const method = (request.method ?? 'GET').toUpperCase()
   const body =
-    parsedBody !== undefined
-      ? ({ kind: 'parsed', value: parsedBody } as const)
+    parsedBody !== undefined && request.readableEnded
+      ? parsedBodyOf(parsedBody)
       : method === 'POST' || method === 'PUT'
         ? await readBody(request, options.bodyLimit)
         : ({ kind: 'text', text: '' } as const)

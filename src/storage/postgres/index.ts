@@ -1004,6 +1004,14 @@ export class PostgresStorage implements Storage {
   #unavailable(operation: string, error: unknown): TokenStoreError {
     const state = sqlState(error)
     if (state !== undefined && MISSING_SCHEMA_STATES.has(state)) return this.#misconfigured(error)
+    if (state !== undefined && UNSTORABLE_VALUE_STATES.has(state)) {
+      // The input, not the database: a NUL in a string looked up (an accessor, a lease id), a number too large.
+      return new TokenStoreError(
+        'invalid_request',
+        `PostgreSQL cannot hold a value of ${operation} (a NUL character, or a number out of range)`,
+        { cause: scrubbed(error) },
+      )
+    }
     return unavailable(operation, error)
   }
 
@@ -1015,6 +1023,12 @@ export class PostgresStorage implements Storage {
     )
   }
 }
+
+/**
+ * SQLSTATEs of a value PostgreSQL cannot hold: a NUL in text (22021) or jsonb (22P05), a number out of its
+ * column's range (22003). Bad input, answered `invalid_request`, not an outage.
+ */
+const UNSTORABLE_VALUE_STATES = new Set(['22021', '22P05', '22003'])
 
 /** SQLSTATEs of a missing schema (3F000), table (42P01) or column (42703): `migrate()` was not run. */
 const MISSING_SCHEMA_STATES = new Set(['3F000', '42P01', '42703'])
