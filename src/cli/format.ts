@@ -7,25 +7,34 @@
 import { UsageError } from './args.js'
 import type { JsonObject } from './client.js'
 
-/** Control characters: C0 (newlines included), DEL and C1. */
-// eslint-disable-next-line no-control-regex
-const CONTROL = /[\u0000-\u001f\u007f-\u009f]/g
+/**
+ * Control characters: C0 (newlines included), DEL and C1, and the invisible marks that reorder or break a line on
+ * screen (bidirectional embeddings, overrides and isolates, U+2028/U+2029).
+ */
+const CONTROL =
+  // eslint-disable-next-line no-control-regex
+  /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g
 
-/** The same, but for line feeds and tabs: what multi-line text (a policy printed with `-field`) may hold. */
-// eslint-disable-next-line no-control-regex
-const CONTROL_BUT_LINES = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g
+/** The same, but for line feeds and tabs: the output's own structure (the last guard, at the sink). */
+const CONTROL_BUT_LINES =
+  // eslint-disable-next-line no-control-regex
+  /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g
 
 /**
- * `text` from a server with its control characters written out (`\x1b`, `\x0a`; with `keepLines`, line feeds and
- * tabs kept): a value is printed on its own line of a table, and a server must not be able to move the cursor,
- * clear the screen, set the terminal's title or forge another line (`\r` then a fake `root_token` row) through it.
+ * `text` from a server with its control characters written out (`\x1b`, `\x0a`, `\u202e`; with `keepLines`, line
+ * feeds and tabs kept): a value is printed on its own line of a table, and a server must not be able to move the
+ * cursor, clear the screen, set the terminal's title, reorder a row or forge another line (`\r` then a fake
+ * `root_token` row) through it.
  */
 export function printable(text: string, keepLines = false): string {
   return text.replace(keepLines ? CONTROL_BUT_LINES : CONTROL, escapeControl)
 }
 
 function escapeControl(char: string): string {
-  return `\\x${char.charCodeAt(0).toString(16).padStart(2, '0')}`
+  const code = char.charCodeAt(0)
+  return code <= 0xff
+    ? `\\x${code.toString(16).padStart(2, '0')}`
+    : `\\u${code.toString(16).padStart(4, '0')}`
 }
 
 /** The output formats `-format` accepts. */
@@ -159,7 +168,8 @@ export function formatField(secret: JsonObject, field: string, format: OutputFor
   if (found === undefined && Object.hasOwn(secret, field)) found = { value: secret[field] }
   if (found === undefined) throw new FieldError(`Field "${field}" not present in secret`)
   if (format === 'json') return `${JSON.stringify(found.value, null, 2)}\n`
-  return printable(typeof found.value === 'string' ? found.value : plainValue(found.value), true)
+  // Every control character written out, line feeds too: `TOKEN=$(tokentree … -field=token)` must get one line.
+  return printable(typeof found.value === 'string' ? found.value : plainValue(found.value))
 }
 
 /** `-field` named something the answer does not have: exit status 1, as Vault. */

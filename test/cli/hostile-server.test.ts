@@ -56,7 +56,7 @@ before(async () => {
           data: {
             display_name: `name${ESC}]0;pwned\u0007\r\nroot_token    hvs.FAKE`,
             [`key${ESC}[2J`]: 'value',
-            policies: [`a${ESC}[31m`],
+            policies: [`a${ESC}[31m`, 'evil\u202etxt.exe'],
           },
           warnings: [`careful${ESC}[2J`],
         }),
@@ -113,6 +113,9 @@ test("control characters in a server's answers are written out, never sent to th
     assert.doesNotMatch(output, /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/, JSON.stringify(output))
   }
   assert.match(table.stdout, /name\\x1b\]0;pwned\\x07\\x0d\\x0aroot_token {4}hvs\.FAKE/)
+  assert.match(table.stdout, /evil\\u202etxt\.exe/, 'a bidirectional override, written out')
+  // One value, one line: `TOKEN=$(tokentree … -field=…)` gets no second line from the server.
+  assert.doesNotMatch(field.stdout, /\n/)
   assert.doesNotMatch(table.stdout, /^root_token/m, 'a forged row')
   assert.match(table.stderr, /careful\\x1b\[2J/)
   assert.match(refused.stderr, /bad\\x1b\[2J\\x0dforged/)

@@ -73,3 +73,54 @@ for (const [name, makeApp] of Object.entries(APPS)) {
     }
   })
 }
+
+test('vaultRouter: a body read by a middleware that handed nothing on is refused (400), never taken as empty', async () => {
+  const store = new TokenStore()
+  const root = (await store.createRoot()).clientToken
+  const app = express()
+  app.use((req, _res, next) => {
+    // Reads the first chunk, keeps it, hands on.
+    req.once('data', () => {
+      req.pause()
+      next()
+    })
+  })
+  app.use(expressVaultRouter(store))
+  const server = await listen(app)
+  try {
+    const created = await call(`${server.url}/v1/auth/token/create`, {
+      method: 'POST',
+      token: root,
+      raw: JSON.stringify({ policies: ['app'], num_uses: 1 }),
+    })
+    assert.equal(created.status, 400, created.text)
+    assert.match(created.text, /read before the Vault API/)
+  } finally {
+    await server.close()
+    await store.close()
+  }
+})
+
+test('vaultRouter: a body a middleware paused is still read', async () => {
+  const store = new TokenStore()
+  const root = (await store.createRoot()).clientToken
+  const app = express()
+  app.use((req, _res, next) => {
+    req.pause()
+    next()
+  })
+  app.use(expressVaultRouter(store))
+  const server = await listen(app)
+  try {
+    const created = await call(`${server.url}/v1/auth/token/create`, {
+      method: 'POST',
+      token: root,
+      raw: JSON.stringify({ policies: ['app'], num_uses: 2 }),
+    })
+    assert.equal(created.status, 200, created.text)
+    assert.equal((created.json as { auth: { num_uses: number } }).auth.num_uses, 2)
+  } finally {
+    await server.close()
+    await store.close()
+  }
+})

@@ -56,6 +56,8 @@ export function readBody(request: IncomingMessage, limit: number): Promise<Reque
     request.on('data', onData)
     request.on('end', onEnd)
     request.on('error', onError)
+    // A stream an earlier middleware paused does not flow for a new `data` listener.
+    request.resume()
   })
 }
 

@@ -161,6 +161,7 @@ async function dispatch(
     if (body.kind === 'too_large') {
       return { ...errorResult(413, 'request body too large'), headers: { connection: 'close' } }
     }
+    if (body.kind === 'already_read') return errorResult(400, BODY_ALREADY_READ)
     input =
       body.kind === 'text'
         ? parseBodyText(body.text, request.headers['content-type'])
@@ -321,6 +322,10 @@ function decodePath(path: string): string {
     throw invalidRequest('malformed URL path')
   }
 }
+
+/** The refusal of a request whose body a middleware read without handing on what it parsed. */
+const BODY_ALREADY_READ =
+  'the request body was read before the Vault API, and nothing parsed from it was passed on'
 
 function methodNotAllowed(): HttpResult {
   return errorResult(405, 'unsupported operation')

@@ -40,7 +40,8 @@ function parsedBodyOf(parsed: unknown): RequestBody {
 
 /**
  * Builds the core's request from a node:http request, reading the body (within the limit) unless a body parser
- * already did: pass what it produced as `parsedBody`. It is used only if the request's stream was read: parsers set
+ * already did: pass what it produced as `parsedBody`. It is used only if the request's stream was read (wholly or in
+ * part: a parser may hand on before the stream's end): parsers set
  * `{}` for a content type they do not handle without reading it (koa-bodyparser, Express 4's body-parser), and the
  * request's fields would be lost (a `num_uses` or `ttl` asked for, silently dropped). A parser's text or `Buffer`
  * (`express.text()`, `express.raw()`) is read as the body's text. Resolves to `null` when the URL is outside the
@@ -55,12 +56,13 @@ export async function toApiRequest(
   const parts = splitUrl(url, options.prefix)
   if (parts === null) return null
   const method = (request.method ?? 'GET').toUpperCase()
-  const body =
-    parsedBody !== undefined && request.readableEnded
-      ? parsedBodyOf(parsedBody)
-      : method === 'POST' || method === 'PUT'
-        ? await readBody(request, options.bodyLimit)
-        : ({ kind: 'text', text: '' } as const)
+  const read = request.readableEnded || request.readableDidRead
+  let body: RequestBody
+  if (parsedBody !== undefined && read) body = parsedBodyOf(parsedBody)
+  else if (method !== 'POST' && method !== 'PUT') body = { kind: 'text', text: '' }
+  // Read by someone who handed nothing on: what is left is not the body, and an empty one would drop its fields.
+  else if (read) body = { kind: 'already_read' }
+  else body = await readBody(request, options.bodyLimit)
   return { method, path: parts.path, query: parts.query, headers: request.headers, body }
 }
 

@@ -119,6 +119,8 @@ export type RequestBody =
   | { readonly kind: 'text'; readonly text: string }
   | { readonly kind: 'parsed'; readonly value: unknown }
   | { readonly kind: 'too_large' }
+  /** Read before the API by a middleware that handed nothing on: refused (400), never taken as empty. */
+  | { readonly kind: 'already_read' }
 
 /**
  * The access rule tokentree applied before it enforced policies, for hosts that pass it as `authorize` to keep it:
