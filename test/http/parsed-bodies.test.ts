@@ -74,53 +74,55 @@ for (const [name, makeApp] of Object.entries(APPS)) {
   })
 }
 
-test('vaultRouter: a body read by a middleware that handed nothing on is refused (400), never taken as empty', async () => {
+/** Runs `run` against `vaultRouter` on Express behind the middleware `before`, with a root token. */
+async function withExpressApi(
+  before: express.RequestHandler,
+  run: (url: string, root: string) => Promise<void>,
+): Promise<void> {
   const store = new TokenStore()
   const root = (await store.createRoot()).clientToken
   const app = express()
-  app.use((req, _res, next) => {
-    // Reads the first chunk, keeps it, hands on.
+  app.use(before, expressVaultRouter(store))
+  const server = await listen(app)
+  try {
+    await run(server.url, root)
+  } finally {
+    await server.close()
+    await store.close()
+  }
+}
+
+test('vaultRouter: a body read by a middleware that handed nothing on is refused (400), never taken as empty', async () => {
+  // Reads the first chunk, keeps it, hands on.
+  const firstChunk: express.RequestHandler = (req, _res, next) => {
     req.once('data', () => {
       req.pause()
       next()
     })
-  })
-  app.use(expressVaultRouter(store))
-  const server = await listen(app)
-  try {
-    const created = await call(`${server.url}/v1/auth/token/create`, {
+  }
+  await withExpressApi(firstChunk, async (url, root) => {
+    const created = await call(`${url}/v1/auth/token/create`, {
       method: 'POST',
       token: root,
       raw: JSON.stringify({ policies: ['app'], num_uses: 1 }),
     })
     assert.equal(created.status, 400, created.text)
     assert.match(created.text, /read before the Vault API/)
-  } finally {
-    await server.close()
-    await store.close()
-  }
+  })
 })
 
 test('vaultRouter: a body a middleware paused is still read', async () => {
-  const store = new TokenStore()
-  const root = (await store.createRoot()).clientToken
-  const app = express()
-  app.use((req, _res, next) => {
+  const pause: express.RequestHandler = (req, _res, next) => {
     req.pause()
     next()
-  })
-  app.use(expressVaultRouter(store))
-  const server = await listen(app)
-  try {
-    const created = await call(`${server.url}/v1/auth/token/create`, {
+  }
+  await withExpressApi(pause, async (url, root) => {
+    const created = await call(`${url}/v1/auth/token/create`, {
       method: 'POST',
       token: root,
       raw: JSON.stringify({ policies: ['app'], num_uses: 2 }),
     })
     assert.equal(created.status, 200, created.text)
     assert.equal((created.json as { auth: { num_uses: number } }).auth.num_uses, 2)
-  } finally {
-    await server.close()
-    await store.close()
-  }
+  })
 })
