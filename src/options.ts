@@ -6,7 +6,7 @@
 import { parseDuration } from './duration.js'
 import { describeValue, invalidRequest } from './errors.js'
 import { checkNumUses } from './num-uses.js'
-import { checkKeys } from './option-object.js'
+import { checkKeys, isPlainObject } from './option-object.js'
 import { MAX_PATH_LENGTH } from './paths.js'
 import { parsePolicies } from './policies.js'
 import { normalizeSecrets, type SecretOption } from './secrets.js'
@@ -496,10 +496,4 @@ function normalizeDisplayName(value: unknown): string {
   // Vault's rule: prefix, replace unsafe characters, drop one trailing '-'.
   const full = `token-${name}`.replace(DISPLAY_NAME_UNSAFE, '-')
   return full.endsWith('-') ? full.slice(0, -1) : full
-}
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  if (typeof value !== 'object' || value === null) return false
-  const proto: unknown = Object.getPrototypeOf(value)
-  return proto === Object.prototype || proto === null
 }

@@ -11,6 +11,7 @@ import type { AclOperation } from '../acl/types.js'
 import type { TokenStore } from '../token-store.js'
 import type { TokenInfo } from '../types.js'
 import { TokenStoreError } from '../errors.js'
+import { isPlainObject } from '../option-object.js'
 import {
   PERMISSION_DENIED_MESSAGE,
   errorResult,
@@ -317,13 +318,6 @@ function parametersOf(request: CapabilityRequest, listQuery: boolean): Record<st
   const parameters: Record<string, unknown> = Object.create(null) as Record<string, unknown>
   for (const [key, list] of values) parameters[key] = list.length === 1 ? list[0] : list
   return parameters
-}
-
-/** An object a parser builds from JSON, a form or a query string: its prototype is `Object.prototype` or none. */
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  if (typeof value !== 'object' || value === null) return false
-  const prototype: unknown = Object.getPrototypeOf(value)
-  return prototype === Object.prototype || prototype === null
 }
 
 function checkBoolean(value: unknown, name: string): boolean {
