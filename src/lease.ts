@@ -5,7 +5,7 @@ import { flat, randomString } from './crypto.js'
 import { parseDuration } from './duration.js'
 import { describeValue, invalidRequest } from './errors.js'
 import { checkKeys } from './option-object.js'
-import { normalizePath } from './options.js'
+import { UNSTORABLE_TEXT, normalizePath } from './options.js'
 import type { Duration, LeaseId, Seconds } from './types.js'
 
 /** Options of `TokenStore.createLease()`. */
@@ -92,10 +92,22 @@ export function normalizeLeaseOptions(options: CreateLeaseOptions): LeaseRequest
 function copyJson(data: unknown): unknown {
   if (data === undefined) return null
   let json: string | undefined
+  // An object, not a `let`: the replacer sets it, which the compiler's narrowing does not see.
+  const found = { unstorable: false }
   try {
-    json = JSON.stringify(data)
+    json = JSON.stringify(data, (key, value: unknown) => {
+      if (UNSTORABLE_TEXT.test(key) || (typeof value === 'string' && UNSTORABLE_TEXT.test(value))) {
+        found.unstorable = true
+      }
+      return value
+    })
   } catch {
     json = undefined
+  }
+  if (found.unstorable) {
+    throw invalidRequest(
+      'Expected lease `data` without NUL characters or lone surrogates in its keys and strings',
+    )
   }
   if (json === undefined) {
     throw invalidRequest(

@@ -401,6 +401,9 @@ export function normalizeRootOptions(options: CreateRootOptions): {
       `Expected \`displayName\` to be at most ${MAX_DISPLAY_NAME_LENGTH} characters`,
     )
   }
+  if (UNSTORABLE_TEXT.test(displayName)) {
+    throw invalidRequest('Expected `displayName` without NUL characters or lone surrogates')
+  }
   return {
     id: options.id === undefined ? null : checkCustomId(options.id),
     metadata: normalizeMetadata(options.metadata),
@@ -449,6 +452,14 @@ function checkBoolean(value: unknown, field: string, fallback: boolean): boolean
   return value
 }
 
+/**
+ * What no stored free text may hold, on any storage: NUL (PostgreSQL's text and jsonb cannot hold it) and a lone
+ * UTF-16 surrogate (`JSON.stringify` writes it as a `\ud800` escape, which PostgreSQL's jsonb refuses). Refused up
+ * front, so that every storage takes the same input, and a bad value is `invalid_request`, never an outage.
+ */
+// eslint-disable-next-line no-control-regex
+export const UNSTORABLE_TEXT = /\u0000|\p{Cs}/u
+
 /** Checks metadata: at most 64 string keys of 1 to 128 characters, string values of at most 512. */
 export function normalizeMetadata(value: unknown): Readonly<Record<string, string>> {
   if (value === undefined) return NO_METADATA
@@ -465,9 +476,10 @@ export function normalizeMetadata(value: unknown): Readonly<Record<string, strin
   }
   if (entries.length === 0) return NO_METADATA
   for (const [key, item] of entries) {
-    // NUL: PostgreSQL's text cannot hold it; refused here so that every storage takes the same metadata.
-    if (key.includes('\u0000') || (typeof item === 'string' && item.includes('\u0000'))) {
-      throw invalidRequest('Expected `metadata` keys and values without NUL characters')
+    if (UNSTORABLE_TEXT.test(key) || (typeof item === 'string' && UNSTORABLE_TEXT.test(item))) {
+      throw invalidRequest(
+        'Expected `metadata` keys and values without NUL characters or lone surrogates',
+      )
     }
     if (key.length === 0 || key.length > MAX_METADATA_KEY_LENGTH) {
       throw invalidRequest(

@@ -9,13 +9,16 @@ import { Acl } from './acl/acl.js'
 import {
   DEFAULT_POLICY,
   DEFAULT_POLICY_TEXT,
+  RESPONSE_WRAPPING_POLICY_TEXT,
   ROOT_POLICY,
   normalizePolicyName,
 } from './acl/builtin.js'
 import { compilePolicy, type CompiledPolicy } from './acl/compile.js'
 import type { PolicyPathRule } from './acl/types.js'
 import { describeValue, invalidRequest } from './errors.js'
+import { UNSTORABLE_TEXT } from './options.js'
 import { NON_ASSIGNABLE_POLICIES } from './policies.js'
+import { RESPONSE_WRAPPING_POLICY } from './wrapping.js'
 import type { Storage } from './storage/storage.js'
 import type { UnixMillis } from './types.js'
 
@@ -44,10 +47,22 @@ const ROOT_ACL = Acl.from([], { root: true })
 
 /** The built-in `default` policy, compiled on first use. */
 let builtinDefault: CompiledPolicy | undefined
+/** The built-in `response-wrapping` policy, compiled on first use. */
+let builtinResponseWrapping: CompiledPolicy | undefined
 
 function defaultPolicy(): CompiledPolicy {
   builtinDefault ??= compilePolicy(DEFAULT_POLICY, DEFAULT_POLICY_TEXT)
   return builtinDefault
+}
+
+/**
+ * The compiled policy a reserved name stands for: `response-wrapping`'s built-in rules, whatever a storage holds
+ * under that name (a policy written before such writes were refused); `control-group` grants nothing.
+ */
+function reservedPolicy(name: string): CompiledPolicy | null {
+  if (name !== RESPONSE_WRAPPING_POLICY) return null
+  builtinResponseWrapping ??= compilePolicy(RESPONSE_WRAPPING_POLICY, RESPONSE_WRAPPING_POLICY_TEXT)
+  return builtinResponseWrapping
 }
 
 /** One cache per storage object, so that stores sharing a storage object share (and invalidate) it. */
@@ -161,8 +176,11 @@ export class PolicyCache {
     }
     const compiled = compilePolicy(normalized, source)
     const text = typeof source === 'string' ? source : JSON.stringify(source, null, 2)
-    // PostgreSQL's text cannot hold NUL: refused here so that every storage takes the same policies.
-    if (text.includes('\u0000')) throw invalidRequest('Expected the policy without NUL characters')
+    // Refused here so that every storage keeps the same text (PostgreSQL cannot hold NUL, and its driver would
+    // store a lone surrogate as U+FFFD: the policy read back would not be the one written).
+    if (UNSTORABLE_TEXT.test(text)) {
+      throw invalidRequest('Expected the policy without NUL characters or lone surrogates')
+    }
     await this.#writable().putPolicy(normalized, text, now)
     this.invalidate(normalized)
     return { name: normalized, text, rules: compiled.document.rules }
@@ -218,12 +236,13 @@ export class PolicyCache {
   async #load(name: string, generation: number): Promise<CompiledPolicy | null> {
     const known = this.#compiled.get(name)
     if (known !== undefined) return known
-    // A reserved name grants nothing, even if a storage holds such a policy (written before writes were refused).
-    const text = NON_ASSIGNABLE_POLICIES.includes(name)
-      ? null
-      : await this.#storage.getPolicy?.(name)
+    // A reserved name has its built-in rules, never what a storage holds (written before writes were refused).
+    const reserved = NON_ASSIGNABLE_POLICIES.includes(name)
+    const text = reserved ? null : await this.#storage.getPolicy?.(name)
     let compiled: CompiledPolicy | null
-    if (text === undefined || text === null) {
+    if (reserved) {
+      compiled = reservedPolicy(name)
+    } else if (text === undefined || text === null) {
       compiled = name === DEFAULT_POLICY ? defaultPolicy() : null
     } else {
       try {

@@ -62,8 +62,12 @@ export interface TokenRole {
   readonly tokenNoDefaultPolicy: boolean
 }
 
-/** A role name: what fits in a URL path segment, at most {@link MAX_ROLE_NAME_LENGTH} characters. */
-const ROLE_NAME = new RegExp(`^[A-Za-z0-9][A-Za-z0-9._-]{0,${MAX_ROLE_NAME_LENGTH - 1}}$`)
+/**
+ * A role name: what fits in a URL path segment, at most {@link MAX_ROLE_NAME_LENGTH} characters, starting as Vault's
+ * do (a letter, digit or `_`: Vault's `\w(([\w-.]+)?\w)?`). Vault also refuses a last `.` or `-`; tokentree has
+ * always taken them, and a stored role must stay reachable by its name.
+ */
+const ROLE_NAME = new RegExp(`^\\w[\\w.-]{0,${MAX_ROLE_NAME_LENGTH - 1}}$`)
 
 /** A path suffix: URL-safe segments, no `..`. */
 const PATH_SUFFIX = /^[A-Za-z0-9._-]+(?:\/[A-Za-z0-9._-]+)*$/
@@ -98,7 +102,7 @@ const ROLE_TOKEN_TYPES: ReadonlySet<string> = new Set([
 export function checkRoleName(name: unknown): string {
   if (typeof name !== 'string' || !ROLE_NAME.test(name)) {
     throw invalidRequest(
-      `Expected a role name of 1 to 128 letters, digits, '.', '_' or '-', got ${describeValue(name)}`,
+      `Expected a role name of 1 to ${MAX_ROLE_NAME_LENGTH} letters, digits, '_', '.' or '-', starting with a letter, digit or '_', got ${describeValue(name)}`,
     )
   }
   return name

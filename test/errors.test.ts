@@ -69,6 +69,32 @@ const BAD_CALLS: Array<[string, (p: Populated) => Promise<unknown>]> = [
     'create() with a NUL in a metadata key',
     (p) => p.store.create({ metadata: { 'a\u0000': 'b' } }),
   ],
+  [
+    'create() with a lone surrogate in a metadata value',
+    (p) => p.store.create({ metadata: { a: 'b\ud800c' } }),
+  ],
+  [
+    'create() with a lone surrogate in a metadata key',
+    (p) => p.store.create({ metadata: { '\udc00': 'b' } }),
+  ],
+  [
+    'createRoot() with a lone surrogate in its displayName',
+    (p) => p.store.createRoot({ displayName: 'r\ud800' }),
+  ],
+  [
+    'policies.write() with a lone surrogate in the text',
+    (p) => p.store.policies.write('odd', 'path "a\ud800" { capabilities = ["read"] }'),
+  ],
+  [
+    'createLease() with a lone surrogate in its data',
+    (p) =>
+      p.store.createLease(p.parent.clientToken, { path: 'aws/creds/x', data: { u: '\udc00' } }),
+  ],
+  [
+    'createLease() with a NUL in a key of its data',
+    (p) =>
+      p.store.createLease(p.parent.clientToken, { path: 'aws/creds/x', data: { 'k\u0000': 1 } }),
+  ],
   ['create() with a NaN numUses', (p) => p.store.create({ numUses: Number.NaN })],
   ['create() with a non-boolean renewable', (p) => p.store.create(loose({ renewable: 'no' }))],
   [

@@ -63,9 +63,13 @@ describe('store.policies', () => {
       'invalid_request',
     )
     assert.equal(byRole.message, 'cannot assign policy "response-wrapping"')
-    // One already in storage (written before writes were refused) gives wrapping tokens nothing.
+    // One already in storage (written before writes were refused) gives wrapping tokens nothing: Vault's one
+    // built-in rule that applies here stands instead.
     await memory.putPolicy('response-wrapping', 'path "*" { capabilities = ["read"] }', Date.now())
     const { token } = await store.wrap({ secret: 1 }, { ttl: '5m' })
+    const other = await store.wrap({ secret: 2 }, { ttl: '5m' })
+    assert.deepEqual(await store.capabilities(other.token, 'apps/x'), ['deny'])
+    assert.deepEqual(await store.capabilities(other.token, 'sys/wrapping/unwrap'), ['update'])
     await rejectsWith(
       store.authorize(token, { path: 'apps/x', operation: 'read' }),
       'permission_denied',

@@ -52,6 +52,8 @@ describe('store.roles', () => {
     const bad: Array<[string, unknown]> = [
       ['', {}],
       ['a/b', {}],
+      ['-lead', {}],
+      ['.lead', {}],
       ['x'.repeat(200), {}],
       ['ok', { allowedPolicies: 'deploy' }],
       ['ok', { tokenNumUses: -1 }],
@@ -67,6 +69,23 @@ describe('store.roles', () => {
       await assert.rejects(store.roles.write(name, options as never), code('invalid_request'))
     }
     assert.deepEqual(await store.roles.list(), [])
+  })
+
+  test("role names start as Vault's do (a letter, digit or `_`); names of Object.prototype are plain names", async () => {
+    const { store, admin } = await setup()
+    const names = ['_ci', '__proto__', 'constructor', 'toString', 'a.b-c_d']
+    for (const name of names) {
+      await store.roles.write(name, { allowedPolicies: ['a'] })
+      const token = await store.create({ parent: admin, role: name, policies: ['a'] })
+      assert.equal((await store.lookup(token.clientToken))?.role, name)
+      assert.deepEqual((await store.roles.read(name))?.allowedPolicies, ['a'])
+    }
+    assert.deepEqual(await store.roles.list(), [...names].sort())
+    await store.roles.delete('__proto__')
+    assert.equal(await store.roles.read('__proto__'), null)
+    const refused = await store.roles.write('-x', {}).catch((error: unknown) => error)
+    assert.ok(refused instanceof TokenStoreError)
+    assert.match(refused.message, /starting with a letter, digit or '_'/)
   })
 
   test('create({ role }): an unknown role is invalid_request', async () => {

@@ -1,5 +1,5 @@
 /**
- * The built-in policies (`root`, `default`) and policy-name rules. Pure.
+ * The built-in policies (`root`, `default`, `response-wrapping`) and policy-name rules. Pure.
  *
  * @packageDocumentation
  */
@@ -67,6 +67,17 @@ path "sys/wrapping/lookup" {
 # avoid client token swapping since this is also part of the response wrapping
 # policy.
 path "sys/wrapping/unwrap" {
+    capabilities = ["update"]
+}
+`
+
+/**
+ * The rules of Vault's built-in `response-wrapping` policy, the only one a wrapping token holds, trimmed as `default`
+ * is: Vault's other rule (`cubbyhole/response`) names an endpoint tokentree does not have. So a wrapping token may
+ * unwrap another wrapping token given in the body of `sys/wrapping/unwrap`, as in Vault (it spends its own single use
+ * doing so); it may always unwrap itself. The name is reserved: no host can write, assign or delete it.
+ */
+export const RESPONSE_WRAPPING_POLICY_TEXT = `path "sys/wrapping/unwrap" {
     capabilities = ["update"]
 }
 `

@@ -41,6 +41,7 @@ import {
   type RequirePoliciesArguments,
   type TokenAuthOptions as GuardOptions,
 } from './guard.js'
+import { setRequestToken } from './request-token.js'
 import { handleVaultRequest, resolveApiOptions } from './vault-api/handlers.js'
 import { toApiRequest, writeResult } from './vault-api/node.js'
 import type { VaultApiOptions } from './vault-api/types.js'
@@ -144,7 +145,7 @@ export function tokenAuth(store: TokenStore, options: TokenAuthOptions = {}): Re
   }
   const answer = (outcome: GuardOutcome, req: Request, res: Response, next: NextFunction): void => {
     if (outcome.ok) {
-      if (outcome.token !== null) req.token = outcome.token
+      if (outcome.token !== null) setRequestToken(req, outcome.token)
       next()
     } else if (onError === undefined) send(res, outcome.result)
     else callOnError(onError, outcome.refusal, req, res, next)
@@ -299,7 +300,7 @@ export function requireCapability(
     }
     guard(request, errors).then((outcome) => {
       if (outcome.ok) {
-        req.token = outcome.token
+        setRequestToken(req, outcome.token)
         next()
       } else if (errors.onError === undefined) send(res, outcome.result)
       else callOnError(errors.onError, outcome.refusal, req, res, next)

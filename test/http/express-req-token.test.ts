@@ -32,11 +32,22 @@ const describeToken: RequestHandler = (req, res) => {
   })
 }
 
+/** Answers every own key of the request it reached (strings and symbols, in order), but `token`'s value. */
+const listOwnKeys: RequestHandler = (req, res) => {
+  res.json(
+    Reflect.ownKeys(req).map((key) =>
+      typeof key === 'symbol' ? `symbol:${key.description ?? ''}` : key,
+    ),
+  )
+}
+
 before(async () => {
   token = (await store.create({ policies: ['app'] })).clientToken
   const app = express()
   app.get('/with', tokenAuth(store), describeToken)
   app.get('/without', describeToken)
+  app.get('/keys/with', tokenAuth(store), listOwnKeys)
+  app.get('/keys/without', listOwnKeys)
   app.get(
     '/deleted',
     tokenAuth(store),
@@ -105,6 +116,18 @@ test('tokenAuth(): a route without it has no `token` on req at all', async () =>
     inReq: false,
     accessor: null,
   })
+})
+
+test('tokenAuth(): req gains `token` as its last own key, and nothing else (no key of its own left behind)', async () => {
+  // tokenAuth switches the request to dictionary mode with a scratch symbol it deletes (src/http/request-token.ts).
+  const withToken = await call(`${server.url}/keys/with`, { token })
+  const without = await call(`${server.url}/keys/without`, { token })
+  assert.equal(withToken.status, 200)
+  // Reflect.ownKeys lists string keys in the order they were added, then symbols.
+  const keys = without.json as string[]
+  const strings = keys.filter((key) => !key.startsWith('symbol:'))
+  const symbols = keys.filter((key) => key.startsWith('symbol:'))
+  assert.deepEqual(withToken.json, [...strings, 'token', ...symbols])
 })
 
 test('requirePolicies(): a req.token deleted after tokenAuth is gone (401)', async () => {

@@ -283,5 +283,26 @@ for (const [host, makeServer] of Object.entries(VAULT_HOSTS)) {
         await rejectsWith(client(endpoint, root).unwrap({ token: info.token }), 400, INVALID)
       })
     })
+
+    test("a wrapping token unwraps another (Vault's response-wrapping policy), spending its own use", async () => {
+      await withApi(async (endpoint, root) => {
+        const wrap = async (): Promise<WrapInfoBody> => {
+          const res = await call(`${endpoint}/v1/auth/token/create`, {
+            token: root,
+            body: { policies: ['app'] },
+            headers: { 'X-Vault-Wrap-TTL': '1m' },
+          })
+          const info = (res.json as Envelope).wrap_info
+          assert.ok(info)
+          return info
+        }
+        const [caller, other] = [await wrap(), await wrap()]
+        const unwrapped = await client(endpoint, caller.token).unwrap({ token: other.token })
+        assert.deepEqual(unwrapped.auth?.policies, ['app', 'default'])
+        // Both are spent: the caller by the request, the other by the unwrap.
+        await rejectsWith(client(endpoint, root).unwrap({ token: caller.token }), 400, INVALID)
+        await rejectsWith(client(endpoint, root).unwrap({ token: other.token }), 400, INVALID)
+      })
+    })
   })
 }

@@ -328,6 +328,16 @@ if (skip !== null) {
         await rejectsCode(store.lookupLease('aws/creds/\u0000x'), 'invalid_request')
         // What the store validates is refused before PostgreSQL, as on every storage.
         await rejectsCode(store.create({ metadata: { a: 'b\u0000' } }), 'invalid_request')
+        await rejectsCode(store.create({ metadata: { a: 'b\ud800' } }), 'invalid_request')
+        const holder = (await store.create({})).clientToken
+        await rejectsCode(
+          store.createLease(holder, { path: 'aws/creds/x', data: { u: '\udc00' } }),
+          'invalid_request',
+        )
+        await rejectsCode(
+          store.createLease(holder, { path: 'aws/creds/x', data: { ['k\u0000']: 1 } }),
+          'invalid_request',
+        )
         await rejectsCode(store.create({ numUses: 2 ** 31 }), 'invalid_request')
         assert.ok(await store.create({ numUses: 2 ** 31 - 1 }))
       } finally {

@@ -8,13 +8,24 @@ import type { IncomingMessage } from 'node:http'
 import { invalidRequest } from '../../errors.js'
 import type { RequestBody } from './types.js'
 
-/** Default largest body, in bytes: token requests are a few hundred bytes. */
-export const DEFAULT_BODY_LIMIT = 64 * 1024
+/**
+ * Default largest body, in bytes: 1 MiB. Token requests are a few hundred bytes, but a policy of a thousand rules or a
+ * value for `sys/wrapping/wrap` is tens of kilobytes (`store.wrap` takes up to 1 MiB). Vault's own limit is 32 MiB.
+ */
+export const DEFAULT_BODY_LIMIT = 1024 * 1024
 
 /**
- * Reads a request body as UTF-8 text, stopping at `limit` bytes. A body that is (or declares itself) larger
- * resolves at once to `too_large`; the rest is discarded unread, and the adapters answer it with
- * `Connection: close` so the upload ends with the answer.
+ * Most bytes past the limit read and thrown away before answering 413: a client that sends its whole body before it
+ * reads the answer (most do) gets the 413 rather than a reset connection. A body declared larger than the limit
+ * and this is answered at once.
+ */
+export const MAX_DRAINED_BYTES = 8 * 1024 * 1024
+
+/**
+ * Reads a request body as UTF-8 text, stopping at `limit` bytes. A body that is larger resolves to `too_large` once
+ * it has been read to its end and thrown away, up to {@link MAX_DRAINED_BYTES} past the limit; one declared (or
+ * found) larger than that resolves at once, the rest discarded unread. The adapters answer `too_large` with
+ * `Connection: close`.
  */
 export function readBody(request: IncomingMessage, limit: number): Promise<RequestBody> {
   const declared = Number(request.headers['content-length'])
@@ -23,26 +34,29 @@ export function readBody(request: IncomingMessage, limit: number): Promise<Reque
       resolve({ kind: 'text', text: '' })
       return
     }
-    if (Number.isFinite(declared) && declared > limit) {
+    const tooLarge = (): void => {
+      cleanup()
+      request.resume()
+      resolve({ kind: 'too_large' })
+    }
+    if (Number.isFinite(declared) && declared > limit + MAX_DRAINED_BYTES) {
       request.resume()
       resolve({ kind: 'too_large' })
       return
     }
-    const chunks: Buffer[] = []
+    let chunks: Buffer[] | null = []
     let size = 0
     const onData = (chunk: Buffer): void => {
       size += chunk.length
-      if (size <= limit) {
-        chunks.push(chunk)
-        return
-      }
-      cleanup()
-      request.resume()
-      resolve({ kind: 'too_large' })
+      if (chunks === null) {
+        if (size > limit + MAX_DRAINED_BYTES) tooLarge()
+      } else if (size <= limit) chunks.push(chunk)
+      else chunks = null // over the limit: thrown away from here, answered at the end
     }
     const onEnd = (): void => {
       cleanup()
-      resolve({ kind: 'text', text: Buffer.concat(chunks).toString('utf8') })
+      if (chunks === null) resolve({ kind: 'too_large' })
+      else resolve({ kind: 'text', text: Buffer.concat(chunks).toString('utf8') })
     }
     const onError = (error: Error): void => {
       cleanup()

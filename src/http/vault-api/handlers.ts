@@ -211,8 +211,11 @@ async function dispatch(
   } catch (error) {
     return accessFailure(error)
   }
-  // A wrapping token may only unwrap, look up or rewrap itself (above), as its policy allows in Vault.
-  if (isWrappingCaller(caller.policies)) return errorResult(403, PERMISSION_DENIED_MESSAGE)
+  // A wrapping token may unwrap, look up or rewrap itself (above), and unwrap another (its policy's one rule in
+  // Vault); nothing else, whatever a host's `authorize` hook would say.
+  if (isWrappingCaller(caller.policies) && match?.route.operation !== 'unwrap') {
+    return errorResult(403, PERMISSION_DENIED_MESSAGE)
+  }
   if (match === null) return errorResult(404, 'unsupported path')
   if (decoded === null) return methodNotAllowed()
   const { route, param } = match

@@ -74,8 +74,9 @@ export interface VaultApiOptions {
    */
   readonly prefix?: string
   /**
-   * Largest accepted request body, in bytes. Vault's own limit is 32 MiB; token requests are a few hundred bytes.
-   * @default 65536
+   * Largest accepted request body, in bytes; a larger one is answered 413. Vault's own limit is 32 MiB; token
+   * requests are a few hundred bytes, policies and wrapped values can be tens of kilobytes.
+   * @default 1048576 (1 MiB)
    */
   readonly bodyLimit?: number
   /**

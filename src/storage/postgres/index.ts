@@ -1008,7 +1008,7 @@ export class PostgresStorage implements Storage {
       // The input, not the database: a NUL in a string looked up (an accessor, a lease id), a number too large.
       return new TokenStoreError(
         'invalid_request',
-        `PostgreSQL cannot hold a value of ${operation} (a NUL character, or a number out of range)`,
+        `PostgreSQL cannot hold a value of ${operation} (a NUL character, a lone surrogate, or a number out of range)`,
         { cause: scrubbed(error) },
       )
     }
@@ -1026,9 +1026,11 @@ export class PostgresStorage implements Storage {
 
 /**
  * SQLSTATEs of a value PostgreSQL cannot hold: a NUL in text (22021) or jsonb (22P05), a number out of its
- * column's range (22003). Bad input, answered `invalid_request`, not an outage.
+ * column's range (22003), text its type cannot read (22P02: a lone surrogate's escape in jsonb). Bad input,
+ * answered `invalid_request`, not an outage. The store refuses such values before they get here; these are the
+ * net under it.
  */
-const UNSTORABLE_VALUE_STATES = new Set(['22021', '22P05', '22003'])
+const UNSTORABLE_VALUE_STATES = new Set(['22021', '22P05', '22003', '22P02'])
 
 /** SQLSTATEs of a missing schema (3F000), table (42P01) or column (42703): `migrate()` was not run. */
 const MISSING_SCHEMA_STATES = new Set(['3F000', '42P01', '42703'])
