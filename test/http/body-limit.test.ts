@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
+import { connect } from 'node:net'
 import { promisify } from 'node:util'
 import { test } from 'node:test'
 
@@ -34,7 +35,53 @@ async function postBytes(url: string, token: string, bytes: number): Promise<str
   return stdout.trim()
 }
 
+/**
+ * POSTs `json` to `url` as a chunked body of one byte per chunk (the frames written in one go) and resolves to the
+ * answer's status line.
+ */
+function postByteChunks(url: string, token: string, json: string): Promise<string> {
+  const { hostname, port, pathname } = new URL(url)
+  const frames = [...Buffer.from(json)].map((byte) =>
+    Buffer.concat([Buffer.from('1\r\n'), Buffer.from([byte]), Buffer.from('\r\n')]),
+  )
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(port), hostname)
+    let answer = ''
+    socket.on('data', (data: Buffer) => {
+      answer += data.toString('latin1')
+      if (answer.includes('\r\n')) {
+        resolve(answer.slice(0, answer.indexOf('\r\n')))
+        socket.destroy()
+      }
+    })
+    socket.on('error', reject)
+    socket.write(
+      `POST ${pathname} HTTP/1.1\r\nHost: x\r\nX-Vault-Token: ${token}\r\n` +
+        'Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n',
+    )
+    socket.write(Buffer.concat([...frames, Buffer.from('0\r\n\r\n')]))
+  })
+}
+
 for (const [host, makeServer] of Object.entries(VAULT_HOSTS)) {
+  test(`Vault API over ${host}: a chunked body of one-byte chunks, past the first buffer, is read whole`, async () => {
+    const store = new TokenStore()
+    const root = (await store.createRoot()).clientToken
+    const server = await listen(makeServer(store))
+    try {
+      const value = 'v'.repeat(500)
+      const meta = Object.fromEntries(Array.from({ length: 60 }, (_, i) => [`k${i}`, value]))
+      const json = JSON.stringify({ id: 'chunked-one-byte', meta })
+      assert.ok(json.length > 16 * 1024)
+      const status = await postByteChunks(`${server.url}/v1/auth/token/create`, root, json)
+      assert.equal(status, 'HTTP/1.1 200 OK')
+      assert.deepEqual((await store.lookup('chunked-one-byte'))?.metadata, meta)
+    } finally {
+      await server.close()
+      await store.close()
+    }
+  })
+
   test(`Vault API over ${host}: a 100 KB policy is accepted; 8 MiB is answered 413, received whole`, async () => {
     const store = new TokenStore()
     const root = (await store.createRoot()).clientToken
