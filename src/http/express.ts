@@ -156,9 +156,13 @@ export function tokenAuth(store: TokenStore, options: TokenAuthOptions = {}): Re
     // A synchronous outcome (MemoryStorage, or no token) goes on at once, as a plain middleware would: no promise hop.
     if (!(outcome instanceof Promise)) answer(outcome, req, res, next)
     else {
-      outcome.then((settled) => {
-        answer(settled, req, res, next)
-      }, next)
+      // `.catch`, not a second argument: a throw in `answer` (a host whose request prototype makes `token`
+      // read-only) must reach Express's error handling, not become an unhandled rejection and a hung request.
+      outcome
+        .then((settled) => {
+          answer(settled, req, res, next)
+        })
+        .catch(next)
     }
   }
 }
@@ -298,13 +302,15 @@ export function requireCapability(
       body: parsed,
       headers: req.headers,
     }
-    guard(request, errors).then((outcome) => {
-      if (outcome.ok) {
-        setRequestToken(req, outcome.token)
-        next()
-      } else if (errors.onError === undefined) send(res, outcome.result)
-      else callOnError(errors.onError, outcome.refusal, req, res, next)
-    }, next)
+    guard(request, errors)
+      .then((outcome) => {
+        if (outcome.ok) {
+          setRequestToken(req, outcome.token)
+          next()
+        } else if (errors.onError === undefined) send(res, outcome.result)
+        else callOnError(errors.onError, outcome.refusal, req, res, next)
+      })
+      .catch(next) // as tokenAuth's: a throw setting `req.token` goes to the error handlers
   }
 }
 

@@ -7,10 +7,11 @@
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
 
-import express, { type RequestHandler } from 'express'
+import express, { type ErrorRequestHandler, type RequestHandler } from 'express'
 
-import { TokenStore } from '../../src/index.js'
-import { requirePolicies, tokenAuth } from '../../src/http/express.js'
+import { MemoryStorage, TokenStore } from '../../src/index.js'
+import { requireCapability, requirePolicies, tokenAuth } from '../../src/http/express.js'
+import { overrideStorage } from '../helpers/storage.js'
 import { call, listen, type Running } from './helpers/servers.js'
 
 const store = new TokenStore()
@@ -143,4 +144,32 @@ test('requirePolicies(): a req.token replaced after tokenAuth is the one checked
 test('requirePolicies(): a req.token whose policies are not a list is refused (403), not read as one', async () => {
   const { status } = await call(`${server.url}/mangled`, { token })
   assert.equal(status, 403)
+})
+
+test('a host whose request prototype makes `token` read-only gets the error in its handler, on an async storage too', async () => {
+  // A storage behind a Proxy has no synchronous path: the middleware settles in a promise callback.
+  const asyncStore = new TokenStore({ storage: overrideStorage(new MemoryStorage(), {}) })
+  await asyncStore.policies.write('app', 'path "*" { capabilities = ["read"] }')
+  const held = (await asyncStore.create({ policies: ['app'] })).clientToken
+  const app = express()
+  Object.defineProperty(app.request, 'token', { configurable: true, get: () => undefined })
+  const reached: RequestHandler = (_req, res) => {
+    res.send('reached')
+  }
+  app.get('/auth', tokenAuth(asyncStore), reached)
+  app.get('/capability', requireCapability(asyncStore), reached)
+  app.use(((error: Error, _req, res, _next) => {
+    res.status(500).send(`handled: ${error.name}`)
+  }) as ErrorRequestHandler)
+  const running = await listen(app)
+  try {
+    for (const path of ['/auth', '/capability']) {
+      const { status, text } = await call(`${running.url}${path}`, { token: held })
+      assert.equal(status, 500, path)
+      assert.equal(text, 'handled: TypeError', path)
+    }
+  } finally {
+    await running.close()
+    await asyncStore.close()
+  }
 })
