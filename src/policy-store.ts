@@ -190,6 +190,13 @@ export class PolicyCache {
   async read(name: string): Promise<PolicyEntry | null> {
     const normalized = normalizePolicyName(name)
     if (normalized === ROOT_POLICY) return { name: ROOT_POLICY, text: '', rules: [] }
+    if (NON_ASSIGNABLE_POLICIES.includes(normalized)) {
+      // What it grants, never a copy a storage may still hold (the ACL ignores that too).
+      const reserved = reservedPolicy(normalized)
+      return reserved === null
+        ? null
+        : { name: normalized, text: RESPONSE_WRAPPING_POLICY_TEXT, rules: reserved.document.rules }
+    }
     const text = await this.#storage.getPolicy?.(normalized)
     if (text === undefined || text === null) {
       if (normalized !== DEFAULT_POLICY) return null
@@ -202,10 +209,14 @@ export class PolicyCache {
     return { name: normalized, text, rules: compilePolicy(normalized, text).document.rules }
   }
 
-  /** Every policy's name, sorted, `root` and `default` included. */
+  /**
+   * Every policy's name, sorted, `root` and `default` included. The reserved names are left out, as Vault lists
+   * them (a copy a storage still holds from an earlier version included): no token can be given them.
+   */
   async list(): Promise<string[]> {
     const stored = (await this.#storage.listPolicies?.()) ?? []
-    return [...new Set([...stored, DEFAULT_POLICY, ROOT_POLICY])].sort()
+    const listed = stored.filter((name) => !NON_ASSIGNABLE_POLICIES.includes(name))
+    return [...new Set([...listed, DEFAULT_POLICY, ROOT_POLICY])].sort()
   }
 
   /**

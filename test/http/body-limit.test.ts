@@ -36,10 +36,10 @@ async function postBytes(url: string, token: string, bytes: number): Promise<str
 }
 
 /**
- * POSTs `json` to `url` as a chunked body of one byte per chunk (the frames written in one go) and resolves to the
- * answer's status line.
+ * POSTs `json` to `url` as a chunked body of one byte per chunk (the frames written in one go; without the last,
+ * empty chunk unless `finish`) and resolves to the answer's status line.
  */
-function postByteChunks(url: string, token: string, json: string): Promise<string> {
+function postByteChunks(url: string, token: string, json: string, finish = true): Promise<string> {
   const { hostname, port, pathname } = new URL(url)
   const frames = [...Buffer.from(json)].map((byte) =>
     Buffer.concat([Buffer.from('1\r\n'), Buffer.from([byte]), Buffer.from('\r\n')]),
@@ -59,11 +59,26 @@ function postByteChunks(url: string, token: string, json: string): Promise<strin
       `POST ${pathname} HTTP/1.1\r\nHost: x\r\nX-Vault-Token: ${token}\r\n` +
         'Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n',
     )
-    socket.write(Buffer.concat([...frames, Buffer.from('0\r\n\r\n')]))
+    socket.write(Buffer.concat(finish ? [...frames, Buffer.from('0\r\n\r\n')] : frames))
   })
 }
 
 for (const [host, makeServer] of Object.entries(VAULT_HOSTS)) {
+  test(`Vault API over ${host}: a chunked body past the limit is answered 413 at once, not drained`, async () => {
+    const store = new TokenStore()
+    const root = (await store.createRoot()).clientToken
+    const server = await listen(makeServer(store, { bodyLimit: 1024 }))
+    try {
+      const json = JSON.stringify({ meta: { k: 'v'.repeat(4000) } })
+      // Never finished: only an answer that does not wait for the body's end arrives.
+      const status = await postByteChunks(`${server.url}/v1/auth/token/create`, root, json, false)
+      assert.equal(status, 'HTTP/1.1 413 Payload Too Large')
+    } finally {
+      await server.close()
+      await store.close()
+    }
+  })
+
   test(`Vault API over ${host}: a chunked body of one-byte chunks, past the first buffer, is read whole`, async () => {
     const store = new TokenStore()
     const root = (await store.createRoot()).clientToken

@@ -158,15 +158,20 @@ test('a host whose request prototype makes `token` read-only gets the error in i
   }
   app.get('/auth', tokenAuth(asyncStore), reached)
   app.get('/capability', requireCapability(asyncStore), reached)
-  app.use(((error: Error, _req, res, _next) => {
-    res.status(500).send(`handled: ${error.name}`)
+  app.use(((error: Error, req, res, _next) => {
+    const leftover = Object.getOwnPropertySymbols(req).map((key) => key.description)
+    res
+      .status(500)
+      .send(
+        `handled: ${error.name}; own symbols of ours: ${leftover.filter((name) => name?.startsWith('tokentree')).length}`,
+      )
   }) as ErrorRequestHandler)
   const running = await listen(app)
   try {
     for (const path of ['/auth', '/capability']) {
       const { status, text } = await call(`${running.url}${path}`, { token: held })
       assert.equal(status, 500, path)
-      assert.equal(text, 'handled: TypeError', path)
+      assert.equal(text, 'handled: TypeError; own symbols of ours: 0', path)
     }
   } finally {
     await running.close()
