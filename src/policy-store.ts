@@ -47,8 +47,14 @@ const ROOT_ACL = Acl.from([], { root: true })
 
 /** The built-in `default` policy, compiled on first use. */
 let builtinDefault: CompiledPolicy | undefined
-/** The built-in `response-wrapping` policy, compiled on first use. */
-let builtinResponseWrapping: CompiledPolicy | undefined
+/**
+ * The text of each reserved name that has built-in rules (`control-group` has none), and its compiled form once
+ * used: the one place that says what a reserved name grants, for `#load` and `read` alike.
+ */
+const RESERVED_TEXTS: ReadonlyMap<string, string> = new Map([
+  [RESPONSE_WRAPPING_POLICY, RESPONSE_WRAPPING_POLICY_TEXT],
+])
+const reservedCompiled = new Map<string, CompiledPolicy>()
 
 function defaultPolicy(): CompiledPolicy {
   builtinDefault ??= compilePolicy(DEFAULT_POLICY, DEFAULT_POLICY_TEXT)
@@ -56,13 +62,29 @@ function defaultPolicy(): CompiledPolicy {
 }
 
 /**
- * The compiled policy a reserved name stands for: `response-wrapping`'s built-in rules, whatever a storage holds
- * under that name (a policy written before such writes were refused); `control-group` grants nothing.
+ * The compiled policy a reserved name stands for, whatever a storage holds under that name (a policy written before
+ * such writes were refused); `null` for one without built-in rules.
  */
 function reservedPolicy(name: string): CompiledPolicy | null {
-  if (name !== RESPONSE_WRAPPING_POLICY) return null
-  builtinResponseWrapping ??= compilePolicy(RESPONSE_WRAPPING_POLICY, RESPONSE_WRAPPING_POLICY_TEXT)
-  return builtinResponseWrapping
+  const text = RESERVED_TEXTS.get(name)
+  if (text === undefined) return null
+  let compiled = reservedCompiled.get(name)
+  if (compiled === undefined) {
+    compiled = compilePolicy(name, text)
+    reservedCompiled.set(name, compiled)
+  }
+  return compiled
+}
+
+/** The compiled policy of a storage's text for `name`: `default`'s built-in rules when there is none. */
+function storedPolicy(name: string, text: string | null | undefined): CompiledPolicy | null {
+  if (text === undefined || text === null) return name === DEFAULT_POLICY ? defaultPolicy() : null
+  try {
+    return compilePolicy(name, text)
+  } catch {
+    // Written by another version that read it differently: it grants nothing here, rather than too much.
+    return null
+  }
 }
 
 /** One cache per storage object, so that stores sharing a storage object share (and invalidate) it. */
@@ -193,9 +215,10 @@ export class PolicyCache {
     if (NON_ASSIGNABLE_POLICIES.includes(normalized)) {
       // What it grants, never a copy a storage may still hold (the ACL ignores that too).
       const reserved = reservedPolicy(normalized)
-      return reserved === null
+      const text = RESERVED_TEXTS.get(normalized)
+      return reserved === null || text === undefined
         ? null
-        : { name: normalized, text: RESPONSE_WRAPPING_POLICY_TEXT, rules: reserved.document.rules }
+        : { name: normalized, text, rules: reserved.document.rules }
     }
     const text = await this.#storage.getPolicy?.(normalized)
     if (text === undefined || text === null) {
@@ -248,21 +271,9 @@ export class PolicyCache {
     const known = this.#compiled.get(name)
     if (known !== undefined) return known
     // A reserved name has its built-in rules, never what a storage holds (written before writes were refused).
-    const reserved = NON_ASSIGNABLE_POLICIES.includes(name)
-    const text = reserved ? null : await this.#storage.getPolicy?.(name)
-    let compiled: CompiledPolicy | null
-    if (reserved) {
-      compiled = reservedPolicy(name)
-    } else if (text === undefined || text === null) {
-      compiled = name === DEFAULT_POLICY ? defaultPolicy() : null
-    } else {
-      try {
-        compiled = compilePolicy(name, text)
-      } catch {
-        // Written by another version that read it differently: it grants nothing here, rather than too much.
-        compiled = null
-      }
-    }
+    const compiled = NON_ASSIGNABLE_POLICIES.includes(name)
+      ? reservedPolicy(name)
+      : storedPolicy(name, await this.#storage.getPolicy?.(name))
     if (generation === this.#generation) {
       if (this.#compiled.size >= MAX_COMPILED) this.#compiled.clear()
       this.#compiled.set(name, compiled)
